@@ -1,0 +1,338 @@
+//! The collection loop: read the sources once, run every collector over the
+//! reading, add self-metrics, publish metrics and snapshot in one swap, write
+//! snapshot files on their own interval.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::collectors::{self, Collector, Cycle};
+use crate::config::Config;
+use crate::exporters::snapshot::SnapshotWriter;
+use crate::exporters::{Published, unix_ms};
+use crate::metrics::Builder;
+use crate::snapshot::{self, CollectorStatus, Flag, Snapshot, SnapshotDoc, Sources};
+use crate::sources::sysfs::{DeviceFilter, NodeReading, SysfsSource};
+
+struct Registered {
+    name: &'static str,
+    collector: Box<dyn Collector>,
+    errors_total: u64,
+}
+
+/// Totals the agent keeps about itself.
+#[derive(Default)]
+struct SelfStats {
+    cycles: u64,
+    last_cycle_seconds: f64,
+    snapshots_written: u64,
+    snapshot_errors: u64,
+    counter_resets: u64,
+}
+
+pub struct Agent {
+    config: Config,
+    sysfs: SysfsSource,
+    collectors: Vec<Registered>,
+    prev: Option<(NodeReading, Instant)>,
+    published: Arc<Published>,
+    writer: SnapshotWriter,
+    stats: SelfStats,
+    hostname: String,
+}
+
+impl Agent {
+    pub fn new(config: Config, published: Arc<Published>) -> Agent {
+        let filter = DeviceFilter {
+            include: config.network.devices.clone(),
+            exclude: config.network.exclude_devices.clone(),
+        };
+        let sysfs = SysfsSource::new(&config.general.sysfs_root, filter, config.rescan_interval());
+        let collectors = collectors::REGISTRY
+            .iter()
+            .map(|r| Registered {
+                name: r.name,
+                collector: (r.factory)(&config),
+                errors_total: 0,
+            })
+            .collect();
+        let writer =
+            SnapshotWriter::new(&config.general.snapshot_dir, config.general.snapshot_keep);
+        Agent {
+            config,
+            sysfs,
+            collectors,
+            prev: None,
+            published,
+            writer,
+            stats: SelfStats::default(),
+            hostname: hostname(),
+        }
+    }
+
+    /// Runs one cycle and publishes its metrics and snapshot.
+    pub fn cycle(&mut self) -> Arc<SnapshotDoc> {
+        let started = Instant::now();
+        let wall = SystemTime::now();
+        let reading = self.sysfs.poll(started);
+        let cycle = Cycle {
+            node: &reading,
+            mode: self.config.network.mode,
+        };
+        let mut out = Builder::new();
+        let mut statuses = Vec::with_capacity(self.collectors.len());
+        for c in &mut self.collectors {
+            let t = Instant::now();
+            // A collector bug costs its own area for one cycle, not the agent.
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                c.collector.collect(&cycle, &mut out)
+            }));
+            let error = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some("collector panicked".to_string()),
+            };
+            if let Some(e) = &error {
+                c.errors_total += 1;
+                log::warn!("collector {}: {e}", c.name);
+            }
+            statuses.push(CollectorStatus {
+                name: c.name,
+                success: error.is_none(),
+                duration_seconds: t.elapsed().as_secs_f64(),
+                error,
+            });
+        }
+
+        let (prev, elapsed) = match &self.prev {
+            Some((r, t)) => (Some(r), Some(started.duration_since(*t).as_secs_f64())),
+            None => (None, None),
+        };
+        let devices = snapshot::devices(
+            &reading,
+            prev,
+            elapsed.unwrap_or(0.0),
+            self.config.network.mode,
+        );
+        for e in &reading.errors {
+            log::debug!("sysfs: {e}");
+        }
+        let snapshot = Snapshot {
+            schema_version: snapshot::SCHEMA_VERSION,
+            agent: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+            hostname: self.hostname.clone(),
+            timestamp: humantime::format_rfc3339_millis(wall).to_string(),
+            timestamp_unix_ms: unix_ms(wall),
+            interval_seconds: elapsed,
+            sysfs_root: self.config.general.sysfs_root.display().to_string(),
+            rdma_class_present: reading.class_present,
+            devices,
+            collectors: statuses,
+            read_errors: reading.errors.clone(),
+            sources: Sources {
+                sysfs: self.sysfs.stats(),
+            },
+        };
+        self.stats.cycles += 1;
+        self.self_metrics(&snapshot, &mut out);
+        self.stats.last_cycle_seconds = started.elapsed().as_secs_f64();
+        let doc = Arc::new(SnapshotDoc::new(snapshot));
+        self.published.publish(out.finish(), doc.clone());
+        self.prev = Some((reading, started));
+        doc
+    }
+
+    fn self_metrics(&mut self, snap: &Snapshot, out: &mut Builder) {
+        for (c, status) in self.collectors.iter().zip(&snap.collectors) {
+            let l = [("collector", c.name)];
+            out.gauge(
+                "rdma_monitor_collector_duration_seconds",
+                "Time the collector took in the last cycle.",
+                &l,
+                status.duration_seconds,
+            );
+            out.gauge_u64(
+                "rdma_monitor_collector_success",
+                "1 when the collector's last run succeeded.",
+                &l,
+                status.success.into(),
+            );
+            out.counter(
+                "rdma_monitor_collector_errors_total",
+                "Collector runs that failed.",
+                &l,
+                c.errors_total,
+            );
+        }
+        out.gauge_u64(
+            "rdma_monitor_build_info",
+            "Build of the running agent (value is always 1).",
+            &[("version", env!("CARGO_PKG_VERSION"))],
+            1,
+        );
+        out.counter(
+            "rdma_monitor_cycles_total",
+            "Collection cycles run.",
+            &[],
+            self.stats.cycles,
+        );
+        out.gauge(
+            "rdma_monitor_cycle_duration_seconds",
+            "Wall time of the previous complete collection cycle.",
+            &[],
+            self.stats.last_cycle_seconds,
+        );
+        out.gauge(
+            "rdma_monitor_last_cycle_timestamp_seconds",
+            "Unix time the last cycle started.",
+            &[],
+            snap.timestamp_unix_ms as f64 / 1000.0,
+        );
+        let s = snap.sources.sysfs;
+        out.counter(
+            "rdma_monitor_sysfs_reads_total",
+            "sysfs attribute files read (one open, read, close each).",
+            &[],
+            s.file_reads,
+        );
+        out.counter(
+            "rdma_monitor_sysfs_read_errors_total",
+            "sysfs reads that failed for a reason other than the attribute being unsupported.",
+            &[],
+            s.read_failures,
+        );
+        out.counter(
+            "rdma_monitor_sysfs_rescans_total",
+            "Full re-discoveries of the RDMA devices in sysfs.",
+            &[],
+            s.rescans,
+        );
+        out.gauge_u64(
+            "rdma_monitor_rdma_class_present",
+            "1 when /sys/class/infiniband exists (the RDMA core is loaded).",
+            &[],
+            snap.rdma_class_present.into(),
+        );
+        for d in &snap.devices {
+            if !d.info.unsupported.is_empty() {
+                out.gauge_u64(
+                    "rdma_monitor_unsupported_attributes",
+                    "Attribute files skipped because the kernel does not provide them here (not exported as 0).",
+                    &[("device", &d.info.name), ("port", "")],
+                    d.info.unsupported.len() as u64,
+                );
+            }
+            for p in &d.ports {
+                if !p.unsupported.is_empty() {
+                    let port = p.port.to_string();
+                    out.gauge_u64(
+                        "rdma_monitor_unsupported_attributes",
+                        "Attribute files skipped because the kernel does not provide them here (not exported as 0).",
+                        &[("device", &d.info.name), ("port", &port)],
+                        p.unsupported.len() as u64,
+                    );
+                }
+            }
+        }
+        for (d, port, counter, flag) in snap.flagged() {
+            match flag {
+                Flag::Saturated => {
+                    let port = port.map(|p| p.to_string()).unwrap_or_default();
+                    out.gauge_u64(
+                        "rdma_counter_saturated",
+                        "1 for a counter sitting at its saturation value: it no longer counts.",
+                        &[
+                            ("device", &d.info.name),
+                            ("port", &port),
+                            ("counter", counter),
+                        ],
+                        1,
+                    );
+                }
+                Flag::Reset => self.stats.counter_resets += 1,
+            }
+        }
+        out.counter(
+            "rdma_monitor_counter_resets_total",
+            "Counters seen going down between cycles (device reset or counters cleared).",
+            &[],
+            self.stats.counter_resets,
+        );
+        out.counter(
+            "rdma_monitor_snapshots_written_total",
+            "JSON snapshot files written.",
+            &[],
+            self.stats.snapshots_written,
+        );
+        out.counter(
+            "rdma_monitor_snapshot_errors_total",
+            "JSON snapshot files that could not be written.",
+            &[],
+            self.stats.snapshot_errors,
+        );
+    }
+
+    /// Writes `doc` to the snapshot directory; failures are logged and counted.
+    pub fn write_snapshot(&mut self, doc: &SnapshotDoc) {
+        match self.writer.write(&doc.snapshot.timestamp, doc.json()) {
+            Ok(path) => {
+                self.stats.snapshots_written += 1;
+                log::debug!("snapshot written: {}", path.display());
+            }
+            Err(e) => {
+                self.stats.snapshot_errors += 1;
+                log::error!("{e}");
+            }
+        }
+    }
+
+    /// Cycles until `stop` says so: every `poll_interval`, a snapshot file every
+    /// `snapshot_interval`, and a last snapshot on the way out.
+    pub fn run(&mut self, stop: &std::sync::mpsc::Receiver<()>) {
+        let poll = self.config.poll_interval();
+        let snapshot_every = self.config.snapshot_interval();
+        let mut next_cycle = Instant::now();
+        let mut next_snapshot = Instant::now() + snapshot_every;
+        let mut last = None;
+        loop {
+            let now = Instant::now();
+            if now >= next_cycle {
+                last = Some(self.cycle());
+                // Fixed cadence; after a stall, skip missed cycles instead of bursting.
+                next_cycle += poll;
+                if next_cycle <= Instant::now() {
+                    next_cycle = Instant::now() + poll;
+                }
+            }
+            if Instant::now() >= next_snapshot {
+                if let Some(doc) = &last {
+                    self.write_snapshot(doc);
+                }
+                next_snapshot += snapshot_every;
+                if next_snapshot <= Instant::now() {
+                    next_snapshot = Instant::now() + snapshot_every;
+                }
+            }
+            let wait = next_cycle
+                .min(next_snapshot)
+                .saturating_duration_since(Instant::now());
+            match stop.recv_timeout(wait.max(Duration::from_millis(1))) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                // A signal, or the sender gone: write what we have and leave.
+                _ => break,
+            }
+        }
+        let doc = match last {
+            Some(doc) => doc,
+            None => self.cycle(),
+        };
+        self.write_snapshot(&doc);
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}

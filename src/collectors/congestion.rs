@@ -1,0 +1,21 @@
+//! Congestion: transmit wait and discards, buffer overruns, and the RoCE
+//! ECN/CNP counters the drivers keep in `hw_counters/`.
+
+use super::catalog::Area;
+use super::{CollectError, Collector, Cycle, Registration, export_known};
+use crate::config::Config;
+use crate::metrics::Builder;
+
+pub const REGISTRATION: Registration = Registration {
+    name: "congestion",
+    factory: |_: &Config| Box::new(Congestion),
+};
+
+struct Congestion;
+
+impl Collector for Congestion {
+    fn collect(&mut self, cycle: &Cycle, out: &mut Builder) -> Result<(), CollectError> {
+        export_known(cycle, out, Area::Congestion);
+        Ok(())
+    }
+}

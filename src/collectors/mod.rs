@@ -1,0 +1,91 @@
+//! Collectors turn one cycle's source readings into metric families, one
+//! area each. A new collector is a file here plus one line in [`REGISTRY`].
+
+pub mod catalog;
+mod configuration;
+mod congestion;
+mod link_status;
+mod performance;
+mod topology;
+
+use crate::config::{Config, NetworkMode};
+use crate::detect::{self, Transport};
+use crate::metrics::Builder;
+use crate::sources::sysfs::{DeviceReading, NodeReading, PortReading};
+
+/// What a collector sees of one cycle.
+pub struct Cycle<'a> {
+    pub node: &'a NodeReading,
+    pub mode: NetworkMode,
+}
+
+impl Cycle<'_> {
+    pub fn transport(&self, dev: &DeviceReading, port: &PortReading) -> Transport {
+        detect::transport(&dev.info, &port.info, self.mode)
+    }
+
+    /// Every port with its device, in tree order.
+    pub fn ports(&self) -> impl Iterator<Item = (&DeviceReading, &PortReading)> {
+        self.node
+            .devices
+            .iter()
+            .flat_map(|d| d.ports.iter().map(move |p| (d, p)))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub trait Collector: Send {
+    /// Adds this area's families for the cycle. "No data here" is `Ok`.
+    fn collect(&mut self, cycle: &Cycle, out: &mut Builder) -> Result<(), CollectError>;
+}
+
+/// A collector's entry in the table: its name and how to build it.
+pub struct Registration {
+    pub name: &'static str,
+    pub factory: fn(&Config) -> Box<dyn Collector>,
+}
+
+/// Every collector, in the order they run.
+pub const REGISTRY: &[Registration] = &[
+    performance::REGISTRATION,
+    link_status::REGISTRATION,
+    congestion::REGISTRATION,
+    topology::REGISTRATION,
+    configuration::REGISTRATION,
+];
+
+/// Exports the catalogued counters of `area` for every port, under their own metric names.
+fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
+    use catalog::{Source, lookup};
+    for (dev, port) in cycle.ports() {
+        let port_label = port.port.to_string();
+        let labels = [("device", &*dev.info.name), ("port", port_label.as_str())];
+        let sets = [
+            (Source::Pma, &port.counters),
+            (Source::Hw, &port.hw_counters),
+        ];
+        for (source, counters) in sets {
+            for c in counters {
+                let Some(k) = lookup(source, &c.name).filter(|k| k.area == area) else {
+                    continue;
+                };
+                match c.value.checked_mul(k.scale) {
+                    Some(v) => out.counter(k.metric, k.help, &labels, v),
+                    // Past 2^64 bytes only a float can carry it.
+                    None => out.push(
+                        k.metric,
+                        k.help,
+                        crate::metrics::Kind::Counter,
+                        &labels,
+                        crate::metrics::Value::F64(c.value as f64 * k.scale as f64),
+                    ),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Performance: data and packet counters of each port, and every driver
+//! counter (`hw_counters/`) under one generic family labelled by name.
+
+use super::catalog::{Area, Source, lookup};
+use super::{CollectError, Collector, Cycle, Registration, export_known};
+use crate::config::Config;
+use crate::metrics::Builder;
+
+pub const REGISTRATION: Registration = Registration {
+    name: "performance",
+    factory: |_: &Config| Box::new(Performance),
+};
+
+struct Performance;
+
+const HW_PORT: &str = "rdma_port_hw_counter_total";
+const HW_PORT_HELP: &str = "Driver counter from ports/N/hw_counters, by the driver's own name (counter label), as the kernel reports it.";
+const HW_DEVICE: &str = "rdma_device_hw_counter_total";
+const HW_DEVICE_HELP: &str =
+    "Device-wide driver counter from hw_counters, by the driver's own name (counter label).";
+const PMA_OTHER: &str = "rdma_port_pma_counter_total";
+const PMA_OTHER_HELP: &str = "Port counter from ports/N/counters that the agent has no dedicated metric for (counter label).";
+
+impl Collector for Performance {
+    fn collect(&mut self, cycle: &Cycle, out: &mut Builder) -> Result<(), CollectError> {
+        export_known(cycle, out, Area::Performance);
+        for dev in &cycle.node.devices {
+            for c in &dev.hw_counters {
+                out.counter(
+                    HW_DEVICE,
+                    HW_DEVICE_HELP,
+                    &[("device", &dev.info.name), ("counter", &c.name)],
+                    c.value,
+                );
+            }
+        }
+        for (dev, port) in cycle.ports() {
+            let p = port.port.to_string();
+            for c in &port.hw_counters {
+                if lookup(Source::Hw, &c.name).is_none() {
+                    out.counter(
+                        HW_PORT,
+                        HW_PORT_HELP,
+                        &[
+                            ("device", &dev.info.name),
+                            ("port", &p),
+                            ("counter", &c.name),
+                        ],
+                        c.value,
+                    );
+                }
+            }
+            for c in &port.counters {
+                if lookup(Source::Pma, &c.name).is_none() {
+                    out.counter(
+                        PMA_OTHER,
+                        PMA_OTHER_HELP,
+                        &[
+                            ("device", &dev.info.name),
+                            ("port", &p),
+                            ("counter", &c.name),
+                        ],
+                        c.value,
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,18 @@
+//! rdma-monitor: a host agent that watches the RDMA devices (InfiniBand and
+//! RoCE) of a node, natively, and serves what it sees to Prometheus and as
+//! JSON snapshots.
+//!
+//! Data flows one way: `sources` (one kernel interface each, decode only) →
+//! `collectors` (one area each, metric families) → `exporters`
+//! (Prometheus text, JSON files); `analysis` reads snapshots.
+
+pub mod agent;
+pub mod analysis;
+pub mod collectors;
+pub mod config;
+pub mod detect;
+pub mod exporters;
+pub mod metrics;
+pub mod snapshot;
+pub mod sources;
+pub mod sys;

@@ -1,0 +1,166 @@
+//! The `rdma-monitor` binary: arguments, logging, signals, exit codes.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use rdma_monitor::agent::Agent;
+use rdma_monitor::config::{Config, LogLevel};
+use rdma_monitor::exporters::{Published, prometheus};
+
+const USAGE: &str = "\
+usage: rdma-monitor [--config PATH] [--once | --check-config] [--version]
+
+  --config PATH    YAML file layered over the built-in defaults
+                   (RDMA_MON_<SECTION>__<KEY> environment variables override both)
+  --once           run one collection cycle, print the JSON snapshot, exit
+  --check-config   print the effective configuration (secrets redacted), exit
+  --version        print the version, exit
+
+exit status: 0 ok, 1 runtime failure, 2 bad arguments or configuration
+";
+
+struct Args {
+    config: Option<PathBuf>,
+    once: bool,
+    check_config: bool,
+}
+
+fn parse_args() -> Result<Option<Args>, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut args = Args {
+        config: None,
+        once: false,
+        check_config: false,
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("config") | Short('c') => args.config = Some(parser.value()?.into()),
+            Long("once") => args.once = true,
+            Long("check-config") => args.check_config = true,
+            Long("version") | Short('V') => {
+                println!("rdma-monitor {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            Long("help") | Short('h') => {
+                print!("{USAGE}");
+                return Ok(None);
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Some(args))
+}
+
+struct StderrLogger(log::LevelFilter);
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= self.0
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "rdma-monitor: {}: {}",
+                r.level().as_str().to_lowercase(),
+                r.args()
+            );
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn init_logging(level: LogLevel) {
+    let filter = match level {
+        LogLevel::Error => log::LevelFilter::Error,
+        LogLevel::Warn => log::LevelFilter::Warn,
+        LogLevel::Info => log::LevelFilter::Info,
+        LogLevel::Debug => log::LevelFilter::Debug,
+    };
+    let logger: &'static StderrLogger = Box::leak(Box::new(StderrLogger(filter)));
+    if log::set_logger(logger).is_ok() {
+        log::set_max_level(filter);
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(a)) => a,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rdma-monitor: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::load(args.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rdma-monitor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        print!("{}", config.to_redacted_yaml());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(config.general.log_level);
+    let published = Arc::new(Published::new(config.poll_interval()));
+    if args.once {
+        let mut agent = Agent::new(config, published);
+        let doc = agent.cycle();
+        let mut out = std::io::stdout().lock();
+        return match out.write_all(doc.json()).and_then(|_| out.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rdma-monitor: writing the snapshot to stdout: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    run(config, published)
+}
+
+fn run(config: Config, published: Arc<Published>) -> ExitCode {
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+    match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ]) {
+        Ok(mut signals) => {
+            std::thread::spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    log::info!("signal {sig}: writing a last snapshot and exiting");
+                    let _ = stop_tx.send(());
+                }
+            });
+        }
+        Err(e) => {
+            eprintln!("rdma-monitor: cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    if config.prometheus.enabled {
+        let addr = SocketAddr::new(config.prometheus.listen_address, config.prometheus.port());
+        match prometheus::spawn(addr, published.clone()) {
+            Ok(server) => log::info!("serving http://{}/metrics", server.local_addr),
+            Err(e) => {
+                eprintln!("rdma-monitor: cannot listen on {addr}: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    log::info!(
+        "watching {}/class/infiniband every {}s, snapshots every {}s into {}",
+        config.general.sysfs_root.display(),
+        config.general.poll_interval,
+        config.general.snapshot_interval,
+        config.general.snapshot_dir.display()
+    );
+    let mut agent = Agent::new(config, published);
+    agent.run(&stop_rx);
+    ExitCode::SUCCESS
+}

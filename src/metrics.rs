@@ -1,0 +1,346 @@
+//! The metrics registry: the collection loop builds a complete [`MetricSet`]
+//! each cycle and publishes it with one atomic pointer swap; scrapes load the
+//! current set without locks and never trigger collection. A set renders its
+//! Prometheus text once, on the first scrape that needs it, and every later
+//! scrape of the same set reuses those bytes.
+//!
+//! Kernel counters are absolute values rebuilt each cycle, so a device reset
+//! shows as a drop that Prometheus treats as a counter reset.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    U64(u64),
+    F64(f64),
+}
+
+#[derive(Debug, Clone)]
+struct Sample {
+    /// Pre-rendered `{a="b",c="d"}` (or empty): escaping happens once, at build time.
+    labels: Box<str>,
+    value: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: Kind,
+    samples: Vec<Sample>,
+}
+
+/// One cycle's worth of metrics.
+#[derive(Debug, Default)]
+pub struct MetricSet {
+    families: Vec<Family>,
+    rendered: OnceLock<Vec<u8>>,
+}
+
+impl MetricSet {
+    /// The Prometheus text exposition (format 0.0.4), rendered once per set.
+    pub fn text(&self) -> &[u8] {
+        self.rendered.get_or_init(|| {
+            let mut out = Vec::with_capacity(self.estimated_len());
+            self.render(&mut out);
+            out
+        })
+    }
+
+    fn estimated_len(&self) -> usize {
+        self.families
+            .iter()
+            .map(|f| {
+                f.help.len()
+                    + 2 * f.name.len()
+                    + 32
+                    + f.samples
+                        .iter()
+                        .map(|s| f.name.len() + s.labels.len() + 24)
+                        .sum::<usize>()
+            })
+            .sum()
+    }
+
+    pub fn render(&self, out: &mut Vec<u8>) {
+        let mut ibuf = itoa::Buffer::new();
+        for f in &self.families {
+            if f.samples.is_empty() {
+                continue;
+            }
+            out.extend_from_slice(b"# HELP ");
+            out.extend_from_slice(f.name.as_bytes());
+            out.push(b' ');
+            escape_help(f.help, out);
+            out.extend_from_slice(b"\n# TYPE ");
+            out.extend_from_slice(f.name.as_bytes());
+            out.extend_from_slice(match f.kind {
+                Kind::Counter => b" counter\n",
+                Kind::Gauge => b" gauge\n",
+            });
+            for s in &f.samples {
+                out.extend_from_slice(f.name.as_bytes());
+                out.extend_from_slice(s.labels.as_bytes());
+                out.push(b' ');
+                match s.value {
+                    Value::U64(v) => out.extend_from_slice(ibuf.format(v).as_bytes()),
+                    Value::F64(v) => write_f64(v, out),
+                }
+                out.push(b'\n');
+            }
+        }
+    }
+
+    /// Number of samples (series) in the set.
+    pub fn len(&self) -> usize {
+        self.families.iter().map(|f| f.samples.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value of one series, for tests and the snapshot: labels as rendered.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<Value> {
+        let want = render_labels(labels);
+        self.families
+            .iter()
+            .find(|f| f.name == name)?
+            .samples
+            .iter()
+            .find(|s| *s.labels == *want)
+            .map(|s| s.value)
+    }
+}
+
+fn write_f64(v: f64, out: &mut Vec<u8>) {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+    } else if v.is_infinite() {
+        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        // Whole numbers print without a fraction, exactly.
+        out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+    } else {
+        let mut s = String::new();
+        let _ = write!(s, "{v}");
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+fn escape_help(help: &str, out: &mut Vec<u8>) {
+    for b in help.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            _ => out.push(b),
+        }
+    }
+}
+
+fn render_labels(labels: &[(&str, &str)]) -> String {
+    if labels.is_empty() {
+        return String::new();
+    }
+    let mut s = String::with_capacity(
+        2 + labels
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 4)
+            .sum::<usize>(),
+    );
+    s.push('{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(k);
+        s.push_str("=\"");
+        for c in v.chars() {
+            match c {
+                '\\' => s.push_str("\\\\"),
+                '"' => s.push_str("\\\""),
+                '\n' => s.push_str("\\n"),
+                _ => s.push(c),
+            }
+        }
+        s.push('"');
+    }
+    s.push('}');
+    s
+}
+
+/// Builds a [`MetricSet`]. Families are keyed by name: pushing to a name
+/// twice appends to the same family, whichever collector does it.
+#[derive(Debug, Default)]
+pub struct Builder {
+    families: Vec<Family>,
+    index: HashMap<&'static str, usize>,
+}
+
+impl Builder {
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    fn family(&mut self, name: &'static str, help: &'static str, kind: Kind) -> &mut Family {
+        let i = *self.index.entry(name).or_insert_with(|| {
+            self.families.push(Family {
+                name,
+                help,
+                kind,
+                samples: Vec::new(),
+            });
+            self.families.len() - 1
+        });
+        &mut self.families[i]
+    }
+
+    pub fn push(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        kind: Kind,
+        labels: &[(&str, &str)],
+        value: Value,
+    ) {
+        let labels = render_labels(labels).into_boxed_str();
+        let f = self.family(name, help, kind);
+        debug_assert_eq!(f.kind, kind, "{name} registered with two types");
+        f.samples.push(Sample { labels, value });
+    }
+
+    /// A monotonic counter as the kernel reports it (absolute, never accumulated here).
+    pub fn counter(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&str, &str)],
+        v: u64,
+    ) {
+        self.push(name, help, Kind::Counter, labels, Value::U64(v));
+    }
+
+    pub fn gauge(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&str, &str)],
+        v: f64,
+    ) {
+        self.push(name, help, Kind::Gauge, labels, Value::F64(v));
+    }
+
+    pub fn gauge_u64(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&str, &str)],
+        v: u64,
+    ) {
+        self.push(name, help, Kind::Gauge, labels, Value::U64(v));
+    }
+
+    pub fn finish(self) -> MetricSet {
+        MetricSet {
+            families: self.families,
+            rendered: OnceLock::new(),
+        }
+    }
+}
+
+/// The published metrics: written by the collection loop, read by scrapes.
+pub struct Registry {
+    current: ArcSwap<MetricSet>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            current: ArcSwap::from_pointee(MetricSet::default()),
+        }
+    }
+}
+
+impl Registry {
+    pub fn publish(&self, set: MetricSet) {
+        self.current.store(Arc::new(set));
+    }
+
+    pub fn load(&self) -> Arc<MetricSet> {
+        self.current.load_full()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_text_format() {
+        let mut b = Builder::new();
+        b.counter(
+            "rdma_x_total",
+            "Help with \\ and\nnewline.",
+            &[("device", "mlx5_0"), ("port", "1")],
+            42,
+        );
+        b.gauge("rdma_y", "A gauge.", &[], 0.25);
+        b.counter(
+            "rdma_x_total",
+            "ignored",
+            &[("device", "a\"b\\c\nd"), ("port", "2")],
+            u64::MAX,
+        );
+        b.gauge("rdma_z", "Whole.", &[], 3.0);
+        b.gauge("rdma_w", "Odd.", &[], f64::NAN);
+        let set = b.finish();
+        let text = String::from_utf8(set.text().to_vec()).unwrap();
+        assert_eq!(
+            text,
+            "# HELP rdma_x_total Help with \\\\ and\\nnewline.\n\
+             # TYPE rdma_x_total counter\n\
+             rdma_x_total{device=\"mlx5_0\",port=\"1\"} 42\n\
+             rdma_x_total{device=\"a\\\"b\\\\c\\nd\",port=\"2\"} 18446744073709551615\n\
+             # HELP rdma_y A gauge.\n\
+             # TYPE rdma_y gauge\n\
+             rdma_y 0.25\n\
+             # HELP rdma_z Whole.\n\
+             # TYPE rdma_z gauge\n\
+             rdma_z 3\n\
+             # HELP rdma_w Odd.\n\
+             # TYPE rdma_w gauge\n\
+             rdma_w NaN\n"
+        );
+        assert_eq!(set.len(), 5);
+        assert_eq!(
+            set.get("rdma_x_total", &[("device", "mlx5_0"), ("port", "1")]),
+            Some(Value::U64(42))
+        );
+    }
+
+    #[test]
+    fn publish_swaps_whole_sets() {
+        let r = Registry::default();
+        assert!(r.load().is_empty());
+        let mut b = Builder::new();
+        b.gauge("a", "a", &[], 1.0);
+        r.publish(b.finish());
+        let held = r.load();
+        let mut b = Builder::new();
+        b.gauge("a", "a", &[], 2.0);
+        r.publish(b.finish());
+        // A scrape that loaded the old set still sees it whole.
+        assert_eq!(held.get("a", &[]), Some(Value::F64(1.0)));
+        assert_eq!(r.load().get("a", &[]), Some(Value::F64(2.0)));
+    }
+}

@@ -1,0 +1,340 @@
+//! The JSON snapshot: everything one cycle read, with deltas and per-second
+//! rates against the cycle before. Counters keep the value the kernel shows
+//! (what `cat` and `rdma statistic` print); a counter that went down (reset)
+//! or sits at its saturation value gets a flag instead of a delta or rate.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
+
+use crate::collectors::catalog::{self, Source};
+use crate::config::NetworkMode;
+use crate::detect::{self, Transport};
+use crate::sources::sysfs::{
+    Counter, DeviceInfo, DeviceReading, Enumerated, NodeReading, PortInfo, PortReading, Rate,
+    ReadError, SourceStats,
+};
+
+/// Bumped when a field changes meaning or goes away; adding fields keeps it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flag {
+    /// Lower than last cycle: the device was reset or the counter cleared.
+    Reset,
+    /// At the value where the counter stops counting.
+    Saturated,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CounterView {
+    pub value: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta: Option<u64>,
+    /// Per second, over the time between the two cycles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flag: Option<Flag>,
+}
+
+/// Compares a counter with its previous reading.
+pub fn change(prev: Option<u64>, now: u64, elapsed_secs: f64, saturates_at: &[u64]) -> CounterView {
+    let mut v = CounterView {
+        value: now,
+        delta: None,
+        rate: None,
+        flag: None,
+    };
+    if saturates_at.contains(&now) {
+        v.flag = Some(Flag::Saturated);
+        return v;
+    }
+    let Some(prev) = prev else { return v };
+    if now < prev {
+        v.flag = Some(Flag::Reset);
+        return v;
+    }
+    let delta = now - prev;
+    v.delta = Some(delta);
+    if elapsed_secs > 0.0 {
+        v.rate = Some(delta as f64 / elapsed_secs);
+    }
+    v
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    pub transmit_bytes_per_second: Option<f64>,
+    pub receive_bytes_per_second: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PortView {
+    pub port: u32,
+    pub transport: Transport,
+    pub state: Option<Enumerated>,
+    pub phys_state: Option<Enumerated>,
+    pub rate: Option<Rate>,
+    #[serde(flatten)]
+    pub info: Arc<PortInfo>,
+    /// From `port_xmit_data`/`port_rcv_data` (4-byte words) × 4.
+    pub throughput: Option<Throughput>,
+    pub counters: BTreeMap<Arc<str>, CounterView>,
+    pub hw_counters: BTreeMap<Arc<str>, CounterView>,
+    /// Attribute files of this port the kernel does not provide here (left out, not zero).
+    pub unsupported: Vec<Arc<str>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceView {
+    #[serde(flatten)]
+    pub info: Arc<DeviceInfo>,
+    pub hw_counters: BTreeMap<Arc<str>, CounterView>,
+    pub ports: Vec<PortView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectorStatus {
+    pub name: &'static str,
+    pub success: bool,
+    pub duration_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub schema_version: u32,
+    pub agent: &'static str,
+    pub version: &'static str,
+    pub hostname: String,
+    pub timestamp: String,
+    pub timestamp_unix_ms: u64,
+    /// Seconds since the previous cycle; absent on the first.
+    pub interval_seconds: Option<f64>,
+    pub sysfs_root: String,
+    pub rdma_class_present: bool,
+    pub devices: Vec<DeviceView>,
+    pub collectors: Vec<CollectorStatus>,
+    pub read_errors: Vec<ReadError>,
+    pub sources: Sources,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sources {
+    pub sysfs: SourceStats,
+}
+
+/// A snapshot and its JSON, serialised at most once.
+#[derive(Debug)]
+pub struct SnapshotDoc {
+    pub snapshot: Snapshot,
+    json: OnceLock<Vec<u8>>,
+}
+
+impl SnapshotDoc {
+    pub fn new(snapshot: Snapshot) -> SnapshotDoc {
+        SnapshotDoc {
+            snapshot,
+            json: OnceLock::new(),
+        }
+    }
+
+    pub fn json(&self) -> &[u8] {
+        self.json.get_or_init(|| {
+            let mut v = serde_json::to_vec_pretty(&self.snapshot)
+                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}").into_bytes());
+            v.push(b'\n');
+            v
+        })
+    }
+}
+
+/// Counter views of one list against the previous cycle's list (both sorted by name).
+fn views(
+    now: &[Counter],
+    prev: Option<&[Counter]>,
+    elapsed: f64,
+    source: Source,
+) -> BTreeMap<Arc<str>, CounterView> {
+    let prev = prev.unwrap_or(&[]);
+    let mut j = 0;
+    now.iter()
+        .map(|c| {
+            // Both lists come sorted by file name; walk them together.
+            while j < prev.len() && *prev[j].name < *c.name {
+                j += 1;
+            }
+            let before = prev.get(j).filter(|p| p.name == c.name).map(|p| p.value);
+            (
+                c.name.clone(),
+                change(
+                    before,
+                    c.value,
+                    elapsed,
+                    catalog::saturation(source, &c.name),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn port_view(
+    dev: &DeviceReading,
+    port: &PortReading,
+    prev: Option<&PortReading>,
+    elapsed: f64,
+    mode: NetworkMode,
+) -> PortView {
+    let counters = views(
+        &port.counters,
+        prev.map(|p| &p.counters[..]),
+        elapsed,
+        Source::Pma,
+    );
+    let hw_counters = views(
+        &port.hw_counters,
+        prev.map(|p| &p.hw_counters[..]),
+        elapsed,
+        Source::Hw,
+    );
+    let bytes_rate = |name: &str| counters.get(name).and_then(|c| c.rate).map(|r| r * 4.0);
+    let throughput = (counters.contains_key("port_xmit_data")
+        || counters.contains_key("port_rcv_data"))
+    .then(|| Throughput {
+        transmit_bytes_per_second: bytes_rate("port_xmit_data"),
+        receive_bytes_per_second: bytes_rate("port_rcv_data"),
+    });
+    PortView {
+        port: port.port,
+        transport: detect::transport(&dev.info, &port.info, mode),
+        state: port.state.clone(),
+        phys_state: port.phys_state.clone(),
+        rate: port.rate.clone(),
+        info: port.info.clone(),
+        throughput,
+        counters,
+        hw_counters,
+        unsupported: port.unsupported.clone(),
+    }
+}
+
+/// Devices with rates against `prev` (the previous cycle's reading, `elapsed` seconds ago).
+pub fn devices(
+    now: &NodeReading,
+    prev: Option<&NodeReading>,
+    elapsed: f64,
+    mode: NetworkMode,
+) -> Vec<DeviceView> {
+    now.devices
+        .iter()
+        .map(|dev| {
+            let prev_dev =
+                prev.and_then(|p| p.devices.iter().find(|d| d.info.name == dev.info.name));
+            DeviceView {
+                info: dev.info.clone(),
+                hw_counters: views(
+                    &dev.hw_counters,
+                    prev_dev.map(|d| &d.hw_counters[..]),
+                    elapsed,
+                    Source::Hw,
+                ),
+                ports: dev
+                    .ports
+                    .iter()
+                    .map(|p| {
+                        let prev_port =
+                            prev_dev.and_then(|d| d.ports.iter().find(|q| q.port == p.port));
+                        port_view(dev, p, prev_port, elapsed, mode)
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+impl Snapshot {
+    /// Every counter view with where it is, for self-metrics.
+    pub fn flagged(&self) -> impl Iterator<Item = (&DeviceView, Option<u32>, &str, Flag)> {
+        self.devices.iter().flat_map(|d| {
+            let dev_level = d
+                .hw_counters
+                .iter()
+                .filter_map(move |(n, v)| v.flag.map(|f| (d, None, &**n, f)));
+            let ports = d.ports.iter().flat_map(move |p| {
+                p.counters
+                    .iter()
+                    .chain(p.hw_counters.iter())
+                    .filter_map(move |(n, v)| v.flag.map(|f| (d, Some(p.port), &**n, f)))
+            });
+            dev_level.chain(ports)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_and_delta() {
+        let v = change(Some(100), 350, 10.0, &[u64::MAX]);
+        assert_eq!(v.delta, Some(250));
+        assert_eq!(v.rate, Some(25.0));
+        assert_eq!(v.flag, None);
+        let first = change(None, 350, 0.0, &[u64::MAX]);
+        assert_eq!((first.delta, first.rate, first.flag), (None, None, None));
+    }
+
+    #[test]
+    fn reset_is_flagged_not_negative() {
+        let v = change(Some(1_000), 10, 10.0, &[u64::MAX]);
+        assert_eq!(v.flag, Some(Flag::Reset));
+        assert_eq!((v.delta, v.rate), (None, None));
+        assert_eq!(v.value, 10);
+    }
+
+    #[test]
+    fn saturation_is_flagged_not_huge() {
+        let v = change(Some(65_000), 65_535, 10.0, &[0xffff]);
+        assert_eq!(v.flag, Some(Flag::Saturated));
+        assert_eq!((v.delta, v.rate), (None, None));
+        let v = change(Some(0), u64::MAX, 10.0, catalog::UNKNOWN_SATURATION);
+        assert_eq!(v.flag, Some(Flag::Saturated));
+        // Same value on a wider counter is just a value.
+        let v = change(Some(65_000), 65_535, 10.0, &[u64::MAX]);
+        assert_eq!(v.flag, None);
+        assert_eq!(v.delta, Some(535));
+    }
+
+    #[test]
+    fn sequence_over_a_reset() {
+        // 100 → 200 → 50 (reset) → 80: rates 10, none, 3.
+        let mut prev = None;
+        let mut out = Vec::new();
+        for now in [100u64, 200, 50, 80] {
+            out.push(change(prev, now, 10.0, &[u64::MAX]));
+            prev = Some(now);
+        }
+        let rates: Vec<_> = out.iter().map(|v| v.rate).collect();
+        assert_eq!(rates, vec![None, Some(10.0), None, Some(3.0)]);
+        assert_eq!(out[2].flag, Some(Flag::Reset));
+    }
+
+    #[test]
+    fn views_match_by_name_across_missing_entries() {
+        let c = |n: &str, v: u64| Counter {
+            name: n.into(),
+            value: v,
+        };
+        let prev = [c("a", 1), c("b", 2), c("d", 4)];
+        let now = [c("a", 11), c("c", 30), c("d", 44)];
+        let v = views(&now, Some(&prev), 1.0, Source::Hw);
+        assert_eq!(v["a"].delta, Some(10));
+        assert_eq!(v["c"].delta, None);
+        assert_eq!(v["d"].delta, Some(40));
+    }
+}

@@ -1,0 +1,689 @@
+//! `/sys/class/infiniband`: devices, ports, PMA counters (`counters/`),
+//! driver counters (`hw_counters/`), the GID table and the port's netdev.
+//!
+//! Decoding only: values come out typed, absent ones as `None` or left out of
+//! the lists, never as 0. Static attributes (firmware, GUIDs, GIDs, LIDs, the
+//! list of counter files) are read at discovery and every rescan; a cycle
+//! reads only what moves (state, physical state, rate, counters). A file that
+//! is unsupported is not read again until its device is rediscovered from
+//! scratch; one that fails otherwise is retried at the next rescan, so a
+//! broken attribute never costs a read (and a kernel log line) per cycle.
+
+mod dir;
+pub mod parse;
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::CString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use dir::Dir;
+pub use parse::{ParseError, Rate};
+
+/// Where in the tree a failure happened, relative to `class/infiniband`.
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct ReadError {
+    pub path: String,
+    pub reason: String,
+}
+
+/// A counter that read and parsed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Counter {
+    pub name: Arc<str>,
+    pub value: u64,
+}
+
+/// A numbered enumeration the kernel prints as `<n>: <name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Enumerated {
+    pub value: u8,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GidEntry {
+    pub index: u32,
+    pub gid: String,
+    /// `gid_attrs/types/N`: "IB/RoCE v1" or "RoCE v2".
+    pub gid_type: Option<String>,
+    /// `gid_attrs/ndevs/N`: the netdev a RoCE GID belongs to.
+    pub netdev: Option<String>,
+}
+
+/// Device attributes; re-read at each rescan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DeviceInfo {
+    pub name: Arc<str>,
+    pub node_type: Option<Enumerated>,
+    pub node_guid: Option<u64>,
+    pub sys_image_guid: Option<u64>,
+    pub fw_ver: Option<String>,
+    pub board_id: Option<String>,
+    pub hca_type: Option<String>,
+    pub node_desc: Option<String>,
+    /// Basename of the `device/driver` link (mlx5_core, hfi1, ...); virtual devices have none.
+    pub driver: Option<String>,
+    pub unsupported: Vec<Arc<str>>,
+}
+
+/// Port attributes that change only with a fabric event; re-read at each rescan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PortInfo {
+    pub link_layer: Option<String>,
+    pub lid: Option<u64>,
+    pub sm_lid: Option<u64>,
+    pub lmc: Option<u64>,
+    pub cap_mask: Option<u64>,
+    pub netdev: Option<String>,
+    pub gids: Vec<GidEntry>,
+    /// Whether `counters/` (PMA) and `hw_counters/` directories exist at all.
+    pub has_counters: bool,
+    pub has_hw_counters: bool,
+    /// `hw_counters/lifespan`: how long (ms) the driver caches hw counter values.
+    pub hw_counters_lifespan_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PortReading {
+    pub port: u32,
+    pub info: Arc<PortInfo>,
+    pub state: Option<Enumerated>,
+    pub phys_state: Option<Enumerated>,
+    pub rate: Option<Rate>,
+    pub counters: Vec<Counter>,
+    pub hw_counters: Vec<Counter>,
+    /// Attributes skipped this cycle because they are unsupported here.
+    pub unsupported: Vec<Arc<str>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceReading {
+    pub info: Arc<DeviceInfo>,
+    /// Device-wide `hw_counters/` (some drivers keep counters per device, not per port).
+    pub hw_counters: Vec<Counter>,
+    pub ports: Vec<PortReading>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NodeReading {
+    /// `/sys/class/infiniband` exists (the RDMA core is loaded).
+    pub class_present: bool,
+    pub devices: Vec<DeviceReading>,
+    pub errors: Vec<ReadError>,
+}
+
+/// Which devices to read, by name.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceFilter {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl DeviceFilter {
+    pub fn accepts(&self, name: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|d| d == name))
+            && !self.exclude.iter().any(|d| d == name)
+    }
+}
+
+/// Reads and syscalls made by the source, for self-metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SourceStats {
+    pub file_reads: u64,
+    pub read_failures: u64,
+    pub rescans: u64,
+}
+
+/// How a failed read is treated.
+enum Failure {
+    /// The attribute does not exist here: never read again for this device.
+    Unsupported,
+    /// Anything else: counted as an error, retried at the next rescan.
+    Error(String),
+}
+
+fn classify_io(e: &io::Error) -> Failure {
+    match e.raw_os_error() {
+        Some(
+            libc::ENOENT | libc::EINVAL | libc::EOPNOTSUPP | libc::ENOSYS | libc::ENODATA | 524, /* kernel ENOTSUPP */
+        ) => Failure::Unsupported,
+        _ => Failure::Error(errno_text(e)),
+    }
+}
+
+fn errno_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => {
+            let name = match n {
+                libc::EIO => "EIO",
+                libc::EACCES => "EACCES",
+                libc::EPERM => "EPERM",
+                libc::EISDIR => "EISDIR",
+                libc::ENODEV => "ENODEV",
+                libc::ETIMEDOUT => "ETIMEDOUT",
+                libc::EAGAIN => "EAGAIN",
+                libc::EBUSY => "EBUSY",
+                _ => "",
+            };
+            if name.is_empty() {
+                e.to_string()
+            } else {
+                format!("{name} ({e})")
+            }
+        }
+        None => e.to_string(),
+    }
+}
+
+/// One readable attribute and whether to skip it.
+#[derive(Debug)]
+struct Attr {
+    file: CString,
+    /// Path relative to the class directory, for errors and the unsupported list.
+    path: Arc<str>,
+    /// The counter's name as exported (the file name).
+    name: Arc<str>,
+    skip: bool,
+}
+
+#[derive(Debug)]
+struct CounterDir {
+    dir: Dir,
+    attrs: Vec<Attr>,
+}
+
+#[derive(Debug)]
+struct PortHandle {
+    port: u32,
+    dir: Dir,
+    info: Arc<PortInfo>,
+    state: Attr,
+    phys_state: Attr,
+    rate: Attr,
+    counters: Option<CounterDir>,
+    hw_counters: Option<CounterDir>,
+}
+
+#[derive(Debug)]
+struct DeviceHandle {
+    info: Arc<DeviceInfo>,
+    hw_counters: Option<CounterDir>,
+    ports: Vec<PortHandle>,
+    /// A read said the device is gone (ENODEV, ENOENT on a port dir): rediscover.
+    vanished: bool,
+}
+
+/// Reads `<root>/class/infiniband`.
+pub struct SysfsSource {
+    class_dir: PathBuf,
+    filter: DeviceFilter,
+    rescan_every: Duration,
+    devices: Vec<DeviceHandle>,
+    last_rescan: Option<Instant>,
+    /// Unsupported attribute paths per device, kept across rescans while the device stays.
+    unsupported: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    stats: SourceStats,
+    buf: Box<[u8; 4096]>,
+}
+
+/// Per-read context: the shared buffer, the error list and the stats.
+struct Reader<'a> {
+    buf: &'a mut [u8; 4096],
+    errors: &'a mut Vec<ReadError>,
+    stats: &'a mut SourceStats,
+    unsupported: &'a mut HashSet<Arc<str>>,
+}
+
+impl Reader<'_> {
+    /// Reads `attr` in `dir`, hands its text to `parse`. `None` when skipped,
+    /// unsupported or failing; failures land in `errors`, unsupported ones
+    /// in the device's unsupported set, and either way the attribute is skipped
+    /// from now on.
+    fn read<T>(
+        &mut self,
+        dir: &Dir,
+        attr: &mut Attr,
+        parse: impl FnOnce(&str) -> Result<T, ParseError>,
+    ) -> Option<T> {
+        if attr.skip {
+            return None;
+        }
+        self.stats.file_reads += 1;
+        let failure = match dir.read(&attr.file, self.buf) {
+            Ok(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => match parse::classify(text) {
+                    parse::Text::NotAvailable => Failure::Unsupported,
+                    parse::Text::Value(v) => match parse(v) {
+                        Ok(value) => return Some(value),
+                        Err(e) => Failure::Error(e.to_string()),
+                    },
+                },
+                Err(_) => Failure::Error("not UTF-8 text".into()),
+            },
+            Err(e) => classify_io(&e),
+        };
+        attr.skip = true;
+        match failure {
+            Failure::Unsupported => {
+                self.unsupported.insert(attr.path.clone());
+            }
+            Failure::Error(reason) => {
+                self.stats.read_failures += 1;
+                self.errors.push(ReadError {
+                    path: attr.path.to_string(),
+                    reason,
+                });
+            }
+        }
+        None
+    }
+
+    fn read_string(&mut self, dir: &Dir, attr: &mut Attr) -> Option<String> {
+        self.read(dir, attr, |s| Ok(s.to_string()))
+            .filter(|s| !s.is_empty())
+    }
+}
+
+fn attr(file: &str, parent: &str) -> Attr {
+    Attr {
+        file: CString::new(file).unwrap_or_default(),
+        path: format!("{parent}/{file}").into(),
+        name: file.into(),
+        skip: false,
+    }
+}
+
+/// File names in `path`, sorted so readings have a stable order.
+fn list(path: &Path) -> io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(path)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+impl SysfsSource {
+    pub fn new(sysfs_root: &Path, filter: DeviceFilter, rescan_every: Duration) -> SysfsSource {
+        SysfsSource {
+            class_dir: sysfs_root.join("class/infiniband"),
+            filter,
+            rescan_every,
+            devices: Vec::new(),
+            last_rescan: None,
+            unsupported: HashMap::new(),
+            stats: SourceStats::default(),
+            buf: Box::new([0; 4096]),
+        }
+    }
+
+    pub fn stats(&self) -> SourceStats {
+        self.stats
+    }
+
+    /// One cycle: notices arrivals and removals, rescans when due, reads what moves.
+    pub fn poll(&mut self, now: Instant) -> NodeReading {
+        let mut reading = NodeReading::default();
+        let names = match list(&self.class_dir) {
+            Ok(names) => {
+                reading.class_present = true;
+                names
+                    .into_iter()
+                    .filter(|n| self.filter.accepts(n))
+                    .collect()
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                reading.errors.push(ReadError {
+                    path: self.class_dir.display().to_string(),
+                    reason: errno_text(&e),
+                });
+                // Keep reading the devices we know; the listing may come back.
+                self.devices
+                    .iter()
+                    .map(|d| d.info.name.to_string())
+                    .collect()
+            }
+        };
+        let due = self
+            .last_rescan
+            .is_none_or(|t| now.duration_since(t) >= self.rescan_every);
+        let changed = names.len() != self.devices.len()
+            || names
+                .iter()
+                .zip(&self.devices)
+                .any(|(n, d)| **n != *d.info.name)
+            || self.devices.iter().any(|d| d.vanished);
+        if due || changed {
+            self.rescan(&names, &mut reading.errors);
+            self.last_rescan = Some(now);
+        }
+        for dev in &mut self.devices {
+            let unsupported = self.unsupported.entry(dev.info.name.clone()).or_default();
+            let mut r = Reader {
+                buf: &mut self.buf,
+                errors: &mut reading.errors,
+                stats: &mut self.stats,
+                unsupported,
+            };
+            reading.devices.push(read_device(dev, &mut r));
+        }
+        reading
+    }
+
+    fn rescan(&mut self, names: &[String], errors: &mut Vec<ReadError>) {
+        self.stats.rescans += 1;
+        self.unsupported
+            .retain(|dev, _| names.iter().any(|n| **n == **dev));
+        self.devices.clear();
+        for name in names {
+            let key: Arc<str> = name.as_str().into();
+            let unsupported = self.unsupported.entry(key).or_default();
+            let mut r = Reader {
+                buf: &mut self.buf,
+                errors,
+                stats: &mut self.stats,
+                unsupported,
+            };
+            match discover_device(&self.class_dir, name, &mut r) {
+                Ok(dev) => self.devices.push(dev),
+                Err(e) => {
+                    // Gone between the listing and now, or unreadable: report, go on.
+                    errors.push(ReadError {
+                        path: name.clone(),
+                        reason: errno_text(&e),
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn counter_dir(path: &Path, rel: &str, r: &mut Reader) -> Option<CounterDir> {
+    let dir = Dir::open(path).ok()?;
+    let names = match list(path) {
+        Ok(n) => n,
+        Err(e) => {
+            r.errors.push(ReadError {
+                path: rel.to_string(),
+                reason: errno_text(&e),
+            });
+            return None;
+        }
+    };
+    let attrs = names
+        .iter()
+        .map(|n| {
+            let mut a = attr(n, rel);
+            a.skip = r.unsupported.contains(&a.path);
+            a
+        })
+        .collect();
+    Some(CounterDir { dir, attrs })
+}
+
+/// Makes an attribute that starts skipped when it was found unsupported before.
+fn known_attr(file: &str, parent: &str, r: &Reader) -> Attr {
+    let mut a = attr(file, parent);
+    a.skip = r.unsupported.contains(&a.path);
+    a
+}
+
+fn discover_device(class_dir: &Path, name: &str, r: &mut Reader) -> io::Result<DeviceHandle> {
+    let path = class_dir.join(name);
+    let dir = Dir::open(&path)?;
+    let mut info = DeviceInfo {
+        name: name.into(),
+        ..DeviceInfo::default()
+    };
+    let string_attrs: [(&str, &mut Option<String>); 4] = [
+        ("fw_ver", &mut info.fw_ver),
+        ("board_id", &mut info.board_id),
+        ("hca_type", &mut info.hca_type),
+        ("node_desc", &mut info.node_desc),
+    ];
+    for (file, slot) in string_attrs {
+        let mut a = known_attr(file, name, r);
+        *slot = r.read_string(&dir, &mut a);
+    }
+    let mut a = known_attr("node_type", name, r);
+    info.node_type = r.read(&dir, &mut a, parse::parse_enum).map(enumerated);
+    let mut a = known_attr("node_guid", name, r);
+    info.node_guid = r.read(&dir, &mut a, parse::parse_guid);
+    let mut a = known_attr("sys_image_guid", name, r);
+    info.sys_image_guid = r.read(&dir, &mut a, parse::parse_guid);
+    info.driver = std::fs::read_link(path.join("device/driver"))
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
+
+    let hw_counters = counter_dir(&path.join("hw_counters"), &format!("{name}/hw_counters"), r)
+        .map(|mut d| {
+            // `lifespan` is a setting, not a counter.
+            d.attrs.retain(|a| &*a.name != "lifespan");
+            d
+        });
+
+    let mut ports = Vec::new();
+    let ports_dir = path.join("ports");
+    let port_names = list(&ports_dir).unwrap_or_default();
+    let mut port_nums: Vec<u32> = port_names.iter().filter_map(|p| p.parse().ok()).collect();
+    port_nums.sort_unstable();
+    for port in port_nums {
+        match discover_port(&path, name, port, r) {
+            Ok(p) => ports.push(p),
+            Err(e) => r.errors.push(ReadError {
+                path: format!("{name}/ports/{port}"),
+                reason: errno_text(&e),
+            }),
+        }
+    }
+    info.unsupported = collect_unsupported(r.unsupported, name, &["/ports/", "/hw_counters/"]);
+    Ok(DeviceHandle {
+        info: Arc::new(info),
+        hw_counters,
+        ports,
+        vanished: false,
+    })
+}
+
+/// The device's unsupported attribute paths that are not under the excluded sub-paths.
+fn collect_unsupported(set: &HashSet<Arc<str>>, prefix: &str, exclude: &[&str]) -> Vec<Arc<str>> {
+    let mut v: Vec<Arc<str>> = set
+        .iter()
+        .filter(|p| {
+            p.strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+                && !exclude.iter().any(|x| p[prefix.len()..].starts_with(x))
+        })
+        .cloned()
+        .collect();
+    v.sort();
+    v
+}
+
+fn enumerated((value, name): (u8, String)) -> Enumerated {
+    Enumerated { value, name }
+}
+
+fn discover_port(dev_path: &Path, dev: &str, port: u32, r: &mut Reader) -> io::Result<PortHandle> {
+    let path = dev_path.join(format!("ports/{port}"));
+    let rel = format!("{dev}/ports/{port}");
+    let dir = Dir::open(&path)?;
+    let mut info = PortInfo::default();
+    let mut a = known_attr("link_layer", &rel, r);
+    info.link_layer = r.read_string(&dir, &mut a);
+    let hex_attrs: [(&str, &mut Option<u64>); 4] = [
+        ("lid", &mut info.lid),
+        ("sm_lid", &mut info.sm_lid),
+        ("lmc", &mut info.lmc),
+        ("cap_mask", &mut info.cap_mask),
+    ];
+    for (file, slot) in hex_attrs {
+        let mut a = known_attr(file, &rel, r);
+        *slot = r.read(&dir, &mut a, parse::parse_hex_or_dec);
+    }
+    info.gids = read_gids(&path, &rel, r);
+
+    let counters = counter_dir(&path.join("counters"), &format!("{rel}/counters"), r);
+    let mut hw_counters = counter_dir(&path.join("hw_counters"), &format!("{rel}/hw_counters"), r);
+    info.has_counters = counters.is_some();
+    info.has_hw_counters = hw_counters.is_some();
+    if let Some(hw) = &mut hw_counters {
+        if let Some(pos) = hw.attrs.iter().position(|a| &*a.name == "lifespan") {
+            let mut a = hw.attrs.remove(pos);
+            info.hw_counters_lifespan_ms = r.read(&hw.dir, &mut a, parse::parse_u64);
+        }
+    }
+    info.netdev = port_netdev(dev_path, port, &info.gids);
+    Ok(PortHandle {
+        port,
+        state: known_attr("state", &rel, r),
+        phys_state: known_attr("phys_state", &rel, r),
+        rate: known_attr("rate", &rel, r),
+        dir,
+        info: Arc::new(info),
+        counters,
+        hw_counters,
+    })
+}
+
+/// The GID table: `gids/N` with `gid_attrs/types/N` and `gid_attrs/ndevs/N`.
+/// Unused entries are all-zero GIDs (and their attrs fail with EINVAL): left out.
+/// Reads of this table are not recorded as unsupported, they are sparse by design.
+fn read_gids(port_path: &Path, rel: &str, r: &mut Reader) -> Vec<GidEntry> {
+    let gids_path = port_path.join("gids");
+    let Ok(gids_dir) = Dir::open(&gids_path) else {
+        return Vec::new();
+    };
+    let types_dir = Dir::open(&port_path.join("gid_attrs/types")).ok();
+    let ndevs_dir = Dir::open(&port_path.join("gid_attrs/ndevs")).ok();
+    let mut indices: Vec<u32> = list(&gids_path)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    indices.sort_unstable();
+    let mut out = Vec::new();
+    for index in indices {
+        let file = CString::new(index.to_string()).unwrap_or_default();
+        r.stats.file_reads += 1;
+        let gid = match gids_dir.read(&file, r.buf) {
+            Ok(bytes) => match parse::parse_gid(&String::from_utf8_lossy(bytes)) {
+                Ok(Some(g)) => parse::format_gid(&g),
+                Ok(None) => continue,
+                Err(e) => {
+                    r.errors.push(ReadError {
+                        path: format!("{rel}/gids/{index}"),
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            },
+            Err(_) => continue,
+        };
+        let mut text_of = |dir: &Option<Dir>| -> Option<String> {
+            let dir = dir.as_ref()?;
+            r.stats.file_reads += 1;
+            let bytes = dir.read(&file, r.buf).ok()?;
+            let s = String::from_utf8_lossy(bytes).trim().to_string();
+            (!s.is_empty()).then_some(s)
+        };
+        let gid_type = text_of(&types_dir);
+        let netdev = text_of(&ndevs_dir);
+        out.push(GidEntry {
+            index,
+            gid,
+            gid_type,
+            netdev,
+        });
+    }
+    out
+}
+
+/// The port's netdev: the RoCE GID table names it; for IB (IPoIB) the PCI
+/// device's `net/*` entry whose `dev_port` is port-1 (ipoib sets it so).
+fn port_netdev(dev_path: &Path, port: u32, gids: &[GidEntry]) -> Option<String> {
+    if let Some(n) = gids.iter().find_map(|g| g.netdev.clone()) {
+        return Some(n);
+    }
+    let net = dev_path.join("device/net");
+    let names = list(&net).ok()?;
+    let want = (port - 1).to_string();
+    let mut fallback = None;
+    for n in names {
+        match std::fs::read_to_string(net.join(&n).join("dev_port")) {
+            Ok(p) if p.trim() == want => return Some(n),
+            Ok(_) => {}
+            Err(_) => fallback = fallback.or(Some(n)),
+        }
+    }
+    fallback
+}
+
+fn read_counters(cd: &mut Option<CounterDir>, r: &mut Reader) -> Vec<Counter> {
+    let Some(cd) = cd else { return Vec::new() };
+    let mut out = Vec::with_capacity(cd.attrs.len());
+    for a in &mut cd.attrs {
+        if let Some(value) = r.read(&cd.dir, a, parse::parse_u64) {
+            out.push(Counter {
+                name: a.name.clone(),
+                value,
+            });
+        }
+    }
+    out
+}
+
+fn read_device(dev: &mut DeviceHandle, r: &mut Reader) -> DeviceReading {
+    let hw_counters = read_counters(&mut dev.hw_counters, r);
+    let mut ports = Vec::with_capacity(dev.ports.len());
+    let errors_before = r.errors.len();
+    for p in &mut dev.ports {
+        let state = r
+            .read(&p.dir, &mut p.state, parse::parse_enum)
+            .map(enumerated);
+        let phys_state = r
+            .read(&p.dir, &mut p.phys_state, parse::parse_enum)
+            .map(enumerated);
+        let rate = r.read(&p.dir, &mut p.rate, parse::parse_rate);
+        let counters = read_counters(&mut p.counters, r);
+        let hw_counters = read_counters(&mut p.hw_counters, r);
+        let rel_prefix = format!("{}/ports/{}/", dev.info.name, p.port);
+        let mut unsupported: Vec<Arc<str>> = r
+            .unsupported
+            .iter()
+            .filter(|u| u.starts_with(&rel_prefix))
+            .cloned()
+            .collect();
+        unsupported.sort();
+        ports.push(PortReading {
+            port: p.port,
+            info: p.info.clone(),
+            state,
+            phys_state,
+            rate,
+            counters,
+            hw_counters,
+            unsupported,
+        });
+    }
+    // A device that disappeared mid-cycle fails its reads with ENODEV/ENOENT.
+    dev.vanished = r.errors[errors_before..]
+        .iter()
+        .any(|e| e.reason.starts_with("ENODEV"));
+    DeviceReading {
+        info: dev.info.clone(),
+        hw_counters,
+        ports,
+    }
+}
+
+#[cfg(test)]
+mod tests;

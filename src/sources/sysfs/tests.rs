@@ -1,0 +1,260 @@
+//! Tests against the bundled tree (fixtures/sysfs/node-mixed, see its README).
+
+use super::*;
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/sysfs/node-mixed")
+}
+
+fn poll_fixture() -> (SysfsSource, NodeReading) {
+    let mut s = SysfsSource::new(&fixture(), DeviceFilter::default(), Duration::from_secs(60));
+    let r = s.poll(Instant::now());
+    (s, r)
+}
+
+fn device<'a>(r: &'a NodeReading, name: &str) -> &'a DeviceReading {
+    r.devices.iter().find(|d| &*d.info.name == name).unwrap()
+}
+
+fn counter(list: &[Counter], name: &str) -> Option<u64> {
+    list.iter().find(|c| &*c.name == name).map(|c| c.value)
+}
+
+#[test]
+fn reads_every_device() {
+    let (_, r) = poll_fixture();
+    assert!(r.class_present);
+    let names: Vec<&str> = r.devices.iter().map(|d| &*d.info.name).collect();
+    assert_eq!(
+        names,
+        ["efa_0", "hfi1_0", "irdma0", "mlx4_0", "mlx5_0", "mlx5_1"]
+    );
+}
+
+#[test]
+fn device_attributes() {
+    let (_, r) = poll_fixture();
+    let d = &device(&r, "mlx5_0").info;
+    assert_eq!(d.fw_ver.as_deref(), Some("20.31.1014"));
+    assert_eq!(d.board_id.as_deref(), Some("MT_0000000223"));
+    assert_eq!(d.hca_type.as_deref(), Some("MT4123"));
+    assert_eq!(d.node_guid, Some(0x0c42_a103_0071_6a10));
+    assert_eq!(
+        d.node_type,
+        Some(Enumerated {
+            value: 1,
+            name: "CA".into()
+        })
+    );
+    assert_eq!(d.driver.as_deref(), Some("mlx5_core"));
+    let hfi = &device(&r, "hfi1_0").info;
+    assert_eq!(hfi.board_id, None);
+    assert_eq!(&*hfi.unsupported, [Arc::<str>::from("hfi1_0/board_id")]);
+    // An empty node_desc is absent, not "".
+    assert_eq!(device(&r, "efa_0").info.node_desc, None);
+}
+
+#[test]
+fn ib_port() {
+    let (_, r) = poll_fixture();
+    let p = &device(&r, "mlx5_0").ports[0];
+    assert_eq!(p.port, 1);
+    assert_eq!(p.state.as_ref().unwrap().value, 4);
+    assert_eq!(p.phys_state.as_ref().unwrap().name, "LinkUp");
+    assert_eq!(p.rate.as_ref().unwrap().gbit_per_sec, 200.0);
+    assert_eq!(p.info.link_layer.as_deref(), Some("InfiniBand"));
+    assert_eq!(
+        (p.info.lid, p.info.sm_lid, p.info.lmc),
+        (Some(0x12), Some(1), Some(0))
+    );
+    assert_eq!(p.info.cap_mask, Some(0xa751_e848));
+    assert_eq!(p.info.netdev.as_deref(), Some("ib0"));
+    assert_eq!(
+        counter(&p.counters, "port_xmit_data"),
+        Some(9_876_543_210_123)
+    );
+    assert_eq!(p.counters.len(), 21);
+    assert_eq!(p.info.hw_counters_lifespan_ms, Some(12));
+    assert!(counter(&p.hw_counters, "lifespan").is_none());
+    // The unused (all-zero) GID is left out.
+    assert_eq!(p.info.gids.len(), 1);
+    assert_eq!(p.info.gids[0].gid_type.as_deref(), Some("IB/RoCE v1"));
+    assert_eq!(p.info.gids[0].netdev, None);
+}
+
+#[test]
+fn roce_port_gids_and_netdev() {
+    let (_, r) = poll_fixture();
+    let p = &device(&r, "mlx5_1").ports[0];
+    assert_eq!(p.info.netdev.as_deref(), Some("eth2"));
+    let gids: Vec<(&str, &str)> = p
+        .info
+        .gids
+        .iter()
+        .map(|g| (g.gid.as_str(), g.gid_type.as_deref().unwrap()))
+        .collect();
+    assert_eq!(gids.len(), 6);
+    assert_eq!(
+        gids[3],
+        ("0000:0000:0000:0000:0000:ffff:0a00:0005", "RoCE v2")
+    );
+    assert!(counter(&p.hw_counters, "np_cnp_sent").is_some());
+}
+
+#[test]
+fn dual_port_mixed_link_layers() {
+    let (_, r) = poll_fixture();
+    let d = device(&r, "mlx4_0");
+    assert_eq!(d.ports.len(), 2);
+    assert_eq!(d.ports[0].info.link_layer.as_deref(), Some("InfiniBand"));
+    assert_eq!(d.ports[0].info.netdev.as_deref(), Some("ib1"));
+    assert_eq!(d.ports[1].info.link_layer.as_deref(), Some("Ethernet"));
+    assert_eq!(d.ports[1].info.netdev.as_deref(), Some("eth3"));
+    assert_eq!(d.ports[1].state.as_ref().unwrap().name, "DOWN");
+}
+
+#[test]
+fn quirks_are_absent_not_zero() {
+    let (_, r) = poll_fixture();
+    let hfi = &device(&r, "hfi1_0").ports[0];
+    // "N/A (no PMA)" is unsupported, not a value and not an error.
+    assert_eq!(counter(&hfi.counters, "port_xmit_wait"), None);
+    assert!(
+        hfi.unsupported
+            .iter()
+            .any(|u| &**u == "hfi1_0/ports/1/counters/port_xmit_wait")
+    );
+    assert!(!hfi.info.has_hw_counters);
+    assert!(hfi.hw_counters.is_empty());
+
+    let efa = device(&r, "efa_0");
+    assert!(!efa.ports[0].info.has_counters);
+    assert!(efa.ports[0].counters.is_empty());
+    assert_eq!(efa.hw_counters.len(), 7);
+
+    let irdma = &device(&r, "irdma0").ports[0];
+    assert_eq!(counter(&irdma.hw_counters, "ip4InDiscards"), None);
+    assert_eq!(counter(&irdma.hw_counters, "tcpRetransSegs"), None);
+    assert_eq!(
+        counter(&irdma.hw_counters, "cnpSent"),
+        Some(600_000 + 1009 * 3)
+    );
+    assert_eq!(irdma.info.cap_mask, None);
+    let errs: Vec<&str> = r.errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        errs,
+        [
+            "irdma0/ports/1/hw_counters/ip4InDiscards",
+            "irdma0/ports/1/hw_counters/tcpRetransSegs"
+        ]
+    );
+    assert!(
+        r.errors[0].reason.starts_with("EISDIR"),
+        "{:?}",
+        r.errors[0]
+    );
+    assert!(
+        r.errors[1].reason.contains("not a number"),
+        "{:?}",
+        r.errors[1]
+    );
+}
+
+#[test]
+fn failing_files_are_not_reread_every_cycle() {
+    let (mut s, _) = poll_fixture();
+    let reads_first = s.stats().file_reads;
+    let r2 = s.poll(Instant::now());
+    let reads_second = s.stats().file_reads - reads_first;
+    // The second cycle reads only what moves, and nothing that failed.
+    assert!(r2.errors.is_empty(), "{:?}", r2.errors);
+    assert!(
+        reads_second < reads_first,
+        "{reads_second} vs {reads_first}"
+    );
+    let counted: usize = r2
+        .devices
+        .iter()
+        .flat_map(|d| d.ports.iter())
+        .map(|p| 3 + p.counters.len() + p.hw_counters.len())
+        .sum::<usize>()
+        + r2.devices
+            .iter()
+            .map(|d| d.hw_counters.len())
+            .sum::<usize>();
+    assert_eq!(reads_second as usize, counted);
+}
+
+#[test]
+fn filter_and_absent_class() {
+    let mut s = SysfsSource::new(
+        &fixture(),
+        DeviceFilter {
+            include: vec!["mlx5_0".into(), "mlx5_1".into()],
+            exclude: vec!["mlx5_1".into()],
+        },
+        Duration::from_secs(60),
+    );
+    let r = s.poll(Instant::now());
+    assert_eq!(r.devices.len(), 1);
+    assert_eq!(&*r.devices[0].info.name, "mlx5_0");
+
+    let empty = tempfile::tempdir().unwrap();
+    let mut s = SysfsSource::new(
+        empty.path(),
+        DeviceFilter::default(),
+        Duration::from_secs(60),
+    );
+    let r = s.poll(Instant::now());
+    assert!(!r.class_present);
+    assert!(r.devices.is_empty() && r.errors.is_empty());
+}
+
+/// Copies the fixture tree so a test can change it.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = e.file_type().unwrap();
+        let dest = to.join(e.file_name());
+        if t.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(e.path()).unwrap(), &dest).unwrap();
+        } else if t.is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn devices_come_and_go_without_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture(), dir.path());
+    let mut s = SysfsSource::new(
+        dir.path(),
+        DeviceFilter::default(),
+        Duration::from_secs(3600),
+    );
+    assert_eq!(s.poll(Instant::now()).devices.len(), 6);
+    std::fs::remove_file(dir.path().join("class/infiniband/mlx4_0")).unwrap();
+    let r = s.poll(Instant::now());
+    assert_eq!(r.devices.len(), 5);
+    assert!(r.devices.iter().all(|d| &*d.info.name != "mlx4_0"));
+    std::os::unix::fs::symlink(
+        "../../devices/pci0000:00/0000:00:02.0/0000:af:00.0/infiniband/mlx4_0",
+        dir.path().join("class/infiniband/mlx4_0"),
+    )
+    .unwrap();
+    assert_eq!(s.poll(Instant::now()).devices.len(), 6);
+    // Counters move between cycles; values are re-read.
+    let f = dir
+        .path()
+        .join("class/infiniband/mlx5_0/ports/1/counters/symbol_error");
+    std::fs::write(&f, "77\n").unwrap();
+    let r = s.poll(Instant::now());
+    assert_eq!(
+        counter(&device(&r, "mlx5_0").ports[0].counters, "symbol_error"),
+        Some(77)
+    );
+}
