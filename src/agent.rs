@@ -240,7 +240,7 @@ impl Agent {
                 Flag::Saturated => {
                     let port = port.map(|p| p.to_string()).unwrap_or_default();
                     out.gauge_u64(
-                        "rdma_counter_saturated",
+                        "rdma_stat_saturated",
                         "1 for a counter sitting at its saturation value: it no longer counts.",
                         &[
                             ("device", &d.info.name),
@@ -254,7 +254,7 @@ impl Agent {
             }
         }
         out.counter(
-            "rdma_monitor_counter_resets_total",
+            "rdma_monitor_stat_resets_total",
             "Counters seen going down between cycles (device reset or counters cleared).",
             &[],
             self.stats.counter_resets,

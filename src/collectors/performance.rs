@@ -13,12 +13,12 @@ pub const REGISTRATION: Registration = Registration {
 
 struct Performance;
 
-const HW_PORT: &str = "rdma_port_hw_counter_total";
+const HW_PORT: &str = "rdma_port_hw_stat_total";
 const HW_PORT_HELP: &str = "Driver counter from ports/N/hw_counters, by the driver's own name (counter label), as the kernel reports it.";
-const HW_DEVICE: &str = "rdma_device_hw_counter_total";
+const HW_DEVICE: &str = "rdma_device_hw_stat_total";
 const HW_DEVICE_HELP: &str =
     "Device-wide driver counter from hw_counters, by the driver's own name (counter label).";
-const PMA_OTHER: &str = "rdma_port_pma_counter_total";
+const PMA_OTHER: &str = "rdma_port_pma_stat_total";
 const PMA_OTHER_HELP: &str = "Port counter from ports/N/counters that the agent has no dedicated metric for (counter label).";
 
 impl Collector for Performance {

@@ -535,11 +535,11 @@ fn discover_port(dev_path: &Path, dev: &str, port: u32, r: &mut Reader) -> io::R
     let mut hw_counters = counter_dir(&path.join("hw_counters"), &format!("{rel}/hw_counters"), r);
     info.has_counters = counters.is_some();
     info.has_hw_counters = hw_counters.is_some();
-    if let Some(hw) = &mut hw_counters {
-        if let Some(pos) = hw.attrs.iter().position(|a| &*a.name == "lifespan") {
-            let mut a = hw.attrs.remove(pos);
-            info.hw_counters_lifespan_ms = r.read(&hw.dir, &mut a, parse::parse_u64);
-        }
+    if let Some(hw) = &mut hw_counters
+        && let Some(pos) = hw.attrs.iter().position(|a| &*a.name == "lifespan")
+    {
+        let mut a = hw.attrs.remove(pos);
+        info.hw_counters_lifespan_ms = r.read(&hw.dir, &mut a, parse::parse_u64);
     }
     info.netdev = port_netdev(dev_path, port, &info.gids);
     Ok(PortHandle {
