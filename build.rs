@@ -4,8 +4,13 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=wrapper.h");
+    // The kernel ABI does not depend on the libc: parse the headers as the
+    // glibc target of the same architecture, whose include paths Debian's
+    // clang knows, also when building for musl.
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_else(|_| "x86_64".into());
     let bindings = bindgen::Builder::default()
         .header("wrapper.h")
+        .clang_arg(format!("--target={arch}-linux-gnu"))
         .allowlist_type("rdma_nldev_.*|rdma_nl_.*|ib_user_mad.*|ethtool_.*")
         .allowlist_var("RDMA_.*|IB_USER_MAD.*|IB_IOCTL_MAGIC|ETHTOOL_.*|ETH_GSTRING_LEN|ETH_SS_.*|SIOCETHTOOL|NETLINK_RDMA")
         .prepend_enum_name(false)
