@@ -243,8 +243,13 @@ fn scrape_has_every_counter_with_its_value() {
     assert!(got.contains_key(
         "rdma_port_info{device=\"mlx4_0\",port=\"2\",link_layer=\"Ethernet\",transport=\"roce\",netdev=\"eth3\"}"
     ));
+    // hfi1: `N/A (no PMA)` and no hw_counters/; efa: no counters/.
     assert_eq!(
         got["rdma_monitor_unsupported_attributes{device=\"hfi1_0\",port=\"1\"}"],
+        "2"
+    );
+    assert_eq!(
+        got["rdma_monitor_unsupported_attributes{device=\"efa_0\",port=\"1\"}"],
         "1"
     );
 }

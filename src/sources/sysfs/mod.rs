@@ -535,6 +535,16 @@ fn discover_port(dev_path: &Path, dev: &str, port: u32, r: &mut Reader) -> io::R
     let mut hw_counters = counter_dir(&path.join("hw_counters"), &format!("{rel}/hw_counters"), r);
     info.has_counters = counters.is_some();
     info.has_hw_counters = hw_counters.is_some();
+    // A port without the directory (rxe, efa, irdma have no PMA `counters/`)
+    // says so in its unsupported list; nothing from it is exported as 0.
+    for (present, dir) in [
+        (info.has_counters, "counters"),
+        (info.has_hw_counters, "hw_counters"),
+    ] {
+        if !present {
+            r.unsupported.insert(format!("{rel}/{dir}").into());
+        }
+    }
     if let Some(hw) = &mut hw_counters
         && let Some(pos) = hw.attrs.iter().position(|a| &*a.name == "lifespan")
     {

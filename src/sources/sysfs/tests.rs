@@ -125,11 +125,20 @@ fn quirks_are_absent_not_zero() {
             .any(|u| &**u == "hfi1_0/ports/1/counters/port_xmit_wait")
     );
     assert!(!hfi.info.has_hw_counters);
+    assert!(
+        hfi.unsupported
+            .iter()
+            .any(|u| &**u == "hfi1_0/ports/1/hw_counters")
+    );
     assert!(hfi.hw_counters.is_empty());
 
     let efa = device(&r, "efa_0");
     assert!(!efa.ports[0].info.has_counters);
     assert!(efa.ports[0].counters.is_empty());
+    assert_eq!(
+        &*efa.ports[0].unsupported,
+        [Arc::<str>::from("efa_0/ports/1/counters")]
+    );
     assert_eq!(efa.hw_counters.len(), 7);
 
     let irdma = &device(&r, "irdma0").ports[0];
