@@ -1,4 +1,5 @@
 //! Sources: one kernel interface each, decoded into typed values. No policy,
 //! no metrics here.
 
+pub mod rdma_netlink;
 pub mod sysfs;

@@ -24,111 +24,27 @@ use serde::Serialize;
 use dir::Dir;
 pub use parse::{ParseError, Rate};
 
-/// Where in the tree a failure happened, relative to `class/infiniband`.
-#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
-#[error("{path}: {reason}")]
-pub struct ReadError {
-    pub path: String,
-    pub reason: String,
-}
+pub use crate::model::{
+    Counter, DeviceFilter, DeviceInfo, DeviceReading, Enumerated, GidEntry, NodeReading, Origin,
+    PortInfo, PortOrigin, PortReading, ReadError,
+};
 
-/// A counter that read and parsed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Counter {
-    pub name: Arc<str>,
-    pub value: u64,
-}
-
-/// A numbered enumeration the kernel prints as `<n>: <name>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Enumerated {
-    pub value: u8,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GidEntry {
-    pub index: u32,
-    pub gid: String,
-    /// `gid_attrs/types/N`: "IB/RoCE v1" or "RoCE v2".
-    pub gid_type: Option<String>,
-    /// `gid_attrs/ndevs/N`: the netdev a RoCE GID belongs to.
-    pub netdev: Option<String>,
-}
-
-/// Device attributes; re-read at each rescan.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct DeviceInfo {
-    pub name: Arc<str>,
-    pub node_type: Option<Enumerated>,
-    pub node_guid: Option<u64>,
-    pub sys_image_guid: Option<u64>,
-    pub fw_ver: Option<String>,
-    pub board_id: Option<String>,
-    pub hca_type: Option<String>,
-    pub node_desc: Option<String>,
-    /// Basename of the `device/driver` link (mlx5_core, hfi1, ...); virtual devices have none.
-    pub driver: Option<String>,
-    pub unsupported: Vec<Arc<str>>,
-}
-
-/// Port attributes that change only with a fabric event; re-read at each rescan.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct PortInfo {
-    pub link_layer: Option<String>,
-    pub lid: Option<u64>,
-    pub sm_lid: Option<u64>,
-    pub lmc: Option<u64>,
-    pub cap_mask: Option<u64>,
-    pub netdev: Option<String>,
-    pub gids: Vec<GidEntry>,
-    /// Whether `counters/` (PMA) and `hw_counters/` directories exist at all.
-    pub has_counters: bool,
-    pub has_hw_counters: bool,
-    /// `hw_counters/lifespan`: how long (ms) the driver caches hw counter values.
-    pub hw_counters_lifespan_ms: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PortReading {
-    pub port: u32,
-    pub info: Arc<PortInfo>,
-    pub state: Option<Enumerated>,
-    pub phys_state: Option<Enumerated>,
-    pub rate: Option<Rate>,
-    pub counters: Vec<Counter>,
-    pub hw_counters: Vec<Counter>,
-    /// Attributes skipped this cycle because they are unsupported here.
-    pub unsupported: Vec<Arc<str>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeviceReading {
-    pub info: Arc<DeviceInfo>,
-    /// Device-wide `hw_counters/` (some drivers keep counters per device, not per port).
-    pub hw_counters: Vec<Counter>,
-    pub ports: Vec<PortReading>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct NodeReading {
-    /// `/sys/class/infiniband` exists (the RDMA core is loaded).
-    pub class_present: bool,
-    pub devices: Vec<DeviceReading>,
-    pub errors: Vec<ReadError>,
-}
-
-/// Which devices to read, by name.
+/// Ports whose state and hw counters another source has read this cycle.
 #[derive(Debug, Clone, Default)]
-pub struct DeviceFilter {
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
+pub struct Covered {
+    ports: HashSet<(String, u32)>,
 }
 
-impl DeviceFilter {
-    pub fn accepts(&self, name: &str) -> bool {
-        (self.include.is_empty() || self.include.iter().any(|d| d == name))
-            && !self.exclude.iter().any(|d| d == name)
+impl Covered {
+    pub fn insert(&mut self, device: &str, port: u32) {
+        self.ports.insert((device.to_string(), port));
+    }
+    pub fn covers(&self, device: &str, port: u32) -> bool {
+        // No allocation on the lookup path: compare borrowed parts.
+        !self.ports.is_empty() && self.ports.iter().any(|(d, p)| d == device && *p == port)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ports.is_empty()
     }
 }
 
@@ -330,6 +246,12 @@ impl SysfsSource {
 
     /// One cycle: notices arrivals and removals, rescans when due, reads what moves.
     pub fn poll(&mut self, now: Instant) -> NodeReading {
+        self.poll_covered(now, &Covered::default())
+    }
+
+    /// A cycle that leaves out the state, physical state and hw counters of
+    /// the ports in `covered` (read from RDMA netlink instead).
+    pub fn poll_covered(&mut self, now: Instant, covered: &Covered) -> NodeReading {
         let mut reading = NodeReading::default();
         let names = match list(&self.class_dir) {
             Ok(names) => {
@@ -373,7 +295,7 @@ impl SysfsSource {
                 stats: &mut self.stats,
                 unsupported,
             };
-            reading.devices.push(read_device(dev, &mut r));
+            reading.devices.push(read_device(dev, &mut r, covered));
         }
         reading
     }
@@ -651,20 +573,26 @@ fn read_counters(cd: &mut Option<CounterDir>, r: &mut Reader) -> Vec<Counter> {
     out
 }
 
-fn read_device(dev: &mut DeviceHandle, r: &mut Reader) -> DeviceReading {
+fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> DeviceReading {
     let hw_counters = read_counters(&mut dev.hw_counters, r);
     let mut ports = Vec::with_capacity(dev.ports.len());
     let errors_before = r.errors.len();
     for p in &mut dev.ports {
-        let state = r
-            .read(&p.dir, &mut p.state, parse::parse_enum)
-            .map(enumerated);
-        let phys_state = r
-            .read(&p.dir, &mut p.phys_state, parse::parse_enum)
-            .map(enumerated);
+        // What another source already read this cycle is not read again here.
+        let skip = covered.covers(&dev.info.name, p.port);
+        let (state, phys_state, hw_counters) = if skip {
+            (None, None, Vec::new())
+        } else {
+            (
+                r.read(&p.dir, &mut p.state, parse::parse_enum)
+                    .map(enumerated),
+                r.read(&p.dir, &mut p.phys_state, parse::parse_enum)
+                    .map(enumerated),
+                read_counters(&mut p.hw_counters, r),
+            )
+        };
         let rate = r.read(&p.dir, &mut p.rate, parse::parse_rate);
         let counters = read_counters(&mut p.counters, r);
-        let hw_counters = read_counters(&mut p.hw_counters, r);
         let rel_prefix = format!("{}/ports/{}/", dev.info.name, p.port);
         let mut unsupported: Vec<Arc<str>> = r
             .unsupported
@@ -682,6 +610,7 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader) -> DeviceReading {
             counters,
             hw_counters,
             unsupported,
+            origin: PortOrigin::default(),
         });
     }
     // A device that disappeared mid-cycle fails its reads with ENODEV/ENOENT.
@@ -692,6 +621,8 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader) -> DeviceReading {
         info: dev.info.clone(),
         hw_counters,
         ports,
+        resources: Vec::new(),
+        qp_counters: Vec::new(),
     }
 }
 

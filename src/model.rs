@@ -1,0 +1,162 @@
+//! The node as the agent sees it in one cycle: devices, ports, counters and
+//! where each value came from. Sources fill it (sysfs first, then RDMA
+//! netlink over it); collectors and the snapshot read it.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::sources::sysfs::parse::Rate;
+
+/// Where in the tree a failure happened, relative to `class/infiniband`.
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct ReadError {
+    pub path: String,
+    pub reason: String,
+}
+
+/// A counter that read and parsed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Counter {
+    pub name: Arc<str>,
+    pub value: u64,
+}
+
+/// A numbered enumeration the kernel prints as `<n>: <name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Enumerated {
+    pub value: u8,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GidEntry {
+    pub index: u32,
+    pub gid: String,
+    /// `gid_attrs/types/N`: "IB/RoCE v1" or "RoCE v2".
+    pub gid_type: Option<String>,
+    /// `gid_attrs/ndevs/N`: the netdev a RoCE GID belongs to.
+    pub netdev: Option<String>,
+}
+
+/// Device attributes; re-read at each rescan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DeviceInfo {
+    pub name: Arc<str>,
+    pub node_type: Option<Enumerated>,
+    pub node_guid: Option<u64>,
+    pub sys_image_guid: Option<u64>,
+    pub fw_ver: Option<String>,
+    pub board_id: Option<String>,
+    pub hca_type: Option<String>,
+    pub node_desc: Option<String>,
+    /// Basename of the `device/driver` link (mlx5_core, hfi1, ...); virtual devices have none.
+    pub driver: Option<String>,
+    pub unsupported: Vec<Arc<str>>,
+}
+
+/// Port attributes that change only with a fabric event; re-read at each rescan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PortInfo {
+    pub link_layer: Option<String>,
+    pub lid: Option<u64>,
+    pub sm_lid: Option<u64>,
+    pub lmc: Option<u64>,
+    pub cap_mask: Option<u64>,
+    pub netdev: Option<String>,
+    pub gids: Vec<GidEntry>,
+    /// Whether `counters/` (PMA) and `hw_counters/` directories exist at all.
+    pub has_counters: bool,
+    pub has_hw_counters: bool,
+    /// `hw_counters/lifespan`: how long (ms) the driver caches hw counter values.
+    pub hw_counters_lifespan_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PortReading {
+    pub port: u32,
+    pub info: Arc<PortInfo>,
+    pub state: Option<Enumerated>,
+    pub phys_state: Option<Enumerated>,
+    pub rate: Option<Rate>,
+    pub counters: Vec<Counter>,
+    pub hw_counters: Vec<Counter>,
+    /// Attributes skipped this cycle because they are unsupported here.
+    pub unsupported: Vec<Arc<str>>,
+    /// Where the state and the hw counters came from this cycle.
+    pub origin: PortOrigin,
+}
+
+/// The interface a value was read from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    #[default]
+    Sysfs,
+    RdmaNetlink,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Sysfs => "sysfs",
+            Origin::RdmaNetlink => "rdma_netlink",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PortOrigin {
+    pub state: Origin,
+    pub hw_counters: Origin,
+}
+
+/// A hw counter set bound to QPs (`rdma statistic qp`), from RDMA netlink.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QpCounter {
+    pub port: u32,
+    pub id: u32,
+    /// "auto" or "manual".
+    pub mode: Option<&'static str>,
+    /// IB QP type number when auto mode binds by type (2 RC, 3 UC, 4 UD, ...).
+    pub qp_type: Option<u8>,
+    pub pid: Option<u32>,
+    pub qpns: Vec<u32>,
+    pub counters: Vec<Counter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceReading {
+    pub info: Arc<DeviceInfo>,
+    /// Device-wide `hw_counters/` (some drivers keep counters per device, not per port).
+    pub hw_counters: Vec<Counter>,
+    pub ports: Vec<PortReading>,
+    /// Resource counts (qp, cq, mr, pd, ctx, cm_id, srq) from RDMA netlink RES_GET.
+    pub resources: Vec<Counter>,
+    pub qp_counters: Vec<QpCounter>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NodeReading {
+    /// RDMA netlink answered this cycle (values may come from it).
+    pub netlink: bool,
+    /// `/sys/class/infiniband` exists (the RDMA core is loaded).
+    pub class_present: bool,
+    pub devices: Vec<DeviceReading>,
+    pub errors: Vec<ReadError>,
+}
+
+/// Which devices to read, by name.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceFilter {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl DeviceFilter {
+    pub fn accepts(&self, name: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|d| d == name))
+            && !self.exclude.iter().any(|d| d == name)
+    }
+}

@@ -1,0 +1,431 @@
+//! RDMA_NL_NLDEV commands: request builders and typed decoders of the
+//! replies (drivers/infiniband/core/nldev.c fills them; attribute ids and
+//! types from rdma/rdma_netlink.h). Unknown attributes are skipped.
+
+use serde::Serialize;
+
+use super::wire::{Attr, MessageBuilder, WireError, attrs};
+use crate::sys::*;
+
+/// `RDMA_NL_GET_TYPE(RDMA_NL_NLDEV, op)`.
+pub const fn nldev_type(op: u32) -> u16 {
+    ((RDMA_NL_NLDEV << 10) + op) as u16
+}
+
+/// The command name of an NLDEV message type, for errors.
+pub fn command_name(kind: u16) -> &'static str {
+    match u32::from(kind) & 0x3ff {
+        RDMA_NLDEV_CMD_GET => "RDMA_NLDEV_CMD_GET",
+        RDMA_NLDEV_CMD_PORT_GET => "RDMA_NLDEV_CMD_PORT_GET",
+        RDMA_NLDEV_CMD_SYS_GET => "RDMA_NLDEV_CMD_SYS_GET",
+        RDMA_NLDEV_CMD_RES_GET => "RDMA_NLDEV_CMD_RES_GET",
+        RDMA_NLDEV_CMD_STAT_GET => "RDMA_NLDEV_CMD_STAT_GET",
+        RDMA_NLDEV_CMD_STAT_SET => "RDMA_NLDEV_CMD_STAT_SET",
+        RDMA_NLDEV_CMD_STAT_GET_STATUS => "RDMA_NLDEV_CMD_STAT_GET_STATUS",
+        _ => "RDMA_NLDEV command",
+    }
+}
+
+const REQUEST: u16 = NLM_F_REQUEST as u16;
+const DUMP: u16 = (NLM_F_REQUEST | NLM_F_DUMP) as u16;
+
+pub fn get_devices(seq: u32) -> Vec<u8> {
+    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_GET), DUMP, seq).finish()
+}
+
+/// PORT_GET dumps need the device index (nldev_port_get_dumpit).
+pub fn get_ports(seq: u32, dev: u32) -> Vec<u8> {
+    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_PORT_GET), DUMP, seq)
+        .u32(RDMA_NLDEV_ATTR_DEV_INDEX, dev)
+        .finish()
+}
+
+/// STAT_GET without STAT_RES: the port's default hw counters (a doit).
+pub fn get_port_stats(seq: u32, dev: u32, port: u32) -> Vec<u8> {
+    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_STAT_GET), REQUEST, seq)
+        .u32(RDMA_NLDEV_ATTR_DEV_INDEX, dev)
+        .u32(RDMA_NLDEV_ATTR_PORT_INDEX, port)
+        .finish()
+}
+
+pub fn get_stat_status(seq: u32, dev: u32, port: u32) -> Vec<u8> {
+    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_STAT_GET_STATUS), REQUEST, seq)
+        .u32(RDMA_NLDEV_ATTR_DEV_INDEX, dev)
+        .u32(RDMA_NLDEV_ATTR_PORT_INDEX, port)
+        .finish()
+}
+
+/// The counters bound to QPs (`rdma statistic qp`): a dump per device.
+pub fn get_bound_counters(seq: u32, dev: u32) -> Vec<u8> {
+    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_STAT_GET), DUMP, seq)
+        .u32(RDMA_NLDEV_ATTR_DEV_INDEX, dev)
+        .u32(RDMA_NLDEV_ATTR_STAT_RES, RDMA_NLDEV_ATTR_RES_QP)
+        .finish()
+}
+
+pub fn get_resources(seq: u32) -> Vec<u8> {
+    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_RES_GET), DUMP, seq).finish()
+}
+
+pub fn get_sys(seq: u32) -> Vec<u8> {
+    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_SYS_GET), REQUEST, seq).finish()
+}
+
+/// Enables exactly `indices` among the port's optional counters (the kernel
+/// disables every optional counter not listed).
+pub fn set_optional_counters(seq: u32, dev: u32, port: u32, indices: &[u32]) -> Vec<u8> {
+    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_STAT_SET), REQUEST, seq)
+        .u32(RDMA_NLDEV_ATTR_DEV_INDEX, dev)
+        .u32(RDMA_NLDEV_ATTR_PORT_INDEX, port)
+        .nested_u32s(
+            RDMA_NLDEV_ATTR_STAT_HWCOUNTERS,
+            RDMA_NLDEV_ATTR_STAT_HWCOUNTER_INDEX,
+            indices,
+        )
+        .finish()
+}
+
+/// Auto mode: the kernel binds each new QP to a counter by `mask`
+/// (RDMA_COUNTER_MASK_QP_TYPE, RDMA_COUNTER_MASK_PID), as `rdma statistic qp set ... auto`.
+pub fn set_auto_mode(seq: u32, dev: u32, port: u32, mask: u32) -> Vec<u8> {
+    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_STAT_SET), REQUEST, seq)
+        .u32(RDMA_NLDEV_ATTR_DEV_INDEX, dev)
+        .u32(RDMA_NLDEV_ATTR_PORT_INDEX, port)
+        .u32(RDMA_NLDEV_ATTR_STAT_RES, RDMA_NLDEV_ATTR_RES_QP)
+        .u32(RDMA_NLDEV_ATTR_STAT_MODE, RDMA_COUNTER_MODE_AUTO)
+        .u32(RDMA_NLDEV_ATTR_STAT_AUTO_MODE_MASK, mask)
+        .finish()
+}
+
+/// RDMA_NLDEV_CMD_GET: one device.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Device {
+    pub index: u32,
+    pub name: String,
+    /// Number of ports (PORT_INDEX in a device reply is the last port).
+    pub ports: Option<u32>,
+    pub cap_flags: Option<u64>,
+    pub fw_version: Option<String>,
+    pub node_guid: Option<u64>,
+    pub sys_image_guid: Option<u64>,
+    pub node_type: Option<u8>,
+    /// "ib", "roce", "iw", "opa", "usnic".
+    pub protocol: Option<String>,
+}
+
+/// RDMA_NLDEV_CMD_PORT_GET: one port.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Port {
+    pub dev_index: u32,
+    pub port: u32,
+    pub state: Option<u8>,
+    pub phys_state: Option<u8>,
+    /// IB only (fill_port_info puts them for rdma_protocol_ib ports).
+    pub cap_flags: Option<u64>,
+    pub subnet_prefix: Option<u64>,
+    pub lid: Option<u32>,
+    pub sm_lid: Option<u32>,
+    pub lmc: Option<u8>,
+    pub netdev_index: Option<u32>,
+    pub netdev: Option<String>,
+}
+
+/// A counter name and value (STAT_HWCOUNTER_ENTRY, RES_SUMMARY_ENTRY).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Named {
+    pub name: String,
+    pub value: u64,
+}
+
+/// RDMA_NLDEV_CMD_STAT_GET (default counters of a port).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PortStats {
+    pub dev_index: u32,
+    pub port: u32,
+    pub counters: Vec<Named>,
+}
+
+/// One entry of RDMA_NLDEV_CMD_STAT_GET_STATUS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CounterStatus {
+    pub name: String,
+    pub index: u32,
+    /// Present only for optional counters: whether it is enabled.
+    pub optional_enabled: Option<bool>,
+}
+
+/// RDMA_NLDEV_CMD_RES_GET: resource counts of one device.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Resources {
+    pub dev_index: u32,
+    pub name: String,
+    pub entries: Vec<Named>,
+}
+
+/// RDMA_NLDEV_CMD_SYS_GET.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Sys {
+    pub netns_shared: Option<bool>,
+    pub copy_on_fork: Option<bool>,
+}
+
+/// A counter bound to QPs (STAT_GET with STAT_RES = RES_QP).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BoundCounter {
+    pub dev_index: u32,
+    pub port: u32,
+    pub id: u32,
+    /// RDMA_COUNTER_MODE_AUTO (1) or _MANUAL (2).
+    pub mode: Option<u32>,
+    /// In auto mode by QP type: the IB QP type (2 RC, 3 UC, 4 UD...).
+    pub qp_type: Option<u8>,
+    pub pid: Option<u32>,
+    pub qpns: Vec<u32>,
+    pub counters: Vec<Named>,
+}
+
+fn malformed(what: &'static str, detail: &str) -> WireError {
+    WireError::Malformed {
+        what,
+        detail: detail.into(),
+    }
+}
+
+fn each<'a>(
+    payload: &'a [u8],
+    mut f: impl FnMut(Attr<'a>) -> Result<(), WireError>,
+) -> Result<(), WireError> {
+    for a in attrs(payload) {
+        f(a?)?;
+    }
+    Ok(())
+}
+
+pub fn decode_device(payload: &[u8]) -> Result<Device, WireError> {
+    let mut d = Device::default();
+    let (mut has_index, mut has_name) = (false, false);
+    each(payload, |a| {
+        match u32::from(a.kind) {
+            RDMA_NLDEV_ATTR_DEV_INDEX => {
+                d.index = a.u32()?;
+                has_index = true;
+            }
+            RDMA_NLDEV_ATTR_DEV_NAME => {
+                d.name = a.str()?.to_string();
+                has_name = true;
+            }
+            RDMA_NLDEV_ATTR_PORT_INDEX => d.ports = Some(a.u32()?),
+            RDMA_NLDEV_ATTR_CAP_FLAGS => d.cap_flags = Some(a.u64()?),
+            RDMA_NLDEV_ATTR_FW_VERSION => d.fw_version = Some(a.str()?.to_string()),
+            RDMA_NLDEV_ATTR_NODE_GUID => d.node_guid = Some(a.u64()?),
+            RDMA_NLDEV_ATTR_SYS_IMAGE_GUID => d.sys_image_guid = Some(a.u64()?),
+            RDMA_NLDEV_ATTR_DEV_NODE_TYPE => d.node_type = Some(a.u8()?),
+            RDMA_NLDEV_ATTR_DEV_PROTOCOL => d.protocol = Some(a.str()?.to_string()),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    if !has_index || !has_name {
+        return Err(malformed("device reply", "no DEV_INDEX or DEV_NAME"));
+    }
+    Ok(d)
+}
+
+pub fn decode_port(payload: &[u8]) -> Result<Port, WireError> {
+    let mut p = Port::default();
+    let (mut has_dev, mut has_port) = (false, false);
+    each(payload, |a| {
+        match u32::from(a.kind) {
+            RDMA_NLDEV_ATTR_DEV_INDEX => {
+                p.dev_index = a.u32()?;
+                has_dev = true;
+            }
+            RDMA_NLDEV_ATTR_PORT_INDEX => {
+                p.port = a.u32()?;
+                has_port = true;
+            }
+            RDMA_NLDEV_ATTR_PORT_STATE => p.state = Some(a.u8()?),
+            RDMA_NLDEV_ATTR_PORT_PHYS_STATE => p.phys_state = Some(a.u8()?),
+            RDMA_NLDEV_ATTR_CAP_FLAGS => p.cap_flags = Some(a.u64()?),
+            RDMA_NLDEV_ATTR_SUBNET_PREFIX => p.subnet_prefix = Some(a.u64()?),
+            RDMA_NLDEV_ATTR_LID => p.lid = Some(a.u32()?),
+            RDMA_NLDEV_ATTR_SM_LID => p.sm_lid = Some(a.u32()?),
+            RDMA_NLDEV_ATTR_LMC => p.lmc = Some(a.u8()?),
+            RDMA_NLDEV_ATTR_NDEV_INDEX => p.netdev_index = Some(a.u32()?),
+            RDMA_NLDEV_ATTR_NDEV_NAME => p.netdev = Some(a.str()?.to_string()),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    if !has_dev || !has_port {
+        return Err(malformed("port reply", "no DEV_INDEX or PORT_INDEX"));
+    }
+    Ok(p)
+}
+
+/// A STAT_HWCOUNTERS table: name/value entries.
+fn decode_hwcounters(table: Attr, out: &mut Vec<Named>) -> Result<(), WireError> {
+    for entry in table.nested() {
+        let entry = entry?;
+        if u32::from(entry.kind) != RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY {
+            continue;
+        }
+        let (mut name, mut value) = (None, None);
+        each(entry.payload, |a| {
+            match u32::from(a.kind) {
+                RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_NAME => name = Some(a.str()?),
+                RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_VALUE => value = Some(a.u64()?),
+                _ => {}
+            }
+            Ok(())
+        })?;
+        match (name, value) {
+            (Some(n), Some(v)) => out.push(Named {
+                name: n.to_string(),
+                value: v,
+            }),
+            _ => return Err(malformed("hw counter entry", "no name or value")),
+        }
+    }
+    Ok(())
+}
+
+pub fn decode_port_stats(payload: &[u8]) -> Result<PortStats, WireError> {
+    let mut s = PortStats::default();
+    each(payload, |a| {
+        match u32::from(a.kind) {
+            RDMA_NLDEV_ATTR_DEV_INDEX => s.dev_index = a.u32()?,
+            RDMA_NLDEV_ATTR_PORT_INDEX => s.port = a.u32()?,
+            RDMA_NLDEV_ATTR_STAT_HWCOUNTERS => decode_hwcounters(a, &mut s.counters)?,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(s)
+}
+
+pub fn decode_stat_status(payload: &[u8]) -> Result<Vec<CounterStatus>, WireError> {
+    let mut out = Vec::new();
+    each(payload, |a| {
+        if u32::from(a.kind) != RDMA_NLDEV_ATTR_STAT_HWCOUNTERS {
+            return Ok(());
+        }
+        for entry in a.nested() {
+            let entry = entry?;
+            let (mut name, mut index, mut dynamic) = (None, None, None);
+            each(entry.payload, |e| {
+                match u32::from(e.kind) {
+                    RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_NAME => name = Some(e.str()?),
+                    RDMA_NLDEV_ATTR_STAT_HWCOUNTER_INDEX => index = Some(e.u32()?),
+                    RDMA_NLDEV_ATTR_STAT_HWCOUNTER_DYNAMIC => dynamic = Some(e.u8()? != 0),
+                    _ => {}
+                }
+                Ok(())
+            })?;
+            match (name, index) {
+                (Some(n), Some(i)) => out.push(CounterStatus {
+                    name: n.to_string(),
+                    index: i,
+                    optional_enabled: dynamic,
+                }),
+                _ => return Err(malformed("counter status entry", "no name or index")),
+            }
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+pub fn decode_resources(payload: &[u8]) -> Result<Resources, WireError> {
+    let mut r = Resources::default();
+    each(payload, |a| {
+        match u32::from(a.kind) {
+            RDMA_NLDEV_ATTR_DEV_INDEX => r.dev_index = a.u32()?,
+            RDMA_NLDEV_ATTR_DEV_NAME => r.name = a.str()?.to_string(),
+            RDMA_NLDEV_ATTR_RES_SUMMARY => {
+                for entry in a.nested() {
+                    let entry = entry?;
+                    let (mut name, mut curr) = (None, None);
+                    each(entry.payload, |e| {
+                        match u32::from(e.kind) {
+                            RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_NAME => name = Some(e.str()?),
+                            RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_CURR => curr = Some(e.u64()?),
+                            _ => {}
+                        }
+                        Ok(())
+                    })?;
+                    match (name, curr) {
+                        (Some(n), Some(c)) => r.entries.push(Named {
+                            name: n.to_string(),
+                            value: c,
+                        }),
+                        _ => return Err(malformed("resource summary entry", "no name or count")),
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(r)
+}
+
+pub fn decode_sys(payload: &[u8]) -> Result<Sys, WireError> {
+    let mut s = Sys::default();
+    each(payload, |a| {
+        match u32::from(a.kind) {
+            RDMA_NLDEV_SYS_ATTR_NETNS_MODE => s.netns_shared = Some(a.u8()? != 0),
+            RDMA_NLDEV_SYS_ATTR_COPY_ON_FORK => s.copy_on_fork = Some(a.u8()? != 0),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(s)
+}
+
+/// One reply of the bound-counter dump: a device and its STAT_COUNTER table.
+pub fn decode_bound_counters(payload: &[u8]) -> Result<Vec<BoundCounter>, WireError> {
+    let mut dev_index = 0;
+    let mut out = Vec::new();
+    each(payload, |a| {
+        match u32::from(a.kind) {
+            RDMA_NLDEV_ATTR_DEV_INDEX => dev_index = a.u32()?,
+            RDMA_NLDEV_ATTR_STAT_COUNTER => {
+                for entry in a.nested() {
+                    let mut c = BoundCounter::default();
+                    each(entry?.payload, |e| {
+                        match u32::from(e.kind) {
+                            RDMA_NLDEV_ATTR_PORT_INDEX => c.port = e.u32()?,
+                            RDMA_NLDEV_ATTR_STAT_COUNTER_ID => c.id = e.u32()?,
+                            RDMA_NLDEV_ATTR_STAT_MODE => c.mode = Some(e.u32()?),
+                            RDMA_NLDEV_ATTR_RES_TYPE => c.qp_type = Some(e.u8()?),
+                            RDMA_NLDEV_ATTR_RES_PID => c.pid = Some(e.u32()?),
+                            RDMA_NLDEV_ATTR_RES_QP => {
+                                for qp in e.nested() {
+                                    each(qp?.payload, |q| {
+                                        if u32::from(q.kind) == RDMA_NLDEV_ATTR_RES_LQPN {
+                                            c.qpns.push(q.u32()?);
+                                        }
+                                        Ok(())
+                                    })?;
+                                }
+                            }
+                            RDMA_NLDEV_ATTR_STAT_HWCOUNTERS => {
+                                decode_hwcounters(e, &mut c.counters)?
+                            }
+                            _ => {}
+                        }
+                        Ok(())
+                    })?;
+                    out.push(c);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    for c in &mut out {
+        c.dev_index = dev_index;
+    }
+    Ok(out)
+}

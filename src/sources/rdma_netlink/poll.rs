@@ -1,0 +1,263 @@
+//! One cycle over RDMA netlink: the device list (arrivals and removals), each
+//! device's ports with state, each port's hw counters in one STAT_GET, the
+//! resource summary of every device in one dump, and bound (per-QP)
+//! counters. Optional-counter status and the system settings are read at
+//! discovery and rescans only.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::nldev::{BoundCounter, CounterStatus, Device, Port, Sys};
+use super::{Client, NameCache, NlError, Transport, TransportStats};
+use crate::sources::sysfs::{Counter, DeviceFilter};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PortReading {
+    pub port: Port,
+    /// `None` when the port has no hw counters (STAT_GET answers EINVAL/EOPNOTSUPP).
+    pub hw_counters: Option<Vec<Counter>>,
+    /// Which counters exist and which optional ones are enabled (STAT_GET_STATUS).
+    pub counter_status: Option<Arc<Vec<CounterStatus>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceReading {
+    pub device: Device,
+    pub ports: Vec<PortReading>,
+    /// RES_GET summary: current count of each resource (qp, cq, mr, pd, ctx, cm_id, srq).
+    pub resources: Vec<Counter>,
+    pub bound_counters: Vec<BoundCounter>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NetlinkReading {
+    pub devices: Vec<DeviceReading>,
+    pub sys: Option<Sys>,
+    /// Per-device or per-port failures; the rest of the reading stands.
+    pub errors: Vec<String>,
+}
+
+/// Counter settings an operator asked for; applied once per port, never as a
+/// side effect of monitoring.
+#[derive(Debug, Clone, Default)]
+pub struct OptIns {
+    /// Optional hw counters to enable (by name, e.g. `cc_rx_ce_pkts`).
+    pub optional_counters: Vec<String>,
+    /// Put ports in counter auto mode with this mask (RDMA_COUNTER_MASK_*).
+    pub auto_mode_mask: Option<u32>,
+}
+
+pub struct NetlinkSource<T: Transport> {
+    client: Client<T>,
+    filter: DeviceFilter,
+    opt_ins: OptIns,
+    rescan_every: Duration,
+    last_rescan: Option<Instant>,
+    names: NameCache,
+    /// Ports whose STAT_GET said "no counters": not asked again until a rescan.
+    no_stats: HashSet<(String, u32)>,
+    status: HashMap<(String, u32), Arc<Vec<CounterStatus>>>,
+    /// Ports the opt-ins were applied to (by device name and port).
+    configured: HashSet<(String, u32)>,
+    known_devices: Vec<String>,
+    sys: Option<Sys>,
+}
+
+impl<T: Transport> NetlinkSource<T> {
+    pub fn new(
+        transport: T,
+        filter: DeviceFilter,
+        opt_ins: OptIns,
+        rescan_every: Duration,
+    ) -> Self {
+        NetlinkSource {
+            client: Client::new(transport),
+            filter,
+            opt_ins,
+            rescan_every,
+            last_rescan: None,
+            names: NameCache::default(),
+            no_stats: HashSet::new(),
+            status: HashMap::new(),
+            configured: HashSet::new(),
+            known_devices: Vec::new(),
+            sys: None,
+        }
+    }
+
+    pub fn stats(&self) -> TransportStats {
+        self.client.stats()
+    }
+
+    fn counters(&mut self, named: Vec<super::nldev::Named>) -> Vec<Counter> {
+        named
+            .into_iter()
+            .map(|n| Counter {
+                name: self.names.get(&n.name),
+                value: n.value,
+            })
+            .collect()
+    }
+
+    /// One cycle. An error here means the device list itself could not be
+    /// read: the caller falls back to sysfs for everything.
+    pub fn poll(&mut self, now: Instant) -> Result<NetlinkReading, NlError> {
+        let mut reading = NetlinkReading::default();
+        let devices: Vec<Device> = self
+            .client
+            .devices()?
+            .into_iter()
+            .filter(|d| self.filter.accepts(&d.name))
+            .collect();
+        let names: Vec<String> = devices.iter().map(|d| d.name.clone()).collect();
+        let due = self
+            .last_rescan
+            .is_none_or(|t| now.duration_since(t) >= self.rescan_every);
+        if due || names != self.known_devices {
+            self.no_stats.clear();
+            self.status.retain(|(d, _), _| names.contains(d));
+            self.configured.retain(|(d, _)| names.contains(d));
+            match self.client.sys() {
+                Ok(s) => self.sys = Some(s),
+                Err(e) => reading.errors.push(e.to_string()),
+            }
+            self.last_rescan = Some(now);
+            self.known_devices = names;
+        }
+        reading.sys = self.sys.clone();
+
+        let mut resources: HashMap<u32, Vec<Counter>> = HashMap::new();
+        match self.client.resources() {
+            Ok(all) => {
+                for r in all {
+                    let entries = self.counters(r.entries);
+                    resources.insert(r.dev_index, entries);
+                }
+            }
+            Err(e) => reading.errors.push(e.to_string()),
+        }
+
+        for device in devices {
+            let ports = match self.client.ports(device.index) {
+                Ok(p) => p,
+                Err(e) => {
+                    // Gone between the device list and now, most likely.
+                    reading.errors.push(format!("{}: {e}", device.name));
+                    continue;
+                }
+            };
+            let mut port_readings = Vec::with_capacity(ports.len());
+            for port in ports {
+                let key = (device.name.clone(), port.port);
+                if !self.configured.contains(&key) {
+                    self.apply_opt_ins(&device, port.port, &mut reading.errors);
+                    self.configured.insert(key.clone());
+                }
+                let counter_status = match self.status.get(&key) {
+                    Some(s) => Some(s.clone()),
+                    None => match self.client.stat_status(device.index, port.port) {
+                        Ok(s) => {
+                            let s = Arc::new(s);
+                            self.status.insert(key.clone(), s.clone());
+                            Some(s)
+                        }
+                        // Kernels before 5.18 have no STAT_GET_STATUS; not an error.
+                        Err(e) if e.is_unsupported() => None,
+                        Err(e) => {
+                            reading
+                                .errors
+                                .push(format!("{}/{}: {e}", device.name, port.port));
+                            None
+                        }
+                    },
+                };
+                let hw_counters = if self.no_stats.contains(&key) {
+                    None
+                } else {
+                    match self.client.port_stats(device.index, port.port) {
+                        Ok(s) => Some(self.counters(s.counters)),
+                        Err(e) if e.is_unsupported() => {
+                            self.no_stats.insert(key);
+                            None
+                        }
+                        Err(e) => {
+                            reading
+                                .errors
+                                .push(format!("{}/{}: {e}", device.name, port.port));
+                            None
+                        }
+                    }
+                };
+                port_readings.push(PortReading {
+                    port,
+                    hw_counters,
+                    counter_status,
+                });
+            }
+            let bound_counters = match self.client.bound_counters(device.index) {
+                Ok(b) => b,
+                Err(e) if e.is_unsupported() => Vec::new(),
+                Err(e) => {
+                    reading.errors.push(format!("{}: {e}", device.name));
+                    Vec::new()
+                }
+            };
+            reading.devices.push(DeviceReading {
+                resources: resources.remove(&device.index).unwrap_or_default(),
+                device,
+                ports: port_readings,
+                bound_counters,
+            });
+        }
+        Ok(reading)
+    }
+
+    fn apply_opt_ins(&mut self, device: &Device, port: u32, errors: &mut Vec<String>) {
+        if let Some(mask) = self.opt_ins.auto_mode_mask
+            && let Err(e) = self.client.set_auto_mode(device.index, port, mask)
+        {
+            errors.push(format!("{}/{port}: counter auto mode: {e}", device.name));
+        }
+        if self.opt_ins.optional_counters.is_empty() {
+            return;
+        }
+        let status = match self.client.stat_status(device.index, port) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(format!("{}/{port}: optional counters: {e}", device.name));
+                return;
+            }
+        };
+        // Keep what is already on (the kernel turns off every optional counter not listed).
+        let mut wanted: Vec<u32> = status
+            .iter()
+            .filter(|c| {
+                c.optional_enabled == Some(true)
+                    || (c.optional_enabled.is_some()
+                        && self.opt_ins.optional_counters.contains(&c.name))
+            })
+            .map(|c| c.index)
+            .collect();
+        wanted.sort_unstable();
+        let already: Vec<u32> = status
+            .iter()
+            .filter(|c| c.optional_enabled == Some(true))
+            .map(|c| c.index)
+            .collect();
+        if wanted.len() == already.len() {
+            return;
+        }
+        if let Err(e) = self
+            .client
+            .set_optional_counters(device.index, port, &wanted)
+        {
+            errors.push(format!(
+                "{}/{port}: enabling optional counters: {e}",
+                device.name
+            ));
+        }
+    }
+}

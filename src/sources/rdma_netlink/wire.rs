@@ -1,0 +1,275 @@
+//! Netlink framing: `struct nlmsghdr` messages carrying `struct nlattr`
+//! attributes (linux/netlink.h). Decoding checks every length against the
+//! buffer; a short or inconsistent message is an error, never a panic.
+//! Attribute types the caller doesn't know are simply not asked for, so a
+//! newer kernel's extra attributes pass through untouched.
+
+use crate::sys;
+
+pub const NLMSG_HDRLEN: usize = std::mem::size_of::<sys::nlmsghdr>();
+pub const NLA_HDRLEN: usize = std::mem::size_of::<sys::nlattr>();
+/// Type bits of `nla_type`; the top two are the NESTED and NET_BYTEORDER flags.
+const NLA_TYPE_MASK: u16 = !((sys::NLA_F_NESTED | sys::NLA_F_NET_BYTEORDER) as u16);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("truncated {what}: need {need} bytes, have {have}")]
+    Truncated {
+        what: &'static str,
+        need: usize,
+        have: usize,
+    },
+    #[error("malformed {what}: {detail}")]
+    Malformed { what: &'static str, detail: String },
+}
+
+pub const fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_ne_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// One netlink message: header fields and the payload after the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message<'a> {
+    pub kind: u16,
+    pub flags: u16,
+    pub seq: u32,
+    pub payload: &'a [u8],
+}
+
+/// Iterates the messages packed in one `recv` buffer.
+pub struct Messages<'a> {
+    rest: &'a [u8],
+}
+
+pub fn messages(buf: &[u8]) -> Messages<'_> {
+    Messages { rest: buf }
+}
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = Result<Message<'a>, WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let b = self.rest;
+        if b.len() < NLMSG_HDRLEN {
+            self.rest = &[];
+            return Some(Err(WireError::Truncated {
+                what: "netlink header",
+                need: NLMSG_HDRLEN,
+                have: b.len(),
+            }));
+        }
+        let len = u32_at(b, 0) as usize;
+        if len < NLMSG_HDRLEN || len > b.len() {
+            self.rest = &[];
+            return Some(Err(WireError::Truncated {
+                what: "netlink message",
+                need: len.max(NLMSG_HDRLEN),
+                have: b.len(),
+            }));
+        }
+        let msg = Message {
+            kind: u16_at(b, 4),
+            flags: u16_at(b, 6),
+            seq: u32_at(b, 8),
+            payload: &b[NLMSG_HDRLEN..len],
+        };
+        self.rest = &b[align4(len).min(b.len())..];
+        Some(Ok(msg))
+    }
+}
+
+/// One attribute: its type (flags masked off) and payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attr<'a> {
+    pub kind: u16,
+    pub payload: &'a [u8],
+}
+
+pub struct Attrs<'a> {
+    rest: &'a [u8],
+}
+
+/// Iterates the attributes of a payload (or of a nested attribute's payload).
+pub fn attrs(payload: &[u8]) -> Attrs<'_> {
+    Attrs { rest: payload }
+}
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = Result<Attr<'a>, WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Trailing padding shorter than a header is allowed by the format.
+        if self.rest.len() < NLA_HDRLEN {
+            self.rest = &[];
+            return None;
+        }
+        let b = self.rest;
+        let len = u16_at(b, 0) as usize;
+        if len < NLA_HDRLEN || len > b.len() {
+            self.rest = &[];
+            return Some(Err(WireError::Truncated {
+                what: "netlink attribute",
+                need: len.max(NLA_HDRLEN),
+                have: b.len(),
+            }));
+        }
+        let attr = Attr {
+            kind: u16_at(b, 2) & NLA_TYPE_MASK,
+            payload: &b[NLA_HDRLEN..len],
+        };
+        self.rest = &b[align4(len).min(b.len())..];
+        Some(Ok(attr))
+    }
+}
+
+impl<'a> Attr<'a> {
+    fn fixed<const N: usize>(&self, what: &'static str) -> Result<[u8; N], WireError> {
+        self.payload
+            .get(..N)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(WireError::Truncated {
+                what,
+                need: N,
+                have: self.payload.len(),
+            })
+    }
+    pub fn u8(&self) -> Result<u8, WireError> {
+        Ok(self.fixed::<1>("u8 attribute")?[0])
+    }
+    pub fn u32(&self) -> Result<u32, WireError> {
+        Ok(u32::from_ne_bytes(self.fixed("u32 attribute")?))
+    }
+    pub fn u64(&self) -> Result<u64, WireError> {
+        Ok(u64::from_ne_bytes(self.fixed("u64 attribute")?))
+    }
+    /// A NUL-terminated string (NLA_NUL_STRING); a missing NUL takes the whole payload.
+    pub fn str(&self) -> Result<&'a str, WireError> {
+        let bytes = match self.payload.iter().position(|&b| b == 0) {
+            Some(end) => &self.payload[..end],
+            None => self.payload,
+        };
+        std::str::from_utf8(bytes).map_err(|_| WireError::Malformed {
+            what: "string attribute",
+            detail: "not UTF-8".into(),
+        })
+    }
+    pub fn nested(&self) -> Attrs<'a> {
+        attrs(self.payload)
+    }
+}
+
+/// Builds one request message.
+pub struct MessageBuilder {
+    buf: Vec<u8>,
+}
+
+impl MessageBuilder {
+    pub fn new(kind: u16, flags: u16, seq: u32) -> MessageBuilder {
+        let mut buf = Vec::with_capacity(64);
+        buf.extend_from_slice(&0u32.to_ne_bytes()); // length, set in finish()
+        buf.extend_from_slice(&kind.to_ne_bytes());
+        buf.extend_from_slice(&flags.to_ne_bytes());
+        buf.extend_from_slice(&seq.to_ne_bytes());
+        buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
+        MessageBuilder { buf }
+    }
+
+    fn put(&mut self, kind: u16, payload: &[u8]) {
+        let len = NLA_HDRLEN + payload.len();
+        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        self.buf.extend_from_slice(payload);
+        self.buf.resize(align4(self.buf.len()), 0);
+    }
+
+    pub fn u8(mut self, kind: u32, v: u8) -> Self {
+        self.put(kind as u16, &[v]);
+        self
+    }
+    pub fn u32(mut self, kind: u32, v: u32) -> Self {
+        self.put(kind as u16, &v.to_ne_bytes());
+        self
+    }
+    pub fn string(mut self, kind: u32, v: &str) -> Self {
+        let mut p = v.as_bytes().to_vec();
+        p.push(0);
+        self.put(kind as u16, &p);
+        self
+    }
+    /// A nested attribute holding `u32` attributes of one type (STAT_HWCOUNTERS in STAT_SET).
+    pub fn nested_u32s(mut self, kind: u32, entry: u32, values: &[u32]) -> Self {
+        let mut inner = Vec::new();
+        for v in values {
+            inner.extend_from_slice(&((NLA_HDRLEN + 4) as u16).to_ne_bytes());
+            inner.extend_from_slice(&(entry as u16).to_ne_bytes());
+            inner.extend_from_slice(&v.to_ne_bytes());
+        }
+        self.put(kind as u16 | sys::NLA_F_NESTED as u16, &inner);
+        self
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        let len = self.buf.len() as u32;
+        self.buf[..4].copy_from_slice(&len.to_ne_bytes());
+        self.buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_and_reads_back() {
+        let m = MessageBuilder::new(0x1411, 0x0005, 7)
+            .u32(1, 3)
+            .string(2, "rxe0")
+            .u8(14, 1)
+            .nested_u32s(80, 94, &[4, 9])
+            .finish();
+        assert_eq!(m.len() % 4, 0);
+        let msgs: Vec<_> = messages(&m).collect::<Result<_, _>>().unwrap();
+        assert_eq!(msgs.len(), 1);
+        let msg = msgs[0];
+        assert_eq!((msg.kind, msg.flags, msg.seq), (0x1411, 5, 7));
+        let a: Vec<_> = attrs(msg.payload).collect::<Result<_, _>>().unwrap();
+        assert_eq!(a.len(), 4);
+        assert_eq!((a[0].kind, a[0].u32().unwrap()), (1, 3));
+        assert_eq!(a[1].str().unwrap(), "rxe0");
+        assert_eq!(a[2].u8().unwrap(), 1);
+        assert_eq!(a[3].kind, 80, "NESTED flag is masked off");
+        let inner: Vec<u32> = a[3].nested().map(|x| x.unwrap().u32().unwrap()).collect();
+        assert_eq!(inner, [4, 9]);
+    }
+
+    #[test]
+    fn truncation_is_an_error() {
+        let m = MessageBuilder::new(1, 0, 1).u32(1, 3).finish();
+        for cut in 1..m.len() {
+            let r: Result<Vec<Message>, _> = messages(&m[..cut]).collect();
+            assert!(r.is_err(), "cut at {cut}");
+        }
+        // A message whose attribute claims more than the message holds.
+        let mut bad = m.clone();
+        bad[NLMSG_HDRLEN] = 200;
+        let msg = messages(&bad).next().unwrap().unwrap();
+        assert!(attrs(msg.payload).any(|a| a.is_err()));
+        // Fixed-size reads of short payloads.
+        let a = Attr {
+            kind: 1,
+            payload: &[1, 2],
+        };
+        assert!(a.u32().is_err() && a.u64().is_err());
+    }
+}
