@@ -10,9 +10,13 @@ use crate::collectors::{self, Collector, Cycle};
 use crate::config::Config;
 use crate::exporters::snapshot::SnapshotWriter;
 use crate::exporters::{Published, unix_ms};
+use crate::merge;
 use crate::metrics::Builder;
-use crate::snapshot::{self, CollectorStatus, Flag, Snapshot, SnapshotDoc, Sources};
-use crate::sources::sysfs::{DeviceFilter, NodeReading, SysfsSource};
+use crate::model::ReadError;
+use crate::snapshot::{self, CollectorStatus, CycleCost, Flag, Snapshot, SnapshotDoc, Sources};
+use crate::sources::rdma_netlink::poll::{NetlinkSource, OptIns};
+use crate::sources::rdma_netlink::{NetlinkSocket, Transport, TransportStats};
+use crate::sources::sysfs::{DeviceFilter, NodeReading, SourceStats, SysfsSource};
 
 struct Registered {
     name: &'static str,
@@ -28,11 +32,22 @@ struct SelfStats {
     snapshots_written: u64,
     snapshot_errors: u64,
     counter_resets: u64,
+    netlink_errors: u64,
+}
+
+/// RDMA netlink, when the kernel has it and the configuration wants it.
+enum Netlink {
+    Off,
+    Unavailable(String),
+    On(Box<NetlinkSource<Box<dyn Transport>>>),
 }
 
 pub struct Agent {
     config: Config,
     sysfs: SysfsSource,
+    netlink: Netlink,
+    last_netlink_error: Option<String>,
+    cost: CycleCost,
     collectors: Vec<Registered>,
     prev: Option<(NodeReading, Instant)>,
     published: Arc<Published>,
@@ -43,9 +58,40 @@ pub struct Agent {
 
 impl Agent {
     pub fn new(config: Config, published: Arc<Published>) -> Agent {
+        let transport: Option<Result<Box<dyn Transport>, String>> =
+            config.use_netlink().then(|| {
+                NetlinkSocket::open()
+                    .map(|s| Box::new(s) as Box<dyn Transport>)
+                    .map_err(|e| e.to_string())
+            });
+        Agent::with_netlink(config, published, transport)
+    }
+
+    /// `transport`: `None` for sysfs only, `Some(Err)` when netlink could not be opened.
+    pub fn with_netlink(
+        config: Config,
+        published: Arc<Published>,
+        transport: Option<Result<Box<dyn Transport>, String>>,
+    ) -> Agent {
         let filter = DeviceFilter {
             include: config.network.devices.clone(),
             exclude: config.network.exclude_devices.clone(),
+        };
+        let netlink = match transport {
+            None => Netlink::Off,
+            Some(Err(why)) => {
+                log::warn!("RDMA netlink unavailable ({why}): reading everything from sysfs");
+                Netlink::Unavailable(why)
+            }
+            Some(Ok(t)) => Netlink::On(Box::new(NetlinkSource::new(
+                t,
+                filter.clone(),
+                OptIns {
+                    optional_counters: config.network.optional_counters.clone(),
+                    auto_mode_mask: config.network.auto_mode_mask(),
+                },
+                config.rescan_interval(),
+            ))),
         };
         let sysfs = SysfsSource::new(&config.general.sysfs_root, filter, config.rescan_interval());
         let collectors = collectors::REGISTRY
@@ -61,6 +107,9 @@ impl Agent {
         Agent {
             config,
             sysfs,
+            netlink,
+            last_netlink_error: None,
+            cost: CycleCost::default(),
             collectors,
             prev: None,
             published,
@@ -74,7 +123,7 @@ impl Agent {
     pub fn cycle(&mut self) -> Arc<SnapshotDoc> {
         let started = Instant::now();
         let wall = SystemTime::now();
-        let reading = self.sysfs.poll(started);
+        let reading = self.read_sources(started);
         let cycle = Cycle {
             node: &reading,
             mode: self.config.network.mode,
@@ -132,6 +181,12 @@ impl Agent {
             read_errors: reading.errors.clone(),
             sources: Sources {
                 sysfs: self.sysfs.stats(),
+                rdma_netlink: self.netlink_stats(),
+                rdma_netlink_unavailable: match &self.netlink {
+                    Netlink::Unavailable(why) => Some(why.clone()),
+                    _ => None,
+                },
+                last_cycle: self.cost,
             },
         };
         self.stats.cycles += 1;
@@ -141,6 +196,60 @@ impl Agent {
         self.published.publish(out.finish(), doc.clone());
         self.prev = Some((reading, started));
         doc
+    }
+
+    fn netlink_stats(&self) -> Option<TransportStats> {
+        match &self.netlink {
+            Netlink::On(src) => Some(src.stats()),
+            _ => None,
+        }
+    }
+
+    /// RDMA netlink first (when on), then sysfs for what netlink did not
+    /// cover, merged into one reading; the cost of each is recorded.
+    fn read_sources(&mut self, now: Instant) -> NodeReading {
+        let sysfs_before = self.sysfs.stats();
+        let nl_before = self.netlink_stats().unwrap_or_default();
+        let nl_reading = match &mut self.netlink {
+            Netlink::On(src) => match src.poll(now) {
+                Ok(r) => {
+                    self.last_netlink_error = None;
+                    Some(r)
+                }
+                Err(e) => {
+                    self.stats.netlink_errors += 1;
+                    let msg = e.to_string();
+                    // Say it once, not every cycle.
+                    if self.last_netlink_error.as_deref() != Some(msg.as_str()) {
+                        log::warn!("RDMA netlink: {msg}; this cycle reads sysfs only");
+                        self.last_netlink_error = Some(msg);
+                    }
+                    None
+                }
+            },
+            _ => None,
+        };
+        let covered = nl_reading.as_ref().map(merge::covered).unwrap_or_default();
+        let mut reading = self.sysfs.poll_covered(now, &covered);
+        if let Some(mut nl) = nl_reading {
+            for e in nl.errors.drain(..) {
+                self.stats.netlink_errors += 1;
+                reading.errors.push(ReadError {
+                    path: "rdma_netlink".into(),
+                    reason: e,
+                });
+            }
+            merge::merge(&mut reading, nl);
+        }
+        let sysfs_after: SourceStats = self.sysfs.stats();
+        let nl_after = self.netlink_stats().unwrap_or_default();
+        self.cost = CycleCost {
+            sysfs_syscalls: sysfs_after.syscalls - sysfs_before.syscalls,
+            sysfs_file_reads: sysfs_after.file_reads - sysfs_before.file_reads,
+            rdma_netlink_syscalls: nl_after.syscalls - nl_before.syscalls,
+            rdma_netlink_round_trips: nl_after.round_trips - nl_before.round_trips,
+        };
+        reading
     }
 
     fn self_metrics(&mut self, snap: &Snapshot, out: &mut Builder) {
@@ -208,6 +317,74 @@ impl Agent {
             &[],
             s.rescans,
         );
+        let c = self.cost;
+        for (source, syscalls) in [
+            ("sysfs", c.sysfs_syscalls),
+            ("rdma_netlink", c.rdma_netlink_syscalls),
+        ] {
+            out.gauge_u64(
+                "rdma_monitor_cycle_syscalls",
+                "System calls the last cycle made to read each source.",
+                &[("source", source)],
+                syscalls,
+            );
+        }
+        let total = [
+            ("sysfs", s.syscalls),
+            (
+                "rdma_netlink",
+                snap.sources.rdma_netlink.map_or(0, |n| n.syscalls),
+            ),
+        ];
+        for (source, syscalls) in total {
+            out.counter(
+                "rdma_monitor_syscalls_total",
+                "System calls made to read each source since start.",
+                &[("source", source)],
+                syscalls,
+            );
+        }
+        out.gauge_u64(
+            "rdma_monitor_rdma_netlink_available",
+            "1 when RDMA netlink is in use (0: off by configuration, or the kernel lacks it).",
+            &[],
+            matches!(self.netlink, Netlink::On(_)).into(),
+        );
+        if let Some(n) = snap.sources.rdma_netlink {
+            out.counter(
+                "rdma_monitor_rdma_netlink_round_trips_total",
+                "RDMA netlink requests made (each a complete request/reply exchange).",
+                &[],
+                n.round_trips,
+            );
+        }
+        out.counter(
+            "rdma_monitor_rdma_netlink_errors_total",
+            "RDMA netlink requests that failed (the value is then read from sysfs or left out).",
+            &[],
+            self.stats.netlink_errors,
+        );
+        for d in &snap.devices {
+            for p in &d.ports {
+                let port = p.port.to_string();
+                for (data, origin) in [
+                    ("state", p.origin.state),
+                    ("hw_counters", p.origin.hw_counters),
+                ] {
+                    out.gauge_u64(
+                        "rdma_monitor_port_data_origin",
+                        "Which interface a port's data came from this cycle (value is always 1).",
+                        &[
+                            ("device", &d.info.name),
+                            ("port", &port),
+                            ("data", data),
+                            ("origin", origin.as_str()),
+                        ],
+                        1,
+                    );
+                }
+            }
+        }
         out.gauge_u64(
             "rdma_monitor_rdma_class_present",
             "1 when /sys/class/infiniband exists (the RDMA core is loaded).",

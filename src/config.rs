@@ -94,6 +94,40 @@ pub struct Network {
     pub mode: NetworkMode,
     pub devices: Vec<String>,
     pub exclude_devices: Vec<String>,
+    pub netlink: NetlinkUse,
+    pub optional_counters: Vec<String>,
+    pub qp_counter_auto_mode: Vec<AutoModeCriterion>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NetlinkUse {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `rdma statistic qp set ... auto` criteria.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoModeCriterion {
+    Type,
+    Pid,
+}
+
+impl Network {
+    /// RDMA_COUNTER_MASK_* bits for the configured auto mode, if any.
+    pub fn auto_mode_mask(&self) -> Option<u32> {
+        if self.qp_counter_auto_mode.is_empty() {
+            return None;
+        }
+        Some(self.qp_counter_auto_mode.iter().fold(0, |m, c| {
+            m | match c {
+                AutoModeCriterion::Type => crate::sys::RDMA_COUNTER_MASK_QP_TYPE,
+                AutoModeCriterion::Pid => crate::sys::RDMA_COUNTER_MASK_PID,
+            }
+        }))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -221,6 +255,16 @@ impl Config {
     pub fn snapshot_interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.general.snapshot_interval)
     }
+    /// Whether to use RDMA netlink: `auto` only when reading the live /sys
+    /// (a captured tree and the live kernel would disagree).
+    pub fn use_netlink(&self) -> bool {
+        match self.network.netlink {
+            NetlinkUse::Always => true,
+            NetlinkUse::Never => false,
+            NetlinkUse::Auto => self.general.sysfs_root == Path::new("/sys"),
+        }
+    }
+
     pub fn rescan_interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.general.rescan_interval)
     }
@@ -422,6 +466,35 @@ mod tests {
         assert_eq!(c.prometheus.port(), 9090);
         assert!(!c.llm.enabled);
         assert!(!c.dify.enabled);
+        assert_eq!(c.network.netlink, NetlinkUse::Auto);
+        assert!(c.use_netlink(), "auto on /sys");
+        assert_eq!(c.network.auto_mode_mask(), None);
+    }
+
+    #[test]
+    fn netlink_auto_follows_the_sysfs_root() {
+        let c = Config::load(None, env(&[("RDMA_MON_GENERAL__SYSFS_ROOT", "fixtures/x")])).unwrap();
+        assert!(!c.use_netlink());
+        let c = Config::load(
+            None,
+            env(&[
+                ("RDMA_MON_GENERAL__SYSFS_ROOT", "fixtures/x"),
+                ("RDMA_MON_NETWORK__NETLINK", "always"),
+                ("RDMA_MON_NETWORK__QP_COUNTER_AUTO_MODE", "type,pid"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.use_netlink());
+        assert_eq!(c.network.auto_mode_mask(), Some(3));
+        let e = Config::load(
+            None,
+            env(&[("RDMA_MON_NETWORK__QP_COUNTER_AUTO_MODE", "qpn")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("network.qp_counter_auto_mode"),
+            "{e}"
+        );
     }
 
     #[test]

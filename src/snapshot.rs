@@ -11,6 +11,8 @@ use serde::Serialize;
 use crate::collectors::catalog::{self, Source};
 use crate::config::NetworkMode;
 use crate::detect::{self, Transport};
+use crate::model::{PortOrigin, QpCounter};
+use crate::sources::rdma_netlink::TransportStats;
 use crate::sources::sysfs::{
     Counter, DeviceInfo, DeviceReading, Enumerated, NodeReading, PortInfo, PortReading, Rate,
     ReadError, SourceStats,
@@ -82,6 +84,8 @@ pub struct PortView {
     pub info: Arc<PortInfo>,
     /// From `port_xmit_data`/`port_rcv_data` (4-byte words) × 4.
     pub throughput: Option<Throughput>,
+    /// Where the state and the hw counters were read this cycle.
+    pub origin: PortOrigin,
     pub counters: BTreeMap<Arc<str>, CounterView>,
     pub hw_counters: BTreeMap<Arc<str>, CounterView>,
     /// Attribute files of this port the kernel does not provide here (left out, not zero).
@@ -94,6 +98,10 @@ pub struct DeviceView {
     pub info: Arc<DeviceInfo>,
     pub hw_counters: BTreeMap<Arc<str>, CounterView>,
     pub ports: Vec<PortView>,
+    /// Current resource counts (RDMA netlink RES_GET); empty without netlink.
+    pub resources: BTreeMap<Arc<str>, u64>,
+    /// Counters bound to QPs (`rdma statistic qp`), as the kernel reports them.
+    pub qp_counters: Vec<QpCounter>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,6 +134,20 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Serialize)]
 pub struct Sources {
     pub sysfs: SourceStats,
+    /// Absent when RDMA netlink is off or unavailable.
+    pub rdma_netlink: Option<TransportStats>,
+    /// Why RDMA netlink could not be used, when it could not.
+    pub rdma_netlink_unavailable: Option<String>,
+    pub last_cycle: CycleCost,
+}
+
+/// What reading the sources cost in the last cycle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CycleCost {
+    pub sysfs_syscalls: u64,
+    pub sysfs_file_reads: u64,
+    pub rdma_netlink_syscalls: u64,
+    pub rdma_netlink_round_trips: u64,
 }
 
 /// A snapshot and its JSON, serialised at most once.
@@ -216,6 +238,7 @@ fn port_view(
         rate: port.rate.clone(),
         info: port.info.clone(),
         throughput,
+        origin: port.origin,
         counters,
         hw_counters,
         unsupported: port.unsupported.clone(),
@@ -251,6 +274,12 @@ pub fn devices(
                         port_view(dev, p, prev_port, elapsed, mode)
                     })
                     .collect(),
+                resources: dev
+                    .resources
+                    .iter()
+                    .map(|c| (c.name.clone(), c.value))
+                    .collect(),
+                qp_counters: dev.qp_counters.clone(),
             }
         })
         .collect()

@@ -263,6 +263,8 @@ fn volatile(line: &str) -> bool {
         "rdma_monitor_cycles_total",
         "rdma_monitor_sysfs_reads_total",
         "rdma_monitor_sysfs_rescans_total",
+        "rdma_monitor_cycle_syscalls",
+        "rdma_monitor_syscalls_total",
         "rdma_monitor_snapshots_written_total",
         "rdma_monitor_build_info",
     ]

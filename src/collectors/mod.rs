@@ -6,6 +6,7 @@ mod configuration;
 mod congestion;
 mod link_status;
 mod performance;
+mod resources;
 mod topology;
 
 use crate::config::{Config, NetworkMode};
@@ -57,6 +58,7 @@ pub const REGISTRY: &[Registration] = &[
     congestion::REGISTRATION,
     topology::REGISTRATION,
     configuration::REGISTRATION,
+    resources::REGISTRATION,
 ];
 
 /// Exports the catalogued counters of `area` for every port, under their own metric names.

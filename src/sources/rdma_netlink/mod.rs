@@ -92,6 +92,15 @@ pub trait Transport: Send {
     fn stats(&self) -> TransportStats;
 }
 
+impl Transport for Box<dyn Transport> {
+    fn exchange(&mut self, request: &[u8], out: &mut Vec<u8>) -> Result<(), NlError> {
+        (**self).exchange(request, out)
+    }
+    fn stats(&self) -> TransportStats {
+        (**self).stats()
+    }
+}
+
 /// Tracks when the replies to one request are complete: a dump ends with
 /// NLMSG_DONE, a doit with its one reply; NLMSG_ERROR ends either (errno 0 is an ACK).
 pub struct Exchange {

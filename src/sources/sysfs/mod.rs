@@ -32,16 +32,15 @@ pub use crate::model::{
 /// Ports whose state and hw counters another source has read this cycle.
 #[derive(Debug, Clone, Default)]
 pub struct Covered {
-    ports: HashSet<(String, u32)>,
+    ports: Vec<(String, u32)>,
 }
 
 impl Covered {
     pub fn insert(&mut self, device: &str, port: u32) {
-        self.ports.insert((device.to_string(), port));
+        self.ports.push((device.to_string(), port));
     }
     pub fn covers(&self, device: &str, port: u32) -> bool {
-        // No allocation on the lookup path: compare borrowed parts.
-        !self.ports.is_empty() && self.ports.iter().any(|(d, p)| d == device && *p == port)
+        self.ports.iter().any(|(d, p)| d == device && *p == port)
     }
     pub fn is_empty(&self) -> bool {
         self.ports.is_empty()
@@ -54,6 +53,9 @@ pub struct SourceStats {
     pub file_reads: u64,
     pub read_failures: u64,
     pub rescans: u64,
+    /// System calls made: 3 per attribute read (openat, read, close), 4 per
+    /// directory listing, 2 per directory held open.
+    pub syscalls: u64,
 }
 
 /// How a failed read is treated.
@@ -171,6 +173,7 @@ impl Reader<'_> {
             return None;
         }
         self.stats.file_reads += 1;
+        self.stats.syscalls += 3;
         let failure = match dir.read(&attr.file, self.buf) {
             Ok(bytes) => match std::str::from_utf8(bytes) {
                 Ok(text) => match parse::classify(text) {
@@ -253,6 +256,7 @@ impl SysfsSource {
     /// the ports in `covered` (read from RDMA netlink instead).
     pub fn poll_covered(&mut self, now: Instant, covered: &Covered) -> NodeReading {
         let mut reading = NodeReading::default();
+        self.stats.syscalls += 4;
         let names = match list(&self.class_dir) {
             Ok(names) => {
                 reading.class_present = true;
@@ -329,7 +333,9 @@ impl SysfsSource {
 }
 
 fn counter_dir(path: &Path, rel: &str, r: &mut Reader) -> Option<CounterDir> {
+    r.stats.syscalls += 1;
     let dir = Dir::open(path).ok()?;
+    r.stats.syscalls += 1 + 4;
     let names = match list(path) {
         Ok(n) => n,
         Err(e) => {
@@ -360,6 +366,7 @@ fn known_attr(file: &str, parent: &str, r: &Reader) -> Attr {
 
 fn discover_device(class_dir: &Path, name: &str, r: &mut Reader) -> io::Result<DeviceHandle> {
     let path = class_dir.join(name);
+    r.stats.syscalls += 2;
     let dir = Dir::open(&path)?;
     let mut info = DeviceInfo {
         name: name.into(),
@@ -394,6 +401,7 @@ fn discover_device(class_dir: &Path, name: &str, r: &mut Reader) -> io::Result<D
 
     let mut ports = Vec::new();
     let ports_dir = path.join("ports");
+    r.stats.syscalls += 4 + 2;
     let port_names = list(&ports_dir).unwrap_or_default();
     let mut port_nums: Vec<u32> = port_names.iter().filter_map(|p| p.parse().ok()).collect();
     port_nums.sort_unstable();
@@ -437,6 +445,7 @@ fn enumerated((value, name): (u8, String)) -> Enumerated {
 fn discover_port(dev_path: &Path, dev: &str, port: u32, r: &mut Reader) -> io::Result<PortHandle> {
     let path = dev_path.join(format!("ports/{port}"));
     let rel = format!("{dev}/ports/{port}");
+    r.stats.syscalls += 2;
     let dir = Dir::open(&path)?;
     let mut info = PortInfo::default();
     let mut a = known_attr("link_layer", &rel, r);
@@ -473,7 +482,7 @@ fn discover_port(dev_path: &Path, dev: &str, port: u32, r: &mut Reader) -> io::R
         let mut a = hw.attrs.remove(pos);
         info.hw_counters_lifespan_ms = r.read(&hw.dir, &mut a, parse::parse_u64);
     }
-    info.netdev = port_netdev(dev_path, port, &info.gids);
+    info.netdev = port_netdev(dev_path, port, &info.gids, r.stats);
     Ok(PortHandle {
         port,
         state: known_attr("state", &rel, r),
@@ -496,6 +505,7 @@ fn read_gids(port_path: &Path, rel: &str, r: &mut Reader) -> Vec<GidEntry> {
     };
     let types_dir = Dir::open(&port_path.join("gid_attrs/types")).ok();
     let ndevs_dir = Dir::open(&port_path.join("gid_attrs/ndevs")).ok();
+    r.stats.syscalls += 4 + 3 * 2;
     let mut indices: Vec<u32> = list(&gids_path)
         .unwrap_or_default()
         .iter()
@@ -506,6 +516,7 @@ fn read_gids(port_path: &Path, rel: &str, r: &mut Reader) -> Vec<GidEntry> {
     for index in indices {
         let file = CString::new(index.to_string()).unwrap_or_default();
         r.stats.file_reads += 1;
+        r.stats.syscalls += 3;
         let gid = match gids_dir.read(&file, r.buf) {
             Ok(bytes) => match parse::parse_gid(&String::from_utf8_lossy(bytes)) {
                 Ok(Some(g)) => parse::format_gid(&g),
@@ -523,6 +534,7 @@ fn read_gids(port_path: &Path, rel: &str, r: &mut Reader) -> Vec<GidEntry> {
         let mut text_of = |dir: &Option<Dir>| -> Option<String> {
             let dir = dir.as_ref()?;
             r.stats.file_reads += 1;
+            r.stats.syscalls += 3;
             let bytes = dir.read(&file, r.buf).ok()?;
             let s = String::from_utf8_lossy(bytes).trim().to_string();
             (!s.is_empty()).then_some(s)
@@ -541,15 +553,22 @@ fn read_gids(port_path: &Path, rel: &str, r: &mut Reader) -> Vec<GidEntry> {
 
 /// The port's netdev: the RoCE GID table names it; for IB (IPoIB) the PCI
 /// device's `net/*` entry whose `dev_port` is port-1 (ipoib sets it so).
-fn port_netdev(dev_path: &Path, port: u32, gids: &[GidEntry]) -> Option<String> {
+fn port_netdev(
+    dev_path: &Path,
+    port: u32,
+    gids: &[GidEntry],
+    stats: &mut SourceStats,
+) -> Option<String> {
     if let Some(n) = gids.iter().find_map(|g| g.netdev.clone()) {
         return Some(n);
     }
     let net = dev_path.join("device/net");
+    stats.syscalls += 4;
     let names = list(&net).ok()?;
     let want = (port - 1).to_string();
     let mut fallback = None;
     for n in names {
+        stats.syscalls += 4;
         match std::fs::read_to_string(net.join(&n).join("dev_port")) {
             Ok(p) if p.trim() == want => return Some(n),
             Ok(_) => {}
