@@ -7,7 +7,7 @@ STATIC := target/$(MUSL)/release/rdma-monitor
 # The bundled tree stands in for /sys when this node has no RDMA device.
 DEMO_ROOT := $(shell ls /sys/class/infiniband 2>/dev/null | grep -q . && echo /sys || echo fixtures/sysfs/node-mixed)
 
-.PHONY: all build static demo test lint bench measure clean
+.PHONY: all build static demo test unit-test vm-test lint bench measure clean
 
 all: build
 
@@ -24,11 +24,20 @@ demo: build
 	@echo "rdma-monitor on $(DEMO_ROOT) — scrape http://127.0.0.1:9090/metrics, Ctrl-C to stop"
 	RDMA_MON_GENERAL__SYSFS_ROOT=$(DEMO_ROOT) ./target/release/rdma-monitor --config config.yaml
 
-test:
+# Everything: lint, unit and end-to-end tests, then the agent in the rxe VM
+# (skipped loudly without the test bed, required under CI).
+test: unit-test vm-test
+
+unit-test:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
+
+# The static agent in a Debian 6.1 kernel with Soft-RoCE, checked against
+# rdma statistic/link/res/dev and sysfs in the same guest (tests/vm/).
+vm-test:
+	tests/vm/run.sh
 
 lint:
 	$(CARGO) fmt --check

@@ -188,6 +188,10 @@ impl<T: Transport> Client<T> {
         self.transport.stats()
     }
 
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
     fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1).max(1);
         self.seq

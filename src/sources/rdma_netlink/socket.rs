@@ -59,7 +59,7 @@ impl NetlinkSocket {
             return Err(last_error("bind(NETLINK_RDMA)"));
         }
         let tv = libc::timeval {
-            tv_sec: RECV_TIMEOUT.as_secs() as libc::time_t,
+            tv_sec: RECV_TIMEOUT.as_secs() as _,
             tv_usec: 0,
         };
         // SAFETY: `tv` is a valid timeval for SO_RCVTIMEO and the length matches it.

@@ -1,0 +1,67 @@
+#!/bin/sh
+# Runs inside the rxe VM (../shared/testbed/rxe-vm) from the shared folder,
+# which holds the static rdma-monitor and nlrecord. Writes everything the
+# host-side check (compare.py) needs into ./out: the agent's view and the
+# kernel tools' view of the same quiescent moments, before and after
+# traffic, and the snapshots of an agent running while rxe1 is deleted
+# and re-added.
+set -u
+OUT=$PWD/out
+rm -rf "$OUT"; mkdir -p "$OUT"
+AGENT=$PWD/rdma-monitor
+export RDMA_MON_PROMETHEUS__ENABLED=false
+
+kernel_view() { # $1 = phase prefix
+  rdma -j statistic show > "$OUT/$1-stat.json"
+  rdma -j link show > "$OUT/$1-link.json"
+  rdma -j res show > "$OUT/$1-res.json"
+  rdma -j dev show > "$OUT/$1-dev.json"
+  for p in /sys/class/infiniband/*/ports/*; do
+    for f in "$p"/state "$p"/phys_state "$p"/rate "$p"/link_layer "$p"/hw_counters/*; do
+      printf '%s\t%s\n' "$f" "$(cat "$f")"
+    done
+  done > "$OUT/$1-sysfs.txt"
+}
+
+# A: quiescent (the boot-time traffic is over). Agent, kernel tools, agent
+# again: the counters must not have moved in between.
+./nlrecord "$OUT/netlink" > "$OUT/a-nlrecord.log" 2>&1
+rdma -j statistic show > "$OUT/a-netlink-stat.json"
+"$AGENT" --once > "$OUT/a-agent.json" 2> "$OUT/a-agent.err"
+kernel_view a
+RDMA_MON_NETWORK__NETLINK=never "$AGENT" --once > "$OUT/a-agent-sysfs.json" 2>> "$OUT/a-agent.err"
+"$AGENT" --once > "$OUT/a-agent-after.json" 2>> "$OUT/a-agent.err"
+
+# Cost: a few steady cycles with netlink, and with sysfs only.
+for mode in always never; do
+  RDMA_MON_NETWORK__NETLINK=$mode RDMA_MON_GENERAL__POLL_INTERVAL=0.5 \
+  RDMA_MON_GENERAL__SNAPSHOT_INTERVAL=0.5 RDMA_MON_GENERAL__SNAPSHOT_KEEP=0 \
+  RDMA_MON_GENERAL__SNAPSHOT_DIR="$OUT/cost-$mode" "$AGENT" 2>> "$OUT/a-agent.err" &
+  pid=$!
+  sleep 3
+  kill -TERM $pid; wait $pid
+done
+
+# B: traffic, then the same views again.
+rxe-traffic -t rc -n 50 > "$OUT/b-traffic.log" 2>&1
+echo "traffic exit $?" >> "$OUT/b-traffic.log"
+"$AGENT" --once > "$OUT/b-agent.json" 2> "$OUT/b-agent.err"
+kernel_view b
+
+# C: a running agent while rxe1 goes away and comes back.
+RDMA_MON_PROMETHEUS__ENABLED=true RDMA_MON_PROMETHEUS__LISTEN_ADDRESS=127.0.0.1 \
+RDMA_MON_PROMETHEUS__PORT=9100 RDMA_MON_GENERAL__POLL_INTERVAL=0.5 \
+RDMA_MON_GENERAL__SNAPSHOT_INTERVAL=0.5 RDMA_MON_GENERAL__SNAPSHOT_KEEP=0 \
+RDMA_MON_GENERAL__SNAPSHOT_DIR="$OUT/snaps" "$AGENT" 2> "$OUT/c-agent.err" &
+pid=$!
+sleep 3
+rdma link delete rxe1; echo "delete exit $?" > "$OUT/c-steps.log"
+sleep 3
+if kill -0 $pid 2>/dev/null; then echo "alive after delete" >> "$OUT/c-steps.log"; fi
+rdma link add rxe1 type rxe netdev veth1; echo "add exit $?" >> "$OUT/c-steps.log"
+sleep 3
+if command -v wget >/dev/null; then
+  wget -q -O "$OUT/c-metrics.txt" http://127.0.0.1:9100/metrics
+fi
+kill -TERM $pid; wait $pid; echo "agent exit $?" >> "$OUT/c-steps.log"
+ls "$OUT" > /dev/null
