@@ -1,3 +1,4 @@
+SHELL := /bin/bash
 # rdma-monitor — see README.md. Every target works on a fresh Debian 12 machine
 # once .ci/run's packages are installed (musl-tools, libclang-dev, prometheus).
 
@@ -7,7 +8,7 @@ STATIC := target/$(MUSL)/release/rdma-monitor
 # The bundled tree stands in for /sys when this node has no RDMA device.
 DEMO_ROOT := $(shell ls /sys/class/infiniband 2>/dev/null | grep -q . && echo /sys || echo fixtures/sysfs/node-mixed)
 
-.PHONY: all build static demo test unit-test vm-test lint bench measure clean
+.PHONY: all build static demo test unit-test vm-test lint bench measure fuzz clean
 
 all: build
 
@@ -54,6 +55,18 @@ measure: static
 	  RDMA_MON_GENERAL__SNAPSHOT_DIR=$$(mktemp -d) \
 	  /usr/bin/time -f "10 cycles/s for 10 s (100 cycles): max RSS %M KiB, user %U s, sys %S s" timeout -s TERM 10 $(STATIC) \
 	  2>&1 | grep -v '^rdma-monitor: info' || true
+
+# cargo-fuzz (libFuzzer) on the decoders, seeded with the recorded kernel replies.
+# The stable toolchain is enough with RUSTC_BOOTSTRAP=1 (cargo fuzz passes -Z flags).
+FUZZ_SECONDS ?= 60
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	mkdir -p fuzz/corpus/netlink_replies fuzz/corpus/sysfs_text
+	cp fixtures/netlink/rxe-6.1/*.bin fuzz/corpus/netlink_replies/
+	cd fuzz && for t in netlink_replies sysfs_text; do \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t --fuzz-dir . -- -max_total_time=$(FUZZ_SECONDS) 2>&1 | grep -E '^Done|DONE|ERROR|panicked' ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean
