@@ -9,6 +9,8 @@ use rdma_monitor::agent::Agent;
 use rdma_monitor::config::Config;
 use rdma_monitor::exporters::Published;
 use rdma_monitor::metrics::{Builder, MetricSet};
+use rdma_monitor::sources::rdma_netlink::Replay;
+use rdma_monitor::sources::rdma_netlink::poll::{NetlinkSource, OptIns};
 use rdma_monitor::sources::sysfs::{DeviceFilter, SysfsSource};
 
 fn main() {
@@ -76,4 +78,49 @@ fn full_cycle_fixture(bencher: divan::Bencher) {
     let mut agent = Agent::new(config, published);
     agent.cycle();
     bencher.bench_local(|| divan::black_box(agent.cycle()));
+}
+
+/// Decoding one steady netlink cycle of the rxe VM (2 devices) from the
+/// recorded replies: the CPU side of a netlink cycle, without the syscalls.
+#[divan::bench]
+fn netlink_decode_rxe_cycle(bencher: divan::Bencher) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/netlink/rxe-6.1");
+    let f = |n: &str| std::fs::read(dir.join(n)).expect("recorded reply");
+    let first = [
+        "02-get-dump.bin",
+        "01-sys.bin",
+        "03-res-dump.bin",
+        "04-port-dump-rxe0.bin",
+        "06-stat-status-rxe0-1.bin",
+        "05-stat-rxe0-1.bin",
+        "07-stat-qp-dump-rxe0.bin",
+        "08-port-dump-rxe1.bin",
+        "10-stat-status-rxe1-1.bin",
+        "09-stat-rxe1-1.bin",
+        "11-stat-qp-dump-rxe1.bin",
+    ];
+    let steady = [
+        "02-get-dump.bin",
+        "03-res-dump.bin",
+        "04-port-dump-rxe0.bin",
+        "05-stat-rxe0-1.bin",
+        "07-stat-qp-dump-rxe0.bin",
+        "08-port-dump-rxe1.bin",
+        "09-stat-rxe1-1.bin",
+        "11-stat-qp-dump-rxe1.bin",
+    ];
+    let replay = Replay::looping(first.map(f), steady.map(f).to_vec());
+    let mut src = NetlinkSource::new(
+        replay,
+        DeviceFilter::default(),
+        OptIns::default(),
+        Duration::from_secs(3600),
+    );
+    let r = src.poll(Instant::now()).expect("first cycle");
+    assert_eq!(r.devices.len(), 2);
+    bencher.bench_local(|| {
+        let r = src.poll(Instant::now()).expect("steady cycle");
+        assert!(r.errors.is_empty());
+        divan::black_box(r)
+    });
 }

@@ -311,14 +311,25 @@ impl<T: Transport> Client<T> {
 /// Recorded replies, replayed in order: tests and fuzzing use it in place of the socket.
 pub struct Replay {
     replies: std::collections::VecDeque<Vec<u8>>,
+    /// Replayed over and over once `replies` is used up (benchmarks).
+    looped: Vec<Vec<u8>>,
+    next_looped: usize,
+    /// Every request sent, kept unless looping.
     pub requests: Vec<Vec<u8>>,
     stats: TransportStats,
 }
 
 impl Replay {
     pub fn new(replies: impl IntoIterator<Item = Vec<u8>>) -> Replay {
+        Replay::looping(replies, Vec::new())
+    }
+
+    /// `first`, then `looped` forever.
+    pub fn looping(first: impl IntoIterator<Item = Vec<u8>>, looped: Vec<Vec<u8>>) -> Replay {
         Replay {
-            replies: replies.into_iter().collect(),
+            replies: first.into_iter().collect(),
+            looped,
+            next_looped: 0,
             requests: Vec::new(),
             stats: TransportStats::default(),
         }
@@ -328,12 +339,24 @@ impl Replay {
 impl Transport for Replay {
     fn exchange(&mut self, request: &[u8], out: &mut Vec<u8>) -> Result<(), NlError> {
         self.stats.round_trips += 1;
-        self.requests.push(request.to_vec());
         out.clear();
-        let reply = self.replies.pop_front().ok_or(NlError::Io {
-            op: "replay",
-            source: io::Error::from_raw_os_error(libc::ETIMEDOUT),
-        })?;
+        let reply = match self.replies.pop_front() {
+            Some(r) => {
+                self.requests.push(request.to_vec());
+                r
+            }
+            None if !self.looped.is_empty() => {
+                let r = self.looped[self.next_looped].clone();
+                self.next_looped = (self.next_looped + 1) % self.looped.len();
+                r
+            }
+            None => {
+                return Err(NlError::Io {
+                    op: "replay",
+                    source: io::Error::from_raw_os_error(libc::ETIMEDOUT),
+                });
+            }
+        };
         // Recorded replies carry the recording's sequence numbers: renumber
         // them to this request's, as the kernel would have.
         let seq = messages(request)

@@ -92,6 +92,10 @@ impl<T: Transport> NetlinkSource<T> {
         self.client.stats()
     }
 
+    pub fn client_mut(&mut self) -> &mut Client<T> {
+        &mut self.client
+    }
+
     fn counters(&mut self, named: Vec<super::nldev::Named>) -> Vec<Counter> {
         named
             .into_iter()
@@ -231,6 +235,17 @@ impl<T: Transport> NetlinkSource<T> {
                 return;
             }
         };
+        for name in &self.opt_ins.optional_counters {
+            if !status
+                .iter()
+                .any(|c| &c.name == name && c.optional_enabled.is_some())
+            {
+                errors.push(format!(
+                    "{}/{port}: optional counter {name:?} is not an optional counter of this port",
+                    device.name
+                ));
+            }
+        }
         // Keep what is already on (the kernel turns off every optional counter not listed).
         let mut wanted: Vec<u32> = status
             .iter()

@@ -442,6 +442,113 @@ fn one_cycle_over_replayed_replies() {
     assert_eq!(src.stats().round_trips, 11);
 }
 
+fn status_entry(name: &str, index: u32, dynamic: Option<u8>) -> Vec<u8> {
+    let mut e = vec![
+        stra(RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_NAME, name),
+        u32a(RDMA_NLDEV_ATTR_STAT_HWCOUNTER_INDEX, index),
+    ];
+    if let Some(d) = dynamic {
+        e.push(u8a(RDMA_NLDEV_ATTR_STAT_HWCOUNTER_DYNAMIC, d));
+    }
+    nest(RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY, &e)
+}
+
+/// The opt-ins send exactly the STAT_SET requests `rdma statistic set` would,
+/// keep optional counters that were already on, and name unknown ones.
+#[test]
+fn opt_ins_are_applied_once_and_keep_what_is_on() {
+    let mut devices = rxe_device(0, "mlx5_0", 11);
+    devices.extend(done(1));
+    let sys = msg(nldev_type(RDMA_NLDEV_CMD_SYS_GET), 0, 1, &[]);
+    let mut port = msg(
+        nldev_type(RDMA_NLDEV_CMD_PORT_GET),
+        NLM_F_MULTI as u16,
+        1,
+        &[
+            u32a(RDMA_NLDEV_ATTR_DEV_INDEX, 0),
+            u32a(RDMA_NLDEV_ATTR_PORT_INDEX, 1),
+            u8a(RDMA_NLDEV_ATTR_PORT_STATE, 4),
+        ],
+    );
+    port.extend(done(1));
+    let status = msg(
+        nldev_type(RDMA_NLDEV_CMD_STAT_GET_STATUS),
+        0,
+        1,
+        &[nest(
+            RDMA_NLDEV_ATTR_STAT_HWCOUNTERS,
+            &[
+                status_entry("rx_write_requests", 0, None),
+                status_entry("cc_rx_ce_pkts", 1, Some(1)),
+                status_entry("cc_rx_cnp_pkts", 2, Some(0)),
+                status_entry("cc_tx_cnp_pkts", 3, Some(0)),
+            ],
+        )],
+    );
+    let set_reply = msg(nldev_type(RDMA_NLDEV_CMD_STAT_SET), 0, 1, &[]);
+    let stats = msg(
+        nldev_type(RDMA_NLDEV_CMD_STAT_GET),
+        0,
+        1,
+        &[nest(
+            RDMA_NLDEV_ATTR_STAT_HWCOUNTERS,
+            &[hw_entry("rx_write_requests", 1)],
+        )],
+    );
+    let replies = vec![
+        devices,
+        sys,
+        done(1), // RES_GET
+        port,
+        set_reply.clone(), // auto mode
+        status.clone(),    // status read by the opt-in
+        set_reply,         // optional counters
+        status,            // status for the reading
+        stats,
+        done(1), // bound counters
+    ];
+    let opt_ins = OptIns {
+        optional_counters: vec!["cc_tx_cnp_pkts".into(), "no_such_counter".into()],
+        auto_mode_mask: Some(RDMA_COUNTER_MASK_QP_TYPE),
+    };
+    let mut src = NetlinkSource::new(
+        Replay::new(replies),
+        DeviceFilter::default(),
+        opt_ins,
+        Duration::from_secs(60),
+    );
+    let r = src.poll(Instant::now()).unwrap();
+    assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+    assert!(r.errors[0].contains("no_such_counter"), "{:?}", r.errors);
+    let requests = &src_requests(&mut src);
+    let auto = wire::messages(&requests[4]).next().unwrap().unwrap();
+    assert_eq!(auto.kind, nldev_type(RDMA_NLDEV_CMD_STAT_SET));
+    let attrs: Vec<(u16, u32)> = wire::attrs(auto.payload)
+        .map(|a| a.unwrap())
+        .map(|a| (a.kind, a.u32().unwrap()))
+        .collect();
+    assert!(attrs.contains(&(RDMA_NLDEV_ATTR_STAT_MODE as u16, RDMA_COUNTER_MODE_AUTO)));
+    assert!(attrs.contains(&(
+        RDMA_NLDEV_ATTR_STAT_AUTO_MODE_MASK as u16,
+        RDMA_COUNTER_MASK_QP_TYPE
+    )));
+    let set = wire::messages(&requests[6]).next().unwrap().unwrap();
+    let table = wire::attrs(set.payload)
+        .find(|a| a.as_ref().unwrap().kind == RDMA_NLDEV_ATTR_STAT_HWCOUNTERS as u16)
+        .unwrap()
+        .unwrap();
+    let enabled: Vec<u32> = table.nested().map(|a| a.unwrap().u32().unwrap()).collect();
+    assert_eq!(
+        enabled,
+        [1, 3],
+        "cc_rx_ce_pkts stays on, cc_tx_cnp_pkts is added"
+    );
+}
+
+fn src_requests(src: &mut NetlinkSource<Replay>) -> Vec<Vec<u8>> {
+    src.client_mut().transport_mut().requests.clone()
+}
+
 #[test]
 fn decoders_survive_garbage() {
     let seeds = [rxe_device(0, "rxe0", 1), done(1), error(1, 22)];
