@@ -1,5 +1,6 @@
 //! Sources: one kernel interface each, decoded into typed values. No policy,
 //! no metrics here.
 
+pub mod mad;
 pub mod rdma_netlink;
 pub mod sysfs;

@@ -1,0 +1,148 @@
+//! The engine, the sweep and the PMA reader against the in-process fabric.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::discovery::{self, NODE_SWITCH};
+use super::pma::{self, Target};
+use super::sim::{CA_GUIDS, SWITCH_GUID, SimFabric};
+use super::*;
+
+fn engine(sim: SimFabric) -> Engine<SimFabric> {
+    Engine::new(
+        sim,
+        Limits {
+            max_outstanding: 4,
+            timeout: Duration::from_millis(20),
+            retries: 2,
+            budget: Duration::from_secs(5),
+        },
+    )
+}
+
+#[test]
+fn sweep_finds_nodes_links_and_lids() {
+    let mut e = engine(SimFabric::default());
+    let f = discovery::sweep(&mut e, Duration::from_secs(5));
+    assert!(f.errors.is_empty(), "{:?}", f.errors);
+    assert_eq!(f.nodes.len(), 3);
+    assert_eq!((f.local_guid, f.local_port), (CA_GUIDS[0], 1));
+    let sw = f.node(SWITCH_GUID).unwrap();
+    assert_eq!(sw.node_type, NODE_SWITCH);
+    assert_eq!(sw.description, "sim switch");
+    assert!(sw.enhanced_port0);
+    assert_eq!(sw.lid_of(3), 1, "switch ports answer to the port 0 LID");
+    assert_eq!(f.links.len(), 2);
+    assert_eq!(f.peer(SWITCH_GUID, 2), Some((CA_GUIDS[1], 1)));
+    assert_eq!(f.peer(CA_GUIDS[0], 1), Some((SWITCH_GUID, 1)));
+    let ca1 = f.node(CA_GUIDS[1]).unwrap();
+    assert_eq!(ca1.port(1).unwrap().guid, Some(CA_GUIDS[1] + 1));
+    assert_eq!(ca1.lid_of(1), 3);
+    assert_eq!(f.mads.sent, f.mads.answered);
+}
+
+#[test]
+fn dropped_mads_are_retried() {
+    let mut e = engine(SimFabric {
+        drop_every: Some(3),
+        ..SimFabric::default()
+    });
+    let f = discovery::sweep(&mut e, Duration::from_secs(5));
+    assert_eq!(f.nodes.len(), 3, "{:?}", f.errors);
+    assert!(f.mads.retries > 0);
+}
+
+#[test]
+fn a_silent_fabric_times_out_without_hanging() {
+    let mut e = engine(SimFabric {
+        silent: true,
+        ..SimFabric::default()
+    });
+    let t = Instant::now();
+    let f = discovery::sweep(&mut e, Duration::from_secs(5));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(f.nodes.is_empty());
+    assert!(
+        f.errors[0].contains("no answer after 3 attempts"),
+        "{:?}",
+        f.errors
+    );
+    assert_eq!(f.mads.timeouts, 1);
+}
+
+#[test]
+fn pma_reads_extended_and_error_counters() {
+    let mut e = engine(SimFabric {
+        symbol_errors: 0xffff,
+        ..SimFabric::default()
+    });
+    let mut caps = HashMap::new();
+    let r = pma::read(
+        &mut e,
+        &[Target { lid: 2, port: 1 }, Target { lid: 9, port: 1 }],
+        false,
+        &mut caps,
+    );
+    let pc = r[0].as_ref().unwrap();
+    assert!(pc.extended);
+    let v: HashMap<_, _> = pc.counters.iter().copied().collect();
+    assert_eq!(v["symbol_error"], 0xffff);
+    assert_eq!(v["link_downed"], 3);
+    assert_eq!(v["port_xmit_wait"], 77);
+    assert_eq!(
+        v["port_xmit_data"], 0x1_0000_0002,
+        "the 64-bit value wins over the 32-bit one"
+    );
+    assert_eq!(v["port_rcv_packets"], 12345);
+    assert_eq!(
+        pc.counters
+            .iter()
+            .filter(|(n, _)| *n == "port_xmit_data")
+            .count(),
+        1
+    );
+    assert!(
+        matches!(r[1], Err(QueryError::Timeout { .. })),
+        "unknown LID: {:?}",
+        r[1]
+    );
+    assert_eq!(caps[&2], 0x1200);
+    // Details the PMA doesn't answer leave the counters and say why.
+    let r = pma::read(&mut e, &[Target { lid: 3, port: 1 }], true, &mut caps);
+    let pc = r[0].as_ref().unwrap();
+    assert!(
+        pc.details_error
+            .as_deref()
+            .unwrap()
+            .contains("not supported"),
+        "{pc:?}"
+    );
+    assert!(pc.counters.iter().any(|(n, _)| *n == "symbol_error"));
+}
+
+#[test]
+fn garbage_replies_never_panic() {
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    for len in 0..300 {
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        if let Ok(r) = mad::decode(&bytes) {
+            for table in [
+                fields::NODE_INFO,
+                fields::PORT_INFO,
+                fields::PORT_COUNTERS,
+                fields::PORT_COUNTERS_EXT,
+            ] {
+                for f in table {
+                    let _ = fields::get(&r.data, f);
+                }
+            }
+        }
+    }
+}
