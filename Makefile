@@ -8,7 +8,7 @@ STATIC := target/$(MUSL)/release/rdma-monitor
 # The bundled tree stands in for /sys when this node has no RDMA device.
 DEMO_ROOT := $(shell ls /sys/class/infiniband 2>/dev/null | grep -q . && echo /sys || echo fixtures/sysfs/node-mixed)
 
-.PHONY: all build static demo test unit-test vm-test lint bench measure fuzz clean
+.PHONY: all build static demo test unit-test vm-test ibsim-test lint bench measure fuzz clean
 
 all: build
 
@@ -26,8 +26,8 @@ demo: build
 	RDMA_MON_GENERAL__SYSFS_ROOT=$(DEMO_ROOT) ./target/release/rdma-monitor --config config.yaml
 
 # Everything: lint, unit and end-to-end tests, then the agent in the rxe VM
-# (skipped loudly without the test bed, required under CI).
-test: unit-test vm-test
+# and under ibsim (skipped loudly without the test bed, required under CI).
+test: unit-test vm-test ibsim-test
 
 unit-test:
 	$(CARGO) fmt --check
@@ -39,6 +39,11 @@ unit-test:
 # rdma statistic/link/res/dev and sysfs in the same guest (tests/vm/).
 vm-test:
 	tests/vm/run.sh
+
+# The MAD layer under the ibsim fabric simulator, against perfquery and
+# ibnetdiscover on the same fabric (tests/ibsim/).
+ibsim-test:
+	tests/ibsim/run.sh
 
 lint:
 	$(CARGO) fmt --check

@@ -10,6 +10,7 @@ use crate::collectors::{self, Collector, Cycle};
 use crate::config::Config;
 use crate::exporters::snapshot::SnapshotWriter;
 use crate::exporters::{Published, unix_ms};
+use crate::mad_worker::{self, MadView, Plan};
 use crate::merge;
 use crate::metrics::Builder;
 use crate::model::ReadError;
@@ -17,6 +18,7 @@ use crate::snapshot::{self, CollectorStatus, CycleCost, Flag, Snapshot, Snapshot
 use crate::sources::rdma_netlink::poll::{NetlinkSource, OptIns};
 use crate::sources::rdma_netlink::{NetlinkSocket, Transport, TransportStats};
 use crate::sources::sysfs::{DeviceFilter, NodeReading, SourceStats, SysfsSource};
+use arc_swap::ArcSwapOption;
 
 struct Registered {
     name: &'static str,
@@ -48,6 +50,9 @@ pub struct Agent {
     netlink: Netlink,
     last_netlink_error: Option<String>,
     cost: CycleCost,
+    /// The MAD worker's latest view, and how to stop it.
+    mad: Arc<ArcSwapOption<MadView>>,
+    mad_stop: Option<std::sync::mpsc::Sender<()>>,
     collectors: Vec<Registered>,
     prev: Option<(NodeReading, Instant)>,
     published: Arc<Published>,
@@ -110,6 +115,8 @@ impl Agent {
             netlink,
             last_netlink_error: None,
             cost: CycleCost::default(),
+            mad: Arc::new(ArcSwapOption::empty()),
+            mad_stop: None,
             collectors,
             prev: None,
             published,
@@ -124,9 +131,11 @@ impl Agent {
         let started = Instant::now();
         let wall = SystemTime::now();
         let reading = self.read_sources(started);
+        let mad = self.mad.load_full();
         let cycle = Cycle {
             node: &reading,
             mode: self.config.network.mode,
+            mad: mad.as_deref(),
         };
         let mut out = Builder::new();
         let mut statuses = Vec::with_capacity(self.collectors.len());
@@ -179,6 +188,7 @@ impl Agent {
             devices,
             collectors: statuses,
             read_errors: reading.errors.clone(),
+            mad: mad.clone(),
             sources: Sources {
                 sysfs: self.sysfs.stats(),
                 rdma_netlink: self.netlink_stats(),
@@ -196,6 +206,45 @@ impl Agent {
         self.published.publish(out.finish(), doc.clone());
         self.prev = Some((reading, started));
         doc
+    }
+
+    /// Starts the MAD work the configuration asks for (local PMA counters,
+    /// fabric sweeps): on its own thread, or once, right now, for `--once`.
+    pub fn start_mad(&mut self, background: bool) {
+        let plan = Plan::from_config(&self.config);
+        if !plan.active() {
+            return;
+        }
+        let (mut workers, unavailable) = mad_worker::open_workers(&self.config);
+        for why in &unavailable {
+            log::warn!("umad unavailable ({why}): IB counters from sysfs, no fabric view");
+        }
+        if workers.is_empty() && unavailable.is_empty() {
+            return; // no IB port here
+        }
+        if background {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let slot = self.mad.clone();
+            let spawned = std::thread::Builder::new()
+                .name("mad".into())
+                .spawn(move || mad_worker::run(workers, unavailable, plan, slot, rx));
+            match spawned {
+                Ok(_) => self.mad_stop = Some(tx),
+                Err(e) => log::error!("cannot start the MAD thread: {e}"),
+            }
+        } else {
+            let mut view = MadView {
+                unavailable,
+                ..MadView::default()
+            };
+            mad_worker::step(
+                &mut workers,
+                &plan,
+                &mut mad_worker::Schedule::default(),
+                &mut view,
+            );
+            self.mad.store(Some(Arc::new(view)));
+        }
     }
 
     fn netlink_stats(&self) -> Option<TransportStats> {
@@ -229,7 +278,11 @@ impl Agent {
             },
             _ => None,
         };
-        let covered = nl_reading.as_ref().map(merge::covered).unwrap_or_default();
+        let mut covered = nl_reading.as_ref().map(merge::covered).unwrap_or_default();
+        let mad = self.mad.load_full();
+        if let Some(view) = &mad {
+            merge::covered_by_mad(view, &mut covered);
+        }
         let mut reading = self.sysfs.poll_covered(now, &covered);
         if let Some(mut nl) = nl_reading {
             for e in nl.errors.drain(..) {
@@ -240,6 +293,9 @@ impl Agent {
                 });
             }
             merge::merge(&mut reading, nl);
+        }
+        if let Some(view) = &mad {
+            merge::merge_mad(&mut reading, view);
         }
         let sysfs_after: SourceStats = self.sysfs.stats();
         let nl_after = self.netlink_stats().unwrap_or_default();
@@ -370,6 +426,7 @@ impl Agent {
                 for (data, origin) in [
                     ("state", p.origin.state),
                     ("hw_counters", p.origin.hw_counters),
+                    ("counters", p.origin.counters),
                 ] {
                     out.gauge_u64(
                         "rdma_monitor_port_data_origin",
@@ -384,6 +441,28 @@ impl Agent {
                     );
                 }
             }
+        }
+        if let Some(view) = &snap.mad {
+            let m = view.stats;
+            for (outcome, n) in [
+                ("answered", m.answered),
+                ("timeout", m.timeouts),
+                ("retry", m.retries),
+                ("error", m.errors),
+            ] {
+                out.counter(
+                    "rdma_monitor_mads_total",
+                    "MADs sent through umad, by outcome (sent = answered + timeout + error + retry).",
+                    &[("outcome", outcome)],
+                    n,
+                );
+            }
+            out.gauge_u64(
+                "rdma_monitor_umad_unavailable",
+                "umad devices that could not be opened (the reason is in the snapshot and the log).",
+                &[],
+                view.unavailable.len() as u64,
+            );
         }
         out.gauge_u64(
             "rdma_monitor_rdma_class_present",
@@ -505,6 +584,9 @@ impl Agent {
             None => self.cycle(),
         };
         self.write_snapshot(&doc);
+        if let Some(stop) = self.mad_stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 

@@ -54,6 +54,7 @@ pub enum ConfigError {
 pub struct Config {
     pub general: General,
     pub network: Network,
+    pub fabric: Fabric,
     pub prometheus: Prometheus,
     pub llm: Llm,
     pub dify: Dify,
@@ -128,6 +129,22 @@ impl Network {
             }
         }))
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Fabric {
+    pub enabled: bool,
+    pub interval: f64,
+    pub counters: bool,
+    pub max_outstanding: u32,
+    pub timeout_ms: u32,
+    pub retries: u32,
+    pub sweep_budget: f64,
+    pub discovery_interval: f64,
+    pub local_counters: bool,
+    pub error_details: bool,
+    pub umad_device: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -223,6 +240,29 @@ impl Config {
         interval("general.poll_interval", self.general.poll_interval)?;
         interval("general.snapshot_interval", self.general.snapshot_interval)?;
         interval("general.rescan_interval", self.general.rescan_interval)?;
+        interval("fabric.interval", self.fabric.interval)?;
+        interval("fabric.sweep_budget", self.fabric.sweep_budget)?;
+        if !(self.fabric.discovery_interval.is_finite() && self.fabric.discovery_interval >= 0.0) {
+            return Err(ConfigError::OutOfRange {
+                key: "fabric.discovery_interval",
+                reason: format!(
+                    "must be 0 (never) or a number of seconds, got {}",
+                    self.fabric.discovery_interval
+                ),
+            });
+        }
+        if !(1..=256).contains(&self.fabric.max_outstanding) {
+            return Err(ConfigError::OutOfRange {
+                key: "fabric.max_outstanding",
+                reason: format!("must be 1-256, got {}", self.fabric.max_outstanding),
+            });
+        }
+        if !(1..=60_000).contains(&self.fabric.timeout_ms) {
+            return Err(ConfigError::OutOfRange {
+                key: "fabric.timeout_ms",
+                reason: format!("must be 1-60000, got {}", self.fabric.timeout_ms),
+            });
+        }
         if !(1..=65535).contains(&self.prometheus.port) {
             return Err(ConfigError::OutOfRange {
                 key: "prometheus.port",
@@ -469,6 +509,25 @@ mod tests {
         assert_eq!(c.network.netlink, NetlinkUse::Auto);
         assert!(c.use_netlink(), "auto on /sys");
         assert_eq!(c.network.auto_mode_mask(), None);
+    }
+
+    #[test]
+    fn fabric_section() {
+        let c = Config::defaults();
+        assert!(!c.fabric.enabled);
+        assert_eq!(c.fabric.discovery_interval, 0.0);
+        let c = Config::load(
+            None,
+            env(&[
+                ("RDMA_MON_FABRIC__ENABLED", "true"),
+                ("RDMA_MON_FABRIC__TIMEOUT_MS", "50"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.fabric.enabled);
+        assert_eq!(c.fabric.timeout_ms, 50);
+        let e = load_text("fabric:\n  max_outstanding: 0\n").unwrap_err();
+        assert!(e.to_string().starts_with("fabric.max_outstanding"), "{e}");
     }
 
     #[test]

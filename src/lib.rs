@@ -12,6 +12,7 @@ pub mod collectors;
 pub mod config;
 pub mod detect;
 pub mod exporters;
+pub mod mad_worker;
 pub mod merge;
 pub mod metrics;
 pub mod model;

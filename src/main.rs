@@ -11,12 +11,14 @@ use rdma_monitor::config::{Config, LogLevel};
 use rdma_monitor::exporters::{Published, prometheus};
 
 const USAGE: &str = "\
-usage: rdma-monitor [--config PATH] [--once | --check-config] [--version]
+usage: rdma-monitor [--config PATH] [--once | --check-config | topology] [--version]
 
   --config PATH    YAML file layered over the built-in defaults
                    (RDMA_MON_<SECTION>__<KEY> environment variables override both)
   --once           run one collection cycle, print the JSON snapshot, exit
   --check-config   print the effective configuration (secrets redacted), exit
+  topology         sweep the IB fabric from the local port and print it in
+                   ibnetdiscover's topology format, exit
   --version        print the version, exit
 
 exit status: 0 ok, 1 runtime failure, 2 bad arguments or configuration
@@ -26,6 +28,7 @@ struct Args {
     config: Option<PathBuf>,
     once: bool,
     check_config: bool,
+    topology: bool,
 }
 
 fn parse_args() -> Result<Option<Args>, lexopt::Error> {
@@ -34,6 +37,7 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
         config: None,
         once: false,
         check_config: false,
+        topology: false,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -41,6 +45,7 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
             Long("config") | Short('c') => args.config = Some(parser.value()?.into()),
             Long("once") => args.once = true,
             Long("check-config") => args.check_config = true,
+            Value(v) if v == "topology" => args.topology = true,
             Long("version") | Short('V') => {
                 println!("rdma-monitor {}", env!("CARGO_PKG_VERSION"));
                 return Ok(None);
@@ -108,9 +113,13 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(config.general.log_level);
+    if args.topology {
+        return topology(&config);
+    }
     let published = Arc::new(Published::new(config.poll_interval()));
     if args.once {
         let mut agent = Agent::new(config, published);
+        agent.start_mad(false);
         let doc = agent.cycle();
         let mut out = std::io::stdout().lock();
         return match out.write_all(doc.json()).and_then(|_| out.flush()) {
@@ -161,6 +170,37 @@ fn run(config: Config, published: Arc<Published>) -> ExitCode {
         config.general.snapshot_dir.display()
     );
     let mut agent = Agent::new(config, published);
+    agent.start_mad(true);
     agent.run(&stop_rx);
     ExitCode::SUCCESS
+}
+
+/// One sweep, printed as ibnetdiscover prints a fabric.
+fn topology(config: &Config) -> ExitCode {
+    let (mut workers, unavailable) = rdma_monitor::mad_worker::open_workers(config);
+    let Some(w) = workers.first_mut() else {
+        match unavailable.first() {
+            Some(why) => eprintln!("rdma-monitor: topology: {why}"),
+            None => eprintln!(
+                "rdma-monitor: topology: no InfiniBand port here (set fabric.umad_device)"
+            ),
+        }
+        return ExitCode::from(1);
+    };
+    let fabric = w.sweep(std::time::Duration::from_secs_f64(
+        config.fabric.sweep_budget,
+    ));
+    for e in &fabric.errors {
+        eprintln!("rdma-monitor: topology: {e}");
+    }
+    let date = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    print!(
+        "{}",
+        rdma_monitor::exporters::ibnetdiscover::render(&fabric, &date)
+    );
+    if fabric.nodes.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

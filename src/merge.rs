@@ -196,6 +196,41 @@ pub fn merge(node: &mut NodeReading, nl: NetlinkReading) {
     node.devices.sort_by(|a, b| a.info.name.cmp(&b.info.name));
 }
 
+/// The local ports the MAD worker read PMA counters for: sysfs skips their `counters/`.
+pub fn covered_by_mad(view: &crate::mad_worker::MadView, covered: &mut Covered) {
+    for l in &view.local {
+        if let (Some(dev), Some(_)) = (&l.ibdev, l.counters.ok()) {
+            covered.insert_pma(dev, u32::from(l.port));
+        }
+    }
+}
+
+/// Puts the MAD worker's local port counters in place of sysfs `counters/`.
+pub fn merge_mad(node: &mut NodeReading, view: &crate::mad_worker::MadView) {
+    for l in &view.local {
+        let (Some(dev), Some(pc)) = (&l.ibdev, l.counters.ok()) else {
+            continue;
+        };
+        let Some(d) = node.devices.iter_mut().find(|d| *d.info.name == **dev) else {
+            continue;
+        };
+        let Some(p) = d.ports.iter_mut().find(|p| p.port == u32::from(l.port)) else {
+            continue;
+        };
+        let mut counters: Vec<Counter> = pc
+            .counters
+            .iter()
+            .map(|(n, v)| Counter {
+                name: (*n).into(),
+                value: *v,
+            })
+            .collect();
+        counters.sort_by(|a, b| a.name.cmp(&b.name));
+        p.counters = counters;
+        p.origin.counters = Origin::Mad;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

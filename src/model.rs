@@ -95,6 +95,8 @@ pub enum Origin {
     #[default]
     Sysfs,
     RdmaNetlink,
+    /// PerfMgt MADs through /dev/infiniband/umadN.
+    Mad,
 }
 
 impl Origin {
@@ -102,6 +104,7 @@ impl Origin {
         match self {
             Origin::Sysfs => "sysfs",
             Origin::RdmaNetlink => "rdma_netlink",
+            Origin::Mad => "mad",
         }
     }
 }
@@ -110,6 +113,8 @@ impl Origin {
 pub struct PortOrigin {
     pub state: Origin,
     pub hw_counters: Origin,
+    /// The PMA counters (`counters/`): sysfs, or MADs.
+    pub counters: Origin,
 }
 
 /// A hw counter set bound to QPs (`rdma statistic qp`), from RDMA netlink.

@@ -128,6 +128,8 @@ pub struct Snapshot {
     pub devices: Vec<DeviceView>,
     pub collectors: Vec<CollectorStatus>,
     pub read_errors: Vec<ReadError>,
+    /// Local IB ports and the fabric as MADs saw them (absent without umad).
+    pub mad: Option<Arc<crate::mad_worker::MadView>>,
     pub sources: Sources,
 }
 

@@ -33,6 +33,8 @@ pub struct Known {
     pub scale: u64,
     /// Raw values at which the counter stops (IBTA PortCounters fields saturate, they don't wrap).
     pub saturates_at: &'static [u64],
+    /// The family for the same counter of a port elsewhere on the fabric (PMA counters only).
+    pub fabric_metric: Option<&'static str>,
 }
 
 const U4: u64 = 0xf;
@@ -47,15 +49,28 @@ const DATA: &[u64] = &[U32, U64];
 pub const UNKNOWN_SATURATION: &[u64] = &[U32, U64];
 
 macro_rules! known {
-    ($src:ident, $file:literal, $area:ident, $metric:literal, $scale:literal, $sat:expr, $help:literal) => {
+    (Pma, $file:literal, $area:ident, $suffix:literal, $scale:literal, $sat:expr, $help:literal) => {
         Known {
-            source: Source::$src,
+            source: Source::Pma,
+            file: $file,
+            area: Area::$area,
+            metric: concat!("rdma_port_", $suffix),
+            help: $help,
+            scale: $scale,
+            saturates_at: $sat,
+            fabric_metric: Some(concat!("rdma_fabric_port_", $suffix)),
+        }
+    };
+    (Hw, $file:literal, $area:ident, $metric:literal, $scale:literal, $sat:expr, $help:literal) => {
+        Known {
+            source: Source::Hw,
             file: $file,
             area: Area::$area,
             metric: $metric,
             help: $help,
             scale: $scale,
             saturates_at: $sat,
+            fabric_metric: None,
         }
     };
 }
@@ -66,7 +81,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "port_xmit_data",
         Performance,
-        "rdma_port_transmit_bytes_total",
+        "transmit_bytes_total",
         4,
         DATA,
         "Data octets transmitted on the port (PortXmitData, kernel counts 4-byte words; exported in bytes)."
@@ -75,7 +90,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "port_rcv_data",
         Performance,
-        "rdma_port_receive_bytes_total",
+        "receive_bytes_total",
         4,
         DATA,
         "Data octets received on the port (PortRcvData, kernel counts 4-byte words; exported in bytes)."
@@ -84,7 +99,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "port_xmit_packets",
         Performance,
-        "rdma_port_transmit_packets_total",
+        "transmit_packets_total",
         1,
         DATA,
         "Packets transmitted on the port (PortXmitPkts)."
@@ -93,7 +108,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "port_rcv_packets",
         Performance,
-        "rdma_port_receive_packets_total",
+        "receive_packets_total",
         1,
         DATA,
         "Packets received on the port (PortRcvPkts)."
@@ -102,7 +117,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "unicast_xmit_packets",
         Performance,
-        "rdma_port_unicast_transmit_packets_total",
+        "unicast_transmit_packets_total",
         1,
         DATA,
         "Unicast packets transmitted (PortUnicastXmitPkts)."
@@ -111,7 +126,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "unicast_rcv_packets",
         Performance,
-        "rdma_port_unicast_receive_packets_total",
+        "unicast_receive_packets_total",
         1,
         DATA,
         "Unicast packets received (PortUnicastRcvPkts)."
@@ -120,7 +135,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "multicast_xmit_packets",
         Performance,
-        "rdma_port_multicast_transmit_packets_total",
+        "multicast_transmit_packets_total",
         1,
         DATA,
         "Multicast packets transmitted (PortMulticastXmitPkts)."
@@ -129,7 +144,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "multicast_rcv_packets",
         Performance,
-        "rdma_port_multicast_receive_packets_total",
+        "multicast_receive_packets_total",
         1,
         DATA,
         "Multicast packets received (PortMulticastRcvPkts)."
@@ -138,7 +153,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "symbol_error",
         LinkStatus,
-        "rdma_port_symbol_errors_total",
+        "symbol_errors_total",
         1,
         &[U16],
         "Minor link errors detected on a physical lane (SymbolErrorCounter, 16-bit, saturates)."
@@ -147,7 +162,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "link_error_recovery",
         LinkStatus,
-        "rdma_port_link_error_recovery_total",
+        "link_error_recovery_total",
         1,
         &[U8],
         "Successful link error recovery processes (LinkErrorRecoveryCounter, 8-bit, saturates)."
@@ -156,7 +171,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "link_downed",
         LinkStatus,
-        "rdma_port_link_downed_total",
+        "link_downed_total",
         1,
         &[U8],
         "Times the link error recovery failed and the link went down (LinkDownedCounter, 8-bit, saturates)."
@@ -165,7 +180,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "local_link_integrity_errors",
         LinkStatus,
-        "rdma_port_local_link_integrity_errors_total",
+        "local_link_integrity_errors_total",
         1,
         &[U4],
         "Times local physical errors exceeded the threshold (LocalLinkIntegrityErrors, 4-bit, saturates)."
@@ -174,7 +189,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "port_rcv_errors",
         LinkStatus,
-        "rdma_port_receive_errors_total",
+        "receive_errors_total",
         1,
         &[U16],
         "Packets received with errors (PortRcvErrors, 16-bit, saturates)."
@@ -183,7 +198,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "port_rcv_remote_physical_errors",
         LinkStatus,
-        "rdma_port_receive_remote_physical_errors_total",
+        "receive_remote_physical_errors_total",
         1,
         &[U16],
         "Packets received marked with the EBP delimiter (PortRcvRemotePhysicalErrors, 16-bit, saturates)."
@@ -192,7 +207,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "port_rcv_switch_relay_errors",
         LinkStatus,
-        "rdma_port_receive_switch_relay_errors_total",
+        "receive_switch_relay_errors_total",
         1,
         &[U16],
         "Packets discarded because they could not be forwarded (PortRcvSwitchRelayErrors, 16-bit, saturates)."
@@ -201,7 +216,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "port_rcv_constraint_errors",
         LinkStatus,
-        "rdma_port_receive_constraint_errors_total",
+        "receive_constraint_errors_total",
         1,
         &[U8],
         "Packets discarded by inbound partition or raw enforcement (PortRcvConstraintErrors, 8-bit, saturates)."
@@ -210,7 +225,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "port_xmit_constraint_errors",
         LinkStatus,
-        "rdma_port_transmit_constraint_errors_total",
+        "transmit_constraint_errors_total",
         1,
         &[U8],
         "Packets not sent due to outbound partition or raw enforcement (PortXmitConstraintErrors, 8-bit, saturates)."
@@ -219,7 +234,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "VL15_dropped",
         LinkStatus,
-        "rdma_port_vl15_dropped_total",
+        "vl15_dropped_total",
         1,
         &[U16],
         "Subnet management packets dropped for lack of buffers (VL15Dropped, 16-bit, saturates)."
@@ -228,7 +243,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "port_xmit_discards",
         Congestion,
-        "rdma_port_transmit_discards_total",
+        "transmit_discards_total",
         1,
         &[U16],
         "Outbound packets discarded because the port was down or congested (PortXmitDiscards, 16-bit, saturates)."
@@ -237,7 +252,7 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "port_xmit_wait",
         Congestion,
-        "rdma_port_transmit_wait_total",
+        "transmit_wait_total",
         1,
         &[U32, U64],
         "Ticks during which the port had data to send but no flow-control credits (PortXmitWait)."
@@ -246,10 +261,101 @@ pub const KNOWN: &[Known] = &[
         Pma,
         "excessive_buffer_overrun_errors",
         Congestion,
-        "rdma_port_excessive_buffer_overrun_errors_total",
+        "excessive_buffer_overrun_errors_total",
         1,
         &[U4],
         "Times consecutive flow-control update periods had buffer overruns (ExcessiveBufferOverrunErrors, 4-bit, saturates)."
+    ),
+    // PortRcvErrorDetails / PortXmitDiscardDetails (IBTA vol. 1 §16.1.4.2-3), read by MAD when asked.
+    known!(
+        Pma,
+        "port_local_physical_errors",
+        LinkStatus,
+        "local_physical_errors_total",
+        1,
+        &[U16],
+        "Packets received with physical errors: ICRC, VCRC, FCCRC (PortLocalPhysicalErrors, 16-bit, saturates)."
+    ),
+    known!(
+        Pma,
+        "port_malformed_packet_errors",
+        LinkStatus,
+        "malformed_packet_errors_total",
+        1,
+        &[U16],
+        "Malformed packets received (PortMalformedPacketErrors, 16-bit, saturates)."
+    ),
+    known!(
+        Pma,
+        "port_buffer_overrun_errors",
+        Congestion,
+        "buffer_overrun_errors_total",
+        1,
+        &[U16],
+        "Packets dropped for receive buffer overrun (PortBufferOverrunErrors, 16-bit, saturates)."
+    ),
+    known!(
+        Pma,
+        "port_dlid_mapping_errors",
+        LinkStatus,
+        "dlid_mapping_errors_total",
+        1,
+        &[U16],
+        "Packets dropped because the DLID could not be mapped (PortDLIDMappingErrors, 16-bit, saturates)."
+    ),
+    known!(
+        Pma,
+        "port_vl_mapping_errors",
+        LinkStatus,
+        "vl_mapping_errors_total",
+        1,
+        &[U16],
+        "Packets dropped because the VL could not be mapped (PortVLMappingErrors, 16-bit, saturates)."
+    ),
+    known!(
+        Pma,
+        "port_looping_errors",
+        LinkStatus,
+        "looping_errors_total",
+        1,
+        &[U16],
+        "Packets dropped because they would loop back out the port (PortLoopingErrors, 16-bit, saturates)."
+    ),
+    known!(
+        Pma,
+        "port_inactive_discards",
+        Congestion,
+        "inactive_discards_total",
+        1,
+        &[U16],
+        "Outbound packets discarded because the port was not active (PortInactiveDiscards, 16-bit, saturates)."
+    ),
+    known!(
+        Pma,
+        "port_neighbor_mtu_discards",
+        Congestion,
+        "neighbor_mtu_discards_total",
+        1,
+        &[U16],
+        "Outbound packets discarded for exceeding the neighbor MTU (PortNeighborMTUDiscards, 16-bit, saturates)."
+    ),
+    known!(
+        Pma,
+        "port_sw_lifetime_limit_discards",
+        Congestion,
+        "switch_lifetime_limit_discards_total",
+        1,
+        &[U16],
+        "Packets discarded for exceeding the switch lifetime limit (PortSwLifetimeLimitDiscards, 16-bit, saturates)."
+    ),
+    known!(
+        Pma,
+        "port_sw_hoq_lifetime_limit_discards",
+        Congestion,
+        "switch_hoq_lifetime_limit_discards_total",
+        1,
+        &[U16],
+        "Packets discarded for exceeding the head-of-queue lifetime (PortSwHOQLifetimeLimitDiscards, 16-bit, saturates)."
     ),
     // Driver counters for RoCE congestion control (mlx5 counters.c, irdma verbs.c).
     known!(

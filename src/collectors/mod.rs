@@ -4,6 +4,7 @@
 pub mod catalog;
 mod configuration;
 mod congestion;
+mod fabric;
 mod link_status;
 mod performance;
 mod resources;
@@ -18,6 +19,8 @@ use crate::sources::sysfs::{DeviceReading, NodeReading, PortReading};
 pub struct Cycle<'a> {
     pub node: &'a NodeReading,
     pub mode: NetworkMode,
+    /// The MAD worker's latest view (local PMA, fabric), when MADs are on.
+    pub mad: Option<&'a crate::mad_worker::MadView>,
 }
 
 impl Cycle<'_> {
@@ -59,6 +62,7 @@ pub const REGISTRY: &[Registration] = &[
     topology::REGISTRATION,
     configuration::REGISTRATION,
     resources::REGISTRATION,
+    fabric::REGISTRATION,
 ];
 
 /// Exports the catalogued counters of `area` for every port, under their own metric names.

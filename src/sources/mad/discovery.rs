@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::fields::{self, Field};
-use super::mad::{self, MAX_HOPS};
+use super::layout::{self as mad, MAX_HOPS};
 use super::{Engine, MadPort, MadStats, Query};
 
 pub const NODE_CA: u8 = 1;

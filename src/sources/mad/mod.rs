@@ -5,7 +5,7 @@
 
 pub mod discovery;
 pub mod fields;
-pub mod mad;
+pub mod layout;
 pub mod pma;
 mod umad;
 
@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use mad::{MadError, Reply};
+pub use layout::{MadError, Reply};
 pub use umad::{Umad, UmadError};
 
 /// One MAD to send.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub mad: [u8; mad::MAD_SIZE],
+    pub mad: [u8; layout::MAD_SIZE],
     /// Destination LID (0xffff, the permissive LID, for directed route).
     pub lid: u16,
     pub timeout_ms: u32,
@@ -88,7 +88,7 @@ pub struct MadStats {
 /// A query: the MAD (its TID is filled in by the engine) and where it goes.
 #[derive(Debug, Clone)]
 pub struct Query {
-    pub mad: [u8; mad::MAD_SIZE],
+    pub mad: [u8; layout::MAD_SIZE],
     pub lid: u16,
 }
 
@@ -191,7 +191,7 @@ impl<P: MadPort> Engine<P> {
                 .unwrap_or_default();
             match self.port.recv(wait) {
                 Ok(Some(rx)) => {
-                    let Ok(reply) = mad::decode(&rx.mad) else {
+                    let Ok(reply) = layout::decode(&rx.mad) else {
                         self.stats.errors += 1;
                         continue;
                     };
@@ -207,7 +207,7 @@ impl<P: MadPort> Engine<P> {
                             status: reply.status,
                         }
                         .into()));
-                    } else if reply.method != mad::METHOD_GET_RESP {
+                    } else if reply.method != layout::METHOD_GET_RESP {
                         self.stats.errors += 1;
                         results[f.index] = Some(Err(MadError::Unexpected {
                             class: reply.class,

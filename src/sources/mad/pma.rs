@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::fields::{self, Field};
-use super::mad;
+use super::layout as mad;
 use super::{Engine, MadPort, Query, QueryError};
 
 /// ClassPortInfo.CapabilityMask bits (IBTA vol. 1 §16.1.2 / libibmad).
@@ -58,7 +58,7 @@ const FROM_EXTENDED: &[(&str, &str)] = &[
     ("PortMulticastXmitPkts", "multicast_xmit_packets"),
     ("PortMulticastRcvPkts", "multicast_rcv_packets"),
 ];
-const FROM_DETAILS: &[(&str, &'static [Field], &str)] = &[
+const FROM_DETAILS: &[(&str, &[Field], &str)] = &[
     (
         "PortLocalPhysicalErrors",
         fields::PORT_RCV_ERROR_DETAILS,
@@ -126,9 +126,14 @@ pub struct PortCounters {
     /// The traffic counters are 64-bit (PortCountersExtended).
     pub extended: bool,
     /// (sysfs-style name, value), in a fixed order.
+    #[serde(serialize_with = "as_map")]
     pub counters: Vec<(&'static str, u64)>,
     /// Why the detail attributes are missing, when asked for and not answered.
     pub details_error: Option<String>,
+}
+
+fn as_map<S: serde::Serializer>(v: &[(&'static str, u64)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(v.iter().map(|(k, v)| (k, v)))
 }
 
 fn field(table: &'static [Field], name: &str) -> &'static Field {

@@ -8,7 +8,7 @@ use std::io;
 use std::time::Duration;
 
 use super::fields::{self, Field};
-use super::mad::{self, MAD_SIZE};
+use super::layout::{self as mad, MAD_SIZE};
 use super::{MadPort, Outgoing, Received};
 
 pub const SWITCH_GUID: u64 = 0x0002_c903_00aa_0000;
@@ -140,7 +140,7 @@ impl MadPort for SimFabric {
         if self.silent {
             return Ok(());
         }
-        if self.drop_every.is_some_and(|n| self.seen % n == 0) {
+        if self.drop_every.is_some_and(|n| self.seen.is_multiple_of(n)) {
             self.queue.push_back(Received {
                 status: 110,
                 mad: out.mad.to_vec(),

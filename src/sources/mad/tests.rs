@@ -132,7 +132,7 @@ fn garbage_replies_never_panic() {
                 x as u8
             })
             .collect();
-        if let Ok(r) = mad::decode(&bytes) {
+        if let Ok(r) = layout::decode(&bytes) {
             for table in [
                 fields::NODE_INFO,
                 fields::PORT_INFO,

@@ -9,7 +9,7 @@ use std::ffi::CString;
 use std::io;
 use std::time::Duration;
 
-use super::mad::MAD_SIZE;
+use super::layout::MAD_SIZE;
 use super::{MadPort, Outgoing, Received};
 use crate::sys;
 
@@ -64,7 +64,7 @@ impl Umad {
         };
         for &class in classes {
             let mut req = sys::ib_user_mad_reg_req {
-                qpn: if class == super::mad::CLASS_PERF {
+                qpn: if class == super::layout::CLASS_PERF {
                     1
                 } else {
                     0
@@ -113,7 +113,7 @@ impl MadPort for Umad {
             lid: out.lid.to_be(),
             ..Default::default()
         };
-        if class == super::mad::CLASS_PERF {
+        if class == super::layout::CLASS_PERF {
             hdr.qpn = 1u32.to_be();
             hdr.qkey = 0x8001_0000u32.to_be(); // the well-known GSI Q_Key
         }

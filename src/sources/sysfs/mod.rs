@@ -33,9 +33,17 @@ pub use crate::model::{
 #[derive(Debug, Clone, Default)]
 pub struct Covered {
     ports: Vec<(String, u32)>,
+    /// Ports whose PMA counters (`counters/`) were read by MAD.
+    pma: Vec<(String, u32)>,
 }
 
 impl Covered {
+    pub fn insert_pma(&mut self, device: &str, port: u32) {
+        self.pma.push((device.to_string(), port));
+    }
+    pub fn covers_pma(&self, device: &str, port: u32) -> bool {
+        self.pma.iter().any(|(d, p)| d == device && *p == port)
+    }
     pub fn insert(&mut self, device: &str, port: u32) {
         self.ports.push((device.to_string(), port));
     }
@@ -43,7 +51,7 @@ impl Covered {
         self.ports.iter().any(|(d, p)| d == device && *p == port)
     }
     pub fn is_empty(&self) -> bool {
-        self.ports.is_empty()
+        self.ports.is_empty() && self.pma.is_empty()
     }
 }
 
@@ -611,7 +619,11 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> Dev
             )
         };
         let rate = r.read(&p.dir, &mut p.rate, parse::parse_rate);
-        let counters = read_counters(&mut p.counters, r);
+        let counters = if covered.covers_pma(&dev.info.name, p.port) {
+            Vec::new()
+        } else {
+            read_counters(&mut p.counters, r)
+        };
         let rel_prefix = format!("{}/ports/{}/", dev.info.name, p.port);
         let mut unsupported: Vec<Arc<str>> = r
             .unsupported
