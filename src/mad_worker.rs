@@ -142,9 +142,7 @@ fn field(
     table: &'static [crate::sources::mad::fields::Field],
     name: &str,
 ) -> u64 {
-    crate::sources::mad::fields::by_name(table, name)
-        .and_then(|f| crate::sources::mad::fields::get(&reply.data, f))
-        .unwrap_or(0)
+    discovery::get(&reply.data, table, name)
 }
 
 impl<P: MadPort> PortWorker<P> {

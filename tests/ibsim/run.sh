@@ -62,6 +62,19 @@ for _ in $(seq 1 50); do
   if curl -sf "http://127.0.0.1:$PORT/metrics" -o "$OUT/metrics.txt" && grep -q rdma_fabric_port_symbol_errors_total "$OUT/metrics.txt"; then break; fi
 done
 kill -TERM $server 2>/dev/null; wait $server || true
+# MADs per cycle for the local port and its far end (no fabric mode):
+# two scrapes two seconds apart, the difference divided by the cycles run.
+PORT2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+(cd "$RUN" && env LD_PRELOAD="$PRELOAD" IBSIM_SOCKNAME="$IBSIM_SOCKNAME" SIM_HOST=node01 \
+  RDMA_MON_GENERAL__SYSFS_ROOT="$EMPTY" RDMA_MON_NETWORK__NETLINK=never \
+  RDMA_MON_FABRIC__UMAD_DEVICE=/dev/infiniband/umad0 \
+  RDMA_MON_PROMETHEUS__LISTEN_ADDRESS=127.0.0.1 RDMA_MON_PROMETHEUS__PORT=$PORT2 \
+  RDMA_MON_GENERAL__SNAPSHOT_DIR="$OUT/snaps-local" RDMA_MON_GENERAL__POLL_INTERVAL=0.2 \
+  timeout 30 "$AGENT" > /dev/null 2> "$OUT/local.err") &
+server=$!
+sleep 1.5; curl -sf "http://127.0.0.1:$PORT2/metrics" -o "$OUT/local-metrics-1.txt" || true
+sleep 2; curl -sf "http://127.0.0.1:$PORT2/metrics" -o "$OUT/local-metrics-2.txt" || true
+kill -TERM $server 2>/dev/null; wait $server || true
 # 2. A saturated 16-bit counter.
 "$IB/ctl.sh" 'PerformanceSet "node02"[1] PortCounters.SymbolErrorCounter=65535' > /dev/null
 agent saturated.json --once

@@ -104,7 +104,8 @@ impl Fabric {
     }
 }
 
-fn get(data: &[u8], table: &'static [Field], name: &str) -> u64 {
+/// A field of an attribute by name; 0 when the data is short (never for a full MAD).
+pub fn get(data: &[u8], table: &'static [Field], name: &str) -> u64 {
     fields::by_name(table, name)
         .and_then(|f| fields::get(data, f))
         .unwrap_or(0)
