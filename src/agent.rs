@@ -6,6 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::analysis::findings::{Findings, Severity};
 use crate::collectors::{self, Collector, Cycle};
 use crate::config::Config;
 use crate::exporters::snapshot::SnapshotWriter;
@@ -53,6 +54,9 @@ pub struct Agent {
     /// The MAD worker's latest view, and how to stop it.
     mad: Arc<ArcSwapOption<MadView>>,
     mad_stop: Option<std::sync::mpsc::Sender<()>>,
+    findings: Findings,
+    /// The last cycle raised a new warning or critical finding.
+    last_findings_news: bool,
     collectors: Vec<Registered>,
     prev: Option<(NodeReading, Instant)>,
     published: Arc<Published>,
@@ -109,6 +113,7 @@ impl Agent {
             .collect();
         let writer =
             SnapshotWriter::new(&config.general.snapshot_dir, config.general.snapshot_keep);
+        let findings = Findings::new(config.analysis.clone());
         Agent {
             config,
             sysfs,
@@ -117,6 +122,8 @@ impl Agent {
             cost: CycleCost::default(),
             mad: Arc::new(ArcSwapOption::empty()),
             mad_stop: None,
+            findings,
+            last_findings_news: false,
             collectors,
             prev: None,
             published,
@@ -189,6 +196,7 @@ impl Agent {
             collectors: statuses,
             read_errors: reading.errors.clone(),
             mad: mad.clone(),
+            findings: Vec::new(),
             sources: Sources {
                 sysfs: self.sysfs.stats(),
                 rdma_netlink: self.netlink_stats(),
@@ -199,7 +207,14 @@ impl Agent {
                 last_cycle: self.cost,
             },
         };
+        let mut snapshot = snapshot;
+        let (findings, news) = self
+            .findings
+            .evaluate(&snapshot, snapshot.timestamp_unix_ms);
+        snapshot.findings = findings;
+        self.last_findings_news = news;
         self.stats.cycles += 1;
+        self.finding_metrics(&snapshot, &mut out);
         self.self_metrics(&snapshot, &mut out);
         self.stats.last_cycle_seconds = started.elapsed().as_secs_f64();
         let doc = Arc::new(SnapshotDoc::new(snapshot));
@@ -306,6 +321,33 @@ impl Agent {
             rdma_netlink_round_trips: nl_after.round_trips - nl_before.round_trips,
         };
         reading
+    }
+
+    fn finding_metrics(&self, snap: &Snapshot, out: &mut Builder) {
+        for f in &snap.findings {
+            let port = f.port.map(|p| p.to_string()).unwrap_or_default();
+            let priority = f.priority.map(|p| p.to_string()).unwrap_or_default();
+            out.gauge_u64(
+                "rdma_finding",
+                "An active finding (value is always 1): rule id, severity, where.",
+                &[
+                    ("id", f.id),
+                    ("severity", f.severity.as_str()),
+                    ("device", &f.device),
+                    ("port", &port),
+                    ("priority", &priority),
+                ],
+                1,
+            );
+        }
+        for sev in [Severity::Critical, Severity::Warning, Severity::Info] {
+            out.gauge_u64(
+                "rdma_findings",
+                "Active findings by severity.",
+                &[("severity", sev.as_str())],
+                snap.findings.iter().filter(|f| f.severity == sev).count() as u64,
+            );
+        }
     }
 
     fn self_metrics(&mut self, snap: &Snapshot, out: &mut Builder) {

@@ -56,8 +56,21 @@ pub struct Config {
     pub network: Network,
     pub fabric: Fabric,
     pub prometheus: Prometheus,
+    pub analysis: Analysis,
     pub llm: Llm,
     pub dify: Dify,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Analysis {
+    pub flap_transitions: u32,
+    pub flap_window: f64,
+    pub symbol_errors_per_minute: f64,
+    pub receive_errors_per_minute: f64,
+    pub transmit_discards_per_second: f64,
+    pub out_of_buffer_per_second: f64,
+    pub cnp_per_second: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -163,6 +176,11 @@ pub struct Llm {
     pub api_url: String,
     pub api_key: String,
     pub model: String,
+    pub interval: f64,
+    pub max_calls_per_hour: u32,
+    pub timeout: f64,
+    pub max_context_bytes: u32,
+    pub ca_file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -172,6 +190,12 @@ pub struct Dify {
     pub api_url: String,
     pub api_key: String,
     pub workflow_id: String,
+    pub interval: f64,
+    pub max_calls_per_hour: u32,
+    pub timeout: f64,
+    pub max_context_bytes: u32,
+    pub ca_file: String,
+    pub user: String,
 }
 
 impl Prometheus {
@@ -241,6 +265,22 @@ impl Config {
         interval("general.snapshot_interval", self.general.snapshot_interval)?;
         interval("general.rescan_interval", self.general.rescan_interval)?;
         interval("fabric.interval", self.fabric.interval)?;
+        interval("llm.interval", self.llm.interval)?;
+        interval("llm.timeout", self.llm.timeout)?;
+        interval("dify.interval", self.dify.interval)?;
+        interval("dify.timeout", self.dify.timeout)?;
+        interval("analysis.flap_window", self.analysis.flap_window)?;
+        for (key, url, on) in [
+            ("llm.api_url", &self.llm.api_url, self.llm.enabled),
+            ("dify.api_url", &self.dify.api_url, self.dify.enabled),
+        ] {
+            if on && !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::OutOfRange {
+                    key,
+                    reason: format!("must be an http:// or https:// URL, got {url:?}"),
+                });
+            }
+        }
         interval("fabric.sweep_budget", self.fabric.sweep_budget)?;
         if !(self.fabric.discovery_interval.is_finite() && self.fabric.discovery_interval >= 0.0) {
             return Err(ConfigError::OutOfRange {

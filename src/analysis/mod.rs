@@ -1,3 +1,5 @@
-//! Analysis of snapshots (findings, LLM and Dify posting) lives here. It
-//! reads the published [`crate::snapshot::SnapshotDoc`] and never runs on the
-//! collection path; nothing in the agent calls into it yet.
+//! Analysis: deterministic findings every cycle (cheap, testable,
+//! alertable), and AI analysis posted from a side thread that never touches
+//! the collection path.
+
+pub mod findings;

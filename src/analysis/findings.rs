@@ -1,0 +1,464 @@
+//! Deterministic findings, computed every cycle from the snapshot's states,
+//! deltas and rates. A finding has an id (the rule), a severity, where it
+//! is, the evidence, when it was first and last seen; it clears when its
+//! condition is gone.
+//!
+//! Rules and their meaning:
+//! - `port_down`: the port is not ACTIVE (critical when it was active earlier
+//!   in the agent's life, info when the port is administratively Disabled).
+//! - `link_degraded`: width or rate below the best this port has shown (4x → 1x).
+//! - `link_flapping`: at least `flap_transitions` down→up transitions within
+//!   `flap_window` seconds, counted from state samples and `link_downed`
+//!   deltas, while the port is up. One blip is not a flap; a port that stays
+//!   down is `port_down`, not a flap.
+//! - `link_downed`, `link_error_recovery`: the counter moved this cycle.
+//! - `symbol_errors`, `receive_errors`: per-minute rate above its threshold.
+//! - `transmit_discards`, `out_of_buffer`, `cnp_rate`: per-second rate above its threshold.
+//! - `counter_saturated`: a counter stopped at its maximum; `counter_reset`: one went down.
+//! - `firmware_mismatch`: HCAs of one type run different firmware.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::config::Analysis;
+use crate::snapshot::{CounterView, Flag, PortView, Snapshot};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub device: String,
+    pub port: Option<u32>,
+    pub priority: Option<u8>,
+    pub summary: String,
+    pub evidence: BTreeMap<&'static str, serde_json::Value>,
+    pub first_seen_unix_ms: u64,
+    pub last_seen_unix_ms: u64,
+}
+
+type Key = (&'static str, String, Option<u32>, Option<u8>);
+
+#[derive(Default)]
+struct PortHistory {
+    was_active: bool,
+    ever_active: bool,
+    best_width: u8,
+    best_rate: f64,
+    /// Times (ms) of down→up transitions.
+    transitions: VecDeque<u64>,
+    /// A down seen by sample or counter, waiting for the port to come back.
+    down_pending: bool,
+}
+
+pub struct Findings {
+    th: Analysis,
+    active: HashMap<Key, Finding>,
+    ports: HashMap<(String, u32), PortHistory>,
+}
+
+const STATE_ACTIVE: u8 = 4;
+const PHYS_DISABLED: u8 = 3;
+
+fn rate_of(c: Option<&CounterView>) -> Option<f64> {
+    c.and_then(|c| c.rate)
+}
+
+fn delta_of(c: Option<&CounterView>) -> u64 {
+    c.and_then(|c| c.delta).unwrap_or(0)
+}
+
+/// What the rules saw on one port: (id, severity, summary, evidence).
+type Hit = (
+    &'static str,
+    Severity,
+    String,
+    BTreeMap<&'static str, serde_json::Value>,
+);
+
+fn ev(pairs: &[(&'static str, serde_json::Value)]) -> BTreeMap<&'static str, serde_json::Value> {
+    pairs.iter().cloned().collect()
+}
+
+impl Findings {
+    pub fn new(th: Analysis) -> Findings {
+        Findings {
+            th,
+            active: HashMap::new(),
+            ports: HashMap::new(),
+        }
+    }
+
+    /// Evaluates every rule on one cycle; returns the active findings, most
+    /// severe first, and whether a warning or critical one is new this cycle.
+    pub fn evaluate(&mut self, snap: &Snapshot, now_ms: u64) -> (Vec<Finding>, bool) {
+        let mut hits: Vec<(
+            Key,
+            Severity,
+            String,
+            BTreeMap<&'static str, serde_json::Value>,
+        )> = Vec::new();
+        for d in &snap.devices {
+            for p in &d.ports {
+                for (id, sev, summary, evidence) in self.port_rules(&d.info.name, p, now_ms) {
+                    hits.push((
+                        (id, d.info.name.to_string(), Some(p.port), None),
+                        sev,
+                        summary,
+                        evidence,
+                    ));
+                }
+            }
+            let dev_flags = d
+                .hw_counters
+                .iter()
+                .filter_map(|(n, v)| v.flag.map(|f| (n, f)));
+            for (name, flag) in dev_flags {
+                let (id, sev) = match flag {
+                    Flag::Saturated => ("counter_saturated", Severity::Warning),
+                    Flag::Reset => ("counter_reset", Severity::Info),
+                };
+                hits.push((
+                    (id, d.info.name.to_string(), None, None),
+                    sev,
+                    format!(
+                        "{}: counter {name} {}",
+                        d.info.name,
+                        if id == "counter_reset" {
+                            "went down (reset)"
+                        } else {
+                            "is saturated"
+                        }
+                    ),
+                    ev(&[("counter", name.to_string().into())]),
+                ));
+            }
+        }
+        hits.extend(self.firmware_rule(snap));
+
+        let mut new_serious = false;
+        let mut seen: Vec<Key> = Vec::with_capacity(hits.len());
+        for (key, severity, summary, evidence) in hits {
+            seen.push(key.clone());
+            match self.active.get_mut(&key) {
+                Some(f) => {
+                    if severity < f.severity {
+                        new_serious |= severity <= Severity::Warning;
+                    }
+                    f.severity = severity;
+                    f.summary = summary;
+                    f.evidence = evidence;
+                    f.last_seen_unix_ms = now_ms;
+                }
+                None => {
+                    new_serious |= severity <= Severity::Warning;
+                    let f = Finding {
+                        id: key.0,
+                        severity,
+                        device: key.1.clone(),
+                        port: key.2,
+                        priority: key.3,
+                        summary,
+                        evidence,
+                        first_seen_unix_ms: now_ms,
+                        last_seen_unix_ms: now_ms,
+                    };
+                    self.active.insert(key, f);
+                }
+            }
+        }
+        // A condition that is gone clears its finding.
+        self.active.retain(|k, _| seen.contains(k));
+        let mut out: Vec<Finding> = self.active.values().cloned().collect();
+        out.sort_by(|a, b| {
+            (a.severity, &a.device, a.port, a.id).cmp(&(b.severity, &b.device, b.port, b.id))
+        });
+        (out, new_serious)
+    }
+
+    fn port_rules(&mut self, device: &str, p: &PortView, now_ms: u64) -> Vec<Hit> {
+        let th = &self.th;
+        let h = self.ports.entry((device.to_string(), p.port)).or_default();
+        let mut hits = Vec::new();
+        let c = |n: &str| p.counters.get(n);
+        let hw = |n: &str| p.hw_counters.get(n);
+        let name = format!("{device}/{}", p.port);
+
+        // State, and the transitions that make a flap.
+        let active = p.state.as_ref().is_some_and(|s| s.value == STATE_ACTIVE);
+        let downed = delta_of(c("link_downed")).max(delta_of(hw("link_downed")));
+        if p.state.is_some() {
+            if !active {
+                h.down_pending = true;
+            }
+            if active && (h.down_pending || downed > 0) {
+                // Each down the counter saw is one transition; a down the samples
+                // caught without the counter moving counts once.
+                let n = downed.max(u64::from(h.down_pending)).min(64);
+                for _ in 0..n {
+                    h.transitions.push_back(now_ms);
+                }
+                h.down_pending = false;
+            }
+        }
+        let window_ms = (th.flap_window * 1000.0) as u64;
+        while h
+            .transitions
+            .front()
+            .is_some_and(|t| now_ms.saturating_sub(*t) > window_ms)
+        {
+            h.transitions.pop_front();
+        }
+        if active && h.transitions.len() >= th.flap_transitions.max(1) as usize {
+            hits.push((
+                "link_flapping",
+                Severity::Critical,
+                format!(
+                    "{name} went down and up {} times in {} s",
+                    h.transitions.len(),
+                    th.flap_window
+                ),
+                ev(&[
+                    ("transitions", h.transitions.len().into()),
+                    ("window_seconds", th.flap_window.into()),
+                ]),
+            ));
+        }
+        if let Some(state) = &p.state
+            && !active
+        {
+            let disabled = p
+                .phys_state
+                .as_ref()
+                .is_some_and(|s| s.value == PHYS_DISABLED);
+            let sev = if disabled {
+                Severity::Info
+            } else if h.ever_active {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            let phys = p.phys_state.as_ref().map_or("?", |s| s.name.as_str());
+            hits.push((
+                "port_down",
+                sev,
+                format!("{name} is {} (physical {phys})", state.name),
+                ev(&[
+                    ("state", state.name.clone().into()),
+                    ("phys_state", phys.into()),
+                ]),
+            ));
+        }
+        h.was_active = active;
+        h.ever_active |= active;
+
+        if active && let Some(rate) = &p.rate {
+            let width = rate.width.unwrap_or(0);
+            if width < h.best_width || rate.gbit_per_sec < h.best_rate {
+                hits.push((
+                    "link_degraded",
+                    Severity::Warning,
+                    format!(
+                        "{name} runs at {} Gb/s {}X, it ran at {} Gb/s {}X",
+                        rate.gbit_per_sec, width, h.best_rate, h.best_width
+                    ),
+                    ev(&[
+                        ("gbit_per_sec", rate.gbit_per_sec.into()),
+                        ("width", width.into()),
+                        ("best_gbit_per_sec", h.best_rate.into()),
+                        ("best_width", h.best_width.into()),
+                    ]),
+                ));
+            }
+            h.best_width = h.best_width.max(width);
+            h.best_rate = h.best_rate.max(rate.gbit_per_sec);
+        }
+
+        for (file, id) in [
+            ("link_downed", "link_downed"),
+            ("link_error_recovery", "link_error_recovery"),
+        ] {
+            let d = delta_of(c(file)).max(delta_of(hw(file)));
+            if d > 0 {
+                hits.push((
+                    id,
+                    Severity::Warning,
+                    format!("{name}: {file} +{d}"),
+                    ev(&[("delta", d.into())]),
+                ));
+            }
+        }
+        let per_minute = [
+            ("symbol_error", "symbol_errors", th.symbol_errors_per_minute),
+            (
+                "port_rcv_errors",
+                "receive_errors",
+                th.receive_errors_per_minute,
+            ),
+        ];
+        for (file, id, limit) in per_minute {
+            if let Some(r) = rate_of(c(file))
+                && r * 60.0 > limit
+            {
+                hits.push((
+                    id,
+                    Severity::Warning,
+                    format!(
+                        "{name}: {file} at {:.1}/min (threshold {limit}/min)",
+                        r * 60.0
+                    ),
+                    ev(&[
+                        ("per_minute", (r * 60.0).into()),
+                        ("threshold", limit.into()),
+                    ]),
+                ));
+            }
+        }
+        let per_second: [(Option<f64>, &'static str, &str, f64); 3] = [
+            (
+                rate_of(c("port_xmit_discards")),
+                "transmit_discards",
+                "port_xmit_discards",
+                th.transmit_discards_per_second,
+            ),
+            (
+                rate_of(hw("out_of_buffer")).or(rate_of(hw("rx_out_of_buffer"))),
+                "out_of_buffer",
+                "out_of_buffer",
+                th.out_of_buffer_per_second,
+            ),
+            (
+                [
+                    hw("rp_cnp_handled"),
+                    hw("np_cnp_sent"),
+                    hw("cnpHandled"),
+                    hw("cnpSent"),
+                ]
+                .into_iter()
+                .filter_map(rate_of)
+                .reduce(f64::max),
+                "cnp_rate",
+                "CNPs",
+                th.cnp_per_second,
+            ),
+        ];
+        for (rate, id, what, limit) in per_second {
+            if let Some(r) = rate
+                && r > limit
+            {
+                hits.push((
+                    id,
+                    Severity::Warning,
+                    format!("{name}: {what} at {r:.1}/s (threshold {limit}/s)"),
+                    ev(&[("per_second", r.into()), ("threshold", limit.into())]),
+                ));
+            }
+        }
+        for (n, v) in p.counters.iter().chain(p.hw_counters.iter()) {
+            if let Some(flag) = v.flag {
+                let (id, sev, what) = match flag {
+                    Flag::Saturated => (
+                        "counter_saturated",
+                        Severity::Warning,
+                        "is saturated: it no longer counts",
+                    ),
+                    Flag::Reset => (
+                        "counter_reset",
+                        Severity::Info,
+                        "went down (device reset or counters cleared)",
+                    ),
+                };
+                hits.push((
+                    id,
+                    sev,
+                    format!("{name}: {n} {what}"),
+                    ev(&[("counter", n.to_string().into()), ("value", v.value.into())]),
+                ));
+            }
+        }
+        // One finding per (rule, port): several saturated counters share it.
+        let mut merged: Vec<Hit> = Vec::new();
+        for hit in hits {
+            match merged.iter_mut().find(|m| m.0 == hit.0) {
+                Some(m) => {
+                    m.2 = format!("{}; {}", m.2, hit.2);
+                    if let (
+                        Some(serde_json::Value::String(a)),
+                        Some(serde_json::Value::String(b)),
+                    ) = (m.3.get("counter").cloned(), hit.3.get("counter"))
+                    {
+                        m.3.insert("counter", format!("{a},{b}").into());
+                    }
+                }
+                None => merged.push(hit),
+            }
+        }
+        merged
+    }
+
+    fn firmware_rule(
+        &self,
+        snap: &Snapshot,
+    ) -> Vec<(
+        Key,
+        Severity,
+        String,
+        BTreeMap<&'static str, serde_json::Value>,
+    )> {
+        let mut by_type: BTreeMap<&str, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
+        for d in &snap.devices {
+            if let (Some(t), Some(fw)) = (d.info.hca_type.as_deref(), d.info.fw_ver.as_deref()) {
+                by_type
+                    .entry(t)
+                    .or_default()
+                    .entry(fw)
+                    .or_default()
+                    .push(&d.info.name);
+            }
+        }
+        let mut out = Vec::new();
+        for (hca_type, versions) in by_type {
+            if versions.len() < 2 {
+                continue;
+            }
+            let listing: Vec<String> = versions
+                .iter()
+                .map(|(fw, devs)| format!("{fw}: {}", devs.join(",")))
+                .collect();
+            out.push((
+                ("firmware_mismatch", hca_type.to_string(), None, None),
+                Severity::Warning,
+                format!(
+                    "{hca_type} HCAs run different firmware ({})",
+                    listing.join("; ")
+                ),
+                ev(&[(
+                    "versions",
+                    serde_json::to_value(&versions).unwrap_or_default(),
+                )]),
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

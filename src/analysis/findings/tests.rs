@@ -1,0 +1,284 @@
+//! Each rule on sequences of samples: flaps, single blips, ports that stay
+//! down, counter resets and saturation, rates over thresholds.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::*;
+use crate::config::Config;
+use crate::detect::Transport;
+use crate::model::{DeviceInfo, Enumerated, PortInfo, PortOrigin};
+use crate::snapshot::{CounterView, DeviceView, Snapshot, Sources};
+use crate::sources::sysfs::{Rate, SourceStats};
+
+fn state(v: u8) -> Option<Enumerated> {
+    let name = match v {
+        1 => "DOWN",
+        4 => "ACTIVE",
+        _ => "INIT",
+    };
+    Some(Enumerated {
+        value: v,
+        name: name.into(),
+    })
+}
+
+fn port(st: u8, counters: &[(&str, CounterView)]) -> PortView {
+    PortView {
+        port: 1,
+        transport: Transport::Ib,
+        state: state(st),
+        phys_state: Some(Enumerated {
+            value: if st == 4 { 5 } else { 2 },
+            name: if st == 4 {
+                "LinkUp".into()
+            } else {
+                "Polling".into()
+            },
+        }),
+        rate: Some(Rate {
+            gbit_per_sec: 100.0,
+            width: Some(4),
+            speed: Some("EDR".into()),
+        }),
+        info: Arc::new(PortInfo::default()),
+        throughput: None,
+        origin: PortOrigin::default(),
+        counters: counters
+            .iter()
+            .map(|(n, v)| (Arc::from(*n), v.clone()))
+            .collect(),
+        hw_counters: BTreeMap::new(),
+        unsupported: Vec::new(),
+    }
+}
+
+fn cv(value: u64, delta: Option<u64>, rate: Option<f64>, flag: Option<Flag>) -> CounterView {
+    CounterView {
+        value,
+        delta,
+        rate,
+        flag,
+    }
+}
+
+fn snap_of(devices: Vec<(&str, Option<&str>, Vec<PortView>)>) -> Snapshot {
+    Snapshot {
+        schema_version: 1,
+        agent: "t",
+        version: "t",
+        hostname: "h".into(),
+        timestamp: String::new(),
+        timestamp_unix_ms: 0,
+        interval_seconds: Some(10.0),
+        sysfs_root: String::new(),
+        rdma_class_present: true,
+        devices: devices
+            .into_iter()
+            .map(|(name, fw, ports)| DeviceView {
+                info: Arc::new(DeviceInfo {
+                    name: name.into(),
+                    fw_ver: fw.map(str::to_string),
+                    hca_type: Some("MT4123".into()),
+                    ..DeviceInfo::default()
+                }),
+                hw_counters: BTreeMap::new(),
+                ports,
+                resources: BTreeMap::new(),
+                qp_counters: Vec::new(),
+            })
+            .collect(),
+        collectors: Vec::new(),
+        read_errors: Vec::new(),
+        mad: None,
+        findings: Vec::new(),
+        sources: Sources {
+            sysfs: SourceStats::default(),
+            rdma_netlink: None,
+            rdma_netlink_unavailable: None,
+            last_cycle: Default::default(),
+        },
+    }
+}
+
+fn one(st: u8, counters: &[(&str, CounterView)]) -> Snapshot {
+    snap_of(vec![("mlx5_0", Some("20.1"), vec![port(st, counters)])])
+}
+
+fn engine() -> Findings {
+    Findings::new(Config::defaults().analysis)
+}
+
+fn ids(f: &[Finding]) -> Vec<&'static str> {
+    f.iter().map(|f| f.id).collect()
+}
+
+/// Runs a sequence of port states, 10 s apart; returns the findings after each.
+fn run(states: &[u8]) -> Vec<Vec<Finding>> {
+    let mut e = engine();
+    states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| e.evaluate(&one(*s, &[]), i as u64 * 10_000).0)
+        .collect()
+}
+
+#[test]
+fn a_flap_raises_one_finding_that_clears_later() {
+    let mut e = engine();
+    let mut t = 0;
+    let mut step = |st: u8, e: &mut Findings| {
+        t += 10_000;
+        e.evaluate(&one(st, &[]), t).0
+    };
+    for st in [4, 4, 1, 4, 1] {
+        step(st, &mut e);
+    }
+    let f = step(4, &mut e);
+    assert_eq!(
+        f.iter().filter(|f| f.id == "link_flapping").count(),
+        1,
+        "{:?}",
+        ids(&f)
+    );
+    let flap = f.iter().find(|f| f.id == "link_flapping").unwrap();
+    assert_eq!(flap.severity, Severity::Critical);
+    assert_eq!(flap.evidence["transitions"], 2);
+    let first = flap.first_seen_unix_ms;
+    // Still flapping a cycle later: the same finding, first_seen kept.
+    let f = step(4, &mut e);
+    assert_eq!(
+        f.iter()
+            .find(|f| f.id == "link_flapping")
+            .unwrap()
+            .first_seen_unix_ms,
+        first
+    );
+    // Stable past the window: cleared.
+    for _ in 0..31 {
+        step(4, &mut e);
+    }
+    assert!(!ids(&step(4, &mut e)).contains(&"link_flapping"));
+}
+
+#[test]
+fn a_single_blip_is_not_a_flap() {
+    let seq = run(&[4, 4, 1, 4, 4, 4]);
+    assert!(seq.iter().all(|f| !ids(f).contains(&"link_flapping")));
+    assert!(ids(&seq[2]).contains(&"port_down"));
+    assert_eq!(seq[2][0].severity, Severity::Critical, "it was up before");
+    assert!(seq[3].is_empty(), "{:?}", seq[3]);
+}
+
+#[test]
+fn a_port_that_stays_down_is_down_not_flapping() {
+    let seq = run(&[4, 1, 1, 1, 1]);
+    for f in &seq[1..] {
+        assert_eq!(ids(f), ["port_down"]);
+    }
+    // Never up since the agent started: a warning, not critical.
+    let seq = run(&[1, 1]);
+    assert_eq!(seq[1][0].severity, Severity::Warning);
+}
+
+#[test]
+fn link_downed_deltas_count_as_transitions() {
+    let mut e = engine();
+    let f = e
+        .evaluate(
+            &one(4, &[("link_downed", cv(7, Some(2), Some(0.2), None))]),
+            10_000,
+        )
+        .0;
+    assert!(ids(&f).contains(&"link_flapping"), "{:?}", ids(&f));
+    assert!(ids(&f).contains(&"link_downed"));
+    let f = e
+        .evaluate(
+            &one(4, &[("link_downed", cv(7, Some(0), Some(0.0), None))]),
+            20_000,
+        )
+        .0;
+    assert!(
+        !ids(&f).contains(&"link_downed"),
+        "cleared when the counter holds still"
+    );
+}
+
+#[test]
+fn rates_over_thresholds() {
+    let mut e = engine();
+    let (f, new) = e.evaluate(
+        &one(4, &[("symbol_error", cv(100, Some(5), Some(0.5), None))]),
+        10_000,
+    );
+    assert_eq!(ids(&f), ["symbol_errors"]);
+    assert!(new, "a new warning is news");
+    let (_, new) = e.evaluate(
+        &one(4, &[("symbol_error", cv(105, Some(5), Some(0.5), None))]),
+        20_000,
+    );
+    assert!(!new, "the same warning again is not");
+    let f = e
+        .evaluate(
+            &one(4, &[("symbol_error", cv(105, Some(0), Some(0.01), None))]),
+            30_000,
+        )
+        .0;
+    assert!(f.is_empty(), "0.6/min is under the threshold");
+    let f = e
+        .evaluate(
+            &one(
+                4,
+                &[("port_xmit_discards", cv(9, Some(90), Some(9.0), None))],
+            ),
+            40_000,
+        )
+        .0;
+    assert_eq!(ids(&f), ["transmit_discards"]);
+}
+
+#[test]
+fn saturated_and_reset_counters() {
+    let mut e = engine();
+    let f = e
+        .evaluate(
+            &one(
+                4,
+                &[
+                    ("symbol_error", cv(65535, None, None, Some(Flag::Saturated))),
+                    ("VL15_dropped", cv(65535, None, None, Some(Flag::Saturated))),
+                    ("port_rcv_data", cv(3, None, None, Some(Flag::Reset))),
+                ],
+            ),
+            10_000,
+        )
+        .0;
+    assert_eq!(ids(&f), ["counter_saturated", "counter_reset"]);
+    assert_eq!(f[0].evidence["counter"], "VL15_dropped,symbol_error");
+    assert!(f.iter().all(|f| !f.summary.is_empty()));
+}
+
+#[test]
+fn a_degraded_link_and_firmware_mismatch() {
+    let mut e = engine();
+    e.evaluate(&one(4, &[]), 10_000);
+    let mut s = one(4, &[]);
+    s.devices[0].ports[0].rate = Some(Rate {
+        gbit_per_sec: 25.0,
+        width: Some(1),
+        speed: Some("EDR".into()),
+    });
+    let f = e.evaluate(&s, 20_000).0;
+    assert_eq!(ids(&f), ["link_degraded"]);
+    let s = snap_of(vec![
+        ("mlx5_0", Some("20.1"), vec![port(4, &[])]),
+        ("mlx5_1", Some("20.2"), vec![port(4, &[])]),
+    ]);
+    let f = Findings::new(Config::defaults().analysis).evaluate(&s, 1).0;
+    assert_eq!(ids(&f), ["firmware_mismatch"]);
+    assert!(
+        f[0].summary.contains("20.1: mlx5_0") && f[0].summary.contains("20.2: mlx5_1"),
+        "{}",
+        f[0].summary
+    );
+}
