@@ -55,6 +55,8 @@ pub struct Agent {
     mad: Arc<ArcSwapOption<MadView>>,
     mad_stop: Option<std::sync::mpsc::Sender<()>>,
     findings: Findings,
+    /// The AI worker's mailbox, when llm or dify is enabled.
+    ai: Option<Arc<crate::analysis::ai::Mailbox>>,
     /// The last cycle raised a new warning or critical finding.
     last_findings_news: bool,
     collectors: Vec<Registered>,
@@ -123,6 +125,7 @@ impl Agent {
             mad: Arc::new(ArcSwapOption::empty()),
             mad_stop: None,
             findings,
+            ai: None,
             last_findings_news: false,
             collectors,
             prev: None,
@@ -219,6 +222,9 @@ impl Agent {
         self.stats.last_cycle_seconds = started.elapsed().as_secs_f64();
         let doc = Arc::new(SnapshotDoc::new(snapshot));
         self.published.publish(out.finish(), doc.clone());
+        if let Some(ai) = &self.ai {
+            ai.offer(doc.clone(), self.last_findings_news);
+        }
         self.prev = Some((reading, started));
         doc
     }
@@ -260,6 +266,17 @@ impl Agent {
             );
             self.mad.store(Some(Arc::new(view)));
         }
+    }
+
+    /// Starts the AI worker (LLM, Dify) when the configuration enables one.
+    pub fn start_ai(&mut self) {
+        self.ai = crate::analysis::ai::spawn(
+            &self.config,
+            &self.hostname,
+            self.config.general.snapshot_dir.clone(),
+            self.config.general.snapshot_keep,
+            self.published.analysis.clone(),
+        );
     }
 
     fn netlink_stats(&self) -> Option<TransportStats> {
@@ -506,6 +523,59 @@ impl Agent {
                 view.unavailable.len() as u64,
             );
         }
+        if let Some(ai) = &self.ai {
+            use std::sync::atomic::Ordering::Relaxed;
+            for (service, st) in &ai.stats {
+                let svc = service.as_str();
+                for (outcome, n) in [
+                    ("ok", st.ok.load(Relaxed)),
+                    ("http_error", st.http_error.load(Relaxed)),
+                    ("transport_error", st.transport_error.load(Relaxed)),
+                    ("bad_reply", st.bad_reply.load(Relaxed)),
+                    ("capped", st.capped.load(Relaxed)),
+                ] {
+                    out.counter(
+                        "rdma_monitor_ai_requests_total",
+                        "AI analysis posts by service and outcome (capped: skipped by max_calls_per_hour).",
+                        &[("service", svc), ("outcome", outcome)],
+                        n,
+                    );
+                }
+                out.counter(
+                    "rdma_monitor_ai_retries_total",
+                    "AI analysis retries (429, 5xx, transport errors).",
+                    &[("service", svc)],
+                    st.retries.load(Relaxed),
+                );
+                out.counter(
+                    "rdma_monitor_ai_tokens_total",
+                    "Tokens the AI service reported using.",
+                    &[("service", svc)],
+                    st.tokens.load(Relaxed),
+                );
+                let last = st.last_success_unix_ms.load(Relaxed);
+                if last > 0 {
+                    out.gauge(
+                        "rdma_monitor_ai_last_success_timestamp_seconds",
+                        "Unix time of the last successful AI analysis.",
+                        &[("service", svc)],
+                        last as f64 / 1000.0,
+                    );
+                }
+                out.gauge(
+                    "rdma_monitor_ai_last_latency_seconds",
+                    "How long the last AI analysis call took, retries included.",
+                    &[("service", svc)],
+                    st.last_latency_us.load(Relaxed) as f64 / 1e6,
+                );
+                out.gauge_u64(
+                    "rdma_monitor_ai_last_context_bytes",
+                    "Size of the last context sent.",
+                    &[("service", svc)],
+                    st.last_context_bytes.load(Relaxed),
+                );
+            }
+        }
         out.gauge_u64(
             "rdma_monitor_rdma_class_present",
             "1 when /sys/class/infiniband exists (the RDMA core is loaded).",
@@ -628,6 +698,10 @@ impl Agent {
         self.write_snapshot(&doc);
         if let Some(stop) = self.mad_stop.take() {
             let _ = stop.send(());
+        }
+        // The AI thread is not waited for: an HTTP call in flight must not hold up the exit.
+        if let Some(ai) = &self.ai {
+            ai.stop();
         }
     }
 }

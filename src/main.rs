@@ -171,6 +171,7 @@ fn run(config: Config, published: Arc<Published>) -> ExitCode {
     );
     let mut agent = Agent::new(config, published);
     agent.start_mad(true);
+    agent.start_ai();
     agent.run(&stop_rx);
     ExitCode::SUCCESS
 }

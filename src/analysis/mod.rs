@@ -2,4 +2,6 @@
 //! alertable), and AI analysis posted from a side thread that never touches
 //! the collection path.
 
+pub mod ai;
+pub mod context;
 pub mod findings;

@@ -17,6 +17,8 @@ use crate::snapshot::SnapshotDoc;
 pub struct Published {
     pub metrics: Registry,
     pub snapshot: ArcSwapOption<SnapshotDoc>,
+    /// The latest AI answers (JSON), written by the analysis worker.
+    pub analysis: Arc<ArcSwapOption<Vec<u8>>>,
     last_cycle_unix_ms: AtomicU64,
     /// A cycle older than this makes `/healthz` fail.
     stale_after: Duration,
@@ -27,6 +29,7 @@ impl Published {
         Published {
             metrics: Registry::default(),
             snapshot: ArcSwapOption::empty(),
+            analysis: Arc::new(ArcSwapOption::empty()),
             last_cycle_unix_ms: AtomicU64::new(0),
             stale_after: (poll_interval * 3).max(Duration::from_secs(30)),
         }

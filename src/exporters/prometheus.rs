@@ -103,6 +103,10 @@ fn handle(mut stream: TcpStream, published: &Published) -> io::Result<()> {
                 head_only,
             ),
         },
+        "/analysis" => match published.analysis.load_full() {
+            Some(json) => respond(&stream, 200, "application/json", &json, head_only),
+            None => respond(&stream, 404, "text/plain", b"no analysis yet (llm/dify off, or not posted yet)\n", head_only),
+        },
         "/healthz" => {
             if published.healthy() {
                 respond(&stream, 200, "text/plain", b"ok\n", head_only)
@@ -122,7 +126,7 @@ fn handle(mut stream: TcpStream, published: &Published) -> io::Result<()> {
             "text/html; charset=utf-8",
             b"<html><head><title>rdma-monitor</title></head><body><h1>rdma-monitor</h1>\
               <p><a href=\"/metrics\">/metrics</a> <a href=\"/snapshot\">/snapshot</a> \
-              <a href=\"/healthz\">/healthz</a></p></body></html>\n",
+              <a href=\"/analysis\">/analysis</a> <a href=\"/healthz\">/healthz</a></p></body></html>\n",
             head_only,
         ),
         _ => respond(&stream, 404, "text/plain", b"not found\n", head_only),

@@ -19,14 +19,21 @@ pub struct SnapshotError {
 pub struct SnapshotWriter {
     dir: PathBuf,
     keep: usize,
+    prefix: String,
 }
 
 impl SnapshotWriter {
     /// `keep` = 0 keeps every file.
     pub fn new(dir: &Path, keep: u32) -> SnapshotWriter {
+        SnapshotWriter::with_prefix(dir, keep, PREFIX)
+    }
+
+    /// Files named `<prefix><time>.json` (other kinds of files beside the snapshots).
+    pub fn with_prefix(dir: &Path, keep: u32, prefix: &str) -> SnapshotWriter {
         SnapshotWriter {
             dir: dir.to_owned(),
             keep: keep as usize,
+            prefix: prefix.to_string(),
         }
     }
 
@@ -42,7 +49,7 @@ impl SnapshotWriter {
             .chars()
             .filter(|c| *c != '-' && *c != ':')
             .collect();
-        let name = format!("{PREFIX}{stamp}{SUFFIX}");
+        let name = format!("{}{stamp}{SUFFIX}", self.prefix);
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let write = || -> io::Result<()> {
@@ -65,7 +72,7 @@ impl SnapshotWriter {
         }
         let mut files: Vec<String> = std::fs::read_dir(&self.dir)?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.starts_with(PREFIX) && n.ends_with(SUFFIX))
+            .filter(|n| n.starts_with(&self.prefix) && n.ends_with(SUFFIX))
             .collect();
         if files.len() <= self.keep {
             return Ok(());
