@@ -8,7 +8,7 @@ STATIC := target/$(MUSL)/release/rdma-monitor
 # The bundled tree stands in for /sys when this node has no RDMA device.
 DEMO_ROOT := $(shell ls /sys/class/infiniband 2>/dev/null | grep -q . && echo /sys || echo fixtures/sysfs/node-mixed)
 
-.PHONY: all build static demo test unit-test vm-test ibsim-test lint bench measure fuzz clean
+.PHONY: all build static demo test unit-test vm-test ibsim-test deploy-test lint bench bench-compare measure fuzz release clean
 
 all: build
 
@@ -27,7 +27,7 @@ demo: build
 
 # Everything: lint, unit and end-to-end tests, then the agent in the rxe VM
 # and under ibsim (skipped loudly without the test bed, required under CI).
-test: unit-test vm-test ibsim-test
+test: unit-test deploy-test vm-test ibsim-test
 
 unit-test:
 	$(CARGO) fmt --check
@@ -40,6 +40,11 @@ unit-test:
 vm-test:
 	tests/vm/run.sh
 
+# Every install path: image (chroot when no engine), systemd unit, Kubernetes
+# schemas, alert rule tests, dashboard against a scrape, a real Prometheus.
+deploy-test:
+	tests/deploy/run.sh
+
 # The MAD layer under the ibsim fabric simulator, against perfquery and
 # ibnetdiscover on the same fabric (tests/ibsim/).
 ibsim-test:
@@ -51,6 +56,16 @@ lint:
 
 bench:
 	$(CARGO) bench --bench agent
+
+# The agent against node_exporter's infiniband collector, same tree, same cadence.
+bench-compare: static
+	python3 tests/bench/compare.py
+
+# The static binary and its SHA256, in dist/.
+release: static
+	mkdir -p dist
+	cp $(STATIC) dist/rdma-monitor-$$(./$(STATIC) --version | cut -d' ' -f2)-x86_64-linux-musl
+	cd dist && sha256sum rdma-monitor-*-x86_64-linux-musl > SHA256SUMS && cat SHA256SUMS
 
 # Static binary size, and RSS/CPU of the static agent polling the bundled tree every 0.1 s for 10 s (RSS includes `timeout`, which is smaller).
 measure: static
