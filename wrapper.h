@@ -4,5 +4,7 @@
 #include <linux/netlink.h>
 #include <linux/sockios.h>
 #include <linux/ethtool.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_link.h>
 #include <rdma/rdma_netlink.h>
 #include <rdma/ib_user_mad.h>

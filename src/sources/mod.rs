@@ -1,6 +1,7 @@
 //! Sources: one kernel interface each, decoded into typed values. No policy,
 //! no metrics here.
 
+pub mod ethtool;
 pub mod mad;
 pub mod rdma_netlink;
 pub mod sysfs;
