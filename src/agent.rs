@@ -51,6 +51,9 @@ pub struct Agent {
     netlink: Netlink,
     last_netlink_error: Option<String>,
     cost: CycleCost,
+    /// The Ethernet side of the ports; on when reading the live /sys or
+    /// when netdevs are named in the configuration.
+    netdev: Option<crate::sources::netdev::NetdevSource>,
     /// The MAD worker's latest view, and how to stop it.
     mad: Arc<ArcSwapOption<MadView>>,
     mad_stop: Option<std::sync::mpsc::Sender<()>>,
@@ -116,12 +119,20 @@ impl Agent {
         let writer =
             SnapshotWriter::new(&config.general.snapshot_dir, config.general.snapshot_keep);
         let findings = Findings::new(config.analysis.clone());
+        let live = config.general.sysfs_root == std::path::Path::new("/sys");
+        let netdev = (live || !config.network.netdevs.is_empty()).then(|| {
+            crate::sources::netdev::NetdevSource::open(
+                &config.general.sysfs_root,
+                config.rescan_interval(),
+            )
+        });
         Agent {
             config,
             sysfs,
             netlink,
             last_netlink_error: None,
             cost: CycleCost::default(),
+            netdev,
             mad: Arc::new(ArcSwapOption::empty()),
             mad_stop: None,
             findings,
@@ -199,6 +210,7 @@ impl Agent {
             collectors: statuses,
             read_errors: reading.errors.clone(),
             mad: mad.clone(),
+            netdevs: reading.netdevs.clone(),
             findings: Vec::new(),
             sources: Sources {
                 sysfs: self.sysfs.stats(),
@@ -329,6 +341,17 @@ impl Agent {
         if let Some(view) = &mad {
             merge::merge_mad(&mut reading, view);
         }
+        if let Some(nd) = &mut self.netdev {
+            let mut names: Vec<String> = reading
+                .devices
+                .iter()
+                .flat_map(|d| d.ports.iter().filter_map(|p| p.info.netdev.clone()))
+                .chain(self.config.network.netdevs.iter().cloned())
+                .collect();
+            names.sort();
+            names.dedup();
+            reading.netdevs = nd.poll(&names, now);
+        }
         let sysfs_after: SourceStats = self.sysfs.stats();
         let nl_after = self.netlink_stats().unwrap_or_default();
         self.cost = CycleCost {
@@ -457,6 +480,20 @@ impl Agent {
                 "System calls made to read each source since start.",
                 &[("source", source)],
                 syscalls,
+            );
+        }
+        if let Some(nd) = &self.netdev {
+            out.counter(
+                "rdma_monitor_ethtool_ioctls_total",
+                "SIOCETHTOOL ioctls made (one GSTATS per netdev a cycle; the rest at rescans).",
+                &[],
+                nd.stats.ioctls,
+            );
+            out.counter(
+                "rdma_monitor_rtnetlink_round_trips_total",
+                "rtnetlink link dumps (one a cycle, for every netdev).",
+                &[],
+                nd.stats.netlink_round_trips,
             );
         }
         out.gauge_u64(

@@ -108,6 +108,7 @@ pub struct Network {
     pub mode: NetworkMode,
     pub devices: Vec<String>,
     pub exclude_devices: Vec<String>,
+    pub netdevs: Vec<String>,
     pub netlink: NetlinkUse,
     pub optional_counters: Vec<String>,
     pub qp_counter_auto_mode: Vec<AutoModeCriterion>,

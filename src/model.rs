@@ -146,6 +146,8 @@ pub struct DeviceReading {
 pub struct NodeReading {
     /// RDMA netlink answered this cycle (values may come from it).
     pub netlink: bool,
+    /// The Ethernet side: netdevs of the ports and the configured extras.
+    pub netdevs: Vec<crate::sources::netdev::NetdevReading>,
     /// `/sys/class/infiniband` exists (the RDMA core is loaded).
     pub class_present: bool,
     pub devices: Vec<DeviceReading>,

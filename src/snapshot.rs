@@ -130,6 +130,8 @@ pub struct Snapshot {
     pub read_errors: Vec<ReadError>,
     /// Local IB ports and the fabric as MADs saw them (absent without umad).
     pub mad: Option<Arc<crate::mad_worker::MadView>>,
+    /// The Ethernet side: link counters, ethtool statistics, offloads, PFC, ECN, transceivers.
+    pub netdevs: Vec<crate::sources::netdev::NetdevReading>,
     /// Active findings, most severe first (see analysis::findings).
     pub findings: Vec<crate::analysis::findings::Finding>,
     pub sources: Sources,

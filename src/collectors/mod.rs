@@ -6,6 +6,7 @@ mod configuration;
 mod congestion;
 mod fabric;
 mod link_status;
+mod netdev;
 mod performance;
 mod resources;
 mod topology;
@@ -63,6 +64,7 @@ pub const REGISTRY: &[Registration] = &[
     configuration::REGISTRATION,
     resources::REGISTRATION,
     fabric::REGISTRATION,
+    netdev::REGISTRATION,
 ];
 
 /// Exports the catalogued counters of `area` for every port, under their own metric names.

@@ -3,5 +3,7 @@
 
 pub mod ethtool;
 pub mod mad;
+pub mod netdev;
 pub mod rdma_netlink;
+pub mod rtnetlink;
 pub mod sysfs;

@@ -91,6 +91,7 @@ fn snap_of(devices: Vec<(&str, Option<&str>, Vec<PortView>)>) -> Snapshot {
         collectors: Vec::new(),
         read_errors: Vec::new(),
         mad: None,
+        netdevs: Vec::new(),
         findings: Vec::new(),
         sources: Sources {
             sysfs: SourceStats::default(),

@@ -30,7 +30,10 @@ pub struct EthtoolError {
 impl EthtoolError {
     /// The driver doesn't implement it: not an error, just absent.
     pub fn is_unsupported(&self) -> bool {
-        matches!(self.source.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ENODEV))
+        matches!(
+            self.source.raw_os_error(),
+            Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ENODEV)
+        )
     }
 }
 
@@ -97,7 +100,7 @@ pub struct Feature {
     pub available: bool,
     pub requested: bool,
     pub active: bool,
-    /// The kernel says it can never change ("[fixed]" in `ethtool -k`).
+    /// It cannot be changed ("[fixed]" in `ethtool -k`): not available, or never to change.
     pub fixed: bool,
 }
 
@@ -127,13 +130,19 @@ fn cstr(bytes: &[libc::c_char]) -> String {
 
 /// Reads a struct from the start of a byte buffer.
 fn read<T: Copy>(buf: &[u8]) -> T {
-    assert!(buf.len() >= size_of::<T>(), "buffer sized for the struct by the caller");
+    assert!(
+        buf.len() >= size_of::<T>(),
+        "buffer sized for the struct by the caller"
+    );
     // SAFETY: the buffer holds at least size_of::<T>() bytes and T is plain old data.
     unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) }
 }
 
 fn write<T: Copy>(buf: &mut [u8], v: &T) {
-    assert!(buf.len() >= size_of::<T>(), "buffer sized for the struct by the caller");
+    assert!(
+        buf.len() >= size_of::<T>(),
+        "buffer sized for the struct by the caller"
+    );
     // SAFETY: as above, for writing.
     unsafe { std::ptr::write_unaligned(buf.as_mut_ptr().cast(), *v) }
 }
@@ -167,7 +176,12 @@ impl<T: EthtoolIo> Ethtool<T> {
         &self.io
     }
 
-    fn call(&mut self, cmd: &'static str, ifname: &str, buf: &mut [u8]) -> Result<(), EthtoolError> {
+    fn call(
+        &mut self,
+        cmd: &'static str,
+        ifname: &str,
+        buf: &mut [u8],
+    ) -> Result<(), EthtoolError> {
         self.io.ethtool(ifname, buf).map_err(|source| EthtoolError {
             cmd,
             ifname: ifname.to_string(),
@@ -177,7 +191,13 @@ impl<T: EthtoolIo> Ethtool<T> {
 
     pub fn drvinfo(&mut self, ifname: &str) -> Result<DrvInfo, EthtoolError> {
         let mut buf = vec![0u8; size_of::<sys::ethtool_drvinfo>()];
-        write(&mut buf, &sys::ethtool_drvinfo { cmd: sys::ETHTOOL_GDRVINFO, ..Default::default() });
+        write(
+            &mut buf,
+            &sys::ethtool_drvinfo {
+                cmd: sys::ETHTOOL_GDRVINFO,
+                ..Default::default()
+            },
+        );
         self.call("ETHTOOL_GDRVINFO", ifname, &mut buf)?;
         let d: sys::ethtool_drvinfo = read(&buf);
         Ok(DrvInfo {
@@ -194,7 +214,11 @@ impl<T: EthtoolIo> Ethtool<T> {
     pub fn set_len(&mut self, ifname: &str, set: u32) -> Result<Option<u32>, EthtoolError> {
         let head = size_of::<sys::ethtool_sset_info>();
         let mut buf = vec![0u8; head + 4];
-        put_u32(&mut buf, offset_of!(sys::ethtool_sset_info, cmd), sys::ETHTOOL_GSSET_INFO);
+        put_u32(
+            &mut buf,
+            offset_of!(sys::ethtool_sset_info, cmd),
+            sys::ETHTOOL_GSSET_INFO,
+        );
         let mask_at = offset_of!(sys::ethtool_sset_info, sset_mask);
         buf[mask_at..mask_at + 8].copy_from_slice(&(1u64 << set).to_ne_bytes());
         self.call("ETHTOOL_GSSET_INFO", ifname, &mut buf)?;
@@ -204,12 +228,18 @@ impl<T: EthtoolIo> Ethtool<T> {
 
     /// The names of a string set (GSTRINGS): ETH_SS_STATS, ETH_SS_FEATURES.
     pub fn strings(&mut self, ifname: &str, set: u32) -> Result<Vec<String>, EthtoolError> {
-        let Some(n) = self.set_len(ifname, set)? else { return Ok(Vec::new()) };
+        let Some(n) = self.set_len(ifname, set)? else {
+            return Ok(Vec::new());
+        };
         let n = n.min(MAX_STRINGS);
         let head = size_of::<sys::ethtool_gstrings>();
         let len = sys::ETH_GSTRING_LEN as usize;
         let mut buf = vec![0u8; head + n as usize * len];
-        put_u32(&mut buf, offset_of!(sys::ethtool_gstrings, cmd), sys::ETHTOOL_GSTRINGS);
+        put_u32(
+            &mut buf,
+            offset_of!(sys::ethtool_gstrings, cmd),
+            sys::ETHTOOL_GSTRINGS,
+        );
         put_u32(&mut buf, offset_of!(sys::ethtool_gstrings, string_set), set);
         put_u32(&mut buf, offset_of!(sys::ethtool_gstrings, len), n);
         self.call("ETHTOOL_GSTRINGS", ifname, &mut buf)?;
@@ -228,7 +258,11 @@ impl<T: EthtoolIo> Ethtool<T> {
     pub fn stats(&mut self, ifname: &str, n: usize) -> Result<Vec<u64>, EthtoolError> {
         let head = size_of::<sys::ethtool_stats>();
         let mut buf = vec![0u8; head + n * 8];
-        put_u32(&mut buf, offset_of!(sys::ethtool_stats, cmd), sys::ETHTOOL_GSTATS);
+        put_u32(
+            &mut buf,
+            offset_of!(sys::ethtool_stats, cmd),
+            sys::ETHTOOL_GSTATS,
+        );
         put_u32(&mut buf, offset_of!(sys::ethtool_stats, n_stats), n as u32);
         self.call("ETHTOOL_GSTATS", ifname, &mut buf)?;
         let got = u32_at(&buf, offset_of!(sys::ethtool_stats, n_stats));
@@ -240,13 +274,25 @@ impl<T: EthtoolIo> Ethtool<T> {
     }
 
     /// Features (GFEATURES), named by the ETH_SS_FEATURES strings.
-    pub fn features(&mut self, ifname: &str, names: &[String]) -> Result<Vec<Feature>, EthtoolError> {
+    pub fn features(
+        &mut self,
+        ifname: &str,
+        names: &[String],
+    ) -> Result<Vec<Feature>, EthtoolError> {
         let blocks = names.len().div_ceil(32);
         let head = size_of::<sys::ethtool_gfeatures>();
         let block = size_of::<sys::ethtool_get_features_block>();
         let mut buf = vec![0u8; head + blocks * block];
-        put_u32(&mut buf, offset_of!(sys::ethtool_gfeatures, cmd), sys::ETHTOOL_GFEATURES);
-        put_u32(&mut buf, offset_of!(sys::ethtool_gfeatures, size), blocks as u32);
+        put_u32(
+            &mut buf,
+            offset_of!(sys::ethtool_gfeatures, cmd),
+            sys::ETHTOOL_GFEATURES,
+        );
+        put_u32(
+            &mut buf,
+            offset_of!(sys::ethtool_gfeatures, size),
+            blocks as u32,
+        );
         self.call("ETHTOOL_GFEATURES", ifname, &mut buf)?;
         let mut out = Vec::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
@@ -260,7 +306,8 @@ impl<T: EthtoolIo> Ethtool<T> {
                 available: b.available & bit != 0,
                 requested: b.requested & bit != 0,
                 active: b.active & bit != 0,
-                fixed: b.never_changed & bit != 0,
+                // As ethtool prints "[fixed]": not changeable, or never to change.
+                fixed: b.available & bit == 0 || b.never_changed & bit != 0,
             });
         }
         Ok(out)
@@ -268,7 +315,13 @@ impl<T: EthtoolIo> Ethtool<T> {
 
     pub fn pause(&mut self, ifname: &str) -> Result<Pause, EthtoolError> {
         let mut buf = vec![0u8; size_of::<sys::ethtool_pauseparam>()];
-        write(&mut buf, &sys::ethtool_pauseparam { cmd: sys::ETHTOOL_GPAUSEPARAM, ..Default::default() });
+        write(
+            &mut buf,
+            &sys::ethtool_pauseparam {
+                cmd: sys::ETHTOOL_GPAUSEPARAM,
+                ..Default::default()
+            },
+        );
         self.call("ETHTOOL_GPAUSEPARAM", ifname, &mut buf)?;
         let p: sys::ethtool_pauseparam = read(&buf);
         Ok(Pause {
@@ -305,13 +358,23 @@ impl<T: EthtoolIo> Ethtool<T> {
     /// The module EEPROM (GMODULEINFO, then GMODULEEEPROM of its length).
     pub fn module_eeprom(&mut self, ifname: &str) -> Result<(u32, Vec<u8>), EthtoolError> {
         let mut buf = vec![0u8; size_of::<sys::ethtool_modinfo>()];
-        write(&mut buf, &sys::ethtool_modinfo { cmd: sys::ETHTOOL_GMODULEINFO, ..Default::default() });
+        write(
+            &mut buf,
+            &sys::ethtool_modinfo {
+                cmd: sys::ETHTOOL_GMODULEINFO,
+                ..Default::default()
+            },
+        );
         self.call("ETHTOOL_GMODULEINFO", ifname, &mut buf)?;
         let info: sys::ethtool_modinfo = read(&buf);
         let len = info.eeprom_len.min(MAX_EEPROM);
         let head = size_of::<sys::ethtool_eeprom>();
         let mut buf = vec![0u8; head + len as usize];
-        put_u32(&mut buf, offset_of!(sys::ethtool_eeprom, cmd), sys::ETHTOOL_GMODULEEEPROM);
+        put_u32(
+            &mut buf,
+            offset_of!(sys::ethtool_eeprom, cmd),
+            sys::ETHTOOL_GMODULEEEPROM,
+        );
         put_u32(&mut buf, offset_of!(sys::ethtool_eeprom, offset), 0);
         put_u32(&mut buf, offset_of!(sys::ethtool_eeprom, len), len);
         self.call("ETHTOOL_GMODULEEEPROM", ifname, &mut buf)?;

@@ -90,7 +90,10 @@ fn identifier_name(id: u8) -> &'static str {
 }
 
 fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).trim_end_matches([' ', '\0']).trim().to_string()
+    String::from_utf8_lossy(b)
+        .trim_end_matches([' ', '\0'])
+        .trim()
+        .to_string()
 }
 
 fn u16be(b: &[u8], at: usize) -> f64 {
@@ -132,7 +135,14 @@ fn sff8472(e: &[u8]) -> Result<Module, ModuleError> {
     if e.len() < 96 {
         return Err(ModuleError::Short(e.len()));
     }
-    let lengths = [(e[14], 1000.0), (e[15], 100.0), (e[16], 10.0), (e[17], 10.0), (e[18], 1.0), (e[19], 10.0)];
+    let lengths = [
+        (e[14], 1000.0),
+        (e[15], 100.0),
+        (e[16], 10.0),
+        (e[17], 10.0),
+        (e[18], 1.0),
+        (e[19], 10.0),
+    ];
     let mut m = Module {
         standard: Some(Standard::Sff8472),
         identifier: e[0],
@@ -143,7 +153,11 @@ fn sff8472(e: &[u8]) -> Result<Module, ModuleError> {
         serial: text(&e[68..84]),
         date_code: text(&e[84..92]),
         wavelength_nm: Some(u16be(e, 60)).filter(|w| *w > 0.0),
-        length_m: lengths.iter().map(|(v, unit)| f64::from(*v) * unit).reduce(f64::max).filter(|l| *l > 0.0),
+        length_m: lengths
+            .iter()
+            .map(|(v, unit)| f64::from(*v) * unit)
+            .reduce(f64::max)
+            .filter(|l| *l > 0.0),
         ..Module::default()
     };
     // A2h (bytes 256..511) exists when diagnostics are implemented (byte 92 bit 6).
@@ -167,8 +181,18 @@ fn sff8636(e: &[u8]) -> Result<Module, ModuleError> {
     if e.len() < 256 {
         return Err(ModuleError::Short(e.len()));
     }
-    let lane = |at: usize, unit: f64| (0..4).map(|i| u16be(e, at + 2 * i) * unit).collect::<Vec<_>>();
-    let lengths = [(e[142], 1000.0), (e[143], 2.0), (e[144], 1.0), (e[145], 1.0), (e[146], 1.0)];
+    let lane = |at: usize, unit: f64| {
+        (0..4)
+            .map(|i| u16be(e, at + 2 * i) * unit)
+            .collect::<Vec<_>>()
+    };
+    let lengths = [
+        (e[142], 1000.0),
+        (e[143], 2.0),
+        (e[144], 1.0),
+        (e[145], 1.0),
+        (e[146], 1.0),
+    ];
     let mut m = Module {
         standard: Some(Standard::Sff8636),
         identifier: e[0],
@@ -179,7 +203,11 @@ fn sff8636(e: &[u8]) -> Result<Module, ModuleError> {
         serial: text(&e[196..212]),
         date_code: text(&e[212..220]),
         wavelength_nm: Some(u16be(e, 186) / 20.0).filter(|w| *w > 0.0),
-        length_m: lengths.iter().map(|(v, unit)| f64::from(*v) * unit).reduce(f64::max).filter(|l| *l > 0.0),
+        length_m: lengths
+            .iter()
+            .map(|(v, unit)| f64::from(*v) * unit)
+            .reduce(f64::max)
+            .filter(|l| *l > 0.0),
         temperature_celsius: Some(i16be(e, 22) * TEMP),
         supply_voltage_volts: Some(u16be(e, 26) * VOLT),
         rx_power_watts: lane(34, POWER),
@@ -211,7 +239,10 @@ fn cmis(e: &[u8]) -> Result<Module, ModuleError> {
         revision: text(&e[164..166]),
         serial: text(&e[166..182]),
         date_code: text(&e[182..190]),
-        length_m: Some(f64::from(e[202] & 0x3f) * [0.1, 1.0, 10.0, 100.0][usize::from(e[202] >> 6)]).filter(|l| *l > 0.0),
+        length_m: Some(
+            f64::from(e[202] & 0x3f) * [0.1, 1.0, 10.0, 100.0][usize::from(e[202] >> 6)],
+        )
+        .filter(|l| *l > 0.0),
         temperature_celsius: Some(i16be(e, 14) * TEMP),
         supply_voltage_volts: Some(u16be(e, 16) * VOLT),
         ..Module::default()
@@ -247,7 +278,12 @@ mod tests {
         put_text(&mut e, 84, 8, "20240115");
         e[92] = 0x68; // DDM implemented, internally calibrated
         let a2 = 256;
-        for (i, v) in [(0, 80 * 256), (1, (-10 * 256) as i16 as u16 as i32), (2, 75 * 256), (3, (-5 * 256) as i16 as u16 as i32)] {
+        for (i, v) in [
+            (0, 80 * 256),
+            (1, (-10 * 256) as i16 as u16 as i32),
+            (2, 75 * 256),
+            (3, (-5 * 256) as i16 as u16 as i32),
+        ] {
             put16(&mut e, a2 + 2 * i, v as u16);
         }
         for (i, v) in [36000u16, 30000, 35000, 31000].into_iter().enumerate() {
@@ -271,7 +307,10 @@ mod tests {
     fn sff8472_identity_monitors_and_thresholds() {
         let m = decode(&sfp_image()).unwrap();
         assert_eq!(m.standard, Some(Standard::Sff8472));
-        assert_eq!((m.vendor.as_str(), m.part_number.as_str(), m.serial.as_str()), ("FINISAR CORP.", "FTLX8574D3BCL", "ALN1ABC"));
+        assert_eq!(
+            (m.vendor.as_str(), m.part_number.as_str(), m.serial.as_str()),
+            ("FINISAR CORP.", "FTLX8574D3BCL", "ALN1ABC")
+        );
         assert_eq!(m.wavelength_nm, Some(850.0));
         assert_eq!(m.length_m, Some(300.0));
         assert_eq!(m.temperature_celsius, Some(35.5));
@@ -283,7 +322,10 @@ mod tests {
         assert_eq!((t.high_alarm, t.low_alarm), (80.0, -10.0));
         assert_eq!(t.crossed(35.5), None);
         assert_eq!(t.crossed(77.0), Some("high_warning"));
-        assert_eq!(m.tx_power_thresholds.unwrap().crossed(0.0006), Some("high_alarm"));
+        assert_eq!(
+            m.tx_power_thresholds.unwrap().crossed(0.0006),
+            Some("high_alarm")
+        );
     }
 
     /// A QSFP28 100GBASE-SR4 (SFF-8636) with page 03h: lane 3 receives nothing.
@@ -293,7 +335,11 @@ mod tests {
         put16(&mut e, 22, (41 * 256) as u16);
         put16(&mut e, 26, 32900);
         for lane in 0..4 {
-            put16(&mut e, 34 + 2 * lane, if lane == 2 { 0 } else { 7000 + lane as u16 });
+            put16(
+                &mut e,
+                34 + 2 * lane,
+                if lane == 2 { 0 } else { 7000 + lane as u16 },
+            );
             put16(&mut e, 42 + 2 * lane, 3500);
             put16(&mut e, 50 + 2 * lane, 8000);
         }
@@ -320,7 +366,14 @@ mod tests {
     fn sff8636_lanes_and_page_03() {
         let m = decode(&qsfp28_image()).unwrap();
         assert_eq!(m.identifier_name, "QSFP28");
-        assert_eq!((m.vendor.as_str(), m.part_number.as_str(), m.revision.as_str()), ("Mellanox", "MMA1B00-C100D", "B2"));
+        assert_eq!(
+            (
+                m.vendor.as_str(),
+                m.part_number.as_str(),
+                m.revision.as_str()
+            ),
+            ("Mellanox", "MMA1B00-C100D", "B2")
+        );
         assert_eq!(m.wavelength_nm, Some(850.0));
         assert_eq!(m.length_m, Some(100.0));
         assert_eq!(m.temperature_celsius, Some(41.0));
@@ -364,7 +417,11 @@ mod tests {
             let bytes: Vec<u8> = (0..len)
                 .map(|i| {
                     x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    if i == 0 { [0x03, 0x11, 0x18][(x >> 30) as usize % 3] } else { (x >> 24) as u8 }
+                    if i == 0 {
+                        [0x03, 0x11, 0x18][(x >> 30) as usize % 3]
+                    } else {
+                        (x >> 24) as u8
+                    }
                 })
                 .collect();
             let _ = decode(&bytes);

@@ -31,16 +31,21 @@ impl NetlinkSocket {
     /// Opens and binds the socket. A kernel without RDMA netlink answers
     /// EPROTONOSUPPORT here.
     pub fn open() -> Result<NetlinkSocket, NlError> {
+        NetlinkSocket::open_protocol(sys::NETLINK_RDMA as i32)
+    }
+
+    /// A socket of another netlink family (NETLINK_ROUTE for link statistics).
+    pub fn open_protocol(protocol: i32) -> Result<NetlinkSocket, NlError> {
         // SAFETY: plain socket(2) call; the result is checked before use.
         let fd = unsafe {
             libc::socket(
                 libc::AF_NETLINK,
                 libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                sys::NETLINK_RDMA as i32,
+                protocol,
             )
         };
         if fd < 0 {
-            return Err(last_error("socket(AF_NETLINK, NETLINK_RDMA)"));
+            return Err(last_error("socket(AF_NETLINK)"));
         }
         // SAFETY: `fd` is a fresh descriptor owned by nothing else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };

@@ -1,0 +1,283 @@
+//! The Ethernet side of RoCE ports (and configured extra netdevs): link
+//! counters and carrier changes, driver and firmware, offloads, pause and
+//! link settings, PFC per priority, discards, ECN switches, and the
+//! transceiver's diagnostics against the module's own thresholds. Every
+//! ethtool statistic without a dedicated family stays, unmapped, under
+//! `rdma_netdev_ethtool_stat`: nothing is dropped.
+
+use super::{CollectError, Collector, Cycle, Registration};
+use crate::config::Config;
+use crate::metrics::Builder;
+use crate::sources::ethtool::module::Thresholds;
+use crate::sources::netdev::{DISCARD_STATS, pfc_stat};
+
+pub const REGISTRATION: Registration = Registration {
+    name: "netdev",
+    factory: |_: &Config| Box::new(Netdev),
+};
+
+struct Netdev;
+
+/// rtnl_link_stats64 fields with their own family; the rest go to a labelled one.
+const LINK: &[(&str, &str, &str)] = &[
+    (
+        "rx_bytes",
+        "rdma_netdev_receive_bytes_total",
+        "Bytes received by the netdev (IFLA_STATS64 rx_bytes).",
+    ),
+    (
+        "tx_bytes",
+        "rdma_netdev_transmit_bytes_total",
+        "Bytes sent by the netdev (IFLA_STATS64 tx_bytes).",
+    ),
+    (
+        "rx_packets",
+        "rdma_netdev_receive_packets_total",
+        "Packets received by the netdev (IFLA_STATS64 rx_packets).",
+    ),
+    (
+        "tx_packets",
+        "rdma_netdev_transmit_packets_total",
+        "Packets sent by the netdev (IFLA_STATS64 tx_packets).",
+    ),
+    (
+        "rx_errors",
+        "rdma_netdev_receive_errors_total",
+        "Receive errors (IFLA_STATS64 rx_errors).",
+    ),
+    (
+        "tx_errors",
+        "rdma_netdev_transmit_errors_total",
+        "Transmit errors (IFLA_STATS64 tx_errors).",
+    ),
+    (
+        "rx_dropped",
+        "rdma_netdev_receive_dropped_total",
+        "Received packets dropped (IFLA_STATS64 rx_dropped).",
+    ),
+    (
+        "tx_dropped",
+        "rdma_netdev_transmit_dropped_total",
+        "Packets dropped on transmit (IFLA_STATS64 tx_dropped).",
+    ),
+];
+
+fn thresholds_crossed(
+    out: &mut Builder,
+    netdev: &str,
+    sensor: &str,
+    lane: &str,
+    value: f64,
+    t: Option<Thresholds>,
+) {
+    if let Some(level) = t.and_then(|t| t.crossed(value)) {
+        out.gauge_u64(
+            "rdma_transceiver_threshold_crossed",
+            "1 while a transceiver reading is past one of the module's own alarm or warning thresholds.",
+            &[("netdev", netdev), ("sensor", sensor), ("lane", lane), ("level", level)],
+            1,
+        );
+    }
+}
+
+impl Collector for Netdev {
+    fn collect(&mut self, cycle: &Cycle, out: &mut Builder) -> Result<(), CollectError> {
+        for nd in &cycle.node.netdevs {
+            let n = nd.name.as_str();
+            if let Some(l) = &nd.link {
+                for (field, v) in &l.stats64 {
+                    match LINK.iter().find(|(f, _, _)| f == field) {
+                        Some((_, metric, help)) => out.counter(metric, help, &[("netdev", n)], *v),
+                        None => out.counter(
+                            "rdma_netdev_link_stat_total",
+                            "Other IFLA_STATS64 counters of the netdev, by field name (stat label).",
+                            &[("netdev", n), ("stat", field)],
+                            *v,
+                        ),
+                    }
+                }
+                if let Some(c) = l.carrier_changes {
+                    out.counter(
+                        "rdma_netdev_carrier_changes_total",
+                        "Carrier changes of the netdev (IFLA_CARRIER_CHANGES): a flapping link counts up by two per flap.",
+                        &[("netdev", n)],
+                        c.into(),
+                    );
+                }
+                if let Some(c) = l.carrier_down_count {
+                    out.counter(
+                        "rdma_netdev_carrier_down_total",
+                        "Times the carrier went down (IFLA_CARRIER_DOWN_COUNT).",
+                        &[("netdev", n)],
+                        c.into(),
+                    );
+                }
+                if let Some(s) = l.operstate {
+                    out.gauge_u64(
+                        "rdma_netdev_up",
+                        "1 when the netdev's operational state is UP (IF_OPER_UP).",
+                        &[("netdev", n)],
+                        u64::from(s == 6),
+                    );
+                }
+                if let Some(m) = l.mtu {
+                    out.gauge_u64(
+                        "rdma_netdev_mtu_bytes",
+                        "MTU of the netdev.",
+                        &[("netdev", n)],
+                        m.into(),
+                    );
+                }
+            }
+            for c in &nd.ethtool_stats {
+                if let Some((kind, dir, prio)) = pfc_stat(&c.name) {
+                    let p = prio.to_string();
+                    let labels = [("netdev", n), ("priority", p.as_str()), ("direction", dir)];
+                    match kind {
+                        "frames" => out.counter(
+                            "rdma_pfc_pause_frames_total",
+                            "PFC pause frames per priority and direction (mlx5 *_prioN_pause, bnxt *_pfc_ena_frames_priN, ice *_priority_N_xoff).",
+                            &labels,
+                            c.value,
+                        ),
+                        "duration_us" => out.push(
+                            "rdma_pfc_pause_duration_seconds_total",
+                            "Time a priority was paused (mlx5 *_prioN_pause_duration, microseconds, exported in seconds).",
+                            crate::metrics::Kind::Counter,
+                            &labels,
+                            crate::metrics::Value::F64(c.value as f64 / 1e6),
+                        ),
+                        _ => out.counter(
+                            "rdma_pfc_pause_transitions_total",
+                            "Transitions into the paused state per priority (mlx5 *_prioN_pause_transition, bnxt pfc_priN_*_transitions).",
+                            &labels,
+                            c.value,
+                        ),
+                    }
+                } else if DISCARD_STATS.contains(&&*c.name) {
+                    out.counter(
+                        "rdma_netdev_discards_total",
+                        "Packets the NIC discarded, by the driver's statistic name (rx_discards_phy, rx_out_of_buffer, ...).",
+                        &[("netdev", n), ("stat", &c.name)],
+                        c.value,
+                    );
+                } else {
+                    out.gauge_u64(
+                        "rdma_netdev_ethtool_stat",
+                        "Every other ethtool statistic (ethtool -S), by the driver's name; whether it is a counter is the driver's to say.",
+                        &[("netdev", n), ("stat", &c.name)],
+                        c.value,
+                    );
+                }
+            }
+            let i = &nd.info;
+            if let Some(d) = &i.drvinfo {
+                out.gauge_u64(
+                    "rdma_netdev_info",
+                    "Driver, driver version, firmware and bus of the netdev (ethtool -i; value is always 1).",
+                    &[("netdev", n), ("driver", &d.driver), ("driver_version", &d.version), ("firmware", &d.fw_version), ("bus_info", &d.bus_info)],
+                    1,
+                );
+            }
+            for f in i.features.iter().filter(|f| f.available || f.active) {
+                out.gauge_u64(
+                    "rdma_netdev_feature_enabled",
+                    "1 when the offload or feature is on (ethtool -k); fixed=\"true\" when it cannot be changed.",
+                    &[("netdev", n), ("feature", &f.name), ("fixed", if f.fixed { "true" } else { "false" })],
+                    f.active.into(),
+                );
+            }
+            if let Some(p) = i.pause {
+                for (dir, on) in [("rx", p.rx), ("tx", p.tx)] {
+                    out.gauge_u64(
+                        "rdma_netdev_pause_enabled",
+                        "1 when link-level (global) pause is on in that direction (ethtool -a).",
+                        &[("netdev", n), ("direction", dir)],
+                        on.into(),
+                    );
+                }
+            }
+            if let Some(speed) = i.link_settings.and_then(|l| l.speed_mbps) {
+                out.gauge(
+                    "rdma_netdev_speed_bytes_per_second",
+                    "Negotiated Ethernet speed of the netdev (ethtool link settings).",
+                    &[("netdev", n)],
+                    f64::from(speed) * 1e6 / 8.0,
+                );
+            }
+            for (role, prio, on) in &i.ecn {
+                let p = prio.to_string();
+                out.gauge_u64(
+                    "rdma_ecn_enabled",
+                    "1 when RoCE ECN is on for the priority, as notification point (np) or reaction point (rp) (mlx5 /sys/class/net/<if>/ecn).",
+                    &[("netdev", n), ("role", role), ("priority", &p)],
+                    (*on).into(),
+                );
+            }
+            if let Some(m) = &i.module {
+                out.gauge_u64(
+                    "rdma_transceiver_info",
+                    "The transceiver in the netdev's cage (value is always 1).",
+                    &[
+                        ("netdev", n),
+                        ("identifier", m.identifier_name),
+                        ("vendor", &m.vendor),
+                        ("part_number", &m.part_number),
+                        ("serial", &m.serial),
+                        ("revision", &m.revision),
+                    ],
+                    1,
+                );
+                if let Some(t) = m.temperature_celsius {
+                    out.gauge(
+                        "rdma_transceiver_temperature_celsius",
+                        "Module temperature.",
+                        &[("netdev", n)],
+                        t,
+                    );
+                    thresholds_crossed(out, n, "temperature", "", t, m.temperature_thresholds);
+                }
+                if let Some(v) = m.supply_voltage_volts {
+                    out.gauge(
+                        "rdma_transceiver_supply_voltage_volts",
+                        "Module supply voltage.",
+                        &[("netdev", n)],
+                        v,
+                    );
+                    thresholds_crossed(out, n, "voltage", "", v, m.voltage_thresholds);
+                }
+                let lanes = [
+                    (
+                        "rdma_transceiver_tx_bias_amperes",
+                        "Laser bias current per lane.",
+                        "tx_bias",
+                        &m.tx_bias_amperes,
+                        m.tx_bias_thresholds,
+                    ),
+                    (
+                        "rdma_transceiver_tx_power_watts",
+                        "Transmit optical power per lane.",
+                        "tx_power",
+                        &m.tx_power_watts,
+                        m.tx_power_thresholds,
+                    ),
+                    (
+                        "rdma_transceiver_rx_power_watts",
+                        "Receive optical power per lane.",
+                        "rx_power",
+                        &m.rx_power_watts,
+                        m.rx_power_thresholds,
+                    ),
+                ];
+                for (metric, help, sensor, values, th) in lanes {
+                    for (lane, v) in values.iter().enumerate() {
+                        let l = (lane + 1).to_string();
+                        out.gauge(metric, help, &[("netdev", n), ("lane", &l)], *v);
+                        thresholds_crossed(out, n, sensor, &l, *v, th);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,304 @@
+//! The Ethernet side of each watched netdev: rtnetlink link counters (one
+//! dump for all), ethtool statistics (one GSTATS each), and, at discovery
+//! and each rescan, driver info, features, pause and link settings, the
+//! transceiver, and the mlx5 ECN switches in `/sys/class/net/<if>/ecn`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::model::Counter;
+use crate::sources::ethtool::module::{self, Module};
+use crate::sources::ethtool::{DrvInfo, Ethtool, EthtoolIo, Feature, LinkSettings, Pause, Socket};
+use crate::sources::rdma_netlink::{NetlinkSocket, Transport};
+use crate::sources::rtnetlink::{self, Link};
+use crate::sys;
+
+/// What changes only with configuration or hardware: read at rescans.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NetdevStatic {
+    pub drvinfo: Option<DrvInfo>,
+    pub features: Vec<Feature>,
+    pub pause: Option<Pause>,
+    pub link_settings: Option<LinkSettings>,
+    pub module: Option<Module>,
+    /// Why the module could not be read, when a module seemed to be there.
+    pub module_error: Option<String>,
+    /// (role: "np"/"rp", priority, enabled) from /sys/class/net/<if>/ecn.
+    pub ecn: Vec<(&'static str, u8, bool)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetdevReading {
+    pub name: String,
+    pub link: Option<Link>,
+    pub ethtool_stats: Vec<Counter>,
+    #[serde(flatten)]
+    pub info: Arc<NetdevStatic>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NetdevStats {
+    pub ioctls: u64,
+    pub netlink_round_trips: u64,
+}
+
+struct Cached {
+    names: Vec<Arc<str>>,
+    info: Arc<NetdevStatic>,
+}
+
+pub struct NetdevSource<E: EthtoolIo = Socket> {
+    ethtool: Option<Ethtool<E>>,
+    route: Option<NetlinkSocket>,
+    sysfs_root: PathBuf,
+    rescan_every: Duration,
+    last_rescan: Option<Instant>,
+    cache: HashMap<String, Cached>,
+    seq: u32,
+    pub stats: NetdevStats,
+}
+
+impl NetdevSource<Socket> {
+    pub fn open(sysfs_root: &Path, rescan_every: Duration) -> NetdevSource<Socket> {
+        NetdevSource::with_io(Socket::open().ok(), sysfs_root, rescan_every)
+    }
+}
+
+impl<E: EthtoolIo> NetdevSource<E> {
+    pub fn with_io(io: Option<E>, sysfs_root: &Path, rescan_every: Duration) -> NetdevSource<E> {
+        NetdevSource {
+            ethtool: io.map(Ethtool::new),
+            route: NetlinkSocket::open_protocol(sys::NETLINK_ROUTE as i32).ok(),
+            sysfs_root: sysfs_root.to_owned(),
+            rescan_every,
+            last_rescan: None,
+            cache: HashMap::new(),
+            seq: 0,
+            stats: NetdevStats::default(),
+        }
+    }
+
+    fn read_static(&mut self, name: &str, errors: &mut Vec<String>) -> Cached {
+        let mut info = NetdevStatic::default();
+        let mut names = Vec::new();
+        if let Some(e) = &mut self.ethtool {
+            // drvinfo, 2 x (sset info + strings), features, pause, 2 x link settings, 2 x module.
+            self.stats.ioctls += 11;
+            let mut note = |r: Result<(), crate::sources::ethtool::EthtoolError>| {
+                if let Err(err) = r
+                    && !err.is_unsupported()
+                {
+                    errors.push(err.to_string());
+                }
+            };
+            match e.drvinfo(name) {
+                Ok(d) => info.drvinfo = Some(d),
+                Err(err) => note(Err(err)),
+            }
+            match e.strings(name, sys::ETH_SS_STATS) {
+                Ok(n) => names = n.into_iter().map(|s| Arc::from(s.as_str())).collect(),
+                Err(err) => note(Err(err)),
+            }
+            match e
+                .strings(name, sys::ETH_SS_FEATURES)
+                .and_then(|f| e.features(name, &f))
+            {
+                Ok(f) => info.features = f,
+                Err(err) => note(Err(err)),
+            }
+            match e.pause(name) {
+                Ok(p) => info.pause = Some(p),
+                Err(err) => note(Err(err)),
+            }
+            match e.link_settings(name) {
+                Ok(l) => info.link_settings = Some(l),
+                Err(err) => note(Err(err)),
+            }
+            match e.module_eeprom(name) {
+                Ok((_, eeprom)) => match module::decode(&eeprom) {
+                    Ok(m) => info.module = Some(m),
+                    Err(err) => info.module_error = Some(err.to_string()),
+                },
+                Err(err) if err.is_unsupported() => {}
+                Err(err) => info.module_error = Some(err.to_string()),
+            }
+        }
+        for role in ["np", "rp"] {
+            for prio in 0..8u8 {
+                let p = self
+                    .sysfs_root
+                    .join(format!("class/net/{name}/ecn/roce_{role}/enable/{prio}"));
+                if let Ok(v) = std::fs::read_to_string(&p) {
+                    info.ecn.push((role, prio, v.trim() == "1"));
+                }
+            }
+        }
+        Cached {
+            names,
+            info: Arc::new(info),
+        }
+    }
+
+    /// One cycle over `names` (ports' netdevs and configured extras).
+    pub fn poll(&mut self, names: &[String], now: Instant) -> Vec<NetdevReading> {
+        let due = self
+            .last_rescan
+            .is_none_or(|t| now.duration_since(t) >= self.rescan_every);
+        if due {
+            self.cache.clear();
+            self.last_rescan = Some(now);
+        }
+        let mut links: HashMap<String, Link> = HashMap::new();
+        let mut link_error = None;
+        if let Some(route) = &mut self.route {
+            self.seq = self.seq.wrapping_add(1);
+            self.stats.netlink_round_trips += 1;
+            match rtnetlink::links(route, self.seq) {
+                Ok(all) => links = all.into_iter().map(|l| (l.name.clone(), l)).collect(),
+                Err(e) => link_error = Some(e.to_string()),
+            }
+            let _ = route.stats();
+        }
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let mut errors = Vec::new();
+            if let Some(e) = &link_error {
+                errors.push(format!("rtnetlink: {e}"));
+            }
+            if !self.cache.contains_key(name) {
+                let c = self.read_static(name, &mut errors);
+                self.cache.insert(name.clone(), c);
+            }
+            let cached = &self.cache[name];
+            let mut ethtool_stats = Vec::new();
+            if let (Some(e), false) = (&mut self.ethtool, cached.names.is_empty()) {
+                self.stats.ioctls += 1;
+                match e.stats(name, cached.names.len()) {
+                    Ok(values) => {
+                        ethtool_stats = cached
+                            .names
+                            .iter()
+                            .zip(values)
+                            .map(|(n, v)| Counter {
+                                name: n.clone(),
+                                value: v,
+                            })
+                            .collect();
+                        ethtool_stats.sort_by(|a, b| a.name.cmp(&b.name));
+                    }
+                    Err(err) if err.is_unsupported() => {}
+                    Err(err) => errors.push(err.to_string()),
+                }
+            }
+            out.push(NetdevReading {
+                name: name.clone(),
+                link: links.remove(name),
+                ethtool_stats,
+                info: cached.info.clone(),
+                errors,
+            });
+        }
+        out
+    }
+}
+
+/// A PFC statistic of mlx5, bnxt_en or ice, by name: (kind, direction, priority).
+/// Kinds: "frames", "duration_us", "transitions".
+pub fn pfc_stat(name: &str) -> Option<(&'static str, &'static str, u8)> {
+    let prio = |s: &str| s.parse::<u8>().ok().filter(|p| *p < 8);
+    for (dir, prefix) in [("rx", "rx_prio"), ("tx", "tx_prio")] {
+        if let Some(rest) = name
+            .strip_prefix(prefix)
+            .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        {
+            let (p, tail) = rest.split_once('_')?;
+            let p = prio(p)?;
+            return match tail {
+                "pause" => Some(("frames", dir, p)),
+                "pause_duration" => Some(("duration_us", dir, p)),
+                "pause_transition" => Some(("transitions", dir, p)),
+                _ => None,
+            };
+        }
+    }
+    for (dir, prefix) in [
+        ("rx", "rx_pfc_ena_frames_pri"),
+        ("tx", "tx_pfc_ena_frames_pri"),
+    ] {
+        if let Some(p) = name.strip_prefix(prefix) {
+            return Some(("frames", dir, prio(p)?));
+        }
+    }
+    if let Some(rest) = name.strip_prefix("pfc_pri") {
+        let (p, tail) = rest.split_once('_')?;
+        let dir = match tail {
+            "rx_transitions" => "rx",
+            "tx_transitions" => "tx",
+            _ => return None,
+        };
+        return Some(("transitions", dir, prio(p)?));
+    }
+    for (dir, prefix) in [("rx", "rx_priority_"), ("tx", "tx_priority_")] {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            let (p, tail) = rest.split_once('_')?;
+            return (tail == "xoff.nic").then_some(("frames", dir, prio(p)?));
+        }
+    }
+    None
+}
+
+/// Drop and discard statistics known across drivers (named as the driver names them).
+pub const DISCARD_STATS: &[&str] = &[
+    "rx_discards_phy",
+    "tx_discards_phy",
+    "rx_out_of_buffer",
+    "rx_buffer_passed_thres_phy",
+    "rx_dropped",
+    "tx_dropped",
+    "rx_fifo_errors",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pfc_names_of_three_drivers() {
+        assert_eq!(pfc_stat("rx_prio3_pause"), Some(("frames", "rx", 3)));
+        assert_eq!(
+            pfc_stat("tx_prio0_pause_duration"),
+            Some(("duration_us", "tx", 0))
+        );
+        assert_eq!(
+            pfc_stat("rx_prio7_pause_transition"),
+            Some(("transitions", "rx", 7))
+        );
+        assert_eq!(
+            pfc_stat("rx_pfc_ena_frames_pri5"),
+            Some(("frames", "rx", 5))
+        );
+        assert_eq!(
+            pfc_stat("pfc_pri3_tx_transitions"),
+            Some(("transitions", "tx", 3))
+        );
+        assert_eq!(
+            pfc_stat("tx_priority_4_xoff.nic"),
+            Some(("frames", "tx", 4))
+        );
+        for other in [
+            "rx_prio9_pause",
+            "rx_prio3_bytes",
+            "rx_pause_ctrl_phy",
+            "rx_priority_4_xon.nic",
+            "rx_prio",
+            "pfc_pri3_x",
+        ] {
+            assert_eq!(pfc_stat(other), None, "{other}");
+        }
+    }
+}
