@@ -4,7 +4,8 @@ SHELL := /bin/bash
 
 CARGO  ?= cargo
 MUSL   := x86_64-unknown-linux-musl
-STATIC := target/$(MUSL)/release/rdma-monitor
+TARGET := $(or $(CARGO_TARGET_DIR),target)
+STATIC := $(TARGET)/$(MUSL)/release/rdma-monitor
 # The bundled tree stands in for /sys when this node has no RDMA device.
 DEMO_ROOT := $(shell ls /sys/class/infiniband 2>/dev/null | grep -q . && echo /sys || echo fixtures/sysfs/node-mixed)
 
@@ -23,7 +24,7 @@ static:
 # Runs the agent in the foreground: http://127.0.0.1:9090/metrics, snapshots in ./snapshots.
 demo: build
 	@echo "rdma-monitor on $(DEMO_ROOT) — scrape http://127.0.0.1:9090/metrics, Ctrl-C to stop"
-	RDMA_MON_GENERAL__SYSFS_ROOT=$(DEMO_ROOT) ./target/release/rdma-monitor --config config.yaml
+	RDMA_MON_GENERAL__SYSFS_ROOT=$(DEMO_ROOT) $(TARGET)/release/rdma-monitor --config config.yaml
 
 # Everything: lint, unit and end-to-end tests, then the agent in the rxe VM
 # and under ibsim (skipped loudly without the test bed, required under CI).

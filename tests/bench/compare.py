@@ -14,7 +14,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # node_exporter's collector fails as a whole on node-mixed (one quirky file
 # stops every device): the comparison runs on the 16-HCA tree, which it reads.
 TREE = os.path.join(REPO, "fixtures/sysfs/node-16hca")
-AGENT = os.path.join(REPO, "target/x86_64-unknown-linux-musl/release/rdma-monitor")
+AGENT = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target")), "x86_64-unknown-linux-musl/release/rdma-monitor")
 PERIOD, SECONDS = 0.1, 10.0
 TICK = os.sysconf("SC_CLK_TCK")
 

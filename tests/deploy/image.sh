@@ -23,8 +23,10 @@ while read -r kw rest; do
     COPY)
       set -- $rest
       src=${2#/src/}; dest=$3
+      # The build output lives where cargo put it here.
+      case "$src" in target/*) src="${CARGO_TARGET_DIR:-$REPO/target}/${src#target/}" ;; *) src="$REPO/$src" ;; esac
       mkdir -p "$OUT/rootfs$(dirname "$dest")"
-      cp "$REPO/$src" "$OUT/rootfs$dest" ;;
+      cp "$src" "$OUT/rootfs$dest" ;;
     ENV) envs+=("$rest") ;;
     ENTRYPOINT) entry=$(python3 -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])))' "$rest") ;;
   esac

@@ -15,7 +15,7 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 need() { command -v "$1" >/dev/null || { echo "deploy-test: $1 is missing (.ci/run installs it)" >&2; exit 1; }; }
 need promtool; need prometheus; need systemd-analyze; need curl; need kubernetes-validate
 cargo build --release --bin rdma-monitor
-AGENT=$REPO/target/release/rdma-monitor
+AGENT=${CARGO_TARGET_DIR:-$REPO/target}/release/rdma-monitor
 
 echo "== 1. image"
 tests/deploy/image.sh

@@ -19,7 +19,7 @@ if [ ! -x "$IB/start.sh" ]; then
 fi
 IB=$(cd "$IB" && pwd)
 cargo build --release --bin rdma-monitor
-AGENT=$REPO/target/release/rdma-monitor
+AGENT=${CARGO_TARGET_DIR:-$REPO/target}/release/rdma-monitor
 OUT=$REPO/target/ibsim-test
 rm -rf "$OUT"; mkdir -p "$OUT"
 export IBSIM_TB_DIR=${IBSIM_TB_DIR:-/tmp/rdma-monitor-ibsim}

@@ -19,6 +19,7 @@ MUSL=x86_64-unknown-linux-musl
 cargo build --release --target $MUSL --bin rdma-monitor --example nlrecord
 SHARE=target/vm-share
 rm -rf "$SHARE"; mkdir -p "$SHARE"
-cp target/$MUSL/release/rdma-monitor target/$MUSL/release/examples/nlrecord tests/vm/guest-check.sh "$SHARE/"
+T=${CARGO_TARGET_DIR:-target}
+cp $T/$MUSL/release/rdma-monitor $T/$MUSL/release/examples/nlrecord tests/vm/guest-check.sh "$SHARE/"
 "$RUN" --quiet --timeout 600 --share "$SHARE" -- sh ./guest-check.sh
 python3 tests/vm/compare.py "$SHARE/out"
