@@ -54,6 +54,8 @@ pub struct Agent {
     /// The Ethernet side of the ports; on when reading the live /sys or
     /// when netdevs are named in the configuration.
     netdev: Option<crate::sources::netdev::NetdevSource>,
+    /// Kernel module parameters and when they were read.
+    module_params: (Option<Instant>, Arc<Vec<crate::sources::kmod::Param>>),
     /// The MAD worker's latest view, and how to stop it.
     mad: Arc<ArcSwapOption<MadView>>,
     mad_stop: Option<std::sync::mpsc::Sender<()>>,
@@ -133,6 +135,7 @@ impl Agent {
             last_netlink_error: None,
             cost: CycleCost::default(),
             netdev,
+            module_params: (None, Arc::new(Vec::new())),
             mad: Arc::new(ArcSwapOption::empty()),
             mad_stop: None,
             findings,
@@ -211,6 +214,7 @@ impl Agent {
             read_errors: reading.errors.clone(),
             mad: mad.clone(),
             netdevs: reading.netdevs.clone(),
+            module_params: reading.module_params.clone(),
             findings: Vec::new(),
             sources: Sources {
                 sysfs: self.sysfs.stats(),
@@ -341,6 +345,15 @@ impl Agent {
         if let Some(view) = &mad {
             merge::merge_mad(&mut reading, view);
         }
+        if self
+            .module_params
+            .0
+            .is_none_or(|t| now.duration_since(t) >= self.config.rescan_interval())
+        {
+            let params = crate::sources::kmod::read_params(&self.config.general.sysfs_root);
+            self.module_params = (Some(now), Arc::new(params));
+        }
+        reading.module_params = self.module_params.1.clone();
         if let Some(nd) = &mut self.netdev {
             let mut names: Vec<String> = reading
                 .devices

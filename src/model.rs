@@ -148,6 +148,8 @@ pub struct NodeReading {
     pub netlink: bool,
     /// The Ethernet side: netdevs of the ports and the configured extras.
     pub netdevs: Vec<crate::sources::netdev::NetdevReading>,
+    /// RDMA kernel module parameters (re-read at rescans).
+    pub module_params: std::sync::Arc<Vec<crate::sources::kmod::Param>>,
     /// `/sys/class/infiniband` exists (the RDMA core is loaded).
     pub class_present: bool,
     pub devices: Vec<DeviceReading>,

@@ -132,6 +132,8 @@ pub struct Snapshot {
     pub mad: Option<Arc<crate::mad_worker::MadView>>,
     /// The Ethernet side: link counters, ethtool statistics, offloads, PFC, ECN, transceivers.
     pub netdevs: Vec<crate::sources::netdev::NetdevReading>,
+    /// RDMA kernel module parameters.
+    pub module_params: Arc<Vec<crate::sources::kmod::Param>>,
     /// Active findings, most severe first (see analysis::findings).
     pub findings: Vec<crate::analysis::findings::Finding>,
     pub sources: Sources,

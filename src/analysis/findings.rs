@@ -16,6 +16,12 @@
 //! - `transmit_discards`, `out_of_buffer`, `cnp_rate`: per-second rate above its threshold.
 //! - `counter_saturated`: a counter stopped at its maximum; `counter_reset`: one went down.
 //! - `firmware_mismatch`: HCAs of one type run different firmware.
+//! - `configuration_changed` (info, for an hour): firmware, driver, offloads,
+//!   pause settings or a module parameter changed since the last read.
+//! - `transceiver_threshold`: a module reading past the module's own alarm
+//!   (critical) or warning (warning) threshold.
+//! - Carrier changes of a port's netdev count as link transitions for
+//!   `link_flapping` (two changes, down and up, make one).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -73,7 +79,15 @@ pub struct Findings {
     th: Analysis,
     active: HashMap<Key, Finding>,
     ports: HashMap<(String, u32), PortHistory>,
+    /// Fingerprint of each thing's configuration, and when and how it last changed.
+    config: HashMap<String, String>,
+    changed: HashMap<String, (u64, String)>,
+    /// Last carrier-change count per netdev.
+    carrier: HashMap<String, u32>,
 }
+
+/// How long a configuration change stays a finding.
+const CHANGE_MS: u64 = 3_600_000;
 
 const STATE_ACTIVE: u8 = 4;
 const PHYS_DISABLED: u8 = 3;
@@ -104,6 +118,9 @@ impl Findings {
             th,
             active: HashMap::new(),
             ports: HashMap::new(),
+            config: HashMap::new(),
+            changed: HashMap::new(),
+            carrier: HashMap::new(),
         }
     }
 
@@ -116,9 +133,31 @@ impl Findings {
             String,
             BTreeMap<&'static str, serde_json::Value>,
         )> = Vec::new();
+        // Carrier flaps of each netdev, to add to its port's transitions.
+        let mut carrier_flaps: HashMap<String, u64> = HashMap::new();
+        for nd in &snap.netdevs {
+            if let Some(c) = nd.link.as_ref().and_then(|l| l.carrier_changes) {
+                let before = self.carrier.insert(nd.name.clone(), c);
+                if let Some(b) = before
+                    && c > b
+                {
+                    carrier_flaps.insert(nd.name.clone(), u64::from(c - b) / 2);
+                }
+            }
+        }
+        hits.extend(self.config_rules(snap, now_ms));
+        hits.extend(transceiver_rules(snap));
         for d in &snap.devices {
             for p in &d.ports {
-                for (id, sev, summary, evidence) in self.port_rules(&d.info.name, p, now_ms) {
+                let flaps = p
+                    .info
+                    .netdev
+                    .as_deref()
+                    .and_then(|n| carrier_flaps.get(n))
+                    .copied()
+                    .unwrap_or(0);
+                for (id, sev, summary, evidence) in self.port_rules(&d.info.name, p, now_ms, flaps)
+                {
                     hits.push((
                         (id, d.info.name.to_string(), Some(p.port), None),
                         sev,
@@ -194,7 +233,13 @@ impl Findings {
         (out, new_serious)
     }
 
-    fn port_rules(&mut self, device: &str, p: &PortView, now_ms: u64) -> Vec<Hit> {
+    fn port_rules(
+        &mut self,
+        device: &str,
+        p: &PortView,
+        now_ms: u64,
+        carrier_flaps: u64,
+    ) -> Vec<Hit> {
         let th = &self.th;
         let h = self.ports.entry((device.to_string(), p.port)).or_default();
         let mut hits = Vec::new();
@@ -204,7 +249,9 @@ impl Findings {
 
         // State, and the transitions that make a flap.
         let active = p.state.as_ref().is_some_and(|s| s.value == STATE_ACTIVE);
-        let downed = delta_of(c("link_downed")).max(delta_of(hw("link_downed")));
+        let downed = delta_of(c("link_downed"))
+            .max(delta_of(hw("link_downed")))
+            .max(carrier_flaps);
         if p.state.is_some() {
             if !active {
                 h.down_pending = true;
@@ -414,6 +461,79 @@ impl Findings {
         merged
     }
 
+    /// Fingerprints what configures each device and netdev, and reports what changed.
+    fn config_rules(
+        &mut self,
+        snap: &Snapshot,
+        now_ms: u64,
+    ) -> Vec<(
+        Key,
+        Severity,
+        String,
+        BTreeMap<&'static str, serde_json::Value>,
+    )> {
+        let mut current: Vec<(String, String)> = Vec::new();
+        for d in &snap.devices {
+            current.push((
+                format!("device {}", d.info.name),
+                format!("firmware {}", d.info.fw_ver.as_deref().unwrap_or("?")),
+            ));
+        }
+        for nd in &snap.netdevs {
+            if let Some(di) = &nd.info.drvinfo {
+                current.push((
+                    format!("netdev {} driver", nd.name),
+                    format!("{} {} firmware {}", di.driver, di.version, di.fw_version),
+                ));
+            }
+            let on: Vec<&str> = nd
+                .info
+                .features
+                .iter()
+                .filter(|f| f.active)
+                .map(|f| f.name.as_str())
+                .collect();
+            if !on.is_empty() {
+                current.push((format!("netdev {} offloads", nd.name), on.join(",")));
+            }
+            if let Some(p) = nd.info.pause {
+                current.push((
+                    format!("netdev {} pause", nd.name),
+                    format!("rx {} tx {}", p.rx, p.tx),
+                ));
+            }
+        }
+        for m in snap.module_params.iter() {
+            current.push((format!("module {} {}", m.module, m.name), m.value.clone()));
+        }
+        for (thing, print) in current {
+            match self.config.insert(thing.clone(), print.clone()) {
+                Some(before) if before != print => {
+                    self.changed
+                        .insert(thing, (now_ms, format!("{before} -> {print}")));
+                }
+                _ => {}
+            }
+        }
+        self.changed
+            .retain(|_, (t, _)| now_ms.saturating_sub(*t) < CHANGE_MS);
+        self.changed
+            .iter()
+            .map(|(thing, (t, what))| {
+                let short: String = what.chars().take(300).collect();
+                (
+                    ("configuration_changed", thing.clone(), None, None),
+                    Severity::Info,
+                    format!("{thing} changed: {short}"),
+                    ev(&[
+                        ("change", short.clone().into()),
+                        ("changed_unix_ms", (*t).into()),
+                    ]),
+                )
+            })
+            .collect()
+    }
+
     fn firmware_rule(
         &self,
         snap: &Snapshot,
@@ -458,6 +578,80 @@ impl Findings {
         }
         out
     }
+}
+
+/// A module reading past the module's own thresholds.
+fn transceiver_rules(
+    snap: &Snapshot,
+) -> Vec<(
+    Key,
+    Severity,
+    String,
+    BTreeMap<&'static str, serde_json::Value>,
+)> {
+    let mut out = Vec::new();
+    for nd in &snap.netdevs {
+        let Some(m) = &nd.info.module else { continue };
+        let mut readings: Vec<(
+            &str,
+            usize,
+            f64,
+            Option<crate::sources::ethtool::module::Thresholds>,
+        )> = Vec::new();
+        readings.extend(
+            m.temperature_celsius
+                .map(|v| ("temperature", 0, v, m.temperature_thresholds)),
+        );
+        readings.extend(
+            m.supply_voltage_volts
+                .map(|v| ("voltage", 0, v, m.voltage_thresholds)),
+        );
+        for (sensor, values, th) in [
+            ("tx_bias", &m.tx_bias_amperes, m.tx_bias_thresholds),
+            ("tx_power", &m.tx_power_watts, m.tx_power_thresholds),
+            ("rx_power", &m.rx_power_watts, m.rx_power_thresholds),
+        ] {
+            readings.extend(
+                values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (sensor, i + 1, *v, th)),
+            );
+        }
+        let crossed: Vec<String> = readings
+            .iter()
+            .filter_map(|(sensor, lane, v, th)| {
+                th.and_then(|t| t.crossed(*v)).map(|level| {
+                    if *lane == 0 {
+                        format!("{sensor} {v:.6} {level}")
+                    } else {
+                        format!("{sensor} lane {lane} {v:.6} {level}")
+                    }
+                })
+            })
+            .collect();
+        if crossed.is_empty() {
+            continue;
+        }
+        let sev = if crossed.iter().any(|c| c.contains("alarm")) {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        out.push((
+            ("transceiver_threshold", nd.name.clone(), None, None),
+            sev,
+            format!(
+                "{} transceiver {} {}: {}",
+                nd.name,
+                m.vendor,
+                m.part_number,
+                crossed.join("; ")
+            ),
+            ev(&[("crossed", crossed.into())]),
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

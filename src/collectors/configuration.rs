@@ -43,6 +43,14 @@ impl Collector for Configuration {
                 1,
             );
         }
+        for m in cycle.node.module_params.iter() {
+            out.gauge_u64(
+                "rdma_kernel_module_parameter_info",
+                "A parameter of an RDMA kernel module (/sys/module/<module>/parameters; value is always 1).",
+                &[("module", m.module), ("parameter", &m.name), ("value", &m.value)],
+                1,
+            );
+        }
         for (dev, port) in cycle.ports() {
             let p = port.port.to_string();
             let info = &port.info;

@@ -2,6 +2,7 @@
 //! no metrics here.
 
 pub mod ethtool;
+pub mod kmod;
 pub mod mad;
 pub mod netdev;
 pub mod rdma_netlink;

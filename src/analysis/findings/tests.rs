@@ -92,6 +92,7 @@ fn snap_of(devices: Vec<(&str, Option<&str>, Vec<PortView>)>) -> Snapshot {
         read_errors: Vec::new(),
         mad: None,
         netdevs: Vec::new(),
+        module_params: Arc::new(Vec::new()),
         findings: Vec::new(),
         sources: Sources {
             sysfs: SourceStats::default(),
@@ -279,6 +280,107 @@ fn a_degraded_link_and_firmware_mismatch() {
     assert_eq!(ids(&f), ["firmware_mismatch"]);
     assert!(
         f[0].summary.contains("20.1: mlx5_0") && f[0].summary.contains("20.2: mlx5_1"),
+        "{}",
+        f[0].summary
+    );
+}
+
+fn with_netdev(
+    mut s: Snapshot,
+    carrier: u32,
+    module: Option<crate::sources::ethtool::module::Module>,
+) -> Snapshot {
+    use crate::sources::netdev::{NetdevReading, NetdevStatic};
+    use crate::sources::rtnetlink::Link;
+    s.devices[0].ports[0].info = Arc::new(PortInfo {
+        netdev: Some("eth2".into()),
+        ..PortInfo::default()
+    });
+    s.netdevs = vec![NetdevReading {
+        name: "eth2".into(),
+        link: Some(Link {
+            name: "eth2".into(),
+            carrier_changes: Some(carrier),
+            ..Link::default()
+        }),
+        ethtool_stats: Vec::new(),
+        info: Arc::new(NetdevStatic {
+            module,
+            ..NetdevStatic::default()
+        }),
+        errors: Vec::new(),
+    }];
+    s
+}
+
+#[test]
+fn carrier_changes_feed_flap_detection() {
+    let mut e = engine();
+    e.evaluate(&with_netdev(one(4, &[]), 10, None), 10_000);
+    // Four carrier changes since the last cycle: down, up, down, up.
+    let f = e.evaluate(&with_netdev(one(4, &[]), 14, None), 20_000).0;
+    assert!(ids(&f).contains(&"link_flapping"), "{:?}", ids(&f));
+    // Two changes only (one blip): no flap.
+    let mut e = engine();
+    e.evaluate(&with_netdev(one(4, &[]), 10, None), 10_000);
+    assert!(
+        !ids(&e.evaluate(&with_netdev(one(4, &[]), 12, None), 20_000).0).contains(&"link_flapping")
+    );
+}
+
+#[test]
+fn configuration_changes_are_noticed_for_an_hour() {
+    let mut e = engine();
+    assert!(e.evaluate(&one(4, &[]), 10_000).0.is_empty());
+    let mut s = one(4, &[]);
+    s.devices[0].info = Arc::new(DeviceInfo {
+        name: "mlx5_0".into(),
+        fw_ver: Some("20.2".into()),
+        hca_type: Some("MT4123".into()),
+        ..DeviceInfo::default()
+    });
+    let f = e.evaluate(&s, 20_000).0;
+    assert_eq!(ids(&f), ["configuration_changed"]);
+    assert!(
+        f[0].summary.contains("firmware 20.1 -> firmware 20.2"),
+        "{}",
+        f[0].summary
+    );
+    assert_eq!(f[0].severity, Severity::Info);
+    assert!(
+        e.evaluate(&s, 20_000 + 3_600_000).0.is_empty(),
+        "cleared after an hour"
+    );
+}
+
+#[test]
+fn transceiver_past_its_own_thresholds() {
+    use crate::sources::ethtool::module::{Module, Thresholds};
+    let th = Thresholds {
+        high_alarm: 2e-3,
+        low_alarm: 30e-6,
+        high_warning: 1.5e-3,
+        low_warning: 60e-6,
+    };
+    let module = Module {
+        vendor: "Mellanox".into(),
+        part_number: "MMA1B00-C100D".into(),
+        rx_power_watts: vec![700e-6, 0.0, 50e-6, 800e-6],
+        rx_power_thresholds: Some(th),
+        ..Module::default()
+    };
+    let f = engine()
+        .evaluate(&with_netdev(one(4, &[]), 0, Some(module)), 10_000)
+        .0;
+    assert_eq!(ids(&f), ["transceiver_threshold"]);
+    assert_eq!(f[0].severity, Severity::Critical);
+    assert!(
+        f[0].summary.contains("rx_power lane 2") && f[0].summary.contains("low_alarm"),
+        "{}",
+        f[0].summary
+    );
+    assert!(
+        f[0].summary.contains("lane 3") && f[0].summary.contains("low_warning"),
         "{}",
         f[0].summary
     );
