@@ -354,6 +354,7 @@ impl Agent {
             self.module_params = (Some(now), Arc::new(params));
         }
         reading.module_params = self.module_params.1.clone();
+        let mut netdev_cost = (0, 0, 0);
         if let Some(nd) = &mut self.netdev {
             let mut names: Vec<String> = reading
                 .devices
@@ -363,7 +364,13 @@ impl Agent {
                 .collect();
             names.sort();
             names.dedup();
+            let before = nd.stats;
             reading.netdevs = nd.poll(&names, now);
+            netdev_cost = (
+                nd.stats.ioctls - before.ioctls,
+                nd.stats.netlink_round_trips - before.netlink_round_trips,
+                names.len() as u64,
+            );
         }
         let sysfs_after: SourceStats = self.sysfs.stats();
         let nl_after = self.netlink_stats().unwrap_or_default();
@@ -372,6 +379,9 @@ impl Agent {
             sysfs_file_reads: sysfs_after.file_reads - sysfs_before.file_reads,
             rdma_netlink_syscalls: nl_after.syscalls - nl_before.syscalls,
             rdma_netlink_round_trips: nl_after.round_trips - nl_before.round_trips,
+            ethtool_ioctls: netdev_cost.0,
+            rtnetlink_round_trips: netdev_cost.1,
+            netdevs: netdev_cost.2,
         };
         reading
     }

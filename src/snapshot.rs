@@ -156,6 +156,10 @@ pub struct CycleCost {
     pub sysfs_file_reads: u64,
     pub rdma_netlink_syscalls: u64,
     pub rdma_netlink_round_trips: u64,
+    /// The netdev side: ethtool ioctls and rtnetlink dumps (2+ syscalls each).
+    pub ethtool_ioctls: u64,
+    pub rtnetlink_round_trips: u64,
+    pub netdevs: u64,
 }
 
 /// A snapshot and its JSON, serialised at most once.

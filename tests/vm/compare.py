@@ -121,7 +121,23 @@ def compare_phase(prefix, agent_file, expect_origin="rdma_netlink"):
             elif parts[7] == "link_layer":
                 check(p["link_layer"] == value, f"{agent_file} {key}: link_layer")
             n += 1
-    print(f"  {agent_file}: {n} values equal to rdma/sysfs")
+    # The RoCE ports' netdevs, read by rtnetlink, against `ip -s -j link`.
+    ip = {l["ifname"]: l for l in load(f"{prefix}-ip-link.json")}
+    nds = {d["name"]: d for d in agent.get("netdevs", [])}
+    for key, p in ap.items():
+        nd = nds.get(p.get("netdev"))
+        if not check(nd is not None, f"{agent_file} {key}: netdev {p.get('netdev')} not read"):
+            continue
+        st = dict(nd["link"]["stats64"])
+        ref = ip[nd["name"]]["stats64"]
+        for ours, theirs in (("rx_bytes", ("rx", "bytes")), ("tx_bytes", ("tx", "bytes")),
+                             ("rx_packets", ("rx", "packets")), ("tx_packets", ("tx", "packets"))):
+            v, r = st[ours], ref[theirs[0]][theirs[1]]
+            # ip read a moment before or after: equal but for a few background packets (IPv6 ND).
+            check(abs(v - r) <= (4000 if "bytes" in ours else 40), f"{agent_file} {nd['name']} {ours}: agent {v}, ip {r}")
+            n += 1
+        check(nd["link"]["mtu"] == ip[nd["name"]]["mtu"], f"{agent_file} {nd['name']}: mtu")
+    print(f"  {agent_file}: {n} values equal to rdma/sysfs/ip")
     return agent
 
 
@@ -196,6 +212,11 @@ if check(nl and sy, "no steady cycles recorded for the cost figures"):
           f"({c['rdma_netlink_round_trips']} round trips) + {c['sysfs_syscalls']} sysfs syscalls "
           f"({c['sysfs_file_reads']} files) = {(c['rdma_netlink_syscalls'] + c['sysfs_syscalls']) / nports:.1f}/port; "
           f"sysfs only: {s['sysfs_syscalls']} syscalls ({s['sysfs_file_reads']} files) = {s['sysfs_syscalls'] / nports:.1f}/port")
+    if c.get("netdevs"):
+        # An ioctl is one syscall; an rtnetlink dump two or more (send, recv until DONE).
+        per = (c["ethtool_ioctls"] + 2 * c["rtnetlink_round_trips"]) / c["netdevs"]
+        print(f"  netdev side: {c['ethtool_ioctls']} ethtool ioctls + {c['rtnetlink_round_trips']} rtnetlink dump(s) "
+              f"for {c['netdevs']} netdevs = ~{per:.1f} syscalls per netdev per cycle")
 
 recorded = sorted(os.listdir(os.path.join(OUT, "netlink")))
 check(len(recorded) >= 8, f"netlink recordings: {recorded}")

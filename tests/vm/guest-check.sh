@@ -16,6 +16,7 @@ kernel_view() { # $1 = phase prefix
   rdma -j link show > "$OUT/$1-link.json"
   rdma -j res show > "$OUT/$1-res.json"
   rdma -j dev show > "$OUT/$1-dev.json"
+  ip -s -j link show > "$OUT/$1-ip-link.json"
   for p in /sys/class/infiniband/*/ports/*; do
     for f in "$p"/state "$p"/phys_state "$p"/rate "$p"/link_layer "$p"/hw_counters/*; do
       printf '%s\t%s\n' "$f" "$(cat "$f")"
