@@ -19,3 +19,5 @@ pub mod model;
 pub mod snapshot;
 pub mod sources;
 pub mod sys;
+#[cfg(test)]
+pub(crate) mod testutil;

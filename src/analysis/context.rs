@@ -206,22 +206,6 @@ mod tests {
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
 
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            let t = e.file_type().unwrap();
-            let dest = to.join(e.file_name());
-            if t.is_symlink() {
-                std::os::unix::fs::symlink(std::fs::read_link(e.path()).unwrap(), &dest).unwrap();
-            } else if t.is_dir() {
-                copy(&e.path(), &dest);
-            } else {
-                std::fs::copy(e.path(), &dest).unwrap();
-            }
-        }
-    }
-
     /// Moves every counter of the tree by a different amount.
     fn bump(dir: &Path, n: &mut u64) {
         for e in std::fs::read_dir(dir).unwrap() {
@@ -247,7 +231,7 @@ mod tests {
     fn sixteen_hcas_fit_the_budget() {
         let dir = tempfile::tempdir().unwrap();
         let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/sysfs/node-16hca");
-        copy(&src, dir.path());
+        crate::testutil::copy_tree(&src, dir.path());
         let mut config = Config::defaults();
         config.general.sysfs_root = dir.path().to_path_buf();
         let mut agent = Agent::with_netlink(

@@ -63,6 +63,14 @@ pub struct Finding {
 
 type Key = (&'static str, String, Option<u32>, Option<u8>);
 
+/// A rule's hit with where it is: (key, severity, summary, evidence).
+type KeyedHit = (
+    Key,
+    Severity,
+    String,
+    BTreeMap<&'static str, serde_json::Value>,
+);
+
 #[derive(Default)]
 struct PortHistory {
     was_active: bool,
@@ -127,12 +135,7 @@ impl Findings {
     /// Evaluates every rule on one cycle; returns the active findings, most
     /// severe first, and whether a warning or critical one is new this cycle.
     pub fn evaluate(&mut self, snap: &Snapshot, now_ms: u64) -> (Vec<Finding>, bool) {
-        let mut hits: Vec<(
-            Key,
-            Severity,
-            String,
-            BTreeMap<&'static str, serde_json::Value>,
-        )> = Vec::new();
+        let mut hits: Vec<KeyedHit> = Vec::new();
         // Carrier flaps of each netdev, to add to its port's transitions.
         let mut carrier_flaps: HashMap<String, u64> = HashMap::new();
         for nd in &snap.netdevs {
@@ -462,16 +465,7 @@ impl Findings {
     }
 
     /// Fingerprints what configures each device and netdev, and reports what changed.
-    fn config_rules(
-        &mut self,
-        snap: &Snapshot,
-        now_ms: u64,
-    ) -> Vec<(
-        Key,
-        Severity,
-        String,
-        BTreeMap<&'static str, serde_json::Value>,
-    )> {
+    fn config_rules(&mut self, snap: &Snapshot, now_ms: u64) -> Vec<KeyedHit> {
         let mut current: Vec<(String, String)> = Vec::new();
         for d in &snap.devices {
             current.push((
@@ -534,15 +528,7 @@ impl Findings {
             .collect()
     }
 
-    fn firmware_rule(
-        &self,
-        snap: &Snapshot,
-    ) -> Vec<(
-        Key,
-        Severity,
-        String,
-        BTreeMap<&'static str, serde_json::Value>,
-    )> {
+    fn firmware_rule(&self, snap: &Snapshot) -> Vec<KeyedHit> {
         let mut by_type: BTreeMap<&str, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
         for d in &snap.devices {
             if let (Some(t), Some(fw)) = (d.info.hca_type.as_deref(), d.info.fw_ver.as_deref()) {
@@ -581,14 +567,7 @@ impl Findings {
 }
 
 /// A module reading past the module's own thresholds.
-fn transceiver_rules(
-    snap: &Snapshot,
-) -> Vec<(
-    Key,
-    Severity,
-    String,
-    BTreeMap<&'static str, serde_json::Value>,
-)> {
+fn transceiver_rules(snap: &Snapshot) -> Vec<KeyedHit> {
     let mut out = Vec::new();
     for nd in &snap.netdevs {
         let Some(m) = &nd.info.module else { continue };

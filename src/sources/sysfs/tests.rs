@@ -219,27 +219,10 @@ fn filter_and_absent_class() {
     assert!(r.devices.is_empty() && r.errors.is_empty());
 }
 
-/// Copies the fixture tree so a test can change it.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let t = e.file_type().unwrap();
-        let dest = to.join(e.file_name());
-        if t.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(e.path()).unwrap(), &dest).unwrap();
-        } else if t.is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
-
 #[test]
 fn devices_come_and_go_without_restart() {
     let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture(), dir.path());
+    crate::testutil::copy_tree(&fixture(), dir.path());
     let mut s = SysfsSource::new(
         dir.path(),
         DeviceFilter::default(),
