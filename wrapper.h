@@ -6,5 +6,9 @@
 #include <linux/ethtool.h>
 #include <linux/rtnetlink.h>
 #include <linux/if_link.h>
+#include <linux/genetlink.h>
+#include <linux/ethtool_netlink.h>
+#include <linux/devlink.h>
+#include <linux/dcbnl.h>
 #include <rdma/rdma_netlink.h>
 #include <rdma/ib_user_mad.h>

@@ -189,6 +189,9 @@ fn veth_matches_ethtool_and_ip() {
         );
     }
     assert_eq!(nd["link"]["mtu"], ip[0]["mtu"]);
+    // ethtool netlink: the link state answers on veth (pause and FEC statistics don't).
+    assert_eq!(nd["ethtool_nl"]["link_up"], true, "{}", nd["ethtool_nl"]);
+    assert!(sh(&format!("ethtool {}", v.dev)).contains("Link detected: yes"));
     eprintln!(
         "netdev {}: {} ethtool stats, {checked} features, link counters equal to ethtool/ip",
         v.dev,

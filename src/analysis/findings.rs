@@ -90,8 +90,9 @@ pub struct Findings {
     /// Fingerprint of each thing's configuration, and when and how it last changed.
     config: HashMap<String, String>,
     changed: HashMap<String, (u64, String)>,
-    /// Last carrier-change count per netdev.
+    /// Last carrier-change count and driver link-down count per netdev.
     carrier: HashMap<String, u32>,
+    link_downs: HashMap<String, u64>,
 }
 
 /// How long a configuration change stays a finding.
@@ -129,6 +130,7 @@ impl Findings {
             config: HashMap::new(),
             changed: HashMap::new(),
             carrier: HashMap::new(),
+            link_downs: HashMap::new(),
         }
     }
 
@@ -145,6 +147,16 @@ impl Findings {
                     && c > b
                 {
                     carrier_flaps.insert(nd.name.clone(), u64::from(c - b) / 2);
+                }
+            }
+            // The driver's own link-down count, where ethtool netlink has it.
+            if let Some(d) = nd.ethtool_nl.as_ref().and_then(|e| e.link_down_events) {
+                let before = self.link_downs.insert(nd.name.clone(), d);
+                if let Some(b) = before
+                    && d > b
+                {
+                    let e = carrier_flaps.entry(nd.name.clone()).or_default();
+                    *e = (*e).max(d - b);
                 }
             }
         }

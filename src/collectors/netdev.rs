@@ -170,7 +170,115 @@ impl Collector for Netdev {
                     );
                 }
             }
+            if let Some(e) = &nd.ethtool_nl {
+                for (dir, v) in [("tx", e.pause_tx_frames), ("rx", e.pause_rx_frames)] {
+                    if let Some(v) = v {
+                        out.counter(
+                            "rdma_netdev_pause_frames_total",
+                            "Link-level pause frames (ethtool netlink pause statistics, ethtool -I -a).",
+                            &[("netdev", n), ("direction", dir)],
+                            v,
+                        );
+                    }
+                }
+                if let Some(v) = e.fec_corrected {
+                    out.counter(
+                        "rdma_netdev_fec_corrected_blocks_total",
+                        "FEC blocks corrected, all lanes (ethtool netlink FEC statistics).",
+                        &[("netdev", n)],
+                        v,
+                    );
+                }
+                if let Some(v) = e.fec_uncorrectable {
+                    out.counter(
+                        "rdma_netdev_fec_uncorrectable_blocks_total",
+                        "FEC blocks that could not be corrected, all lanes.",
+                        &[("netdev", n)],
+                        v,
+                    );
+                }
+                if let Some(v) = e.link_down_events {
+                    out.counter(
+                        "rdma_netdev_link_down_events_total",
+                        "Link-down events the driver counted (ETHTOOL_A_LINKSTATE_EXT_DOWN_CNT).",
+                        &[("netdev", n)],
+                        v,
+                    );
+                }
+            }
             let i = &nd.info;
+            if let Some(d) = &i.dcb {
+                if let Some(en) = d.pfc_enabled {
+                    for prio in 0..8u8 {
+                        let p = prio.to_string();
+                        out.gauge_u64(
+                            "rdma_pfc_enabled",
+                            "1 when PFC is enabled on the priority (dcbnl IEEE PFC, as dcb pfc show / mlnx_qos).",
+                            &[("netdev", n), ("priority", &p)],
+                            u64::from(en >> prio & 1),
+                        );
+                    }
+                }
+                for (prio, tc) in d.prio_tc.iter().enumerate() {
+                    out.gauge_u64(
+                        "rdma_dcb_priority_traffic_class",
+                        "Traffic class each priority maps to (dcbnl IEEE ETS prio_tc).",
+                        &[("netdev", n), ("priority", &prio.to_string())],
+                        (*tc).into(),
+                    );
+                }
+                for (tc, bw) in d.tc_bw.iter().enumerate() {
+                    out.gauge_u64(
+                        "rdma_dcb_traffic_class_bandwidth_percent",
+                        "ETS bandwidth share of each traffic class.",
+                        &[("netdev", n), ("tc", &tc.to_string())],
+                        (*bw).into(),
+                    );
+                }
+                for (metric, help, values) in [
+                    (
+                        "rdma_dcb_pfc_requests_total",
+                        "PFC frames sent per priority, as dcbnl reports them (requests).",
+                        &d.pfc_requests,
+                    ),
+                    (
+                        "rdma_dcb_pfc_indications_total",
+                        "PFC frames received per priority, as dcbnl reports them (indications).",
+                        &d.pfc_indications,
+                    ),
+                ] {
+                    for (prio, v) in values.iter().enumerate() {
+                        out.counter(
+                            metric,
+                            help,
+                            &[("netdev", n), ("priority", &prio.to_string())],
+                            *v,
+                        );
+                    }
+                }
+                out.gauge_u64(
+                    "rdma_dcb_dscp_trust",
+                    "1 when the port trusts DSCP (DSCP entries in the dcbnl APP table), 0 for PCP.",
+                    &[("netdev", n)],
+                    d.dscp_trust.into(),
+                );
+            }
+            if let Some(dl) = &i.devlink {
+                out.gauge_u64(
+                    "rdma_devlink_info",
+                    "devlink dev info of the netdev's device: driver and serial (value is always 1).",
+                    &[("netdev", n), ("bus", &dl.bus), ("device", &dl.device), ("driver", dl.driver.as_deref().unwrap_or("")), ("serial", dl.serial.as_deref().unwrap_or(""))],
+                    1,
+                );
+                for (kind, name, value) in &dl.versions {
+                    out.gauge_u64(
+                        "rdma_devlink_version_info",
+                        "A version of the device (devlink dev info): fixed (board, PSID), running and stored (firmware waiting for a reset).",
+                        &[("netdev", n), ("kind", kind), ("name", name), ("value", value)],
+                        1,
+                    );
+                }
+            }
             if let Some(d) = &i.drvinfo {
                 out.gauge_u64(
                     "rdma_netdev_info",

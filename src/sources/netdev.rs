@@ -29,6 +29,10 @@ pub struct NetdevStatic {
     pub module_error: Option<String>,
     /// (role: "np"/"rp", priority, enabled) from /sys/class/net/<if>/ecn.
     pub ecn: Vec<(&'static str, u8, bool)>,
+    /// PFC, ETS and trust configuration (dcbnl IEEE), where the driver has DCB.
+    pub dcb: Option<crate::sources::rtnetlink::Dcb>,
+    /// `devlink dev info` of the netdev's device (matched by bus address).
+    pub devlink: Option<crate::sources::genl::DevlinkInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -36,6 +40,8 @@ pub struct NetdevReading {
     pub name: String,
     pub link: Option<Link>,
     pub ethtool_stats: Vec<Counter>,
+    /// Pause and FEC statistics and link-down events from ethtool netlink.
+    pub ethtool_nl: Option<crate::sources::genl::EthtoolNl>,
     #[serde(flatten)]
     pub info: Arc<NetdevStatic>,
     pub errors: Vec<String>,
@@ -55,6 +61,11 @@ struct Cached {
 pub struct NetdevSource<E: EthtoolIo = Socket> {
     ethtool: Option<Ethtool<E>>,
     route: Option<NetlinkSocket>,
+    /// Generic netlink, with the ethtool and devlink family ids (when the kernel has them).
+    genl: Option<NetlinkSocket>,
+    ethtool_family: Option<u16>,
+    devlink_family: Option<u16>,
+    devlink: Vec<crate::sources::genl::DevlinkInfo>,
     sysfs_root: PathBuf,
     rescan_every: Duration,
     last_rescan: Option<Instant>,
@@ -74,6 +85,10 @@ impl<E: EthtoolIo> NetdevSource<E> {
         NetdevSource {
             ethtool: io.map(Ethtool::new),
             route: NetlinkSocket::open_protocol(sys::NETLINK_ROUTE as i32).ok(),
+            genl: NetlinkSocket::open_protocol(libc::NETLINK_GENERIC).ok(),
+            ethtool_family: None,
+            devlink_family: None,
+            devlink: Vec::new(),
             sysfs_root: sysfs_root.to_owned(),
             rescan_every,
             last_rescan: None,
@@ -128,6 +143,24 @@ impl<E: EthtoolIo> NetdevSource<E> {
                 Err(err) => info.module_error = Some(err.to_string()),
             }
         }
+        if let Some(route) = &mut self.route {
+            self.seq = self.seq.wrapping_add(1);
+            self.stats.netlink_round_trips += 1;
+            match crate::sources::rtnetlink::dcb(route, self.seq, name) {
+                Ok(d) => info.dcb = d,
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        let bus = info
+            .drvinfo
+            .as_ref()
+            .map(|d| d.bus_info.clone())
+            .unwrap_or_default();
+        info.devlink = self
+            .devlink
+            .iter()
+            .find(|d| !bus.is_empty() && d.device == bus)
+            .cloned();
         for role in ["np", "rp"] {
             for prio in 0..8u8 {
                 let p = self
@@ -152,6 +185,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
         if due {
             self.cache.clear();
             self.last_rescan = Some(now);
+            self.rescan_genl();
         }
         let mut links: HashMap<String, Link> = HashMap::new();
         let mut link_error = None;
@@ -195,15 +229,85 @@ impl<E: EthtoolIo> NetdevSource<E> {
                     Err(err) => errors.push(err.to_string()),
                 }
             }
+            let info = cached.info.clone();
+            let ethtool_nl = self.read_ethtool_nl(name);
             out.push(NetdevReading {
                 name: name.clone(),
                 link: links.remove(name),
                 ethtool_stats,
-                info: cached.info.clone(),
+                ethtool_nl,
+                info,
                 errors,
             });
         }
         out
+    }
+}
+
+impl<E: EthtoolIo> NetdevSource<E> {
+    /// Family ids and the devlink device list, at rescans.
+    fn rescan_genl(&mut self) {
+        use crate::sources::genl;
+        let Some(g) = &mut self.genl else { return };
+        self.seq = self.seq.wrapping_add(1);
+        self.ethtool_family = genl::family_id(g, "ethtool", self.seq).ok().flatten();
+        self.seq = self.seq.wrapping_add(1);
+        self.devlink_family = genl::family_id(g, "devlink", self.seq).ok().flatten();
+        self.stats.netlink_round_trips += 2;
+        self.devlink.clear();
+        if let Some(f) = self.devlink_family.filter(|f| *f != 0) {
+            self.seq = self.seq.wrapping_add(1);
+            self.stats.netlink_round_trips += 1;
+            if let Ok(replies) = genl::run(
+                g,
+                &genl::devlink_info_request(f, self.seq),
+                "DEVLINK_CMD_INFO_GET",
+            ) {
+                self.devlink = replies
+                    .iter()
+                    .filter_map(|p| genl::decode_devlink_info(p).ok())
+                    .collect();
+            }
+        }
+    }
+
+    /// Pause and FEC statistics and the link state, each cycle (what the ioctls lack).
+    fn read_ethtool_nl(&mut self, name: &str) -> Option<crate::sources::genl::EthtoolNl> {
+        use crate::sources::genl;
+        let (Some(g), Some(f)) = (&mut self.genl, self.ethtool_family) else {
+            return None;
+        };
+        let mut out = genl::EthtoolNl::default();
+        let mut any = false;
+        type Build = fn(u16, u32, &str) -> Vec<u8>;
+        type Decode = fn(
+            &[u8],
+            &mut genl::EthtoolNl,
+        ) -> Result<(), crate::sources::rdma_netlink::wire::WireError>;
+        let steps: [(Build, Decode, &'static str); 3] = [
+            (
+                genl::pause_request,
+                genl::decode_pause,
+                "ETHTOOL_MSG_PAUSE_GET",
+            ),
+            (genl::fec_request, genl::decode_fec, "ETHTOOL_MSG_FEC_GET"),
+            (
+                genl::linkstate_request,
+                genl::decode_linkstate,
+                "ETHTOOL_MSG_LINKSTATE_GET",
+            ),
+        ];
+        for (build, decode, cmd) in steps {
+            self.seq = self.seq.wrapping_add(1);
+            self.stats.netlink_round_trips += 1;
+            // EOPNOTSUPP (veth has no pause or FEC) leaves the value absent.
+            if let Ok(replies) = genl::run(g, &build(f, self.seq, name), cmd) {
+                for p in replies {
+                    any |= decode(&p, &mut out).is_ok();
+                }
+            }
+        }
+        any.then_some(out)
     }
 }
 

@@ -203,3 +203,219 @@ mod tests {
         assert!(decode_link(&[0; 8]).is_err());
     }
 }
+
+/// The DCB configuration of a netdev (RTM_GETDCB, DCB_CMD_IEEE_GET): PFC per
+/// priority and the ETS priority → traffic-class map, as `dcb pfc show` /
+/// `mlnx_qos` show them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Dcb {
+    /// Priorities with PFC enabled (bit p = priority p).
+    pub pfc_enabled: Option<u8>,
+    pub pfc_cap: Option<u8>,
+    /// PFC frames sent (requests) and received (indications) per priority, where the driver counts them.
+    pub pfc_requests: Vec<u64>,
+    pub pfc_indications: Vec<u64>,
+    /// Traffic class of each priority, and each class's share of bandwidth (%).
+    pub prio_tc: Vec<u8>,
+    pub tc_bw: Vec<u8>,
+    /// Entries of the APP table (selector 5 = DSCP: the port trusts DSCP).
+    pub app_entries: u32,
+    pub dscp_trust: bool,
+}
+
+const DCBMSG: usize = std::mem::size_of::<sys::dcbmsg>();
+
+pub fn get_dcb(seq: u32, ifname: &str) -> Vec<u8> {
+    let mut m =
+        MessageBuilder::new(sys::RTM_GETDCB as u16, sys::NLM_F_REQUEST as u16, seq).finish();
+    m.extend_from_slice(&[libc::AF_UNSPEC as u8, sys::DCB_CMD_IEEE_GET as u8, 0, 0]);
+    let mut name = ifname.as_bytes().to_vec();
+    name.push(0);
+    let len = 4 + name.len();
+    m.extend_from_slice(&(len as u16).to_ne_bytes());
+    m.extend_from_slice(&(sys::DCB_ATTR_IFNAME as u16).to_ne_bytes());
+    m.extend_from_slice(&name);
+    m.resize(wire::align4(m.len()), 0);
+    let total = m.len() as u32;
+    m[..4].copy_from_slice(&total.to_ne_bytes());
+    m
+}
+
+pub fn decode_dcb(payload: &[u8]) -> Result<Dcb, WireError> {
+    let body = payload.get(DCBMSG..).ok_or(WireError::Truncated {
+        what: "dcbmsg",
+        need: DCBMSG,
+        have: payload.len(),
+    })?;
+    let mut d = Dcb::default();
+    for a in wire::attrs(body) {
+        let a = a?;
+        if u32::from(a.kind) != sys::DCB_ATTR_IEEE {
+            continue;
+        }
+        for i in a.nested() {
+            let i = i?;
+            match u32::from(i.kind) {
+                sys::DCB_ATTR_IEEE_PFC => {
+                    let need = std::mem::size_of::<sys::ieee_pfc>();
+                    let b = i.payload.get(..need).ok_or(WireError::Truncated {
+                        what: "ieee_pfc",
+                        need,
+                        have: i.payload.len(),
+                    })?;
+                    d.pfc_cap = Some(b[std::mem::offset_of!(sys::ieee_pfc, pfc_cap)]);
+                    d.pfc_enabled = Some(b[std::mem::offset_of!(sys::ieee_pfc, pfc_en)]);
+                    let u64s = |at: usize| -> Vec<u64> {
+                        b[at..at + 64]
+                            .chunks_exact(8)
+                            .map(|c| u64::from_ne_bytes(c.try_into().expect("8 bytes")))
+                            .collect()
+                    };
+                    d.pfc_requests = u64s(std::mem::offset_of!(sys::ieee_pfc, requests));
+                    d.pfc_indications = u64s(std::mem::offset_of!(sys::ieee_pfc, indications));
+                }
+                sys::DCB_ATTR_IEEE_ETS => {
+                    let need = std::mem::size_of::<sys::ieee_ets>();
+                    let b = i.payload.get(..need).ok_or(WireError::Truncated {
+                        what: "ieee_ets",
+                        need,
+                        have: i.payload.len(),
+                    })?;
+                    let at = std::mem::offset_of!(sys::ieee_ets, prio_tc);
+                    d.prio_tc = b[at..at + 8].to_vec();
+                    let at = std::mem::offset_of!(sys::ieee_ets, tc_tx_bw);
+                    d.tc_bw = b[at..at + 8].to_vec();
+                }
+                sys::DCB_ATTR_IEEE_APP_TABLE => {
+                    for app in i.nested() {
+                        let app = app?;
+                        // struct dcb_app { u8 selector; u8 priority; u16 protocol; }
+                        if let Some(&selector) = app.payload.first() {
+                            d.app_entries += 1;
+                            d.dscp_trust |= selector == 5;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(d)
+}
+
+/// The DCB configuration of one netdev; `None` when the driver has no DCB.
+pub fn dcb<T: Transport>(t: &mut T, seq: u32, ifname: &str) -> Result<Option<Dcb>, NlError> {
+    let mut buf = Vec::new();
+    t.exchange(&get_dcb(seq, ifname), &mut buf)?;
+    for m in wire::messages(&buf) {
+        let m = m.map_err(|source| NlError::Wire {
+            cmd: "RTM_GETDCB",
+            source,
+        })?;
+        if m.seq != seq {
+            continue;
+        }
+        match u32::from(m.kind) {
+            sys::NLMSG_ERROR => {
+                let errno = m
+                    .payload
+                    .get(..4)
+                    .map_or(0, |b| i32::from_ne_bytes(b.try_into().expect("4 bytes")))
+                    .saturating_abs();
+                return match errno {
+                    0 => Ok(None),
+                    libc::EOPNOTSUPP | libc::EINVAL | libc::ENODEV => Ok(None),
+                    _ => Err(NlError::Kernel {
+                        cmd: "RTM_GETDCB",
+                        errno,
+                    }),
+                };
+            }
+            k if k == sys::RTM_GETDCB => {
+                return decode_dcb(m.payload)
+                    .map(Some)
+                    .map_err(|source| NlError::Wire {
+                        cmd: "RTM_GETDCB",
+                        source,
+                    });
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod dcb_tests {
+    use super::*;
+    use crate::sources::rdma_netlink::Replay;
+
+    fn attr(kind: u32, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
+        v.extend_from_slice(&(kind as u16).to_ne_bytes());
+        v.extend_from_slice(payload);
+        v.resize(wire::align4(v.len()), 0);
+        v
+    }
+
+    /// A dcbnl IEEE_GET reply as dcbnl_ieee_fill builds it: PFC on priority 3,
+    /// priorities 3 → TC 3 and the rest → TC 0, 50/50 bandwidth, DSCP trust.
+    fn reply() -> Vec<u8> {
+        let mut pfc = vec![0u8; std::mem::size_of::<sys::ieee_pfc>()];
+        pfc[std::mem::offset_of!(sys::ieee_pfc, pfc_cap)] = 8;
+        pfc[std::mem::offset_of!(sys::ieee_pfc, pfc_en)] = 0b1000;
+        let r = std::mem::offset_of!(sys::ieee_pfc, requests) + 3 * 8;
+        pfc[r..r + 8].copy_from_slice(&42u64.to_ne_bytes());
+        let ind = std::mem::offset_of!(sys::ieee_pfc, indications) + 3 * 8;
+        pfc[ind..ind + 8].copy_from_slice(&17u64.to_ne_bytes());
+        let mut ets = vec![0u8; std::mem::size_of::<sys::ieee_ets>()];
+        let p = std::mem::offset_of!(sys::ieee_ets, prio_tc);
+        ets[p + 3] = 3;
+        let bw = std::mem::offset_of!(sys::ieee_ets, tc_tx_bw);
+        ets[bw] = 50;
+        ets[bw + 3] = 50;
+        let apps = attr(
+            sys::DCB_ATTR_IEEE_APP_TABLE | sys::NLA_F_NESTED,
+            &[attr(0, &[5, 3, 26, 0]), attr(0, &[5, 3, 24, 0])].concat(),
+        );
+        let ieee = attr(
+            sys::DCB_ATTR_IEEE | sys::NLA_F_NESTED,
+            &[
+                attr(sys::DCB_ATTR_IEEE_ETS, &ets),
+                attr(sys::DCB_ATTR_IEEE_PFC, &pfc),
+                apps,
+            ]
+            .concat(),
+        );
+        let mut payload = vec![0u8, sys::DCB_CMD_IEEE_GET as u8, 0, 0];
+        payload.extend(attr(sys::DCB_ATTR_IFNAME, b"eth2\0"));
+        payload.extend(ieee);
+        let mut m = Vec::new();
+        m.extend_from_slice(&((16 + payload.len()) as u32).to_ne_bytes());
+        m.extend_from_slice(&(sys::RTM_GETDCB as u16).to_ne_bytes());
+        m.extend_from_slice(&0u16.to_ne_bytes());
+        m.extend_from_slice(&1u32.to_ne_bytes());
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend(payload);
+        m
+    }
+
+    #[test]
+    fn pfc_ets_and_trust() {
+        let mut t = Replay::new([reply()]);
+        let d = dcb(&mut t, 5, "eth2").unwrap().unwrap();
+        assert_eq!((d.pfc_enabled, d.pfc_cap), (Some(0b1000), Some(8)));
+        assert_eq!((d.pfc_requests[3], d.pfc_indications[3]), (42, 17));
+        assert_eq!(d.prio_tc, [0, 0, 0, 3, 0, 0, 0, 0]);
+        assert_eq!((d.tc_bw[0], d.tc_bw[3]), (50, 50));
+        assert_eq!((d.app_entries, d.dscp_trust), (2, true));
+        let req = &t.requests[0];
+        assert_eq!(u16::from_ne_bytes([req[4], req[5]]), sys::RTM_GETDCB as u16);
+        assert_eq!(req[17], sys::DCB_CMD_IEEE_GET as u8);
+        // A short ieee_pfc is an error.
+        let r = reply();
+        let m = wire::messages(&r).next().unwrap().unwrap();
+        assert!(decode_dcb(&m.payload[..m.payload.len() - 40]).is_err());
+    }
+}

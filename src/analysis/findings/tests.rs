@@ -304,6 +304,7 @@ fn with_netdev(
             ..Link::default()
         }),
         ethtool_stats: Vec::new(),
+        ethtool_nl: None,
         info: Arc::new(NetdevStatic {
             module,
             ..NetdevStatic::default()
