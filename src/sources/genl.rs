@@ -198,7 +198,8 @@ fn sum_u64s(a: &Attr) -> u64 {
     a.payload
         .chunks_exact(8)
         .map(|c| u64::from_ne_bytes(c.try_into().expect("8 bytes")))
-        .sum()
+        // Saturating: garbage lanes must not overflow (found by the netdev_replies fuzz target).
+        .fold(0u64, u64::saturating_add)
 }
 
 pub fn decode_pause(p: &[u8], out: &mut EthtoolNl) -> Result<(), WireError> {
@@ -407,6 +408,18 @@ mod tests {
         let inner: Vec<_> = header.nested().map(|a| a.unwrap()).collect();
         assert_eq!(inner[0].str().unwrap(), "eth2");
         assert_eq!(inner[1].u32().unwrap(), sys::ETHTOOL_FLAG_STATS);
+        // Lanes at u64::MAX saturate instead of overflowing.
+        let big: Vec<u8> = [u64::MAX, 5].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let mut o = EthtoolNl::default();
+        decode_fec(
+            &nest(
+                sys::ETHTOOL_A_FEC_STATS,
+                &[attr(sys::ETHTOOL_A_FEC_STAT_CORRECTED as u16, &big)],
+            ),
+            &mut o,
+        )
+        .unwrap();
+        assert_eq!(o.fec_corrected, Some(u64::MAX));
         // Truncated statistics are an error, not a panic.
         assert!(decode_pause(&pause[..pause.len() - 6], &mut EthtoolNl::default()).is_err());
     }

@@ -406,3 +406,55 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fixture_tests {
+    use super::*;
+
+    /// Every per-priority pause counter of mlx5's documented names maps to
+    /// one (kind, direction, priority); nothing else does.
+    #[test]
+    fn mlx5_documented_names() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/ethtool/mlx5-stat-names.txt"
+        ))
+        .unwrap();
+        let names: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect();
+        let mut mapped = std::collections::BTreeSet::new();
+        for n in &names {
+            match pfc_stat(n) {
+                Some(m) => assert!(mapped.insert(m), "{n} maps onto a series another name has"),
+                None => assert!(
+                    !(n.contains("_pause") && n.contains("prio")),
+                    "{n} should be a PFC statistic"
+                ),
+            }
+        }
+        // 8 priorities x (rx frames, rx duration, tx frames, tx duration, rx transitions).
+        assert_eq!(mapped.len(), 40);
+        assert!(names.contains(&"rx_discards_phy") && DISCARD_STATS.contains(&"rx_discards_phy"));
+    }
+
+    /// mlx5's `ecn/roce_np|roce_rp/enable/<prio>` switches, from a sysfs tree.
+    #[test]
+    fn ecn_switches_from_sysfs() {
+        let root = tempfile::tempdir().unwrap();
+        for (role, prio, v) in [("np", 3, "1\n"), ("rp", 3, "1\n"), ("np", 0, "0\n")] {
+            let d = root
+                .path()
+                .join(format!("class/net/eth2/ecn/roce_{role}/enable"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(prio.to_string()), v).unwrap();
+        }
+        let mut src: NetdevSource<Socket> =
+            NetdevSource::with_io(None, root.path(), Duration::from_secs(60));
+        let r = src.poll(&["eth2".to_string()], Instant::now());
+        let mut ecn = r[0].info.ecn.clone();
+        ecn.sort();
+        assert_eq!(ecn, [("np", 0, false), ("np", 3, true), ("rp", 3, true)]);
+    }
+}
