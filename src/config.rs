@@ -71,6 +71,7 @@ pub struct Analysis {
     pub transmit_discards_per_second: f64,
     pub out_of_buffer_per_second: f64,
     pub cnp_per_second: f64,
+    pub pfc_pause_share: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

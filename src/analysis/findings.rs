@@ -16,6 +16,8 @@
 //! - `transmit_discards`, `out_of_buffer`, `cnp_rate`: per-second rate above its threshold.
 //! - `counter_saturated`: a counter stopped at its maximum; `counter_reset`: one went down.
 //! - `firmware_mismatch`: HCAs of one type run different firmware.
+//! - `pfc_pause_storm`: a priority paused more than `pfc_pause_share` of the
+//!   last interval (from the pause-duration statistics), per netdev and priority.
 //! - `configuration_changed` (info, for an hour): firmware, driver, offloads,
 //!   pause settings or a module parameter changed since the last read.
 //! - `transceiver_threshold`: a module reading past the module's own alarm
@@ -90,6 +92,8 @@ pub struct Findings {
     /// Fingerprint of each thing's configuration, and when and how it last changed.
     config: HashMap<String, String>,
     changed: HashMap<String, (u64, String)>,
+    /// Pause duration (µs) per (netdev, direction, priority) at the last cycle.
+    pause_us: HashMap<(String, &'static str, u8), u64>,
     /// Last carrier-change count and driver link-down count per netdev.
     carrier: HashMap<String, u32>,
     link_downs: HashMap<String, u64>,
@@ -131,6 +135,7 @@ impl Findings {
             changed: HashMap::new(),
             carrier: HashMap::new(),
             link_downs: HashMap::new(),
+            pause_us: HashMap::new(),
         }
     }
 
@@ -160,6 +165,7 @@ impl Findings {
                 }
             }
         }
+        hits.extend(self.pfc_rules(snap));
         hits.extend(self.config_rules(snap, now_ms));
         hits.extend(transceiver_rules(snap));
         for d in &snap.devices {
@@ -474,6 +480,54 @@ impl Findings {
             }
         }
         merged
+    }
+
+    /// Pause storms: the share of the last interval a priority spent paused.
+    fn pfc_rules(&mut self, snap: &Snapshot) -> Vec<KeyedHit> {
+        let mut out = Vec::new();
+        let Some(interval) = snap.interval_seconds.filter(|s| *s > 0.0) else {
+            // No interval yet: remember the values for the next cycle.
+            for nd in &snap.netdevs {
+                for c in &nd.ethtool_stats {
+                    if let Some(("duration_us", dir, prio)) =
+                        crate::sources::netdev::pfc_stat(&c.name)
+                    {
+                        self.pause_us.insert((nd.name.clone(), dir, prio), c.value);
+                    }
+                }
+            }
+            return out;
+        };
+        for nd in &snap.netdevs {
+            for c in &nd.ethtool_stats {
+                let Some(("duration_us", dir, prio)) = crate::sources::netdev::pfc_stat(&c.name)
+                else {
+                    continue;
+                };
+                let before = self.pause_us.insert((nd.name.clone(), dir, prio), c.value);
+                let Some(b) = before.filter(|b| c.value >= *b) else {
+                    continue;
+                };
+                let share = (c.value - b) as f64 / 1e6 / interval;
+                if share > self.th.pfc_pause_share {
+                    out.push((
+                        ("pfc_pause_storm", nd.name.clone(), None, Some(prio)),
+                        Severity::Critical,
+                        format!(
+                            "{} priority {prio} paused {:.0} % of the time ({dir})",
+                            nd.name,
+                            share * 100.0
+                        ),
+                        ev(&[
+                            ("paused_share", share.into()),
+                            ("direction", dir.into()),
+                            ("threshold", self.th.pfc_pause_share.into()),
+                        ]),
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Fingerprints what configures each device and netdev, and reports what changed.

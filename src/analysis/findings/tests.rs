@@ -386,3 +386,35 @@ fn transceiver_past_its_own_thresholds() {
         f[0].summary
     );
 }
+
+#[test]
+fn a_pfc_pause_storm_per_priority() {
+    use crate::model::Counter;
+    let mk = |us: u64| {
+        let mut s = with_netdev(one(4, &[]), 0, None);
+        let nd = &mut s.netdevs[0];
+        nd.ethtool_stats = vec![
+            Counter {
+                name: "rx_prio3_pause_duration".into(),
+                value: us,
+            },
+            Counter {
+                name: "rx_prio0_pause_duration".into(),
+                value: 5,
+            },
+        ];
+        s
+    };
+    let mut e = engine();
+    e.evaluate(&mk(1_000_000), 10_000);
+    // 4 s of pause in a 10 s interval on priority 3: 40 %.
+    let f = e.evaluate(&mk(5_000_000), 20_000).0;
+    assert_eq!(ids(&f), ["pfc_pause_storm"]);
+    assert_eq!(
+        (f[0].priority, f[0].severity),
+        (Some(3), Severity::Critical)
+    );
+    assert!(f[0].summary.contains("40 %"), "{}", f[0].summary);
+    // 1 s in 10 s: under the 20 % threshold, cleared.
+    assert!(e.evaluate(&mk(6_000_000), 30_000).0.is_empty());
+}
