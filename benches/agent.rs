@@ -124,3 +124,15 @@ fn netlink_decode_rxe_cycle(bencher: divan::Bencher) {
         divan::black_box(r)
     });
 }
+
+/// One full cycle over the 16-HCA tree (16 mlx5 RoCE ports, ~60 counters each).
+#[divan::bench]
+fn full_cycle_16hca(bencher: divan::Bencher) {
+    let mut config = Config::defaults();
+    config.general.sysfs_root =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/sysfs/node-16hca");
+    let published = Arc::new(Published::new(config.poll_interval()));
+    let mut agent = Agent::new(config, published);
+    agent.cycle();
+    bencher.bench_local(|| divan::black_box(agent.cycle()));
+}

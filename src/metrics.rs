@@ -7,7 +7,6 @@
 //! Kernel counters are absolute values rebuilt each cycle, so a device reset
 //! shows as a drop that Prometheus treats as a counter reset.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
@@ -165,13 +164,18 @@ fn render_labels(labels: &[(&str, &str)]) -> String {
         }
         s.push_str(k);
         s.push_str("=\"");
-        for c in v.chars() {
-            match c {
-                '\\' => s.push_str("\\\\"),
-                '"' => s.push_str("\\\""),
-                '\n' => s.push_str("\\n"),
-                _ => s.push(c),
+        if v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+            for c in v.chars() {
+                match c {
+                    '\\' => s.push_str("\\\\"),
+                    '"' => s.push_str("\\\""),
+                    '\n' => s.push_str("\\n"),
+                    _ => s.push(c),
+                }
             }
+        } else {
+            // The common case: nothing to escape, one copy.
+            s.push_str(v);
         }
         s.push('"');
     }
@@ -184,7 +188,9 @@ fn render_labels(labels: &[(&str, &str)]) -> String {
 #[derive(Debug, Default)]
 pub struct Builder {
     families: Vec<Family>,
-    index: HashMap<&'static str, usize>,
+    index: rustc_hash::FxHashMap<&'static str, usize>,
+    /// Collectors push runs of one family: the last one is checked first.
+    last: usize,
 }
 
 impl Builder {
@@ -193,6 +199,13 @@ impl Builder {
     }
 
     fn family(&mut self, name: &'static str, help: &'static str, kind: Kind) -> &mut Family {
+        if self
+            .families
+            .get(self.last)
+            .is_some_and(|f| std::ptr::eq(f.name, name))
+        {
+            return &mut self.families[self.last];
+        }
         let i = *self.index.entry(name).or_insert_with(|| {
             self.families.push(Family {
                 name,
@@ -202,6 +215,7 @@ impl Builder {
             });
             self.families.len() - 1
         });
+        self.last = i;
         &mut self.families[i]
     }
 

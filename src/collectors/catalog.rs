@@ -3,7 +3,6 @@
 //! still exported, under the generic per-source families of the performance
 //! collector: nothing is dropped.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Where a counter was read.
@@ -443,7 +442,10 @@ pub const KNOWN: &[Known] = &[
 
 /// The catalog entry for a counter file, if the agent knows it.
 pub fn lookup(source: Source, file: &str) -> Option<&'static Known> {
-    static INDEX: OnceLock<HashMap<(Source, &'static str), &'static Known>> = OnceLock::new();
+    // Fx, not SipHash: every counter of every port is looked up each cycle,
+    // and the keys are our own names, not attacker-chosen.
+    static INDEX: OnceLock<rustc_hash::FxHashMap<(Source, &'static str), &'static Known>> =
+        OnceLock::new();
     INDEX
         .get_or_init(|| KNOWN.iter().map(|k| ((k.source, k.file), k)).collect())
         .get(&(source, file))
