@@ -65,7 +65,8 @@ bench-compare: static
 # The static binary and its SHA256, in dist/.
 release: static
 	mkdir -p dist
-	cp $(STATIC) dist/rdma-monitor-$$(./$(STATIC) --version | cut -d' ' -f2)-x86_64-linux-musl
+	v=$$($(abspath $(STATIC)) --version | cut -d' ' -f2) && test -n "$$v" && \
+	  cp $(STATIC) dist/rdma-monitor-$$v-x86_64-linux-musl
 	cd dist && sha256sum rdma-monitor-*-x86_64-linux-musl > SHA256SUMS && cat SHA256SUMS
 
 # Static binary size, and RSS/CPU of the static agent polling the bundled tree every 0.1 s for 10 s (RSS includes `timeout`, which is smaller).
