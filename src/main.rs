@@ -92,6 +92,19 @@ fn init_logging(level: LogLevel) {
     }
 }
 
+/// Raises the soft open-file limit to the hard one (at most 65536): the
+/// sysfs source keeps attribute files open to read them with one syscall.
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit on a struct we own.
+    unsafe {
+        let mut rl: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < rl.rlim_max {
+            rl.rlim_cur = rl.rlim_max.min(65_536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(Some(a)) => a,
@@ -113,6 +126,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(config.general.log_level);
+    raise_fd_limit();
     if args.topology {
         return topology(&config);
     }

@@ -66,6 +66,8 @@ pub struct NetdevSource<E: EthtoolIo = Socket> {
     ethtool_family: Option<u16>,
     devlink_family: Option<u16>,
     devlink: Vec<crate::sources::genl::DevlinkInfo>,
+    /// (netdev, ethtool-netlink command) the driver does not implement: not asked again until a rescan.
+    nl_unsupported: std::collections::HashSet<(String, &'static str)>,
     sysfs_root: PathBuf,
     rescan_every: Duration,
     last_rescan: Option<Instant>,
@@ -89,6 +91,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
             ethtool_family: None,
             devlink_family: None,
             devlink: Vec::new(),
+            nl_unsupported: std::collections::HashSet::new(),
             sysfs_root: sysfs_root.to_owned(),
             rescan_every,
             last_rescan: None,
@@ -255,6 +258,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
         self.devlink_family = genl::family_id(g, "devlink", self.seq).ok().flatten();
         self.stats.netlink_round_trips += 2;
         self.devlink.clear();
+        self.nl_unsupported.clear();
         if let Some(f) = self.devlink_family.filter(|f| *f != 0) {
             self.seq = self.seq.wrapping_add(1);
             self.stats.netlink_round_trips += 1;
@@ -298,13 +302,22 @@ impl<E: EthtoolIo> NetdevSource<E> {
             ),
         ];
         for (build, decode, cmd) in steps {
+            if self.nl_unsupported.contains(&(name.to_string(), cmd)) {
+                continue;
+            }
             self.seq = self.seq.wrapping_add(1);
             self.stats.netlink_round_trips += 1;
-            // EOPNOTSUPP (veth has no pause or FEC) leaves the value absent.
-            if let Ok(replies) = genl::run(g, &build(f, self.seq, name), cmd) {
-                for p in replies {
-                    any |= decode(&p, &mut out).is_ok();
+            match genl::run(g, &build(f, self.seq, name), cmd) {
+                Ok(replies) => {
+                    for p in replies {
+                        any |= decode(&p, &mut out).is_ok();
+                    }
                 }
+                // EOPNOTSUPP (veth has no pause or FEC): absent, and not asked each cycle.
+                Err(e) if e.is_unsupported() => {
+                    self.nl_unsupported.insert((name.to_string(), cmd));
+                }
+                Err(_) => {}
             }
         }
         any.then_some(out)

@@ -166,6 +166,22 @@ for key, after in b_stat.items():
 print(f"  traffic: rxe0 sent_pkts +{b_stat[('rxe0', 1)]['sent_pkts'] - a_stat[('rxe0', 1)]['sent_pkts']} "
       f"(agent and kernel agree on every counter's delta)")
 
+# A sysfs-only agent that ran through the traffic with its files held open:
+# its last cycle equals the kernel after the traffic.
+held = sorted(f for f in os.listdir(os.path.join(OUT, "held")) if f.endswith(".json"))
+if check(held, "the held-fd agent wrote no snapshot"):
+    with open(os.path.join(OUT, "held", held[-1])) as f:
+        h = ports(json.load(f))
+    n = 0
+    for key, after in b_stat.items():
+        for name, value in after.items():
+            if name in ("ifname", "port", "ifindex"):
+                continue
+            check(h[key]["hw_counters"][name]["value"] == value, f"held fds {key} {name}: {h[key]['hw_counters'][name]['value']} != {value}")
+            n += 1
+        check(h[key]["origin"]["hw_counters"] == "sysfs", "held-fd agent did not read sysfs")
+    print(f"  sysfs files held open and re-read with pread across the traffic: {n} values equal to the kernel's after it")
+
 # Removal and return of rxe1 under a running agent.
 snaps = sorted(f for f in os.listdir(os.path.join(OUT, "snaps")) if f.endswith(".json"))
 seen = []
@@ -215,7 +231,7 @@ if check(nl and sy, "no steady cycles recorded for the cost figures"):
     if c.get("netdevs"):
         # An ioctl is one syscall; an rtnetlink dump two or more (send, recv until DONE).
         per = (c["ethtool_ioctls"] + 2 * c["rtnetlink_round_trips"]) / c["netdevs"]
-        print(f"  netdev side: {c['ethtool_ioctls']} ethtool ioctls + {c['rtnetlink_round_trips']} rtnetlink dump(s) "
+        print(f"  netdev side: {c['ethtool_ioctls']} ethtool ioctls + {c['rtnetlink_round_trips']} rtnetlink/ethtool-netlink requests "
               f"for {c['netdevs']} netdevs = ~{per:.1f} syscalls per netdev per cycle")
 
 recorded = sorted(os.listdir(os.path.join(OUT, "netlink")))

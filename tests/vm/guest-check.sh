@@ -43,11 +43,20 @@ for mode in always never; do
   kill -TERM $pid; wait $pid
 done
 
-# B: traffic, then the same views again.
+# B: traffic, then the same views again. A sysfs-only agent runs through
+# it: its attribute files stay open and are re-read with pread, so its last
+# cycle must show the counters after the traffic.
+RDMA_MON_NETWORK__NETLINK=never RDMA_MON_GENERAL__POLL_INTERVAL=0.3 \
+RDMA_MON_GENERAL__SNAPSHOT_INTERVAL=600 RDMA_MON_GENERAL__SNAPSHOT_DIR="$OUT/held" \
+"$AGENT" 2> "$OUT/held.err" &
+held=$!
+sleep 1
 rxe-traffic -t rc -n 50 > "$OUT/b-traffic.log" 2>&1
 echo "traffic exit $?" >> "$OUT/b-traffic.log"
 "$AGENT" --once > "$OUT/b-agent.json" 2> "$OUT/b-agent.err"
 kernel_view b
+sleep 1
+kill -TERM $held; wait $held
 
 # C: a running agent while rxe1 goes away and comes back.
 RDMA_MON_PROMETHEUS__ENABLED=true RDMA_MON_PROMETHEUS__LISTEN_ADDRESS=127.0.0.1 \

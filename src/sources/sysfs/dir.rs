@@ -34,6 +34,24 @@ impl Dir {
         })
     }
 
+    /// Opens an attribute to keep: later reads are one `pread` at offset 0,
+    /// which makes sysfs (kernfs seq_file) call the attribute's show() again.
+    pub fn open_file(&self, name: &CStr) -> io::Result<OwnedFd> {
+        // SAFETY: `name` is NUL-terminated and `self.fd` is an open directory.
+        let fd = unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor owned by nobody else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
     /// Reads a small attribute file (sysfs returns a whole attribute in one read).
     pub fn read<'b>(&self, name: &CStr, buf: &'b mut [u8]) -> io::Result<&'b [u8]> {
         // SAFETY: `name` is NUL-terminated and `self.fd` is an open directory.
@@ -56,4 +74,14 @@ impl Dir {
         }
         Ok(&buf[..n as usize])
     }
+}
+
+/// Re-reads a held attribute from its start: one syscall.
+pub fn pread0<'b>(file: &OwnedFd, buf: &'b mut [u8]) -> io::Result<&'b [u8]> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `file` is open.
+    let n = unsafe { libc::pread(file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(&buf[..n as usize])
 }

@@ -116,6 +116,8 @@ struct Attr {
     /// The counter's name as exported (the file name).
     name: Arc<str>,
     skip: bool,
+    /// Kept open between cycles (within the fd budget): a read is one pread.
+    held: Option<std::os::fd::OwnedFd>,
 }
 
 #[derive(Debug)]
@@ -156,6 +158,9 @@ pub struct SysfsSource {
     unsupported: HashMap<Arc<str>, HashSet<Arc<str>>>,
     stats: SourceStats,
     buf: Box<[u8; 4096]>,
+    /// Attribute fds this source may hold, and how many are free now.
+    fd_limit: usize,
+    fd_budget: usize,
 }
 
 /// Per-read context: the shared buffer, the error list and the stats.
@@ -164,6 +169,8 @@ struct Reader<'a> {
     errors: &'a mut Vec<ReadError>,
     stats: &'a mut SourceStats,
     unsupported: &'a mut HashSet<Arc<str>>,
+    /// File descriptors this source may still keep open.
+    fd_budget: &'a mut usize,
 }
 
 impl Reader<'_> {
@@ -181,8 +188,25 @@ impl Reader<'_> {
             return None;
         }
         self.stats.file_reads += 1;
-        self.stats.syscalls += 3;
-        let failure = match dir.read(&attr.file, self.buf) {
+        // Held open: one pread. Within budget: open once, keep. Else open, read, close.
+        let bytes = if let Some(fd) = &attr.held {
+            self.stats.syscalls += 1;
+            dir::pread0(fd, self.buf)
+        } else if *self.fd_budget > 0 {
+            self.stats.syscalls += 2;
+            match dir.open_file(&attr.file) {
+                Ok(fd) => {
+                    *self.fd_budget -= 1;
+                    let fd = attr.held.insert(fd);
+                    dir::pread0(fd, self.buf)
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            self.stats.syscalls += 3;
+            dir.read(&attr.file, self.buf)
+        };
+        let failure = match bytes {
             Ok(bytes) => match std::str::from_utf8(bytes) {
                 Ok(text) => match parse::classify(text) {
                     parse::Text::NotAvailable => Failure::Unsupported,
@@ -196,6 +220,9 @@ impl Reader<'_> {
             Err(e) => classify_io(&e),
         };
         attr.skip = true;
+        if attr.held.take().is_some() {
+            *self.fd_budget += 1;
+        }
         match failure {
             Failure::Unsupported => {
                 self.unsupported.insert(attr.path.clone());
@@ -223,6 +250,7 @@ fn attr(file: &str, parent: &str) -> Attr {
         path: format!("{parent}/{file}").into(),
         name: file.into(),
         skip: false,
+        held: None,
     }
 }
 
@@ -237,7 +265,24 @@ fn list(path: &Path) -> io::Result<Vec<String>> {
     Ok(names)
 }
 
+/// Half of the soft RLIMIT_NOFILE, less a margin for sockets and the rest:
+/// held attribute fds must never starve the agent of descriptors.
+fn default_fd_budget() -> usize {
+    // SAFETY: getrlimit writes into the struct we pass.
+    let mut rl: libc::rlimit = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return 0;
+    }
+    (rl.rlim_cur as usize / 2).saturating_sub(64).min(16_384)
+}
+
 impl SysfsSource {
+    /// Caps the attribute fds held open (0: open, read, close every time).
+    pub fn set_fd_budget(&mut self, n: usize) {
+        self.fd_limit = n;
+        self.fd_budget = n;
+    }
+
     pub fn new(sysfs_root: &Path, filter: DeviceFilter, rescan_every: Duration) -> SysfsSource {
         SysfsSource {
             class_dir: sysfs_root.join("class/infiniband"),
@@ -248,6 +293,8 @@ impl SysfsSource {
             unsupported: HashMap::new(),
             stats: SourceStats::default(),
             buf: Box::new([0; 4096]),
+            fd_limit: default_fd_budget(),
+            fd_budget: default_fd_budget(),
         }
     }
 
@@ -306,6 +353,7 @@ impl SysfsSource {
                 errors: &mut reading.errors,
                 stats: &mut self.stats,
                 unsupported,
+                fd_budget: &mut self.fd_budget,
             };
             reading.devices.push(read_device(dev, &mut r, covered));
         }
@@ -316,7 +364,9 @@ impl SysfsSource {
         self.stats.rescans += 1;
         self.unsupported
             .retain(|dev, _| names.iter().any(|n| **n == **dev));
+        // Dropping the handles closes every held fd.
         self.devices.clear();
+        self.fd_budget = self.fd_limit;
         for name in names {
             let key: Arc<str> = name.as_str().into();
             let unsupported = self.unsupported.entry(key).or_default();
@@ -325,6 +375,8 @@ impl SysfsSource {
                 errors,
                 stats: &mut self.stats,
                 unsupported,
+                // Discovery reads static attributes once: nothing to hold.
+                fd_budget: &mut 0,
             };
             match discover_device(&self.class_dir, name, &mut r) {
                 Ok(dev) => self.devices.push(dev),

@@ -250,3 +250,61 @@ fn devices_come_and_go_without_restart() {
         Some(77)
     );
 }
+
+/// Held attributes cost one pread a cycle; without an fd budget, three syscalls.
+#[test]
+fn held_attributes_are_one_syscall_a_read() {
+    for (budget, per_read) in [(None, 1), (Some(0), 3)] {
+        let mut s = SysfsSource::new(
+            &fixture(),
+            DeviceFilter::default(),
+            Duration::from_secs(3600),
+        );
+        if let Some(b) = budget {
+            s.set_fd_budget(b);
+        }
+        s.poll(Instant::now()); // discovery
+        s.poll(Instant::now()); // opens what it will hold
+        let before = s.stats();
+        s.poll(Instant::now());
+        let after = s.stats();
+        let reads = after.file_reads - before.file_reads;
+        // The class directory listing is 4 syscalls on top.
+        assert_eq!(
+            after.syscalls - before.syscalls,
+            reads * per_read + 4,
+            "budget {budget:?}"
+        );
+    }
+}
+
+/// A held attribute sees the value the file has now, not the one it had when opened.
+#[test]
+fn held_attributes_reread_the_current_value() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::testutil::copy_tree(&fixture(), dir.path());
+    let mut s = SysfsSource::new(
+        dir.path(),
+        DeviceFilter::default(),
+        Duration::from_secs(3600),
+    );
+    s.poll(Instant::now());
+    s.poll(Instant::now());
+    let f = dir
+        .path()
+        .join("class/infiniband/mlx5_0/ports/1/hw_counters/out_of_buffer");
+    for v in [11u64, 12, 1_000_000] {
+        // Written in place, as sysfs regenerates in place.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&f)
+            .unwrap();
+        std::fs::write(&f, format!("{v}\n")).unwrap();
+        let r = s.poll(Instant::now());
+        assert_eq!(
+            counter(&device(&r, "mlx5_0").ports[0].hw_counters, "out_of_buffer"),
+            Some(v)
+        );
+    }
+}
