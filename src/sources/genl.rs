@@ -248,6 +248,45 @@ pub fn decode_linkstate(p: &[u8], out: &mut EthtoolNl) -> Result<(), WireError> 
     Ok(())
 }
 
+/// One 128-byte upper page of a module's EEPROM (ETHTOOL_MSG_MODULE_EEPROM_GET):
+/// what the ioctl cannot reach, such as CMIS lane monitors (page 11h) and
+/// thresholds (page 02h).
+pub fn module_page_request(family: u16, seq: u32, ifname: &str, page: u8) -> Vec<u8> {
+    let mut a = ethtool_header(sys::ETHTOOL_A_MODULE_EEPROM_HEADER as u16, ifname, false);
+    a.extend(attr(
+        sys::ETHTOOL_A_MODULE_EEPROM_OFFSET as u16,
+        &128u32.to_ne_bytes(),
+    ));
+    a.extend(attr(
+        sys::ETHTOOL_A_MODULE_EEPROM_LENGTH as u16,
+        &128u32.to_ne_bytes(),
+    ));
+    a.extend(attr(sys::ETHTOOL_A_MODULE_EEPROM_PAGE as u16, &[page]));
+    a.extend(attr(sys::ETHTOOL_A_MODULE_EEPROM_BANK as u16, &[0]));
+    // 0x50: the module's memory map (0x51 is SFF-8472's diagnostics address).
+    a.extend(attr(
+        sys::ETHTOOL_A_MODULE_EEPROM_I2C_ADDRESS as u16,
+        &[0x50],
+    ));
+    request(
+        family,
+        sys::ETHTOOL_MSG_MODULE_EEPROM_GET as u8,
+        false,
+        seq,
+        &a,
+    )
+}
+
+pub fn decode_module_page(p: &[u8]) -> Result<Option<Vec<u8>>, WireError> {
+    for a in wire::attrs(p) {
+        let a = a?;
+        if u32::from(a.kind) == sys::ETHTOOL_A_MODULE_EEPROM_DATA {
+            return Ok(Some(a.payload.to_vec()));
+        }
+    }
+    Ok(None)
+}
+
 /// `devlink dev info` of one device.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DevlinkInfo {
@@ -422,6 +461,27 @@ mod tests {
         assert_eq!(o.fec_corrected, Some(u64::MAX));
         // Truncated statistics are an error, not a panic.
         assert!(decode_pause(&pause[..pause.len() - 6], &mut EthtoolNl::default()).is_err());
+    }
+
+    #[test]
+    fn module_page() {
+        let r = module_page_request(0x15, 2, "eth2", 0x11);
+        let attrs: Vec<_> = wire::attrs(&r[16 + GENL_HDR..])
+            .map(|a| a.unwrap())
+            .collect();
+        let get = |k: u32| attrs.iter().find(|a| u32::from(a.kind) == k).unwrap();
+        assert_eq!(get(sys::ETHTOOL_A_MODULE_EEPROM_OFFSET).u32().unwrap(), 128);
+        assert_eq!(get(sys::ETHTOOL_A_MODULE_EEPROM_PAGE).u8().unwrap(), 0x11);
+        let data: Vec<u8> = (0..128).collect();
+        let reply = [
+            attr(
+                sys::ETHTOOL_A_MODULE_EEPROM_HEADER as u16 | NLA_F_NESTED,
+                &[],
+            ),
+            attr(sys::ETHTOOL_A_MODULE_EEPROM_DATA as u16, &data),
+        ]
+        .concat();
+        assert_eq!(decode_module_page(&reply).unwrap(), Some(data));
     }
 
     #[test]

@@ -139,7 +139,12 @@ impl<E: EthtoolIo> NetdevSource<E> {
             }
             match e.module_eeprom(name) {
                 Ok((_, eeprom)) => match module::decode(&eeprom) {
-                    Ok(m) => info.module = Some(m),
+                    Ok(mut m) => {
+                        if m.standard == Some(module::Standard::Cmis) {
+                            self.add_cmis_pages(name, &mut m);
+                        }
+                        info.module = Some(m);
+                    }
                     Err(err) => info.module_error = Some(err.to_string()),
                 },
                 Err(err) if err.is_unsupported() => {}
@@ -273,6 +278,31 @@ impl<E: EthtoolIo> NetdevSource<E> {
                     .collect();
             }
         }
+    }
+
+    /// CMIS lane monitors and thresholds, over ethtool netlink (the ioctl stops at 256 bytes).
+    fn add_cmis_pages(&mut self, name: &str, m: &mut Module) {
+        use crate::sources::genl;
+        let (Some(g), Some(f)) = (&mut self.genl, self.ethtool_family) else {
+            return;
+        };
+        let mut pages = Vec::new();
+        for page in [0x11u8, 0x02] {
+            self.seq = self.seq.wrapping_add(1);
+            self.stats.netlink_round_trips += 1;
+            let data = genl::run(
+                g,
+                &genl::module_page_request(f, self.seq, name, page),
+                "ETHTOOL_MSG_MODULE_EEPROM_GET",
+            )
+            .ok()
+            .and_then(|r| {
+                r.first()
+                    .and_then(|p| genl::decode_module_page(p).ok().flatten())
+            });
+            pages.push(data);
+        }
+        module::cmis_pages(m, pages[0].as_deref(), pages[1].as_deref());
     }
 
     /// Pause and FEC statistics and the link state, each cycle (what the ioctls lack).

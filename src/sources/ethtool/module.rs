@@ -249,6 +249,28 @@ fn cmis(e: &[u8]) -> Result<Module, ModuleError> {
     })
 }
 
+/// Adds CMIS lane monitors (page 11h) and thresholds (page 02h), each the
+/// 128 bytes of the upper page (offsets below are the spec's minus 128).
+pub fn cmis_pages(m: &mut Module, page_11h: Option<&[u8]>, page_02h: Option<&[u8]>) {
+    if let Some(p) = page_11h.filter(|p| p.len() >= 74) {
+        let lanes = |at: usize, unit: f64| {
+            (0..8)
+                .map(|i| u16be(p, at + 2 * i) * unit)
+                .collect::<Vec<_>>()
+        };
+        m.tx_power_watts = lanes(154 - 128, POWER);
+        m.tx_bias_amperes = lanes(170 - 128, BIAS);
+        m.rx_power_watts = lanes(186 - 128, POWER);
+    }
+    if let Some(p) = page_02h.filter(|p| p.len() >= 72) {
+        m.temperature_thresholds = Some(thresholds(p, 0, true, TEMP));
+        m.voltage_thresholds = Some(thresholds(p, 8, false, VOLT));
+        m.tx_power_thresholds = Some(thresholds(p, 176 - 128, false, POWER));
+        m.tx_bias_thresholds = Some(thresholds(p, 184 - 128, false, BIAS));
+        m.rx_power_thresholds = Some(thresholds(p, 192 - 128, false, POWER));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,6 +426,39 @@ mod tests {
         assert_eq!(m.length_m, Some(50.0));
         assert_eq!(m.temperature_celsius, Some(45.0));
         assert!(m.rx_power_watts.is_empty(), "lane monitors are in page 11h");
+    }
+
+    #[test]
+    fn cmis_lane_pages() {
+        let mut m = Module::default();
+        let mut p11 = vec![0u8; 128];
+        for lane in 0..8 {
+            put16(&mut p11, 154 - 128 + 2 * lane, 10_000 + lane as u16); // ~1 mW
+            put16(&mut p11, 170 - 128 + 2 * lane, 4000); // 8 mA
+            put16(
+                &mut p11,
+                186 - 128 + 2 * lane,
+                if lane == 5 { 0 } else { 9000 },
+            );
+        }
+        let mut p02 = vec![0u8; 128];
+        put16(&mut p02, 0, 75 * 256);
+        for (i, v) in [30000u16, 50, 25000, 100].into_iter().enumerate() {
+            put16(&mut p02, 192 - 128 + 2 * i, v); // rx power thresholds
+        }
+        cmis_pages(&mut m, Some(&p11), Some(&p02));
+        assert_eq!(m.rx_power_watts.len(), 8);
+        assert!((m.tx_bias_amperes[0] - 0.008).abs() < 1e-12);
+        assert!((m.tx_power_watts[7] - 0.0010007).abs() < 1e-12);
+        assert_eq!(
+            m.rx_power_thresholds.unwrap().crossed(m.rx_power_watts[5]),
+            Some("low_alarm")
+        );
+        assert_eq!(m.temperature_thresholds.unwrap().high_alarm, 75.0);
+        // Short pages are ignored, not a panic.
+        let mut m2 = Module::default();
+        cmis_pages(&mut m2, Some(&p11[..10]), Some(&p02[..10]));
+        assert!(m2.rx_power_watts.is_empty() && m2.rx_power_thresholds.is_none());
     }
 
     #[test]
