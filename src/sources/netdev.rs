@@ -33,6 +33,8 @@ pub struct NetdevStatic {
     pub dcb: Option<crate::sources::rtnetlink::Dcb>,
     /// `devlink dev info` of the netdev's device (matched by bus address).
     pub devlink: Option<crate::sources::genl::DevlinkInfo>,
+    /// DCQCN congestion-control parameters (mlx5 debugfs `cc_params/`), by file name.
+    pub dcqcn: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -354,6 +356,28 @@ impl<E: EthtoolIo> NetdevSource<E> {
     }
 }
 
+/// mlx5's DCQCN parameters (rp_* reaction point, np_* notification point):
+/// one decimal value per file; unreadable ones (debugfs needs root) are left out.
+pub fn read_cc_params(dir: &Path) -> Vec<(String, u64)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, u64)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let v = std::fs::read_to_string(e.path())
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
+            Some((name, v))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// A PFC statistic of mlx5, bnxt_en or ice, by name: (kind, direction, priority).
 /// Kinds: "frames", "duration_us", "transitions".
 pub fn pfc_stat(name: &str) -> Option<(&'static str, &'static str, u8)> {
@@ -480,6 +504,29 @@ mod fixture_tests {
         // 8 priorities x (rx frames, rx duration, tx frames, tx duration, rx transitions).
         assert_eq!(mapped.len(), 40);
         assert!(names.contains(&"rx_discards_phy") && DISCARD_STATS.contains(&"rx_discards_phy"));
+    }
+
+    /// DCQCN parameters from a debugfs-like tree.
+    #[test]
+    fn dcqcn_parameters() {
+        let d = tempfile::tempdir().unwrap();
+        for (n, v) in [
+            ("rp_ai_rate", "5\n"),
+            ("rp_min_rate", "1\n"),
+            ("np_cnp_dscp", "48\n"),
+            ("garbage", "x\n"),
+        ] {
+            std::fs::write(d.path().join(n), v).unwrap();
+        }
+        assert_eq!(
+            read_cc_params(d.path()),
+            [
+                ("np_cnp_dscp".to_string(), 48),
+                ("rp_ai_rate".to_string(), 5),
+                ("rp_min_rate".to_string(), 1)
+            ]
+        );
+        assert!(read_cc_params(&d.path().join("none")).is_empty());
     }
 
     /// mlx5's `ecn/roce_np|roce_rp/enable/<prio>` switches, from a sysfs tree.
