@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::sources::rdma_netlink::wire::{self, Attr, WireError};
-use crate::sources::rdma_netlink::{NlError, Transport};
+use crate::sources::rdma_netlink::{NlError, Transport, for_each_reply};
 use crate::sys;
 
 const GENL_HDR: usize = std::mem::size_of::<sys::genlmsghdr>();
@@ -57,44 +57,18 @@ pub fn run<T: Transport>(
     let mut buf = Vec::new();
     t.exchange(req, &mut buf)?;
     let mut out = Vec::new();
-    for m in wire::messages(&buf) {
-        let m = m.map_err(|source| NlError::Wire {
+    for_each_reply(&buf, seq, family, cmd_name, |payload| {
+        let p = payload.get(GENL_HDR..).ok_or(NlError::Wire {
             cmd: cmd_name,
-            source,
+            source: WireError::Truncated {
+                what: "genlmsghdr",
+                need: GENL_HDR,
+                have: payload.len(),
+            },
         })?;
-        if m.seq != seq {
-            continue;
-        }
-        match u32::from(m.kind) {
-            sys::NLMSG_DONE => break,
-            sys::NLMSG_ERROR => {
-                let errno = m
-                    .payload
-                    .get(..4)
-                    .map_or(0, |b| i32::from_ne_bytes(b.try_into().expect("4 bytes")))
-                    .saturating_abs();
-                if errno != 0 {
-                    return Err(NlError::Kernel {
-                        cmd: cmd_name,
-                        errno,
-                    });
-                }
-                break;
-            }
-            _ if m.kind == family => {
-                let p = m.payload.get(GENL_HDR..).ok_or(NlError::Wire {
-                    cmd: cmd_name,
-                    source: WireError::Truncated {
-                        what: "genlmsghdr",
-                        need: GENL_HDR,
-                        have: m.payload.len(),
-                    },
-                })?;
-                out.push(p.to_vec());
-            }
-            _ => {}
-        }
-    }
+        out.push(p.to_vec());
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::sources::rdma_netlink::wire::{self, MessageBuilder, WireError};
-use crate::sources::rdma_netlink::{NlError, Transport};
+use crate::sources::rdma_netlink::{NlError, Transport, for_each_reply};
 use crate::sys;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -108,30 +108,10 @@ pub fn links<T: Transport>(t: &mut T, seq: u32) -> Result<Vec<Link>, NlError> {
     t.exchange(&get_links(seq), &mut buf)?;
     let cmd = "RTM_GETLINK";
     let mut out = Vec::new();
-    for m in wire::messages(&buf) {
-        let m = m.map_err(|source| NlError::Wire { cmd, source })?;
-        if m.seq != seq {
-            continue;
-        }
-        match u32::from(m.kind) {
-            sys::NLMSG_DONE => break,
-            sys::NLMSG_ERROR => {
-                let errno = m
-                    .payload
-                    .get(..4)
-                    .map_or(0, |b| i32::from_ne_bytes(b.try_into().expect("4 bytes")))
-                    .saturating_abs();
-                if errno != 0 {
-                    return Err(NlError::Kernel { cmd, errno });
-                }
-                break;
-            }
-            k if k == sys::RTM_NEWLINK => {
-                out.push(decode_link(m.payload).map_err(|source| NlError::Wire { cmd, source })?)
-            }
-            _ => {}
-        }
-    }
+    for_each_reply(&buf, seq, sys::RTM_NEWLINK as u16, cmd, |payload| {
+        out.push(decode_link(payload).map_err(|source| NlError::Wire { cmd, source })?);
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -307,42 +287,23 @@ pub fn decode_dcb(payload: &[u8]) -> Result<Dcb, WireError> {
 pub fn dcb<T: Transport>(t: &mut T, seq: u32, ifname: &str) -> Result<Option<Dcb>, NlError> {
     let mut buf = Vec::new();
     t.exchange(&get_dcb(seq, ifname), &mut buf)?;
-    for m in wire::messages(&buf) {
-        let m = m.map_err(|source| NlError::Wire {
-            cmd: "RTM_GETDCB",
-            source,
-        })?;
-        if m.seq != seq {
-            continue;
+    let cmd = "RTM_GETDCB";
+    let mut dcb = None;
+    let walked = for_each_reply(&buf, seq, sys::RTM_GETDCB as u16, cmd, |payload| {
+        if dcb.is_none() {
+            dcb = Some(decode_dcb(payload).map_err(|source| NlError::Wire { cmd, source })?);
         }
-        match u32::from(m.kind) {
-            sys::NLMSG_ERROR => {
-                let errno = m
-                    .payload
-                    .get(..4)
-                    .map_or(0, |b| i32::from_ne_bytes(b.try_into().expect("4 bytes")))
-                    .saturating_abs();
-                return match errno {
-                    0 => Ok(None),
-                    libc::EOPNOTSUPP | libc::EINVAL | libc::ENODEV => Ok(None),
-                    _ => Err(NlError::Kernel {
-                        cmd: "RTM_GETDCB",
-                        errno,
-                    }),
-                };
-            }
-            k if k == sys::RTM_GETDCB => {
-                return decode_dcb(m.payload)
-                    .map(Some)
-                    .map_err(|source| NlError::Wire {
-                        cmd: "RTM_GETDCB",
-                        source,
-                    });
-            }
-            _ => {}
-        }
+        Ok(())
+    });
+    match walked {
+        // The driver has no DCB ops, or the netdev is gone: nothing to report.
+        Err(NlError::Kernel {
+            errno: libc::EOPNOTSUPP | libc::EINVAL | libc::ENODEV,
+            ..
+        }) => Ok(None),
+        Err(e) => Err(e),
+        Ok(()) => Ok(dcb),
     }
-    Ok(None)
 }
 
 #[cfg(test)]

@@ -159,6 +159,36 @@ impl Exchange {
     }
 }
 
+/// Walks the replies to request `seq` in `buf`, handing the payload of each
+/// message of type `kind` to `each`. NLMSG_DONE ends the walk, and so does
+/// NLMSG_ERROR: errno 0 is an ACK, any other becomes `NlError::Kernel`.
+pub fn for_each_reply(
+    buf: &[u8],
+    seq: u32,
+    kind: u16,
+    cmd: &'static str,
+    mut each: impl FnMut(&[u8]) -> Result<(), NlError>,
+) -> Result<(), NlError> {
+    for m in messages(buf) {
+        let m = m.map_err(|source| NlError::Wire { cmd, source })?;
+        if m.seq != seq {
+            continue; // a late reply to an earlier request
+        }
+        match u32::from(m.kind) {
+            sys::NLMSG_ERROR | sys::NLMSG_DONE => {
+                let errno = error_code(&m);
+                if errno != 0 {
+                    return Err(NlError::Kernel { cmd, errno });
+                }
+                break;
+            }
+            _ if m.kind == kind => each(m.payload)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The (positive) errno carried by NLMSG_ERROR / NLMSG_DONE, 0 for none.
 fn error_code(m: &Message) -> i32 {
     m.payload
@@ -212,25 +242,10 @@ impl<T: Transport> Client<T> {
         let cmd = nldev::command_name(kind);
         self.transport.exchange(&request, &mut self.buf)?;
         let mut out = Vec::new();
-        for m in messages(&self.buf) {
-            let m = m.map_err(|source| NlError::Wire { cmd, source })?;
-            if m.seq != seq {
-                continue;
-            }
-            match u32::from(m.kind) {
-                sys::NLMSG_ERROR | sys::NLMSG_DONE => {
-                    let errno = error_code(&m);
-                    if errno != 0 {
-                        return Err(NlError::Kernel { cmd, errno });
-                    }
-                    break;
-                }
-                _ if m.kind == kind => {
-                    out.push(decode(m.payload).map_err(|source| NlError::Wire { cmd, source })?)
-                }
-                _ => {}
-            }
-        }
+        for_each_reply(&self.buf, seq, kind, cmd, |payload| {
+            out.push(decode(payload).map_err(|source| NlError::Wire { cmd, source })?);
+            Ok(())
+        })?;
         Ok(out)
     }
 

@@ -54,25 +54,7 @@ impl Dir {
 
     /// Reads a small attribute file (sysfs returns a whole attribute in one read).
     pub fn read<'b>(&self, name: &CStr, buf: &'b mut [u8]) -> io::Result<&'b [u8]> {
-        // SAFETY: `name` is NUL-terminated and `self.fd` is an open directory.
-        let fd = unsafe {
-            libc::openat(
-                self.fd.as_raw_fd(),
-                name.as_ptr(),
-                libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is freshly opened and owned here; OwnedFd closes it.
-        let file = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-        let n = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(&buf[..n as usize])
+        pread0(&self.open_file(name)?, buf)
     }
 }
 
