@@ -56,7 +56,10 @@ pub struct NetdevStats {
 }
 
 struct Cached {
+    /// ethtool stat names in the driver's order (the order of the values)...
     names: Vec<Arc<str>>,
+    /// ...and their indices in name order, the order readings list them in.
+    by_name: Vec<usize>,
     info: Arc<NetdevStatic>,
 }
 
@@ -105,7 +108,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
 
     fn read_static(&mut self, name: &str, errors: &mut Vec<String>) -> Cached {
         let mut info = NetdevStatic::default();
-        let mut names = Vec::new();
+        let mut names: Vec<Arc<str>> = Vec::new();
         if let Some(e) = &mut self.ethtool {
             // drvinfo, 2 x (sset info + strings), features, pause, 2 x link settings, 2 x module.
             self.stats.ioctls += 11;
@@ -181,8 +184,11 @@ impl<E: EthtoolIo> NetdevSource<E> {
                 }
             }
         }
+        let mut by_name: Vec<usize> = (0..names.len()).collect();
+        by_name.sort_by(|&a, &b| names[a].cmp(&names[b]));
         Cached {
             names,
+            by_name,
             info: Arc::new(info),
         }
     }
@@ -225,15 +231,15 @@ impl<E: EthtoolIo> NetdevSource<E> {
                 match e.stats(name, cached.names.len()) {
                     Ok(values) => {
                         ethtool_stats = cached
-                            .names
+                            .by_name
                             .iter()
-                            .zip(values)
-                            .map(|(n, v)| Counter {
-                                name: n.clone(),
-                                value: v,
+                            .filter_map(|&i| {
+                                Some(Counter {
+                                    name: cached.names[i].clone(),
+                                    value: *values.get(i)?,
+                                })
                             })
                             .collect();
-                        ethtool_stats.sort_by(|a, b| a.name.cmp(&b.name));
                     }
                     Err(err) if err.is_unsupported() => {}
                     Err(err) => errors.push(err.to_string()),

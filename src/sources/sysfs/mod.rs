@@ -136,6 +136,11 @@ struct PortHandle {
     rate: Attr,
     counters: Option<CounterDir>,
     hw_counters: Option<CounterDir>,
+    /// This port's unsupported paths, worked out again only when the device's
+    /// set has grown (it never shrinks between rescans): `unsupported_seen` is
+    /// the set's size when they were.
+    unsupported: Vec<Arc<str>>,
+    unsupported_seen: usize,
 }
 
 #[derive(Debug)]
@@ -552,6 +557,8 @@ fn discover_port(dev_path: &Path, dev: &str, port: u32, r: &mut Reader) -> io::R
         info: Arc::new(info),
         counters,
         hw_counters,
+        unsupported: Vec::new(),
+        unsupported_seen: usize::MAX,
     })
 }
 
@@ -676,14 +683,17 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> Dev
         } else {
             read_counters(&mut p.counters, r)
         };
-        let rel_prefix = format!("{}/ports/{}/", dev.info.name, p.port);
-        let mut unsupported: Vec<Arc<str>> = r
-            .unsupported
-            .iter()
-            .filter(|u| u.starts_with(&rel_prefix))
-            .cloned()
-            .collect();
-        unsupported.sort();
+        if p.unsupported_seen != r.unsupported.len() {
+            let prefix = format!("{}/ports/{}/", dev.info.name, p.port);
+            p.unsupported = r
+                .unsupported
+                .iter()
+                .filter(|u| u.starts_with(&prefix))
+                .cloned()
+                .collect();
+            p.unsupported.sort();
+            p.unsupported_seen = r.unsupported.len();
+        }
         ports.push(PortReading {
             port: p.port,
             info: p.info.clone(),
@@ -692,7 +702,7 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> Dev
             rate,
             counters,
             hw_counters,
-            unsupported,
+            unsupported: p.unsupported.clone(),
             origin: PortOrigin::default(),
         });
     }
