@@ -9,6 +9,17 @@ use crate::sources::sysfs::DeviceFilter;
 use crate::sys::*;
 use std::time::{Duration, Instant};
 
+/// Hands one payload to every NLDEV decoder: none may panic, whatever it holds.
+fn decode_as_every_reply(payload: &[u8]) {
+    let _ = decode_device(payload);
+    let _ = decode_port(payload);
+    let _ = decode_port_stats(payload);
+    let _ = decode_stat_status(payload);
+    let _ = decode_resources(payload);
+    let _ = decode_sys(payload);
+    let _ = decode_bound_counters(payload);
+}
+
 /// An attribute: header, payload, padding.
 fn attr(kind: u32, payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::new();
@@ -563,12 +574,7 @@ fn decoders_survive_garbage() {
         b.truncate(((x >> 40) as usize) % (b.len() + 1));
         for m in wire::messages(&b) {
             let Ok(m) = m else { break };
-            let _ = decode_device(m.payload);
-            let _ = decode_port(m.payload);
-            let _ = decode_port_stats(m.payload);
-            let _ = decode_stat_status(m.payload);
-            let _ = decode_resources(m.payload);
-            let _ = decode_bound_counters(m.payload);
+            decode_as_every_reply(m.payload);
         }
     }
 }
@@ -703,13 +709,7 @@ mod recorded {
             for cut in 0..bytes.len() {
                 for m in wire::messages(&bytes[..cut]) {
                     let Ok(m) = m else { break };
-                    let _ = decode_device(m.payload);
-                    let _ = decode_port(m.payload);
-                    let _ = decode_port_stats(m.payload);
-                    let _ = decode_stat_status(m.payload);
-                    let _ = decode_resources(m.payload);
-                    let _ = decode_sys(m.payload);
-                    let _ = decode_bound_counters(m.payload);
+                    decode_as_every_reply(m.payload);
                 }
             }
         }
