@@ -154,7 +154,7 @@ impl Agent {
     pub fn cycle(&mut self) -> Arc<SnapshotDoc> {
         let started = Instant::now();
         let wall = SystemTime::now();
-        let reading = self.read_sources(started);
+        let mut reading = self.read_sources(started);
         let mad = self.mad.load_full();
         let cycle = Cycle {
             node: &reading,
@@ -211,9 +211,10 @@ impl Agent {
             rdma_class_present: reading.class_present,
             devices,
             collectors: statuses,
-            read_errors: reading.errors.clone(),
+            // Moved, not copied: the next cycle's rates need only `devices`.
+            read_errors: std::mem::take(&mut reading.errors),
             mad: mad.clone(),
-            netdevs: reading.netdevs.clone(),
+            netdevs: std::mem::take(&mut reading.netdevs),
             module_params: reading.module_params.clone(),
             findings: Vec::new(),
             sources: Sources {

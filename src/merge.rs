@@ -164,11 +164,11 @@ pub fn merge(node: &mut NodeReading, nl: NetlinkReading) {
                 qp_counter(b, counters)
             })
             .collect();
-        for np in &nd.ports {
+        for np in nd.ports {
             let pidx = match dev.ports.iter().position(|p| p.port == np.port.port) {
                 Some(i) => i,
                 None => {
-                    dev.ports.push(port_from_netlink(np));
+                    dev.ports.push(port_from_netlink(&np));
                     dev.ports.sort_by_key(|p| p.port);
                     dev.ports
                         .iter()
@@ -184,8 +184,7 @@ pub fn merge(node: &mut NodeReading, nl: NetlinkReading) {
             if let Some(s) = np.port.phys_state {
                 port.phys_state = Some(enumerated(s, phys_state_name(s)));
             }
-            if let Some(hw) = &np.hw_counters {
-                let mut hw = hw.clone();
+            if let Some(mut hw) = np.hw_counters {
                 // sysfs lists files sorted by name; keep one order whatever the source.
                 hw.sort_by(|a, b| a.name.cmp(&b.name));
                 port.hw_counters = hw;
