@@ -260,6 +260,8 @@ fn volatile(line: &str) -> bool {
         "rdma_monitor_collector_duration_seconds",
         "rdma_monitor_cycle_duration_seconds",
         "rdma_monitor_last_cycle_timestamp_seconds",
+        "rdma_monitor_last_cycle_age_seconds",
+        "rdma_monitor_http_requests_total",
         "rdma_monitor_cycles_total",
         "rdma_monitor_sysfs_reads_total",
         "rdma_monitor_sysfs_rescans_total",

@@ -1,12 +1,13 @@
 //! Outputs: what the collection loop publishes and who reads it.
 
+pub mod http;
 pub mod ibnetdiscover;
 pub mod prometheus;
 pub mod snapshot;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 
@@ -19,10 +20,39 @@ pub struct Published {
     pub snapshot: ArcSwapOption<SnapshotDoc>,
     /// The latest AI answers (JSON), written by the analysis worker.
     pub analysis: Arc<ArcSwapOption<Vec<u8>>>,
-    last_cycle_unix_ms: AtomicU64,
-    /// A cycle older than this makes `/healthz` fail.
+    /// Monotonic time of the last completed cycle, in ms since `epoch`, plus
+    /// one (0: none yet). Monotonic, so a clock step cannot hide a stall.
+    last_cycle_mono_ms: AtomicU64,
+    epoch: Instant,
+    /// No completed cycle for this long makes scrapes stale and `/healthz` fail.
     stale_after: Duration,
 }
+
+/// How recent the published data is, at the moment of asking.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Freshness {
+    /// Time since the last cycle completed; `None` before the first one.
+    pub age: Option<Duration>,
+    pub stale_after: Duration,
+}
+
+impl Freshness {
+    pub fn stale(&self) -> bool {
+        self.age.is_none_or(|a| a > self.stale_after)
+    }
+}
+
+/// One line of `/healthz`: the endpoint is healthy when every check is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Three poll intervals, but never under this: a 50 ms interval must not
+/// flap on one scheduling hiccup.
+const MIN_STALE_AFTER: Duration = Duration::from_secs(1);
 
 impl Published {
     pub fn new(poll_interval: Duration) -> Published {
@@ -30,28 +60,105 @@ impl Published {
             metrics: Registry::default(),
             snapshot: ArcSwapOption::empty(),
             analysis: Arc::new(ArcSwapOption::empty()),
-            last_cycle_unix_ms: AtomicU64::new(0),
-            stale_after: (poll_interval * 3).max(Duration::from_secs(30)),
+            last_cycle_mono_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            stale_after: poll_interval
+                .checked_mul(3)
+                .unwrap_or(Duration::MAX)
+                .max(MIN_STALE_AFTER),
         }
     }
 
     pub fn publish(&self, metrics: crate::metrics::MetricSet, doc: Arc<SnapshotDoc>) {
         self.metrics.publish(metrics);
         self.snapshot.store(Some(doc));
-        self.last_cycle_unix_ms
-            .store(unix_ms(SystemTime::now()), Ordering::Release);
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_cycle_mono_ms
+            .store(ms.saturating_add(1), Ordering::Release);
     }
 
-    /// A cycle completed recently.
+    pub fn freshness(&self) -> Freshness {
+        let last = self.last_cycle_mono_ms.load(Ordering::Acquire);
+        let now = self.epoch.elapsed().as_millis() as u64;
+        Freshness {
+            age: (last != 0).then(|| Duration::from_millis(now.saturating_sub(last - 1))),
+            stale_after: self.stale_after,
+        }
+    }
+
+    /// What `/healthz` reports, one check per line. A new liveness check (a
+    /// worker thread, a source) is one more entry here.
+    pub fn health(&self) -> Vec<Check> {
+        let f = self.freshness();
+        let collection = Check {
+            name: "collection",
+            ok: !f.stale(),
+            detail: match f.age {
+                None => "no cycle has completed yet".to_string(),
+                Some(age) => format!(
+                    "last cycle completed {:.1} s ago (stale after {:.1} s)",
+                    age.as_secs_f64(),
+                    f.stale_after.as_secs_f64()
+                ),
+            },
+        };
+        vec![collection]
+    }
+
+    /// Every health check passes.
     pub fn healthy(&self) -> bool {
-        let last = self.last_cycle_unix_ms.load(Ordering::Acquire);
-        last != 0
-            && unix_ms(SystemTime::now()).saturating_sub(last)
-                <= self.stale_after.as_millis() as u64
+        self.health().iter().all(|c| c.ok)
     }
 }
 
 pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_before_the_first_cycle_and_after_three_intervals() {
+        let p = Published::new(Duration::from_secs(2));
+        assert_eq!(p.freshness().age, None);
+        assert!(p.freshness().stale());
+        let health = p.health();
+        assert!(!health[0].ok);
+        assert_eq!(health[0].detail, "no cycle has completed yet");
+        let f = Freshness {
+            age: Some(Duration::from_millis(6000)),
+            stale_after: Duration::from_secs(6),
+        };
+        assert!(!f.stale());
+        assert!(
+            Freshness {
+                age: Some(Duration::from_millis(6001)),
+                ..f
+            }
+            .stale()
+        );
+    }
+
+    #[test]
+    fn stale_after_is_three_intervals_with_a_floor() {
+        assert_eq!(
+            Published::new(Duration::from_secs(10))
+                .freshness()
+                .stale_after,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            Published::new(Duration::from_millis(50))
+                .freshness()
+                .stale_after,
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            Published::new(Duration::MAX).freshness().stale_after,
+            Duration::MAX
+        );
+    }
 }

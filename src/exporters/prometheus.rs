@@ -1,159 +1,258 @@
 //! The built-in HTTP endpoint: `GET /metrics` (Prometheus text), `/healthz`,
-//! `/snapshot` (latest JSON). It only reads what the collection loop
-//! published; a scrape never triggers collection. A small HTTP/1.1 subset is
-//! enough for Prometheus and curl and keeps the static binary small.
+//! `/snapshot` (latest JSON), `/analysis`. It only reads what the collection
+//! loop published; a scrape never triggers collection. Connection handling
+//! lives in [`super::http`].
+//!
+//! A scrape is the published set's cached text followed by a few series
+//! computed at scrape time (how old the set is, the server's own counters).
+//! With `Accept-Encoding: gzip` the set is compressed once, on the first
+//! such scrape, and the scrape-time series are appended to that cached
+//! stream as a final stored deflate block (see [`GzipPrefix`]).
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, Weak};
+
+use flate2::{Compress, Compression, FlushCompress};
 
 use super::Published;
+use super::http::{self, Handler, Request, Responder, Stats};
+use crate::metrics::MetricSet;
 
-/// Connections served at once; more are answered 503 and closed.
-const MAX_CONNECTIONS: usize = 16;
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_REQUEST_HEAD: usize = 8192;
+pub use super::http::Server;
 
-pub struct Server {
-    pub local_addr: SocketAddr,
-}
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Binds now (so a taken port is an error at startup) and serves on a thread.
+/// Binds now (so a taken port is an error at startup) and serves on threads
+/// started once.
 pub fn spawn(addr: SocketAddr, published: Arc<Published>) -> io::Result<Server> {
-    let listener = TcpListener::bind(addr)?;
-    let local_addr = listener.local_addr()?;
-    let active = Arc::new(AtomicUsize::new(0));
-    std::thread::Builder::new()
-        .name("http".into())
-        .spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-                    active.fetch_sub(1, Ordering::AcqRel);
-                    let _ = respond(&stream, 503, "text/plain", b"busy\n", false);
-                    continue;
-                }
-                let published = published.clone();
-                let active = active.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("http-conn".into())
-                    .stack_size(64 * 1024)
-                    .spawn(move || {
-                        let _ = handle(stream, &published);
-                        active.fetch_sub(1, Ordering::AcqRel);
-                    });
-                if spawned.is_err() {
-                    log::warn!("http: cannot start a connection thread");
-                }
-            }
-        })?;
-    Ok(Server { local_addr })
+    http::spawn(addr, |stats| {
+        Arc::new(Endpoint {
+            published,
+            stats,
+            gzip: Mutex::new(None),
+        })
+    })
 }
 
-fn handle(mut stream: TcpStream, published: &Published) -> io::Result<()> {
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
+struct Endpoint {
+    published: Arc<Published>,
+    stats: Arc<Stats>,
+    /// The compressed form of the latest set scraped with gzip. A `Weak`
+    /// keeps the set's allocation (so its address is not reused by a later
+    /// set) without keeping its samples alive.
+    gzip: Mutex<Option<(Weak<MetricSet>, Arc<GzipPrefix>)>>,
+}
+
+impl Handler for Endpoint {
+    fn handle(&self, req: &Request, out: &mut Responder<'_>) -> io::Result<()> {
+        let plain = [("Content-Type", "text/plain; charset=utf-8")];
+        match req.path.as_str() {
+            "/metrics" => self.metrics(req, out),
+            "/snapshot" => match self.published.snapshot.load_full() {
+                Some(doc) => out.send(200, &[("Content-Type", "application/json")], &[doc.json()]),
+                None => out.send(503, &plain, &[b"no cycle has completed yet\n"]),
+            },
+            "/analysis" => match self.published.analysis.load_full() {
+                Some(json) => out.send(200, &[("Content-Type", "application/json")], &[&json]),
+                None => out.send(
+                    404,
+                    &plain,
+                    &[b"no analysis yet (llm/dify off, or not posted yet)\n"],
+                ),
+            },
+            "/healthz" => {
+                let checks = self.published.health();
+                let mut body = String::new();
+                for c in &checks {
+                    let state = if c.ok { "ok" } else { "FAILING" };
+                    body.push_str(&format!("{}: {state}: {}\n", c.name, c.detail));
+                }
+                let status = if checks.iter().all(|c| c.ok) { 200 } else { 503 };
+                out.send(status, &plain, &[body.as_bytes()])
+            }
+            "/" => out.send(
+                200,
+                &[("Content-Type", "text/html; charset=utf-8")],
+                &[b"<html><head><title>rdma-monitor</title></head><body><h1>rdma-monitor</h1>\
+                  <p><a href=\"/metrics\">/metrics</a> <a href=\"/snapshot\">/snapshot</a> \
+                  <a href=\"/analysis\">/analysis</a> <a href=\"/healthz\">/healthz</a></p></body></html>\n"],
+            ),
+            _ => out.send(404, &plain, &[b"not found\n"]),
         }
-        head.extend_from_slice(&chunk[..n]);
-        if head.len() > MAX_REQUEST_HEAD {
-            return respond(
-                &stream,
-                431,
-                "text/plain",
-                b"request head too large\n",
-                false,
+    }
+}
+
+impl Endpoint {
+    fn metrics(&self, req: &Request, out: &mut Responder<'_>) -> io::Result<()> {
+        let freshness = self.published.freshness();
+        if freshness.age.is_none() {
+            // An empty 200 would read as "this node has no RDMA".
+            return out.send(
+                503,
+                &[("Content-Type", "text/plain; charset=utf-8")],
+                &[b"no collection cycle has completed yet\n"],
             );
         }
-    }
-    let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split(' ');
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let head_only = method == "HEAD";
-    if method != "GET" && !head_only {
-        return respond(&stream, 405, "text/plain", b"only GET and HEAD\n", false);
-    }
-    let path = target.split('?').next().unwrap_or("");
-    match path {
-        "/metrics" => {
-            let set = published.metrics.load();
-            respond(
-                &stream,
+        let set = self.published.metrics.load();
+        let tail = scrape_time_series(&freshness, &self.stats);
+        if !req.accepts_gzip {
+            return out.send(
                 200,
-                "text/plain; version=0.0.4; charset=utf-8",
-                set.text(),
-                head_only,
-            )
+                &[("Content-Type", TEXT_FORMAT), ("Vary", "Accept-Encoding")],
+                &[set.text(), &tail],
+            );
         }
-        "/snapshot" => match published.snapshot.load_full() {
-            Some(doc) => respond(&stream, 200, "application/json", doc.json(), head_only),
-            None => respond(
-                &stream,
-                503,
-                "text/plain",
-                b"no cycle has completed yet\n",
-                head_only,
-            ),
-        },
-        "/analysis" => match published.analysis.load_full() {
-            Some(json) => respond(&stream, 200, "application/json", &json, head_only),
-            None => respond(&stream, 404, "text/plain", b"no analysis yet (llm/dify off, or not posted yet)\n", head_only),
-        },
-        "/healthz" => {
-            if published.healthy() {
-                respond(&stream, 200, "text/plain", b"ok\n", head_only)
-            } else {
-                respond(
-                    &stream,
-                    503,
-                    "text/plain",
-                    b"collection is stalled or has not run\n",
-                    head_only,
-                )
-            }
-        }
-        "/" => respond(
-            &stream,
+        let prefix = self.gzip_prefix(&set);
+        let end = prefix.finish(&tail);
+        out.send(
             200,
-            "text/html; charset=utf-8",
-            b"<html><head><title>rdma-monitor</title></head><body><h1>rdma-monitor</h1>\
-              <p><a href=\"/metrics\">/metrics</a> <a href=\"/snapshot\">/snapshot</a> \
-              <a href=\"/analysis\">/analysis</a> <a href=\"/healthz\">/healthz</a></p></body></html>\n",
-            head_only,
-        ),
-        _ => respond(&stream, 404, "text/plain", b"not found\n", head_only),
+            &[
+                ("Content-Type", TEXT_FORMAT),
+                ("Content-Encoding", "gzip"),
+                ("Vary", "Accept-Encoding"),
+            ],
+            &[&prefix.bytes, &end],
+        )
+    }
+
+    fn gzip_prefix(&self, set: &Arc<MetricSet>) -> Arc<GzipPrefix> {
+        // Held while compressing: concurrent scrapes of a new set wait for
+        // one compression instead of each doing it.
+        let mut cache = self.gzip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((held, prefix)) = cache.as_ref()
+            && std::ptr::eq(held.as_ptr(), Arc::as_ptr(set))
+        {
+            return prefix.clone();
+        }
+        let prefix = Arc::new(GzipPrefix::new(set.text()));
+        *cache = Some((Arc::downgrade(set), prefix.clone()));
+        prefix
     }
 }
 
-fn respond(
-    mut stream: &TcpStream,
-    status: u16,
-    content_type: &str,
-    body: &[u8],
-    head_only: bool,
-) -> io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        431 => "Request Header Fields Too Large",
-        _ => "Service Unavailable",
+/// Series that only make sense at scrape time, in the text format.
+fn scrape_time_series(f: &super::Freshness, s: &Stats) -> Vec<u8> {
+    let mut out = String::with_capacity(1536);
+    let age = f.age.map_or(f64::NAN, |a| a.as_secs_f64());
+    let mut family = |name: &str, help: &str, kind: &str, samples: &[(&str, String)]| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, v) in samples {
+            out.push_str(&format!("{name}{labels} {v}\n"));
+        }
     };
-    let header = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+    family(
+        "rdma_monitor_last_cycle_age_seconds",
+        "Seconds since the last collection cycle completed, at scrape time.",
+        "gauge",
+        &[("", age.to_string())],
     );
-    stream.write_all(header.as_bytes())?;
-    if !head_only {
-        stream.write_all(body)?;
-    }
-    stream.flush()
+    family(
+        "rdma_monitor_scrape_stale",
+        "1 when no collection cycle has completed for 3 poll intervals (at least 1 s): every other series is that old.",
+        "gauge",
+        &[("", u8::from(f.stale()).to_string())],
+    );
+    family(
+        "rdma_monitor_stale_after_seconds",
+        "Age of the last cycle after which scrapes are stale and /healthz fails.",
+        "gauge",
+        &[("", f.stale_after.as_secs_f64().to_string())],
+    );
+    let n = |c: &std::sync::atomic::AtomicU64| c.load(Relaxed).to_string();
+    family(
+        "rdma_monitor_http_requests_total",
+        "Complete HTTP request heads received.",
+        "counter",
+        &[("", n(&s.requests))],
+    );
+    family(
+        "rdma_monitor_http_rejected_total",
+        "HTTP connections answered with an error or closed before a request: busy (503, every worker busy), head_timeout (head not complete within 5 s), evicted (oldest unfinished head, to admit a new connection), bad_request (malformed, too large, or a method other than GET/HEAD).",
+        "counter",
+        &[
+            ("{reason=\"busy\"}", n(&s.busy)),
+            ("{reason=\"head_timeout\"}", n(&s.head_timeouts)),
+            ("{reason=\"evicted\"}", n(&s.evicted)),
+            ("{reason=\"bad_request\"}", n(&s.bad_requests)),
+        ],
+    );
+    family(
+        "rdma_monitor_http_accept_errors_total",
+        "Failed accept(2) calls (EMFILE, ENFILE ...); each pauses accepting for 50 ms to 1 s.",
+        "counter",
+        &[("", n(&s.accept_errors))],
+    );
+    out.into_bytes()
 }
+
+/// A gzip stream without its end: the header and the whole text as deflate
+/// blocks, flushed to a byte boundary but not final, with the CRC so far.
+/// [`GzipPrefix::finish`] appends any bytes as a final stored block and the
+/// trailer, so the compression runs once per set while every scrape still
+/// gets its own scrape-time series.
+pub struct GzipPrefix {
+    pub bytes: Vec<u8>,
+    crc: crc32fast::Hasher,
+    len: usize,
+}
+
+/// RFC 1952 header: deflate, no flags, no mtime, OS unknown.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+
+impl GzipPrefix {
+    pub fn new(text: &[u8]) -> GzipPrefix {
+        let mut bytes = Vec::with_capacity(GZIP_HEADER.len() + text.len() / 4 + 1024);
+        bytes.extend_from_slice(&GZIP_HEADER);
+        let mut c = Compress::new(Compression::default(), false);
+        loop {
+            if bytes.capacity() - bytes.len() < 1024 {
+                bytes.reserve(bytes.capacity());
+            }
+            let done = c.total_in() as usize;
+            // Raw deflate into a Vec cannot fail; a sync flush is complete
+            // once all input is taken and the output did not fill up.
+            let _ = c.compress_vec(&text[done..], &mut bytes, FlushCompress::Sync);
+            if c.total_in() as usize == text.len() && bytes.len() < bytes.capacity() {
+                break;
+            }
+        }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(text);
+        GzipPrefix {
+            bytes,
+            crc,
+            len: text.len(),
+        }
+    }
+
+    /// The rest of the stream: `tail` in final stored blocks, CRC-32, ISIZE.
+    pub fn finish(&self, tail: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(tail.len() + 16);
+        let mut chunks = tail.chunks(u16::MAX as usize).peekable();
+        if chunks.peek().is_none() {
+            out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+        }
+        while let Some(chunk) = chunks.next() {
+            // BFINAL on the last block, BTYPE 00 (stored); the prefix ends on
+            // a byte boundary, so the length follows in the next bytes.
+            out.push(u8::from(chunks.peek().is_none()));
+            let len = chunk.len() as u16;
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&(!len).to_le_bytes());
+            out.extend_from_slice(chunk);
+        }
+        let mut crc = self.crc.clone();
+        crc.update(tail);
+        out.extend_from_slice(&crc.finalize().to_le_bytes());
+        // ISIZE is the length modulo 2^32 (RFC 1952).
+        let isize = (self.len + tail.len()) as u32;
+        out.extend_from_slice(&isize.to_le_bytes());
+        out
+    }
+}
+
+#[cfg(test)]
+#[path = "prometheus/tests.rs"]
+mod tests;

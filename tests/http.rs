@@ -1,0 +1,363 @@
+//! The HTTP endpoint against careless and hostile clients: answers before the
+//! first cycle and on a stalled loop, gzip, bare-LF request heads, methods,
+//! slowloris, many concurrent scrapers, and accept errors (EMFILE).
+//!
+//! The server runs in this process on the library API, fed by real cycles on
+//! the bundled tree; the EMFILE test runs the binary so that its file limit
+//! can be lowered without touching this process.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdma_monitor::agent::Agent;
+use rdma_monitor::config::Config;
+use rdma_monitor::exporters::{Published, prometheus};
+
+fn tree() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/sysfs/node-mixed")
+}
+
+/// An agent on the bundled tree (no cycle run yet) and a server on a free port.
+fn setup(poll_interval: f64) -> (Agent, Arc<Published>, SocketAddr) {
+    let mut config = Config::defaults();
+    config.general.sysfs_root = tree();
+    config.general.poll_interval = poll_interval;
+    let published = Arc::new(Published::new(config.poll_interval()));
+    let server = prometheus::spawn("127.0.0.1:0".parse().unwrap(), published.clone()).unwrap();
+    let agent = Agent::with_netlink(config, published.clone(), None);
+    (agent, published, server.local_addr)
+}
+
+struct Reply {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+/// Sends `request` as is and reads the whole answer (the server closes).
+fn exchange(addr: SocketAddr, request: &[u8]) -> std::io::Result<Reply> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    s.write_all(request)?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)?;
+    let split = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no head in {resp:?}")))?;
+    let head = String::from_utf8_lossy(&resp[..split]).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok(Reply {
+        status,
+        head,
+        body: resp[split + 4..].to_vec(),
+    })
+}
+
+fn get(addr: SocketAddr, path: &str) -> Reply {
+    exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
+    )
+    .unwrap()
+}
+
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+fn text(r: &Reply) -> String {
+    String::from_utf8(r.body.clone()).unwrap()
+}
+
+#[test]
+fn before_the_first_cycle_metrics_is_503_with_a_reason() {
+    let (mut agent, _, addr) = setup(10.0);
+    let r = get(addr, "/metrics");
+    assert_eq!(r.status, 503, "{}", r.head);
+    assert_eq!(text(&r), "no collection cycle has completed yet\n");
+    let r = get(addr, "/healthz");
+    assert_eq!(r.status, 503);
+    assert_eq!(
+        text(&r),
+        "collection: FAILING: no cycle has completed yet\n"
+    );
+    agent.cycle();
+    let r = get(addr, "/metrics");
+    assert_eq!(r.status, 200);
+    let t = text(&r);
+    assert_eq!(value(&t, "rdma_monitor_scrape_stale"), Some(0.0), "{t}");
+    assert!(value(&t, "rdma_monitor_last_cycle_timestamp_seconds").is_some());
+    assert_eq!(get(addr, "/healthz").status, 200);
+}
+
+#[test]
+fn a_stalled_loop_makes_scrapes_stale_and_healthz_fail() {
+    // 0.05 s × 3 is under the 1 s floor: stale after 1 s.
+    let (mut agent, _published, addr) = setup(0.05);
+    agent.cycle();
+    let t = text(&get(addr, "/metrics"));
+    assert_eq!(value(&t, "rdma_monitor_scrape_stale"), Some(0.0), "{t}");
+    assert_eq!(value(&t, "rdma_monitor_stale_after_seconds"), Some(1.0));
+    // No cycle for longer than that: the loop "hangs".
+    let stale_after = Duration::from_secs(1);
+    std::thread::sleep(stale_after + Duration::from_millis(200));
+    let r = get(addr, "/metrics");
+    assert_eq!(r.status, 200, "old data is still served, marked stale");
+    let t = text(&r);
+    assert_eq!(value(&t, "rdma_monitor_scrape_stale"), Some(1.0), "{t}");
+    let age = value(&t, "rdma_monitor_last_cycle_age_seconds").unwrap();
+    assert!(age > stale_after.as_secs_f64(), "{age}");
+    let r = get(addr, "/healthz");
+    assert_eq!(r.status, 503);
+    let h = text(&r);
+    assert!(
+        h.starts_with("collection: FAILING: last cycle completed")
+            && h.contains("stale after 1.0 s"),
+        "{h}"
+    );
+    // The loop comes back.
+    agent.cycle();
+    let t = text(&get(addr, "/metrics"));
+    assert_eq!(value(&t, "rdma_monitor_scrape_stale"), Some(0.0), "{t}");
+    assert_eq!(get(addr, "/healthz").status, 200);
+}
+
+/// Lines that differ between two scrapes of one set: the scrape-time series.
+fn without_scrape_time(t: &str) -> String {
+    t.lines()
+        .filter(|l| {
+            !l.starts_with("rdma_monitor_last_cycle_age_seconds ")
+                && !l.starts_with("rdma_monitor_http_requests_total ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn gzip_scrape_decompresses_to_the_plain_one() {
+    let (mut agent, _, addr) = setup(10.0);
+    agent.cycle();
+    let plain = get(addr, "/metrics");
+    assert!(!plain.head.to_ascii_lowercase().contains("content-encoding"));
+    for _ in 0..2 {
+        // The second one comes from the cached compressed set.
+        let r = exchange(
+            addr,
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(r.status, 200);
+        assert!(
+            r.head.contains("\r\nContent-Encoding: gzip\r\n"),
+            "{}",
+            r.head
+        );
+        assert!(
+            r.body.len() * 3 < plain.body.len(),
+            "{} bytes",
+            r.body.len()
+        );
+        let mut unzipped = String::new();
+        flate2::read::GzDecoder::new(&r.body[..])
+            .read_to_string(&mut unzipped)
+            .unwrap();
+        assert_eq!(
+            without_scrape_time(&unzipped),
+            without_scrape_time(&text(&plain))
+        );
+    }
+    // HEAD: the same head, no body.
+    let r = exchange(
+        addr,
+        b"HEAD /metrics HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+}
+
+#[test]
+fn bare_lf_heads_and_methods() {
+    let (mut agent, _, addr) = setup(10.0);
+    agent.cycle();
+    let r = exchange(addr, b"GET /healthz HTTP/1.1\nHost: x\n\n").unwrap();
+    assert_eq!(r.status, 200);
+    let r = exchange(addr, b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n").unwrap();
+    assert_eq!(r.status, 405);
+    assert!(r.head.contains("\r\nAllow: GET, HEAD"), "{}", r.head);
+    let r = exchange(addr, b"GET /metrics\r\n\r\n").unwrap();
+    assert_eq!(r.status, 400);
+    let r = exchange(addr, &[b'a'; 10_000]).unwrap();
+    assert_eq!(r.status, 431);
+}
+
+/// 64 connections send half a request head, then a byte every second; all
+/// the while, scrapes are answered, and the slow ones are cut off at the head
+/// deadline.
+#[test]
+fn slowloris_does_not_take_metrics_down() {
+    let (mut agent, _, addr) = setup(10.0);
+    agent.cycle();
+    let mut slow: Vec<TcpStream> = (0..64)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: lor").unwrap();
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    let mut answered = 0;
+    for _ in 0..8 {
+        for s in &mut slow {
+            let _ = s.write_all(b"i");
+        }
+        let r = get(addr, "/metrics");
+        assert_eq!(r.status, 200, "{}", r.head);
+        answered += 1;
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert_eq!(answered, 8);
+    // Past the head deadline every slow connection was answered 408 and
+    // closed, though it kept sending.
+    for mut s in slow {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut resp = Vec::new();
+        let _ = s.read_to_end(&mut resp);
+        assert!(
+            resp.starts_with(b"HTTP/1.1 408 "),
+            "{:?} after {:?}",
+            String::from_utf8_lossy(&resp),
+            started.elapsed()
+        );
+    }
+    let t = text(&get(addr, "/metrics"));
+    assert_eq!(
+        value(
+            &t,
+            "rdma_monitor_http_rejected_total{reason=\"head_timeout\"}"
+        ),
+        Some(64.0)
+    );
+}
+
+#[test]
+fn two_hundred_concurrent_scrapers_get_answers_not_resets() {
+    let (mut agent, _, addr) = setup(10.0);
+    agent.cycle();
+    let barrier = Arc::new(std::sync::Barrier::new(200));
+    let threads: Vec<_> = (0..200)
+        .map(|_| {
+            let barrier = barrier.clone();
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    barrier.wait();
+                    (0..5)
+                        .map(|_| exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n").map(|r| r.status))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap()
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for t in threads {
+        for r in t.join().unwrap() {
+            let key = match r {
+                Ok(status) => status.to_string(),
+                Err(e) => format!("{:?}", e.kind()),
+            };
+            *statuses.entry(key).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(
+        statuses,
+        [("200".to_string(), 1000)].into_iter().collect(),
+        "answers by status or error"
+    );
+}
+
+/// With no file descriptor left, accept fails; the server must pause, not
+/// spin on the failing accept, and serve again once descriptors are free.
+#[test]
+fn accept_errors_back_off() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let snapshots = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rdma-monitor"))
+        .env_clear()
+        .env("RDMA_MON_GENERAL__SYSFS_ROOT", tree())
+        .env("RDMA_MON_GENERAL__SNAPSHOT_DIR", snapshots.path())
+        .env("RDMA_MON_PROMETHEUS__LISTEN_ADDRESS", "127.0.0.1")
+        .env("RDMA_MON_PROMETHEUS__PORT", port.to_string())
+        .env("RDMA_MON_GENERAL__POLL_INTERVAL", "5")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n")
+        .map(|r| r.status)
+        .ok()
+        != Some(200)
+    {
+        assert!(Instant::now() < deadline, "agent did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let soft = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let prlimit = |limit: &str| {
+        let ok = Command::new("prlimit")
+            .args(["--pid", &pid, &format!("--nofile={limit}")])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "prlimit {limit}");
+    };
+    prlimit(&format!("{}:", fds + 1));
+    // One is accepted into the last descriptor, the rest wait in the backlog
+    // while accept fails with EMFILE.
+    let clients: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_secs(3));
+    prlimit(&format!("{soft}:"));
+    drop(clients);
+    let mut text = String::new();
+    while Instant::now() < deadline + Duration::from_secs(10) {
+        if let Ok(r) = exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n")
+            && r.status == 200
+        {
+            text = String::from_utf8(r.body).unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let errors = value(&text, "rdma_monitor_http_accept_errors_total").expect("served again");
+    // Back-off from 50 ms doubling to 1 s: a handful in 3 s; a spinning
+    // loop makes hundreds of thousands.
+    assert!((1.0..=60.0).contains(&errors), "{errors} accept errors");
+}
