@@ -281,7 +281,12 @@ impl Acceptor {
             let timeout = wake.map_or(BACKOFF_MAX, |t| {
                 t.saturating_duration_since(now).min(BACKOFF_MAX)
             });
-            if poll(&mut fds, timeout).is_err() {
+            if let Err(e) = poll(&mut fds, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    // Never a busy loop, whatever the kernel says.
+                    log::warn!("http: poll: {e}");
+                    std::thread::sleep(BACKOFF_MIN);
+                }
                 continue;
             }
             let polled = std::mem::take(&mut self.pending);
