@@ -23,6 +23,7 @@ use arc_swap::ArcSwapOption;
 
 struct Registered {
     name: &'static str,
+    reads: &'static [collectors::inputs::Input],
     collector: Box<dyn Collector>,
     errors_total: u64,
 }
@@ -65,6 +66,8 @@ pub struct Agent {
     /// The last cycle raised a new warning or critical finding.
     last_findings_news: bool,
     collectors: Vec<Registered>,
+    /// Failed reads seen lately: they fail the collectors that depend on them.
+    failures: collectors::inputs::Failures,
     prev: Option<(NodeReading, Instant)>,
     published: Arc<Published>,
     writer: SnapshotWriter,
@@ -114,6 +117,7 @@ impl Agent {
             .iter()
             .map(|r| Registered {
                 name: r.name,
+                reads: r.reads,
                 collector: (r.factory)(&config),
                 errors_total: 0,
             })
@@ -142,6 +146,7 @@ impl Agent {
             ai: None,
             last_findings_news: false,
             collectors,
+            failures: Default::default(),
             prev: None,
             published,
             writer,
@@ -155,6 +160,19 @@ impl Agent {
         let started = Instant::now();
         let wall = SystemTime::now();
         let mut reading = self.read_sources(started);
+        let keep = self
+            .config
+            .rescan_interval()
+            .saturating_add(self.config.poll_interval().saturating_mul(2));
+        self.failures.update(
+            started,
+            keep,
+            &reading.errors,
+            reading
+                .netdevs
+                .iter()
+                .flat_map(|n| n.errors.iter().map(|e| (&*n.name, e.as_str()))),
+        );
         let mad = self.mad.load_full();
         let cycle = Cycle {
             node: &reading,
@@ -170,7 +188,7 @@ impl Agent {
                 c.collector.collect(&cycle, &mut out)
             }));
             let error = match result {
-                Ok(Ok(())) => None,
+                Ok(Ok(())) => self.failures.failure_of(c.reads),
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(_) => Some("collector panicked".to_string()),
             };

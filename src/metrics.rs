@@ -43,10 +43,56 @@ pub struct Family {
 #[derive(Debug, Default)]
 pub struct MetricSet {
     families: Vec<Family>,
+    conflicts: Vec<Conflict>,
     rendered: OnceLock<Vec<u8>>,
 }
 
+/// Conflicts kept per set: one is a bug already, the rest only repeat it.
+const MAX_CONFLICTS: usize = 64;
+
+/// A family used inconsistently: Prometheus would reject or misread the scrape.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Conflict {
+    #[error("{name} registered as {first:?} and as {second:?}")]
+    Kind {
+        name: &'static str,
+        first: Kind,
+        second: Kind,
+    },
+    #[error("{name} has two HELP texts: {first:?} and {second:?}")]
+    Help {
+        name: &'static str,
+        first: &'static str,
+        second: &'static str,
+    },
+    #[error("{name}{labels} appears twice")]
+    Duplicate { name: &'static str, labels: String },
+}
+
 impl MetricSet {
+    /// Samples refused while building (a second TYPE or HELP for a family).
+    pub fn conflicts(&self) -> &[Conflict] {
+        &self.conflicts
+    }
+
+    /// Every conflict, including series that appear twice in one family.
+    pub fn check(&self) -> Vec<Conflict> {
+        let mut all = self.conflicts.clone();
+        for f in &self.families {
+            let mut labels: Vec<&str> = f.samples.iter().map(|s| &*s.labels).collect();
+            labels.sort_unstable();
+            for w in labels.windows(2) {
+                if w[0] == w[1] && all.len() < MAX_CONFLICTS {
+                    all.push(Conflict::Duplicate {
+                        name: f.name,
+                        labels: w[0].to_string(),
+                    });
+                }
+            }
+        }
+        all
+    }
+
     /// The Prometheus text exposition (format 0.0.4), rendered once per set.
     pub fn text(&self) -> &[u8] {
         self.rendered.get_or_init(|| {
@@ -188,6 +234,8 @@ fn render_labels(labels: &[(&str, &str)]) -> String {
 #[derive(Debug, Default)]
 pub struct Builder {
     families: Vec<Family>,
+    /// Samples refused because their family was registered otherwise.
+    conflicts: Vec<Conflict>,
     index: rustc_hash::FxHashMap<&'static str, usize>,
     /// Collectors push runs of one family: the last one is checked first.
     last: usize,
@@ -229,8 +277,29 @@ impl Builder {
     ) {
         let labels = render_labels(labels).into_boxed_str();
         let f = self.family(name, help, kind);
-        debug_assert_eq!(f.kind, kind, "{name} registered with two types");
-        f.samples.push(Sample { labels, value });
+        // As client_golang's Gather: one TYPE and one HELP per family. The
+        // sample is refused, not rendered under the wrong TYPE.
+        let conflict = if f.kind != kind {
+            Some(Conflict::Kind {
+                name,
+                first: f.kind,
+                second: kind,
+            })
+        } else if !std::ptr::eq(f.help, help) && f.help != help {
+            Some(Conflict::Help {
+                name,
+                first: f.help,
+                second: help,
+            })
+        } else {
+            f.samples.push(Sample { labels, value });
+            None
+        };
+        if let Some(c) = conflict
+            && self.conflicts.len() < MAX_CONFLICTS
+        {
+            self.conflicts.push(c);
+        }
     }
 
     /// A monotonic counter as the kernel reports it (absolute, never accumulated here).
@@ -264,11 +333,22 @@ impl Builder {
         self.push(name, help, Kind::Gauge, labels, Value::U64(v));
     }
 
+    /// The set of this cycle. In debug and test builds a conflicting family or a
+    /// duplicate series is a bug that stops the build's tests: it panics with
+    /// every conflict. Release builds refuse conflicting samples (see
+    /// [`MetricSet::conflicts`]) and skip the duplicate search, which costs a
+    /// sort per family each cycle.
     pub fn finish(self) -> MetricSet {
-        MetricSet {
+        let set = MetricSet {
             families: self.families,
+            conflicts: self.conflicts,
             rendered: OnceLock::new(),
+        };
+        if cfg!(debug_assertions) {
+            let all = set.check();
+            assert!(all.is_empty(), "inconsistent metric set: {all:#?}");
         }
+        set
     }
 }
 
@@ -311,7 +391,7 @@ mod tests {
         b.gauge("rdma_y", "A gauge.", &[], 0.25);
         b.counter(
             "rdma_x_total",
-            "ignored",
+            "Help with \\ and\nnewline.",
             &[("device", "a\"b\\c\nd"), ("port", "2")],
             u64::MAX,
         );
@@ -340,6 +420,59 @@ mod tests {
             set.get("rdma_x_total", &[("device", "mlx5_0"), ("port", "1")]),
             Some(Value::U64(42))
         );
+    }
+
+    fn built(f: impl FnOnce(&mut Builder)) -> Vec<Conflict> {
+        let mut b = Builder::new();
+        f(&mut b);
+        let set = MetricSet {
+            families: b.families,
+            conflicts: b.conflicts,
+            rendered: OnceLock::new(),
+        };
+        set.check()
+    }
+
+    #[test]
+    fn duplicate_series_and_mismatched_families_are_rejected() {
+        let dup = built(|b| {
+            b.gauge("rdma_a", "A.", &[("device", "d")], 1.0);
+            b.gauge("rdma_a", "A.", &[("device", "e")], 1.0);
+            b.gauge("rdma_a", "A.", &[("device", "d")], 2.0);
+        });
+        assert_eq!(
+            dup,
+            [Conflict::Duplicate {
+                name: "rdma_a",
+                labels: "{device=\"d\"}".into()
+            }]
+        );
+        let kind = built(|b| {
+            b.gauge("rdma_b", "B.", &[], 1.0);
+            b.counter("rdma_b", "B.", &[("x", "1")], 1);
+        });
+        assert!(
+            matches!(kind[..], [Conflict::Kind { name: "rdma_b", .. }]),
+            "{kind:?}"
+        );
+        let help = built(|b| {
+            b.gauge("rdma_c", "C.", &[], 1.0);
+            b.gauge("rdma_c", "Other.", &[("x", "1")], 1.0);
+        });
+        assert!(
+            matches!(help[..], [Conflict::Help { name: "rdma_c", .. }]),
+            "{help:?}"
+        );
+        assert!(built(|b| b.gauge("rdma_d", "D.", &[], 1.0)).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "inconsistent metric set")]
+    fn a_test_build_stops_on_a_duplicate() {
+        let mut b = Builder::new();
+        b.gauge("rdma_a", "A.", &[], 1.0);
+        b.gauge("rdma_a", "A.", &[], 1.0);
+        b.finish();
     }
 
     #[test]

@@ -477,3 +477,341 @@ fn check_config_redacts_secrets() {
     assert!(text.contains("<redacted>"), "{text}");
     assert!(text.contains("9100"), "{text}");
 }
+
+/// One series of a text exposition: family name and its labels, in order.
+type Series = (String, Vec<(String, String)>);
+
+fn parse_series(key: &str) -> Series {
+    let Some((name, rest)) = key.split_once('{') else {
+        return (key.to_string(), Vec::new());
+    };
+    let mut labels = Vec::new();
+    let mut rest = rest.strip_suffix('}').unwrap_or(rest);
+    while let Some((k, v)) = rest.split_once("=\"") {
+        // Fixture values hold no escaped quotes.
+        let (v, tail) = v.split_once('"').expect("closed label value");
+        labels.push((k.to_string(), v.to_string()));
+        rest = tail.strip_prefix(',').unwrap_or(tail);
+    }
+    (name.to_string(), labels)
+}
+
+fn text(path: &Path) -> Option<String> {
+    Some(std::fs::read_to_string(path).ok()?.trim().to_string())
+}
+
+/// `0c42:a103:0071:6a10` → `0x0c42a10300716a10`.
+fn guid(path: &Path) -> String {
+    format!("0x{}", text(path).unwrap().replace(':', ""))
+}
+
+fn hex(path: &Path) -> Option<u64> {
+    u64::from_str_radix(text(path)?.trim_start_matches("0x"), 16).ok()
+}
+
+/// The number before `: ` in `4: ACTIVE`.
+fn enum_value(path: &Path) -> Option<u64> {
+    text(path)?.split(':').next()?.trim().parse().ok()
+}
+
+/// Every family of the golden scrape, recomputed from the tree's files by code
+/// written here (the golden file itself is regenerated from the agent, so on
+/// its own it proves only that nothing changed).
+#[test]
+fn every_golden_family_matches_the_tree() {
+    let golden = std::fs::read_to_string(repo().join("fixtures/golden/node-mixed.prom")).unwrap();
+    let mut got: BTreeMap<String, BTreeMap<Vec<(String, String)>, String>> = BTreeMap::new();
+    for (k, v) in samples(&golden) {
+        let (name, labels) = parse_series(&k);
+        got.entry(name).or_default().insert(labels, v);
+    }
+    let mut want: BTreeMap<String, BTreeMap<Vec<(String, String)>, String>> = BTreeMap::new();
+    let mut put = |name: &str, labels: &[(&str, &str)], v: String| {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        want.entry(name.to_string()).or_default().insert(labels, v);
+    };
+    let class = tree().join("class/infiniband");
+    // IBTA PortCounters widths: a value at 2^w - 1 has stopped counting.
+    let width = |c: &str| match c {
+        "symbol_error"
+        | "port_rcv_errors"
+        | "port_rcv_remote_physical_errors"
+        | "port_rcv_switch_relay_errors"
+        | "port_xmit_discards"
+        | "VL15_dropped" => 16,
+        "link_error_recovery"
+        | "link_downed"
+        | "port_xmit_constraint_errors"
+        | "port_rcv_constraint_errors" => 8,
+        "local_link_integrity_errors" | "excessive_buffer_overrun_errors" => 4,
+        _ => 32,
+    };
+    let (mut ports_by, mut read_errors, mut counters_broken) = (BTreeMap::new(), 0, false);
+    let mut findings: Vec<(&str, &str, String, String)> = Vec::new();
+    let devs = names(&class);
+    put("rdma_devices", &[], devs.len().to_string());
+    put("rdma_monitor_rdma_class_present", &[], "1".into());
+    for dev in &devs {
+        let d = class.join(dev);
+        let driver = std::fs::read_link(d.join("device/driver"))
+            .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+            .unwrap_or_default();
+        let node_type = text(&d.join("node_type")).unwrap();
+        let node_type = node_type.split_once(": ").unwrap().1;
+        let (fw, board, hca, desc) = (
+            text(&d.join("fw_ver")).unwrap_or_default(),
+            text(&d.join("board_id")).unwrap_or_default(),
+            text(&d.join("hca_type")).unwrap_or_default(),
+            text(&d.join("node_desc")).unwrap_or_default(),
+        );
+        let (ng, sg) = (guid(&d.join("node_guid")), guid(&d.join("sys_image_guid")));
+        put(
+            "rdma_device_info",
+            &[
+                ("device", dev),
+                ("node_type", node_type),
+                ("fw_ver", &fw),
+                ("board_id", &board),
+                ("hca_type", &hca),
+                ("node_guid", &ng),
+                ("sys_image_guid", &sg),
+                ("node_desc", &desc),
+                ("driver", &driver),
+            ],
+            "1".into(),
+        );
+        for file in names(&d.join("hw_counters"))
+            .into_iter()
+            .filter(|f| f != "lifespan")
+        {
+            let v = read_u64(&d.join("hw_counters").join(&file)).unwrap();
+            put(
+                "rdma_device_hw_stat_total",
+                &[("device", dev), ("counter", &file)],
+                v.to_string(),
+            );
+        }
+        // netdev of a port: device/net/<if>/dev_port holds port - 1.
+        let mut netdev_of = BTreeMap::new();
+        for nd in names(&d.join("device/net")) {
+            if let Some(p) = read_u64(&d.join("device/net").join(&nd).join("dev_port")) {
+                netdev_of.insert(p + 1, nd);
+            }
+        }
+        for port in names(&d.join("ports")) {
+            let p = d.join("ports").join(&port);
+            let l = [("device", dev.as_str()), ("port", port.as_str())];
+            let state = enum_value(&p.join("state")).unwrap();
+            put("rdma_port_state", &l, state.to_string());
+            put("rdma_port_up", &l, u64::from(state == 4).to_string());
+            put(
+                "rdma_port_physical_state",
+                &l,
+                enum_value(&p.join("phys_state")).unwrap().to_string(),
+            );
+            // `200 Gb/sec (4X HDR)`.
+            let rate = text(&p.join("rate")).unwrap();
+            let gbit: f64 = rate.split(' ').next().unwrap().parse().unwrap();
+            put(
+                "rdma_port_rate_bytes_per_second",
+                &l,
+                format!("{}", gbit * 1e9 / 8.0),
+            );
+            let lanes = rate.split('(').nth(1).unwrap().split('X').next().unwrap();
+            put("rdma_port_link_width_lanes", &l, lanes.to_string());
+            for (f, m) in [("lid", "rdma_port_lid"), ("sm_lid", "rdma_port_sm_lid")] {
+                put(m, &l, hex(&p.join(f)).unwrap().to_string());
+            }
+            put("rdma_port_lmc", &l, text(&p.join("lmc")).unwrap());
+            if let Some(cap) = hex(&p.join("cap_mask")) {
+                put("rdma_port_capability_mask", &l, cap.to_string());
+            }
+            if let Some(ms) = read_u64(&p.join("hw_counters/lifespan")) {
+                put(
+                    "rdma_port_hw_counters_lifespan_seconds",
+                    &l,
+                    format!("{}", ms as f64 / 1000.0),
+                );
+            }
+            let ll = text(&p.join("link_layer")).unwrap();
+            let transport = match (ll.as_str(), node_type) {
+                ("InfiniBand", _) => "ib",
+                ("Ethernet", "RNIC") => "iwarp",
+                ("Ethernet", _) => "roce",
+                _ => "other",
+            };
+            *ports_by.entry(transport).or_insert(0) += 1;
+            let netdev = netdev_of
+                .get(&port.parse::<u64>().unwrap())
+                .cloned()
+                .unwrap_or_default();
+            put(
+                "rdma_port_info",
+                &[
+                    l[0],
+                    l[1],
+                    ("link_layer", &ll),
+                    ("transport", transport),
+                    ("netdev", &netdev),
+                ],
+                "1".into(),
+            );
+            for index in names(&p.join("gids")) {
+                let gid = text(&p.join("gids").join(&index)).unwrap();
+                if gid.chars().all(|c| c == '0' || c == ':') {
+                    continue;
+                }
+                let ty = text(&p.join("gid_attrs/types").join(&index)).unwrap_or_default();
+                let nd = text(&p.join("gid_attrs/ndevs").join(&index)).unwrap_or_default();
+                put(
+                    "rdma_port_gid_info",
+                    &[
+                        l[0],
+                        l[1],
+                        ("index", &index),
+                        ("gid", &gid),
+                        ("gid_type", &ty),
+                        ("netdev", &nd),
+                    ],
+                    "1".into(),
+                );
+            }
+            for origin in ["counters", "hw_counters", "state"] {
+                put(
+                    "rdma_monitor_port_data_origin",
+                    &[l[0], l[1], ("data", origin), ("origin", "sysfs")],
+                    "1".into(),
+                );
+            }
+            let mut saturated = false;
+            for file in names(&p.join("counters")) {
+                let (metric, scale) = pma_metric(&file);
+                let Some(v) = read_u64(&p.join("counters").join(&file)) else {
+                    continue; // N/A (no PMA): unsupported, not an error
+                };
+                put(metric, &l, (v * scale).to_string());
+                if v == (1u64 << width(&file)) - 1 {
+                    saturated = true;
+                    put(
+                        "rdma_stat_saturated",
+                        &[l[0], l[1], ("counter", &file)],
+                        "1".into(),
+                    );
+                }
+            }
+            for file in names(&p.join("hw_counters"))
+                .into_iter()
+                .filter(|f| f != "lifespan")
+            {
+                let Some(v) = read_u64(&p.join("hw_counters").join(&file)) else {
+                    // A directory or garbage where a number belongs: a read error.
+                    read_errors += 1;
+                    counters_broken = true;
+                    continue;
+                };
+                let m = hw_metric(&file);
+                match m {
+                    Some(m) => put(m, &l, v.to_string()),
+                    None => put(
+                        "rdma_port_hw_stat_total",
+                        &[l[0], l[1], ("counter", &file)],
+                        v.to_string(),
+                    ),
+                }
+            }
+            if saturated {
+                findings.push(("counter_saturated", "warning", dev.clone(), port.clone()));
+            }
+            if state == 1 {
+                findings.push(("port_down", "info", dev.clone(), port.clone()));
+            }
+        }
+    }
+    for (t, n) in [("ib", 0), ("roce", 0), ("other", 0)] {
+        put(
+            "rdma_ports",
+            &[("transport", t)],
+            (ports_by.get(t).copied().unwrap_or(n)).to_string(),
+        );
+    }
+    put(
+        "rdma_monitor_sysfs_read_errors_total",
+        &[],
+        read_errors.to_string(),
+    );
+    for sev in ["critical", "warning", "info"] {
+        let n = findings.iter().filter(|f| f.1 == sev).count();
+        put("rdma_findings", &[("severity", sev)], n.to_string());
+    }
+    for (id, sev, dev, port) in &findings {
+        put(
+            "rdma_finding",
+            &[
+                ("id", id),
+                ("severity", sev),
+                ("device", dev),
+                ("port", port),
+                ("priority", ""),
+            ],
+            "1".into(),
+        );
+    }
+    // The collectors that read counter files fail while one is broken.
+    for c in [
+        "configuration",
+        "congestion",
+        "fabric",
+        "link_status",
+        "netdev",
+        "performance",
+        "resources",
+        "topology",
+    ] {
+        let fails = counters_broken && (c == "performance" || c == "congestion");
+        put(
+            "rdma_monitor_collector_success",
+            &[("collector", c)],
+            u64::from(!fails).to_string(),
+        );
+        put(
+            "rdma_monitor_collector_errors_total",
+            &[("collector", c)],
+            u64::from(fails).to_string(),
+        );
+    }
+    // Not /sys: no netlink; one cycle: nothing reset, no snapshot written yet.
+    for zero in [
+        "rdma_monitor_rdma_netlink_available",
+        "rdma_monitor_rdma_netlink_errors_total",
+        "rdma_monitor_snapshot_errors_total",
+        "rdma_monitor_stat_resets_total",
+    ] {
+        put(zero, &[], "0".into());
+    }
+
+    // rdma_monitor_unsupported_attributes counts what the agent chose to skip; its
+    // independent check is in scrape_has_every_counter_with_its_value (N/A files).
+    let only_agent = ["rdma_monitor_unsupported_attributes"];
+    let mut unchecked = Vec::new();
+    for (family, series) in &got {
+        if only_agent.contains(&family.as_str()) {
+            continue;
+        }
+        match want.get(family) {
+            Some(w) => assert_eq!(series, w, "{family}: golden vs the tree's files"),
+            None => unchecked.push(family.clone()),
+        }
+    }
+    assert!(
+        unchecked.is_empty(),
+        "golden families with no independent check: {unchecked:?}"
+    );
+    let missing: Vec<_> = want.keys().filter(|f| !got.contains_key(*f)).collect();
+    assert!(
+        missing.is_empty(),
+        "expected from the tree, absent from golden: {missing:?}"
+    );
+}

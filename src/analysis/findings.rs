@@ -190,8 +190,8 @@ impl Findings {
             let dev_flags = d
                 .hw_counters
                 .iter()
-                .filter_map(|(n, v)| v.flag.map(|f| (n, f)));
-            for (name, flag) in dev_flags {
+                .filter_map(|(n, v)| v.flag.map(|f| (n, v, f)));
+            for (name, v, flag) in dev_flags {
                 let (id, sev) = match flag {
                     Flag::Saturated => ("counter_saturated", Severity::Warning),
                     Flag::Reset => ("counter_reset", Severity::Info),
@@ -208,11 +208,27 @@ impl Findings {
                             "is saturated"
                         }
                     ),
-                    ev(&[("counter", name.to_string().into())]),
+                    ev(&[
+                        ("counter", name.to_string().into()),
+                        ("value", v.value.into()),
+                    ]),
                 ));
             }
         }
         hits.extend(self.firmware_rule(snap));
+        // Several device-wide counters can hit one (rule, device): one finding
+        // that names each with its own value, not the last one alone.
+        let mut merged: Vec<KeyedHit> = Vec::with_capacity(hits.len());
+        for hit in hits {
+            match merged.iter_mut().find(|m| m.0 == hit.0) {
+                Some(m) => {
+                    m.2 = format!("{}; {}", m.2, hit.2);
+                    merge_counter_evidence(&mut m.3, &hit.3);
+                }
+                None => merged.push(hit),
+            }
+        }
+        let hits = merged;
 
         let mut new_serious = false;
         let mut seen: Vec<Key> = Vec::with_capacity(hits.len());
@@ -468,13 +484,7 @@ impl Findings {
             match merged.iter_mut().find(|m| m.0 == hit.0) {
                 Some(m) => {
                     m.2 = format!("{}; {}", m.2, hit.2);
-                    if let (
-                        Some(serde_json::Value::String(a)),
-                        Some(serde_json::Value::String(b)),
-                    ) = (m.3.get("counter").cloned(), hit.3.get("counter"))
-                    {
-                        m.3.insert("counter", format!("{a},{b}").into());
-                    }
+                    merge_counter_evidence(&mut m.3, &hit.3);
                 }
                 None => merged.push(hit),
             }
@@ -697,6 +707,38 @@ fn transceiver_rules(snap: &Snapshot) -> Vec<KeyedHit> {
         ));
     }
     out
+}
+
+/// Folds a second counter's evidence into a finding that already names one:
+/// `counter` lists both, and each counter keeps its own value in `values`
+/// (a single `value` would be the first counter's only).
+fn merge_counter_evidence(
+    into: &mut BTreeMap<&'static str, serde_json::Value>,
+    from: &BTreeMap<&'static str, serde_json::Value>,
+) {
+    use serde_json::Value;
+    let (Some(Value::String(a)), Some(Value::String(b))) =
+        (into.get("counter").cloned(), from.get("counter"))
+    else {
+        return;
+    };
+    let mut values = match into.remove("values") {
+        Some(Value::Object(m)) => m,
+        _ => {
+            let mut m = serde_json::Map::new();
+            if let Some(v) = into.remove("value") {
+                m.insert(a.clone(), v);
+            }
+            m
+        }
+    };
+    if let Some(v) = from.get("value") {
+        values.insert(b.clone(), v.clone());
+    }
+    if !values.is_empty() {
+        into.insert("values", Value::Object(values));
+    }
+    into.insert("counter", format!("{a},{b}").into());
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! link layer, netdev, capabilities) as `_info` series, and the driver's
 //! counter cache lifespan.
 
+use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration};
 use crate::config::Config;
 use crate::metrics::Builder;
@@ -9,6 +10,7 @@ use crate::sources::sysfs::parse::format_guid;
 
 pub const REGISTRATION: Registration = Registration {
     name: "configuration",
+    reads: &[Input::Attributes],
     factory: |_: &Config| Box::new(Configuration),
 };
 

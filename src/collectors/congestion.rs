@@ -2,12 +2,14 @@
 //! ECN/CNP counters the drivers keep in `hw_counters/`.
 
 use super::catalog::Area;
+use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration, export_known};
 use crate::config::Config;
 use crate::metrics::Builder;
 
 pub const REGISTRATION: Registration = Registration {
     name: "congestion",
+    reads: &[Input::Counters, Input::RdmaNetlink],
     factory: |_: &Config| Box::new(Congestion),
 };
 

@@ -15,6 +15,7 @@ use crate::sources::mad::pma::PortCounters;
 
 pub const REGISTRATION: Registration = Registration {
     name: "fabric",
+    reads: &[],
     factory: |_: &Config| Box::new(FabricCollector),
 };
 

@@ -2,12 +2,14 @@
 //! the link error counters (symbol errors, recoveries, link downed...).
 
 use super::catalog::Area;
+use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration, export_known};
 use crate::config::Config;
 use crate::metrics::Builder;
 
 pub const REGISTRATION: Registration = Registration {
     name: "link_status",
+    reads: &[Input::PortState, Input::RdmaNetlink],
     factory: |_: &Config| Box::new(LinkStatus),
 };
 

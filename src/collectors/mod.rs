@@ -5,6 +5,7 @@ pub mod catalog;
 mod configuration;
 mod congestion;
 mod fabric;
+pub mod inputs;
 mod link_status;
 mod netdev;
 mod performance;
@@ -52,6 +53,8 @@ pub trait Collector: Send {
 /// A collector's entry in the table: its name and how to build it.
 pub struct Registration {
     pub name: &'static str,
+    /// The inputs whose failed reads fail this collector (`rdma_monitor_collector_success`).
+    pub reads: &'static [inputs::Input],
     pub factory: fn(&Config) -> Box<dyn Collector>,
 }
 

@@ -5,6 +5,7 @@
 //! ethtool statistic without a dedicated family stays, unmapped, under
 //! `rdma_netdev_ethtool_stat`: nothing is dropped.
 
+use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration};
 use crate::config::Config;
 use crate::metrics::Builder;
@@ -13,6 +14,7 @@ use crate::sources::netdev::{DISCARD_STATS, pfc_stat};
 
 pub const REGISTRATION: Registration = Registration {
     name: "netdev",
+    reads: &[Input::Netdev],
     factory: |_: &Config| Box::new(Netdev),
 };
 

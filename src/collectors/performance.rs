@@ -2,12 +2,14 @@
 //! counter (`hw_counters/`) under one generic family labelled by name.
 
 use super::catalog::{Area, Source, lookup};
+use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration, export_known};
 use crate::config::Config;
 use crate::metrics::Builder;
 
 pub const REGISTRATION: Registration = Registration {
     name: "performance",
+    reads: &[Input::Counters, Input::RdmaNetlink],
     factory: |_: &Config| Box::new(Performance),
 };
 

@@ -2,12 +2,14 @@
 //! device holds (a leak shows as a count that only grows), and the hw
 //! counters bound to QPs (`rdma statistic qp`). Both come from RDMA netlink.
 
+use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration};
 use crate::config::Config;
 use crate::metrics::Builder;
 
 pub const REGISTRATION: Registration = Registration {
     name: "resources",
+    reads: &[Input::RdmaNetlink],
     factory: |_: &Config| Box::new(Resources),
 };
 

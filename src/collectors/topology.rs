@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration};
 use crate::config::Config;
 use crate::metrics::Builder;
 
 pub const REGISTRATION: Registration = Registration {
     name: "topology",
+    reads: &[Input::Attributes],
     factory: |_: &Config| Box::new(Topology),
 };
 

@@ -261,6 +261,41 @@ fn saturated_and_reset_counters() {
 }
 
 #[test]
+fn a_finding_over_several_counters_carries_each_value() {
+    let mut e = engine();
+    let f = e
+        .evaluate(
+            &one(
+                4,
+                &[
+                    (
+                        "excessive_buffer_overrun_errors",
+                        cv(255, None, None, Some(Flag::Saturated)),
+                    ),
+                    ("link_downed", cv(254, None, None, Some(Flag::Saturated))),
+                    ("symbol_error", cv(65535, None, None, Some(Flag::Saturated))),
+                ],
+            ),
+            10_000,
+        )
+        .0;
+    assert_eq!(ids(&f), ["counter_saturated"]);
+    let ev = &f[0].evidence;
+    assert_eq!(
+        ev["values"],
+        serde_json::json!({
+            "excessive_buffer_overrun_errors": 255,
+            "link_downed": 254,
+            "symbol_error": 65535,
+        })
+    );
+    assert!(
+        !ev.contains_key("value"),
+        "one value for three counters: {ev:?}"
+    );
+}
+
+#[test]
 fn a_degraded_link_and_firmware_mismatch() {
     let mut e = engine();
     e.evaluate(&one(4, &[]), 10_000);
@@ -417,4 +452,25 @@ fn a_pfc_pause_storm_per_priority() {
     assert!(f[0].summary.contains("40 %"), "{}", f[0].summary);
     // 1 s in 10 s: under the 20 % threshold, cleared.
     assert!(e.evaluate(&mk(6_000_000), 30_000).0.is_empty());
+}
+
+#[test]
+fn device_wide_counters_share_one_finding_with_their_values() {
+    let mut s = one(4, &[]);
+    let hw = &mut s.devices[0].hw_counters;
+    hw.insert(
+        "rq_num_oos".into(),
+        cv(u64::MAX, None, None, Some(Flag::Saturated)),
+    );
+    hw.insert(
+        "rq_num_dup".into(),
+        cv(7, None, None, Some(Flag::Saturated)),
+    );
+    let f = engine().evaluate(&s, 10_000).0;
+    assert_eq!(ids(&f), ["counter_saturated"]);
+    assert_eq!(f[0].evidence["counter"], "rq_num_dup,rq_num_oos");
+    assert_eq!(
+        f[0].evidence["values"],
+        serde_json::json!({"rq_num_dup": 7, "rq_num_oos": u64::MAX})
+    );
 }
