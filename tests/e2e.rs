@@ -792,6 +792,19 @@ fn every_golden_family_matches_the_tree() {
         put(zero, &[], "0".into());
     }
 
+    // A fresh agent polling every 0.2 s, scraped once: fresh data (stale after
+    // max(3 × 0.2 s, 1 s)), and the HTTP server refused nothing.
+    put("rdma_monitor_scrape_stale", &[], "0".into());
+    put("rdma_monitor_stale_after_seconds", &[], "1".into());
+    put("rdma_monitor_http_accept_errors_total", &[], "0".into());
+    for reason in ["bad_request", "busy", "evicted", "head_timeout"] {
+        put(
+            "rdma_monitor_http_rejected_total",
+            &[("reason", reason)],
+            "0".into(),
+        );
+    }
+
     // rdma_monitor_unsupported_attributes counts what the agent chose to skip; its
     // independent check is in scrape_has_every_counter_with_its_value (N/A files).
     let only_agent = ["rdma_monitor_unsupported_attributes"];
