@@ -134,7 +134,7 @@ fn main() -> ExitCode {
     let chosen: Vec<&str> = modes.iter().filter(|m| m.0).map(|m| m.1).collect();
     if chosen.len() > 1 {
         eprintln!(
-            "rdma-monitor: {} cannot be combined: choose one\n{USAGE}",
+            "rdma-monitor: {} cannot be combined: choose one (see --help)",
             chosen.join(" and ")
         );
         return ExitCode::from(2);
