@@ -26,6 +26,91 @@ struct Registered {
     reads: &'static [collectors::inputs::Input],
     collector: Box<dyn Collector>,
     errors_total: u64,
+    failure: Repeated,
+}
+
+/// What the loop is told from outside (signals). The signal thread never
+/// logs itself (a blocked stderr must not keep it from a second SIGTERM):
+/// the loop says what happened.
+pub enum Control {
+    /// Write a last snapshot and return.
+    Stop,
+    /// The configuration file read again (SIGHUP): the new configuration, or
+    /// why it was refused (the running one is kept).
+    Reload(Result<Box<Config>, String>),
+    /// A signal that is only noted (its default action would kill the agent).
+    Ignored(i32),
+}
+
+/// The configuration keys a reload applies; every other key takes effect
+/// at the next start (the listener, the sources and the workers are built
+/// once, and `/healthz` judges staleness by the starting `poll_interval`).
+pub const RELOADABLE_KEYS: &[&str] = &[
+    "general.log_level",
+    "general.snapshot_interval",
+    "general.snapshot_dir",
+    "general.snapshot_keep",
+];
+
+/// A failure that may repeat every cycle: logged the first time (and when
+/// its kind changes) with how often the previous kind repeated, then once
+/// more when it clears, instead of a line per occurrence.
+#[derive(Default)]
+pub struct Repeated {
+    current: Option<(String, u64)>,
+}
+
+/// What to say about one occurrence.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Say {
+    /// A new kind of failure; `previous` is the kind it replaces and its count.
+    First {
+        previous: Option<(String, u64)>,
+    },
+    /// The same kind again: nothing to log.
+    Again,
+    /// It worked after `count` failures of `kind`.
+    Cleared {
+        kind: String,
+        count: u64,
+    },
+    Nothing,
+}
+
+impl Repeated {
+    pub fn fail(&mut self, kind: &str) -> Say {
+        if let Some((k, n)) = &mut self.current
+            && k == kind
+        {
+            *n += 1;
+            return Say::Again;
+        }
+        let previous = self.current.replace((kind.to_string(), 1));
+        Say::First { previous }
+    }
+
+    pub fn ok(&mut self) -> Say {
+        match self.current.take() {
+            Some((kind, count)) => Say::Cleared { kind, count },
+            None => Say::Nothing,
+        }
+    }
+
+    /// Logs `msg` for a failure of `kind` under `what`, as [`Repeated::fail`] decides.
+    fn log_fail(&mut self, what: &str, kind: &str, msg: &dyn std::fmt::Display) {
+        if let Say::First { previous } = self.fail(kind) {
+            if let Some((k, n)) = previous {
+                log::warn!("{what}: the previous failure ({k}) happened {n} time(s)");
+            }
+            log::error!("{msg} (said once: repeats are counted until it clears)");
+        }
+    }
+
+    fn log_ok(&mut self, what: &str) {
+        if let Say::Cleared { kind, count } = self.ok() {
+            log::info!("{what}: working again after {count} failure(s) ({kind})");
+        }
+    }
 }
 
 /// Totals the agent keeps about itself.
@@ -35,6 +120,10 @@ struct SelfStats {
     last_cycle_seconds: f64,
     snapshots_written: u64,
     snapshot_errors: u64,
+    /// Failed snapshot writes, said once per kind of failure.
+    snapshot_failure: Repeated,
+    /// Prune failures of snapshot writers replaced by a reload.
+    prune_failures_before: u64,
     counter_resets: u64,
     netlink_errors: u64,
 }
@@ -120,6 +209,7 @@ impl Agent {
                 reads: r.reads,
                 collector: (r.factory)(&config),
                 errors_total: 0,
+                failure: Repeated::default(),
             })
             .collect();
         let writer =
@@ -192,9 +282,13 @@ impl Agent {
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(_) => Some("collector panicked".to_string()),
             };
-            if let Some(e) = &error {
-                c.errors_total += 1;
-                log::warn!("collector {}: {e}", c.name);
+            match &error {
+                Some(e) => {
+                    c.errors_total += 1;
+                    let what = format!("collector {}", c.name);
+                    c.failure.log_fail(&what, e, &format_args!("{what}: {e}"));
+                }
+                None => c.failure.log_ok(&format!("collector {}", c.name)),
             }
             statuses.push(CollectorStatus {
                 name: c.name,
@@ -718,56 +812,123 @@ impl Agent {
             &[],
             self.stats.snapshot_errors,
         );
+        out.counter(
+            "rdma_monitor_snapshot_prune_failures_total",
+            "Attempts to delete an old snapshot file past snapshot_keep that failed (the file is skipped).",
+            &[],
+            self.stats.prune_failures_before + self.writer.prune_failures(),
+        );
     }
 
-    /// Writes `doc` to the snapshot directory; failures are logged and counted.
+    /// Writes `doc` to the snapshot directory; failures are counted, and
+    /// logged once per kind of failure until one succeeds.
     pub fn write_snapshot(&mut self, doc: &SnapshotDoc) {
         match self.writer.write(&doc.snapshot.timestamp, doc.json()) {
             Ok(path) => {
                 self.stats.snapshots_written += 1;
+                self.stats.snapshot_failure.log_ok("snapshot files");
                 log::debug!("snapshot written: {}", path.display());
             }
             Err(e) => {
                 self.stats.snapshot_errors += 1;
-                log::error!("{e}");
+                let kind = e.kind();
+                self.stats
+                    .snapshot_failure
+                    .log_fail("snapshot files", &kind, &e);
             }
         }
     }
 
-    /// Cycles until `stop` says so: every `poll_interval`, a snapshot file every
-    /// `snapshot_interval`, and a last snapshot on the way out.
-    pub fn run(&mut self, stop: &std::sync::mpsc::Receiver<()>) {
+    /// Applies what a reload can change (see [`RELOADABLE_KEYS`]) and keeps
+    /// the new configuration; returns the changed keys that need a restart.
+    pub fn reload(&mut self, new: Config) -> Vec<String> {
+        let changed = crate::config::changed_keys(&self.config, &new);
+        let g = &new.general;
+        log::set_max_level(g.log_level.filter());
+        if g.snapshot_dir != self.config.general.snapshot_dir
+            || g.snapshot_keep != self.config.general.snapshot_keep
+        {
+            self.stats.prune_failures_before += self.writer.prune_failures();
+            self.writer = SnapshotWriter::new(&g.snapshot_dir, g.snapshot_keep);
+            self.writer.remove_leftovers();
+        }
+        let restart: Vec<String> = changed
+            .into_iter()
+            .filter(|k| !RELOADABLE_KEYS.contains(&k.as_str()))
+            .collect();
+        // What is not applied stays as it runs, so the agent reports (and
+        // its next reload compares against) the configuration in effect.
+        let mut effective = self.config.clone();
+        effective.general.log_level = g.log_level;
+        effective.general.snapshot_interval = g.snapshot_interval;
+        effective.general.snapshot_dir = g.snapshot_dir.clone();
+        effective.general.snapshot_keep = g.snapshot_keep;
+        self.config = effective;
+        restart
+    }
+
+    /// Cycles until told to stop: every `poll_interval`, a snapshot file
+    /// every `snapshot_interval`, and a last snapshot on the way out.
+    pub fn run(&mut self, control: &std::sync::mpsc::Receiver<Control>) {
+        // Temporary files of a write cut short by a crash.
+        self.writer.remove_leftovers();
         let poll = self.config.poll_interval();
-        let snapshot_every = self.config.snapshot_interval();
+        let mut snapshot_every = self.config.snapshot_interval();
         let mut next_cycle = Instant::now();
-        let mut next_snapshot = Instant::now() + snapshot_every;
+        let mut next_snapshot = crate::clock::from_now(snapshot_every);
         let mut last = None;
         loop {
             let now = Instant::now();
             if now >= next_cycle {
                 last = Some(self.cycle());
                 // Fixed cadence; after a stall, skip missed cycles instead of bursting.
-                next_cycle += poll;
+                next_cycle = crate::clock::after(next_cycle, poll);
                 if next_cycle <= Instant::now() {
-                    next_cycle = Instant::now() + poll;
+                    next_cycle = crate::clock::from_now(poll);
                 }
             }
             if Instant::now() >= next_snapshot {
                 if let Some(doc) = &last {
                     self.write_snapshot(doc);
                 }
-                next_snapshot += snapshot_every;
+                next_snapshot = crate::clock::after(next_snapshot, snapshot_every);
                 if next_snapshot <= Instant::now() {
-                    next_snapshot = Instant::now() + snapshot_every;
+                    next_snapshot = crate::clock::from_now(snapshot_every);
                 }
             }
             let wait = next_cycle
                 .min(next_snapshot)
                 .saturating_duration_since(Instant::now());
-            match stop.recv_timeout(wait.max(Duration::from_millis(1))) {
+            match control.recv_timeout(wait.max(Duration::from_millis(1))) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                // A signal, or the sender gone: write what we have and leave.
-                _ => break,
+                Ok(Control::Ignored(sig)) => {
+                    log::info!(
+                        "signal {sig} ignored (SIGHUP reloads the configuration, SIGTERM/SIGINT/SIGQUIT stop)"
+                    );
+                }
+                Ok(Control::Reload(Err(why))) => {
+                    log::error!("configuration not reloaded, the running one is kept: {why}");
+                }
+                Ok(Control::Reload(Ok(new))) => {
+                    let restart = self.reload(*new);
+                    if self.config.snapshot_interval() != snapshot_every {
+                        snapshot_every = self.config.snapshot_interval();
+                        next_snapshot = crate::clock::from_now(snapshot_every);
+                    }
+                    if restart.is_empty() {
+                        log::info!("configuration reloaded");
+                    } else {
+                        log::warn!(
+                            "configuration reloaded; changes that take effect after a restart only: {}",
+                            restart.join(", ")
+                        );
+                    }
+                }
+                // Told to stop, or the sender gone: write what we have and leave.
+                Ok(Control::Stop) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    log::info!("stopping: writing a last snapshot");
+                    break;
+                }
             }
         }
         let doc = match last {
@@ -789,4 +950,73 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_failure_is_said_once_then_when_it_clears() {
+        let mut r = Repeated::default();
+        assert_eq!(r.ok(), Say::Nothing);
+        assert_eq!(r.fail("StorageFull"), Say::First { previous: None });
+        for _ in 0..97 {
+            assert_eq!(r.fail("StorageFull"), Say::Again);
+        }
+        // A different kind is news, with the count of the one before.
+        assert_eq!(
+            r.fail("PermissionDenied"),
+            Say::First {
+                previous: Some(("StorageFull".into(), 98))
+            }
+        );
+        assert_eq!(
+            r.ok(),
+            Say::Cleared {
+                kind: "PermissionDenied".into(),
+                count: 1
+            }
+        );
+        assert_eq!(r.ok(), Say::Nothing);
+    }
+
+    #[test]
+    fn reload_applies_what_it_can_and_names_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::load(
+            None,
+            [(
+                "RDMA_MON_GENERAL__SYSFS_ROOT".to_string(),
+                dir.path().join("none").display().to_string(),
+            )],
+        )
+        .unwrap();
+        let mut agent = Agent::with_netlink(
+            config.clone(),
+            Arc::new(Published::new(config.poll_interval())),
+            None,
+        );
+        let mut new = config.clone();
+        new.general.snapshot_dir = dir.path().join("elsewhere");
+        new.general.snapshot_keep = 3;
+        new.general.poll_interval = 1.0;
+        new.prometheus.port = 9999;
+        let restart = agent.reload(new);
+        assert_eq!(restart, vec!["general.poll_interval", "prometheus.port"]);
+        assert_eq!(agent.config.general.snapshot_keep, 3);
+        assert_eq!(
+            agent.config.general.poll_interval,
+            config.general.poll_interval
+        );
+        let doc = agent.cycle();
+        agent.write_snapshot(&doc);
+        assert_eq!(agent.stats.snapshots_written, 1);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("elsewhere"))
+                .unwrap()
+                .count(),
+            1
+        );
+    }
 }

@@ -18,35 +18,92 @@ pub const DEFAULT_YAML: &str = include_str!("../config.yaml");
 /// Prefix of environment overrides.
 pub const ENV_PREFIX: &str = "RDMA_MON_";
 
+/// Every echoed name, value and path goes through [`escape`]: an error is one
+/// line, and a value cannot forge a log line or colour the terminal.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
-    #[error("config file {path}: cannot read: {reason}")]
+    #[error("config file {}: cannot read: {}", escape(&.path.display().to_string()), escape(.reason))]
     Unreadable { path: PathBuf, reason: String },
-    #[error("config file {path}: not valid YAML: {reason}")]
+    #[error("config file {}: not valid YAML: {}", escape(&.path.display().to_string()), escape(.reason))]
     Syntax { path: PathBuf, reason: String },
-    #[error("{origin}: unknown section `{section}` (expected one of: {expected})")]
+    #[error("{}: unknown section {} (expected one of: {expected})", escape(.origin), shown_name(.section))]
     UnknownSection {
         origin: String,
         section: String,
         expected: String,
     },
-    #[error("{origin}: unknown key `{key}` (expected one of: {expected})")]
+    #[error("{}: unknown key {} (expected one of: {expected})", escape(.origin), shown_name(.key))]
     UnknownKey {
         origin: String,
         key: String,
         expected: String,
     },
-    #[error("{origin}: `{key}` must be {expected}, got {got:?}")]
+    #[error("{}: `{}` must be {expected}, got {}", escape(.origin), escape(.key), escape(&format!("{:?}", .got)))]
     WrongType {
         origin: String,
         key: String,
         expected: &'static str,
         got: String,
     },
-    #[error("{origin}: {reason}")]
+    #[error("{}: {}", escape(.origin), escape(.reason))]
     Invalid { origin: String, reason: String },
-    #[error("{key}: {reason}")]
+    #[error("{key}: {}", escape(.reason))]
     OutOfRange { key: &'static str, reason: String },
+}
+
+/// `s` with control characters (newline, ESC, C1) and bidirectional
+/// overrides written as Rust escapes (`\n`, `\u{1b}`): what an error or a log
+/// line echoes stays on one line and cannot drive the terminal.
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A section or key name as an error shows it: only when it looks like a
+/// name. A file that is not a config (`--config /etc/shadow`) parses as a
+/// mapping whose "keys" are its lines, and those must not be printed.
+fn shown_name(name: &str) -> String {
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if plain {
+        format!("`{name}`")
+    } else {
+        "(a name that is not an identifier, not shown)".to_string()
+    }
+}
+
+/// `url` with the user-info part (`user:KEY@`) replaced by [`REDACTED`].
+pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = url.find("://") else {
+        return std::borrow::Cow::Borrowed(url);
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => std::borrow::Cow::Owned(format!(
+            "{}{REDACTED}{}",
+            &url[..scheme_end + 3],
+            &rest[at..]
+        )),
+        None => std::borrow::Cow::Borrowed(url),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -93,6 +150,17 @@ pub enum LogLevel {
     Warn,
     Info,
     Debug,
+}
+
+impl LogLevel {
+    pub fn filter(self) -> log::LevelFilter {
+        match self {
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -238,9 +306,15 @@ impl Config {
         );
         let config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
             let key = e.path().to_string();
+            // A secret given with the wrong type is not echoed back.
+            let reason = if key.ends_with("api_key") {
+                format!("`{key}`: must be a string (the value is not shown)")
+            } else {
+                format!("`{key}`: {}", e.inner())
+            };
             ConfigError::Invalid {
                 origin: origin.clone(),
-                reason: format!("`{key}`: {}", e.inner()),
+                reason,
             }
         })?;
         config.validate()?;
@@ -252,26 +326,35 @@ impl Config {
         Config::load(None, std::iter::empty()).expect("the embedded config.yaml is valid")
     }
 
+    /// Every duration key with its value: checked against [`DURATION_RANGES`].
+    fn durations(&self) -> [(&'static str, f64); 12] {
+        [
+            ("general.poll_interval", self.general.poll_interval),
+            ("general.snapshot_interval", self.general.snapshot_interval),
+            ("general.rescan_interval", self.general.rescan_interval),
+            ("fabric.interval", self.fabric.interval),
+            ("fabric.sweep_budget", self.fabric.sweep_budget),
+            ("fabric.discovery_interval", self.fabric.discovery_interval),
+            ("llm.interval", self.llm.interval),
+            ("llm.timeout", self.llm.timeout),
+            ("dify.interval", self.dify.interval),
+            ("dify.timeout", self.dify.timeout),
+            ("analysis.flap_window", self.analysis.flap_window),
+            (
+                "fabric.timeout_ms",
+                f64::from(self.fabric.timeout_ms) / 1000.0,
+            ),
+        ]
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
-        let interval = |key: &'static str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(ConfigError::OutOfRange {
-                    key,
-                    reason: format!("must be a number of seconds greater than 0, got {v}"),
-                })
-            }
-        };
-        interval("general.poll_interval", self.general.poll_interval)?;
-        interval("general.snapshot_interval", self.general.snapshot_interval)?;
-        interval("general.rescan_interval", self.general.rescan_interval)?;
-        interval("fabric.interval", self.fabric.interval)?;
-        interval("llm.interval", self.llm.interval)?;
-        interval("llm.timeout", self.llm.timeout)?;
-        interval("dify.interval", self.dify.interval)?;
-        interval("dify.timeout", self.dify.timeout)?;
-        interval("analysis.flap_window", self.analysis.flap_window)?;
+        for (key, v) in self.durations() {
+            let range = DURATION_RANGES
+                .iter()
+                .find(|r| r.key == key)
+                .expect("every duration key has a range");
+            range.check(v)?;
+        }
         for (key, url, on) in [
             ("llm.api_url", &self.llm.api_url, self.llm.enabled),
             ("dify.api_url", &self.dify.api_url, self.dify.enabled),
@@ -279,30 +362,17 @@ impl Config {
             if on && !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(ConfigError::OutOfRange {
                     key,
-                    reason: format!("must be an http:// or https:// URL, got {url:?}"),
+                    reason: format!(
+                        "must be an http:// or https:// URL, got {:?}",
+                        redact_url(url)
+                    ),
                 });
             }
-        }
-        interval("fabric.sweep_budget", self.fabric.sweep_budget)?;
-        if !(self.fabric.discovery_interval.is_finite() && self.fabric.discovery_interval >= 0.0) {
-            return Err(ConfigError::OutOfRange {
-                key: "fabric.discovery_interval",
-                reason: format!(
-                    "must be 0 (never) or a number of seconds, got {}",
-                    self.fabric.discovery_interval
-                ),
-            });
         }
         if !(1..=256).contains(&self.fabric.max_outstanding) {
             return Err(ConfigError::OutOfRange {
                 key: "fabric.max_outstanding",
                 reason: format!("must be 1-256, got {}", self.fabric.max_outstanding),
-            });
-        }
-        if !(1..=60_000).contains(&self.fabric.timeout_ms) {
-            return Err(ConfigError::OutOfRange {
-                key: "fabric.timeout_ms",
-                reason: format!("must be 1-60000, got {}", self.fabric.timeout_ms),
             });
         }
         if !(1..=65535).contains(&self.prometheus.port) {
@@ -327,6 +397,9 @@ impl Config {
             if !secret.is_empty() {
                 *secret = REDACTED.to_string();
             }
+        }
+        for url in [&mut copy.llm.api_url, &mut copy.dify.api_url] {
+            *url = redact_url(url).into_owned();
         }
         serde_saphyr::to_string(&copy).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
@@ -354,17 +427,126 @@ impl Config {
 
 pub const REDACTED: &str = "<redacted>";
 
+/// The `section.key` names whose values differ between `a` and `b`.
+pub fn changed_keys(a: &Config, b: &Config) -> Vec<String> {
+    let (Ok(Value::Object(a)), Ok(Value::Object(b))) =
+        (serde_json::to_value(a), serde_json::to_value(b))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (section, body) in &a {
+        let (Value::Object(x), Some(Value::Object(y))) = (body, b.get(section)) else {
+            continue;
+        };
+        for (key, v) in x {
+            if y.get(key) != Some(v) {
+                out.push(format!("{section}.{key}"));
+            }
+        }
+    }
+    out
+}
+
+/// The accepted range of one duration key, in seconds. The bounds keep every
+/// `Duration`/`Instant` computed from a key far from overflow (the largest is
+/// a day), and the smallest keep the agent from spinning.
+pub struct DurationRange {
+    pub key: &'static str,
+    pub min: f64,
+    pub max: f64,
+    /// 0 is also accepted, meaning "never".
+    pub zero_is_never: bool,
+}
+
+const DAY: f64 = 86_400.0;
+const HOUR: f64 = 3_600.0;
+
+/// Documented in config.yaml next to each key.
+pub const DURATION_RANGES: &[DurationRange] = &[
+    DurationRange::new("general.poll_interval", 0.05, DAY),
+    DurationRange::new("general.snapshot_interval", 0.05, DAY),
+    DurationRange::new("general.rescan_interval", 0.05, DAY),
+    DurationRange::new("fabric.interval", 1.0, DAY),
+    DurationRange::new("fabric.sweep_budget", 0.001, HOUR),
+    DurationRange {
+        zero_is_never: true,
+        ..DurationRange::new("fabric.discovery_interval", 1.0, DAY)
+    },
+    DurationRange::new("fabric.timeout_ms", 0.001, 60.0),
+    DurationRange::new("llm.interval", 1.0, DAY),
+    DurationRange::new("llm.timeout", 0.1, HOUR),
+    DurationRange::new("dify.interval", 1.0, DAY),
+    DurationRange::new("dify.timeout", 0.1, HOUR),
+    DurationRange::new("analysis.flap_window", 1.0, DAY),
+];
+
+impl DurationRange {
+    const fn new(key: &'static str, min: f64, max: f64) -> DurationRange {
+        DurationRange {
+            key,
+            min,
+            max,
+            zero_is_never: false,
+        }
+    }
+
+    fn check(&self, v: f64) -> Result<(), ConfigError> {
+        // NaN fails both comparisons, so it is refused too.
+        if (self.min..=self.max).contains(&v) || (self.zero_is_never && v == 0.0) {
+            return Ok(());
+        }
+        let (scale, unit) = if self.key.ends_with("_ms") {
+            (1000.0, "ms")
+        } else {
+            (1.0, "s")
+        };
+        let never = if self.zero_is_never {
+            "0 (never) or "
+        } else {
+            ""
+        };
+        Err(ConfigError::OutOfRange {
+            key: self.key,
+            reason: format!(
+                "must be {never}{} {unit} to {} {unit}{}, got {}",
+                self.min * scale,
+                self.max * scale,
+                if self.max == DAY {
+                    " (1 day)"
+                } else if self.max == HOUR {
+                    " (1 hour)"
+                } else {
+                    ""
+                },
+                number(v * scale)
+            ),
+        })
+    }
+}
+
+/// A number as a person reads it: `1e30`, not thirty-one digits.
+fn number(v: f64) -> String {
+    if v != 0.0 && (v.abs() >= 1e9 || v.abs() < 1e-4) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 fn parse_yaml(text: &str, path: &Path) -> Result<Value, ConfigError> {
     let value: Value = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
         path: path.to_owned(),
-        // The library's message can span lines with a source snippet: keep the first.
-        reason: e
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string(),
+        // The library's message can span lines with a source snippet: keep
+        // the first line (where and what), without any quoted text of the file.
+        reason: unquoted(
+            e.without_snippet()
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim(),
+        ),
     })?;
     match value {
         Value::Null => Ok(Value::Object(Map::new())),
@@ -377,6 +559,35 @@ fn parse_yaml(text: &str, path: &Path) -> Result<Value, ConfigError> {
             ),
         }),
     }
+}
+
+/// `msg` with every quoted span longer than 3 characters replaced: a parser
+/// quotes the text it choked on, and that text may be a secret (a config
+/// path pointed at the wrong file). Short spans (`','`, `'}'`) stay.
+fn unquoted(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(start) = rest.find(['`', '\'', '"']) {
+        let quote = rest[start..].chars().next().expect("found");
+        let after = &rest[start + 1..];
+        out.push_str(&rest[..start]);
+        match after.find(quote) {
+            Some(end) if after[..end].chars().count() <= 3 => {
+                out.push_str(&rest[start..start + 2 + end]);
+                rest = &after[end + 1..];
+            }
+            Some(end) => {
+                out.push_str("(text not shown)");
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str("(text not shown)");
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -745,5 +956,145 @@ mod tests {
         let back = load_text(&text).unwrap();
         assert_eq!(back.prometheus, c.prometheus);
         assert_eq!(back.llm.api_key, REDACTED);
+    }
+
+    fn yaml_for(key: &str, value: &str) -> String {
+        let (section, name) = key.split_once('.').unwrap();
+        format!("{section}:\n  {name}: {value}\n")
+    }
+
+    #[test]
+    fn every_duration_key_has_a_range_checked_at_load() {
+        let c = Config::defaults();
+        // The table covers every duration key the config has, and the defaults pass.
+        assert_eq!(c.durations().len(), DURATION_RANGES.len());
+        for r in DURATION_RANGES {
+            let ms = r.key.ends_with("_ms");
+            let scale = if ms { 1000.0 } else { 1.0 };
+            let fmt = |v: f64| {
+                if ms {
+                    format!("{}", v as u64)
+                } else {
+                    format!("{v}")
+                }
+            };
+            for ok in [r.min * scale, r.max * scale] {
+                let text = yaml_for(r.key, &fmt(ok));
+                assert!(load_text(&text).is_ok(), "{text}");
+            }
+            let mut bad = vec![r.max * scale * 2.0, -1.0];
+            if !ms {
+                bad.extend([1e30, r.min / 2.0]);
+            }
+            if !r.zero_is_never {
+                bad.push(0.0);
+            }
+            for v in bad {
+                let text = yaml_for(r.key, &fmt(v));
+                let e = load_text(&text).unwrap_err().to_string();
+                assert!(e.starts_with(r.key), "{text}: {e}");
+                if v >= 0.0 {
+                    // One line naming the key and its range.
+                    assert!(e.contains(" to "), "{text}: {e}");
+                    assert!(!e.contains('\n'), "{e}");
+                }
+            }
+        }
+        let e = load_text("general:\n  poll_interval: 1e30\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "general.poll_interval: must be 0.05 s to 86400 s (1 day), got 1e30"
+        );
+        let e = Config::load(None, env(&[("RDMA_MON_LLM__TIMEOUT", "1e30")])).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("llm.timeout: must be 0.1 s to 3600 s"),
+            "{e}"
+        );
+        assert!(load_text("fabric:\n  discovery_interval: 0\n").is_ok());
+    }
+
+    #[test]
+    fn echoed_values_are_escaped_to_one_line() {
+        let forged = "general:\n  log_level: \"info\\nrdma-monitor: error: forged \\x1b[31mred\"\n";
+        let e = load_text(forged).unwrap_err().to_string();
+        assert!(!e.contains('\n') && !e.contains('\x1b'), "{e:?}");
+        assert!(e.contains("info\\nrdma-monitor"), "{e}");
+        assert!(e.contains("\\u{1b}[31m"), "{e}");
+        let e = Config::load(None, env(&[("RDMA_MON_PROMETHEUS__PORT", "1\n\u{1b}[2J")]))
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\n') && !e.contains('\x1b'), "{e:?}");
+        let e = Config::load(
+            Some(Path::new("/nonexistent/a\nb\u{1b}.yaml")),
+            std::iter::empty(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains('\n') && !e.contains('\x1b'), "{e:?}");
+        assert_eq!(escape("plain"), "plain");
+        assert_eq!(escape("a\r\n\u{202e}b"), "a\\r\\n\\u{202e}b");
+    }
+
+    #[test]
+    fn file_contents_are_not_echoed() {
+        // What `--config /etc/shadow` parses as: a mapping whose keys are lines.
+        for text in [
+            "root:$y$j9T$hunter2hash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n",
+            "general:\n  bad key hunter2: 1\n",
+            "general:\n  poll_interval: 1\nsecret: hunter2 [\n",
+            "llm:\n  api_key: 4242424242\n",
+        ] {
+            let e = load_text(text).unwrap_err().to_string();
+            assert!(
+                !e.contains("hunter2") && !e.contains("4242"),
+                "{text:?} gave {e}"
+            );
+        }
+        // A name that is a name is still shown: typos must stay easy to find.
+        let e = load_text("general:\n  poll_intervall: 5\n").unwrap_err();
+        assert!(e.to_string().contains("`general.poll_intervall`"), "{e}");
+    }
+
+    #[test]
+    fn parser_quotes_are_not_echoed() {
+        assert_eq!(
+            unquoted("found `root:$y$hash` near ',' and \"abc"),
+            "found (text not shown) near ',' and (text not shown)"
+        );
+        assert_eq!(unquoted("unclosed quote"), "unclosed quote");
+    }
+
+    #[test]
+    fn urls_with_credentials_are_redacted() {
+        assert_eq!(
+            redact_url("http://user:KEY@host:8080/v1?x=1"),
+            format!("http://{REDACTED}@host:8080/v1?x=1")
+        );
+        assert_eq!(redact_url("https://host/a@b"), "https://host/a@b");
+        assert_eq!(redact_url("not a url"), "not a url");
+        let c = Config::load(
+            None,
+            env(&[
+                (
+                    "RDMA_MON_LLM__API_URL",
+                    "http://user:sk-KEY@llm.local/v1/chat/completions",
+                ),
+                ("RDMA_MON_DIFY__API_URL", "https://:app-KEY@dify.local/v1"),
+            ]),
+        )
+        .unwrap();
+        let text = c.to_redacted_yaml();
+        assert!(!text.contains("KEY"), "{text}");
+        assert!(text.contains("llm.local/v1/chat/completions"), "{text}");
+        let e = Config::load(
+            None,
+            env(&[
+                ("RDMA_MON_LLM__ENABLED", "true"),
+                ("RDMA_MON_LLM__API_URL", "ftp://user:sk-KEY@llm.local/"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("KEY"), "{e}");
     }
 }

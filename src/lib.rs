@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod analysis;
+pub mod clock;
 pub mod collectors;
 pub mod config;
 pub mod detect;

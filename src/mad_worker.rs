@@ -461,7 +461,7 @@ pub fn step<P: MadPort>(
             .iter_mut()
             .map(|w| w.read_local(plan.rescan, plan.details))
             .collect();
-        sched.next_local = now + plan.poll;
+        sched.next_local = crate::clock::after(now, plan.poll);
     }
     let sweep_due = if plan.fabric_mode {
         now >= sched.next_fabric
@@ -476,9 +476,9 @@ pub fn step<P: MadPort>(
             view.fabric_counters_seconds = Some(t.elapsed().as_secs_f64());
         }
         view.fabric = Some(fabric);
-        sched.next_fabric = now + plan.fabric_every;
+        sched.next_fabric = crate::clock::after(now, plan.fabric_every);
         if let Some(every) = plan.discovery_every {
-            sched.next_discovery = now + every;
+            sched.next_discovery = crate::clock::after(now, every);
         }
     }
     view.stats = workers.iter().fold(MadStats::default(), |a, w| {

@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::Duration;
 
-use rdma_monitor::agent::Agent;
-use rdma_monitor::config::{Config, LogLevel};
+use rdma_monitor::agent::{Agent, Control};
+use rdma_monitor::config::{Config, LogLevel, escape};
 use rdma_monitor::exporters::{Published, prometheus};
 
 const USAGE: &str = "\
@@ -21,8 +23,20 @@ usage: rdma-monitor [--config PATH] [--once | --check-config | topology] [--vers
                    ibnetdiscover's topology format, exit
   --version        print the version, exit
 
-exit status: 0 ok, 1 runtime failure, 2 bad arguments or configuration
+signals: SIGTERM, SIGINT, SIGQUIT write a last snapshot and exit (a second
+  one, or a last snapshot not written within 5 s, exits at once); SIGHUP
+  reads the configuration again; SIGUSR1, SIGUSR2, SIGALRM are ignored
+
+exit status: 0 ok, 1 runtime failure (also: last snapshot not written within
+  5 s of the stop signal), 2 bad arguments or configuration, 3 --once read
+  nothing at all, 4 topology sweep cut short by fabric.sweep_budget (the tree
+  printed is partial), 128+N a second stop signal N
 ";
+
+/// Exit status of `--once` when nothing at all could be read.
+const EXIT_NOTHING_READ: u8 = 3;
+/// How long the last snapshot may take after a stop signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 struct Args {
     config: Option<PathBuf>,
@@ -60,19 +74,23 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
     Ok(Some(args))
 }
 
-struct StderrLogger(log::LevelFilter);
+/// Writes `rdma-monitor: <level>: <message>` lines to stderr, control
+/// characters escaped: one record is one line, whatever a value holds. The
+/// level is the global `log::max_level`, so a reload can change it.
+struct StderrLogger;
 
 impl log::Log for StderrLogger {
     fn enabled(&self, m: &log::Metadata) -> bool {
-        m.level() <= self.0
+        m.level() <= log::max_level()
     }
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
+            let msg = r.args().to_string();
             let _ = writeln!(
                 std::io::stderr(),
                 "rdma-monitor: {}: {}",
                 r.level().as_str().to_lowercase(),
-                r.args()
+                escape(&msg)
             );
         }
     }
@@ -80,15 +98,9 @@ impl log::Log for StderrLogger {
 }
 
 fn init_logging(level: LogLevel) {
-    let filter = match level {
-        LogLevel::Error => log::LevelFilter::Error,
-        LogLevel::Warn => log::LevelFilter::Warn,
-        LogLevel::Info => log::LevelFilter::Info,
-        LogLevel::Debug => log::LevelFilter::Debug,
-    };
-    let logger: &'static StderrLogger = Box::leak(Box::new(StderrLogger(filter)));
-    if log::set_logger(logger).is_ok() {
-        log::set_max_level(filter);
+    static LOGGER: StderrLogger = StderrLogger;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(level.filter());
     }
 }
 
@@ -110,10 +122,23 @@ fn main() -> ExitCode {
         Ok(Some(a)) => a,
         Ok(None) => return ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("rdma-monitor: {e}\n{USAGE}");
+            eprintln!("rdma-monitor: {}\n{USAGE}", escape(&e.to_string()));
             return ExitCode::from(2);
         }
     };
+    let modes = [
+        (args.once, "--once"),
+        (args.check_config, "--check-config"),
+        (args.topology, "topology"),
+    ];
+    let chosen: Vec<&str> = modes.iter().filter(|m| m.0).map(|m| m.1).collect();
+    if chosen.len() > 1 {
+        eprintln!(
+            "rdma-monitor: {} cannot be combined: choose one (see --help)",
+            chosen.join(" and ")
+        );
+        return ExitCode::from(2);
+    }
     let config = match Config::load(args.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
@@ -132,39 +157,153 @@ fn main() -> ExitCode {
     }
     let published = Arc::new(Published::new(config.poll_interval()));
     if args.once {
-        let mut agent = Agent::new(config, published);
-        agent.start_mad(false);
-        let doc = agent.cycle();
-        let mut out = std::io::stdout().lock();
-        return match out.write_all(doc.json()).and_then(|_| out.flush()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("rdma-monitor: writing the snapshot to stdout: {e}");
-                ExitCode::from(1)
-            }
-        };
+        return once(config, published);
     }
-    run(config, published)
+    run(config, args.config, published)
 }
 
-fn run(config: Config, published: Arc<Published>) -> ExitCode {
-    let (stop_tx, stop_rx) = std::sync::mpsc::channel();
-    match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ]) {
-        Ok(mut signals) => {
-            std::thread::spawn(move || {
-                if let Some(sig) = signals.forever().next() {
-                    log::info!("signal {sig}: writing a last snapshot and exiting");
-                    let _ = stop_tx.send(());
+/// One cycle, its snapshot on stdout; exit 3 (with the reason) when it read nothing at all.
+fn once(config: Config, published: Arc<Published>) -> ExitCode {
+    let root = config.general.sysfs_root.clone();
+    let root_missing = !root.is_dir();
+    if root_missing {
+        log::warn!(
+            "sysfs_root {} does not exist or is not a directory: nothing to read there",
+            root.display()
+        );
+    }
+    let mut agent = Agent::new(config, published);
+    agent.start_mad(false);
+    let doc = agent.cycle();
+    let s = &doc.snapshot;
+    let mad_read = s
+        .mad
+        .as_ref()
+        .is_some_and(|m| !m.local.is_empty() || m.fabric.is_some());
+    let nothing = s.devices.is_empty() && s.netdevs.is_empty() && !mad_read;
+    if nothing && !root_missing {
+        log::warn!(
+            "no RDMA device, netdev or MAD port read ({}/class/infiniband {})",
+            root.display(),
+            if s.rdma_class_present {
+                "has no device this configuration watches"
+            } else {
+                "does not exist: RDMA core not loaded, or the wrong sysfs_root"
+            }
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(doc.json()).and_then(|_| out.flush()) {
+        eprintln!("rdma-monitor: writing the snapshot to stdout: {e}");
+        return ExitCode::from(1);
+    }
+    if nothing {
+        ExitCode::from(EXIT_NOTHING_READ)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Ends the process now, without running exit handlers or flushing stdio
+/// (either could block on the very thing that hangs the shutdown).
+fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes no pointers and never returns; skipping destructors
+    // and atexit handlers is the point (the process is being abandoned).
+    unsafe { libc::_exit(code) }
+}
+
+/// Says `msg` on stderr if that can be done within a moment, then exits:
+/// the message is written from a helper thread, since a stalled stderr
+/// (a full pipe) would otherwise hold up the exit it reports.
+fn say_and_exit(msg: String, code: i32) -> ! {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _ = std::thread::Builder::new().spawn(move || {
+        log::error!("{msg}");
+        let _ = tx.send(());
+    });
+    let _ = rx.recv_timeout(Duration::from_millis(200));
+    exit_now(code)
+}
+
+/// Handles the signals: stop (once gracefully, then at once), reload,
+/// and notes the rest instead of dying of them. Never logs itself.
+fn spawn_signal_thread(
+    config_path: Option<PathBuf>,
+    control: SyncSender<Control>,
+) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+    let mut signals = signal_hook::iterator::Signals::new([
+        SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM,
+    ])?;
+    // Config reads happen on their own thread: a file that blocks must not
+    // keep this one from the next SIGTERM. One pending request is enough.
+    let (reload_tx, reload_rx) = std::sync::mpsc::sync_channel::<()>(1);
+    let to_loop = control.clone();
+    std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || reload_worker(config_path, &reload_rx, &to_loop))?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut stopping = false;
+            for sig in signals.forever() {
+                match sig {
+                    SIGTERM | SIGINT | SIGQUIT if stopping => {
+                        say_and_exit(format!("signal {sig} again: exiting now"), 128 + sig)
+                    }
+                    SIGTERM | SIGINT | SIGQUIT => {
+                        stopping = true;
+                        let _ = std::thread::Builder::new()
+                            .name("shutdown-deadline".into())
+                            .spawn(|| {
+                                std::thread::sleep(SHUTDOWN_GRACE);
+                                say_and_exit(
+                                    format!(
+                                        "last snapshot not written within {}s of the stop signal: exiting without it",
+                                        SHUTDOWN_GRACE.as_secs()
+                                    ),
+                                    1,
+                                )
+                            });
+                        let _ = control.try_send(Control::Stop);
+                    }
+                    SIGHUP if !stopping => {
+                        let _ = reload_tx.try_send(());
+                    }
+                    SIGHUP => {}
+                    other => {
+                        let _ = control.try_send(Control::Ignored(other));
+                    }
                 }
-            });
+            }
+        })?;
+    Ok(())
+}
+
+fn reload_worker(path: Option<PathBuf>, requests: &Receiver<()>, control: &SyncSender<Control>) {
+    while requests.recv().is_ok() {
+        let loaded = Config::load(path.as_deref(), std::env::vars())
+            .map(Box::new)
+            .map_err(|e| e.to_string());
+        match control.try_send(Control::Reload(loaded)) {
+            Ok(()) | Err(TrySendError::Full(_)) => {}
+            Err(TrySendError::Disconnected(_)) => return,
         }
-        Err(e) => {
-            eprintln!("rdma-monitor: cannot install signal handlers: {e}");
-            return ExitCode::from(1);
-        }
+    }
+}
+
+fn run(config: Config, config_path: Option<PathBuf>, published: Arc<Published>) -> ExitCode {
+    // Bounded: a flood of signals while the loop is busy cannot grow it.
+    let (control_tx, control_rx) = std::sync::mpsc::sync_channel(64);
+    if let Err(e) = spawn_signal_thread(config_path, control_tx) {
+        eprintln!("rdma-monitor: cannot install signal handlers: {e}");
+        return ExitCode::from(1);
+    }
+    if !config.general.sysfs_root.is_dir() {
+        log::warn!(
+            "sysfs_root {} does not exist or is not a directory: nothing to read until it appears",
+            config.general.sysfs_root.display()
+        );
     }
     if config.prometheus.enabled {
         let addr = SocketAddr::new(config.prometheus.listen_address, config.prometheus.port());
@@ -186,7 +325,7 @@ fn run(config: Config, published: Arc<Published>) -> ExitCode {
     let mut agent = Agent::new(config, published);
     agent.start_mad(true);
     agent.start_ai();
-    agent.run(&stop_rx);
+    agent.run(&control_rx);
     ExitCode::SUCCESS
 }
 
@@ -195,7 +334,7 @@ fn topology(config: &Config) -> ExitCode {
     let (mut workers, unavailable) = rdma_monitor::mad_worker::open_workers(config);
     let Some(w) = workers.first_mut() else {
         match unavailable.first() {
-            Some(why) => eprintln!("rdma-monitor: topology: {why}"),
+            Some(why) => eprintln!("rdma-monitor: topology: {}", escape(why)),
             None => eprintln!(
                 "rdma-monitor: topology: no InfiniBand port here (set fabric.umad_device)"
             ),
@@ -213,7 +352,12 @@ fn topology(config: &Config) -> ExitCode {
         "{}",
         rdma_monitor::exporters::ibnetdiscover::render(&fabric, &date)
     );
-    if fabric.nodes.is_empty() {
+    let incomplete = rdma_monitor::exporters::ibnetdiscover::incomplete(&fabric);
+    if let Some(why) = incomplete {
+        // The budget message is among the errors above; this line says what it means.
+        eprintln!("rdma-monitor: topology: {why}");
+        ExitCode::from(rdma_monitor::exporters::ibnetdiscover::EXIT_INCOMPLETE)
+    } else if fabric.nodes.is_empty() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -787,6 +787,7 @@ fn every_golden_family_matches_the_tree() {
         "rdma_monitor_rdma_netlink_available",
         "rdma_monitor_rdma_netlink_errors_total",
         "rdma_monitor_snapshot_errors_total",
+        "rdma_monitor_snapshot_prune_failures_total",
         "rdma_monitor_stat_resets_total",
     ] {
         put(zero, &[], "0".into());

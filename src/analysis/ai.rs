@@ -271,7 +271,7 @@ fn post(
     stats: &ServiceStats,
     stop: &AtomicBool,
 ) -> Result<(Value, Option<u64>), Failure> {
-    let deadline = Instant::now() + e.timeout;
+    let deadline = crate::clock::from_now(e.timeout);
     let payload = body.to_string();
     let mut backoff = Duration::from_millis(500);
     let mut attempt = 0;
@@ -326,7 +326,7 @@ fn post(
         };
         stats.retries.fetch_add(1, Ordering::Relaxed);
         backoff *= 2;
-        let until = Instant::now() + wait;
+        let until = crate::clock::from_now(wait);
         if until >= deadline {
             return Err(Failure::Transport(format!(
                 "gave up: the next try (in {wait:?}) would pass the {:?} timeout",
@@ -428,11 +428,11 @@ fn run(endpoints: Vec<Endpoint>, mb: Arc<Mailbox>, dir: std::path::PathBuf, keep
                     .expect("one stats entry per endpoint");
                 if s.calls.len() >= s.endpoint.max_calls_per_hour as usize {
                     stats.capped.fetch_add(1, Ordering::Relaxed);
-                    s.next = Some(now + s.endpoint.interval);
+                    s.next = Some(crate::clock::after(now, s.endpoint.interval));
                     continue;
                 }
                 s.calls.push_back(now);
-                s.next = Some(now + s.endpoint.interval);
+                s.next = Some(crate::clock::after(now, s.endpoint.interval));
                 let answer = call(s, doc, stats, &mb.stop);
                 if answer.is_none() {
                     continue;
@@ -445,7 +445,7 @@ fn run(endpoints: Vec<Endpoint>, mb: Arc<Mailbox>, dir: std::path::PathBuf, keep
                 }
                 if let Ok(json) = serde_json::to_vec_pretty(&answer) {
                     let prefix = format!("analysis-{}-", answer.service.as_str());
-                    let writer = crate::exporters::snapshot::SnapshotWriter::with_prefix(
+                    let mut writer = crate::exporters::snapshot::SnapshotWriter::with_prefix(
                         &dir, keep, &prefix,
                     );
                     if let Err(err) = writer.write(&answer.timestamp, &json) {

@@ -47,6 +47,21 @@ fn link_rate(p: Option<&PortRecord>) -> String {
     })
 }
 
+/// Exit status of `rdma-monitor topology` when the sweep was cut short by
+/// `fabric.sweep_budget`: the tree printed is partial.
+pub const EXIT_INCOMPLETE: u8 = 4;
+
+/// Why the tree of `f` is partial, when it is: the sweep ran out of time
+/// with paths left to explore.
+pub fn incomplete(f: &Fabric) -> Option<String> {
+    (f.unexplored_paths > 0).then(|| {
+        format!(
+            "sweep incomplete: fabric.sweep_budget ran out with {} path(s) not explored; the tree is partial",
+            f.unexplored_paths
+        )
+    })
+}
+
 /// The topology text; `generated` goes on the "generated on" line.
 pub fn render(f: &Fabric, generated: &str) -> String {
     let mut out = String::new();
@@ -185,5 +200,30 @@ Switch\t8 \"S-248a0703009c0a10\"\t\t# \"MF0;leaf1:MSB7800/U1\" enhanced port 0 l
 Ca\t1 \"H-0c42a10300e1a010\"\t\t# \"node01 HCA-1\"\n\
 [1](c42a10300e1a011) \t\"S-248a0703009c0a10\"[1]\t\t# lid 3 lmc 0 \"MF0;leaf1:MSB7800/U1\" lid 1 4xEDR\n";
         assert_eq!(text, want);
+    }
+
+    #[test]
+    fn a_sweep_cut_short_by_its_budget_is_incomplete() {
+        use crate::sources::mad::sim::SimFabric;
+        use crate::sources::mad::{Engine, Limits};
+        use std::time::Duration;
+        let limits = Limits {
+            max_outstanding: 4,
+            timeout: Duration::from_millis(20),
+            retries: 2,
+            budget: Duration::from_secs(5),
+        };
+        let mut e = Engine::new(SimFabric::default(), limits);
+        let whole = crate::sources::mad::discovery::sweep(&mut e, Duration::from_secs(60));
+        assert_eq!(whole.nodes.len(), 3);
+        assert_eq!(incomplete(&whole), None);
+        // No time at all: the first path is never explored.
+        let mut e = Engine::new(SimFabric::default(), limits);
+        let cut = crate::sources::mad::discovery::sweep(&mut e, Duration::ZERO);
+        let why = incomplete(&cut).expect("a cut sweep says so");
+        assert!(
+            why.contains("fabric.sweep_budget") && why.contains("1 path(s)"),
+            "{why}"
+        );
     }
 }

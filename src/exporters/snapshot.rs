@@ -1,12 +1,20 @@
-//! Snapshot files: `snapshot-<UTC time>.json` in the snapshot directory,
-//! written to a hidden temporary file and renamed (a reader never sees a
-//! partial file), the oldest pruned past the retention count.
+//! Snapshot files: `snapshot-<sequence>-<UTC time>.json` in the snapshot
+//! directory, written to a hidden temporary file and renamed (a reader never
+//! sees a partial file), the oldest pruned past the retention count.
+//!
+//! "Oldest" is the agent's own write order, the sequence number, never the
+//! wall clock: after the clock is stepped back, newer files carry older times,
+//! and pruning by time would delete the files just written.
 
+use std::collections::HashSet;
+use std::fs::OpenOptions;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 const PREFIX: &str = "snapshot-";
 const SUFFIX: &str = ".json";
+const TMP_SUFFIX: &str = ".tmp";
 
 #[derive(Debug, thiserror::Error)]
 #[error("snapshot {path}: {source}")]
@@ -16,10 +24,30 @@ pub struct SnapshotError {
     pub source: io::Error,
 }
 
+impl SnapshotError {
+    /// The kind of failure, to tell a repeat from a new one ("StorageFull").
+    pub fn kind(&self) -> String {
+        format!("{:?}", self.source.kind())
+    }
+}
+
 pub struct SnapshotWriter {
     dir: PathBuf,
     keep: usize,
     prefix: String,
+    /// The sequence number of the next file (at least one above any on disk).
+    next_seq: u64,
+    prune_failures: u64,
+    /// Files that could not be removed, named in the log once each.
+    said: HashSet<String>,
+}
+
+/// One file of this writer in the directory, in write order.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    /// `None`: named before sequence numbers (`<prefix><time>.json`), older than any numbered one.
+    seq: Option<u64>,
+    name: String,
 }
 
 impl SnapshotWriter {
@@ -28,32 +56,112 @@ impl SnapshotWriter {
         SnapshotWriter::with_prefix(dir, keep, PREFIX)
     }
 
-    /// Files named `<prefix><time>.json` (other kinds of files beside the snapshots).
+    /// Files named `<prefix><seq>-<time>.json` (other kinds of files beside the snapshots).
     pub fn with_prefix(dir: &Path, keep: u32, prefix: &str) -> SnapshotWriter {
         SnapshotWriter {
             dir: dir.to_owned(),
             keep: keep as usize,
             prefix: prefix.to_string(),
+            next_seq: 1,
+            prune_failures: 0,
+            said: HashSet::new(),
+        }
+    }
+
+    /// Old files that could not be deleted, counted over every attempt.
+    pub fn prune_failures(&self) -> u64 {
+        self.prune_failures
+    }
+
+    /// Removes the temporary files a crash left behind (this writer's prefix
+    /// only: nothing else writes them, so any found are leftovers).
+    pub fn remove_leftovers(&mut self) {
+        if let Ok(entries) = self.scan() {
+            self.note_sequence(&entries);
+        }
+    }
+
+    /// This writer's files in the directory, oldest first; leftover
+    /// temporary files are removed on the way.
+    fn scan(&self) -> io::Result<Vec<Entry>> {
+        let tmp_prefix = format!(".{}", self.prefix);
+        let mut entries = Vec::new();
+        for e in std::fs::read_dir(&self.dir)? {
+            let Ok(name) = e?.file_name().into_string() else {
+                continue;
+            };
+            if name.starts_with(&tmp_prefix) && name.ends_with(TMP_SUFFIX) {
+                match std::fs::remove_file(self.dir.join(&name)) {
+                    Ok(()) => log::info!("removed {name}, left by an interrupted write"),
+                    Err(e) => log::debug!("cannot remove leftover {name}: {e}"),
+                }
+                continue;
+            }
+            let Some(middle) = name
+                .strip_prefix(&self.prefix)
+                .and_then(|m| m.strip_suffix(SUFFIX))
+            else {
+                continue;
+            };
+            let seq = middle
+                .split_once('-')
+                .and_then(|(n, _)| n.parse::<u64>().ok());
+            entries.push(Entry { seq, name });
+        }
+        entries.sort();
+        Ok(entries)
+    }
+
+    fn note_sequence(&mut self, entries: &[Entry]) {
+        if let Some(max) = entries.iter().filter_map(|e| e.seq).max() {
+            self.next_seq = self.next_seq.max(max.saturating_add(1));
         }
     }
 
     /// Writes `json` under a name made from `timestamp` (RFC 3339, UTC).
-    pub fn write(&self, timestamp: &str, json: &[u8]) -> Result<PathBuf, SnapshotError> {
+    /// Pruning never fails the write: what cannot be removed is skipped and counted.
+    pub fn write(&mut self, timestamp: &str, json: &[u8]) -> Result<PathBuf, SnapshotError> {
         let err = |path: &Path| {
             let path = path.to_owned();
             move |source| SnapshotError { path, source }
         };
         std::fs::create_dir_all(&self.dir).map_err(err(&self.dir))?;
-        // 2026-11-25T18:13:18.123Z → 20261125T181318.123Z: sorts by time, no colons.
+        let existing = match self.scan() {
+            Ok(entries) => Some(entries),
+            Err(e) => {
+                self.prune_failures += 1;
+                if self.said.insert(self.dir.display().to_string()) {
+                    log::warn!(
+                        "cannot list {}: {e}; old snapshots are not pruned",
+                        self.dir.display()
+                    );
+                }
+                None
+            }
+        };
+        if let Some(entries) = &existing {
+            self.note_sequence(entries);
+        }
+        // 2026-11-25T18:13:18.123Z → 20261125T181318.123Z: no colons.
         let stamp: String = timestamp
             .chars()
             .filter(|c| *c != '-' && *c != ':')
             .collect();
-        let name = format!("{}{stamp}{SUFFIX}", self.prefix);
+        let seq = self.next_seq;
+        self.next_seq = seq.saturating_add(1);
+        // Zero-padded so `ls` lists files in write order too.
+        let name = format!("{}{seq:08}-{stamp}{SUFFIX}", self.prefix);
         let path = self.dir.join(&name);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let tmp = self.dir.join(format!(".{name}{TMP_SUFFIX}"));
         let write = || -> io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = match create_new(&tmp) {
+                // Planted (a symlink) or left over: remove the name, never follow it.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    std::fs::remove_file(&tmp)?;
+                    create_new(&tmp)?
+                }
+                other => other?,
+            };
             f.write_all(json)?;
             f.sync_data()?;
             std::fs::rename(&tmp, &path)
@@ -62,27 +170,53 @@ impl SnapshotWriter {
             let _ = std::fs::remove_file(&tmp);
             return Err(err(&path)(e));
         }
-        self.prune().map_err(err(&self.dir))?;
+        if let Some(entries) = existing {
+            self.prune(entries, &name);
+        }
         Ok(path)
     }
 
-    fn prune(&self) -> io::Result<()> {
+    /// Deletes the oldest of `entries` (the files before this write) so that
+    /// `keep` remain with the one just written; a file that cannot be
+    /// deleted is skipped and does not count.
+    fn prune(&mut self, entries: Vec<Entry>, written: &str) {
         if self.keep == 0 {
-            return Ok(());
+            return;
         }
-        let mut files: Vec<String> = std::fs::read_dir(&self.dir)?
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.starts_with(&self.prefix) && n.ends_with(SUFFIX))
-            .collect();
-        if files.len() <= self.keep {
-            return Ok(());
+        let mut left = entries.len() + 1;
+        for e in entries {
+            if left <= self.keep {
+                break;
+            }
+            if e.name == written {
+                continue;
+            }
+            left -= 1;
+            match std::fs::remove_file(self.dir.join(&e.name)) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    self.prune_failures += 1;
+                    if self.said.insert(e.name.clone()) {
+                        log::warn!(
+                            "cannot delete old snapshot {}: {err}; skipped (counted in rdma_monitor_snapshot_prune_failures_total)",
+                            self.dir.join(&e.name).display()
+                        );
+                    }
+                }
+            }
         }
-        files.sort();
-        for old in &files[..files.len() - self.keep] {
-            std::fs::remove_file(self.dir.join(old))?;
-        }
-        Ok(())
     }
+}
+
+/// `O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC`: never opens what is already
+/// there, a symlink planted at the name included.
+fn create_new(path: &Path) -> io::Result<std::fs::File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
 }
 
 #[cfg(test)]
@@ -98,20 +232,18 @@ mod tests {
         v
     }
 
+    const T0: &str = "2026-11-25T18:00:00.000Z";
+
     #[test]
     fn writes_whole_files_and_prunes_oldest() {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("snaps");
-        let w = SnapshotWriter::new(&sub, 2);
+        let mut w = SnapshotWriter::new(&sub, 2);
         std::fs::create_dir_all(&sub).unwrap();
         std::fs::write(sub.join("unrelated.txt"), "keep me").unwrap();
-        for (i, ts) in [
-            "2026-11-25T18:00:00.000Z",
-            "2026-11-25T18:00:30.000Z",
-            "2026-11-25T18:01:00.000Z",
-        ]
-        .iter()
-        .enumerate()
+        for (i, ts) in [T0, "2026-11-25T18:00:30.000Z", "2026-11-25T18:01:00.000Z"]
+            .iter()
+            .enumerate()
         {
             let p = w.write(ts, format!("{{\"n\":{i}}}").as_bytes()).unwrap();
             assert_eq!(
@@ -122,10 +254,17 @@ mod tests {
         assert_eq!(
             listing(&sub),
             vec![
-                "snapshot-20261125T180030.000Z.json",
-                "snapshot-20261125T180100.000Z.json",
+                "snapshot-00000002-20261125T180030.000Z.json",
+                "snapshot-00000003-20261125T180100.000Z.json",
                 "unrelated.txt"
             ]
+        );
+        // A new writer (a restart) continues the sequence.
+        let mut w = SnapshotWriter::new(&sub, 2);
+        let p = w.write(T0, b"{}").unwrap();
+        assert!(
+            p.ends_with("snapshot-00000004-20261125T180000.000Z.json"),
+            "{p:?}"
         );
     }
 
@@ -134,8 +273,100 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("file");
         std::fs::write(&file, "").unwrap();
-        let w = SnapshotWriter::new(&file.join("sub"), 2);
-        let e = w.write("2026-11-25T18:00:00.000Z", b"{}").unwrap_err();
+        let mut w = SnapshotWriter::new(&file.join("sub"), 2);
+        let e = w.write(T0, b"{}").unwrap_err();
         assert!(e.to_string().contains("file/sub"), "{e}");
+        assert_eq!(e.kind(), "NotADirectory");
+    }
+
+    #[test]
+    fn a_symlink_at_the_temporary_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let sub = dir.path().join("snaps");
+        std::fs::create_dir_all(&sub).unwrap();
+        // The temporary names this writer (and the one before it) would use.
+        for name in [
+            ".snapshot-00000001-20261125T180000.000Z.json.tmp",
+            ".snapshot-20261125T180000.000Z.json.tmp",
+        ] {
+            std::os::unix::fs::symlink(&victim, sub.join(name)).unwrap();
+        }
+        let mut w = SnapshotWriter::new(&sub, 0);
+        let p = w.write(T0, b"{\"new\":1}").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"new\":1}");
+        // The open itself refuses a name that exists, a symlink included.
+        let link = sub.join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let e = create_new(&link).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    #[test]
+    fn an_entry_that_cannot_be_deleted_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory cannot be removed with unlink (even by root).
+        let stuck = dir.path().join("snapshot-19700101T000000.000Z.json");
+        std::fs::create_dir(&stuck).unwrap();
+        let mut w = SnapshotWriter::new(dir.path(), 2);
+        for i in 0..6 {
+            w.write(&format!("2026-11-25T18:00:0{i}.000Z"), b"{}")
+                .expect("pruning never fails a good write");
+        }
+        assert_eq!(
+            listing(dir.path()),
+            vec![
+                "snapshot-00000005-20261125T180004.000Z.json",
+                "snapshot-00000006-20261125T180005.000Z.json",
+                "snapshot-19700101T000000.000Z.json",
+            ]
+        );
+        assert!(w.prune_failures() >= 1);
+    }
+
+    #[test]
+    fn future_dated_names_never_cost_a_new_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        // Written before the clock was stepped back, by an older version and by this one.
+        std::fs::write(dir.path().join("snapshot-20991231T000000.000Z.json"), "{}").unwrap();
+        let mut w = SnapshotWriter::new(dir.path(), 1);
+        w.write("2099-12-31T00:00:01.000Z", b"{}").unwrap();
+        let p = w.write(T0, b"{\"latest\":1}").unwrap();
+        assert_eq!(
+            listing(dir.path()),
+            vec!["snapshot-00000002-20261125T180000.000Z.json"]
+        );
+        assert_eq!(std::fs::read_to_string(p).unwrap(), "{\"latest\":1}");
+    }
+
+    #[test]
+    fn leftover_temporary_files_are_removed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            ".snapshot-00000007-20261125T180000.000Z.json.tmp",
+            ".snapshot-20261125T180000.000Z.json.tmp",
+            ".analysis-llm-00000001-x.json.tmp",
+            "snapshot-00000007-20261125T175930.000Z.json",
+        ] {
+            std::fs::write(dir.path().join(name), "partial").unwrap();
+        }
+        let mut w = SnapshotWriter::new(dir.path(), 0);
+        w.remove_leftovers();
+        assert_eq!(
+            listing(dir.path()),
+            vec![
+                // Another writer's: not this one's to remove.
+                ".analysis-llm-00000001-x.json.tmp",
+                "snapshot-00000007-20261125T175930.000Z.json",
+            ]
+        );
+        let p = w.write(T0, b"{}").unwrap();
+        assert!(
+            p.ends_with("snapshot-00000008-20261125T180000.000Z.json"),
+            "{p:?}"
+        );
     }
 }

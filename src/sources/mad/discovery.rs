@@ -84,6 +84,8 @@ pub struct Fabric {
     pub duration_seconds: f64,
     /// Queries that failed (timeouts, bad status): the sweep goes on without them.
     pub errors: Vec<String>,
+    /// Paths left unexplored when the time budget ran out: 0 for a whole sweep.
+    pub unexplored_paths: usize,
 }
 
 impl Fabric {
@@ -315,6 +317,7 @@ pub fn sweep<P: MadPort>(engine: &mut Engine<P>, budget: Duration) -> Fabric {
         }
         frontier = next;
     }
+    fabric.unexplored_paths = frontier.len();
     if !frontier.is_empty() {
         fabric.errors.push(format!(
             "time budget of {budget:?} used up; {} paths not explored",

@@ -170,7 +170,7 @@ impl<P: MadPort> Engine<P> {
                             InFlight {
                                 index,
                                 attempts: attempts + 1,
-                                deadline: Instant::now() + self.limits.timeout,
+                                deadline: crate::clock::from_now(self.limits.timeout),
                             },
                         );
                     }
