@@ -75,7 +75,7 @@ impl EthtoolIo for Driver<'_> {
     fn ethtool(&mut self, _ifname: &str, req: &mut Request<'_>) -> io::Result<()> {
         let b = self.byte();
         if b & 0x80 != 0 {
-            let c = (usize::from(b & 0x7f) << 8 | usize::from(self.byte())) % 3000;
+            let c = (usize::from(b & 0x7f) << 8 | usize::from(self.byte())) % 600;
             self.changed_since_asked |= c != self.count;
             self.count = c;
         }
@@ -131,7 +131,7 @@ pub fn run(data: &[u8]) {
     };
     let mut e = Ethtool::new(Driver {
         data: rest,
-        count: (usize::from(*c0) << 8 | usize::from(*c1)) % 3000,
+        count: (usize::from(*c0) << 8 | usize::from(*c1)) % 600,
         old_kernel: flags & 1 != 0,
         changed_since_asked: true,
         gsset_info: flags & 2 != 0,
