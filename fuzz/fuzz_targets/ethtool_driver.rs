@@ -21,9 +21,11 @@ struct Driver<'a> {
     count: usize,
     /// Old kernel: the driver's count is copied whatever the caller asked.
     old_kernel: bool,
-    /// The count changed since the agent last asked it: a copy past the
-    /// buffer is then the race the guard page is for (EFAULT), not a bug.
-    changed_since_asked: bool,
+    /// The count changed just before this call, after the agent's previous
+    /// ioctl: a copy past the buffer is then the race the guard page is for
+    /// (EFAULT). A count that changed before an earlier call is one the
+    /// agent could have asked: sizing from anything older is a bug.
+    changed_now: bool,
     gsset_info: bool,
 }
 
@@ -47,7 +49,7 @@ impl Driver<'_> {
     fn copy_out(&self, buf: &mut [u8], at: usize, data: &[u8]) -> io::Result<()> {
         if at + data.len() > buf.len() {
             assert!(
-                self.changed_since_asked,
+                self.changed_now,
                 "buffer of {} bytes sized from a stale count: the kernel writes {}",
                 buf.len(),
                 at + data.len()
@@ -74,9 +76,10 @@ fn value(count: usize, i: usize) -> u64 {
 impl EthtoolIo for Driver<'_> {
     fn ethtool(&mut self, _ifname: &str, req: &mut Request<'_>) -> io::Result<()> {
         let b = self.byte();
+        self.changed_now = false;
         if b & 0x80 != 0 {
             let c = (usize::from(b & 0x7f) << 8 | usize::from(self.byte())) % 600;
-            self.changed_since_asked |= c != self.count;
+            self.changed_now = c != self.count;
             self.count = c;
         }
         if b & 0x7f == 0x7f {
@@ -88,12 +91,10 @@ impl EthtoolIo for Driver<'_> {
             sys::ETHTOOL_GDRVINFO => {
                 let at = offset_of!(sys::ethtool_drvinfo, n_stats);
                 buf[at..at + 4].copy_from_slice(&(self.count as u32).to_ne_bytes());
-                self.changed_since_asked = false;
             }
             sys::ETHTOOL_GSSET_INFO if self.gsset_info => {
                 let head = size_of::<sys::ethtool_sset_info>();
                 buf[head..head + 4].copy_from_slice(&(self.count as u32).to_ne_bytes());
-                self.changed_since_asked = false;
             }
             sys::ETHTOOL_GSTRINGS => {
                 let at = offset_of!(sys::ethtool_gstrings, len);
@@ -133,7 +134,7 @@ pub fn run(data: &[u8]) {
         data: rest,
         count: (usize::from(*c0) << 8 | usize::from(*c1)) % 600,
         old_kernel: flags & 1 != 0,
-        changed_since_asked: true,
+        changed_now: false,
         gsset_info: flags & 2 != 0,
     });
     let Ok(mut names) = e.stat_names("eth0") else {
