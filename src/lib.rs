@@ -6,6 +6,11 @@
 //! `collectors` (one area each, metric families) → `exporters`
 //! (Prometheus text, JSON files); `analysis` reads snapshots.
 
+// Every `unsafe` block carries a SAFETY comment saying why it holds, and
+// an unsafe fn's body is no blanket licence.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod agent;
 pub mod analysis;
 pub mod clock;
@@ -19,6 +24,8 @@ pub mod metrics;
 pub mod model;
 pub mod snapshot;
 pub mod sources;
+// Bindgen's bitfield accessors: generated code, its unsafe is bindgen's to justify.
+#[allow(clippy::undocumented_unsafe_blocks)]
 pub mod sys;
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -1,6 +1,10 @@
 //! Any bytes as an rtnetlink link or DCB reply, a generic netlink (ethtool,
 //! devlink) payload, or a module EEPROM: decoded or rejected, never a panic.
+//! The same bytes also drive a driver whose ethtool statistic count changes
+//! under the agent's GSTRINGS/GSTATS reads (`ethtool_driver`).
 #![no_main]
+
+mod ethtool_driver;
 
 use libfuzzer_sys::fuzz_target;
 use rdma_monitor::sources::ethtool::module;
@@ -15,4 +19,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = genl::decode_linkstate(data, &mut e);
     let _ = genl::decode_devlink_info(data);
     let _ = module::decode(data);
+    ethtool_driver::run(data);
 });

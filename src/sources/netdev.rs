@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use crate::model::Counter;
 use crate::sources::ethtool::module::{self, Module};
-use crate::sources::ethtool::{DrvInfo, Ethtool, EthtoolIo, Feature, LinkSettings, Pause, Socket};
+use crate::sources::ethtool::{
+    DrvInfo, Ethtool, EthtoolIo, Feature, LinkSettings, Pause, Socket, StatNames,
+};
 use crate::sources::rdma_netlink::{NetlinkSocket, Transport};
 use crate::sources::rtnetlink::{self, Link};
 use crate::sys;
@@ -52,14 +54,14 @@ pub struct NetdevReading {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct NetdevStats {
     pub ioctls: u64,
+    /// ethtool stat names read again because the driver's count changed.
+    pub ethtool_stat_name_rereads: u64,
     pub netlink_round_trips: u64,
 }
 
 struct Cached {
-    /// ethtool stat names in the driver's order (the order of the values)...
-    names: Vec<Arc<str>>,
-    /// ...and their indices in name order, the order readings list them in.
-    by_name: Vec<usize>,
+    /// ethtool stat names, checked against the driver's count each cycle.
+    names: StatNames,
     info: Arc<NetdevStatic>,
 }
 
@@ -108,10 +110,8 @@ impl<E: EthtoolIo> NetdevSource<E> {
 
     fn read_static(&mut self, name: &str, errors: &mut Vec<String>) -> Cached {
         let mut info = NetdevStatic::default();
-        let mut names: Vec<Arc<str>> = Vec::new();
+        let mut names = StatNames::default();
         if let Some(e) = &mut self.ethtool {
-            // drvinfo, 2 x (sset info + strings), features, pause, 2 x link settings, 2 x module.
-            self.stats.ioctls += 11;
             let mut note = |r: Result<(), crate::sources::ethtool::EthtoolError>| {
                 if let Err(err) = r
                     && !err.is_unsupported()
@@ -123,8 +123,8 @@ impl<E: EthtoolIo> NetdevSource<E> {
                 Ok(d) => info.drvinfo = Some(d),
                 Err(err) => note(Err(err)),
             }
-            match e.strings(name, sys::ETH_SS_STATS) {
-                Ok(n) => names = n.into_iter().map(|s| Arc::from(s.as_str())).collect(),
+            match e.stat_names(name) {
+                Ok(n) => names = n,
                 Err(err) => note(Err(err)),
             }
             match e
@@ -184,11 +184,8 @@ impl<E: EthtoolIo> NetdevSource<E> {
                 }
             }
         }
-        let mut by_name: Vec<usize> = (0..names.len()).collect();
-        by_name.sort_by(|&a, &b| names[a].cmp(&names[b]));
         Cached {
             names,
-            by_name,
             info: Arc::new(info),
         }
     }
@@ -224,20 +221,17 @@ impl<E: EthtoolIo> NetdevSource<E> {
                 let c = self.read_static(name, &mut errors);
                 self.cache.insert(name.clone(), c);
             }
-            let cached = &self.cache[name];
+            let cached = self.cache.get_mut(name).expect("inserted above");
             let mut ethtool_stats = Vec::new();
             if let (Some(e), false) = (&mut self.ethtool, cached.names.is_empty()) {
-                self.stats.ioctls += 1;
-                match e.stats(name, cached.names.len()) {
+                match e.stats(name, &mut cached.names) {
                     Ok(values) => {
                         ethtool_stats = cached
-                            .by_name
-                            .iter()
-                            .filter_map(|&i| {
-                                Some(Counter {
-                                    name: cached.names[i].clone(),
-                                    value: *values.get(i)?,
-                                })
+                            .names
+                            .by_name(&values)
+                            .map(|(n, value)| Counter {
+                                name: n.clone(),
+                                value,
                             })
                             .collect();
                     }
@@ -255,6 +249,10 @@ impl<E: EthtoolIo> NetdevSource<E> {
                 info,
                 errors,
             });
+        }
+        if let Some(e) = &self.ethtool {
+            self.stats.ioctls = e.calls();
+            self.stats.ethtool_stat_name_rereads = e.stat_name_rereads();
         }
         out
     }

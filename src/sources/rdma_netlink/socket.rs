@@ -92,6 +92,7 @@ impl Transport for NetlinkSocket {
     fn exchange(&mut self, request: &[u8], out: &mut Vec<u8>) -> Result<(), NlError> {
         out.clear();
         self.stats.round_trips += 1;
+        // SAFETY: sockaddr_nl is plain data; all-zero is a valid value.
         let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         kernel.nl_family = libc::AF_NETLINK as u16;
         self.stats.syscalls += 1;

@@ -28,8 +28,8 @@ impl Dir {
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: `fd` was just returned by open(2) and is owned by nobody else.
         Ok(Dir {
+            // SAFETY: `fd` was just returned by open(2) and is owned by nobody else.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         })
     }

@@ -273,8 +273,9 @@ fn list(path: &Path) -> io::Result<Vec<String>> {
 /// Half of the soft RLIMIT_NOFILE, less a margin for sockets and the rest:
 /// held attribute fds must never starve the agent of descriptors.
 fn default_fd_budget() -> usize {
-    // SAFETY: getrlimit writes into the struct we pass.
+    // SAFETY: rlimit is two integers; all-zero is a valid value.
     let mut rl: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: getrlimit writes into the struct we pass, which lives across the call.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
         return 0;
     }
