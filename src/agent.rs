@@ -621,9 +621,15 @@ impl Agent {
         if let Some(nd) = &self.netdev {
             out.counter(
                 "rdma_monitor_ethtool_ioctls_total",
-                "SIOCETHTOOL ioctls made (one GSTATS per netdev a cycle; the rest at rescans).",
+                "SIOCETHTOOL ioctls made (a count query and a GSTATS per netdev a cycle; the rest at rescans).",
                 &[],
                 nd.stats.ioctls,
+            );
+            out.counter(
+                "rdma_monitor_ethtool_stat_name_rereads_total",
+                "ethtool statistic names read again because the driver's statistic count changed (mlx5: channels, PTP, XDP).",
+                &[],
+                nd.stats.ethtool_stat_name_rereads,
             );
             out.counter(
                 "rdma_monitor_rtnetlink_round_trips_total",
