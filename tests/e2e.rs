@@ -252,6 +252,20 @@ fn scrape_has_every_counter_with_its_value() {
         got["rdma_monitor_unsupported_attributes{device=\"efa_0\",port=\"1\"}"],
         "1"
     );
+    // DCQCN: every cc_params file of the RoCE mlx5 device, with its value.
+    let cc = tree().join("kernel/debug/mlx5/0000:5e:00.0/cc_params");
+    let files = names(&cc);
+    assert_eq!(files.len(), 22, "mlx5_ib_dbg_cc_name[] has 22 names");
+    for file in &files {
+        let v = read_u64(&cc.join(file)).unwrap();
+        let key = format!("rdma_dcqcn_parameter{{device=\"mlx5_1\",parameter=\"{file}\"}}");
+        assert_eq!(got.get(&key), Some(&v.to_string()), "{key}");
+    }
+    // Only for the mlx5 RoCE device.
+    let dcqcn = got
+        .keys()
+        .filter(|k| k.starts_with("rdma_dcqcn_parameter{"));
+    assert_eq!(dcqcn.count(), files.len());
 }
 
 /// Series whose values change from run to run (time, durations, cycle counts).

@@ -151,6 +151,10 @@ struct DeviceHandle {
 /// Reads `<root>/class/infiniband`.
 pub struct SysfsSource {
     class_dir: PathBuf,
+    /// `<sysfs_root>/kernel/debug`: mlx5's DCQCN parameters.
+    debugfs: PathBuf,
+    /// A device's `cc_params` were unreadable (not root) and the log said so.
+    cc_params_denied_said: bool,
     filter: DeviceFilter,
     rescan_every: Duration,
     devices: Vec<DeviceHandle>,
@@ -294,6 +298,8 @@ impl SysfsSource {
     pub fn new(sysfs_root: &Path, filter: DeviceFilter, rescan_every: Duration) -> SysfsSource {
         SysfsSource {
             class_dir: sysfs_root.join("class/infiniband"),
+            debugfs: sysfs_root.join("kernel/debug"),
+            cc_params_denied_said: false,
             filter,
             rescan_every,
             devices: Vec::new(),
@@ -308,6 +314,12 @@ impl SysfsSource {
 
     pub fn stats(&self) -> SourceStats {
         self.stats
+    }
+
+    /// Counts failed reads of other files under the same root (module
+    /// parameters) with this source's own.
+    pub fn note_read_failures(&mut self, n: usize) {
+        self.stats.read_failures += n as u64;
     }
 
     /// One cycle: notices arrivals and removals, rescans when due, reads what moves.
@@ -394,8 +406,21 @@ impl SysfsSource {
                 // Discovery reads static attributes once: nothing to hold.
                 fd_budget: &mut 0,
             };
-            match discover_device(&self.class_dir, name, &mut r) {
-                Ok(dev) => self.devices.push(dev),
+            match discover_device(&self.class_dir, &self.debugfs, name, &mut r) {
+                Ok(dev) => {
+                    let denied = format!("{name}/cc_params");
+                    if !self.cc_params_denied_said
+                        && dev.info.unsupported.iter().any(|u| **u == *denied)
+                    {
+                        log::info!(
+                            "DCQCN parameters of {name} are unreadable under {} \
+                             (debugfs is root's): not exported",
+                            self.debugfs.display()
+                        );
+                        self.cc_params_denied_said = true;
+                    }
+                    self.devices.push(dev);
+                }
                 Err(e) => {
                     // Gone between the listing and now, or unreadable: report, go on.
                     errors.push(ReadError {
@@ -440,7 +465,12 @@ fn known_attr(file: &str, parent: &str, r: &Reader) -> Attr {
     a
 }
 
-fn discover_device(class_dir: &Path, name: &str, r: &mut Reader) -> io::Result<DeviceHandle> {
+fn discover_device(
+    class_dir: &Path,
+    debugfs: &Path,
+    name: &str,
+    r: &mut Reader,
+) -> io::Result<DeviceHandle> {
     let path = class_dir.join(name);
     r.stats.syscalls += 2;
     let dir = Dir::open(&path)?;
@@ -490,6 +520,12 @@ fn discover_device(class_dir: &Path, name: &str, r: &mut Reader) -> io::Result<D
             }),
         }
     }
+    let roce = ports
+        .iter()
+        .any(|p| p.info.link_layer.as_deref() == Some("Ethernet"));
+    if roce && info.driver.as_deref() == Some("mlx5_core") {
+        info.dcqcn = read_dcqcn(debugfs, &path, name, r);
+    }
     info.unsupported = collect_unsupported(r.unsupported, name, &["/ports/", "/hw_counters/"]);
     Ok(DeviceHandle {
         info: Arc::new(info),
@@ -497,6 +533,60 @@ fn discover_device(class_dir: &Path, name: &str, r: &mut Reader) -> io::Result<D
         ports,
         vanished: false,
     })
+}
+
+/// mlx5's DCQCN parameters from `<debugfs>/mlx5/<PCI address>/cc_params/`
+/// (the PCI address is the `device` link's target). No debugfs: none. Denied
+/// (debugfs is root's): `<dev>/cc_params` is unsupported for this device.
+fn read_dcqcn(
+    debugfs: &Path,
+    dev_path: &Path,
+    name: &str,
+    r: &mut Reader,
+) -> std::collections::BTreeMap<String, u64> {
+    let key: Arc<str> = format!("{name}/cc_params").into();
+    if r.unsupported.contains(&key) {
+        return Default::default();
+    }
+    let Some(pci) = std::fs::read_link(dev_path.join("device"))
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+    else {
+        return Default::default();
+    };
+    r.stats.syscalls += 1 + 4;
+    match crate::sources::netdev::read_cc_params(&debugfs.join("mlx5").join(pci).join("cc_params"))
+    {
+        Ok(cc) => {
+            let files = (cc.values.len() + cc.errors.len()) as u64;
+            r.stats.file_reads += files;
+            r.stats.syscalls += 4 * files;
+            for (file, reason) in cc.errors {
+                r.stats.read_failures += 1;
+                r.errors.push(ReadError {
+                    path: format!("{key}/{file}"),
+                    reason,
+                });
+            }
+            cc.values
+        }
+        Err(e) => {
+            match e.errno() {
+                Some(libc::ENOENT) => {}
+                Some(libc::EACCES | libc::EPERM) => {
+                    r.unsupported.insert(key);
+                }
+                _ => {
+                    r.stats.read_failures += 1;
+                    r.errors.push(ReadError {
+                        path: key.to_string(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+            Default::default()
+        }
+    }
 }
 
 /// The device's unsupported attribute paths that are not under the excluded sub-paths.
