@@ -440,3 +440,21 @@ fn hostile_files_are_errors_not_hangs() {
         assert_eq!(p.info.netdev.as_deref(), Some("ib0"));
     }
 }
+
+/// DCQCN parameters come with the mlx5 RoCE device only, from
+/// `kernel/debug/mlx5/<PCI address>/cc_params`, each with its file's value.
+#[test]
+fn dcqcn_of_mlx5_roce_devices() {
+    let (_, r) = poll_fixture();
+    let cc = fixture().join("kernel/debug/mlx5/0000:5e:00.0/cc_params");
+    let d = &device(&r, "mlx5_1").info;
+    assert_eq!(d.dcqcn.len(), 22);
+    for (name, v) in &d.dcqcn {
+        let text = std::fs::read_to_string(cc.join(name)).unwrap();
+        assert_eq!(text.trim().parse::<u64>().unwrap(), *v, "{name}");
+    }
+    // IB mlx5, and mlx4 with an Ethernet port: none.
+    assert!(device(&r, "mlx5_0").info.dcqcn.is_empty());
+    assert!(device(&r, "mlx4_0").info.dcqcn.is_empty());
+    assert!(r.errors.iter().all(|e| !e.path.contains("cc_params")));
+}
