@@ -463,7 +463,11 @@ impl Agent {
             .0
             .is_none_or(|t| now.duration_since(t) >= self.config.rescan_interval())
         {
-            let params = crate::sources::kmod::read_params(&self.config.general.sysfs_root);
+            let (params, errors) =
+                crate::sources::kmod::read_params(&self.config.general.sysfs_root);
+            // Counted with the other sysfs read errors; listed in this cycle's snapshot.
+            self.sysfs.note_read_failures(errors.len());
+            reading.errors.extend(errors);
             self.module_params = (Some(now), Arc::new(params));
         }
         reading.module_params = self.module_params.1.clone();
@@ -953,8 +957,7 @@ impl Agent {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
+    crate::sources::file::read_attr(std::path::Path::new("/proc/sys/kernel/hostname"))
         .unwrap_or_default()
 }
 

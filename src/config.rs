@@ -284,7 +284,14 @@ impl Config {
         let mut tree = parse_yaml(DEFAULT_YAML, Path::new("<embedded config.yaml>"))?;
         let schema = tree.clone();
         if let Some(path) = path {
-            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            // Non-blocking, a regular file, a few MiB at most: `--config /dev/zero`
+            // or a FIFO is an error, not a hang or a GB of memory.
+            let text = crate::sources::file::read_text(
+                path,
+                crate::sources::file::CONFIG_MAX,
+                crate::sources::file::Follow::Yes,
+            )
+            .map_err(|e| ConfigError::Unreadable {
                 path: path.to_owned(),
                 reason: e.to_string(),
             })?;

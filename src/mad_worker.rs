@@ -16,6 +16,7 @@ use arc_swap::ArcSwapOption;
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::sources::file;
 use crate::sources::mad::discovery::{self, Fabric, NODE_SWITCH};
 use crate::sources::mad::pma::{self, PortCounters, Target};
 use crate::sources::mad::{Engine, Limits, MadPort, MadStats, Query, Umad, layout as mad};
@@ -353,19 +354,16 @@ pub fn local_umad_devices(sysfs_root: &Path) -> Vec<(String, Option<String>)> {
         if !name.starts_with("umad") {
             continue;
         }
-        let read = |f: &str| {
-            std::fs::read_to_string(dir.join(&name).join(f))
-                .ok()
-                .map(|s| s.trim().to_string())
-        };
+        // Bounded, non-blocking reads: a FIFO here must not stall the worker.
+        let read = |f: &str| file::read_attr(&dir.join(&name).join(f)).ok();
         let (Some(ibdev), Some(port)) = (read("ibdev"), read("port")) else {
             continue;
         };
-        let ll = std::fs::read_to_string(
-            sysfs_root.join(format!("class/infiniband/{ibdev}/ports/{port}/link_layer")),
+        let ll = file::read_attr(
+            &sysfs_root.join(format!("class/infiniband/{ibdev}/ports/{port}/link_layer")),
         )
         .unwrap_or_default();
-        if ll.trim() == "InfiniBand" {
+        if ll == "InfiniBand" {
             out.push((format!("/dev/infiniband/{name}"), Some(ibdev)));
         }
     }

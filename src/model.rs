@@ -53,6 +53,9 @@ pub struct DeviceInfo {
     pub node_desc: Option<String>,
     /// Basename of the `device/driver` link (mlx5_core, hfi1, ...); virtual devices have none.
     pub driver: Option<String>,
+    /// DCQCN parameters of an mlx5 RoCE device, by `cc_params/` file name
+    /// (debugfs, read at rescans; empty when there is no debugfs or it is root's).
+    pub dcqcn: std::collections::BTreeMap<String, u64>,
     pub unsupported: Vec<Arc<str>>,
 }
 

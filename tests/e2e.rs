@@ -252,6 +252,20 @@ fn scrape_has_every_counter_with_its_value() {
         got["rdma_monitor_unsupported_attributes{device=\"efa_0\",port=\"1\"}"],
         "1"
     );
+    // DCQCN: every cc_params file of the RoCE mlx5 device, with its value.
+    let cc = tree().join("kernel/debug/mlx5/0000:5e:00.0/cc_params");
+    let files = names(&cc);
+    assert_eq!(files.len(), 22, "mlx5_ib_dbg_cc_name[] has 22 names");
+    for file in &files {
+        let v = read_u64(&cc.join(file)).unwrap();
+        let key = format!("rdma_dcqcn_parameter{{device=\"mlx5_1\",parameter=\"{file}\"}}");
+        assert_eq!(got.get(&key), Some(&v.to_string()), "{key}");
+    }
+    // Only for the mlx5 RoCE device.
+    let dcqcn = got
+        .keys()
+        .filter(|k| k.starts_with("rdma_dcqcn_parameter{"));
+    assert_eq!(dcqcn.count(), files.len());
 }
 
 /// Series whose values change from run to run (time, durations, cycle counts).
@@ -791,6 +805,24 @@ fn every_golden_family_matches_the_tree() {
         "rdma_monitor_stat_resets_total",
     ] {
         put(zero, &[], "0".into());
+    }
+
+    // DCQCN parameters from debugfs, by the PCI address behind each device link.
+    let debug = tree().join("kernel/debug/mlx5");
+    for dev in &devs {
+        let Ok(link) = std::fs::read_link(class.join(dev).join("device")) else {
+            continue;
+        };
+        let pci = link.file_name().unwrap().to_string_lossy().to_string();
+        let cc = debug.join(&pci).join("cc_params");
+        for param in names(&cc) {
+            let v = read_u64(&cc.join(&param)).unwrap();
+            put(
+                "rdma_dcqcn_parameter",
+                &[("device", dev), ("parameter", &param)],
+                v.to_string(),
+            );
+        }
     }
 
     // A fresh agent polling every 0.2 s, scraped once: fresh data (stale after

@@ -19,7 +19,8 @@
 //! - `pfc_pause_storm`: a priority paused more than `pfc_pause_share` of the
 //!   last interval (from the pause-duration statistics), per netdev and priority.
 //! - `configuration_changed` (info, for an hour): firmware, driver, offloads,
-//!   pause settings or a module parameter changed since the last read.
+//!   pause settings, the PFC enable mask, a DCQCN parameter or a module
+//!   parameter changed since the last read.
 //! - `transceiver_threshold`: a module reading past the module's own alarm
 //!   (critical) or warning (warning) threshold.
 //! - Carrier changes of a port's netdev count as link transitions for
@@ -548,6 +549,12 @@ impl Findings {
                 format!("device {}", d.info.name),
                 format!("firmware {}", d.info.fw_ver.as_deref().unwrap_or("?")),
             ));
+            for (param, v) in &d.info.dcqcn {
+                current.push((
+                    format!("device {} dcqcn {param}", d.info.name),
+                    v.to_string(),
+                ));
+            }
         }
         for nd in &snap.netdevs {
             if let Some(di) = &nd.info.drvinfo {
@@ -570,6 +577,16 @@ impl Findings {
                 current.push((
                     format!("netdev {} pause", nd.name),
                     format!("rx {} tx {}", p.rx, p.tx),
+                ));
+            }
+            if let Some(mask) = nd.info.dcb.as_ref().and_then(|d| d.pfc_enabled) {
+                let prios: Vec<String> = (0..8u8)
+                    .filter(|p| mask >> p & 1 == 1)
+                    .map(|p| p.to_string())
+                    .collect();
+                current.push((
+                    format!("netdev {} pfc", nd.name),
+                    format!("priorities [{}]", prios.join(",")),
                 ));
             }
         }

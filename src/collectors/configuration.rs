@@ -44,6 +44,14 @@ impl Collector for Configuration {
                 ],
                 1,
             );
+            for (param, v) in &i.dcqcn {
+                out.gauge_u64(
+                    "rdma_dcqcn_parameter",
+                    "DCQCN congestion-control parameter of an mlx5 RoCE device (debugfs mlx5/<pci>/cc_params: rp_* reaction point, np_* notification point).",
+                    &[("device", &i.name), ("parameter", param)],
+                    *v,
+                );
+            }
         }
         for m in cycle.node.module_params.iter() {
             out.gauge_u64(

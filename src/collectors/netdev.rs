@@ -265,14 +265,6 @@ impl Collector for Netdev {
                     d.dscp_trust.into(),
                 );
             }
-            for (param, v) in &i.dcqcn {
-                out.gauge_u64(
-                    "rdma_dcqcn_parameter",
-                    "DCQCN congestion-control parameter of the device (mlx5 debugfs cc_params: rp_* reaction point, np_* notification point).",
-                    &[("netdev", n), ("parameter", param)],
-                    *v,
-                );
-            }
             if let Some(dl) = &i.devlink {
                 out.gauge_u64(
                     "rdma_devlink_info",

@@ -5,6 +5,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::model::ReadError;
+use crate::sources::file;
+
 /// The modules whose parameters shape RDMA behaviour.
 pub const MODULES: &[&str] = &[
     "ib_core",
@@ -35,9 +38,13 @@ pub struct Param {
     pub value: String,
 }
 
-/// Every readable parameter of the loaded modules (unreadable ones, 0200, are left out).
-pub fn read_params(sysfs_root: &Path) -> Vec<Param> {
+/// Every readable parameter of the loaded modules. Write-only ones (0200:
+/// EACCES) and ones gone since the listing are left out; anything else that
+/// does not read (a FIFO, a device, a link, more than a page) is an error
+/// for that parameter, with its path relative to `sysfs_root`.
+pub fn read_params(sysfs_root: &Path) -> (Vec<Param>, Vec<ReadError>) {
     let mut out = Vec::new();
+    let mut errors = Vec::new();
     for &module in MODULES {
         let dir = sysfs_root.join("module").join(module).join("parameters");
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -49,16 +56,21 @@ pub fn read_params(sysfs_root: &Path) -> Vec<Param> {
             .collect();
         names.sort();
         for name in names {
-            if let Ok(v) = std::fs::read_to_string(dir.join(&name)) {
-                out.push(Param {
+            match file::read_attr(&dir.join(&name)) {
+                Ok(value) => out.push(Param {
                     module,
                     name,
-                    value: v.trim().to_string(),
-                });
+                    value,
+                }),
+                Err(e) if matches!(e.errno(), Some(libc::EACCES | libc::EPERM | libc::ENOENT)) => {}
+                Err(e) => errors.push(ReadError {
+                    path: format!("module/{module}/parameters/{name}"),
+                    reason: e.to_string(),
+                }),
             }
         }
     }
-    out
+    (out, errors)
 }
 
 #[cfg(test)]
@@ -77,7 +89,8 @@ mod tests {
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join(p), v).unwrap();
         }
-        let got = read_params(root.path());
+        let (got, errors) = read_params(root.path());
+        assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(
             got,
             [
@@ -92,6 +105,32 @@ mod tests {
                     value: "2".into()
                 },
             ]
+        );
+    }
+
+    /// A parameter symlinked to /dev/zero (864 MiB in 0.9 s before) and one
+    /// of 20 MB (copied into every snapshot before): both refused with a
+    /// reason, the others still read.
+    #[test]
+    fn endless_and_huge_parameters_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().join("module/mlx5_core/parameters");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("prof_sel"), "2\n").unwrap();
+        std::os::unix::fs::symlink("/dev/zero", d.join("debug_mask")).unwrap();
+        std::fs::write(d.join("huge"), vec![b'x'; 20 << 20]).unwrap();
+        let (got, errors) = read_params(root.path());
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].name, "prof_sel");
+        let reasons: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.path.as_str(), e.reason.as_str()))
+            .collect();
+        assert_eq!(reasons[0].0, "module/mlx5_core/parameters/debug_mask");
+        assert!(reasons[0].1.starts_with("ELOOP"), "{reasons:?}");
+        assert_eq!(
+            reasons[1],
+            ("module/mlx5_core/parameters/huge", "larger than 4095 bytes")
         );
     }
 }

@@ -2,6 +2,7 @@
 //! no metrics here.
 
 pub mod ethtool;
+pub mod file;
 pub mod genl;
 pub mod kmod;
 pub mod mad;

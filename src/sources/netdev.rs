@@ -15,6 +15,7 @@ use crate::sources::ethtool::module::{self, Module};
 use crate::sources::ethtool::{
     DrvInfo, Ethtool, EthtoolIo, Feature, LinkSettings, Pause, Socket, StatNames,
 };
+use crate::sources::file;
 use crate::sources::rdma_netlink::{NetlinkSocket, Transport};
 use crate::sources::rtnetlink::{self, Link};
 use crate::sys;
@@ -35,8 +36,6 @@ pub struct NetdevStatic {
     pub dcb: Option<crate::sources::rtnetlink::Dcb>,
     /// `devlink dev info` of the netdev's device (matched by bus address).
     pub devlink: Option<crate::sources::genl::DevlinkInfo>,
-    /// DCQCN congestion-control parameters (mlx5 debugfs `cc_params/`), by file name.
-    pub dcqcn: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -179,8 +178,11 @@ impl<E: EthtoolIo> NetdevSource<E> {
                 let p = self
                     .sysfs_root
                     .join(format!("class/net/{name}/ecn/roce_{role}/enable/{prio}"));
-                if let Ok(v) = std::fs::read_to_string(&p) {
-                    info.ecn.push((role, prio, v.trim() == "1"));
+                match file::read_attr(&p) {
+                    Ok(v) => info.ecn.push((role, prio, v == "1")),
+                    // Only mlx5 has the switches.
+                    Err(e) if e.errno() == Some(libc::ENOENT) => {}
+                    Err(e) => errors.push(format!("ecn/roce_{role}/enable/{prio}: {e}")),
                 }
             }
         }
@@ -360,26 +362,37 @@ impl<E: EthtoolIo> NetdevSource<E> {
     }
 }
 
-/// mlx5's DCQCN parameters (rp_* reaction point, np_* notification point):
-/// one decimal value per file; unreadable ones (debugfs needs root) are left out.
-pub fn read_cc_params(dir: &Path) -> Vec<(String, u64)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<(String, u64)> = entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let v = std::fs::read_to_string(e.path())
-                .ok()?
-                .trim()
-                .parse()
-                .ok()?;
-            Some((name, v))
-        })
-        .collect();
-    out.sort();
-    out
+/// mlx5's DCQCN parameters, read from debugfs `mlx5/<PCI address>/cc_params/`:
+/// one decimal value per file, named as `mlx5_ib_dbg_cc_name[]` in
+/// drivers/infiniband/hw/mlx5/cong.c (rp_* reaction point, np_* notification
+/// point, rtt_resp_* general), created by `mlx5_ib_init_cong_debugfs` under
+/// the device's debugfs directory.
+#[derive(Debug, Default, PartialEq)]
+pub struct CcParams {
+    pub values: std::collections::BTreeMap<String, u64>,
+    /// (file name, reason) of the files that did not read or parse.
+    pub errors: Vec<(String, String)>,
+}
+
+/// Reads `dir` (a `cc_params/`). `Err` when the directory cannot be listed
+/// (ENOENT: no debugfs there; EACCES: debugfs is root's) or a file is denied.
+pub fn read_cc_params(dir: &Path) -> Result<CcParams, file::FileError> {
+    let mut out = CcParams::default();
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        match file::read_attr(&e.path()) {
+            Ok(v) => match v.parse() {
+                Ok(n) => {
+                    out.values.insert(name, n);
+                }
+                Err(_) => out.errors.push((name, format!("not a number: {v:.40}"))),
+            },
+            Err(e) if matches!(e.errno(), Some(libc::EACCES | libc::EPERM)) => return Err(e),
+            Err(e) => out.errors.push((name, e.to_string())),
+        }
+    }
+    out.errors.sort();
+    Ok(out)
 }
 
 /// A PFC statistic of mlx5, bnxt_en or ice, by name: (kind, direction, priority).
@@ -510,7 +523,8 @@ mod fixture_tests {
         assert!(names.contains(&"rx_discards_phy") && DISCARD_STATS.contains(&"rx_discards_phy"));
     }
 
-    /// DCQCN parameters from a debugfs-like tree.
+    /// DCQCN parameters from a debugfs-like tree: values by name, a bad file
+    /// is an error for that file only, a missing directory an ENOENT.
     #[test]
     fn dcqcn_parameters() {
         let d = tempfile::tempdir().unwrap();
@@ -522,15 +536,18 @@ mod fixture_tests {
         ] {
             std::fs::write(d.path().join(n), v).unwrap();
         }
+        std::os::unix::fs::symlink("/dev/zero", d.path().join("rp_gd")).unwrap();
+        let got = read_cc_params(d.path()).unwrap();
+        let values: Vec<(&str, u64)> = got.values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         assert_eq!(
-            read_cc_params(d.path()),
-            [
-                ("np_cnp_dscp".to_string(), 48),
-                ("rp_ai_rate".to_string(), 5),
-                ("rp_min_rate".to_string(), 1)
-            ]
+            values,
+            [("np_cnp_dscp", 48), ("rp_ai_rate", 5), ("rp_min_rate", 1)]
         );
-        assert!(read_cc_params(&d.path().join("none")).is_empty());
+        assert_eq!(got.errors[0], ("garbage".into(), "not a number: x".into()));
+        assert_eq!(got.errors[1].0, "rp_gd");
+        assert!(got.errors[1].1.starts_with("ELOOP"), "{:?}", got.errors);
+        let e = read_cc_params(&d.path().join("none")).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::ENOENT));
     }
 
     /// mlx5's `ecn/roce_np|roce_rp/enable/<prio>` switches, from a sysfs tree.

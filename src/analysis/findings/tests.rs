@@ -474,3 +474,42 @@ fn device_wide_counters_share_one_finding_with_their_values() {
         serde_json::json!({"rq_num_dup": 7, "rq_num_oos": u64::MAX})
     );
 }
+
+/// A DCQCN parameter and the PFC enable mask are configuration: a change of
+/// either raises `configuration_changed`, naming what changed.
+#[test]
+fn dcqcn_and_pfc_changes_are_configuration_changes() {
+    use crate::sources::rtnetlink::Dcb;
+    let with = |rp_ai_rate: u64, pfc: u8| {
+        let mut s = with_netdev(one(4, &[]), 0, None);
+        s.devices[0].info = Arc::new(DeviceInfo {
+            name: "mlx5_0".into(),
+            fw_ver: Some("20.1".into()),
+            hca_type: Some("MT4123".into()),
+            dcqcn: [("rp_ai_rate".to_string(), rp_ai_rate)].into(),
+            ..DeviceInfo::default()
+        });
+        let mut info = (*s.netdevs[0].info).clone();
+        info.dcb = Some(Dcb {
+            pfc_enabled: Some(pfc),
+            ..Dcb::default()
+        });
+        s.netdevs[0].info = Arc::new(info);
+        s
+    };
+    let mut e = engine();
+    assert!(e.evaluate(&with(5, 0x08), 10_000).0.is_empty());
+    assert!(e.evaluate(&with(5, 0x08), 20_000).0.is_empty());
+    let f = e.evaluate(&with(10, 0x08), 30_000).0;
+    assert_eq!(ids(&f), ["configuration_changed"]);
+    assert_eq!(
+        f[0].summary,
+        "device mlx5_0 dcqcn rp_ai_rate changed: 5 -> 10"
+    );
+    let f = e.evaluate(&with(10, 0x18), 40_000).0;
+    let summaries: Vec<&str> = f.iter().map(|f| f.summary.as_str()).collect();
+    assert!(
+        summaries.contains(&"netdev eth2 pfc changed: priorities [3] -> priorities [3,4]"),
+        "{summaries:?}"
+    );
+}

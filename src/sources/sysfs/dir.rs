@@ -9,6 +9,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use crate::sources::file::{self, FileError};
+
 #[derive(Debug)]
 pub struct Dir {
     fd: OwnedFd,
@@ -36,34 +38,45 @@ impl Dir {
 
     /// Opens an attribute to keep: later reads are one `pread` at offset 0,
     /// which makes sysfs (kernfs seq_file) call the attribute's show() again.
-    pub fn open_file(&self, name: &CStr) -> io::Result<OwnedFd> {
+    /// Non-blocking, never through a symlink (sysfs attributes are not
+    /// links; `device`, `driver` are directories), and only a regular file:
+    /// a FIFO or a device node in a hostile tree is refused, not read.
+    pub fn open_file(&self, name: &CStr) -> Result<OwnedFd, FileError> {
         // SAFETY: `name` is NUL-terminated and `self.fd` is an open directory.
         let fd = unsafe {
             libc::openat(
                 self.fd.as_raw_fd(),
                 name.as_ptr(),
-                libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK,
+                libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOFOLLOW,
             )
         };
         if fd < 0 {
-            return Err(io::Error::last_os_error());
+            return Err(io::Error::last_os_error().into());
         }
         // SAFETY: a fresh descriptor owned by nobody else.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        file::check_regular(&file)?;
+        Ok(file.into())
     }
 
     /// Reads a small attribute file (sysfs returns a whole attribute in one read).
-    pub fn read<'b>(&self, name: &CStr, buf: &'b mut [u8]) -> io::Result<&'b [u8]> {
+    pub fn read<'b>(&self, name: &CStr, buf: &'b mut [u8]) -> Result<&'b [u8], FileError> {
         pread0(&self.open_file(name)?, buf)
     }
 }
 
-/// Re-reads a held attribute from its start: one syscall.
-pub fn pread0<'b>(file: &OwnedFd, buf: &'b mut [u8]) -> io::Result<&'b [u8]> {
+/// Re-reads a held attribute from its start: one syscall. A read that fills
+/// `buf` is refused: a sysfs attribute is at most `PAGE_SIZE - 1` bytes, so
+/// a full page is not one (and never silently truncated).
+pub fn pread0<'b>(file: &OwnedFd, buf: &'b mut [u8]) -> Result<&'b [u8], FileError> {
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `file` is open.
     let n = unsafe { libc::pread(file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
     if n < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(io::Error::last_os_error().into());
     }
-    Ok(&buf[..n as usize])
+    let n = n as usize;
+    if n >= buf.len() {
+        return Err(FileError::TooLarge(buf.len() - 1));
+    }
+    Ok(&buf[..n])
 }

@@ -5,9 +5,15 @@
 //! the lists, never as 0. Static attributes (firmware, GUIDs, GIDs, LIDs, the
 //! list of counter files) are read at discovery and every rescan; a cycle
 //! reads only what moves (state, physical state, rate, counters). A file that
-//! is unsupported is not read again until its device is rediscovered from
-//! scratch; one that fails otherwise is retried at the next rescan, so a
-//! broken attribute never costs a read (and a kernel log line) per cycle.
+//! is unsupported (EINVAL, EOPNOTSUPP, `N/A (no PMA)`) is not read again until
+//! its device is rediscovered from scratch; one that is missing (ENOENT: a
+//! devlink reload, a driver restart) or fails otherwise is retried at the next
+//! rescan, so a broken attribute never costs a read (and a kernel log line)
+//! per cycle, and a transient one comes back.
+//!
+//! Every attribute is opened non-blocking, never through a symlink, must be a
+//! regular file and is read into one page: a FIFO, a device node or an
+//! endless file in the tree is an error for that attribute, not a hang.
 
 mod dir;
 pub mod parse;
@@ -21,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::sources::file::{self, FileError, errno_text};
 use dir::Dir;
 pub use parse::{ParseError, Rate};
 
@@ -61,50 +68,39 @@ pub struct SourceStats {
     pub file_reads: u64,
     pub read_failures: u64,
     pub rescans: u64,
-    /// System calls made: 3 per attribute read (openat, read, close), 4 per
-    /// directory listing, 2 per directory held open.
+    /// System calls made: 4 per attribute read (openat, fstat, read, close),
+    /// 1 per re-read of a held attribute, 4 per directory listing, 2 per
+    /// directory held open.
     pub syscalls: u64,
 }
 
 /// How a failed read is treated.
 enum Failure {
-    /// The attribute does not exist here: never read again for this device.
+    /// The driver does not provide the attribute: not read again until the
+    /// device is rediscovered from scratch.
     Unsupported,
+    /// The file is not there (ENOENT): absent until the next rescan, which
+    /// tries it again. A device being reloaded loses its files for a moment.
+    Missing,
     /// Anything else: counted as an error, retried at the next rescan.
     Error(String),
 }
 
-fn classify_io(e: &io::Error) -> Failure {
-    match e.raw_os_error() {
-        Some(
-            libc::ENOENT | libc::EINVAL | libc::EOPNOTSUPP | libc::ENOSYS | libc::ENODATA | 524, /* kernel ENOTSUPP */
-        ) => Failure::Unsupported,
-        _ => Failure::Error(errno_text(e)),
+fn classify(e: &FileError) -> Failure {
+    match e.errno() {
+        Some(libc::ENOENT) => Failure::Missing,
+        // ENOSYS and the kernel-internal ENOTSUPP (524) say the same as EOPNOTSUPP.
+        Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOSYS | 524) => Failure::Unsupported,
+        _ => Failure::Error(e.to_string()),
     }
 }
 
-fn errno_text(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => {
-            let name = match n {
-                libc::EIO => "EIO",
-                libc::EACCES => "EACCES",
-                libc::EPERM => "EPERM",
-                libc::EISDIR => "EISDIR",
-                libc::ENODEV => "ENODEV",
-                libc::ETIMEDOUT => "ETIMEDOUT",
-                libc::EAGAIN => "EAGAIN",
-                libc::EBUSY => "EBUSY",
-                _ => "",
-            };
-            if name.is_empty() {
-                e.to_string()
-            } else {
-                format!("{name} ({e})")
-            }
-        }
-        None => e.to_string(),
-    }
+/// A device's attributes left out: the unsupported ones, and among them the
+/// missing ones, which are forgotten (so tried again) at every rescan.
+#[derive(Debug, Default)]
+struct Absent {
+    paths: HashSet<Arc<str>>,
+    missing: HashSet<Arc<str>>,
 }
 
 /// One readable attribute and whether to skip it.
@@ -148,19 +144,24 @@ struct DeviceHandle {
     info: Arc<DeviceInfo>,
     hw_counters: Option<CounterDir>,
     ports: Vec<PortHandle>,
-    /// A read said the device is gone (ENODEV, ENOENT on a port dir): rediscover.
+    /// A held attribute failed with ENODEV this cycle (the device went away): rediscover.
     vanished: bool,
 }
 
 /// Reads `<root>/class/infiniband`.
 pub struct SysfsSource {
     class_dir: PathBuf,
+    /// `<sysfs_root>/kernel/debug`: mlx5's DCQCN parameters.
+    debugfs: PathBuf,
+    /// A device's `cc_params` were unreadable (not root) and the log said so.
+    cc_params_denied_said: bool,
     filter: DeviceFilter,
     rescan_every: Duration,
     devices: Vec<DeviceHandle>,
     last_rescan: Option<Instant>,
-    /// Unsupported attribute paths per device, kept across rescans while the device stays.
-    unsupported: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    /// Unsupported attribute paths per device, kept across rescans while the
+    /// device stays (less the missing ones).
+    absent: HashMap<Arc<str>, Absent>,
     stats: SourceStats,
     buf: Box<[u8; 4096]>,
     /// Attribute fds this source may hold, and how many are free now.
@@ -174,15 +175,17 @@ struct Reader<'a> {
     errors: &'a mut Vec<ReadError>,
     stats: &'a mut SourceStats,
     unsupported: &'a mut HashSet<Arc<str>>,
+    /// The subset of `unsupported` that was missing (ENOENT).
+    missing: &'a mut HashSet<Arc<str>>,
     /// File descriptors this source may still keep open.
     fd_budget: &'a mut usize,
 }
 
 impl Reader<'_> {
     /// Reads `attr` in `dir`, hands its text to `parse`. `None` when skipped,
-    /// unsupported or failing; failures land in `errors`, unsupported ones
-    /// in the device's unsupported set, and either way the attribute is skipped
-    /// from now on.
+    /// unsupported, missing or failing; failures land in `errors`, unsupported
+    /// and missing ones in the device's unsupported set, and either way the
+    /// attribute is skipped until the next rescan.
     fn read<T>(
         &mut self,
         dir: &Dir,
@@ -198,7 +201,7 @@ impl Reader<'_> {
             self.stats.syscalls += 1;
             dir::pread0(fd, self.buf)
         } else if *self.fd_budget > 0 {
-            self.stats.syscalls += 2;
+            self.stats.syscalls += 3;
             match dir.open_file(&attr.file) {
                 Ok(fd) => {
                     *self.fd_budget -= 1;
@@ -208,7 +211,7 @@ impl Reader<'_> {
                 Err(e) => Err(e),
             }
         } else {
-            self.stats.syscalls += 3;
+            self.stats.syscalls += 4;
             dir.read(&attr.file, self.buf)
         };
         let failure = match bytes {
@@ -220,9 +223,9 @@ impl Reader<'_> {
                         Err(e) => Failure::Error(e.to_string()),
                     },
                 },
-                Err(_) => Failure::Error("not UTF-8 text".into()),
+                Err(_) => Failure::Error(FileError::NotText.to_string()),
             },
-            Err(e) => classify_io(&e),
+            Err(e) => classify(&e),
         };
         attr.skip = true;
         if attr.held.take().is_some() {
@@ -231,6 +234,10 @@ impl Reader<'_> {
         match failure {
             Failure::Unsupported => {
                 self.unsupported.insert(attr.path.clone());
+            }
+            Failure::Missing => {
+                self.unsupported.insert(attr.path.clone());
+                self.missing.insert(attr.path.clone());
             }
             Failure::Error(reason) => {
                 self.stats.read_failures += 1;
@@ -292,11 +299,13 @@ impl SysfsSource {
     pub fn new(sysfs_root: &Path, filter: DeviceFilter, rescan_every: Duration) -> SysfsSource {
         SysfsSource {
             class_dir: sysfs_root.join("class/infiniband"),
+            debugfs: sysfs_root.join("kernel/debug"),
+            cc_params_denied_said: false,
             filter,
             rescan_every,
             devices: Vec::new(),
             last_rescan: None,
-            unsupported: HashMap::new(),
+            absent: HashMap::new(),
             stats: SourceStats::default(),
             buf: Box::new([0; 4096]),
             fd_limit: default_fd_budget(),
@@ -306,6 +315,12 @@ impl SysfsSource {
 
     pub fn stats(&self) -> SourceStats {
         self.stats
+    }
+
+    /// Counts failed reads of other files under the same root (module
+    /// parameters) with this source's own.
+    pub fn note_read_failures(&mut self, n: usize) {
+        self.stats.read_failures += n as u64;
     }
 
     /// One cycle: notices arrivals and removals, rescans when due, reads what moves.
@@ -353,12 +368,13 @@ impl SysfsSource {
             self.last_rescan = Some(now);
         }
         for dev in &mut self.devices {
-            let unsupported = self.unsupported.entry(dev.info.name.clone()).or_default();
+            let absent = self.absent.entry(dev.info.name.clone()).or_default();
             let mut r = Reader {
                 buf: &mut self.buf,
                 errors: &mut reading.errors,
                 stats: &mut self.stats,
-                unsupported,
+                unsupported: &mut absent.paths,
+                missing: &mut absent.missing,
                 fd_budget: &mut self.fd_budget,
             };
             reading.devices.push(read_device(dev, &mut r, covered));
@@ -368,24 +384,44 @@ impl SysfsSource {
 
     fn rescan(&mut self, names: &[String], errors: &mut Vec<ReadError>) {
         self.stats.rescans += 1;
-        self.unsupported
+        self.absent
             .retain(|dev, _| names.iter().any(|n| **n == **dev));
+        // What was missing is tried again: it may have come back.
+        for a in self.absent.values_mut() {
+            for p in a.missing.drain() {
+                a.paths.remove(&p);
+            }
+        }
         // Dropping the handles closes every held fd.
         self.devices.clear();
         self.fd_budget = self.fd_limit;
         for name in names {
             let key: Arc<str> = name.as_str().into();
-            let unsupported = self.unsupported.entry(key).or_default();
+            let absent = self.absent.entry(key).or_default();
             let mut r = Reader {
                 buf: &mut self.buf,
                 errors,
                 stats: &mut self.stats,
-                unsupported,
+                unsupported: &mut absent.paths,
+                missing: &mut absent.missing,
                 // Discovery reads static attributes once: nothing to hold.
                 fd_budget: &mut 0,
             };
-            match discover_device(&self.class_dir, name, &mut r) {
-                Ok(dev) => self.devices.push(dev),
+            match discover_device(&self.class_dir, &self.debugfs, name, &mut r) {
+                Ok(dev) => {
+                    let denied = format!("{name}/cc_params");
+                    if !self.cc_params_denied_said
+                        && dev.info.unsupported.iter().any(|u| **u == *denied)
+                    {
+                        log::info!(
+                            "DCQCN parameters of {name} are unreadable under {} \
+                             (debugfs is root's): not exported",
+                            self.debugfs.display()
+                        );
+                        self.cc_params_denied_said = true;
+                    }
+                    self.devices.push(dev);
+                }
                 Err(e) => {
                     // Gone between the listing and now, or unreadable: report, go on.
                     errors.push(ReadError {
@@ -430,7 +466,12 @@ fn known_attr(file: &str, parent: &str, r: &Reader) -> Attr {
     a
 }
 
-fn discover_device(class_dir: &Path, name: &str, r: &mut Reader) -> io::Result<DeviceHandle> {
+fn discover_device(
+    class_dir: &Path,
+    debugfs: &Path,
+    name: &str,
+    r: &mut Reader,
+) -> io::Result<DeviceHandle> {
     let path = class_dir.join(name);
     r.stats.syscalls += 2;
     let dir = Dir::open(&path)?;
@@ -480,6 +521,12 @@ fn discover_device(class_dir: &Path, name: &str, r: &mut Reader) -> io::Result<D
             }),
         }
     }
+    let roce = ports
+        .iter()
+        .any(|p| p.info.link_layer.as_deref() == Some("Ethernet"));
+    if roce && info.driver.as_deref() == Some("mlx5_core") {
+        info.dcqcn = read_dcqcn(debugfs, &path, name, r);
+    }
     info.unsupported = collect_unsupported(r.unsupported, name, &["/ports/", "/hw_counters/"]);
     Ok(DeviceHandle {
         info: Arc::new(info),
@@ -487,6 +534,60 @@ fn discover_device(class_dir: &Path, name: &str, r: &mut Reader) -> io::Result<D
         ports,
         vanished: false,
     })
+}
+
+/// mlx5's DCQCN parameters from `<debugfs>/mlx5/<PCI address>/cc_params/`
+/// (the PCI address is the `device` link's target). No debugfs: none. Denied
+/// (debugfs is root's): `<dev>/cc_params` is unsupported for this device.
+fn read_dcqcn(
+    debugfs: &Path,
+    dev_path: &Path,
+    name: &str,
+    r: &mut Reader,
+) -> std::collections::BTreeMap<String, u64> {
+    let key: Arc<str> = format!("{name}/cc_params").into();
+    if r.unsupported.contains(&key) {
+        return Default::default();
+    }
+    let Some(pci) = std::fs::read_link(dev_path.join("device"))
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+    else {
+        return Default::default();
+    };
+    r.stats.syscalls += 1 + 4;
+    match crate::sources::netdev::read_cc_params(&debugfs.join("mlx5").join(pci).join("cc_params"))
+    {
+        Ok(cc) => {
+            let files = (cc.values.len() + cc.errors.len()) as u64;
+            r.stats.file_reads += files;
+            r.stats.syscalls += 4 * files;
+            for (file, reason) in cc.errors {
+                r.stats.read_failures += 1;
+                r.errors.push(ReadError {
+                    path: format!("{key}/{file}"),
+                    reason,
+                });
+            }
+            cc.values
+        }
+        Err(e) => {
+            match e.errno() {
+                Some(libc::ENOENT) => {}
+                Some(libc::EACCES | libc::EPERM) => {
+                    r.unsupported.insert(key);
+                }
+                _ => {
+                    r.stats.read_failures += 1;
+                    r.errors.push(ReadError {
+                        path: key.to_string(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+            Default::default()
+        }
+    }
 }
 
 /// The device's unsupported attribute paths that are not under the excluded sub-paths.
@@ -584,7 +685,7 @@ fn read_gids(port_path: &Path, rel: &str, r: &mut Reader) -> Vec<GidEntry> {
     for index in indices {
         let file = CString::new(index.to_string()).unwrap_or_default();
         r.stats.file_reads += 1;
-        r.stats.syscalls += 3;
+        r.stats.syscalls += 4;
         let gid = match gids_dir.read(&file, r.buf) {
             Ok(bytes) => match parse::parse_gid(&String::from_utf8_lossy(bytes)) {
                 Ok(Some(g)) => parse::format_gid(&g),
@@ -602,7 +703,7 @@ fn read_gids(port_path: &Path, rel: &str, r: &mut Reader) -> Vec<GidEntry> {
         let mut text_of = |dir: &Option<Dir>| -> Option<String> {
             let dir = dir.as_ref()?;
             r.stats.file_reads += 1;
-            r.stats.syscalls += 3;
+            r.stats.syscalls += 4;
             let bytes = dir.read(&file, r.buf).ok()?;
             let s = String::from_utf8_lossy(bytes).trim().to_string();
             (!s.is_empty()).then_some(s)
@@ -636,9 +737,10 @@ fn port_netdev(
     let want = (port - 1).to_string();
     let mut fallback = None;
     for n in names {
-        stats.syscalls += 4;
-        match std::fs::read_to_string(net.join(&n).join("dev_port")) {
-            Ok(p) if p.trim() == want => return Some(n),
+        stats.syscalls += 5;
+        // A FIFO or an endless file here must not stall discovery: bounded, non-blocking.
+        match file::read_attr(&net.join(&n).join("dev_port")) {
+            Ok(p) if p == want => return Some(n),
             Ok(_) => {}
             Err(_) => fallback = fallback.or(Some(n)),
         }
@@ -707,7 +809,9 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> Dev
             origin: PortOrigin::default(),
         });
     }
-    // A device that disappeared mid-cycle fails its reads with ENODEV/ENOENT.
+    // A held attribute of a device that went away fails with ENODEV (kernfs
+    // deactivated the file): rediscover at the next cycle. A missing file
+    // (ENOENT) waits for the next scheduled rescan instead.
     dev.vanished = r.errors[errors_before..]
         .iter()
         .any(|e| e.reason.starts_with("ENODEV"));

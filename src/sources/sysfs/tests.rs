@@ -251,10 +251,11 @@ fn devices_come_and_go_without_restart() {
     );
 }
 
-/// Held attributes cost one pread a cycle; without an fd budget, three syscalls.
+/// Held attributes cost one pread a cycle; without an fd budget, four
+/// syscalls (openat, fstat, pread, close).
 #[test]
 fn held_attributes_are_one_syscall_a_read() {
-    for (budget, per_read) in [(None, 1), (Some(0), 3)] {
+    for (budget, per_read) in [(None, 1), (Some(0), 4)] {
         let mut s = SysfsSource::new(
             &fixture(),
             DeviceFilter::default(),
@@ -307,4 +308,153 @@ fn held_attributes_reread_the_current_value() {
             Some(v)
         );
     }
+}
+
+fn mkfifo(path: &Path) {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+fn state(r: &NodeReading, dev: &str) -> Option<String> {
+    device(r, dev).ports[0]
+        .state
+        .as_ref()
+        .map(|s| s.name.clone())
+}
+
+/// A `state` file gone for a moment (a devlink reload) is absent until the
+/// next rescan, which reads it again; it is not "unsupported" for good.
+#[test]
+fn missing_file_is_retried_at_the_next_rescan() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::testutil::copy_tree(&fixture(), dir.path());
+    let mut s = SysfsSource::new(dir.path(), DeviceFilter::default(), Duration::from_secs(10));
+    // Opened at every read, as on a node whose fd budget is spent (a held
+    // fd of a removed sysfs file fails with ENODEV instead, tested by the kernel).
+    s.set_fd_budget(0);
+    let t0 = Instant::now();
+    assert_eq!(state(&s.poll(t0), "mlx5_0").as_deref(), Some("ACTIVE"));
+    let f = dir.path().join("class/infiniband/mlx5_0/ports/1/state");
+    let away = dir.path().join("state.away");
+    std::fs::rename(&f, &away).unwrap();
+    let r = s.poll(t0 + Duration::from_secs(1));
+    assert_eq!(state(&r, "mlx5_0"), None);
+    assert!(
+        r.errors.is_empty(),
+        "missing is not an error: {:?}",
+        r.errors
+    );
+    assert!(
+        device(&r, "mlx5_0").ports[0]
+            .unsupported
+            .iter()
+            .any(|u| &**u == "mlx5_0/ports/1/state")
+    );
+    std::fs::rename(&away, &f).unwrap();
+    // Not read again before the rescan...
+    let before = s.stats().file_reads;
+    assert_eq!(state(&s.poll(t0 + Duration::from_secs(2)), "mlx5_0"), None);
+    let r = s.poll(t0 + Duration::from_secs(11));
+    // ...and back after it.
+    assert!(s.stats().file_reads > before);
+    assert_eq!(state(&r, "mlx5_0").as_deref(), Some("ACTIVE"));
+    assert!(device(&r, "mlx5_0").ports[0].unsupported.is_empty());
+}
+
+/// A device directory that loses its files (a driver restart while the
+/// class link stays) and gets them back is rediscovered in full: firmware,
+/// GUIDs, link layer and state.
+#[test]
+fn device_directory_churn_is_rediscovered() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::testutil::copy_tree(&fixture(), dir.path());
+    let mut s = SysfsSource::new(dir.path(), DeviceFilter::default(), Duration::from_secs(1));
+    let t0 = Instant::now();
+    s.poll(t0);
+    let real = std::fs::canonicalize(dir.path().join("class/infiniband/mlx5_0")).unwrap();
+    let away = dir.path().join("mlx5_0.away");
+    for round in 1..=3u64 {
+        std::fs::rename(&real, &away).unwrap();
+        std::fs::create_dir(&real).unwrap();
+        let r = s.poll(t0 + Duration::from_secs(2 * round));
+        let d = device(&r, "mlx5_0");
+        assert_eq!(d.info.fw_ver, None);
+        assert!(d.ports.is_empty());
+        std::fs::remove_dir(&real).unwrap();
+        std::fs::rename(&away, &real).unwrap();
+        let r = s.poll(t0 + Duration::from_secs(2 * round + 1));
+        let d = device(&r, "mlx5_0");
+        assert_eq!(
+            d.info.fw_ver.as_deref(),
+            Some("20.31.1014"),
+            "round {round}"
+        );
+        assert_eq!(d.info.node_guid, Some(0x0c42_a103_0071_6a10));
+        assert_eq!(d.ports[0].info.link_layer.as_deref(), Some("InfiniBand"));
+        assert_eq!(state(&r, "mlx5_0").as_deref(), Some("ACTIVE"));
+        assert!(d.info.unsupported.is_empty(), "{:?}", d.info.unsupported);
+    }
+}
+
+/// A FIFO, an endless device and an oversized file in the tree are errors
+/// for their attribute, with a reason; the poll returns, with bounded memory.
+#[test]
+fn hostile_files_are_errors_not_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::testutil::copy_tree(&fixture(), dir.path());
+    let port = dir.path().join("class/infiniband/mlx5_0/ports/1");
+    // `dev_port` is read to find an IB port's netdev: a FIFO there hung discovery.
+    let dev_port = dir
+        .path()
+        .join("class/infiniband/mlx5_0/device/net/ib0/dev_port");
+    std::fs::remove_file(&dev_port).unwrap();
+    mkfifo(&dev_port);
+    std::fs::remove_file(port.join("state")).unwrap();
+    mkfifo(&port.join("state"));
+    let ctr = port.join("counters/symbol_error");
+    std::fs::remove_file(&ctr).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &ctr).unwrap();
+    std::fs::write(port.join("counters/link_downed"), vec![b'7'; 20 << 20]).unwrap();
+    for budget in [0, 100] {
+        let mut s = SysfsSource::new(dir.path(), DeviceFilter::default(), Duration::from_secs(60));
+        s.set_fd_budget(budget);
+        let r = s.poll(Instant::now());
+        let reason = |path: &str| {
+            r.errors
+                .iter()
+                .find(|e| e.path == path)
+                .map(|e| e.reason.clone())
+                .unwrap_or_else(|| panic!("no error for {path}: {:?}", r.errors))
+        };
+        assert_eq!(reason("mlx5_0/ports/1/state"), "not a regular file (FIFO)");
+        assert!(reason("mlx5_0/ports/1/counters/symbol_error").starts_with("ELOOP"));
+        assert_eq!(
+            reason("mlx5_0/ports/1/counters/link_downed"),
+            "larger than 4095 bytes"
+        );
+        let p = &device(&r, "mlx5_0").ports[0];
+        assert_eq!(p.state, None);
+        assert_eq!(counter(&p.counters, "link_downed"), None);
+        // The netdev is still found: the only one on the PCI device.
+        assert_eq!(p.info.netdev.as_deref(), Some("ib0"));
+    }
+}
+
+/// DCQCN parameters come with the mlx5 RoCE device only, from
+/// `kernel/debug/mlx5/<PCI address>/cc_params`, each with its file's value.
+#[test]
+fn dcqcn_of_mlx5_roce_devices() {
+    let (_, r) = poll_fixture();
+    let cc = fixture().join("kernel/debug/mlx5/0000:5e:00.0/cc_params");
+    let d = &device(&r, "mlx5_1").info;
+    assert_eq!(d.dcqcn.len(), 22);
+    for (name, v) in &d.dcqcn {
+        let text = std::fs::read_to_string(cc.join(name)).unwrap();
+        assert_eq!(text.trim().parse::<u64>().unwrap(), *v, "{name}");
+    }
+    // IB mlx5, and mlx4 with an Ethernet port: none.
+    assert!(device(&r, "mlx5_0").info.dcqcn.is_empty());
+    assert!(device(&r, "mlx4_0").info.dcqcn.is_empty());
+    assert!(r.errors.iter().all(|e| !e.path.contains("cc_params")));
 }
