@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::sources::rdma_netlink::wire::{self, MessageBuilder, WireError};
+use crate::sources::rdma_netlink::wire::{self, MessageBuilder, WireError, skip};
 use crate::sources::rdma_netlink::{NlError, Transport, for_each_reply};
 use crate::sys;
 
@@ -81,20 +81,23 @@ pub fn decode_link(payload: &[u8]) -> Result<Link, WireError> {
     for a in wire::attrs(&payload[IFINFOMSG..]) {
         let a = a?;
         match u32::from(a.kind) {
-            sys::IFLA_IFNAME => link.name = a.str()?.to_string(),
-            sys::IFLA_MTU => link.mtu = Some(a.u32()?),
-            sys::IFLA_OPERSTATE => link.operstate = Some(a.u8()?),
-            sys::IFLA_CARRIER_CHANGES => link.carrier_changes = Some(a.u32()?),
-            sys::IFLA_CARRIER_UP_COUNT => link.carrier_up_count = Some(a.u32()?),
-            sys::IFLA_CARRIER_DOWN_COUNT => link.carrier_down_count = Some(a.u32()?),
+            // Types as rtnl_fill_ifinfo puts them (ifla_policy in net/core/rtnetlink.c).
+            sys::IFLA_IFNAME => {
+                if let Some(n) = skip(a.str()) {
+                    link.name = n.to_string();
+                }
+            }
+            sys::IFLA_MTU => link.mtu = skip(a.u32()),
+            sys::IFLA_OPERSTATE => link.operstate = skip(a.u8()),
+            sys::IFLA_CARRIER_CHANGES => link.carrier_changes = skip(a.u32()),
+            sys::IFLA_CARRIER_UP_COUNT => link.carrier_up_count = skip(a.u32()),
+            sys::IFLA_CARRIER_DOWN_COUNT => link.carrier_down_count = skip(a.u32()),
             sys::IFLA_STATS64 => {
-                // Older kernels send fewer fields, newer ones more: take what is there.
-                link.stats64 = a
-                    .payload
-                    .chunks_exact(8)
-                    .zip(STATS64_FIELDS)
-                    .map(|(c, n)| (*n, u64::from_ne_bytes(c.try_into().expect("8 bytes"))))
-                    .collect();
+                // Older kernels send fewer fields, newer ones more: take what
+                // is there, but only whole u64 fields.
+                if let Some(values) = skip(a.u64s()) {
+                    link.stats64 = STATS64_FIELDS.iter().copied().zip(values).collect();
+                }
             }
             _ => {}
         }
@@ -236,13 +239,13 @@ pub fn decode_dcb(payload: &[u8]) -> Result<Dcb, WireError> {
         for i in a.nested() {
             let i = i?;
             match u32::from(i.kind) {
+                // Structs of the UAPI's size exactly, as dcbnl_ieee_policy wants
+                // them (net/dcb/dcbnl.c); another size is counted and skipped.
                 sys::DCB_ATTR_IEEE_PFC => {
                     let need = std::mem::size_of::<sys::ieee_pfc>();
-                    let b = i.payload.get(..need).ok_or(WireError::Truncated {
-                        what: "ieee_pfc",
-                        need,
-                        have: i.payload.len(),
-                    })?;
+                    let Some(b) = skip(i.exact("ieee_pfc", need)) else {
+                        continue;
+                    };
                     d.pfc_cap = Some(b[std::mem::offset_of!(sys::ieee_pfc, pfc_cap)]);
                     d.pfc_enabled = Some(b[std::mem::offset_of!(sys::ieee_pfc, pfc_en)]);
                     let u64s = |at: usize| -> Vec<u64> {
@@ -256,11 +259,9 @@ pub fn decode_dcb(payload: &[u8]) -> Result<Dcb, WireError> {
                 }
                 sys::DCB_ATTR_IEEE_ETS => {
                     let need = std::mem::size_of::<sys::ieee_ets>();
-                    let b = i.payload.get(..need).ok_or(WireError::Truncated {
-                        what: "ieee_ets",
-                        need,
-                        have: i.payload.len(),
-                    })?;
+                    let Some(b) = skip(i.exact("ieee_ets", need)) else {
+                        continue;
+                    };
                     let at = std::mem::offset_of!(sys::ieee_ets, prio_tc);
                     d.prio_tc = b[at..at + 8].to_vec();
                     let at = std::mem::offset_of!(sys::ieee_ets, tc_tx_bw);
@@ -269,8 +270,8 @@ pub fn decode_dcb(payload: &[u8]) -> Result<Dcb, WireError> {
                 sys::DCB_ATTR_IEEE_APP_TABLE => {
                     for app in i.nested() {
                         let app = app?;
-                        // struct dcb_app { u8 selector; u8 priority; u16 protocol; }
-                        if let Some(&selector) = app.payload.first() {
+                        // struct dcb_app { u8 selector; u8 priority; u16 protocol; }: 4 bytes.
+                        if let Some(&[selector, ..]) = skip(app.exact("dcb_app", 4)) {
                             d.app_entries += 1;
                             d.dscp_trust |= selector == 5;
                         }
@@ -286,14 +287,16 @@ pub fn decode_dcb(payload: &[u8]) -> Result<Dcb, WireError> {
 /// The DCB configuration of one netdev; `None` when the driver has no DCB.
 pub fn dcb<T: Transport>(t: &mut T, seq: u32, ifname: &str) -> Result<Option<Dcb>, NlError> {
     let mut buf = Vec::new();
-    t.exchange(&get_dcb(seq, ifname), &mut buf)?;
     let cmd = "RTM_GETDCB";
     let mut dcb = None;
-    let walked = for_each_reply(&buf, seq, sys::RTM_GETDCB as u16, cmd, |payload| {
-        if dcb.is_none() {
-            dcb = Some(decode_dcb(payload).map_err(|source| NlError::Wire { cmd, source })?);
-        }
-        Ok(())
+    // The socket reports the kernel's "no DCB here" from the exchange itself.
+    let walked = t.exchange(&get_dcb(seq, ifname), &mut buf).and_then(|()| {
+        for_each_reply(&buf, seq, sys::RTM_GETDCB as u16, cmd, |payload| {
+            if dcb.is_none() {
+                dcb = Some(decode_dcb(payload).map_err(|source| NlError::Wire { cmd, source })?);
+            }
+            Ok(())
+        })
     });
     match walked {
         // The driver has no DCB ops, or the netdev is gone: nothing to report.

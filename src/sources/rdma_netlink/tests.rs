@@ -357,12 +357,12 @@ fn requests_encode_as_the_uapi_says() {
 #[test]
 fn exchange_ends_on_done_error_or_single_reply() {
     let dump = get_devices(7);
-    let mut ex = Exchange::for_request(&dump).unwrap();
+    let mut ex = Exchange::for_request(&dump, NETLINK_RDMA as i32).unwrap();
     let mut first = rxe_device(0, "rxe0", 1);
     first[8..12].copy_from_slice(&7u32.to_ne_bytes());
     assert!(!ex.feed(&first).unwrap(), "a dump goes on until DONE");
     assert!(ex.feed(&done(7)).unwrap());
-    let mut ex = Exchange::for_request(&get_port_stats(8, 0, 1)).unwrap();
+    let mut ex = Exchange::for_request(&get_port_stats(8, 0, 1), NETLINK_RDMA as i32).unwrap();
     assert!(matches!(
         ex.feed(&error(8, libc::EINVAL)),
         Err(NlError::Kernel {
@@ -370,7 +370,7 @@ fn exchange_ends_on_done_error_or_single_reply() {
             ..
         })
     ));
-    let mut ex = Exchange::for_request(&get_port_stats(9, 0, 1)).unwrap();
+    let mut ex = Exchange::for_request(&get_port_stats(9, 0, 1), NETLINK_RDMA as i32).unwrap();
     assert!(
         !ex.feed(&error(3, libc::EINVAL)).unwrap(),
         "another request's reply is ignored"
