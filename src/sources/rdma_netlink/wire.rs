@@ -340,4 +340,34 @@ mod tests {
         };
         assert!(a.u32().is_err() && a.u64().is_err());
     }
+
+    /// Every fixed type wants its exact size: a prefix of a longer payload
+    /// is not read as the value (libmnl's mnl_attr_validate rule).
+    #[test]
+    fn sizes_are_exact() {
+        let at = |payload: &'static [u8]| Attr { kind: 1, payload };
+        assert_eq!(at(&[7]).u8(), Ok(7));
+        assert!(at(&[7, 0]).u8().is_err() && at(&[]).u8().is_err());
+        assert_eq!(at(&[7, 0]).u16(), Ok(7));
+        assert!(at(&[7, 0, 0, 0]).u16().is_err() && at(&[7]).u16().is_err());
+        assert_eq!(at(&[7, 0, 0, 0]).u32(), Ok(7));
+        assert!(at(&[7, 0, 0, 0, 0, 0, 0, 0]).u32().is_err() && at(&[7, 0]).u32().is_err());
+        assert_eq!(at(&[7, 0, 0, 0, 0, 0, 0, 0]).u64(), Ok(7));
+        assert!(at(&[7; 12]).u64().is_err() && at(&[7; 4]).u64().is_err());
+        assert_eq!(at(b"rxe0\0").str(), Ok("rxe0"));
+        assert!(at(b"rxe0").str().is_err() && at(b"").str().is_err());
+        assert!(at(b"\xff\0").str().is_err());
+        assert_eq!(at(&[0; 16]).u64s().map(|v| v.count()), Ok(2));
+        assert!(at(&[0; 12]).u64s().is_err());
+        assert_eq!(at(&[0; 0]).u64s().map(|v| v.count()), Ok(0));
+        assert!(
+            at(&[0; 3]).exact("dcb_app", 4).is_err() && at(&[0; 5]).exact("dcb_app", 4).is_err()
+        );
+        // skip() turns an error into None and counts it.
+        let before = malformed_on_this_thread();
+        assert_eq!(skip(at(&[7, 0]).u8()), None);
+        assert_eq!(skip(at(&[7]).u8()), Some(7));
+        assert_eq!(malformed_on_this_thread() - before, 1);
+        assert!(malformed_attributes() >= 1);
+    }
 }
