@@ -1,19 +1,35 @@
-//! Records RDMA netlink replies byte for byte, for the decoder tests and the
-//! fuzz corpus: `nlrecord DIR` writes `NN-<command>-<target>.bin` (the raw
-//! reply datagrams of each request) into DIR. Run it in the rxe VM
-//! (tests/vm/guest-check.sh does) on a quiescent node.
+//! Records netlink replies byte for byte, for the decoder tests and the fuzz
+//! corpus. Run it in the rxe VM (tests/vm/guest-check.sh does) on a quiescent
+//! node; each request's raw reply datagrams go to `NN-<command>-<target>.bin`.
+//!
+//! - `nlrecord DIR`: the RDMA netlink (NLDEV) requests of the agent.
+//! - `nlrecord net DIR NETDEV...`: the agent's rtnetlink link dump, and per
+//!   netdev its DCB, ethtool netlink (pause, FEC, link state, module EEPROM)
+//!   requests; the generic netlink family lookups and the devlink info dump.
 
 use std::path::PathBuf;
 
 use rdma_monitor::sources::rdma_netlink::{
     Client, NetlinkSocket, NlError, Transport, TransportStats,
 };
+use rdma_monitor::sources::{genl, rtnetlink};
 
 struct Recording {
     inner: NetlinkSocket,
     dir: PathBuf,
     label: String,
     n: usize,
+}
+
+impl Recording {
+    fn new(protocol: i32, dir: PathBuf, first: usize) -> Result<Recording, NlError> {
+        Ok(Recording {
+            inner: NetlinkSocket::open_protocol(protocol)?,
+            dir,
+            label: String::new(),
+            n: first,
+        })
+    }
 }
 
 impl Transport for Recording {
@@ -33,15 +49,12 @@ impl Transport for Recording {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = PathBuf::from(std::env::args().nth(1).ok_or("usage: nlrecord DIR")?);
-    std::fs::create_dir_all(&dir)?;
-    let mut client = Client::new(Recording {
-        inner: NetlinkSocket::open()?,
+fn nldev(dir: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
+    let mut client = Client::new(Recording::new(
+        rdma_monitor::sys::NETLINK_RDMA as i32,
         dir,
-        label: String::new(),
-        n: 0,
-    });
+        0,
+    )?);
     let label = |c: &mut Client<Recording>, l: String| c.transport_mut().label = l;
     label(&mut client, "sys".into());
     client.sys()?;
@@ -62,4 +75,73 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = client.bound_counters(d.index);
     }
     Ok(())
+}
+
+/// The netdev side, with the agent's own request builders. Errors are
+/// recorded and reported, not fatal: "not supported" is a reply worth keeping.
+fn net(dir: PathBuf, netdevs: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let mut route = Recording::new(libc::NETLINK_ROUTE, dir.clone(), 0)?;
+    route.label = "getlink-dump".into();
+    let links = rtnetlink::links(&mut route, 1)?;
+    eprintln!("RTM_GETLINK: {} links", links.len());
+    for (i, nd) in netdevs.iter().enumerate() {
+        route.label = format!("getdcb-{nd}");
+        let r = rtnetlink::dcb(&mut route, 2 + i as u32, nd);
+        eprintln!("RTM_GETDCB {nd}: {r:?}");
+    }
+    let mut g = Recording::new(libc::NETLINK_GENERIC, dir, route.n)?;
+    let mut seq = 100;
+    let mut next = || {
+        seq += 1;
+        seq
+    };
+    g.label = "getfamily-ethtool".into();
+    let ethtool = genl::family_id(&mut g, "ethtool", next())?;
+    g.label = "getfamily-devlink".into();
+    let devlink = genl::family_id(&mut g, "devlink", next())?;
+    eprintln!("families: ethtool {ethtool:?}, devlink {devlink:?}");
+    if let Some(f) = devlink {
+        g.label = "devlink-info-dump".into();
+        let r = genl::run(&mut g, &genl::devlink_info_request(f, next()), "INFO_GET");
+        eprintln!("DEVLINK_CMD_INFO_GET: {r:?}");
+    }
+    let Some(f) = ethtool else { return Ok(()) };
+    type Build = fn(u16, u32, &str) -> Vec<u8>;
+    let steps: [(&str, Build); 3] = [
+        ("pause", genl::pause_request),
+        ("fec", genl::fec_request),
+        ("linkstate", genl::linkstate_request),
+    ];
+    for nd in netdevs {
+        for (what, build) in steps {
+            g.label = format!("ethtool-{what}-{nd}");
+            let r = genl::run(&mut g, &build(f, next(), nd), "ETHTOOL_MSG_GET");
+            eprintln!("ETHTOOL {what} {nd}: {r:?}");
+        }
+        g.label = format!("ethtool-module-eeprom-{nd}");
+        let r = genl::run(
+            &mut g,
+            &genl::module_page_request(f, next(), nd, 0x11),
+            "ETHTOOL_MSG_MODULE_EEPROM_GET",
+        );
+        eprintln!("ETHTOOL module page 11h {nd}: {r:?}");
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: nlrecord DIR | nlrecord net DIR NETDEV...";
+    match args.first().map(String::as_str) {
+        Some("net") => {
+            let dir = PathBuf::from(args.get(1).ok_or(usage)?);
+            std::fs::create_dir_all(&dir)?;
+            net(dir, &args[2..])
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            nldev(PathBuf::from(dir))
+        }
+        None => Err(usage.into()),
+    }
 }

@@ -662,6 +662,12 @@ impl Agent {
             &[],
             self.stats.netlink_errors,
         );
+        out.counter(
+            "rdma_monitor_netlink_malformed_attributes_total",
+            "Netlink attributes (or table entries) of the wrong size for their type, skipped (RDMA netlink, rtnetlink, DCB, ethtool netlink, devlink).",
+            &[],
+            crate::sources::rdma_netlink::wire::malformed_attributes(),
+        );
         for d in &snap.devices {
             for p in &d.ports {
                 let port = p.port.to_string();

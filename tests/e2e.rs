@@ -800,6 +800,7 @@ fn every_golden_family_matches_the_tree() {
     for zero in [
         "rdma_monitor_rdma_netlink_available",
         "rdma_monitor_rdma_netlink_errors_total",
+        "rdma_monitor_netlink_malformed_attributes_total",
         "rdma_monitor_snapshot_errors_total",
         "rdma_monitor_snapshot_prune_failures_total",
         "rdma_monitor_stat_resets_total",

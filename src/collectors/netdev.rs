@@ -183,21 +183,45 @@ impl Collector for Netdev {
                         );
                     }
                 }
-                if let Some(v) = e.fec_corrected {
-                    out.counter(
+                // The kernel's total, and each lane apart in its own family:
+                // summing a family must never count a block twice.
+                for (total, lanes, name, lane_name, help, lane_help) in [
+                    (
+                        e.fec_corrected,
+                        &e.fec_corrected_lanes,
                         "rdma_netdev_fec_corrected_blocks_total",
-                        "FEC blocks corrected, all lanes (ethtool netlink FEC statistics).",
-                        &[("netdev", n)],
-                        v,
-                    );
-                }
-                if let Some(v) = e.fec_uncorrectable {
-                    out.counter(
+                        "rdma_netdev_fec_lane_corrected_blocks_total",
+                        "FEC blocks corrected (ethtool netlink FEC statistics, ethtool -I --show-fec).",
+                        "FEC blocks corrected per lane, where the driver counts lanes.",
+                    ),
+                    (
+                        e.fec_uncorrectable,
+                        &e.fec_uncorrectable_lanes,
                         "rdma_netdev_fec_uncorrectable_blocks_total",
-                        "FEC blocks that could not be corrected, all lanes.",
-                        &[("netdev", n)],
-                        v,
-                    );
+                        "rdma_netdev_fec_lane_uncorrectable_blocks_total",
+                        "FEC blocks that could not be corrected (ethtool netlink FEC statistics).",
+                        "FEC blocks that could not be corrected per lane, where the driver counts lanes.",
+                    ),
+                    (
+                        e.fec_corrected_bits,
+                        &e.fec_corrected_bits_lanes,
+                        "rdma_netdev_fec_corrected_bits_total",
+                        "rdma_netdev_fec_lane_corrected_bits_total",
+                        "Bits FEC corrected (ethtool netlink FEC statistics).",
+                        "Bits FEC corrected per lane, where the driver counts lanes.",
+                    ),
+                ] {
+                    if let Some(v) = total {
+                        out.counter(name, help, &[("netdev", n)], v);
+                    }
+                    for (lane, v) in lanes.iter().enumerate() {
+                        out.counter(
+                            lane_name,
+                            lane_help,
+                            &[("netdev", n), ("lane", &lane.to_string())],
+                            *v,
+                        );
+                    }
                 }
                 if let Some(v) = e.link_down_events {
                     out.counter(
@@ -389,5 +413,60 @@ impl Collector for Netdev {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Value;
+    use crate::model::NodeReading;
+    use crate::sources::genl::EthtoolNl;
+    use crate::sources::netdev::NetdevReading;
+
+    /// FEC: the kernel's total under the netdev, each lane in a family of its
+    /// own; a statistic the driver does not count is not exported.
+    #[test]
+    fn fec_total_and_lanes() {
+        let mut node = NodeReading::default();
+        node.netdevs.push(NetdevReading {
+            name: "eth2".into(),
+            link: None,
+            ethtool_stats: Vec::new(),
+            ethtool_nl: Some(EthtoolNl {
+                fec_corrected: Some(100),
+                fec_corrected_lanes: vec![10, 20, 30, 40],
+                fec_uncorrectable: Some(7),
+                ..EthtoolNl::default()
+            }),
+            info: Default::default(),
+            errors: Vec::new(),
+        });
+        let cycle = Cycle {
+            node: &node,
+            mode: crate::config::NetworkMode::Auto,
+            mad: None,
+        };
+        let mut b = Builder::new();
+        Netdev.collect(&cycle, &mut b).unwrap();
+        let set = b.finish();
+        let eth2 = [("netdev", "eth2")];
+        let get = |name: &str, labels: &[(&str, &str)]| set.get(name, labels);
+        assert_eq!(
+            get("rdma_netdev_fec_corrected_blocks_total", &eth2),
+            Some(Value::U64(100))
+        );
+        assert_eq!(
+            get(
+                "rdma_netdev_fec_lane_corrected_blocks_total",
+                &[("netdev", "eth2"), ("lane", "3")]
+            ),
+            Some(Value::U64(40))
+        );
+        assert_eq!(
+            get("rdma_netdev_fec_uncorrectable_blocks_total", &eth2),
+            Some(Value::U64(7))
+        );
+        assert_eq!(get("rdma_netdev_fec_corrected_bits_total", &eth2), None);
     }
 }

@@ -110,7 +110,8 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    pub fn for_request(request: &[u8]) -> Result<Exchange, NlError> {
+    /// `protocol` (NETLINK_RDMA, NETLINK_ROUTE, NETLINK_GENERIC) names the command in errors.
+    pub fn for_request(request: &[u8], protocol: i32) -> Result<Exchange, NlError> {
         let cmd = "netlink request";
         let m = messages(request)
             .next()
@@ -126,7 +127,7 @@ impl Exchange {
         Ok(Exchange {
             seq: m.seq,
             dump: m.flags & (sys::NLM_F_DUMP as u16) == sys::NLM_F_DUMP as u16,
-            cmd: nldev::command_name(m.kind),
+            cmd: request_name(protocol, m.kind),
         })
     }
 
@@ -156,6 +157,20 @@ impl Exchange {
             }
         }
         Ok(false)
+    }
+}
+
+/// The name of a request for errors: an RTM_GETDCB refused by a veth must not
+/// read as an RDMA netlink failure.
+fn request_name(protocol: i32, kind: u16) -> &'static str {
+    match protocol {
+        p if p == sys::NETLINK_RDMA as i32 => nldev::command_name(kind),
+        libc::NETLINK_ROUTE => match u32::from(kind) {
+            sys::RTM_GETLINK => "RTM_GETLINK",
+            sys::RTM_GETDCB => "RTM_GETDCB",
+            _ => "rtnetlink request",
+        },
+        _ => "generic netlink request",
     }
 }
 
@@ -332,6 +347,8 @@ pub struct Replay {
     /// Every request sent, kept unless looping.
     pub requests: Vec<Vec<u8>>,
     stats: TransportStats,
+    /// Names the commands in errors, as the socket of that protocol does.
+    protocol: i32,
 }
 
 impl Replay {
@@ -347,7 +364,14 @@ impl Replay {
             next_looped: 0,
             requests: Vec::new(),
             stats: TransportStats::default(),
+            protocol: sys::NETLINK_RDMA as i32,
         }
+    }
+
+    /// Replies of another netlink protocol (NETLINK_ROUTE, NETLINK_GENERIC).
+    pub fn protocol(mut self, protocol: i32) -> Replay {
+        self.protocol = protocol;
+        self
     }
 }
 
@@ -387,6 +411,8 @@ impl Transport for Replay {
             at += wire::align4(len);
         }
         out.extend_from_slice(&rewritten);
+        // A kernel error ends the exchange with an error, as on the socket.
+        Exchange::for_request(request, self.protocol)?.feed(out)?;
         Ok(())
     }
     fn stats(&self) -> TransportStats {
@@ -410,6 +436,14 @@ impl NameCache {
         self.names.insert(name.to_string(), n.clone());
         n
     }
+}
+
+/// A netdev-side reply recorded in the rxe VM (fixtures/netlink/rxe-6.1-net,
+/// whose README says how and where).
+#[cfg(test)]
+pub(crate) fn recorded_net(name: &str) -> Vec<u8> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/netlink/rxe-6.1-net");
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 #[cfg(test)]

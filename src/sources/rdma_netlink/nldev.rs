@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::wire::{Attr, MessageBuilder, WireError, attrs};
+use super::wire::{Attr, MessageBuilder, WireError, attrs, count_malformed, skip};
 use crate::sys::*;
 
 /// `RDMA_NL_GET_TYPE(RDMA_NL_NLDEV, op)`.
@@ -201,90 +201,96 @@ fn each<'a>(
     Ok(())
 }
 
+// Each attribute is read as the type iproute2's `rdma/utils.c` policy table
+// (nldev_policy) gives it; one of the wrong size is counted and skipped
+// (`skip`), so it reads as absent.
+
 pub fn decode_device(payload: &[u8]) -> Result<Device, WireError> {
     let mut d = Device::default();
-    let (mut has_index, mut has_name) = (false, false);
+    let (mut index, mut name) = (None, None);
     each(payload, |a| {
         match u32::from(a.kind) {
-            RDMA_NLDEV_ATTR_DEV_INDEX => {
-                d.index = a.u32()?;
-                has_index = true;
-            }
-            RDMA_NLDEV_ATTR_DEV_NAME => {
-                d.name = a.str()?.to_string();
-                has_name = true;
-            }
-            RDMA_NLDEV_ATTR_PORT_INDEX => d.ports = Some(a.u32()?),
-            RDMA_NLDEV_ATTR_CAP_FLAGS => d.cap_flags = Some(a.u64()?),
-            RDMA_NLDEV_ATTR_FW_VERSION => d.fw_version = Some(a.str()?.to_string()),
-            RDMA_NLDEV_ATTR_NODE_GUID => d.node_guid = Some(a.u64()?),
-            RDMA_NLDEV_ATTR_SYS_IMAGE_GUID => d.sys_image_guid = Some(a.u64()?),
-            RDMA_NLDEV_ATTR_DEV_NODE_TYPE => d.node_type = Some(a.u8()?),
-            RDMA_NLDEV_ATTR_DEV_PROTOCOL => d.protocol = Some(a.str()?.to_string()),
+            RDMA_NLDEV_ATTR_DEV_INDEX => index = skip(a.u32()),
+            RDMA_NLDEV_ATTR_DEV_NAME => name = skip(a.str()),
+            RDMA_NLDEV_ATTR_PORT_INDEX => d.ports = skip(a.u32()),
+            RDMA_NLDEV_ATTR_CAP_FLAGS => d.cap_flags = skip(a.u64()),
+            RDMA_NLDEV_ATTR_FW_VERSION => d.fw_version = skip(a.str()).map(str::to_string),
+            RDMA_NLDEV_ATTR_NODE_GUID => d.node_guid = skip(a.u64()),
+            RDMA_NLDEV_ATTR_SYS_IMAGE_GUID => d.sys_image_guid = skip(a.u64()),
+            RDMA_NLDEV_ATTR_DEV_NODE_TYPE => d.node_type = skip(a.u8()),
+            RDMA_NLDEV_ATTR_DEV_PROTOCOL => d.protocol = skip(a.str()).map(str::to_string),
             _ => {}
         }
         Ok(())
     })?;
-    if !has_index || !has_name {
+    let (Some(index), Some(name)) = (index, name) else {
         return Err(malformed("device reply", "no DEV_INDEX or DEV_NAME"));
-    }
+    };
+    d.index = index;
+    d.name = name.to_string();
     Ok(d)
 }
 
 pub fn decode_port(payload: &[u8]) -> Result<Port, WireError> {
     let mut p = Port::default();
-    let (mut has_dev, mut has_port) = (false, false);
+    let (mut dev, mut port) = (None, None);
     each(payload, |a| {
         match u32::from(a.kind) {
-            RDMA_NLDEV_ATTR_DEV_INDEX => {
-                p.dev_index = a.u32()?;
-                has_dev = true;
-            }
-            RDMA_NLDEV_ATTR_PORT_INDEX => {
-                p.port = a.u32()?;
-                has_port = true;
-            }
-            RDMA_NLDEV_ATTR_PORT_STATE => p.state = Some(a.u8()?),
-            RDMA_NLDEV_ATTR_PORT_PHYS_STATE => p.phys_state = Some(a.u8()?),
-            RDMA_NLDEV_ATTR_CAP_FLAGS => p.cap_flags = Some(a.u64()?),
-            RDMA_NLDEV_ATTR_SUBNET_PREFIX => p.subnet_prefix = Some(a.u64()?),
-            RDMA_NLDEV_ATTR_LID => p.lid = Some(a.u32()?),
-            RDMA_NLDEV_ATTR_SM_LID => p.sm_lid = Some(a.u32()?),
-            RDMA_NLDEV_ATTR_LMC => p.lmc = Some(a.u8()?),
-            RDMA_NLDEV_ATTR_NDEV_INDEX => p.netdev_index = Some(a.u32()?),
-            RDMA_NLDEV_ATTR_NDEV_NAME => p.netdev = Some(a.str()?.to_string()),
+            RDMA_NLDEV_ATTR_DEV_INDEX => dev = skip(a.u32()),
+            RDMA_NLDEV_ATTR_PORT_INDEX => port = skip(a.u32()),
+            RDMA_NLDEV_ATTR_PORT_STATE => p.state = skip(a.u8()),
+            RDMA_NLDEV_ATTR_PORT_PHYS_STATE => p.phys_state = skip(a.u8()),
+            RDMA_NLDEV_ATTR_CAP_FLAGS => p.cap_flags = skip(a.u64()),
+            RDMA_NLDEV_ATTR_SUBNET_PREFIX => p.subnet_prefix = skip(a.u64()),
+            RDMA_NLDEV_ATTR_LID => p.lid = skip(a.u32()),
+            RDMA_NLDEV_ATTR_SM_LID => p.sm_lid = skip(a.u32()),
+            RDMA_NLDEV_ATTR_LMC => p.lmc = skip(a.u8()),
+            RDMA_NLDEV_ATTR_NDEV_INDEX => p.netdev_index = skip(a.u32()),
+            RDMA_NLDEV_ATTR_NDEV_NAME => p.netdev = skip(a.str()).map(str::to_string),
             _ => {}
         }
         Ok(())
     })?;
-    if !has_dev || !has_port {
+    let (Some(dev), Some(port)) = (dev, port) else {
         return Err(malformed("port reply", "no DEV_INDEX or PORT_INDEX"));
-    }
+    };
+    (p.dev_index, p.port) = (dev, port);
     Ok(p)
+}
+
+/// The members of one table entry (a name and a value): an entry missing one,
+/// or holding one of the wrong size, is one malformed entry, counted and skipped.
+fn entry<A, B>(a: Option<Result<A, WireError>>, b: Option<Result<B, WireError>>) -> Option<(A, B)> {
+    match (a, b) {
+        (Some(Ok(a)), Some(Ok(b))) => Some((a, b)),
+        _ => {
+            count_malformed();
+            None
+        }
+    }
 }
 
 /// A STAT_HWCOUNTERS table: name/value entries.
 fn decode_hwcounters(table: Attr, out: &mut Vec<Named>) -> Result<(), WireError> {
-    for entry in table.nested() {
-        let entry = entry?;
-        if u32::from(entry.kind) != RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY {
+    for e in table.nested() {
+        let e = e?;
+        if u32::from(e.kind) != RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY {
             continue;
         }
         let (mut name, mut value) = (None, None);
-        each(entry.payload, |a| {
+        each(e.payload, |a| {
             match u32::from(a.kind) {
-                RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_NAME => name = Some(a.str()?),
-                RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_VALUE => value = Some(a.u64()?),
+                RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_NAME => name = Some(a.str()),
+                RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_VALUE => value = Some(a.u64()),
                 _ => {}
             }
             Ok(())
         })?;
-        match (name, value) {
-            (Some(n), Some(v)) => out.push(Named {
+        if let Some((n, v)) = entry(name, value) {
+            out.push(Named {
                 name: n.to_string(),
                 value: v,
-            }),
-            _ => return Err(malformed("hw counter entry", "no name or value")),
+            });
         }
     }
     Ok(())
@@ -294,8 +300,8 @@ pub fn decode_port_stats(payload: &[u8]) -> Result<PortStats, WireError> {
     let mut s = PortStats::default();
     each(payload, |a| {
         match u32::from(a.kind) {
-            RDMA_NLDEV_ATTR_DEV_INDEX => s.dev_index = a.u32()?,
-            RDMA_NLDEV_ATTR_PORT_INDEX => s.port = a.u32()?,
+            RDMA_NLDEV_ATTR_DEV_INDEX => s.dev_index = skip(a.u32()).unwrap_or(s.dev_index),
+            RDMA_NLDEV_ATTR_PORT_INDEX => s.port = skip(a.u32()).unwrap_or(s.port),
             RDMA_NLDEV_ATTR_STAT_HWCOUNTERS => decode_hwcounters(a, &mut s.counters)?,
             _ => {}
         }
@@ -310,25 +316,24 @@ pub fn decode_stat_status(payload: &[u8]) -> Result<Vec<CounterStatus>, WireErro
         if u32::from(a.kind) != RDMA_NLDEV_ATTR_STAT_HWCOUNTERS {
             return Ok(());
         }
-        for entry in a.nested() {
-            let entry = entry?;
+        for e in a.nested() {
+            let e = e?;
             let (mut name, mut index, mut dynamic) = (None, None, None);
-            each(entry.payload, |e| {
-                match u32::from(e.kind) {
-                    RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_NAME => name = Some(e.str()?),
-                    RDMA_NLDEV_ATTR_STAT_HWCOUNTER_INDEX => index = Some(e.u32()?),
-                    RDMA_NLDEV_ATTR_STAT_HWCOUNTER_DYNAMIC => dynamic = Some(e.u8()? != 0),
+            each(e.payload, |m| {
+                match u32::from(m.kind) {
+                    RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_NAME => name = Some(m.str()),
+                    RDMA_NLDEV_ATTR_STAT_HWCOUNTER_INDEX => index = Some(m.u32()),
+                    RDMA_NLDEV_ATTR_STAT_HWCOUNTER_DYNAMIC => dynamic = skip(m.u8()),
                     _ => {}
                 }
                 Ok(())
             })?;
-            match (name, index) {
-                (Some(n), Some(i)) => out.push(CounterStatus {
+            if let Some((n, i)) = entry(name, index) {
+                out.push(CounterStatus {
                     name: n.to_string(),
                     index: i,
-                    optional_enabled: dynamic,
-                }),
-                _ => return Err(malformed("counter status entry", "no name or index")),
+                    optional_enabled: dynamic.map(|d| d != 0),
+                });
             }
         }
         Ok(())
@@ -340,26 +345,29 @@ pub fn decode_resources(payload: &[u8]) -> Result<Resources, WireError> {
     let mut r = Resources::default();
     each(payload, |a| {
         match u32::from(a.kind) {
-            RDMA_NLDEV_ATTR_DEV_INDEX => r.dev_index = a.u32()?,
-            RDMA_NLDEV_ATTR_DEV_NAME => r.name = a.str()?.to_string(),
+            RDMA_NLDEV_ATTR_DEV_INDEX => r.dev_index = skip(a.u32()).unwrap_or(r.dev_index),
+            RDMA_NLDEV_ATTR_DEV_NAME => {
+                if let Some(n) = skip(a.str()) {
+                    r.name = n.to_string();
+                }
+            }
             RDMA_NLDEV_ATTR_RES_SUMMARY => {
-                for entry in a.nested() {
-                    let entry = entry?;
+                for e in a.nested() {
+                    let e = e?;
                     let (mut name, mut curr) = (None, None);
-                    each(entry.payload, |e| {
-                        match u32::from(e.kind) {
-                            RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_NAME => name = Some(e.str()?),
-                            RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_CURR => curr = Some(e.u64()?),
+                    each(e.payload, |m| {
+                        match u32::from(m.kind) {
+                            RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_NAME => name = Some(m.str()),
+                            RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_CURR => curr = Some(m.u64()),
                             _ => {}
                         }
                         Ok(())
                     })?;
-                    match (name, curr) {
-                        (Some(n), Some(c)) => r.entries.push(Named {
+                    if let Some((n, c)) = entry(name, curr) {
+                        r.entries.push(Named {
                             name: n.to_string(),
                             value: c,
-                        }),
-                        _ => return Err(malformed("resource summary entry", "no name or count")),
+                        });
                     }
                 }
             }
@@ -374,8 +382,8 @@ pub fn decode_sys(payload: &[u8]) -> Result<Sys, WireError> {
     let mut s = Sys::default();
     each(payload, |a| {
         match u32::from(a.kind) {
-            RDMA_NLDEV_SYS_ATTR_NETNS_MODE => s.netns_shared = Some(a.u8()? != 0),
-            RDMA_NLDEV_SYS_ATTR_COPY_ON_FORK => s.copy_on_fork = Some(a.u8()? != 0),
+            RDMA_NLDEV_SYS_ATTR_NETNS_MODE => s.netns_shared = skip(a.u8()).map(|v| v != 0),
+            RDMA_NLDEV_SYS_ATTR_COPY_ON_FORK => s.copy_on_fork = skip(a.u8()).map(|v| v != 0),
             _ => {}
         }
         Ok(())
@@ -389,22 +397,22 @@ pub fn decode_bound_counters(payload: &[u8]) -> Result<Vec<BoundCounter>, WireEr
     let mut out = Vec::new();
     each(payload, |a| {
         match u32::from(a.kind) {
-            RDMA_NLDEV_ATTR_DEV_INDEX => dev_index = a.u32()?,
+            RDMA_NLDEV_ATTR_DEV_INDEX => dev_index = skip(a.u32()).unwrap_or(dev_index),
             RDMA_NLDEV_ATTR_STAT_COUNTER => {
                 for entry in a.nested() {
                     let mut c = BoundCounter::default();
                     each(entry?.payload, |e| {
                         match u32::from(e.kind) {
-                            RDMA_NLDEV_ATTR_PORT_INDEX => c.port = e.u32()?,
-                            RDMA_NLDEV_ATTR_STAT_COUNTER_ID => c.id = e.u32()?,
-                            RDMA_NLDEV_ATTR_STAT_MODE => c.mode = Some(e.u32()?),
-                            RDMA_NLDEV_ATTR_RES_TYPE => c.qp_type = Some(e.u8()?),
-                            RDMA_NLDEV_ATTR_RES_PID => c.pid = Some(e.u32()?),
+                            RDMA_NLDEV_ATTR_PORT_INDEX => c.port = skip(e.u32()).unwrap_or(c.port),
+                            RDMA_NLDEV_ATTR_STAT_COUNTER_ID => c.id = skip(e.u32()).unwrap_or(c.id),
+                            RDMA_NLDEV_ATTR_STAT_MODE => c.mode = skip(e.u32()),
+                            RDMA_NLDEV_ATTR_RES_TYPE => c.qp_type = skip(e.u8()),
+                            RDMA_NLDEV_ATTR_RES_PID => c.pid = skip(e.u32()),
                             RDMA_NLDEV_ATTR_RES_QP => {
                                 for qp in e.nested() {
                                     each(qp?.payload, |q| {
                                         if u32::from(q.kind) == RDMA_NLDEV_ATTR_RES_LQPN {
-                                            c.qpns.push(q.u32()?);
+                                            c.qpns.extend(skip(q.u32()));
                                         }
                                         Ok(())
                                     })?;

@@ -16,6 +16,7 @@ const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct NetlinkSocket {
     fd: OwnedFd,
+    protocol: i32,
     buf: Vec<u8>,
     stats: TransportStats,
 }
@@ -61,7 +62,7 @@ impl NetlinkSocket {
             )
         };
         if rc < 0 {
-            return Err(last_error("bind(NETLINK_RDMA)"));
+            return Err(last_error("bind(AF_NETLINK)"));
         }
         let tv = libc::timeval {
             tv_sec: RECV_TIMEOUT.as_secs() as _,
@@ -82,6 +83,7 @@ impl NetlinkSocket {
         }
         Ok(NetlinkSocket {
             fd,
+            protocol,
             buf: vec![0; RECV_BUF],
             stats: TransportStats::default(),
         })
@@ -110,7 +112,7 @@ impl Transport for NetlinkSocket {
         if n < 0 {
             return Err(last_error("sendto"));
         }
-        let mut exchange = Exchange::for_request(request)?;
+        let mut exchange = Exchange::for_request(request, self.protocol)?;
         loop {
             self.stats.syscalls += 1;
             // SAFETY: `self.buf` is valid for writes of its length. MSG_TRUNC
@@ -138,9 +140,10 @@ impl Transport for NetlinkSocket {
                 return Err(NlError::Oversized { len: n });
             }
             let chunk = &self.buf[..n];
-            let done = exchange.feed(chunk)?;
+            // Kept before it is judged, so a caller (the recorder) still has
+            // the NLMSG_ERROR of a failed exchange.
             out.extend_from_slice(chunk);
-            if done {
+            if exchange.feed(chunk)? {
                 return Ok(());
             }
         }

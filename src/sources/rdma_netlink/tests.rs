@@ -357,12 +357,12 @@ fn requests_encode_as_the_uapi_says() {
 #[test]
 fn exchange_ends_on_done_error_or_single_reply() {
     let dump = get_devices(7);
-    let mut ex = Exchange::for_request(&dump).unwrap();
+    let mut ex = Exchange::for_request(&dump, NETLINK_RDMA as i32).unwrap();
     let mut first = rxe_device(0, "rxe0", 1);
     first[8..12].copy_from_slice(&7u32.to_ne_bytes());
     assert!(!ex.feed(&first).unwrap(), "a dump goes on until DONE");
     assert!(ex.feed(&done(7)).unwrap());
-    let mut ex = Exchange::for_request(&get_port_stats(8, 0, 1)).unwrap();
+    let mut ex = Exchange::for_request(&get_port_stats(8, 0, 1), NETLINK_RDMA as i32).unwrap();
     assert!(matches!(
         ex.feed(&error(8, libc::EINVAL)),
         Err(NlError::Kernel {
@@ -370,7 +370,7 @@ fn exchange_ends_on_done_error_or_single_reply() {
             ..
         })
     ));
-    let mut ex = Exchange::for_request(&get_port_stats(9, 0, 1)).unwrap();
+    let mut ex = Exchange::for_request(&get_port_stats(9, 0, 1), NETLINK_RDMA as i32).unwrap();
     assert!(
         !ex.feed(&error(3, libc::EINVAL)).unwrap(),
         "another request's reply is ignored"
@@ -583,6 +583,69 @@ fn decoders_survive_garbage() {
 fn builder_pads_strings() {
     let m = MessageBuilder::new(1, 0, 1).string(2, "abc").finish();
     assert_eq!(m.len(), 16 + align4(4 + 4));
+}
+
+/// Attributes of the wrong size for their type (iproute2's nldev_policy
+/// types): counted and skipped, never read as a prefix, never the end of the
+/// whole reply.
+#[test]
+fn wrong_sized_attributes_are_counted_and_skipped() {
+    let before = super::wire::malformed_on_this_thread();
+    let d = decode_device(
+        &[
+            u32a(RDMA_NLDEV_ATTR_DEV_INDEX, 1),
+            stra(RDMA_NLDEV_ATTR_DEV_NAME, "rxe0"),
+            u64a(RDMA_NLDEV_ATTR_PORT_INDEX, 1), // u32 sent as u64
+            u32a(RDMA_NLDEV_ATTR_NODE_GUID, 0x1234), // u64 sent as u32
+            attr(RDMA_NLDEV_ATTR_DEV_NODE_TYPE, &[1, 0]), // u8 in 2 bytes
+            attr(RDMA_NLDEV_ATTR_FW_VERSION, b"1.0"), // no NUL
+            stra(RDMA_NLDEV_ATTR_DEV_PROTOCOL, "roce"),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    assert_eq!((d.index, d.name.as_str()), (1, "rxe0"));
+    assert_eq!((d.ports, d.node_guid, d.node_type), (None, None, None));
+    assert_eq!((d.fw_version, d.protocol.as_deref()), (None, Some("roce")));
+    assert_eq!(super::wire::malformed_on_this_thread() - before, 4);
+    // A required attribute of the wrong size: the reply lacks it.
+    let e = decode_port(
+        &[
+            attr(RDMA_NLDEV_ATTR_DEV_INDEX, &[1, 0]),
+            u32a(RDMA_NLDEV_ATTR_PORT_INDEX, 1),
+        ]
+        .concat(),
+    );
+    assert!(e.is_err());
+    // A hw counter whose value is 12 bytes: that entry is skipped (counted
+    // once), the others stay.
+    let bad = nest(
+        RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY,
+        &[
+            stra(RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_NAME, "rcvd_pkts"),
+            attr(RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_VALUE, &[9; 12]),
+        ],
+    );
+    let before = super::wire::malformed_on_this_thread();
+    let s = decode_port_stats(
+        &[
+            u32a(RDMA_NLDEV_ATTR_DEV_INDEX, 1),
+            u32a(RDMA_NLDEV_ATTR_PORT_INDEX, 1),
+            nest(
+                RDMA_NLDEV_ATTR_STAT_HWCOUNTERS,
+                &[hw_entry("sent_pkts", 5), bad, hw_entry("link_downed", 0)],
+            ),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let names: Vec<_> = s
+        .counters
+        .iter()
+        .map(|c| (c.name.as_str(), c.value))
+        .collect();
+    assert_eq!(names, [("sent_pkts", 5), ("link_downed", 0)]);
+    assert_eq!(super::wire::malformed_on_this_thread() - before, 1);
 }
 
 /// Replies recorded on the real kernel (fixtures/netlink/rxe-6.1, see its

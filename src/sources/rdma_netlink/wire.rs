@@ -4,6 +4,8 @@
 //! Attribute types the caller doesn't know are simply not asked for, so a
 //! newer kernel's extra attributes pass through untouched.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::sys;
 
 pub const NLMSG_HDRLEN: usize = std::mem::size_of::<sys::nlmsghdr>();
@@ -133,19 +135,55 @@ impl<'a> Iterator for Attrs<'a> {
     }
 }
 
+/// Attributes skipped because their size did not match their type, since
+/// the process started (a self-metric: a kernel or driver that sends them is
+/// worth knowing about).
+static MALFORMED: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(test)]
+thread_local! {
+    /// The same count for the current thread only: tests run in parallel.
+    static MALFORMED_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Attributes (or table entries) skipped as malformed so far, process-wide.
+pub fn malformed_attributes() -> u64 {
+    MALFORMED.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+pub fn malformed_on_this_thread() -> u64 {
+    MALFORMED_HERE.with(|c| c.get())
+}
+
+/// Counts one malformed attribute (or table entry) that the decoder skips.
+pub fn count_malformed() {
+    MALFORMED.fetch_add(1, Ordering::Relaxed);
+    #[cfg(test)]
+    MALFORMED_HERE.with(|c| c.set(c.get() + 1));
+}
+
+/// A strictly read attribute value, or `None` after counting it as malformed:
+/// one bad attribute costs that value, not the whole reply.
+pub fn skip<T>(r: Result<T, WireError>) -> Option<T> {
+    r.map_err(|_| count_malformed()).ok()
+}
+
 impl<'a> Attr<'a> {
+    /// Exactly `N` bytes, as libmnl's `mnl_attr_validate` wants for
+    /// MNL_TYPE_U8..U64 (iproute2 `rdma` validates NLDEV replies with it):
+    /// too long is as wrong as too short.
     fn fixed<const N: usize>(&self, what: &'static str) -> Result<[u8; N], WireError> {
-        self.payload
-            .get(..N)
-            .and_then(|s| s.try_into().ok())
-            .ok_or(WireError::Truncated {
-                what,
-                need: N,
-                have: self.payload.len(),
-            })
+        self.payload.try_into().map_err(|_| WireError::Malformed {
+            what,
+            detail: format!("{} bytes, want {N}", self.payload.len()),
+        })
     }
     pub fn u8(&self) -> Result<u8, WireError> {
         Ok(self.fixed::<1>("u8 attribute")?[0])
+    }
+    pub fn u16(&self) -> Result<u16, WireError> {
+        Ok(u16::from_ne_bytes(self.fixed("u16 attribute")?))
     }
     pub fn u32(&self) -> Result<u32, WireError> {
         Ok(u32::from_ne_bytes(self.fixed("u32 attribute")?))
@@ -153,11 +191,41 @@ impl<'a> Attr<'a> {
     pub fn u64(&self) -> Result<u64, WireError> {
         Ok(u64::from_ne_bytes(self.fixed("u64 attribute")?))
     }
-    /// A NUL-terminated string (NLA_NUL_STRING); a missing NUL takes the whole payload.
+    /// A struct of exactly `len` bytes (struct ieee_pfc, struct dcb_app...).
+    pub fn exact(&self, what: &'static str, len: usize) -> Result<&'a [u8], WireError> {
+        if self.payload.len() != len {
+            return Err(WireError::Malformed {
+                what,
+                detail: format!("{} bytes, want {len}", self.payload.len()),
+            });
+        }
+        Ok(self.payload)
+    }
+    /// An array of u64 (ETHTOOL_A_FEC_STAT_*): a whole number of them.
+    pub fn u64s(&self) -> Result<impl Iterator<Item = u64> + 'a, WireError> {
+        if !self.payload.len().is_multiple_of(8) {
+            return Err(WireError::Malformed {
+                what: "u64 array attribute",
+                detail: format!("{} bytes, not a multiple of 8", self.payload.len()),
+            });
+        }
+        Ok(self
+            .payload
+            .chunks_exact(8)
+            .map(|c| u64::from_ne_bytes(c.try_into().expect("8 bytes"))))
+    }
+    /// A NUL-terminated string (NLA_NUL_STRING, as `nla_put_string` sends it):
+    /// non-empty, ending in NUL, UTF-8, as MNL_TYPE_NUL_STRING validates.
     pub fn str(&self) -> Result<&'a str, WireError> {
-        let bytes = match self.payload.iter().position(|&b| b == 0) {
-            Some(end) => &self.payload[..end],
-            None => self.payload,
+        let Some((0, bytes)) = self.payload.split_last() else {
+            return Err(WireError::Malformed {
+                what: "string attribute",
+                detail: "not NUL-terminated".into(),
+            });
+        };
+        let bytes = match bytes.iter().position(|&b| b == 0) {
+            Some(end) => &bytes[..end],
+            None => bytes,
         };
         std::str::from_utf8(bytes).map_err(|_| WireError::Malformed {
             what: "string attribute",
@@ -271,5 +339,35 @@ mod tests {
             payload: &[1, 2],
         };
         assert!(a.u32().is_err() && a.u64().is_err());
+    }
+
+    /// Every fixed type wants its exact size: a prefix of a longer payload
+    /// is not read as the value (libmnl's mnl_attr_validate rule).
+    #[test]
+    fn sizes_are_exact() {
+        let at = |payload: &'static [u8]| Attr { kind: 1, payload };
+        assert_eq!(at(&[7]).u8(), Ok(7));
+        assert!(at(&[7, 0]).u8().is_err() && at(&[]).u8().is_err());
+        assert_eq!(at(&[7, 0]).u16(), Ok(7));
+        assert!(at(&[7, 0, 0, 0]).u16().is_err() && at(&[7]).u16().is_err());
+        assert_eq!(at(&[7, 0, 0, 0]).u32(), Ok(7));
+        assert!(at(&[7, 0, 0, 0, 0, 0, 0, 0]).u32().is_err() && at(&[7, 0]).u32().is_err());
+        assert_eq!(at(&[7, 0, 0, 0, 0, 0, 0, 0]).u64(), Ok(7));
+        assert!(at(&[7; 12]).u64().is_err() && at(&[7; 4]).u64().is_err());
+        assert_eq!(at(b"rxe0\0").str(), Ok("rxe0"));
+        assert!(at(b"rxe0").str().is_err() && at(b"").str().is_err());
+        assert!(at(b"\xff\0").str().is_err());
+        assert_eq!(at(&[0; 16]).u64s().map(|v| v.count()), Ok(2));
+        assert!(at(&[0; 12]).u64s().is_err());
+        assert_eq!(at(&[0; 0]).u64s().map(|v| v.count()), Ok(0));
+        assert!(
+            at(&[0; 3]).exact("dcb_app", 4).is_err() && at(&[0; 5]).exact("dcb_app", 4).is_err()
+        );
+        // skip() turns an error into None and counts it.
+        let before = malformed_on_this_thread();
+        assert_eq!(skip(at(&[7, 0]).u8()), None);
+        assert_eq!(skip(at(&[7]).u8()), Some(7));
+        assert_eq!(malformed_on_this_thread() - before, 1);
+        assert!(malformed_attributes() >= 1);
     }
 }
