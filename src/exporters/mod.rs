@@ -19,6 +19,8 @@ pub struct Published {
     pub snapshot: ArcSwapOption<SnapshotDoc>,
     /// The latest AI answers (JSON), written by the analysis worker.
     pub analysis: Arc<ArcSwapOption<Vec<u8>>>,
+    /// The AI worker, when llm or dify is on: its liveness shows in `/healthz`.
+    pub ai_worker: ArcSwapOption<crate::analysis::ai::Mailbox>,
     last_cycle_unix_ms: AtomicU64,
     /// A cycle older than this makes `/healthz` fail.
     stale_after: Duration,
@@ -30,6 +32,7 @@ impl Published {
             metrics: Registry::default(),
             snapshot: ArcSwapOption::empty(),
             analysis: Arc::new(ArcSwapOption::empty()),
+            ai_worker: ArcSwapOption::empty(),
             last_cycle_unix_ms: AtomicU64::new(0),
             stale_after: (poll_interval * 3).max(Duration::from_secs(30)),
         }

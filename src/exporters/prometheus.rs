@@ -108,6 +108,11 @@ fn handle(mut stream: TcpStream, published: &Published) -> io::Result<()> {
             None => respond(&stream, 404, "text/plain", b"no analysis yet (llm/dify off, or not posted yet)\n", head_only),
         },
         "/healthz" => {
+            // A dead or stuck AI worker fails the check too, and says so.
+            if let Some(why) = published.ai_worker.load().as_ref().and_then(|w| w.problem()) {
+                let why = format!("{why}\n");
+                return respond(&stream, 503, "text/plain", why.as_bytes(), head_only);
+            }
             if published.healthy() {
                 respond(&stream, 200, "text/plain", b"ok\n", head_only)
             } else {
