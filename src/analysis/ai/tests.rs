@@ -33,61 +33,85 @@ pub enum Reply {
     Hang,
 }
 
-/// Serves each connection with `handler`; returns the base URL and the requests seen.
-pub fn serve<F>(handler: F) -> (String, Arc<Mutex<Vec<Request>>>)
+/// What a test server saw: the requests, and every I/O error it met.
+#[derive(Default)]
+pub struct Seen {
+    requests: Mutex<Vec<Request>>,
+    errors: Mutex<Vec<String>>,
+}
+
+impl Seen {
+    /// The requests; a server-side I/O error fails the test here (it would
+    /// otherwise only show as some other failure at the client, or not at all).
+    pub fn requests(&self) -> std::sync::MutexGuard<'_, Vec<Request>> {
+        let errors = self.errors.lock().unwrap();
+        assert!(errors.is_empty(), "test server: {errors:?}");
+        self.requests.lock().unwrap()
+    }
+}
+
+/// Serves each connection with `handler`; returns the base URL and what it saw.
+pub fn serve<F>(handler: F) -> (String, Arc<Seen>)
 where
     F: Fn(&Request, usize) -> Reply + Send + Sync + 'static,
 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::new(Seen::default());
     let seen2 = seen.clone();
     let count = Arc::new(AtomicUsize::new(0));
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let n = count.fetch_add(1, Ordering::SeqCst);
-            let req = read_request(&stream);
-            let reply = handler(&req, n);
-            seen2.lock().unwrap().push(req);
-            match reply {
-                Reply::Hang => {
-                    // Keep the connection open and say nothing.
-                    std::thread::spawn(move || {
-                        std::thread::sleep(Duration::from_secs(600));
-                        drop(stream);
-                    });
-                }
-                Reply::Json(status, headers, body) => {
-                    let mut s = stream;
-                    let mut head = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-                        body.len()
-                    );
-                    for (k, v) in headers {
-                        head.push_str(&format!("{k}: {v}\r\n"));
+            let served = stream.and_then(|stream| {
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let req = read_request(&stream)?;
+                let reply = handler(&req, n);
+                seen2.requests.lock().unwrap().push(req);
+                match reply {
+                    Reply::Hang => {
+                        // Keep the connection open and say nothing.
+                        std::thread::spawn(move || {
+                            std::thread::sleep(Duration::from_secs(600));
+                            drop(stream);
+                        });
+                        Ok(())
                     }
-                    head.push_str("\r\n");
-                    let _ = s.write_all(head.as_bytes());
-                    let _ = s.write_all(body.as_bytes());
+                    Reply::Json(status, headers, body) => {
+                        let mut s = stream;
+                        let mut head = format!(
+                            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+                            body.len()
+                        );
+                        for (k, v) in headers {
+                            head.push_str(&format!("{k}: {v}\r\n"));
+                        }
+                        head.push_str("\r\n");
+                        s.write_all(head.as_bytes())?;
+                        s.write_all(body.as_bytes())
+                    }
                 }
+            });
+            if let Err(e) = served {
+                seen2.errors.lock().unwrap().push(e.to_string());
             }
         }
     });
     (url, seen)
 }
 
-fn read_request(stream: &TcpStream) -> Request {
+fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
     let mut r = BufReader::new(stream);
     let mut line = String::new();
-    r.read_line(&mut line).unwrap();
+    r.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or("").to_string();
     let path = parts.next().unwrap_or("").to_string();
     let mut headers = Vec::new();
     loop {
         let mut h = String::new();
-        r.read_line(&mut h).unwrap();
+        if r.read_line(&mut h)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
         let h = h.trim_end();
         if h.is_empty() {
             break;
@@ -96,19 +120,24 @@ fn read_request(stream: &TcpStream) -> Request {
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
-    let len: usize = headers
+    let len = match headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
+    {
+        Some((_, v)) => v
+            .parse()
+            .map_err(|e| std::io::Error::other(format!("content-length {v:?}: {e}")))?,
+        None => 0,
+    };
     let mut body = vec![0; len];
-    r.read_exact(&mut body).unwrap();
-    Request {
+    r.read_exact(&mut body)?;
+    Ok(Request {
         method,
         path,
         headers,
+        // Not JSON: Null, which every handler's shape check refuses.
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    }
+    })
 }
 
 const KEY: &str = "sk-test-SECRET-12345";
@@ -199,7 +228,7 @@ fn llm_request_shape_and_answer() {
     assert_eq!(a.tokens, Some(912));
     assert!(a.context_bytes > 0 && a.context_bytes <= 16000);
     assert_eq!(stats.ok.load(Ordering::Relaxed), 1);
-    let seen = seen.lock().unwrap();
+    let seen = seen.requests();
     let ctx: Value =
         serde_json::from_str(seen[0].body["messages"][1]["content"].as_str().unwrap()).unwrap();
     assert!(
@@ -274,7 +303,7 @@ fn retries_429_honouring_retry_after_then_succeeds() {
         t.elapsed()
     );
     assert_eq!(stats.retries.load(Ordering::Relaxed), 1);
-    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(seen.requests().len(), 2);
 }
 
 #[test]
@@ -293,7 +322,7 @@ fn server_errors_garbage_and_client_errors() {
     let err = a.error.unwrap();
     assert!(err.starts_with("HTTP 500"), "{err}");
     assert!(!err.contains(KEY), "the key never shows: {err}");
-    assert_eq!(seen.lock().unwrap().len(), 4, "1 try + 3 retries");
+    assert_eq!(seen.requests().len(), 4, "1 try + 3 retries");
 
     let (url, _) = serve(|_, _| Reply::Json(200, vec![], "this is not json".into()));
     let (a, stats) = call_once(Service::Llm, &url);
@@ -303,7 +332,7 @@ fn server_errors_garbage_and_client_errors() {
     let (url, seen) = serve(|_, _| Reply::Json(401, vec![], r#"{"error":"bad key"}"#.into()));
     let (a, _) = call_once(Service::Llm, &url);
     assert!(a.error.unwrap().starts_with("HTTP 401"));
-    assert_eq!(seen.lock().unwrap().len(), 1, "a 4xx is not retried");
+    assert_eq!(seen.requests().len(), 1, "a 4xx is not retried");
 }
 
 #[test]
@@ -395,7 +424,7 @@ fn a_huge_retry_after_ends_the_call_without_a_panic() {
     assert!(err.starts_with("HTTP 429"), "{err}");
     assert!(err.contains("would pass the 5 s timeout"), "{err}");
     assert_eq!(stats.http_error.load(Ordering::Relaxed), 1);
-    assert_eq!(seen.lock().unwrap().len(), 1, "no retry past the deadline");
+    assert_eq!(seen.requests().len(), 1, "no retry past the deadline");
 }
 
 #[test]
@@ -414,7 +443,7 @@ fn a_huge_retry_after_leaves_llm_and_dify_going() {
     wait_for("3 LLM 429s and 3 Dify answers", || {
         http_error(Service::Llm) >= 3 && ok(Service::Dify) >= 3
     });
-    assert!(llm_seen.lock().unwrap().len() >= 3);
+    assert!(llm_seen.requests().len() >= 3);
     assert_eq!(mb.liveness(), Liveness::Up);
     assert_eq!(mb.panics.load(Ordering::Relaxed), 0);
     mb.stop();
@@ -507,7 +536,7 @@ fn a_call_past_its_timeout_shows_the_worker_stuck_and_a_dead_one_dead() {
     assert_eq!(mb.liveness_at(later), Liveness::Up);
 
     // A worker thread that ended without a shutdown is dead, however it ended.
-    let dead = Mailbox::new(Vec::new(), Arc::new(ArcSwapOption::empty()));
+    let dead = Arc::new(Mailbox::new(Vec::new(), Arc::new(ArcSwapOption::empty())));
     std::thread::scope(|s| {
         s.spawn(|| {
             let _exit = ExitFlag(&dead);
@@ -525,6 +554,20 @@ fn a_call_past_its_timeout_shows_the_worker_stuck_and_a_dead_one_dead() {
     dead.export(&mut out);
     let text = String::from_utf8(out.finish().text().to_vec()).unwrap();
     assert!(text.contains("rdma_monitor_ai_worker_up 0\n"), "{text}");
+    // ... and /healthz says so.
+    let published = Arc::new(crate::exporters::Published::new(Duration::from_secs(1)));
+    published.ai_worker.store(Some(dead));
+    let addr = "127.0.0.1:0".parse().unwrap();
+    let http = crate::exporters::prometheus::spawn(addr, published).unwrap();
+    let mut conn = TcpStream::connect(http.local_addr).unwrap();
+    conn.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+    assert!(
+        reply.ends_with("\r\n\r\nai worker: dead (the thread has ended)\n"),
+        "{reply}"
+    );
     mb.stop();
 }
 
