@@ -666,3 +666,16 @@ fn a_key_echoed_in_another_case_is_scrubbed() {
     assert_eq!(scrub_key("a-KeY-b-key", "key"), "a-<redacted>-b-<redacted>");
     assert_eq!(scrub_key("ünïcode KEY", "key"), "ünïcode <redacted>");
 }
+
+#[test]
+fn durations_no_instant_can_hold_do_not_panic() {
+    let mut c = Config::defaults();
+    c.llm.enabled = true;
+    c.llm.interval = 1e30;
+    c.llm.timeout = f64::MAX;
+    let e = Endpoint::from_config(&c, "test").remove(0);
+    assert_eq!((e.interval, e.timeout), (LONGEST, LONGEST));
+    let now = Instant::now();
+    assert!(after(now, Duration::MAX) > now);
+    assert_eq!(seconds(f64::NAN), Duration::ZERO);
+}
