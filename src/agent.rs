@@ -406,6 +406,7 @@ impl Agent {
             self.config.general.snapshot_keep,
             self.published.analysis.clone(),
         );
+        self.published.ai_worker.store(self.ai.clone());
     }
 
     fn netlink_stats(&self) -> Option<TransportStats> {
@@ -713,57 +714,7 @@ impl Agent {
             );
         }
         if let Some(ai) = &self.ai {
-            use std::sync::atomic::Ordering::Relaxed;
-            for (service, st) in &ai.stats {
-                let svc = service.as_str();
-                for (outcome, n) in [
-                    ("ok", st.ok.load(Relaxed)),
-                    ("http_error", st.http_error.load(Relaxed)),
-                    ("transport_error", st.transport_error.load(Relaxed)),
-                    ("bad_reply", st.bad_reply.load(Relaxed)),
-                    ("capped", st.capped.load(Relaxed)),
-                ] {
-                    out.counter(
-                        "rdma_monitor_ai_requests_total",
-                        "AI analysis posts by service and outcome (capped: skipped by max_calls_per_hour).",
-                        &[("service", svc), ("outcome", outcome)],
-                        n,
-                    );
-                }
-                out.counter(
-                    "rdma_monitor_ai_retries_total",
-                    "AI analysis retries (429, 5xx, transport errors).",
-                    &[("service", svc)],
-                    st.retries.load(Relaxed),
-                );
-                out.counter(
-                    "rdma_monitor_ai_tokens_total",
-                    "Tokens the AI service reported using.",
-                    &[("service", svc)],
-                    st.tokens.load(Relaxed),
-                );
-                let last = st.last_success_unix_ms.load(Relaxed);
-                if last > 0 {
-                    out.gauge(
-                        "rdma_monitor_ai_last_success_timestamp_seconds",
-                        "Unix time of the last successful AI analysis.",
-                        &[("service", svc)],
-                        last as f64 / 1000.0,
-                    );
-                }
-                out.gauge(
-                    "rdma_monitor_ai_last_latency_seconds",
-                    "How long the last AI analysis call took, retries included.",
-                    &[("service", svc)],
-                    st.last_latency_us.load(Relaxed) as f64 / 1e6,
-                );
-                out.gauge_u64(
-                    "rdma_monitor_ai_last_context_bytes",
-                    "Size of the last context sent.",
-                    &[("service", svc)],
-                    st.last_context_bytes.load(Relaxed),
-                );
-            }
+            ai.export(out);
         }
         out.gauge_u64(
             "rdma_monitor_rdma_class_present",

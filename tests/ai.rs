@@ -6,6 +6,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rdma-monitor");
@@ -15,40 +17,82 @@ fn tree() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/sysfs/node-mixed")
 }
 
-/// A server answering every request with `reply` (None: accept and never answer).
-fn server(reply: Option<&'static str>) -> String {
+/// A fake endpoint: the URL, how many requests it has read, and every I/O
+/// error it met (a test checks them: a swallowed error would hide a fault).
+struct Endpoint {
+    url: String,
+    requests: Arc<AtomicUsize>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Endpoint {
+    fn requests(&self) -> usize {
+        let errors = self.errors.lock().unwrap();
+        assert!(errors.is_empty(), "{}: {errors:?}", self.url);
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// Reads one request (head and body) from `s`.
+fn read_request(s: &TcpStream) -> std::io::Result<()> {
+    let mut r = BufReader::new(s);
+    let mut len = 0;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v
+                .trim()
+                .parse()
+                .map_err(|e| std::io::Error::other(format!("content-length {v:?}: {e}")))?;
+        }
+    }
+    r.read_exact(&mut vec![0; len])
+}
+
+/// A server answering every request with `status`, `headers` (each line
+/// ending in CRLF) and `body`; `None`: read the request and never answer.
+fn server(reply: Option<(u16, String, String)>) -> Endpoint {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
+    let ep = Endpoint {
+        url: format!("http://{}", l.local_addr().unwrap()),
+        requests: Arc::new(AtomicUsize::new(0)),
+        errors: Arc::new(Mutex::new(Vec::new())),
+    };
+    let (requests, errors) = (ep.requests.clone(), ep.errors.clone());
     std::thread::spawn(move || {
         let mut held = Vec::new();
         for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut len = 0;
-            loop {
-                let mut line = String::new();
-                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; len];
-            let _ = r.read_exact(&mut body);
-            match reply {
-                Some(text) => {
-                    let _ = write!(
+            let served = s.and_then(|mut s| {
+                read_request(&s)?;
+                requests.fetch_add(1, Ordering::SeqCst);
+                match &reply {
+                    Some((status, headers, body)) => write!(
                         s,
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                        text.len()
-                    );
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
+                        body.len()
+                    ),
+                    None => {
+                        held.push(s);
+                        Ok(())
+                    }
                 }
-                None => held.push(s),
+            });
+            if let Err(e) = served {
+                errors.lock().unwrap().push(e.to_string());
             }
         }
     });
-    url
+    ep
+}
+
+fn ok_server(body: &str) -> Endpoint {
+    server(Some((200, String::new(), body.to_string())))
 }
 
 fn free_port() -> u16 {
@@ -59,15 +103,37 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn get(port: u16, path: &str) -> String {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+fn try_get(port: u16, path: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")?;
     let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// The whole response to `GET path`; a refused connection, a failed read or
+/// a reply that is not HTTP fails the test (an empty string would pass
+/// every "does not contain" check).
+fn get(port: u16, path: &str) -> String {
+    let out = try_get(port, path).unwrap_or_else(|e| panic!("GET {path} on port {port}: {e}"));
+    assert!(
+        out.starts_with("HTTP/1.1 "),
+        "GET {path}: not HTTP: {out:?}"
+    );
     out
+}
+
+/// Waits until the agent answers HTTP on `port` (any status).
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match try_get(port, "/healthz") {
+            Ok(_) => return,
+            Err(e) if Instant::now() > deadline => panic!("agent not listening on {port}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
 }
 
 fn metric(text: &str, name: &str) -> f64 {
@@ -76,6 +142,19 @@ fn metric(text: &str, name: &str) -> f64 {
         .and_then(|l| l.rsplit_once(' '))
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(f64::NAN)
+}
+
+/// Polls `/metrics` until every (series, at least) holds; 20 s at most.
+fn wait_metrics(port: u16, want: &[(&str, f64)]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = get(port, "/metrics");
+        if want.iter().all(|(name, min)| metric(&text, name) >= *min) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{want:?} never held:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn start(env: &[(&str, String)], snapshots: &Path, port: u16) -> Child {
@@ -91,13 +170,16 @@ fn start(env: &[(&str, String)], snapshots: &Path, port: u16) -> Child {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.spawn().unwrap()
+    let child = cmd.spawn().unwrap();
+    wait_listening(port);
+    child
 }
 
 fn stop(child: Child) -> (Duration, String) {
     let t = Instant::now();
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    // SAFETY: kill(2) on our own child, which has not been waited for.
+    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{:?}", out.status);
     let text =
@@ -107,20 +189,38 @@ fn stop(child: Child) -> (Duration, String) {
 
 fn all_files(dir: &Path) -> String {
     let mut s = String::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        s += &std::fs::read_to_string(e.path()).unwrap_or_default();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        s += &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
     s
 }
 
+/// The key shows nowhere, in any letter case.
+fn assert_no_key(what: &str, text: &str) {
+    assert!(
+        !text
+            .to_ascii_lowercase()
+            .contains(&KEY.to_ascii_lowercase()),
+        "the API key leaked into {what}"
+    );
+}
+
+/// Everything the live agent serves that could carry the key.
+fn served(port: u16) -> Vec<(&'static str, String)> {
+    ["/metrics", "/snapshot", "/analysis", "/healthz"]
+        .into_iter()
+        .map(|p| (p, get(port, p)))
+        .collect()
+}
+
 #[test]
 fn answers_from_llm_and_dify_are_kept_and_served() {
-    let llm = server(Some(
+    let llm = ok_server(
         r#"{"choices":[{"message":{"role":"assistant","content":"hfi1_0 symbol errors saturated"}}],"usage":{"total_tokens":321}}"#,
-    ));
-    let dify = server(Some(
-        r#"{"data":{"status":"succeeded","outputs":{"summary":"ok"},"total_tokens":5}}"#,
-    ));
+    );
+    let dify =
+        ok_server(r#"{"data":{"status":"succeeded","outputs":{"summary":"ok"},"total_tokens":5}}"#);
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let child = start(
@@ -128,11 +228,11 @@ fn answers_from_llm_and_dify_are_kept_and_served() {
             ("RDMA_MON_LLM__ENABLED", "true".into()),
             (
                 "RDMA_MON_LLM__API_URL",
-                format!("{llm}/v1/chat/completions"),
+                format!("{}/v1/chat/completions", llm.url),
             ),
             ("RDMA_MON_LLM__API_KEY", KEY.into()),
             ("RDMA_MON_DIFY__ENABLED", "true".into()),
-            ("RDMA_MON_DIFY__API_URL", format!("{dify}/v1")),
+            ("RDMA_MON_DIFY__API_URL", format!("{}/v1", dify.url)),
             ("RDMA_MON_DIFY__API_KEY", KEY.into()),
         ],
         dir.path(),
@@ -153,14 +253,10 @@ fn answers_from_llm_and_dify_are_kept_and_served() {
     );
     assert!(analysis.contains("\"summary\": \"ok\""), "{analysis}");
     // The counts show in the scrape of the next cycle.
-    let mut metrics = String::new();
-    while Instant::now() < deadline {
-        metrics = get(port, "/metrics");
-        if metric(&metrics, "rdma_monitor_ai_tokens_total{service=\"llm\"}") == 321.0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let metrics = wait_metrics(
+        port,
+        &[("rdma_monitor_ai_tokens_total{service=\"llm\"}", 321.0)],
+    );
     assert_eq!(
         metric(
             &metrics,
@@ -172,6 +268,9 @@ fn answers_from_llm_and_dify_are_kept_and_served() {
         metric(&metrics, "rdma_monitor_ai_tokens_total{service=\"llm\"}"),
         321.0
     );
+    assert_eq!(metric(&metrics, "rdma_monitor_ai_worker_up"), 1.0);
+    let live = served(port);
+    assert!(llm.requests() >= 1 && dify.requests() >= 1);
     let (_, output) = stop(child);
     let files: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -185,8 +284,10 @@ fn answers_from_llm_and_dify_are_kept_and_served() {
         files.iter().any(|f| f.starts_with("analysis-dify-")),
         "{files:?}"
     );
-    for text in [&output, &all_files(dir.path()), &metrics, &analysis] {
-        assert!(!text.contains(KEY), "the API key leaked");
+    assert_no_key("the output", &output);
+    assert_no_key("the files", &all_files(dir.path()));
+    for (path, text) in &live {
+        assert_no_key(path, text);
     }
 }
 
@@ -200,7 +301,7 @@ fn a_hung_endpoint_costs_the_loop_nothing_and_shutdown_is_prompt() {
             ("RDMA_MON_LLM__ENABLED", "true".into()),
             (
                 "RDMA_MON_LLM__API_URL",
-                format!("{hung}/v1/chat/completions"),
+                format!("{}/v1/chat/completions", hung.url),
             ),
             ("RDMA_MON_LLM__API_KEY", KEY.into()),
             ("RDMA_MON_LLM__TIMEOUT", "600".into()),
@@ -209,15 +310,10 @@ fn a_hung_endpoint_costs_the_loop_nothing_and_shutdown_is_prompt() {
         port,
     );
     // Wait for the first scrape, then count cycles over two seconds.
-    let t0 = Instant::now();
-    let mut first = f64::NAN;
-    while t0.elapsed() < Duration::from_secs(10) {
-        first = metric(&get(port, "/metrics"), "rdma_monitor_cycles_total");
-        if first >= 2.0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let first = metric(
+        &wait_metrics(port, &[("rdma_monitor_cycles_total", 2.0)]),
+        "rdma_monitor_cycles_total",
+    );
     let t1 = Instant::now();
     std::thread::sleep(Duration::from_secs(2));
     let metrics = get(port, "/metrics");
@@ -233,19 +329,21 @@ fn a_hung_endpoint_costs_the_loop_nothing_and_shutdown_is_prompt() {
         per_cycle < 0.05,
         "cycle took {per_cycle} s with the LLM call hung"
     );
-    assert!(get(port, "/healthz").contains("200 OK"));
+    // A call within its timeout is not a stuck worker.
+    assert_eq!(metric(&metrics, "rdma_monitor_ai_worker_up"), 1.0);
+    assert!(get(port, "/healthz").starts_with("HTTP/1.1 200 OK"));
+    assert_eq!(hung.requests(), 1);
+    // Read while the agent serves: after it stopped there is nothing to read.
+    let live = served(port);
     let (took, output) = stop(child);
     assert!(
         took < Duration::from_secs(2),
         "shutdown took {took:?} with a call in flight"
     );
-    for text in [
-        &output,
-        &all_files(dir.path()),
-        &metrics,
-        &get(port, "/snapshot"),
-    ] {
-        assert!(!text.contains(KEY), "the API key leaked");
+    assert_no_key("the output", &output);
+    assert_no_key("the files", &all_files(dir.path()));
+    for (path, text) in &live {
+        assert_no_key(path, text);
     }
     let check = Command::new(BIN)
         .env_clear()
@@ -253,5 +351,70 @@ fn a_hung_endpoint_costs_the_loop_nothing_and_shutdown_is_prompt() {
         .arg("--check-config")
         .output()
         .unwrap();
-    assert!(!String::from_utf8_lossy(&check.stdout).contains(KEY));
+    assert!(check.status.success(), "{check:?}");
+    assert_no_key("--check-config", &String::from_utf8_lossy(&check.stdout));
+}
+
+/// The done-when of issue 10: a 429 whose Retry-After overflows `Instant`
+/// (it killed the shared worker thread) leaves both services going, and the
+/// key the error body echoes upper-cased shows nowhere.
+#[test]
+fn a_hostile_429_leaves_llm_and_dify_going() {
+    let llm = server(Some((
+        429,
+        format!("Retry-After: {}\r\n", u64::MAX),
+        format!(r#"{{"error":"slow down, {}"}}"#, KEY.to_ascii_uppercase()),
+    )));
+    let dify =
+        ok_server(r#"{"data":{"status":"succeeded","outputs":{"summary":"ok"},"total_tokens":5}}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = start(
+        &[
+            ("RDMA_MON_LLM__ENABLED", "true".into()),
+            (
+                "RDMA_MON_LLM__API_URL",
+                format!("{}/v1/chat/completions", llm.url),
+            ),
+            ("RDMA_MON_LLM__API_KEY", KEY.into()),
+            ("RDMA_MON_LLM__INTERVAL", "0.2".into()),
+            ("RDMA_MON_DIFY__ENABLED", "true".into()),
+            ("RDMA_MON_DIFY__API_URL", format!("{}/v1", dify.url)),
+            ("RDMA_MON_DIFY__API_KEY", KEY.into()),
+            ("RDMA_MON_DIFY__INTERVAL", "0.2".into()),
+        ],
+        dir.path(),
+        port,
+    );
+    let metrics = wait_metrics(
+        port,
+        &[
+            (
+                "rdma_monitor_ai_requests_total{service=\"llm\",outcome=\"http_error\"}",
+                3.0,
+            ),
+            (
+                "rdma_monitor_ai_requests_total{service=\"dify\",outcome=\"ok\"}",
+                3.0,
+            ),
+        ],
+    );
+    assert_eq!(metric(&metrics, "rdma_monitor_ai_worker_up"), 1.0);
+    assert_eq!(metric(&metrics, "rdma_monitor_ai_worker_panics_total"), 0.0);
+    assert!(llm.requests() >= 3 && dify.requests() >= 3);
+    let live = served(port);
+    let analysis = &live[2].1;
+    assert!(analysis.contains("HTTP 429"), "{analysis}");
+    assert!(
+        analysis.contains("would pass the 60 s timeout"),
+        "{analysis}"
+    );
+    assert!(live[3].1.starts_with("HTTP/1.1 200 OK"), "{}", live[3].1);
+    let (_, output) = stop(child);
+    assert!(output.contains("llm analysis failed: HTTP 429"), "{output}");
+    assert_no_key("the output", &output);
+    assert_no_key("the files", &all_files(dir.path()));
+    for (path, text) in &live {
+        assert_no_key(path, text);
+    }
 }

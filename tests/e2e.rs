@@ -84,16 +84,16 @@ fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
     let mut resp = String::new();
     s.read_to_string(&mut resp)?;
+    // A reply that is not HTTP fails the test (status 0 and an empty body
+    // would slip past a check that ignores the status).
     let status = resp
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|r| r.get(..3)?.parse().ok())
+        .unwrap_or_else(|| panic!("GET {path}: no status line: {resp:?}"));
+    let (_, body) = resp
         .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+        .unwrap_or_else(|| panic!("GET {path}: no end of head: {resp:?}"));
+    Ok((status, body.to_string()))
 }
 
 /// `name{labels}` → value, from a text exposition.
@@ -105,8 +105,15 @@ fn samples(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A counter file's value; `None` for what the agent must leave absent (not
+/// a number, or a directory where a file belongs). Any other read error
+/// fails the test.
 fn read_u64(path: &Path) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().parse().ok(),
+        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => None,
+        Err(e) => panic!("{}: {e}", path.display()),
+    }
 }
 
 /// The expected metric of each PMA counter file: written here from the
@@ -149,13 +156,23 @@ fn hw_metric(file: &str) -> Option<&'static str> {
     })
 }
 
+/// The sorted names in `dir`; none when it does not exist (a device without
+/// `hw_counters/`). Any other error fails the test.
 fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .collect()
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => panic!("{}: {e}", dir.display()),
+    };
+    let mut v: Vec<String> = rd
+        .map(|e| {
+            let name = e
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .file_name();
+            name.into_string()
+                .unwrap_or_else(|n| panic!("{}: {n:?} is not UTF-8", dir.display()))
         })
-        .unwrap_or_default();
+        .collect();
     v.sort();
     v
 }

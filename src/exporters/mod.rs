@@ -20,6 +20,8 @@ pub struct Published {
     pub snapshot: ArcSwapOption<SnapshotDoc>,
     /// The latest AI answers (JSON), written by the analysis worker.
     pub analysis: Arc<ArcSwapOption<Vec<u8>>>,
+    /// The AI worker, when llm or dify is on: its liveness shows in `/healthz`.
+    pub ai_worker: ArcSwapOption<crate::analysis::ai::Mailbox>,
     /// Monotonic time of the last completed cycle, in ms since `epoch`, plus
     /// one (0: none yet). Monotonic, so a clock step cannot hide a stall.
     last_cycle_mono_ms: AtomicU64,
@@ -60,6 +62,7 @@ impl Published {
             metrics: Registry::default(),
             snapshot: ArcSwapOption::empty(),
             analysis: Arc::new(ArcSwapOption::empty()),
+            ai_worker: ArcSwapOption::empty(),
             last_cycle_mono_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             stale_after: poll_interval
@@ -102,7 +105,17 @@ impl Published {
                 ),
             },
         };
-        vec![collection]
+        let mut checks = vec![collection];
+        // A dead or stuck AI worker fails the check too, and says why.
+        if let Some(ai) = self.ai_worker.load().as_ref() {
+            let problem = ai.problem();
+            checks.push(Check {
+                name: "ai worker",
+                ok: problem.is_none(),
+                detail: problem.unwrap_or_else(|| "up".to_string()),
+            });
+        }
+        checks
     }
 
     /// Every health check passes.
