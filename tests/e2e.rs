@@ -145,8 +145,16 @@ fn pma_metric(file: &str) -> (&'static str, u64) {
     }
 }
 
-fn hw_metric(file: &str) -> Option<&'static str> {
+/// The dedicated family of a port's driver counter, if it has one. `port` is
+/// the port's directory: EFA/bnxt_re volume counters stand in for the PMA ones
+/// only on a port without them.
+fn hw_metric(port: &Path, file: &str) -> Option<&'static str> {
+    let no_pma = |f: &str| !port.join("counters").join(f).exists();
     Some(match file {
+        "tx_bytes" if no_pma("port_xmit_data") => "rdma_port_transmit_bytes_total",
+        "rx_bytes" if no_pma("port_rcv_data") => "rdma_port_receive_bytes_total",
+        "tx_pkts" if no_pma("port_xmit_packets") => "rdma_port_transmit_packets_total",
+        "rx_pkts" if no_pma("port_rcv_packets") => "rdma_port_receive_packets_total",
         "np_cnp_sent" | "cnpSent" => "rdma_congestion_cnp_sent_total",
         "rp_cnp_handled" | "cnpHandled" => "rdma_congestion_cnp_handled_total",
         "rp_cnp_ignored" | "cnpIgnored" => "rdma_congestion_cnp_ignored_total",
@@ -218,7 +226,7 @@ fn scrape_has_every_counter_with_its_value() {
                 if file == "lifespan" {
                     continue;
                 }
-                let key = match hw_metric(&file) {
+                let key = match hw_metric(&pdir, &file) {
                     Some(m) => format!("{m}{{{labels}}}"),
                     None => format!("rdma_port_hw_stat_total{{{labels},counter=\"{file}\"}}"),
                 };
@@ -743,7 +751,7 @@ fn every_golden_family_matches_the_tree() {
                     counters_broken = true;
                     continue;
                 };
-                let m = hw_metric(&file);
+                let m = hw_metric(&p, &file);
                 match m {
                     Some(m) => put(m, &l, v.to_string()),
                     None => put(

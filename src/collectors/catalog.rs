@@ -34,6 +34,10 @@ pub struct Known {
     pub saturates_at: &'static [u64],
     /// The family for the same counter of a port elsewhere on the fabric (PMA counters only).
     pub fabric_metric: Option<&'static str>,
+    /// A driver counter that carries a PMA counter's meaning on ports that have
+    /// no PMA (EFA, bnxt_re): exported under that family only when the port
+    /// lacks this PMA file, else it stays in the generic driver family.
+    pub stands_in_for: Option<&'static str>,
 }
 
 const U4: u64 = 0xf;
@@ -58,6 +62,7 @@ macro_rules! known {
             scale: $scale,
             saturates_at: $sat,
             fabric_metric: Some(concat!("rdma_fabric_port_", $suffix)),
+            stands_in_for: None,
         }
     };
     (Hw, $file:literal, $area:ident, $metric:literal, $scale:literal, $sat:expr, $help:literal) => {
@@ -70,6 +75,20 @@ macro_rules! known {
             scale: $scale,
             saturates_at: $sat,
             fabric_metric: None,
+            stands_in_for: None,
+        }
+    };
+    (Hw, $file:literal, for $pma:literal, $metric:literal, $help:literal) => {
+        Known {
+            source: Source::Hw,
+            file: $file,
+            area: Area::Performance,
+            metric: $metric,
+            help: $help,
+            scale: 1,
+            saturates_at: &[U64],
+            fabric_metric: None,
+            stands_in_for: Some($pma),
         }
     };
 }
@@ -83,7 +102,7 @@ pub const KNOWN: &[Known] = &[
         "transmit_bytes_total",
         4,
         DATA,
-        "Data octets transmitted on the port (PortXmitData, kernel counts 4-byte words; exported in bytes)."
+        "Data octets transmitted on the port: PortXmitData (4-byte words, exported in bytes), or on ports without PMA counters the driver's tx_bytes (EFA, bnxt_re)."
     ),
     known!(
         Pma,
@@ -92,7 +111,7 @@ pub const KNOWN: &[Known] = &[
         "receive_bytes_total",
         4,
         DATA,
-        "Data octets received on the port (PortRcvData, kernel counts 4-byte words; exported in bytes)."
+        "Data octets received on the port: PortRcvData (4-byte words, exported in bytes), or on ports without PMA counters the driver's rx_bytes (EFA, bnxt_re)."
     ),
     known!(
         Pma,
@@ -101,7 +120,7 @@ pub const KNOWN: &[Known] = &[
         "transmit_packets_total",
         1,
         DATA,
-        "Packets transmitted on the port (PortXmitPkts)."
+        "Packets transmitted on the port: PortXmitPkts, or on ports without PMA counters the driver's tx_pkts (EFA, bnxt_re)."
     ),
     known!(
         Pma,
@@ -110,7 +129,7 @@ pub const KNOWN: &[Known] = &[
         "receive_packets_total",
         1,
         DATA,
-        "Packets received on the port (PortRcvPkts)."
+        "Packets received on the port: PortRcvPkts, or on ports without PMA counters the driver's rx_pkts (EFA, bnxt_re)."
     ),
     known!(
         Pma,
@@ -356,6 +375,37 @@ pub const KNOWN: &[Known] = &[
         &[U16],
         "Packets discarded for exceeding the head-of-queue lifetime (PortSwHOQLifetimeLimitDiscards, 16-bit, saturates)."
     ),
+    // Port volume from drivers without a PMA: EFA (efa_verbs.c, EFA_DEFINE_PORT_STATS:
+    // tx_bytes, tx_pkts, rx_bytes, rx_pkts, 64-bit from the device's basic stats)
+    // and bnxt_re (hw_counters.c: the same names, RoCE unicast bytes and packets).
+    known!(
+        Hw,
+        "tx_bytes",
+        for "port_xmit_data",
+        "rdma_port_transmit_bytes_total",
+        "Data octets transmitted on the port: PortXmitData (4-byte words, exported in bytes), or on ports without PMA counters the driver's tx_bytes (EFA, bnxt_re)."
+    ),
+    known!(
+        Hw,
+        "rx_bytes",
+        for "port_rcv_data",
+        "rdma_port_receive_bytes_total",
+        "Data octets received on the port: PortRcvData (4-byte words, exported in bytes), or on ports without PMA counters the driver's rx_bytes (EFA, bnxt_re)."
+    ),
+    known!(
+        Hw,
+        "tx_pkts",
+        for "port_xmit_packets",
+        "rdma_port_transmit_packets_total",
+        "Packets transmitted on the port: PortXmitPkts, or on ports without PMA counters the driver's tx_pkts (EFA, bnxt_re)."
+    ),
+    known!(
+        Hw,
+        "rx_pkts",
+        for "port_rcv_packets",
+        "rdma_port_receive_packets_total",
+        "Packets received on the port: PortRcvPkts, or on ports without PMA counters the driver's rx_pkts (EFA, bnxt_re)."
+    ),
     // Driver counters for RoCE congestion control (mlx5 counters.c, irdma verbs.c).
     known!(
         Hw,
@@ -452,6 +502,20 @@ pub fn lookup(source: Source, file: &str) -> Option<&'static Known> {
         .copied()
 }
 
+/// The catalog entry a port's counter is exported under, if any: a stand-in
+/// driver counter counts only on a port that lacks the PMA counter it stands
+/// in for (else the same family would get the port twice).
+pub fn known_on_port(
+    source: Source,
+    file: &str,
+    pma: &[crate::model::Counter],
+) -> Option<&'static Known> {
+    lookup(source, file).filter(|k| {
+        k.stands_in_for
+            .is_none_or(|f| !pma.iter().any(|c| &*c.name == f))
+    })
+}
+
 /// Values at which `file` from `source` saturates.
 pub fn saturation(source: Source, file: &str) -> &'static [u64] {
     lookup(source, file).map_or(UNKNOWN_SATURATION, |k| k.saturates_at)
@@ -486,6 +550,22 @@ mod tests {
                 assert_eq!(a.help, b.help, "{}", a.metric);
             }
         }
+    }
+
+    #[test]
+    fn driver_volume_stands_in_only_where_the_port_has_no_pma() {
+        use crate::model::Counter;
+        let efa = known_on_port(Source::Hw, "tx_bytes", &[]).expect("EFA tx_bytes");
+        assert_eq!(efa.metric, "rdma_port_transmit_bytes_total");
+        assert_eq!(efa.scale, 1, "bytes, not 4-byte words");
+        let pma = [Counter {
+            name: "port_xmit_data".into(),
+            value: 1,
+        }];
+        // Both would land in one family for one port: the PMA counter wins,
+        // the driver's stays in the generic family.
+        assert!(known_on_port(Source::Hw, "tx_bytes", &pma).is_none());
+        assert!(known_on_port(Source::Hw, "rx_bytes", &pma).is_some());
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub const REGISTRY: &[Registration] = &[
 
 /// Exports the catalogued counters of `area` for every port, under their own metric names.
 fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
-    use catalog::{Source, lookup};
+    use catalog::{Source, known_on_port};
     for (dev, port) in cycle.ports() {
         let port_label = port.port.to_string();
         let labels = [("device", &*dev.info.name), ("port", port_label.as_str())];
@@ -82,7 +82,9 @@ fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
         ];
         for (source, counters) in sets {
             for c in counters {
-                let Some(k) = lookup(source, &c.name).filter(|k| k.area == area) else {
+                let Some(k) =
+                    known_on_port(source, &c.name, &port.counters).filter(|k| k.area == area)
+                else {
                     continue;
                 };
                 match c.value.checked_mul(k.scale) {

@@ -1,7 +1,7 @@
 //! Performance: data and packet counters of each port, and every driver
 //! counter (`hw_counters/`) under one generic family labelled by name.
 
-use super::catalog::{Area, Source, lookup};
+use super::catalog::{Area, Source, known_on_port, lookup};
 use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration, export_known};
 use crate::config::Config;
@@ -39,7 +39,7 @@ impl Collector for Performance {
         for (dev, port) in cycle.ports() {
             let p = port.port.to_string();
             for c in &port.hw_counters {
-                if lookup(Source::Hw, &c.name).is_none() {
+                if known_on_port(Source::Hw, &c.name, &port.counters).is_none() {
                     out.counter(
                         HW_PORT,
                         HW_PORT_HELP,
