@@ -35,6 +35,10 @@ mod tests {
         assert_eq!((LINUX_VERSION_MAJOR, LINUX_VERSION_PATCHLEVEL), (6, 1));
         let text = include_str!("sys/uapi.rs");
         assert!(text.starts_with("// Kernel UAPI bindings: bindgen over wrapper.h"));
-        assert!(text.lines().nth(1).is_some_and(|l| l.contains("linux-libc-dev 6.1.")));
+        assert!(
+            text.lines()
+                .nth(1)
+                .is_some_and(|l| l.contains("linux-libc-dev 6.1."))
+        );
     }
 }
