@@ -14,7 +14,7 @@ DEMO_ROOT := $(shell ls /sys/class/infiniband 2>/dev/null | grep -q . && echo /s
 # make test prints them at its end.
 export RDMA_MON_SKIPS := $(CURDIR)/target/test-skips.txt
 
-.PHONY: all deps build static demo test test-parts bindings bindings-check unit-test vm-test ibsim-test deploy-test lint bench bench-compare measure fuzz release clean
+.PHONY: all deps build static demo test test-parts bindings bindings-check unit-test vm-test vm-strace ibsim-test deploy-test lint bench bench-render bench-compare measure fuzz release clean
 
 all: build
 
@@ -70,6 +70,11 @@ unit-test:
 vm-test:
 	tests/vm/run.sh
 
+# Syscalls per steady cycle counted by strace -f in the rxe VM, next to the
+# agent's own accounting (tests/vm/strace.sh; not part of make test).
+vm-strace:
+	tests/vm/strace.sh
+
 # Every install path: image (chroot when no engine), systemd unit, Kubernetes
 # schemas, alert rule tests, dashboard against a scrape, a real Prometheus.
 deploy-test:
@@ -86,6 +91,11 @@ lint:
 
 bench:
 	$(CARGO) bench --bench agent
+
+# metrics-exporter-prometheus rendering the same 20,000 series as make bench's
+# render_20k_series (its own crate: the agent never compiles it).
+bench-render:
+	cd tests/bench/render-compare && $(CARGO) run --release --locked
 
 # The agent against node_exporter's infiniband collector, same tree, same cadence.
 bench-compare: static
