@@ -3,9 +3,11 @@
 VM (tests/vm/strace.sh). A cycle ends where the main thread's wait for the
 next one times out (recv_timeout: futex ... ETIMEDOUT); every syscall of every
 thread between two such waits belongs to that cycle (the wait itself is left
-out). The first two cycles (discovery) and the last (SIGTERM) are dropped;
-the median cycle is printed with its syscalls by name, beside the agent's own
-count of its last cycle (its snapshot's sources.last_cycle)."""
+out). strace attached after discovery: the first and last cycles of the
+trace are partial and dropped. The median cycle is printed with its syscalls
+by name, beside the agent's own count of its last cycle (its snapshot's
+sources.last_cycle), and strace -c -f's table over the second window, where
+futex's error count is the number of cycles (each wait ends ETIMEDOUT)."""
 import collections
 import glob
 import json
@@ -18,15 +20,18 @@ OUT = sys.argv[1]
 LINE = re.compile(r"^(\d+)\s+(?:<\.\.\. (\w+) resumed>|(\w+)\()")
 
 
+def is_wait(line, m):
+    return (m.group(2) or m.group(3)) in ("futex", "restart_syscall") and "ETIMEDOUT" in line
+
+
 def cycles(path):
-    main, current, done = None, collections.Counter(), []
-    for line in open(path):
-        m = LINE.match(line)
-        if not m:
-            continue
+    lines = [(line, m) for line in open(path) if (m := LINE.match(line))]
+    # The loop's thread is the one whose waits time out.
+    main = collections.Counter(m.group(1) for line, m in lines if is_wait(line, m)).most_common(1)[0][0]
+    current, done = collections.Counter(), []
+    for line, m in lines:
         pid, resumed, name = m.group(1), m.group(2), m.group(3)
-        main = main or pid
-        if pid == main and (resumed or name) == "futex" and "ETIMEDOUT" in line and "unfinished" not in line:
+        if pid == main and is_wait(line, m):
             done.append(current)
             current = collections.Counter()
         elif name and not resumed:
@@ -35,8 +40,11 @@ def cycles(path):
 
 
 devices = open(os.path.join(OUT, "devices.txt")).read().split()
+# clock_gettime is a vDSO call that needs no syscall unless the clocksource
+# has no vDSO read (then each call is a syscall strace sees).
+print("guest clocksource:", open(os.path.join(OUT, "clocksource.txt")).read().strip())
 for mode, label in (("always", "netlink"), ("never", "sysfs only")):
-    steady = cycles(os.path.join(OUT, f"trace-{mode}.txt"))[2:]
+    steady = cycles(os.path.join(OUT, f"trace-{mode}.txt"))[1:]
     if not steady:
         sys.exit(f"{label}: no steady cycles in the trace")
     totals = sorted(sum(c.values()) for c in steady)
@@ -50,3 +58,10 @@ for mode, label in (("always", "netlink"), ("never", "sysfs only")):
     print("  median cycle by syscall: " + ", ".join(f"{n} {k}" for k, n in pick.most_common()))
     keep = ("rdma_netlink_syscalls", "sysfs_syscalls", "ethtool_ioctls", "rtnetlink_round_trips", "netdevs")
     print("  agent's own count, last cycle: " + ", ".join(f"{k} {own[k]}" for k in keep if k in own))
+    table = open(os.path.join(OUT, f"summary-{mode}.txt")).read()
+    total = re.search(r"^100\.00\s+\S+\s+\S+\s+(\d+)\s+(\d+)?\s*total", table, re.M)
+    futex = re.search(r"^\s*\S+\s+\S+\s+\S+\s+(\d+)\s+(\d+)\s+futex$", table, re.M)
+    if total and futex:
+        calls, ncycles = int(total.group(1)), int(futex.group(2))
+        print(f"  strace -c -f: {calls} calls over {ncycles} cycles = {(calls - ncycles) / ncycles:.1f} a cycle besides the wait")
+    print("  " + table.replace("\n", "\n  ").rstrip())
