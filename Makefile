@@ -39,7 +39,7 @@ demo: build
 # under CI (CI set) fails the run.
 test:
 	@mkdir -p target && rm -f $(RDMA_MON_SKIPS)
-	@rc=0; $(MAKE) --no-print-directory test-parts || rc=$$?; tests/skips.sh summary || rc=1; exit $$rc
+	@rc=0; $(MAKE) --no-print-directory test-parts || rc=$$?; tests/skips.sh summary $$rc || rc=1; exit $$rc
 
 test-parts: deps unit-test deploy-test vm-test ibsim-test
 

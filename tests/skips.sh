@@ -5,7 +5,7 @@
 # summary`). Under CI (CI set) a skip is a failure: the part exits 1.
 # The Rust tests do the same through tests/common/mod.rs.
 #   . tests/skips.sh; skip vm-test "no rxe-vm test bed at $TESTBED"
-#   tests/skips.sh summary
+#   tests/skips.sh summary [STATUS]
 SKIPS=${RDMA_MON_SKIPS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/test-skips.txt}
 
 skip() { # skip PART WHY: records the skip and exits the part (1 under CI, else 0)
@@ -19,8 +19,14 @@ skip() { # skip PART WHY: records the skip and exits the part (1 under CI, else 
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ] && [ "${1:-}" = summary ]; then
+  # summary [STATUS]: STATUS is make's exit status for the parts; after a
+  # failure the parts behind the failing one did not run at all.
+  status=${2:-0}
+  if [ "$status" -ne 0 ]; then
+    echo "== make test: FAILED (exit $status, see above); the parts after the failing one did not run"
+  fi
   if [ ! -s "$SKIPS" ]; then
-    echo "== make test: every part ran, nothing skipped"
+    [ "$status" -ne 0 ] || echo "== make test: every part ran, nothing skipped"
     exit 0
   fi
   echo "################################################################"
