@@ -1,13 +1,13 @@
 # rdma-monitor: one static binary and its default configuration, nothing else.
-#   docker build -t rdma-monitor -f Dockerfile .
-#   docker run --privileged --network=host -v /sys:/sys:ro -e RDMA_MON_LLM__API_KEY=... rdma-monitor
+#   docker build -t rdma-monitor:0.1.0 -f Dockerfile .
+#   docker run --privileged --network=host -v /sys:/sys:ro -e RDMA_MON_LLM__API_KEY=... rdma-monitor:0.1.0
 # Least privilege instead of --privileged (see README, "Deploying"):
 #   docker run --network=host --cap-drop=ALL --cap-add=NET_ADMIN --cap-add=NET_RAW \
-#     --device /dev/infiniband/umad0 -v /sys:/sys:ro rdma-monitor
+#     --cap-add=DAC_OVERRIDE --device /dev/infiniband/umad0 -v /sys:/sys:ro rdma-monitor:0.1.0
 
 FROM rust:1-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends musl-tools libclang-dev \
+ && apt-get install -y --no-install-recommends musl-tools \
  && rm -rf /var/lib/apt/lists/* \
  && rustup target add x86_64-unknown-linux-musl
 WORKDIR /src

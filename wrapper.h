@@ -1,5 +1,8 @@
-/* Kernel UAPI headers the agent speaks. build.rs runs bindgen over this file,
- * so constants and structs come from the kernel's own definitions. */
+/* Kernel UAPI headers the agent speaks. `make bindings` runs bindgen over this
+ * file (build.rs) into src/sys/uapi.rs, which is committed: constants and
+ * structs come from the kernel's own definitions, and a build needs no clang.
+ * After editing this file, run `make bindings` and commit the result. */
+#include <linux/version.h>
 #include <linux/types.h>
 #include <linux/netlink.h>
 #include <linux/sockios.h>

@@ -580,7 +580,7 @@ impl Agent {
         let s = snap.sources.sysfs;
         out.counter(
             "rdma_monitor_sysfs_reads_total",
-            "sysfs attribute files read (one open, read, close each).",
+            "sysfs attribute reads (a held file: one pread; otherwise open, read, close).",
             &[],
             s.file_reads,
         );

@@ -64,3 +64,13 @@ assert pod["spec"]["hostNetwork"] is True
 assert any(v["hostPath"]["path"] == "/sys" for v in pod["spec"]["volumes"] if "hostPath" in v)
 assert any(m["mountPath"] == "/sys" and m.get("readOnly") for m in c["volumeMounts"])
 print("INFO the DaemonSet, Service and monitors fit together (labels, ports, /healthz, /sys read-only)")
+
+# The image the DaemonSet runs is the one README's build command tags, at the
+# crate's version.
+import re
+version = re.search(r'^version = "([^"]+)"', open("Cargo.toml").read(), re.M).group(1)
+tag = f"rdma-monitor:{version}"
+assert c["image"].endswith(tag), f"DaemonSet image {c['image']} is not {tag}"
+for path in ("README.md", "Dockerfile"):
+    assert f"-t {tag} " in open(path).read(), f"{path} does not build the image as {tag}"
+print(f"INFO the DaemonSet runs {tag}, the tag README and Dockerfile build")

@@ -12,7 +12,9 @@ cd "$(dirname "$0")/../.."
 REPO=$PWD
 OUT=$REPO/target/deploy-test
 rm -rf "$OUT"; mkdir -p "$OUT"
-need() { command -v "$1" >/dev/null || { echo "deploy-test: $1 is missing (.ci/run installs it)" >&2; exit 1; }; }
+# kubernetes-validate: from PATH, or the venv tests/deps.sh makes.
+[ -x target/pyenv/bin/kubernetes-validate ] && export PATH=$REPO/target/pyenv/bin:$PATH
+need() { command -v "$1" >/dev/null || { echo "deploy-test: $1 is missing (tests/deps.sh test installs it)" >&2; exit 1; }; }
 need promtool; need prometheus; need systemd-analyze; need curl; need kubernetes-validate
 cargo build --release --bin rdma-monitor
 AGENT=${CARGO_TARGET_DIR:-$REPO/target}/release/rdma-monitor

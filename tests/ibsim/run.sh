@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make ibsim-test: the agent's MAD layer against the ibsim fabric simulator,
 # with perfquery/ibnetdiscover on the same fabric as the oracle (compare.py).
-# Needs the test bed (RDMA_MON_TESTBED, default ../shared/testbed): without
-# it the test says so loudly and skips, except under CI, where it fails.
+# Needs the test bed (RDMA_MON_TESTBED, default ../shared/testbed, the
+# project's shared/ folder beside the checkout): without it the part is
+# recorded as skipped (tests/skips.sh), and under CI it fails.
 # The preload only intercepts dynamically linked glibc programs: the test
 # runs the ordinary (glibc) build, not the static musl one.
 set -euo pipefail
@@ -10,13 +11,8 @@ cd "$(dirname "$0")/../.."
 REPO=$PWD
 TESTBED=${RDMA_MON_TESTBED:-../shared/testbed}
 IB=$TESTBED/ibsim
-if [ ! -x "$IB/start.sh" ]; then
-  echo "################################################################" >&2
-  echo "## SKIPPED ibsim-test: no ibsim test bed at $IB" >&2
-  echo "################################################################" >&2
-  [ -z "${CI:-}" ] || { echo "ibsim-test: the test bed is required in CI" >&2; exit 1; }
-  exit 0
-fi
+. tests/skips.sh
+[ -x "$IB/start.sh" ] || skip ibsim-test "no ibsim test bed at $IB (set RDMA_MON_TESTBED to the folder that holds ibsim/)"
 IB=$(cd "$IB" && pwd)
 cargo build --release --bin rdma-monitor
 AGENT=${CARGO_TARGET_DIR:-$REPO/target}/release/rdma-monitor
