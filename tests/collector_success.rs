@@ -19,7 +19,11 @@ fn collectors(root: &Path) -> Vec<(String, bool, Option<String>)> {
         .env("RDMA_MON_GENERAL__SYSFS_ROOT", root)
         .output()
         .expect("run the agent");
-    assert!(out.status.success(), "--once failed: {out:?}");
+    // 3: `--once` read nothing at all (a node without RDMA); the snapshot is still printed.
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "--once failed: {out:?}"
+    );
     let snap: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON snapshot");
     snap["collectors"]
         .as_array()

@@ -532,6 +532,11 @@ fn parse_series(key: &str) -> Series {
     (name.to_string(), labels)
 }
 
+/// A file that not every device has (`lifespan`, `dev_port`): absent is `None`.
+fn optional_u64(path: &Path) -> Option<u64> {
+    path.exists().then(|| read_u64(path)).flatten()
+}
+
 fn text(path: &Path) -> Option<String> {
     Some(std::fs::read_to_string(path).ok()?.trim().to_string())
 }
@@ -633,7 +638,7 @@ fn every_golden_family_matches_the_tree() {
         // netdev of a port: device/net/<if>/dev_port holds port - 1.
         let mut netdev_of = BTreeMap::new();
         for nd in names(&d.join("device/net")) {
-            if let Some(p) = read_u64(&d.join("device/net").join(&nd).join("dev_port")) {
+            if let Some(p) = optional_u64(&d.join("device/net").join(&nd).join("dev_port")) {
                 netdev_of.insert(p + 1, nd);
             }
         }
@@ -665,7 +670,7 @@ fn every_golden_family_matches_the_tree() {
             if let Some(cap) = hex(&p.join("cap_mask")) {
                 put("rdma_port_capability_mask", &l, cap.to_string());
             }
-            if let Some(ms) = read_u64(&p.join("hw_counters/lifespan")) {
+            if let Some(ms) = optional_u64(&p.join("hw_counters/lifespan")) {
                 put(
                     "rdma_port_hw_counters_lifespan_seconds",
                     &l,

@@ -820,7 +820,8 @@ fn keep_answer(
     }
     if let Ok(json) = serde_json::to_vec_pretty(&answer) {
         let prefix = format!("analysis-{}-", answer.service.as_str());
-        let writer = crate::exporters::snapshot::SnapshotWriter::with_prefix(dir, keep, &prefix);
+        let mut writer =
+            crate::exporters::snapshot::SnapshotWriter::with_prefix(dir, keep, &prefix);
         if let Err(err) = writer.write(&answer.timestamp, &json) {
             log::warn!("analysis answer not stored: {err}");
         }

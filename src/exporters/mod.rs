@@ -112,7 +112,10 @@ impl Published {
             checks.push(Check {
                 name: "ai worker",
                 ok: problem.is_none(),
-                detail: problem.unwrap_or_else(|| "up".to_string()),
+                detail: problem.map_or_else(
+                    || "up".to_string(),
+                    |p| p.trim_start_matches("ai worker: ").to_string(),
+                ),
             });
         }
         checks

@@ -11,6 +11,16 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 AGENT=$PWD/rdma-monitor
 export RDMA_MON_PROMETHEUS__ENABLED=false
 
+# Waits until DIR holds at least N snapshot files (at most 120 s): a TCG guest
+# on a loaded host can take seconds to discover, so fixed sleeps are not enough.
+wait_snapshots() { # $1 = dir, $2 = count
+  i=0
+  while [ "$(ls "$1" 2>/dev/null | grep -c '\.json$')" -lt "$2" ] && [ $i -lt 1200 ]; do
+    sleep 0.1; i=$((i + 1))
+  done
+}
+snapshots() { ls "$1" 2>/dev/null | grep -c '\.json$'; }
+
 kernel_view() { # $1 = phase prefix
   rdma -j statistic show > "$OUT/$1-stat.json"
   rdma -j link show > "$OUT/$1-link.json"
@@ -39,7 +49,7 @@ for mode in always never; do
   RDMA_MON_GENERAL__SNAPSHOT_INTERVAL=0.5 RDMA_MON_GENERAL__SNAPSHOT_KEEP=0 \
   RDMA_MON_GENERAL__SNAPSHOT_DIR="$OUT/cost-$mode" "$AGENT" 2>> "$OUT/a-agent.err" &
   pid=$!
-  sleep 3
+  wait_snapshots "$OUT/cost-$mode" 5
   kill -TERM $pid; wait $pid
 done
 
@@ -64,12 +74,12 @@ RDMA_MON_PROMETHEUS__PORT=9100 RDMA_MON_GENERAL__POLL_INTERVAL=0.5 \
 RDMA_MON_GENERAL__SNAPSHOT_INTERVAL=0.5 RDMA_MON_GENERAL__SNAPSHOT_KEEP=0 \
 RDMA_MON_GENERAL__SNAPSHOT_DIR="$OUT/snaps" "$AGENT" 2> "$OUT/c-agent.err" &
 pid=$!
-sleep 3
+wait_snapshots "$OUT/snaps" 3
 rdma link delete rxe1; echo "delete exit $?" > "$OUT/c-steps.log"
-sleep 3
+wait_snapshots "$OUT/snaps" $(( $(snapshots "$OUT/snaps") + 4 ))
 if kill -0 $pid 2>/dev/null; then echo "alive after delete" >> "$OUT/c-steps.log"; fi
 rdma link add rxe1 type rxe netdev veth1; echo "add exit $?" >> "$OUT/c-steps.log"
-sleep 3
+wait_snapshots "$OUT/snaps" $(( $(snapshots "$OUT/snaps") + 4 ))
 if command -v wget >/dev/null; then
   wget -q -O "$OUT/c-metrics.txt" http://127.0.0.1:9100/metrics
 fi

@@ -565,7 +565,7 @@ fn a_call_past_its_timeout_shows_the_worker_stuck_and_a_dead_one_dead() {
     conn.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
     assert!(
-        reply.ends_with("\r\n\r\nai worker: dead (the thread has ended)\n"),
+        reply.ends_with("ai worker: FAILING: dead (the thread has ended)\n"),
         "{reply}"
     );
     mb.stop();
