@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use rdma_monitor::agent::Agent;
 use rdma_monitor::config::{Config, LogLevel};
+use rdma_monitor::exporters::web_config::WebConfigSource;
 use rdma_monitor::exporters::{Published, prometheus};
 
 const USAGE: &str = "\
@@ -15,6 +16,9 @@ usage: rdma-monitor [--config PATH] [--once | --check-config | topology] [--vers
 
   --config PATH    YAML file layered over the built-in defaults
                    (RDMA_MON_<SECTION>__<KEY> environment variables override both)
+  --web.config.file PATH
+                   TLS, basic auth and headers for the HTTP endpoint, in the
+                   Prometheus exporter-toolkit format (prometheus.web_config_file)
   --once           run one collection cycle, print the JSON snapshot, exit
   --check-config   print the effective configuration (secrets redacted), exit
   topology         sweep the IB fabric from the local port and print it in
@@ -26,6 +30,7 @@ exit status: 0 ok, 1 runtime failure, 2 bad arguments or configuration
 
 struct Args {
     config: Option<PathBuf>,
+    web_config: Option<String>,
     once: bool,
     check_config: bool,
     topology: bool,
@@ -35,6 +40,7 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
     use lexopt::prelude::*;
     let mut args = Args {
         config: None,
+        web_config: None,
         once: false,
         check_config: false,
         topology: false,
@@ -43,6 +49,7 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
     while let Some(arg) = parser.next()? {
         match arg {
             Long("config") | Short('c') => args.config = Some(parser.value()?.into()),
+            Long("web.config.file") => args.web_config = Some(parser.value()?.string()?),
             Long("once") => args.once = true,
             Long("check-config") => args.check_config = true,
             Value(v) if v == "topology" => args.topology = true,
@@ -114,12 +121,26 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = match Config::load(args.config.as_deref(), std::env::vars()) {
+    let mut config = match Config::load(args.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rdma-monitor: {e}");
             return ExitCode::from(2);
         }
+    };
+    if let Some(f) = args.web_config {
+        config.prometheus.web_config_file = f;
+    }
+    // A broken web config is a configuration error, found by --check-config too.
+    let web = match config.prometheus.web_config_file.as_str() {
+        "" => None,
+        f => match WebConfigSource::open(f.as_ref()) {
+            Ok(w) => Some(Arc::new(w)),
+            Err(e) => {
+                eprintln!("rdma-monitor: web config {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
     if args.check_config {
         print!("{}", config.to_redacted_yaml());
@@ -144,10 +165,10 @@ fn main() -> ExitCode {
             }
         };
     }
-    run(config, published)
+    run(config, published, web)
 }
 
-fn run(config: Config, published: Arc<Published>) -> ExitCode {
+fn run(config: Config, published: Arc<Published>, web: Option<Arc<WebConfigSource>>) -> ExitCode {
     let (stop_tx, stop_rx) = std::sync::mpsc::channel();
     match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
@@ -168,8 +189,13 @@ fn run(config: Config, published: Arc<Published>) -> ExitCode {
     }
     if config.prometheus.enabled {
         let addr = SocketAddr::new(config.prometheus.listen_address, config.prometheus.port());
-        match prometheus::spawn(addr, published.clone()) {
-            Ok(server) => log::info!("serving http://{}/metrics", server.local_addr),
+        let scheme = match web.as_ref().is_some_and(|w| w.current().tls.is_some()) {
+            true => "https",
+            false => "http",
+        };
+        let endpoints = config.prometheus.endpoints;
+        match prometheus::spawn_with(addr, published.clone(), web, endpoints) {
+            Ok(server) => log::info!("serving {scheme}://{}/metrics", server.local_addr),
             Err(e) => {
                 eprintln!("rdma-monitor: cannot listen on {addr}: {e}");
                 return ExitCode::from(1);
