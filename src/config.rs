@@ -237,6 +237,17 @@ pub struct Prometheus {
     pub listen_address: IpAddr,
     /// Kept wide so an out-of-range value gets a range error, not a type error.
     pub port: i64,
+    /// exporter-toolkit web config (TLS, basic auth, headers); empty: none.
+    pub web_config_file: String,
+    pub endpoints: Endpoints,
+}
+
+/// Optional endpoints an operator may turn off (answered 404 then).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoints {
+    pub snapshot: bool,
+    pub analysis: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rdma_monitor::agent::{Agent, Control};
 use rdma_monitor::config::{Config, LogLevel, escape};
+use rdma_monitor::exporters::web_config::WebConfigSource;
 use rdma_monitor::exporters::{Published, prometheus};
 
 const USAGE: &str = "\
@@ -17,6 +18,9 @@ usage: rdma-monitor [--config PATH] [--once | --check-config | topology] [--vers
 
   --config PATH    YAML file layered over the built-in defaults
                    (RDMA_MON_<SECTION>__<KEY> environment variables override both)
+  --web.config.file PATH
+                   TLS, basic auth and headers for the HTTP endpoint, in the
+                   Prometheus exporter-toolkit format (prometheus.web_config_file)
   --once           run one collection cycle, print the JSON snapshot, exit
   --check-config   print the effective configuration (secrets redacted), exit
   topology         sweep the IB fabric from the local port and print it in
@@ -40,6 +44,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 struct Args {
     config: Option<PathBuf>,
+    web_config: Option<String>,
     once: bool,
     check_config: bool,
     topology: bool,
@@ -49,6 +54,7 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
     use lexopt::prelude::*;
     let mut args = Args {
         config: None,
+        web_config: None,
         once: false,
         check_config: false,
         topology: false,
@@ -57,6 +63,7 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
     while let Some(arg) = parser.next()? {
         match arg {
             Long("config") | Short('c') => args.config = Some(parser.value()?.into()),
+            Long("web.config.file") => args.web_config = Some(parser.value()?.string()?),
             Long("once") => args.once = true,
             Long("check-config") => args.check_config = true,
             Value(v) if v == "topology" => args.topology = true,
@@ -139,12 +146,26 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let config = match Config::load(args.config.as_deref(), std::env::vars()) {
+    let mut config = match Config::load(args.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rdma-monitor: {e}");
             return ExitCode::from(2);
         }
+    };
+    if let Some(f) = args.web_config {
+        config.prometheus.web_config_file = f;
+    }
+    // A broken web config is a configuration error, found by --check-config too.
+    let web = match config.prometheus.web_config_file.as_str() {
+        "" => None,
+        f => match WebConfigSource::open(f.as_ref()) {
+            Ok(w) => Some(Arc::new(w)),
+            Err(e) => {
+                eprintln!("rdma-monitor: web config {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
     if args.check_config {
         print!("{}", config.to_redacted_yaml());
@@ -159,7 +180,7 @@ fn main() -> ExitCode {
     if args.once {
         return once(config, published);
     }
-    run(config, args.config, published)
+    run(config, args.config, published, web)
 }
 
 /// One cycle, its snapshot on stdout; exit 3 (with the reason) when it read nothing at all.
@@ -292,7 +313,12 @@ fn reload_worker(path: Option<PathBuf>, requests: &Receiver<()>, control: &SyncS
     }
 }
 
-fn run(config: Config, config_path: Option<PathBuf>, published: Arc<Published>) -> ExitCode {
+fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    published: Arc<Published>,
+    web: Option<Arc<WebConfigSource>>,
+) -> ExitCode {
     // Bounded: a flood of signals while the loop is busy cannot grow it.
     let (control_tx, control_rx) = std::sync::mpsc::sync_channel(64);
     if let Err(e) = spawn_signal_thread(config_path, control_tx) {
@@ -307,8 +333,13 @@ fn run(config: Config, config_path: Option<PathBuf>, published: Arc<Published>) 
     }
     if config.prometheus.enabled {
         let addr = SocketAddr::new(config.prometheus.listen_address, config.prometheus.port());
-        match prometheus::spawn(addr, published.clone()) {
-            Ok(server) => log::info!("serving http://{}/metrics", server.local_addr),
+        let scheme = match web.as_ref().is_some_and(|w| w.current().tls.is_some()) {
+            true => "https",
+            false => "http",
+        };
+        let endpoints = config.prometheus.endpoints;
+        match prometheus::spawn_with(addr, published.clone(), web, endpoints) {
+            Ok(server) => log::info!("serving {scheme}://{}/metrics", server.local_addr),
             Err(e) => {
                 eprintln!("rdma-monitor: cannot listen on {addr}: {e}");
                 return ExitCode::from(1);

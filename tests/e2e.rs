@@ -858,7 +858,14 @@ fn every_golden_family_matches_the_tree() {
     put("rdma_monitor_scrape_stale", &[], "0".into());
     put("rdma_monitor_stale_after_seconds", &[], "1".into());
     put("rdma_monitor_http_accept_errors_total", &[], "0".into());
-    for reason in ["bad_request", "busy", "evicted", "head_timeout"] {
+    for reason in [
+        "bad_request",
+        "busy",
+        "evicted",
+        "head_timeout",
+        "tls",
+        "unauthorized",
+    ] {
         put(
             "rdma_monitor_http_rejected_total",
             &[("reason", reason)],

@@ -8,6 +8,14 @@
 //! entry; a full work queue is answered 503 after the request was read, so
 //! the client sees an answer, not a reset. Accept errors (EMFILE) back off.
 //! Every answer closes the connection; Prometheus and curl need nothing more.
+//!
+//! With TLS (a web config file, [`super::web_config`]) the handshake runs in
+//! that same thread on the non-blocking socket, under the same head deadline:
+//! a client that stalls its handshake costs a pending entry like one that
+//! stalls its head, never a worker. The handshake's CPU (one signature and
+//! one key exchange, about a millisecond) is paid there; the workers then
+//! encrypt the answers. Basic auth is checked by the worker, since bcrypt
+//! may take ~70 ms on a password not seen before.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -16,6 +24,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use rustls::ServerConnection;
+
+use super::web_config::{WebConfig, WebConfigSource};
 
 /// The whole request head must arrive within this time from accept.
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
@@ -40,6 +52,8 @@ pub struct Request {
     pub path: String,
     /// The client accepts `Content-Encoding: gzip`.
     pub accepts_gzip: bool,
+    /// The `Authorization` header's value.
+    pub authorization: Option<String>,
 }
 
 /// What the server counts about its clients, since start.
@@ -56,6 +70,19 @@ pub struct Stats {
     pub bad_requests: AtomicU64,
     /// accept(2) failures (EMFILE, ENFILE, ENOBUFS ...), each followed by a back-off.
     pub accept_errors: AtomicU64,
+    /// TLS handshakes or records that failed (plain HTTP on a TLS port,
+    /// a missing or untrusted client certificate ...).
+    pub tls_errors: AtomicU64,
+    /// Answered 401: basic auth missing or wrong.
+    pub unauthorized: AtomicU64,
+}
+
+/// An accepted connection: the socket, its TLS session if any, and the web
+/// configuration in force when it was accepted.
+struct Conn {
+    stream: TcpStream,
+    tls: Option<Box<ServerConnection>>,
+    web: Option<Arc<WebConfig>>,
 }
 
 /// Answers one request. Called on a worker thread.
@@ -72,6 +99,7 @@ pub struct Server {
 /// the connection thread. A worker that cannot start is a startup error.
 pub fn spawn(
     addr: SocketAddr,
+    web: Option<Arc<WebConfigSource>>,
     handler: impl FnOnce(Arc<Stats>) -> Arc<dyn Handler>,
 ) -> io::Result<Server> {
     let listener = TcpListener::bind(addr)?;
@@ -79,51 +107,78 @@ pub fn spawn(
     let local_addr = listener.local_addr()?;
     let stats = Arc::new(Stats::default());
     let handler = handler(stats.clone());
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(TcpStream, Request)>(MAX_QUEUED);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Conn, Request)>(MAX_QUEUED);
     let rx = Arc::new(Mutex::new(rx));
     for i in 0..WORKERS {
         let rx = rx.clone();
         let handler = handler.clone();
+        let web = web.clone();
+        let stats = stats.clone();
         std::thread::Builder::new()
             .name(format!("http-{i}"))
             // miniz_oxide's compressor state passes through the stack in
             // debug builds; untouched stack pages cost no memory.
             .stack_size(WORKER_STACK)
-            .spawn(move || worker(&rx, &*handler))?;
+            .spawn(move || worker(&rx, &*handler, web.as_deref(), &stats))?;
     }
     let stats2 = stats.clone();
     std::thread::Builder::new()
         .name("http".into())
         .stack_size(128 * 1024)
-        .spawn(move || Acceptor::new(listener, tx, stats2).run())?;
+        .spawn(move || Acceptor::new(listener, tx, stats2, web).run())?;
     Ok(Server { local_addr, stats })
 }
 
-fn worker(rx: &Mutex<Receiver<(TcpStream, Request)>>, handler: &dyn Handler) {
+fn worker(
+    rx: &Mutex<Receiver<(Conn, Request)>>,
+    handler: &dyn Handler,
+    web: Option<&WebConfigSource>,
+    stats: &Stats,
+) {
     loop {
         // The lock is held only while waiting; recv never panics, so no poison.
         let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        let Ok((stream, req)) = job else { return };
+        let Ok((mut conn, req)) = job else { return };
         // A handler bug costs one answer, never a worker.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            if stream.set_nonblocking(false).is_ok() {
+            if conn.stream.set_nonblocking(false).is_ok() {
+                let config = conn.web.clone();
                 let mut out = Responder {
-                    stream: &stream,
+                    stream: &conn.stream,
+                    tls: conn.tls.as_deref_mut(),
                     deadline: Instant::now() + WRITE_DEADLINE,
                     head_only: req.head_only,
+                    extra: config.as_ref().map_or(&[], |c| &c.headers[..]),
                 };
-                let _ = handler.handle(&req, &mut out);
+                if let (Some(web), Some(config)) = (web, &config)
+                    && !web.authorized(config, req.authorization.as_deref())
+                {
+                    stats.unauthorized.fetch_add(1, Relaxed);
+                    let _ = out.send(
+                        401,
+                        &[
+                            ("WWW-Authenticate", "Basic"),
+                            ("Content-Type", "text/plain; charset=utf-8"),
+                        ],
+                        &[b"Unauthorized\n"],
+                    );
+                } else {
+                    let _ = handler.handle(&req, &mut out);
+                }
             }
         }));
-        close(stream);
+        close(conn);
     }
 }
 
 /// Writes one answer within the write deadline.
 pub struct Responder<'a> {
     stream: &'a TcpStream,
+    tls: Option<&'a mut ServerConnection>,
     deadline: Instant,
     head_only: bool,
+    /// Headers from the web config, added to every answer.
+    extra: &'a [(String, String)],
 }
 
 impl Responder<'_> {
@@ -136,7 +191,7 @@ impl Responder<'_> {
         body: &[&[u8]],
     ) -> io::Result<()> {
         let len: usize = body.iter().map(|b| b.len()).sum();
-        let head = response_head(status, headers, len);
+        let head = response_head(status, headers, self.extra, len);
         self.write(head.as_bytes())?;
         if !self.head_only {
             for part in body {
@@ -147,21 +202,43 @@ impl Responder<'_> {
     }
 
     fn write(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return write_all(self.stream, buf, self.deadline);
+        };
+        // rustls takes plaintext up to its buffer limit; what it produced
+        // goes out before more is given.
+        let mut out = Vec::new();
+        loop {
+            let n = tls.writer().write(buf)?;
+            buf = &buf[n..];
+            out.clear();
+            while tls.wants_write() {
+                tls.write_tls(&mut out)?;
             }
-            self.stream.set_write_timeout(Some(left))?;
-            match (&mut &*self.stream).write(buf) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => buf = &buf[n..],
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+            write_all(self.stream, &out, self.deadline)?;
+            if buf.is_empty() {
+                return Ok(());
             }
         }
-        Ok(())
     }
+}
+
+/// Writes all of `buf` to a blocking socket, by `deadline`.
+fn write_all(stream: &TcpStream, mut buf: &[u8], deadline: Instant) -> io::Result<()> {
+    while !buf.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        stream.set_write_timeout(Some(left))?;
+        match (&mut &*stream).write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn reason(status: u16) -> &'static str {
@@ -178,9 +255,15 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn response_head(status: u16, headers: &[(&str, &str)], len: usize) -> String {
+fn response_head(
+    status: u16,
+    headers: &[(&str, &str)],
+    extra: &[(String, String)],
+    len: usize,
+) -> String {
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
-    for (k, v) in headers {
+    let extra = extra.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    for (k, v) in headers.iter().copied().chain(extra) {
         head.push_str(k);
         head.push_str(": ");
         head.push_str(v);
@@ -195,17 +278,37 @@ fn response_head(status: u16, headers: &[(&str, &str)], len: usize) -> String {
 /// A short answer from the connection thread: one non-blocking write, which
 /// an empty socket buffer always takes whole; a client that made it fail
 /// loses only its own answer.
-fn answer_now(stream: TcpStream, status: u16, headers: &[(&str, &str)], body: &str) {
-    let mut msg = response_head(status, headers, body.len());
+fn answer_now(mut conn: Conn, status: u16, headers: &[(&str, &str)], body: &str) {
+    let extra = conn.web.as_ref().map_or(&[][..], |c| &c.headers[..]);
+    let mut msg = response_head(status, headers, extra, body.len());
     msg.push_str(body);
-    let _ = (&stream).write(msg.as_bytes());
-    close(stream);
+    match conn.tls.as_deref_mut() {
+        // Before the handshake is done there is no one to answer.
+        Some(tls) if !tls.is_handshaking() => {
+            let _ = tls.writer().write_all(msg.as_bytes());
+        }
+        Some(_) => {}
+        None => {
+            let _ = (&conn.stream).write(msg.as_bytes());
+        }
+    }
+    close(conn);
 }
 
 /// Closes after the answer: reads what the client still sent (without
 /// waiting), so that closing does not turn into a reset that could discard
 /// the answer on its way.
-fn close(stream: TcpStream) {
+fn close(mut conn: Conn) {
+    let stream = conn.stream;
+    if let Some(tls) = conn.tls.as_deref_mut() {
+        tls.send_close_notify();
+        let mut out = Vec::new();
+        while tls.wants_write() && tls.write_tls(&mut out).is_ok() {}
+        // Non-blocking for a worker's socket too: whatever the kernel buffer
+        // takes now; the answer itself was already written in full.
+        let _ = stream.set_nonblocking(true);
+        let _ = (&stream).write(&out);
+    }
     let _ = stream.shutdown(Shutdown::Write);
     if stream.set_nonblocking(true).is_ok() {
         let mut sink = [0u8; 4096];
@@ -219,7 +322,7 @@ fn close(stream: TcpStream) {
 }
 
 struct Pending {
-    stream: TcpStream,
+    conn: Conn,
     head: Vec<u8>,
     /// Bytes of `head` already searched for the end of the head.
     scanned: usize,
@@ -228,8 +331,9 @@ struct Pending {
 
 struct Acceptor {
     listener: TcpListener,
-    queue: SyncSender<(TcpStream, Request)>,
+    queue: SyncSender<(Conn, Request)>,
     stats: Arc<Stats>,
+    web: Option<Arc<WebConfigSource>>,
     pending: Vec<Pending>,
     /// Accepting is paused until then after an accept error.
     backoff_until: Option<Instant>,
@@ -245,13 +349,15 @@ enum Head {
 impl Acceptor {
     fn new(
         listener: TcpListener,
-        queue: SyncSender<(TcpStream, Request)>,
+        queue: SyncSender<(Conn, Request)>,
         stats: Arc<Stats>,
+        web: Option<Arc<WebConfigSource>>,
     ) -> Self {
         Acceptor {
             listener,
             queue,
             stats,
+            web,
             pending: Vec::with_capacity(16),
             backoff_until: None,
             backoff: BACKOFF_MIN,
@@ -268,7 +374,13 @@ impl Acceptor {
             }
             let listening = self.backoff_until.is_none();
             fds.clear();
-            fds.extend(self.pending.iter().map(|p| pollfd(&p.stream)));
+            fds.extend(self.pending.iter().map(|p| {
+                let mut fd = pollfd(&p.conn.stream);
+                if p.conn.tls.as_ref().is_some_and(|t| t.wants_write()) {
+                    fd.events |= libc::POLLOUT;
+                }
+                fd
+            }));
             if listening {
                 fds.push(pollfd(&self.listener));
             }
@@ -295,10 +407,15 @@ impl Acceptor {
                     self.pending.push(p);
                     continue;
                 }
-                match read_head(&mut p) {
+                let head = if p.conn.tls.is_some() {
+                    read_tls_head(&mut p, &self.stats)
+                } else {
+                    read_head(&mut p)
+                };
+                match head {
                     Head::Incomplete => self.pending.push(p),
                     Head::Closed => {}
-                    Head::Done(r) => self.dispatch(p.stream, r),
+                    Head::Done(r) => self.dispatch(p.conn, r),
                 }
             }
             if listening && fds.last().is_some_and(|f| f.revents != 0) {
@@ -316,7 +433,7 @@ impl Acceptor {
                 continue;
             }
             self.stats.head_timeouts.fetch_add(1, Relaxed);
-            answer_now(p.stream, 408, &[], "request head not received in time\n");
+            answer_now(p.conn, 408, &[], "request head not received in time\n");
         }
     }
 
@@ -334,14 +451,26 @@ impl Acceptor {
                         let old = self.pending.remove(0);
                         self.stats.evicted.fetch_add(1, Relaxed);
                         answer_now(
-                            old.stream,
+                            old.conn,
                             503,
                             &[("Retry-After", "1")],
                             "too many connections\n",
                         );
                     }
+                    let web = self.web.as_ref().map(|w| w.current());
+                    let tls = match web.as_ref().and_then(|w| w.tls.clone()) {
+                        Some(config) => match ServerConnection::new(config) {
+                            Ok(tls) => Some(Box::new(tls)),
+                            Err(e) => {
+                                log::warn!("http: TLS session: {e}");
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    let conn = Conn { stream, tls, web };
                     self.pending.push(Pending {
-                        stream,
+                        conn,
                         head: Vec::new(),
                         scanned: 0,
                         deadline: Instant::now() + HEAD_DEADLINE,
@@ -365,7 +494,7 @@ impl Acceptor {
         }
     }
 
-    fn dispatch(&self, stream: TcpStream, r: Result<Request, Reject>) {
+    fn dispatch(&self, conn: Conn, r: Result<Request, Reject>) {
         self.stats.requests.fetch_add(1, Relaxed);
         let req = match r {
             Ok(req) => req,
@@ -376,14 +505,14 @@ impl Acceptor {
                     Reject::Malformed => (400, &[], "malformed request\n"),
                     Reject::Method => (405, &[("Allow", "GET, HEAD")], "only GET and HEAD\n"),
                 };
-                return answer_now(stream, status, headers, body);
+                return answer_now(conn, status, headers, body);
             }
         };
-        match self.queue.try_send((stream, req)) {
+        match self.queue.try_send((conn, req)) {
             Ok(()) => {}
-            Err(TrySendError::Full((stream, _)) | TrySendError::Disconnected((stream, _))) => {
+            Err(TrySendError::Full((conn, _)) | TrySendError::Disconnected((conn, _))) => {
                 self.stats.busy.fetch_add(1, Relaxed);
-                answer_now(stream, 503, &[("Retry-After", "1")], "busy, try again\n");
+                answer_now(conn, 503, &[("Retry-After", "1")], "busy, try again\n");
             }
         }
     }
@@ -393,21 +522,77 @@ impl Acceptor {
 fn read_head(p: &mut Pending) -> Head {
     let mut chunk = [0u8; 2048];
     loop {
-        match (&p.stream).read(&mut chunk) {
+        match (&p.conn.stream).read(&mut chunk) {
             Ok(0) => return Head::Closed,
             Ok(n) => {
-                p.head.extend_from_slice(&chunk[..n]);
-                if let Some(end) = head_end(&p.head, p.scanned) {
-                    return Head::Done(parse_head(&p.head[..end]));
+                if let Some(done) = take_head(&mut p.head, &mut p.scanned, &chunk[..n]) {
+                    return done;
                 }
-                if p.head.len() > MAX_REQUEST_HEAD {
-                    return Head::Done(Err(Reject::TooLarge));
-                }
-                p.scanned = p.head.len();
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Head::Incomplete,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return Head::Closed,
+        }
+    }
+}
+
+/// Adds request bytes; `Some` once the head is complete (or cannot be).
+fn take_head(head: &mut Vec<u8>, scanned: &mut usize, bytes: &[u8]) -> Option<Head> {
+    head.extend_from_slice(bytes);
+    if let Some(end) = head_end(head, *scanned) {
+        return Some(Head::Done(parse_head(&head[..end])));
+    }
+    if head.len() > MAX_REQUEST_HEAD {
+        return Some(Head::Done(Err(Reject::TooLarge)));
+    }
+    *scanned = head.len();
+    None
+}
+
+/// The TLS form of [`read_head`]: feeds what arrived to rustls (handshake
+/// or records), sends what it has to send without blocking, and reads the
+/// decrypted head.
+fn read_tls_head(p: &mut Pending, stats: &Stats) -> Head {
+    let Some(tls) = p.conn.tls.as_deref_mut() else {
+        return Head::Closed;
+    };
+    let stream = &p.conn.stream;
+    let mut chunk = [0u8; 2048];
+    loop {
+        // Handshake messages (or an alert) first: the client waits for them.
+        while tls.wants_write() {
+            match tls.write_tls(&mut &*stream) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Head::Closed,
+            }
+        }
+        match tls.read_tls(&mut &*stream) {
+            Ok(0) => return Head::Closed,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Head::Incomplete,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Head::Closed,
+        }
+        if let Err(e) = tls.process_new_packets() {
+            stats.tls_errors.fetch_add(1, Relaxed);
+            log::debug!("http: TLS: {e}");
+            // The alert rustls queued tells the client why.
+            while tls.wants_write() && tls.write_tls(&mut &*stream).is_ok() {}
+            return Head::Closed;
+        }
+        loop {
+            match tls.reader().read(&mut chunk) {
+                Ok(0) => return Head::Closed,
+                Ok(n) => {
+                    if let Some(done) = take_head(&mut p.head, &mut p.scanned, &chunk[..n]) {
+                        return done;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => return Head::Closed,
+            }
         }
     }
 }
@@ -456,18 +641,23 @@ pub fn parse_head(head: &[u8]) -> Result<Request, Reject> {
         _ => return Err(Reject::Method),
     };
     let mut accepts_gzip = false;
+    let mut authorization = None;
     for l in lines {
         let Some((name, value)) = l.split_once(':') else {
             continue;
         };
-        if name.trim().eq_ignore_ascii_case("accept-encoding") {
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("accept-encoding") {
             accepts_gzip |= accepts(value, "gzip");
+        } else if name.eq_ignore_ascii_case("authorization") {
+            authorization = Some(value.trim().to_string());
         }
     }
     Ok(Request {
         head_only,
         path: target.split('?').next().unwrap_or_default().to_string(),
         accepts_gzip,
+        authorization,
     })
 }
 

@@ -4,6 +4,7 @@ pub mod http;
 pub mod ibnetdiscover;
 pub mod prometheus;
 pub mod snapshot;
+pub mod web_config;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -18,6 +18,8 @@ use flate2::{Compress, Compression, FlushCompress};
 
 use super::Published;
 use super::http::{self, Handler, Request, Responder, Stats};
+use super::web_config::WebConfigSource;
+use crate::config::Endpoints;
 use crate::metrics::MetricSet;
 
 pub use super::http::Server;
@@ -25,12 +27,28 @@ pub use super::http::Server;
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Binds now (so a taken port is an error at startup) and serves on threads
-/// started once.
+/// started once, plain HTTP, every endpoint on.
 pub fn spawn(addr: SocketAddr, published: Arc<Published>) -> io::Result<Server> {
-    http::spawn(addr, |stats| {
+    let all = Endpoints {
+        snapshot: true,
+        analysis: true,
+    };
+    spawn_with(addr, published, None, all)
+}
+
+/// [`spawn`] with a choice of endpoints and a web config. `web`: TLS, basic auth and headers (exporter-toolkit's web
+/// config); every endpoint is behind its auth, `/healthz` included.
+pub fn spawn_with(
+    addr: SocketAddr,
+    published: Arc<Published>,
+    web: Option<Arc<WebConfigSource>>,
+    endpoints: Endpoints,
+) -> io::Result<Server> {
+    http::spawn(addr, web, |stats| {
         Arc::new(Endpoint {
             published,
             stats,
+            endpoints,
             gzip: Mutex::new(None),
         })
     })
@@ -39,6 +57,7 @@ pub fn spawn(addr: SocketAddr, published: Arc<Published>) -> io::Result<Server> 
 struct Endpoint {
     published: Arc<Published>,
     stats: Arc<Stats>,
+    endpoints: Endpoints,
     /// The compressed form of the latest set scraped with gzip. A `Weak`
     /// keeps the set's allocation (so its address is not reused by a later
     /// set) without keeping its samples alive.
@@ -48,6 +67,18 @@ struct Endpoint {
 impl Handler for Endpoint {
     fn handle(&self, req: &Request, out: &mut Responder<'_>) -> io::Result<()> {
         let plain = [("Content-Type", "text/plain; charset=utf-8")];
+        let off = match req.path.as_str() {
+            "/snapshot" => !self.endpoints.snapshot,
+            "/analysis" => !self.endpoints.analysis,
+            _ => false,
+        };
+        if off {
+            return out.send(
+                404,
+                &plain,
+                &[b"endpoint turned off (prometheus.endpoints)\n"],
+            );
+        }
         match req.path.as_str() {
             "/metrics" => self.metrics(req, out),
             "/snapshot" => match self.published.snapshot.load_full() {
@@ -169,13 +200,15 @@ fn scrape_time_series(f: &super::Freshness, s: &Stats) -> Vec<u8> {
     );
     family(
         "rdma_monitor_http_rejected_total",
-        "HTTP connections answered with an error or closed before a request: busy (503, every worker busy), head_timeout (head not complete within 5 s), evicted (oldest unfinished head, to admit a new connection), bad_request (malformed, too large, or a method other than GET/HEAD).",
+        "HTTP connections answered with an error or closed before a request: busy (503, every worker busy), head_timeout (head not complete within 5 s), evicted (oldest unfinished head, to admit a new connection), bad_request (malformed, too large, or a method other than GET/HEAD), tls (failed TLS handshake or record: plain HTTP on the TLS port, no or untrusted client certificate), unauthorized (401, basic auth missing or wrong).",
         "counter",
         &[
             ("{reason=\"busy\"}", n(&s.busy)),
             ("{reason=\"head_timeout\"}", n(&s.head_timeouts)),
             ("{reason=\"evicted\"}", n(&s.evicted)),
             ("{reason=\"bad_request\"}", n(&s.bad_requests)),
+            ("{reason=\"tls\"}", n(&s.tls_errors)),
+            ("{reason=\"unauthorized\"}", n(&s.unauthorized)),
         ],
     );
     family(

@@ -21,7 +21,8 @@ fn parses_the_request_line_and_accept_encoding() {
         Request {
             head_only: false,
             path: "/metrics".into(),
-            accepts_gzip: true
+            accepts_gzip: true,
+            authorization: None,
         }
     );
     let r = parse_head(b"HEAD / HTTP/1.0\naccept-encoding: deflate, GZIP;q=0.5\n\n").unwrap();
@@ -52,7 +53,7 @@ fn rejects_other_methods_and_malformed_lines() {
 
 #[test]
 fn response_head_has_length_and_close() {
-    let h = response_head(405, &[("Allow", "GET, HEAD")], 3);
+    let h = response_head(405, &[("Allow", "GET, HEAD")], &[], 3);
     assert_eq!(
         h,
         "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"

@@ -82,6 +82,10 @@ fn gzip_is_compressed_once_per_published_set() {
     let e = Endpoint {
         published: published.clone(),
         stats: Arc::new(Stats::default()),
+        endpoints: crate::config::Endpoints {
+            snapshot: true,
+            analysis: true,
+        },
         gzip: Mutex::new(None),
     };
     let mut b = Builder::new();

@@ -1,0 +1,538 @@
+//! The web configuration file of Prometheus' exporter-toolkit
+//! (`--web.config.file`): TLS with rustls, basic auth with bcrypt hashes,
+//! extra response headers. The same file works with node_exporter; a
+//! setting the agent cannot honour is an error when the file is loaded,
+//! never silently dropped.
+//!
+//! The file (and the certificate files it names) is checked for changes at
+//! most once per second, by their stat(2) stamps, when a connection is
+//! accepted; a changed set is loaded anew, and an invalid one is logged
+//! while the previous configuration stays in force.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use base64::Engine;
+use ring::hmac;
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+/// How often the files are stat(2)ed for a change.
+pub const RELOAD_CHECK: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebConfigError {
+    #[error("{path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    Syntax { path: PathBuf, reason: String },
+    #[error("{path}: `{key}` {reason}")]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        reason: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    tls_server_config: Option<TlsDoc>,
+    http_server_config: Option<HttpDoc>,
+    basic_auth_users: Option<BTreeMap<String, String>>,
+    rate_limit: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsDoc {
+    cert: Option<String>,
+    key: Option<String>,
+    client_ca: Option<String>,
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    client_auth_type: Option<String>,
+    client_ca_file: Option<String>,
+    client_allowed_sans: Option<IgnoredAny>,
+    min_version: Option<String>,
+    max_version: Option<String>,
+    cipher_suites: Option<Vec<String>>,
+    prefer_server_cipher_suites: Option<bool>,
+    curve_preferences: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpDoc {
+    http2: Option<bool>,
+    headers: Option<BTreeMap<String, String>>,
+}
+
+/// One loaded web configuration.
+pub struct WebConfig {
+    pub tls: Option<Arc<ServerConfig>>,
+    /// User → bcrypt hash; empty: no basic auth.
+    users: HashMap<String, String>,
+    /// Added to every answer.
+    pub headers: Vec<(String, String)>,
+    /// The files whose change means a reload (the config file first).
+    watched: Vec<PathBuf>,
+}
+
+/// The headers exporter-toolkit lets a web config set, with the values it
+/// accepts (`None`: any value).
+const HEADERS: [(&str, Option<&[&str]>); 5] = [
+    ("Content-Security-Policy", None),
+    ("X-Frame-Options", Some(&["deny", "sameorigin"])),
+    ("X-Content-Type-Options", Some(&["nosniff"])),
+    ("X-XSS-Protection", None),
+    ("Strict-Transport-Security", None),
+];
+
+impl WebConfig {
+    pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| WebConfigError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let doc: FileDoc = serde_saphyr::from_str(&text).map_err(|e| WebConfigError::Syntax {
+            path: path.to_owned(),
+            reason: e.to_string().lines().next().unwrap_or_default().to_string(),
+        })?;
+        let invalid = |key: &'static str, reason: String| WebConfigError::Invalid {
+            path: path.to_owned(),
+            key,
+            reason,
+        };
+        if doc.rate_limit.is_some() {
+            return Err(invalid(
+                "rate_limit",
+                "is not supported by rdma-monitor".into(),
+            ));
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut watched = vec![path.to_owned()];
+        let tls = match doc.tls_server_config {
+            Some(t) => Some(Arc::new(tls_config(t, dir, &mut watched, &invalid)?)),
+            None => None,
+        };
+        let mut headers = Vec::new();
+        if let Some(http) = doc.http_server_config {
+            if http.http2 == Some(true) {
+                return Err(invalid(
+                    "http_server_config.http2",
+                    "true is not supported: rdma-monitor speaks HTTP/1.1 only (set false or remove it)".into(),
+                ));
+            }
+            for (name, value) in http.headers.unwrap_or_default() {
+                let Some((_, allowed)) = HEADERS.iter().find(|(h, _)| *h == name) else {
+                    return Err(invalid(
+                        "http_server_config.headers",
+                        format!(
+                            "{name:?} cannot be configured (only {:?})",
+                            HEADERS.map(|h| h.0)
+                        ),
+                    ));
+                };
+                if value.is_empty() {
+                    continue;
+                }
+                if value.bytes().any(|b| b.is_ascii_control()) {
+                    return Err(invalid(
+                        "http_server_config.headers",
+                        format!("{name}: control characters in the value"),
+                    ));
+                }
+                if let Some(ok) = allowed
+                    && !ok.iter().any(|v| v.eq_ignore_ascii_case(&value))
+                {
+                    return Err(invalid(
+                        "http_server_config.headers",
+                        format!("{name}: {value:?} is not one of {ok:?}"),
+                    ));
+                }
+                headers.push((name, value));
+            }
+        }
+        let users: HashMap<String, String> = doc
+            .basic_auth_users
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        for (user, hash) in &users {
+            if user.contains(':') {
+                return Err(invalid(
+                    "basic_auth_users",
+                    format!("{user:?}: a user name cannot contain ':'"),
+                ));
+            }
+            if hash.parse::<bcrypt::HashParts>().is_err() {
+                return Err(invalid(
+                    "basic_auth_users",
+                    format!(
+                        "{user}: not a bcrypt hash (make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`)"
+                    ),
+                ));
+            }
+        }
+        Ok(WebConfig {
+            tls,
+            users,
+            headers,
+            watched,
+        })
+    }
+
+    pub fn auth_required(&self) -> bool {
+        !self.users.is_empty()
+    }
+}
+
+type Invalid<'a> = dyn Fn(&'static str, String) -> WebConfigError + 'a;
+
+fn tls_config(
+    t: TlsDoc,
+    dir: &Path,
+    watched: &mut Vec<PathBuf>,
+    invalid: &Invalid<'_>,
+) -> Result<ServerConfig, WebConfigError> {
+    if t.client_allowed_sans.is_some() {
+        return Err(invalid(
+            "tls_server_config.client_allowed_sans",
+            "is not supported by rdma-monitor".into(),
+        ));
+    }
+    let mut pem = |key: &'static str,
+                   inline: Option<String>,
+                   file: Option<String>|
+     -> Result<Option<Vec<u8>>, WebConfigError> {
+        match (inline, file) {
+            (Some(_), Some(_)) => Err(invalid(key, "and its inline form are both set".into())),
+            (Some(text), None) => Ok(Some(text.into_bytes())),
+            (None, Some(file)) if !file.is_empty() => {
+                let p = dir.join(file);
+                let bytes =
+                    std::fs::read(&p).map_err(|e| invalid(key, format!("{}: {e}", p.display())))?;
+                watched.push(p);
+                Ok(Some(bytes))
+            }
+            _ => Ok(None),
+        }
+    };
+    let cert = pem("tls_server_config.cert_file", t.cert, t.cert_file)?
+        .ok_or_else(|| invalid("tls_server_config.cert_file", "is missing".into()))?;
+    let key = pem("tls_server_config.key_file", t.key, t.key_file)?
+        .ok_or_else(|| invalid("tls_server_config.key_file", "is missing".into()))?;
+    let ca = pem(
+        "tls_server_config.client_ca_file",
+        t.client_ca,
+        t.client_ca_file,
+    )?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert)
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            invalid(
+                "tls_server_config.cert_file",
+                format!("not PEM certificates: {e}"),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(invalid(
+            "tls_server_config.cert_file",
+            "holds no certificate".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key).map_err(|e| {
+        invalid(
+            "tls_server_config.key_file",
+            format!("no PEM private key: {e}"),
+        )
+    })?;
+
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(names) = t.cipher_suites {
+        // Like Go, the list restricts TLS 1.2; TLS 1.3 suites are always on.
+        let mut keep = Vec::new();
+        for name in &names {
+            let found = provider
+                .cipher_suites
+                .iter()
+                .find(|s| format!("{:?}", s.suite()) == *name);
+            match found {
+                Some(s) => keep.push(*s),
+                None => {
+                    return Err(invalid(
+                        "tls_server_config.cipher_suites",
+                        format!(
+                            "{name} is not available in rustls (available: {:?})",
+                            suite_names(&provider)
+                        ),
+                    ));
+                }
+            }
+        }
+        let tls13: Vec<_> = provider
+            .cipher_suites
+            .iter()
+            .filter(|s| s.version() == &rustls::version::TLS13)
+            .copied()
+            .collect();
+        keep.retain(|s| s.version() != &rustls::version::TLS13);
+        keep.extend(tls13);
+        provider.cipher_suites = keep;
+    }
+    if let Some(curves) = t.curve_preferences {
+        let mut groups = Vec::new();
+        for c in &curves {
+            let group = match c.as_str() {
+                "X25519" => rustls::crypto::ring::kx_group::X25519,
+                "CurveP256" => rustls::crypto::ring::kx_group::SECP256R1,
+                "CurveP384" => rustls::crypto::ring::kx_group::SECP384R1,
+                _ => {
+                    return Err(invalid(
+                        "tls_server_config.curve_preferences",
+                        format!("{c} is not supported (X25519, CurveP256, CurveP384)"),
+                    ));
+                }
+            };
+            groups.push(group);
+        }
+        provider.kx_groups = groups;
+    }
+    let version = |key: &'static str, v: &Option<String>, default: u8| match v.as_deref() {
+        None | Some("") => Ok(default),
+        Some("TLS12") => Ok(2),
+        Some("TLS13") => Ok(3),
+        Some(other @ ("TLS10" | "TLS11")) => Err(invalid(
+            key,
+            format!("{other}: rustls implements TLS 1.2 and 1.3 only (use TLS12)"),
+        )),
+        Some(other) => Err(invalid(key, format!("{other:?} is not TLS12 or TLS13"))),
+    };
+    let min = version("tls_server_config.min_version", &t.min_version, 2)?;
+    let max = version("tls_server_config.max_version", &t.max_version, 3)?;
+    if min > max {
+        return Err(invalid(
+            "tls_server_config.min_version",
+            "is above max_version".into(),
+        ));
+    }
+    let versions: Vec<&'static SupportedProtocolVersion> =
+        [(2, &rustls::version::TLS12), (3, &rustls::version::TLS13)]
+            .into_iter()
+            .filter(|(v, _)| (min..=max).contains(v))
+            .map(|(_, p)| p)
+            .collect();
+    let provider = Arc::new(provider);
+    let roots = |ca: &Option<Vec<u8>>| -> Result<Arc<RootCertStore>, WebConfigError> {
+        let key = "tls_server_config.client_ca_file";
+        let ca = ca
+            .as_ref()
+            .ok_or_else(|| invalid(key, "is required to verify client certificates".into()))?;
+        let mut store = RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(ca) {
+            let c = c.map_err(|e| invalid(key, format!("not PEM certificates: {e}")))?;
+            store.add(c).map_err(|e| invalid(key, e.to_string()))?;
+        }
+        if store.is_empty() {
+            return Err(invalid(key, "holds no certificate".into()));
+        }
+        Ok(Arc::new(store))
+    };
+    let auth_key = "tls_server_config.client_auth_type";
+    let verifier: Arc<dyn ClientCertVerifier> = match t.client_auth_type.as_deref() {
+        None | Some("" | "NoClientCert") => WebPkiClientVerifier::no_client_auth(),
+        Some("RequireAndVerifyClientCert") => {
+            WebPkiClientVerifier::builder_with_provider(roots(&ca)?, provider.clone())
+                .build()
+                .map_err(|e| invalid(auth_key, e.to_string()))?
+        }
+        Some("VerifyClientCertIfGiven") => {
+            WebPkiClientVerifier::builder_with_provider(roots(&ca)?, provider.clone())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| invalid(auth_key, e.to_string()))?
+        }
+        Some(other @ ("RequestClientCert" | "RequireAnyClientCert")) => {
+            return Err(invalid(
+                auth_key,
+                format!(
+                    "{other} accepts unverified certificates and is not supported (use RequireAndVerifyClientCert)"
+                ),
+            ));
+        }
+        Some(other) => {
+            return Err(invalid(
+                auth_key,
+                format!("{other:?} is not a client auth type"),
+            ));
+        }
+    };
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| invalid("tls_server_config", e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| invalid("tls_server_config.key_file", e.to_string()))?;
+    config.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn suite_names(p: &CryptoProvider) -> Vec<String> {
+    p.cipher_suites
+        .iter()
+        .filter(|s| s.version() == &rustls::version::TLS12)
+        .map(|s| format!("{:?}", s.suite()))
+        .collect()
+}
+
+/// What identifies a file's content cheaply.
+type Stamp = Option<(SystemTime, u64, u64, u64)>;
+
+fn stamp(path: &Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino(), m.dev()))
+}
+
+/// The configuration in force, reloaded when its files change.
+pub struct WebConfigSource {
+    path: PathBuf,
+    current: ArcSwap<WebConfig>,
+    state: Mutex<ReloadState>,
+    /// user → (bcrypt hash, HMAC of the password last verified against it).
+    verified: Mutex<HashMap<String, (String, hmac::Tag)>>,
+    /// A per-process key, so the cached tags mean nothing outside it.
+    key: hmac::Key,
+}
+
+struct ReloadState {
+    checked: Instant,
+    stamps: Vec<Stamp>,
+}
+
+impl WebConfigSource {
+    /// Loads the file now: an invalid one is a startup error.
+    pub fn open(path: &Path) -> Result<WebConfigSource, WebConfigError> {
+        let config = WebConfig::load(path)?;
+        let stamps = config.watched.iter().map(|p| stamp(p)).collect();
+        let rng = ring::rand::SystemRandom::new();
+        let key =
+            hmac::Key::generate(hmac::HMAC_SHA256, &rng).map_err(|_| WebConfigError::Read {
+                path: path.to_owned(),
+                reason: "no random numbers for the password cache key".into(),
+            })?;
+        Ok(WebConfigSource {
+            path: path.to_owned(),
+            current: ArcSwap::from_pointee(config),
+            state: Mutex::new(ReloadState {
+                checked: Instant::now(),
+                stamps,
+            }),
+            verified: Mutex::new(HashMap::new()),
+            key,
+        })
+    }
+
+    /// The configuration in force, after a reload if a file changed (checked
+    /// at most once per [`RELOAD_CHECK`]).
+    pub fn current(&self) -> Arc<WebConfig> {
+        self.refresh(Instant::now(), false);
+        self.current.load_full()
+    }
+
+    /// Reloads if a watched file changed; `force` skips the rate limit.
+    pub fn refresh(&self, now: Instant, force: bool) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !force && now.saturating_duration_since(st.checked) < RELOAD_CHECK {
+            return;
+        }
+        st.checked = now;
+        let cur = self.current.load();
+        let stamps: Vec<Stamp> = cur.watched.iter().map(|p| stamp(p)).collect();
+        if stamps == st.stamps {
+            return;
+        }
+        // Logged once per change, not once per check.
+        st.stamps = stamps;
+        match WebConfig::load(&self.path) {
+            Ok(new) => {
+                st.stamps = new.watched.iter().map(|p| stamp(p)).collect();
+                self.current.store(Arc::new(new));
+                log::info!("web config {} reloaded", self.path.display());
+            }
+            Err(e) => log::error!("web config: {e}; keeping the previous configuration"),
+        }
+    }
+
+    /// Checks an `Authorization` header value against `config`'s users.
+    /// A password verified once is remembered (as an HMAC under a
+    /// per-process key) so that later scrapes skip bcrypt's cost.
+    pub fn authorized(&self, config: &WebConfig, authorization: Option<&str>) -> bool {
+        if config.users.is_empty() {
+            return true;
+        }
+        let Some((user, password)) = authorization.and_then(basic_credentials) else {
+            return false;
+        };
+        let tag = hmac::sign(&self.key, password.as_bytes());
+        let Some(hash) = config.users.get(&user) else {
+            // The same bcrypt cost as a known user, so timing does not tell
+            // which user names exist.
+            if let Some(any) = config.users.values().next() {
+                let _ = bcrypt::verify(&password, any);
+            }
+            return false;
+        };
+        {
+            let cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((h, cached)) = cache.get(&user)
+                && h == hash
+                && hmac::verify(&self.key, password.as_bytes(), cached.as_ref()).is_ok()
+            {
+                return true;
+            }
+        }
+        if bcrypt::verify(&password, hash).unwrap_or(false) {
+            let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            cache.insert(user, (hash.clone(), tag));
+            return true;
+        }
+        false
+    }
+}
+
+/// `Basic base64(user:password)` → (user, password).
+pub fn basic_credentials(value: &str) -> Option<(String, String)> {
+    let (scheme, b64) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+impl From<WebConfigError> for io::Error {
+    fn from(e: WebConfigError) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
+    }
+}
+
+#[cfg(test)]
+#[path = "web_config/tests.rs"]
+mod tests;
