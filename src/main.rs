@@ -286,7 +286,16 @@ fn spawn_signal_thread(
                                     1,
                                 )
                             });
-                        let _ = control.try_send(Control::Stop);
+                        // Delivered whatever else is queued (notes of ignored
+                        // signals fill the same queue), from its own thread so
+                        // this one stays free to see a second signal.
+                        let stop = control.clone();
+                        let sent = std::thread::Builder::new()
+                            .name("stop".into())
+                            .spawn(move || stop.send(Control::Stop));
+                        if sent.is_err() {
+                            let _ = control.try_send(Control::Stop);
+                        }
                     }
                     SIGHUP if !stopping => {
                         let _ = reload_tx.try_send(());

@@ -446,7 +446,10 @@ impl Mailbox {
 fn http_agent(e: &Endpoint) -> Result<ureq::Agent, String> {
     let mut tls = ureq::tls::TlsConfig::builder();
     if !e.ca_file.is_empty() {
-        let pem = std::fs::read(&e.ca_file)
+        // Bounded and non-blocking like every file the agent reads: /dev/zero
+        // or a FIFO here must not eat memory or hang the worker's start.
+        use crate::sources::file::{CONFIG_MAX, Follow, read};
+        let pem = read(std::path::Path::new(&e.ca_file), CONFIG_MAX, Follow::Yes)
             .map_err(|err| format!("{}.ca_file {}: {err}", e.service.as_str(), e.ca_file))?;
         let certs: Vec<_> = ureq::tls::parse_pem(&pem)
             .filter_map(|i| match i {

@@ -35,13 +35,15 @@ agent() { # agent NAME ARGS... : the agent under the preload, output to $OUT/NAM
     RDMA_MON_GENERAL__SYSFS_ROOT="$EMPTY" RDMA_MON_NETWORK__NETLINK=never \
     RDMA_MON_FABRIC__UMAD_DEVICE=/dev/infiniband/umad0 RDMA_MON_FABRIC__ENABLED=true \
     RDMA_MON_FABRIC__TIMEOUT_MS=100 RDMA_MON_FABRIC__RETRIES=2 \
-    timeout 60 "$AGENT" "$@" > "$OUT/$name" 2> "$OUT/$name.err"; echo $? > "$OUT/$name.rc")
+    timeout 60 "$AGENT" "$@" > "$OUT/$name" 2> "$OUT/$name.err" && rc=0 || rc=$?; echo $rc > "$OUT/$name.rc")
 }
 
 "$IB/ctl.sh" "!$IB/counters.cmds" > /dev/null
 # 1. Topology and counters, bracketed by the oracle before and after.
 "$IB/golden.sh" "$OUT/golden-before" > /dev/null 2>&1
 agent topology.txt topology
+# A sweep cut short by its budget is partial: exit 4 with the reason on stderr.
+RDMA_MON_FABRIC__SWEEP_BUDGET=0.001 agent topology-cut.txt topology
 agent once.json --once
 "$IB/golden.sh" "$OUT/golden-after" --counters-only > /dev/null 2>&1
 # The fabric in a scrape: a running agent, scraped once, checked by promtool.

@@ -18,6 +18,10 @@ wait_snapshots() { # $1 = dir, $2 = count
   while [ "$(ls "$1" 2>/dev/null | grep -c '\.json$')" -lt "$2" ] && [ $i -lt 1200 ]; do
     sleep 0.1; i=$((i + 1))
   done
+  if [ $i -ge 1200 ]; then
+    echo "guest-check: $1 holds fewer than $2 snapshots after 120 s: the agent is not cycling" >&2
+    exit 1
+  fi
 }
 snapshots() { ls "$1" 2>/dev/null | grep -c '\.json$'; }
 

@@ -679,3 +679,24 @@ fn durations_no_instant_can_hold_do_not_panic() {
     assert!(after(now, Duration::MAX) > now);
     assert_eq!(seconds(f64::NAN), Duration::ZERO);
 }
+
+#[test]
+fn a_ca_file_that_is_not_a_file_is_refused_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads a NUL-terminated path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for path in ["/dev/zero", fifo.to_str().unwrap()] {
+        let mut e = endpoint(
+            Service::Llm,
+            "http://127.0.0.1:9/v1",
+            Duration::from_secs(1),
+        );
+        e.ca_file = path.to_string();
+        let Err(err) = http_agent(&e) else {
+            panic!("{path} accepted as a CA file")
+        };
+        assert!(err.contains("not a regular file"), "{path}: {err}");
+    }
+}
