@@ -175,16 +175,25 @@ fn start(env: &[(&str, String)], snapshots: &Path, port: u16) -> Child {
     child
 }
 
-fn stop(child: Child) -> (Duration, String) {
-    let t = Instant::now();
+/// Sends SIGTERM and waits for the exit, 20 s at most (well above the 5 s
+/// shutdown grace, so a loaded machine cannot fail it). Status 0 means the
+/// last snapshot was written within the grace: the agent exits 1 when not.
+fn stop(child: Child) -> String {
+    let pid = child.id() as i32;
     // SAFETY: kill(2) on our own child, which has not been waited for.
-    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
     assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
-    let out = child.wait_with_output().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let Ok(out) = rx.recv_timeout(Duration::from_secs(20)) else {
+        // SAFETY: kill(2) on our own child, which the waiting thread has not
+        // reaped: it is still blocked in wait.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        panic!("the agent did not exit within 20 s of SIGTERM");
+    };
+    let out = out.unwrap();
     assert!(out.status.success(), "{:?}", out.status);
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (t.elapsed(), text)
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
 }
 
 fn all_files(dir: &Path) -> String {
@@ -271,7 +280,7 @@ fn answers_from_llm_and_dify_are_kept_and_served() {
     assert_eq!(metric(&metrics, "rdma_monitor_ai_worker_up"), 1.0);
     let live = served(port);
     assert!(llm.requests() >= 1 && dify.requests() >= 1);
-    let (_, output) = stop(child);
+    let output = stop(child);
     let files: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -309,37 +318,28 @@ fn a_hung_endpoint_costs_the_loop_nothing_and_shutdown_is_prompt() {
         dir.path(),
         port,
     );
-    // Wait for the first scrape, then count cycles over two seconds.
+    // The call reaches the endpoint, which never answers: it hangs for the
+    // whole test (its timeout is 600 s).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hung.requests() == 0 {
+        assert!(Instant::now() < deadline, "no request reached the endpoint");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // While it hangs, cycles go on completing: five more of them.
     let first = metric(
-        &wait_metrics(port, &[("rdma_monitor_cycles_total", 2.0)]),
+        &wait_metrics(port, &[("rdma_monitor_cycles_total", 1.0)]),
         "rdma_monitor_cycles_total",
     );
-    let t1 = Instant::now();
-    std::thread::sleep(Duration::from_secs(2));
-    let metrics = get(port, "/metrics");
-    let cycles = metric(&metrics, "rdma_monitor_cycles_total") - first;
-    let per_cycle = metric(&metrics, "rdma_monitor_cycle_duration_seconds");
-    let expected = t1.elapsed().as_secs_f64() / 0.2;
-    assert!(
-        cycles >= expected - 2.0,
-        "{cycles} cycles in {:?} at 0.2 s",
-        t1.elapsed()
-    );
-    assert!(
-        per_cycle < 0.05,
-        "cycle took {per_cycle} s with the LLM call hung"
-    );
-    // A call within its timeout is not a stuck worker.
+    let metrics = wait_metrics(port, &[("rdma_monitor_cycles_total", first + 5.0)]);
+    // Still the one call, still in flight; within its timeout it is not a
+    // stuck worker.
+    assert_eq!(hung.requests(), 1);
     assert_eq!(metric(&metrics, "rdma_monitor_ai_worker_up"), 1.0);
     assert!(get(port, "/healthz").starts_with("HTTP/1.1 200 OK"));
-    assert_eq!(hung.requests(), 1);
     // Read while the agent serves: after it stopped there is nothing to read.
     let live = served(port);
-    let (took, output) = stop(child);
-    assert!(
-        took < Duration::from_secs(2),
-        "shutdown took {took:?} with a call in flight"
-    );
+    // With the call in flight, SIGTERM still ends in a clean exit.
+    let output = stop(child);
     assert_no_key("the output", &output);
     assert_no_key("the files", &all_files(dir.path()));
     for (path, text) in &live {
@@ -410,7 +410,7 @@ fn a_hostile_429_leaves_llm_and_dify_going() {
         "{analysis}"
     );
     assert!(live[3].1.starts_with("HTTP/1.1 200 OK"), "{}", live[3].1);
-    let (_, output) = stop(child);
+    let output = stop(child);
     assert!(output.contains("llm analysis failed: HTTP 429"), "{output}");
     assert_no_key("the output", &output);
     assert_no_key("the files", &all_files(dir.path()));
