@@ -71,10 +71,10 @@ want = topology_lines(text("golden-before/ibnetdiscover.txt"))
 got = topology_lines(text("topology.txt"))
 check(rc("topology.txt") == 0, "topology exit status")
 check(rc("topology-cut.txt") == 4,
-      f"topology with a 1 ms sweep budget: exit {rc('topology-cut.txt')}, want 4 (incomplete)")
+      f"topology with a 1 µs sweep budget: exit {rc('topology-cut.txt')}, want 4 (incomplete)")
 check("incomplete" in text("topology-cut.txt.err") or "budget" in text("topology-cut.txt.err"),
       "topology cut short says why on stderr: " + text("topology-cut.txt.err")[-300:])
-print(f"  topology cut short by a 1 ms sweep budget: exit {rc('topology-cut.txt')}")
+print(f"  topology cut short by a 1 µs sweep budget: exit {rc('topology-cut.txt')}")
 check(got == want, "topology differs from ibnetdiscover:\n" + "\n".join(
     f"  - {a!r}\n  + {b!r}" for a, b in zip(want, got) if a != b))
 nodes = sum(1 for l in want if l.startswith(("Switch", "Ca")))

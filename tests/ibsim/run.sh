@@ -43,7 +43,7 @@ agent() { # agent NAME ARGS... : the agent under the preload, output to $OUT/NAM
 "$IB/golden.sh" "$OUT/golden-before" > /dev/null 2>&1
 agent topology.txt topology
 # A sweep cut short by its budget is partial: exit 4 with the reason on stderr.
-RDMA_MON_FABRIC__SWEEP_BUDGET=0.001 agent topology-cut.txt topology
+RDMA_MON_FABRIC__SWEEP_BUDGET=0.000001 agent topology-cut.txt topology
 agent once.json --once
 "$IB/golden.sh" "$OUT/golden-after" --counters-only > /dev/null 2>&1
 # The fabric in a scrape: a running agent, scraped once, checked by promtool.
