@@ -92,7 +92,20 @@ fn start(root: &Path, snapshots: &Path, uid: Option<u32>) -> Running {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap();
-    let mut cmd = Command::new(BIN);
+    // Another uid may not reach the build tree (a checkout under a 0700 home):
+    // it runs a copy beside its snapshots, in a directory it can enter.
+    let bin = match uid {
+        Some(_) => {
+            let copy = snapshots
+                .parent()
+                .expect("snapshots has a parent")
+                .join("rdma-monitor");
+            std::fs::copy(BIN, &copy).unwrap();
+            copy
+        }
+        None => PathBuf::from(BIN),
+    };
+    let mut cmd = Command::new(bin);
     cmd.env_clear()
         .env("RDMA_MON_GENERAL__SYSFS_ROOT", root)
         .env("RDMA_MON_GENERAL__SNAPSHOT_DIR", snapshots)
