@@ -44,10 +44,13 @@ if [ "$what" = test ] || [ "$what" = ci ]; then
   has cpio || need cpio
   has depmod || need kmod
   has xz || need xz-utils
+  # tests/web_config.rs: certificates from the openssl CLI, node_exporter as the
+  # reference reader of the same web.yml (also make bench-compare's peer).
+  has openssl || need openssl
+  has prometheus-node-exporter || need prometheus-node-exporter
 fi
 if [ "$what" = ci ]; then
   [ -x /usr/bin/time ] || need time                 # make measure
-  has prometheus-node-exporter || need prometheus-node-exporter # make bench-compare
 fi
 
 if [ ${#pkgs[@]} -gt 0 ]; then
