@@ -15,6 +15,36 @@ fn main() {
 
 #[cfg(feature = "regen-bindings")]
 mod regen {
+    /// Puts a SAFETY line above every `unsafe` bindgen writes, saying why its
+    /// pattern holds, so the generated file meets the project's unsafe rule too.
+    /// Bindgen emits exactly these; anything else stops the regeneration.
+    fn annotate_unsafe(text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + 4096);
+        for line in text.lines() {
+            let t = line.trim_start();
+            let why = if t.starts_with("pub unsafe fn as_slice")
+                || t.starts_with("pub unsafe fn as_mut_slice")
+            {
+                Some("callers promise `len` elements follow the struct (a C flexible array member).")
+            } else if t.starts_with("unsafe { ::std::slice::from_raw_parts") {
+                Some("the caller's contract above: `len` elements follow, and they live as long as `self`.")
+            } else if t == "unsafe {" {
+                Some("all-zero bytes are a valid value of this C struct of integers, arrays and pointers.")
+            } else if t.contains("unsafe") {
+                panic!("bindgen wrote an unsafe this build.rs has no reason for: {t}");
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                let indent = &line[..line.len() - t.len()];
+                out.push_str(&format!("{indent}// SAFETY: {why}\n"));
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+
     use std::path::PathBuf;
 
     pub fn write_bindings() {
@@ -48,7 +78,7 @@ mod regen {
             std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
         )
         .join("src/sys/uapi.rs");
-        std::fs::write(&out, header + &bindings.to_string())
+        std::fs::write(&out, header + &annotate_unsafe(&bindings.to_string()))
             .unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
     }
 }

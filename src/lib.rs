@@ -24,8 +24,6 @@ pub mod metrics;
 pub mod model;
 pub mod snapshot;
 pub mod sources;
-// Bindgen's bitfield accessors: generated code, its unsafe is bindgen's to justify.
-#[allow(clippy::undocumented_unsafe_blocks)]
 pub mod sys;
 #[cfg(test)]
 pub(crate) mod testutil;

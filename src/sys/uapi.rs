@@ -20,11 +20,15 @@ impl<T> __IncompleteArrayField<T> {
         self as *mut _ as *mut T
     }
     #[inline]
+    // SAFETY: callers promise `len` elements follow the struct (a C flexible array member).
     pub unsafe fn as_slice(&self, len: usize) -> &[T] {
+        // SAFETY: the caller's contract above: `len` elements follow, and they live as long as `self`.
         unsafe { ::std::slice::from_raw_parts(self.as_ptr(), len) }
     }
     #[inline]
+    // SAFETY: callers promise `len` elements follow the struct (a C flexible array member).
     pub unsafe fn as_mut_slice(&mut self, len: usize) -> &mut [T] {
+        // SAFETY: the caller's contract above: `len` elements follow, and they live as long as `self`.
         unsafe { ::std::slice::from_raw_parts_mut(self.as_mut_ptr(), len) }
     }
 }
@@ -326,6 +330,7 @@ pub struct ethtool_tunable {
 impl Default for ethtool_tunable {
     fn default() -> Self {
         let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        // SAFETY: all-zero bytes are a valid value of this C struct of integers, arrays and pointers.
         unsafe {
             ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
             s.assume_init()
@@ -652,6 +657,7 @@ pub union ethtool_flow_union {
 impl Default for ethtool_flow_union {
     fn default() -> Self {
         let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        // SAFETY: all-zero bytes are a valid value of this C struct of integers, arrays and pointers.
         unsafe {
             ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
             s.assume_init()
@@ -681,6 +687,7 @@ pub struct ethtool_rx_flow_spec {
 impl Default for ethtool_rx_flow_spec {
     fn default() -> Self {
         let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        // SAFETY: all-zero bytes are a valid value of this C struct of integers, arrays and pointers.
         unsafe {
             ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
             s.assume_init()
@@ -705,6 +712,7 @@ pub union ethtool_rxnfc__bindgen_ty_1 {
 impl Default for ethtool_rxnfc__bindgen_ty_1 {
     fn default() -> Self {
         let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        // SAFETY: all-zero bytes are a valid value of this C struct of integers, arrays and pointers.
         unsafe {
             ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
             s.assume_init()
@@ -714,6 +722,7 @@ impl Default for ethtool_rxnfc__bindgen_ty_1 {
 impl Default for ethtool_rxnfc {
     fn default() -> Self {
         let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        // SAFETY: all-zero bytes are a valid value of this C struct of integers, arrays and pointers.
         unsafe {
             ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
             s.assume_init()
@@ -766,6 +775,7 @@ pub union ethtool_rx_ntuple_flow_spec__bindgen_ty_1 {
 impl Default for ethtool_rx_ntuple_flow_spec__bindgen_ty_1 {
     fn default() -> Self {
         let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        // SAFETY: all-zero bytes are a valid value of this C struct of integers, arrays and pointers.
         unsafe {
             ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
             s.assume_init()
@@ -775,6 +785,7 @@ impl Default for ethtool_rx_ntuple_flow_spec__bindgen_ty_1 {
 impl Default for ethtool_rx_ntuple_flow_spec {
     fn default() -> Self {
         let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        // SAFETY: all-zero bytes are a valid value of this C struct of integers, arrays and pointers.
         unsafe {
             ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
             s.assume_init()
@@ -790,6 +801,7 @@ pub struct ethtool_rx_ntuple {
 impl Default for ethtool_rx_ntuple {
     fn default() -> Self {
         let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        // SAFETY: all-zero bytes are a valid value of this C struct of integers, arrays and pointers.
         unsafe {
             ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
             s.assume_init()
@@ -808,6 +820,7 @@ pub struct ethtool_flash {
 impl Default for ethtool_flash {
     fn default() -> Self {
         let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        // SAFETY: all-zero bytes are a valid value of this C struct of integers, arrays and pointers.
         unsafe {
             ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
             s.assume_init()
@@ -877,6 +890,7 @@ pub struct ethtool_per_queue_op {
 impl Default for ethtool_per_queue_op {
     fn default() -> Self {
         let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        // SAFETY: all-zero bytes are a valid value of this C struct of integers, arrays and pointers.
         unsafe {
             ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
             s.assume_init()
