@@ -25,11 +25,17 @@ mod regen {
             let why = if t.starts_with("pub unsafe fn as_slice")
                 || t.starts_with("pub unsafe fn as_mut_slice")
             {
-                Some("callers promise `len` elements follow the struct (a C flexible array member).")
+                Some(
+                    "callers promise `len` elements follow the struct (a C flexible array member).",
+                )
             } else if t.starts_with("unsafe { ::std::slice::from_raw_parts") {
-                Some("the caller's contract above: `len` elements follow, and they live as long as `self`.")
+                Some(
+                    "the caller's contract above: `len` elements follow, and they live as long as `self`.",
+                )
             } else if t == "unsafe {" {
-                Some("all-zero bytes are a valid value of this C struct of integers, arrays and pointers.")
+                Some(
+                    "all-zero bytes are a valid value of this C struct of integers, arrays and pointers.",
+                )
             } else if t.contains("unsafe") {
                 panic!("bindgen wrote an unsafe this build.rs has no reason for: {t}");
             } else {

@@ -219,17 +219,7 @@ impl Findings {
         hits.extend(self.firmware_rule(snap));
         // Several device-wide counters can hit one (rule, device): one finding
         // that names each with its own value, not the last one alone.
-        let mut merged: Vec<KeyedHit> = Vec::with_capacity(hits.len());
-        for hit in hits {
-            match merged.iter_mut().find(|m| m.0 == hit.0) {
-                Some(m) => {
-                    m.2 = format!("{}; {}", m.2, hit.2);
-                    merge_counter_evidence(&mut m.3, &hit.3);
-                }
-                None => merged.push(hit),
-            }
-        }
-        let hits = merged;
+        let hits = merge_same_key(hits);
 
         let mut new_serious = false;
         let mut seen: Vec<Key> = Vec::with_capacity(hits.len());
@@ -480,17 +470,7 @@ impl Findings {
             }
         }
         // One finding per (rule, port): several saturated counters share it.
-        let mut merged: Vec<Hit> = Vec::new();
-        for hit in hits {
-            match merged.iter_mut().find(|m| m.0 == hit.0) {
-                Some(m) => {
-                    m.2 = format!("{}; {}", m.2, hit.2);
-                    merge_counter_evidence(&mut m.3, &hit.3);
-                }
-                None => merged.push(hit),
-            }
-        }
-        merged
+        merge_same_key(hits)
     }
 
     /// Pause storms: the share of the last interval a priority spent paused.
@@ -724,6 +704,24 @@ fn transceiver_rules(snap: &Snapshot) -> Vec<KeyedHit> {
         ));
     }
     out
+}
+
+/// One hit per key: the summaries of hits with the same key are joined and
+/// their counters' evidence folded together.
+fn merge_same_key<K: PartialEq, S>(
+    hits: Vec<(K, S, String, BTreeMap<&'static str, serde_json::Value>)>,
+) -> Vec<(K, S, String, BTreeMap<&'static str, serde_json::Value>)> {
+    let mut merged: Vec<(K, S, String, _)> = Vec::with_capacity(hits.len());
+    for hit in hits {
+        match merged.iter_mut().find(|m| m.0 == hit.0) {
+            Some(m) => {
+                m.2 = format!("{}; {}", m.2, hit.2);
+                merge_counter_evidence(&mut m.3, &hit.3);
+            }
+            None => merged.push(hit),
+        }
+    }
+    merged
 }
 
 /// Folds a second counter's evidence into a finding that already names one:
