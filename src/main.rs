@@ -1,6 +1,6 @@
 //! The `rdma-monitor` binary: arguments, logging, signals, exit codes.
 
-use std::io::Write;
+use std::io::{BufRead, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use rdma_monitor::agent::{Agent, Control};
 use rdma_monitor::config::{Config, LogLevel, escape};
-use rdma_monitor::exporters::web_config::WebConfigSource;
+use rdma_monitor::exporters::web_config::{self, WebConfigSource};
 use rdma_monitor::exporters::{Published, prometheus};
 
 const USAGE: &str = "\
 usage: rdma-monitor [--config PATH] [--once | --check-config | topology] [--version]
+       rdma-monitor hash-password < password
 
   --config PATH    YAML file layered over the built-in defaults
                    (RDMA_MON_<SECTION>__<KEY> environment variables override both)
@@ -26,6 +27,8 @@ usage: rdma-monitor [--config PATH] [--once | --check-config | topology] [--vers
   topology         sweep the IB fabric from the local port and print it in
                    ibnetdiscover's topology format, exit
   --version        print the version, exit
+  hash-password    read a password on stdin, print its bcrypt hash for
+                   basic_auth_users in the web config, exit
 
 signals: SIGTERM, SIGINT, SIGQUIT write a last snapshot and exit (a second
   one, or a last snapshot not written within 5 s, exits at once); SIGHUP
@@ -48,6 +51,7 @@ struct Args {
     once: bool,
     check_config: bool,
     topology: bool,
+    hash_password: bool,
 }
 
 fn parse_args() -> Result<Option<Args>, lexopt::Error> {
@@ -58,6 +62,7 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
         once: false,
         check_config: false,
         topology: false,
+        hash_password: false,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -67,6 +72,7 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
             Long("once") => args.once = true,
             Long("check-config") => args.check_config = true,
             Value(v) if v == "topology" => args.topology = true,
+            Value(v) if v == "hash-password" => args.hash_password = true,
             Long("version") | Short('V') => {
                 println!("rdma-monitor {}", env!("CARGO_PKG_VERSION"));
                 return Ok(None);
@@ -133,6 +139,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.hash_password {
+        return hash_password();
+    }
     let modes = [
         (args.once, "--once"),
         (args.check_config, "--check-config"),
@@ -181,6 +190,29 @@ fn main() -> ExitCode {
         return once(config, published);
     }
     run(config, args.config, published, web)
+}
+
+/// `hash-password`: the bcrypt hash of the password on stdin (one line), for
+/// `basic_auth_users`. stdin, not an argument: a flag would land in shell
+/// history and in `ps`.
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    let read = std::io::stdin().lock().take(4096).read_line(&mut line);
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    let hashed = read
+        .map_err(|e| e.to_string())
+        .and_then(|_| web_config::hash_password(password).map_err(|e| e.to_string()));
+    match hashed {
+        Ok(h) => {
+            println!("{h}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rdma-monitor: hash-password: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// One cycle, its snapshot on stdout; exit 3 (with the reason) when it read nothing at all.

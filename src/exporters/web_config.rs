@@ -513,6 +513,32 @@ impl WebConfigSource {
     }
 }
 
+/// bcrypt cost of `hash-password`: what `htpasswd -B` uses by default, and what
+/// exporter-toolkit's documentation shows.
+pub const HASH_COST: u32 = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("the password is empty")]
+    Empty,
+    #[error(
+        "the password is {0} bytes; bcrypt reads only the first 72, so the rest would not count"
+    )]
+    TooLong(usize),
+    #[error("{0}")]
+    Bcrypt(#[from] bcrypt::BcryptError),
+}
+
+/// The bcrypt hash for `basic_auth_users`. Refuses what bcrypt would
+/// silently weaken: an empty password, or one past its 72-byte input.
+pub fn hash_password(password: &str) -> Result<String, HashError> {
+    match password.len() {
+        0 => Err(HashError::Empty),
+        n if n > 72 => Err(HashError::TooLong(n)),
+        _ => Ok(bcrypt::hash(password, HASH_COST)?),
+    }
+}
+
 /// `Basic base64(user:password)` → (user, password).
 pub fn basic_credentials(value: &str) -> Option<(String, String)> {
     let (scheme, b64) = value.trim().split_once(' ')?;

@@ -27,8 +27,15 @@ strict = lambda props, required=(): {"type": "object", "additionalProperties": F
 relabel = strict({"sourceLabels": {"type": "array", "items": {"type": "string"}}, "targetLabel": {"type": "string"},
                   "regex": {"type": "string"}, "replacement": {"type": "string"}, "action": {"type": "string"},
                   "separator": {"type": "string"}})
+# SecretKeySelector, SafeTLSConfig and BasicAuth as the operator's API reference defines them.
+secret_key = strict({"name": {"type": "string"}, "key": {"type": "string"}, "optional": {"type": "boolean"}}, ["name", "key"])
+secret_or_cm = strict({"secret": secret_key, "configMap": secret_key})
+tls_config = strict({"ca": secret_or_cm, "cert": secret_or_cm, "keySecret": secret_key, "serverName": {"type": "string"},
+                     "insecureSkipVerify": {"type": "boolean"}})
+basic_auth = strict({"username": secret_key, "password": secret_key}, ["username", "password"])
 endpoint = strict({"port": {"type": "string"}, "path": {"type": "string"}, "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
                    "scrapeTimeout": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"}, "scheme": {"enum": ["http", "https"]},
+                   "tlsConfig": tls_config, "basicAuth": basic_auth,
                    "relabelings": {"type": "array", "items": relabel}, "honorLabels": {"type": "boolean"}}, ["port"])
 selector = strict({"matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}})
 metadata = strict({"name": {"type": "string"}, "namespace": {"type": "string"},
@@ -59,11 +66,41 @@ for _, m in monitors:
     for ep in m["spec"].get("podMetricsEndpoints", m["spec"].get("endpoints", [])):
         assert ep["port"] in ports | {p["name"] for p in svc["spec"]["ports"]}, f"{m['kind']} port {ep['port']}"
 c = pod["spec"]["containers"][0]
-assert c["readinessProbe"]["httpGet"]["path"] == "/healthz"
+assert c["readinessProbe"]["tcpSocket"]["port"] in ports
 assert pod["spec"]["hostNetwork"] is True
 assert any(v["hostPath"]["path"] == "/sys" for v in pod["spec"]["volumes"] if "hostPath" in v)
 assert any(m["mountPath"] == "/sys" and m.get("readOnly") for m in c["volumeMounts"])
-print("INFO the DaemonSet, Service and monitors fit together (labels, ports, /healthz, /sys read-only)")
+print("INFO the DaemonSet, Service and monitors fit together (labels, ports, probes, /sys read-only)")
+
+# TLS + basic auth: the Secrets web-secret.sh makes are the ones the DaemonSet
+# mounts and the monitors refer to, with the keys they name; and they are
+# valid Secrets.
+import os, tempfile
+made = subprocess.run(["deploy/kubernetes/web-secret.sh"], capture_output=True, text=True, check=True).stdout
+secrets = {d["metadata"]["name"]: d for d in yaml.safe_load_all(made)}
+with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+    f.write(made)
+r = subprocess.run(["kubernetes-validate", "--strict", "-k", "1.30.0", f.name], capture_output=True, text=True)
+os.unlink(f.name)
+assert r.returncode == 0, r.stdout + r.stderr
+web_file = c["args"][c["args"].index("--web.config.file") + 1]
+mount = next(m for m in c["volumeMounts"] if web_file.startswith(m["mountPath"] + "/"))
+vol = next(v for v in pod["spec"]["volumes"] if v["name"] == mount["name"])
+web = secrets[vol["secret"]["secretName"]]["stringData"]
+assert os.path.basename(web_file) in web, f"the Secret has no {web_file}"
+web_yml = yaml.safe_load(web[os.path.basename(web_file)])
+for k in ("cert_file", "key_file", "client_ca_file"):
+    assert web_yml["tls_server_config"][k] in web, f"web.yml's {k} is not in the Secret"
+assert web_yml["tls_server_config"]["client_auth_type"] == "RequireAndVerifyClientCert"
+for _, m in monitors:
+    for ep in m["spec"].get("podMetricsEndpoints", m["spec"].get("endpoints", [])):
+        assert ep["scheme"] == "https", f"{m['kind']} scrapes without TLS"
+        t, b = ep["tlsConfig"], ep["basicAuth"]
+        refs = [t["ca"]["secret"], t["cert"]["secret"], t["keySecret"], b["username"], b["password"]]
+        for ref in refs:
+            assert ref["key"] in secrets[ref["name"]]["stringData"], f"{m['kind']} refers to {ref}, which web-secret.sh does not make"
+        assert t["serverName"] == "rdma-monitor"
+print(f"INFO web-secret.sh makes {sorted(secrets)}: valid Secrets with every key the DaemonSet and monitors use")
 
 # The image the DaemonSet runs is the one README's build command tags, at the
 # crate's version.

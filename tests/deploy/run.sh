@@ -5,7 +5,9 @@
 #  3. the Kubernetes manifests: schemas (tests/deploy/k8s.py)
 #  4. the alert rules: promtool check + promtool test rules
 #  5. the Grafana dashboard: every metric its queries use is in a real scrape
-#  6. a real Prometheus on 127.0.0.1 scraping the agent on a fixture tree:
+#  6. a real Prometheus on 127.0.0.1 scraping the agent on a fixture tree over
+#     HTTPS with a client certificate and a password, set up from the Secrets
+#     deploy/kubernetes/web-secret.sh makes and the PodMonitor's settings:
 #     target up, series there, rate() over an agent counter answers
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,19 +28,40 @@ echo "== 2. systemd unit"
 sed "s|/usr/local/bin/rdma-monitor|$AGENT|" deploy/systemd/rdma-monitor.service > "$OUT/rdma-monitor.service"
 systemd-analyze verify "$OUT/rdma-monitor.service"
 echo "systemd-analyze verify: clean"
+# With the TLS drop-in: the unit as systemd merges it (a repeated [Service]
+# section adds to the first).
+cat "$OUT/rdma-monitor.service" deploy/systemd/tls.conf > "$OUT/rdma-monitor-tls.service"
+systemd-analyze verify "$OUT/rdma-monitor-tls.service"
+grep -q '^Environment=RDMA_MON_PROMETHEUS__WEB_CONFIG_FILE=%d/web.yml' deploy/systemd/tls.conf
+echo "systemd-analyze verify with the TLS drop-in: clean"
 
 echo "== 3. Kubernetes"
+export RDMA_MONITOR=$AGENT
 python3 tests/deploy/k8s.py
 
 echo "== 4. alert rules"
 promtool check rules deploy/prometheus/alerts.yml
 (cd deploy/prometheus && promtool test rules alerts.test.yml)
 
+# The Secrets as the kubelet would mount them: one file per key.
+WEB=$OUT/web; SCRAPE=$OUT/scrape
+deploy/kubernetes/web-secret.sh > "$OUT/web-secrets.yaml"
+python3 - "$OUT/web-secrets.yaml" "$WEB" "$SCRAPE" <<'PY'
+import os, sys, yaml
+dirs = {"rdma-monitor-web": sys.argv[2], "rdma-monitor-scrape": sys.argv[3]}
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    out = dirs[d["metadata"]["name"]]
+    os.makedirs(out, exist_ok=True)
+    for k, v in d["stringData"].items():
+        with open(os.path.join(out, k), "w") as f:
+            f.write(v)
+PY
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 APORT=$(free_port); PPORT=$(free_port)
 RDMA_MON_GENERAL__SYSFS_ROOT=fixtures/sysfs/node-mixed RDMA_MON_GENERAL__POLL_INTERVAL=1 \
 RDMA_MON_PROMETHEUS__LISTEN_ADDRESS=127.0.0.1 RDMA_MON_PROMETHEUS__PORT=$APORT \
-RDMA_MON_GENERAL__SNAPSHOT_DIR="$OUT/snapshots" "$AGENT" 2> "$OUT/agent.log" &
+RDMA_MON_GENERAL__SNAPSHOT_DIR="$OUT/snapshots" "$AGENT" --web.config.file "$WEB/web.yml" 2> "$OUT/agent.log" &
 agent=$!
 cat > "$OUT/prometheus.yml" <<YML
 global:
@@ -48,6 +71,15 @@ rule_files:
   - $REPO/deploy/prometheus/alerts.yml
 scrape_configs:
   - job_name: rdma-monitor
+    scheme: https
+    tls_config:
+      ca_file: $SCRAPE/ca.crt
+      cert_file: $SCRAPE/client.crt
+      key_file: $SCRAPE/client.key
+      server_name: rdma-monitor
+    basic_auth:
+      username: prometheus
+      password_file: $SCRAPE/password
     static_configs:
       - targets: ['127.0.0.1:$APORT']
 YML
@@ -55,7 +87,16 @@ prometheus --config.file="$OUT/prometheus.yml" --storage.tsdb.path="$OUT/tsdb" \
   --web.listen-address=127.0.0.1:$PPORT > "$OUT/prometheus.log" 2>&1 &
 prom=$!
 trap 'kill $agent $prom 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$APORT/metrics" -o "$OUT/scrape.txt" && break; sleep 0.2; done
+scrape() {
+  curl -sf --cacert "$SCRAPE/ca.crt" --cert "$SCRAPE/client.crt" --key "$SCRAPE/client.key" \
+    --connect-to "rdma-monitor:$APORT:127.0.0.1:$APORT" -u "prometheus:$(cat "$SCRAPE/password")" "$@"
+}
+for _ in $(seq 1 50); do scrape "https://rdma-monitor:$APORT/metrics" -o "$OUT/scrape.txt" && break; sleep 0.2; done
+[ -s "$OUT/scrape.txt" ] || { echo "no scrape over HTTPS"; tail -5 "$OUT/agent.log"; exit 1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$SCRAPE/ca.crt" --cert "$SCRAPE/client.crt" --key "$SCRAPE/client.key" \
+  --connect-to "rdma-monitor:$APORT:127.0.0.1:$APORT" -u prometheus:wrong "https://rdma-monitor:$APORT/metrics")
+[ "$code" = 401 ] || { echo "a wrong password got $code, not 401"; exit 1; }
+echo "HTTPS: the scrape with the Secret's certificate and password answers; a wrong password gets 401"
 
 echo "== 5. dashboard"
 python3 - "$OUT/scrape.txt" deploy/grafana/rdma-monitor.json <<'PY'

@@ -140,3 +140,28 @@ fn parses_basic_credentials() {
     assert_eq!(basic_credentials("basic !!!"), None);
     assert_eq!(basic_credentials("Digest x"), None);
 }
+
+#[test]
+fn hash_password_gives_a_hash_the_web_config_accepts() {
+    let h = hash_password("s3cret").unwrap();
+    assert!(h.starts_with("$2b$10$"), "{h}");
+    assert!(bcrypt::verify("s3cret", &h).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "web.yml",
+        &format!("basic_auth_users:\n  prometheus: '{h}'\n"),
+    );
+    let src = WebConfigSource::open(&p).unwrap();
+    let c = src.current();
+    assert!(src.authorized(&c, Some(&basic("prometheus", "s3cret"))));
+    assert!(!src.authorized(&c, Some(&basic("prometheus", "s3cret!"))));
+}
+
+#[test]
+fn hash_password_refuses_what_bcrypt_would_weaken() {
+    assert!(matches!(hash_password(""), Err(HashError::Empty)));
+    let long = "x".repeat(73);
+    assert!(matches!(hash_password(&long), Err(HashError::TooLong(73))));
+    assert!(hash_password(&"x".repeat(72)).is_ok());
+}
