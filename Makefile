@@ -14,7 +14,7 @@ DEMO_ROOT := $(shell ls /sys/class/infiniband 2>/dev/null | grep -q . && echo /s
 # make test prints them at its end.
 export RDMA_MON_SKIPS := $(CURDIR)/target/test-skips.txt
 
-.PHONY: all deps build static demo test test-parts bindings bindings-check unit-test vm-test vm-strace ibsim-test deploy-test lint bench bench-render bench-compare measure fuzz release clean
+.PHONY: all deps build static demo test test-parts bindings bindings-check unit-test vm-test vm-strace ibsim-test deploy-test lint bench bench-render bench-compare bench-http measure fuzz release clean
 
 all: build
 
@@ -100,6 +100,12 @@ bench-render:
 # The agent against node_exporter's infiniband collector, same tree, same cadence.
 bench-compare: static
 	python3 tests/bench/compare.py
+
+# The agent and node_exporter under slowloris (64 connections, 60 s) and 200
+# concurrent scrapers (30 s): answered scrapes, errors, p99, peak RSS.
+bench-http: static
+	@tests/deps.sh test
+	python3 tests/bench/http_compare.py
 
 # The static binary and its SHA256, in dist/.
 release: static

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""make bench-http: the agent and node_exporter side by side under the two
+loads the exporter issue names, on the same machine at the same time.
+
+  slowloris: 64 connections send half a request head, then one byte every
+             2 s; meanwhile one legitimate scrape a second (60 s).
+  flood:     200 concurrent scrapers, each scraping back to back (30 s).
+
+For each server: scrapes answered / attempted, connection resets and other
+errors, latency p50/p99/max of answered scrapes, and the server's peak RSS
+(VmHWM). Both serve the 16-HCA fixture tree (node_exporter with only its
+infiniband collector, through --path.sysfs: the same files).
+Durations: SLOWLORIS_SECS, FLOOD_SECS (defaults 60 and 30)."""
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+AGENT = os.environ.get("AGENT", os.path.join(REPO, "target/x86_64-unknown-linux-musl/release/rdma-monitor"))
+TREE = os.path.join(REPO, "fixtures/sysfs/node-16hca")
+SLOW_SECS = float(os.environ.get("SLOWLORIS_SECS", 60))
+FLOOD_SECS = float(os.environ.get("FLOOD_SECS", 30))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def scrape(port, timeout=10.0):
+    """One GET /metrics on a new connection: (latency s, None) or (None, error kind)."""
+    t0 = time.monotonic()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            buf = bytearray()
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                buf += b
+        if not buf.startswith(b"HTTP/1.1 200"):
+            return None, "status " + buf[:12].decode(errors="replace")
+        return time.monotonic() - t0, None
+    except ConnectionResetError:
+        return None, "reset"
+    except socket.timeout:
+        return None, "timeout"
+    except OSError as e:
+        return None, type(e).__name__
+
+
+def hwm_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def pct(xs, q):
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def report(name, lat, errs, attempted, pid):
+    kinds = {}
+    for e in errs:
+        kinds[e] = kinds.get(e, 0) + 1
+    ms = lambda v: f"{v * 1000:.1f} ms"
+    print(f"  {name:<14} answered {len(lat)}/{attempted}  errors {kinds or 'none'}  "
+          f"p50 {ms(pct(lat, 0.5))}  p99 {ms(pct(lat, 0.99))}  max {ms(max(lat) if lat else float('nan'))}  "
+          f"peak RSS {hwm_kib(pid) / 1024:.1f} MiB", flush=True)
+
+
+def slowloris(port, pid, name):
+    stop = time.monotonic() + SLOW_SECS
+    socks = []
+    for _ in range(64):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            socks.append(s)
+        except OSError:
+            pass
+
+    def drip():
+        # One byte every 2 s on each connection; reopen the ones the server closed.
+        while time.monotonic() < stop:
+            for i, s in enumerate(socks):
+                try:
+                    s.sendall(b"X")
+                except OSError:
+                    try:
+                        s.close()
+                        socks[i] = socket.create_connection(("127.0.0.1", port), timeout=5)
+                        socks[i].sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                    except OSError:
+                        pass
+            time.sleep(2)
+
+    t = threading.Thread(target=drip, daemon=True)
+    t.start()
+    lat, errs, n = [], [], 0
+    while time.monotonic() < stop:
+        t0 = time.monotonic()
+        l, e = scrape(port)
+        n += 1
+        (lat.append(l) if l is not None else errs.append(e))
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+    t.join()
+    for s in socks:
+        s.close()
+    report(name, lat, errs, n, pid)
+
+
+def flood(port, pid, name):
+    stop = time.monotonic() + FLOOD_SECS
+    lat, errs, lock = [], [], threading.Lock()
+
+    def worker():
+        while time.monotonic() < stop:
+            l, e = scrape(port)
+            with lock:
+                (lat.append(l) if l is not None else errs.append(e))
+
+    ts = [threading.Thread(target=worker) for _ in range(200)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    report(name, lat, errs, len(lat) + len(errs), pid)
+
+
+def wait_up(port):
+    for _ in range(100):
+        if scrape(port, 2)[0] is not None:
+            return
+        time.sleep(0.1)
+    sys.exit(f"nothing answers on port {port}")
+
+
+def main():
+    ne = subprocess.run(["sh", "-c", "command -v prometheus-node-exporter || command -v node_exporter"],
+                        capture_output=True, text=True).stdout.strip()
+    if not ne:
+        sys.exit("node_exporter is missing (tests/deps.sh test installs prometheus-node-exporter)")
+    aport, nport = free_port(), free_port()
+    env = dict(os.environ, RDMA_MON_GENERAL__SYSFS_ROOT=TREE, RDMA_MON_GENERAL__POLL_INTERVAL="1",
+               RDMA_MON_PROMETHEUS__LISTEN_ADDRESS="127.0.0.1", RDMA_MON_PROMETHEUS__PORT=str(aport),
+               RDMA_MON_GENERAL__SNAPSHOT_DIR="/tmp/rdma-monitor-bench-http", RDMA_MON_GENERAL__LOG_LEVEL="error")
+    agent = subprocess.Popen([AGENT], env=env, stderr=subprocess.DEVNULL)
+    node = subprocess.Popen([ne, "--collector.disable-defaults", "--collector.infiniband",
+                             f"--web.listen-address=127.0.0.1:{nport}", f"--path.sysfs={TREE}"],
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_up(aport)
+        wait_up(nport)
+        version = subprocess.run([ne, "--version"], capture_output=True, text=True)
+        print(f"{AGENT} vs {(version.stdout or version.stderr).splitlines()[0]}, 16-HCA tree, "
+              f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}")
+        print(f"slowloris: 64 connections dripping a request head, one scrape a second, {SLOW_SECS:.0f} s each")
+        threads = [threading.Thread(target=slowloris, args=(aport, agent.pid, "rdma-monitor")),
+                   threading.Thread(target=slowloris, args=(nport, node.pid, "node_exporter"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # One server at a time: 400 client threads on 2 cores would measure the client.
+        print(f"flood: 200 concurrent scrapers, {FLOOD_SECS:.0f} s each, one server at a time")
+        flood(aport, agent.pid, "rdma-monitor")
+        flood(nport, node.pid, "node_exporter")
+    finally:
+        agent.terminate()
+        node.terminate()
+        agent.wait()
+        node.wait()
+
+
+if __name__ == "__main__":
+    main()
