@@ -140,6 +140,72 @@ def flood(port, pid, name):
     report(name, lat, errs, len(lat) + len(errs), pid)
 
 
+def cpu_ticks(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+
+
+def scrape_cost(label, pid, get, n=300):
+    """CPU of the server per scrape over n back-to-back scrapes, and bytes per answer."""
+    get()
+    t0 = cpu_ticks(pid)
+    size = 0
+    for _ in range(n):
+        size = get()
+    ms = (cpu_ticks(pid) - t0) * 1000 / os.sysconf("SC_CLK_TCK") / n
+    print(f"  {label:<34} {ms:6.2f} ms CPU per scrape, {size} bytes", flush=True)
+
+
+def http_get(port, headers=b"", wrap=None):
+    def get():
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if wrap:
+            s = wrap(s)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: rdma-monitor\r\nConnection: close\r\n" + headers + b"\r\n")
+        buf = bytearray()
+        while (b := s.recv(65536)):
+            buf += b
+        s.close()
+        assert buf.startswith(b"HTTP/1.1 200"), buf[:40]
+        return len(buf) - buf.index(b"\r\n\r\n") - 4
+    return get
+
+
+def tls_costs(env):
+    """The same agent over mTLS + basic auth, with the Secrets web-secret.sh makes."""
+    import base64, ssl, tempfile, yaml
+    d = tempfile.mkdtemp()
+    made = subprocess.run([os.path.join(REPO, "deploy/kubernetes/web-secret.sh")], capture_output=True, text=True,
+                          check=True, env=dict(os.environ, RDMA_MONITOR=AGENT)).stdout
+    files = {}
+    for doc in yaml.safe_load_all(made):
+        sub = os.path.join(d, doc["metadata"]["name"])
+        os.makedirs(sub)
+        for k, v in doc["stringData"].items():
+            open(os.path.join(sub, k), "w").write(v)
+            files[k] = os.path.join(sub, k)
+    port = free_port()
+    agent = subprocess.Popen([AGENT, "--web.config.file", files["web.yml"]],
+                             env=dict(env, RDMA_MON_PROMETHEUS__PORT=str(port)), stderr=subprocess.DEVNULL)
+    try:
+        ctx = ssl.create_default_context(cafile=files["ca.crt"])
+        ctx.load_cert_chain(files["client.crt"], files["client.key"])
+        wrap = lambda s: ctx.wrap_socket(s, server_hostname="rdma-monitor")
+        auth = b"Authorization: Basic " + base64.b64encode(b"prometheus:" + open(files["password"], "rb").read()) + b"\r\n"
+        get = http_get(port, auth, wrap)
+        for _ in range(100):
+            try:
+                get()
+                break
+            except (OSError, AssertionError):
+                time.sleep(0.1)
+        scrape_cost("mTLS + basic auth (a handshake each)", agent.pid, get)
+        scrape_cost("mTLS + basic auth + gzip", agent.pid, http_get(port, auth + b"Accept-Encoding: gzip\r\n", wrap))
+    finally:
+        agent.terminate()
+        agent.wait()
+
+
 def wait_up(port):
     for _ in range(100):
         if scrape(port, 2)[0] is not None:
@@ -178,6 +244,10 @@ def main():
         print(f"flood: 200 concurrent scrapers, {FLOOD_SECS:.0f} s each, one server at a time")
         flood(aport, agent.pid, "rdma-monitor")
         flood(nport, node.pid, "node_exporter")
+        print("scrape cost of the agent, 300 back-to-back scrapes each (CPU from /proc/PID/stat)")
+        scrape_cost("plain", agent.pid, http_get(aport))
+        scrape_cost("gzip", agent.pid, http_get(aport, b"Accept-Encoding: gzip\r\n"))
+        tls_costs(env)
     finally:
         agent.terminate()
         node.terminate()
