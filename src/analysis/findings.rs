@@ -16,7 +16,7 @@
 //! - `transmit_discards`, `out_of_buffer`, `cnp_rate`: per-second rate above its threshold.
 //! - `counter_saturated`: a counter stopped at its maximum; `counter_reset`: one went down.
 //! - `firmware_mismatch`: HCAs of one type run different firmware.
-//! - `pfc_pause_storm`: a priority paused more than `pfc_pause_share` of the
+//! - `pfc_pause_storm`: a priority (or link-level pause: no priority) paused more than `pfc_pause_share` of the
 //!   last interval (from the pause-duration statistics), per netdev and priority.
 //! - `configuration_changed` (info, for an hour): firmware, driver, offloads,
 //!   pause settings, the PFC enable mask, a DCQCN parameter or a module
@@ -93,8 +93,8 @@ pub struct Findings {
     /// Fingerprint of each thing's configuration, and when and how it last changed.
     config: HashMap<String, String>,
     changed: HashMap<String, (u64, String)>,
-    /// Pause duration (µs) per (netdev, direction, priority) at the last cycle.
-    pause_us: HashMap<(String, &'static str, u8), u64>,
+    /// Pause duration (µs) per (netdev, direction, priority; None: link-level pause) at the last cycle.
+    pause_us: HashMap<(String, &'static str, Option<u8>), u64>,
     /// Last carrier-change count and driver link-down count per netdev.
     carrier: HashMap<String, u32>,
     link_downs: HashMap<String, u64>,
@@ -415,21 +415,15 @@ impl Findings {
                 th.transmit_discards_per_second,
             ),
             (
-                rate_of(hw("out_of_buffer")).or(rate_of(hw("rx_out_of_buffer"))),
+                crate::catalog::used_by("out_of_buffer").find_map(|k| rate_of(hw(k.file))),
                 "out_of_buffer",
                 "out_of_buffer",
                 th.out_of_buffer_per_second,
             ),
             (
-                [
-                    hw("rp_cnp_handled"),
-                    hw("np_cnp_sent"),
-                    hw("cnpHandled"),
-                    hw("cnpSent"),
-                ]
-                .into_iter()
-                .filter_map(rate_of)
-                .reduce(f64::max),
+                crate::catalog::used_by("cnp_rate")
+                    .filter_map(|k| rate_of(hw(k.file)))
+                    .reduce(f64::max),
                 "cnp_rate",
                 "CNPs",
                 th.cnp_per_second,
@@ -480,9 +474,7 @@ impl Findings {
             // No interval yet: remember the values for the next cycle.
             for nd in &snap.netdevs {
                 for c in &nd.ethtool_stats {
-                    if let Some(("duration_us", dir, prio)) =
-                        crate::sources::netdev::pfc_stat(&c.name)
-                    {
+                    if let Some((dir, prio)) = pause_duration(&c.name) {
                         self.pause_us.insert((nd.name.clone(), dir, prio), c.value);
                     }
                 }
@@ -491,8 +483,7 @@ impl Findings {
         };
         for nd in &snap.netdevs {
             for c in &nd.ethtool_stats {
-                let Some(("duration_us", dir, prio)) = crate::sources::netdev::pfc_stat(&c.name)
-                else {
+                let Some((dir, prio)) = pause_duration(&c.name) else {
                     continue;
                 };
                 let before = self.pause_us.insert((nd.name.clone(), dir, prio), c.value);
@@ -502,11 +493,14 @@ impl Findings {
                 let share = (c.value - b) as f64 / 1e6 / interval;
                 if share > self.th.pfc_pause_share {
                     out.push((
-                        ("pfc_pause_storm", nd.name.clone(), None, Some(prio)),
+                        ("pfc_pause_storm", nd.name.clone(), None, prio),
                         Severity::Critical,
                         format!(
-                            "{} priority {prio} paused {:.0} % of the time ({dir})",
+                            "{} {} paused {:.0} % of the time ({dir})",
                             nd.name,
+                            prio.map_or("link-level pause".to_string(), |p| format!(
+                                "priority {p}"
+                            )),
                             share * 100.0
                         ),
                         ev(&[
@@ -637,6 +631,16 @@ impl Findings {
         }
         out
     }
+}
+
+/// A pause-duration statistic (µs) of the catalog: (direction, priority;
+/// None for link-level pause).
+fn pause_duration(name: &str) -> Option<(&'static str, Option<u8>)> {
+    let hit = crate::catalog::ethtool::lookup(name)?;
+    if !hit.stat.findings.contains(&"pfc_pause_storm") {
+        return None;
+    }
+    Some((hit.direction()?, hit.index))
 }
 
 /// A module reading past the module's own thresholds.

@@ -513,3 +513,29 @@ fn dcqcn_and_pfc_changes_are_configuration_changes() {
         "{summaries:?}"
     );
 }
+
+/// The storm rule reads every pause-duration name the catalog knows: bnxt's
+/// `pfc_priN_rx_duration_us` and mlx5's link-level `tx_global_pause_duration`.
+#[test]
+fn a_pause_storm_on_bnxt_and_on_link_level_pause() {
+    use crate::model::Counter;
+    for (name, want) in [
+        ("pfc_pri5_rx_duration_us", Some(5)),
+        ("tx_global_pause_duration", None),
+    ] {
+        let mk = |us: u64| {
+            let mut s = with_netdev(one(4, &[]), 0, None);
+            s.netdevs[0].ethtool_stats = vec![Counter {
+                name: name.into(),
+                value: us,
+            }];
+            s
+        };
+        let mut e = engine();
+        e.evaluate(&mk(0), 10_000);
+        let f = e.evaluate(&mk(5_000_000), 20_000).0;
+        assert_eq!(ids(&f), ["pfc_pause_storm"], "{name}");
+        assert_eq!(f[0].priority, want, "{name}");
+        assert!(f[0].summary.contains("50 %"), "{}", f[0].summary);
+    }
+}
