@@ -23,6 +23,7 @@
 //!   parameter changed since the last read.
 //! - `transceiver_threshold`: a module reading past the module's own alarm
 //!   (critical) or warning (warning) threshold.
+//! - `retransmission_rate`, `priority_drops`, `phy_ber`: see `findings/counters.rs`.
 //! - Carrier changes of a port's netdev count as link transitions for
 //!   `link_flapping` (two changes, down and up, make one).
 
@@ -98,6 +99,7 @@ pub struct Findings {
     /// Last carrier-change count and driver link-down count per netdev.
     carrier: HashMap<String, u32>,
     link_downs: HashMap<String, u64>,
+    counters: counters::CounterRules,
 }
 
 /// How long a configuration change stays a finding.
@@ -137,6 +139,7 @@ impl Findings {
             carrier: HashMap::new(),
             link_downs: HashMap::new(),
             pause_us: HashMap::new(),
+            counters: Default::default(),
         }
     }
 
@@ -169,6 +172,7 @@ impl Findings {
         hits.extend(self.pfc_rules(snap));
         hits.extend(self.config_rules(snap, now_ms));
         hits.extend(transceiver_rules(snap));
+        hits.extend(self.counters.evaluate(&self.th, snap));
         for d in &snap.devices {
             for p in &d.ports {
                 let flaps = p
@@ -760,5 +764,6 @@ fn merge_counter_evidence(
     into.insert("counter", format!("{a},{b}").into());
 }
 
+mod counters;
 #[cfg(test)]
 mod tests;

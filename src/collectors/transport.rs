@@ -86,3 +86,157 @@ fn volume(cycle: &Cycle, out: &mut Builder) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::metrics::Value;
+    use crate::model::{Counter, DeviceInfo, DeviceReading, NodeReading, PortInfo, PortReading};
+    use crate::sources::netdev::NetdevReading;
+
+    fn counters(c: &[(&str, u64)]) -> Vec<Counter> {
+        c.iter()
+            .map(|(n, v)| Counter {
+                name: (*n).into(),
+                value: *v,
+            })
+            .collect()
+    }
+
+    fn device(
+        name: &str,
+        netdev: Option<&str>,
+        pma: &[(&str, u64)],
+        hw: &[(&str, u64)],
+    ) -> DeviceReading {
+        DeviceReading {
+            info: Arc::new(DeviceInfo {
+                name: name.into(),
+                ..DeviceInfo::default()
+            }),
+            hw_counters: Vec::new(),
+            ports: vec![PortReading {
+                port: 1,
+                info: Arc::new(PortInfo {
+                    netdev: netdev.map(str::to_string),
+                    ..PortInfo::default()
+                }),
+                state: None,
+                phys_state: None,
+                rate: None,
+                counters: counters(pma),
+                hw_counters: counters(hw),
+                unsupported: Vec::new(),
+                origin: Default::default(),
+            }],
+            resources: Vec::new(),
+            qp_counters: Vec::new(),
+        }
+    }
+
+    /// A transport counter of each RDMA driver lands in its family with the
+    /// driver's name as `counter`; each port's volume says where it came
+    /// from, and mlx5's vport RDMA statistics feed a port without PMA counters.
+    #[test]
+    fn each_driver_and_the_volume_origin() {
+        let node = NodeReading {
+            devices: vec![
+                device(
+                    "mlx5_0",
+                    None,
+                    &[("port_xmit_data", 10)],
+                    &[("roce_adp_retrans", 3)],
+                ),
+                device(
+                    "bnxt_re0",
+                    None,
+                    &[],
+                    &[("to_retransmits", 4), ("tx_bytes", 1000)],
+                ),
+                device("efa_0", None, &[], &[("retrans_pkts", 5)]),
+                device("mlx5_1", Some("eth2"), &[], &[]),
+            ],
+            netdevs: vec![NetdevReading {
+                name: "eth2".into(),
+                link: None,
+                ethtool_stats: counters(&[("tx_vport_rdma_unicast_bytes", 7777)]),
+                ethtool_nl: None,
+                info: Default::default(),
+                errors: Vec::new(),
+            }],
+            ..NodeReading::default()
+        };
+        let cycle = Cycle {
+            node: &node,
+            mode: crate::config::NetworkMode::Auto,
+            mad: None,
+        };
+        let mut b = Builder::new();
+        Transport.collect(&cycle, &mut b).unwrap();
+        let set = b.finish();
+        let retrans = |dev: &str, kind: &str, counter: &str| {
+            set.get(
+                "rdma_transport_retransmissions_total",
+                &[
+                    ("device", dev),
+                    ("port", "1"),
+                    ("kind", kind),
+                    ("counter", counter),
+                ],
+            )
+        };
+        assert_eq!(
+            retrans("mlx5_0", "adaptive", "roce_adp_retrans"),
+            Some(Value::U64(3))
+        );
+        assert_eq!(
+            retrans("bnxt_re0", "timeout", "to_retransmits"),
+            Some(Value::U64(4))
+        );
+        assert_eq!(
+            retrans("efa_0", "packet", "retrans_pkts"),
+            Some(Value::U64(5))
+        );
+        // Absent, not 0: mlx5_0 has no slow-restart counter.
+        assert_eq!(retrans("mlx5_0", "slow_restart", "roce_slow_restart"), None);
+        let origin = |dev: &str, metric: &str, origin: &str, counter: &str| {
+            set.get(
+                "rdma_port_volume_origin",
+                &[
+                    ("device", dev),
+                    ("port", "1"),
+                    ("metric", metric),
+                    ("origin", origin),
+                    ("counter", counter),
+                ],
+            )
+        };
+        let tx = "rdma_port_transmit_bytes_total";
+        assert_eq!(
+            origin("mlx5_0", tx, "pma", "port_xmit_data"),
+            Some(Value::U64(1))
+        );
+        assert_eq!(
+            origin("bnxt_re0", tx, "hw_counters", "tx_bytes"),
+            Some(Value::U64(1))
+        );
+        assert_eq!(
+            origin("mlx5_1", tx, "ethtool", "tx_vport_rdma_unicast_bytes"),
+            Some(Value::U64(1))
+        );
+        assert_eq!(
+            set.get(tx, &[("device", "mlx5_1"), ("port", "1")]),
+            Some(Value::U64(7777))
+        );
+        // No volume anywhere for EFA's receive side here: no origin, no series.
+        assert_eq!(
+            set.get(
+                "rdma_port_receive_bytes_total",
+                &[("device", "efa_0"), ("port", "1")]
+            ),
+            None
+        );
+    }
+}
