@@ -5,6 +5,7 @@
 //! ("RDMA counters") and rdma-core's docs. The Ethernet side (`ethtool -S`)
 //! is in [`super::ethtool::mlx5`].
 
+use super::pma::{RCV_DATA, RCV_PACKETS, XMIT_DATA, XMIT_PACKETS};
 use super::{Known, known};
 
 const CNP_SENT: &str = "Congestion notification packets sent by the notification point (mlx5 np_cnp_sent, irdma cnpSent).";
@@ -55,6 +56,14 @@ pub const KNOWN: &[Known] = &[
         "Packets dropped because no receive WQE was posted (mlx5 out_of_buffer, bnxt_re rx_out_of_buffer).",
         ["out_of_buffer"]
     ),
+    // Optional counters (packets_op_cnts, kernel 6.15, "RDMA/mlx5: Add optional
+    // counters for RDMA_TX/RX_packets/bytes"): all RDMA traffic of the link.
+    // Present only when the operator enabled them (`rdma statistic set link
+    // ... optional-counters ...`); the agent never turns them on.
+    known!(Hw, "rdma_tx_bytes", for "port_xmit_data", "rdma_port_transmit_bytes_total", XMIT_DATA),
+    known!(Hw, "rdma_rx_bytes", for "port_rcv_data", "rdma_port_receive_bytes_total", RCV_DATA),
+    known!(Hw, "rdma_tx_packets", for "port_xmit_packets", "rdma_port_transmit_packets_total", XMIT_PACKETS),
+    known!(Hw, "rdma_rx_packets", for "port_rcv_packets", "rdma_port_receive_packets_total", RCV_PACKETS),
     // Retransmission (roce_accl_cnts, retrans_q_cnts).
     known!(Hw, "roce_adp_retrans", transport RETRANSMISSIONS, ["kind" = "adaptive"], ["retransmission_rate"]),
     known!(Hw, "roce_slow_restart", transport RETRANSMISSIONS, ["kind" = "slow_restart"], []),

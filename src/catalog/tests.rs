@@ -361,3 +361,47 @@ fn findings_read_names_from_here() {
         "{durations:?}"
     );
 }
+
+/// The driver's own names (fixtures/hw_counters/, from each driver's source).
+fn hw_names(driver: &str) -> Vec<String> {
+    std::fs::read_to_string(format!(
+        "{}/fixtures/hw_counters/{driver}.txt",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// Every driver counter the catalog names is a name some driver's source
+/// gives (a typo here would never match a file), and each driver's
+/// retransmission-type counters reach the transport families.
+#[test]
+fn catalog_hw_names_come_from_the_drivers() {
+    let drivers = ["mlx5", "bnxt_re", "efa", "irdma"];
+    let all_names: Vec<(String, &str)> = drivers
+        .iter()
+        .flat_map(|d| hw_names(d).into_iter().map(move |n| (n, *d)))
+        .collect();
+    for k in all().filter(|k| k.source == Source::Hw) {
+        assert!(
+            all_names.iter().any(|(n, _)| n == k.file),
+            "{} is in no driver's list",
+            k.file
+        );
+    }
+    let transport = |d: &str| {
+        hw_names(d)
+            .into_iter()
+            .filter(|n| lookup(Source::Hw, n).is_some_and(|k| k.area == Area::Transport))
+            .count()
+    };
+    assert_eq!(transport("mlx5"), 17);
+    assert_eq!(transport("bnxt_re"), 39);
+    assert_eq!(transport("efa"), 4);
+    assert_eq!(transport("irdma"), 1);
+    // mlx5's optional volume counters stand in for the PMA's on a port without it.
+    let k = known_on_port(Source::Hw, "rdma_tx_bytes", &[]).unwrap();
+    assert_eq!((k.metric, k.scale), ("rdma_port_transmit_bytes_total", 1));
+}
