@@ -20,6 +20,7 @@ pub mod ethtool;
 mod irdma;
 mod mlx5;
 mod pma;
+mod rxe;
 
 /// Where a counter was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,6 +177,7 @@ pub const HW_TABLES: &[&[Known]] = &[
     mlx5::KNOWN,
     irdma::KNOWN,
     bnxt::KNOWN,
+    rxe::KNOWN,
 ];
 
 /// Every known IB counter, over all tables.

@@ -379,7 +379,7 @@ fn hw_names(driver: &str) -> Vec<String> {
 /// retransmission-type counters reach the transport families.
 #[test]
 fn catalog_hw_names_come_from_the_drivers() {
-    let drivers = ["mlx5", "bnxt_re", "efa", "irdma"];
+    let drivers = ["mlx5", "bnxt_re", "efa", "irdma", "rxe"];
     let all_names: Vec<(String, &str)> = drivers
         .iter()
         .flat_map(|d| hw_names(d).into_iter().map(move |n| (n, *d)))
@@ -401,6 +401,8 @@ fn catalog_hw_names_come_from_the_drivers() {
     assert_eq!(transport("bnxt_re"), 39);
     assert_eq!(transport("efa"), 4);
     assert_eq!(transport("irdma"), 1);
+    // Six of its own, and duplicate_request with mlx5's name.
+    assert_eq!(transport("rxe"), 7);
     // mlx5's optional volume counters stand in for the PMA's on a port without it.
     let k = known_on_port(Source::Hw, "rdma_tx_bytes", &[]).unwrap();
     assert_eq!((k.metric, k.scale), ("rdma_port_transmit_bytes_total", 1));

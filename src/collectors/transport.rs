@@ -156,6 +156,8 @@ mod tests {
                     &[("to_retransmits", 4), ("tx_bytes", 1000)],
                 ),
                 device("efa_0", None, &[], &[("retrans_pkts", 5)]),
+                device("rxe0", None, &[], &[("completer_retry_err", 6)]),
+                device("irdma0", None, &[], &[("tcpRetransSegs", 7)]),
                 device("mlx5_1", Some("eth2"), &[], &[]),
             ],
             netdevs: vec![NetdevReading {
@@ -198,6 +200,14 @@ mod tests {
         assert_eq!(
             retrans("efa_0", "packet", "retrans_pkts"),
             Some(Value::U64(5))
+        );
+        assert_eq!(
+            retrans("rxe0", "completer_retry", "completer_retry_err"),
+            Some(Value::U64(6))
+        );
+        assert_eq!(
+            retrans("irdma0", "tcp_segment", "tcpRetransSegs"),
+            Some(Value::U64(7))
         );
         // Absent, not 0: mlx5_0 has no slow-restart counter.
         assert_eq!(retrans("mlx5_0", "slow_restart", "roce_slow_restart"), None);
