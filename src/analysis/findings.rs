@@ -386,14 +386,17 @@ impl Findings {
             }
         }
         let per_minute = [
-            ("symbol_error", "symbol_errors", th.symbol_errors_per_minute),
-            (
-                "port_rcv_errors",
-                "receive_errors",
-                th.receive_errors_per_minute,
-            ),
+            ("symbol_errors", th.symbol_errors_per_minute),
+            ("receive_errors", th.receive_errors_per_minute),
         ];
-        for (file, id, limit) in per_minute {
+        // The PMA counters each rule reads, from the catalog.
+        let pma = |id: &str| {
+            crate::catalog::used_by(id).find(|k| k.source == crate::catalog::Source::Pma)
+        };
+        for (id, limit) in per_minute {
+            let Some(file) = pma(id).map(|k| k.file) else {
+                continue;
+            };
             if let Some(r) = rate_of(c(file))
                 && r * 60.0 > limit
             {
@@ -413,7 +416,7 @@ impl Findings {
         }
         let per_second: [(Option<f64>, &'static str, &str, f64); 3] = [
             (
-                rate_of(c("port_xmit_discards")),
+                pma("transmit_discards").and_then(|k| rate_of(c(k.file))),
                 "transmit_discards",
                 "port_xmit_discards",
                 th.transmit_discards_per_second,
