@@ -129,6 +129,9 @@ pub struct Analysis {
     pub out_of_buffer_per_second: f64,
     pub cnp_per_second: f64,
     pub pfc_pause_share: f64,
+    pub retransmissions_per_second: f64,
+    pub priority_drops_per_second: f64,
+    pub pre_fec_ber: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

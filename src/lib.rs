@@ -13,6 +13,7 @@
 
 pub mod agent;
 pub mod analysis;
+pub mod catalog;
 pub mod clock;
 pub mod collectors;
 pub mod config;

@@ -55,11 +55,7 @@ impl Reading {
                     .counters
                     .iter()
                     .filter(|(n, v)| {
-                        crate::collectors::catalog::saturation(
-                            crate::collectors::catalog::Source::Pma,
-                            n,
-                        )
-                        .contains(v)
+                        crate::catalog::saturation(crate::catalog::Source::Pma, n).contains(v)
                     })
                     .map(|(n, _)| *n)
                     .collect();

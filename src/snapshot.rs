@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
-use crate::collectors::catalog::{self, Source};
+use crate::catalog::{self, Source};
 use crate::config::NetworkMode;
 use crate::detect::{self, Transport};
 use crate::model::{PortOrigin, QpCounter};

@@ -147,23 +147,96 @@ fn pma_metric(file: &str) -> (&'static str, u64) {
     }
 }
 
-/// The dedicated family of a port's driver counter, if it has one. `port` is
-/// the port's directory: EFA/bnxt_re volume counters stand in for the PMA ones
-/// only on a port without them.
-fn hw_metric(port: &Path, file: &str) -> Option<&'static str> {
+/// The dedicated family of a port's driver counter, if it has one, with the
+/// labels it adds after device and port. `port` is the port's directory:
+/// EFA/bnxt_re volume counters stand in for the PMA ones only on a port
+/// without them. The transport families (issue 13) are written here from
+/// mlx5's counters.rst and the drivers' names, not from the agent's catalog.
+fn hw_metric(port: &Path, file: &str) -> Option<(&'static str, Vec<(&'static str, String)>)> {
+    let transport = |metric: &'static str, fixed: &[(&'static str, &str)]| {
+        let mut l: Vec<(&'static str, String)> =
+            fixed.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        l.push(("counter", file.to_string()));
+        Some((metric, l))
+    };
+    let (req, resp) = ("requester", "responder");
+    let err = "rdma_transport_errors_total";
+    let seq = "rdma_transport_sequence_errors_total";
+    match file {
+        "roce_adp_retrans" => {
+            return transport(
+                "rdma_transport_retransmissions_total",
+                &[("kind", "adaptive")],
+            );
+        }
+        "roce_slow_restart" => {
+            return transport(
+                "rdma_transport_retransmissions_total",
+                &[("kind", "slow_restart")],
+            );
+        }
+        "rnr_nak_retry_err" => {
+            return transport(
+                "rdma_transport_retransmissions_total",
+                &[("kind", "rnr_nak")],
+            );
+        }
+        "roce_adp_retrans_to" => {
+            return transport(
+                "rdma_transport_timeouts_total",
+                &[("kind", "adaptive_retransmission")],
+            );
+        }
+        "local_ack_timeout_err" => {
+            return transport("rdma_transport_timeouts_total", &[("kind", "ack")]);
+        }
+        "out_of_sequence" => return transport(seq, &[("kind", "out_of_sequence")]),
+        "packet_seq_err" => return transport(seq, &[("kind", "nak_received")]),
+        "implied_nak_seq_err" => return transport(seq, &[("kind", "implied_nak")]),
+        "duplicate_request" => return transport(seq, &[("kind", "duplicate_request")]),
+        "req_cqe_error" => return transport(err, &[("side", req), ("kind", "cqe")]),
+        "req_cqe_flush_error" => return transport(err, &[("side", req), ("kind", "cqe_flush")]),
+        "req_remote_access_errors" => {
+            return transport(err, &[("side", req), ("kind", "remote_access")]);
+        }
+        "req_remote_invalid_request" => {
+            return transport(err, &[("side", req), ("kind", "remote_invalid_request")]);
+        }
+        "resp_cqe_error" => return transport(err, &[("side", resp), ("kind", "cqe")]),
+        "resp_cqe_flush_error" => return transport(err, &[("side", resp), ("kind", "cqe_flush")]),
+        "resp_local_length_error" => {
+            return transport(err, &[("side", resp), ("kind", "local_length")]);
+        }
+        "resp_remote_access_errors" => {
+            return transport(err, &[("side", resp), ("kind", "remote_access")]);
+        }
+        "tcpRetransSegs" => {
+            return transport(
+                "rdma_transport_retransmissions_total",
+                &[("kind", "tcp_segment")],
+            );
+        }
+        "rdma_read_wr_err" => return transport(err, &[("side", req), ("kind", "rdma_read_wr")]),
+        _ => {}
+    }
     let no_pma = |f: &str| !port.join("counters").join(f).exists();
-    Some(match file {
-        "tx_bytes" if no_pma("port_xmit_data") => "rdma_port_transmit_bytes_total",
-        "rx_bytes" if no_pma("port_rcv_data") => "rdma_port_receive_bytes_total",
-        "tx_pkts" if no_pma("port_xmit_packets") => "rdma_port_transmit_packets_total",
-        "rx_pkts" if no_pma("port_rcv_packets") => "rdma_port_receive_packets_total",
-        "np_cnp_sent" | "cnpSent" => "rdma_congestion_cnp_sent_total",
-        "rp_cnp_handled" | "cnpHandled" => "rdma_congestion_cnp_handled_total",
-        "rp_cnp_ignored" | "cnpIgnored" => "rdma_congestion_cnp_ignored_total",
-        "np_ecn_marked_roce_packets" | "RxECNMrkd" => "rdma_congestion_ecn_marked_packets_total",
-        "out_of_buffer" => "rdma_congestion_out_of_buffer_total",
-        _ => return None,
-    })
+    Some((
+        match file {
+            "tx_bytes" if no_pma("port_xmit_data") => "rdma_port_transmit_bytes_total",
+            "rx_bytes" if no_pma("port_rcv_data") => "rdma_port_receive_bytes_total",
+            "tx_pkts" if no_pma("port_xmit_packets") => "rdma_port_transmit_packets_total",
+            "rx_pkts" if no_pma("port_rcv_packets") => "rdma_port_receive_packets_total",
+            "np_cnp_sent" | "cnpSent" => "rdma_congestion_cnp_sent_total",
+            "rp_cnp_handled" | "cnpHandled" => "rdma_congestion_cnp_handled_total",
+            "rp_cnp_ignored" | "cnpIgnored" => "rdma_congestion_cnp_ignored_total",
+            "np_ecn_marked_roce_packets" | "RxECNMrkd" => {
+                "rdma_congestion_ecn_marked_packets_total"
+            }
+            "out_of_buffer" => "rdma_congestion_out_of_buffer_total",
+            _ => return None,
+        },
+        Vec::new(),
+    ))
 }
 
 /// The sorted names in `dir`; none when it does not exist (a device without
@@ -229,7 +302,11 @@ fn scrape_has_every_counter_with_its_value() {
                     continue;
                 }
                 let key = match hw_metric(&pdir, &file) {
-                    Some(m) => format!("{m}{{{labels}}}"),
+                    Some((m, extra)) => {
+                        let extra: String =
+                            extra.iter().map(|(k, v)| format!(",{k}=\"{v}\"")).collect();
+                        format!("{m}{{{labels}{extra}}}")
+                    }
                     None => format!("rdma_port_hw_stat_total{{{labels},counter=\"{file}\"}}"),
                 };
                 match read_u64(&pdir.join("hw_counters").join(&file)) {
@@ -753,14 +830,59 @@ fn every_golden_family_matches_the_tree() {
                     counters_broken = true;
                     continue;
                 };
-                let m = hw_metric(&p, &file);
-                match m {
-                    Some(m) => put(m, &l, v.to_string()),
+                match hw_metric(&p, &file) {
+                    Some((m, extra)) => {
+                        let mut all = l.to_vec();
+                        all.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
+                        put(m, &all, v.to_string())
+                    }
                     None => put(
                         "rdma_port_hw_stat_total",
                         &[l[0], l[1], ("counter", &file)],
                         v.to_string(),
                     ),
+                }
+            }
+            // Where each port's volume comes from: the PMA file, else the
+            // driver's stand-in (EFA/bnxt_re names), else nothing (no netdev here).
+            for (pma, hw, metric) in [
+                (
+                    "port_xmit_data",
+                    "tx_bytes",
+                    "rdma_port_transmit_bytes_total",
+                ),
+                ("port_rcv_data", "rx_bytes", "rdma_port_receive_bytes_total"),
+                (
+                    "port_xmit_packets",
+                    "tx_pkts",
+                    "rdma_port_transmit_packets_total",
+                ),
+                (
+                    "port_rcv_packets",
+                    "rx_pkts",
+                    "rdma_port_receive_packets_total",
+                ),
+            ] {
+                let readable = |f: &Path| f.exists() && read_u64(f).is_some();
+                let origin = if readable(&p.join("counters").join(pma)) {
+                    Some(("pma", pma))
+                } else if readable(&p.join("hw_counters").join(hw)) {
+                    Some(("hw_counters", hw))
+                } else {
+                    None
+                };
+                if let Some((o, c)) = origin {
+                    put(
+                        "rdma_port_volume_origin",
+                        &[
+                            l[0],
+                            l[1],
+                            ("metric", metric),
+                            ("origin", o),
+                            ("counter", c),
+                        ],
+                        "1".into(),
+                    );
                 }
             }
             if saturated {
@@ -810,8 +932,10 @@ fn every_golden_family_matches_the_tree() {
         "performance",
         "resources",
         "topology",
+        "transport",
     ] {
-        let fails = counters_broken && (c == "performance" || c == "congestion");
+        let fails =
+            counters_broken && (c == "performance" || c == "congestion" || c == "transport");
         put(
             "rdma_monitor_collector_success",
             &[("collector", c)],

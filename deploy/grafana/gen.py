@@ -44,6 +44,21 @@ panel("ECN / CNP", [(f"rate(rdma_congestion_cnp_sent_total{{{SEL}}}[{RATE}])", "
 panel("Congestion and drops", [(f"rate(rdma_port_transmit_wait_total{{{SEL}}}[{RATE}])", "{{device}}/{{port}} xmit wait ticks"),
                                (f"rate(rdma_port_transmit_discards_total{{{SEL}}}[{RATE}])", "{{device}}/{{port}} xmit discards"),
                                (f"rate(rdma_congestion_out_of_buffer_total{{{SEL}}}[{RATE}])", "{{device}}/{{port}} out of buffer")])
+# Issue 13's families: transport, pause, drops per priority, PHY health, volume origin.
+NSEL = 'instance=~"$instance"'
+panel("Transport retransmissions", [(f"sum by (instance, device, port, kind) (rate(rdma_transport_retransmissions_total{{{SEL}}}[{RATE}]))", "{{device}}/{{port}} {{kind}}")], unit="ops")
+panel("Transport timeouts and sequence errors", [(f"sum by (instance, device, port, kind) (rate(rdma_transport_timeouts_total{{{SEL}}}[{RATE}]))", "{{device}}/{{port}} timeout {{kind}}"),
+                                                 (f"sum by (instance, device, port, kind) (rate(rdma_transport_sequence_errors_total{{{SEL}}}[{RATE}]))", "{{device}}/{{port}} sequence {{kind}}")], unit="ops")
+panel("Transport errors (requester / responder)", [(f"sum by (instance, device, port, side, kind) (rate(rdma_transport_errors_total{{{SEL}}}[{RATE}]))", "{{device}}/{{port}} {{side}} {{kind}}")], unit="ops")
+panel("RDMA volume origin", [(f"rdma_port_volume_origin{{{SEL}}}", "{{device}}/{{port}} {{metric}}: {{origin}} {{counter}}")], kind="table", w=12)
+panel("Time paused per priority (PFC) and link-level pause", [(f"rate(rdma_pfc_pause_duration_seconds_total{{{NSEL}}}[{RATE}])", "{{netdev}} prio {{priority}} {{direction}}"),
+                                                             (f"rate(rdma_netdev_global_pause_duration_seconds_total{{{NSEL}}}[{RATE}])", "{{netdev}} link-level {{direction}}")], unit="percentunit")
+panel("Drops per priority and queue, pause storms", [(f"rate(rdma_netdev_priority_discards_total{{{NSEL}}}[{RATE}])", "{{netdev}} prio {{priority}} {{kind}}"),
+                                                     (f"rate(rdma_netdev_cos_discards_total{{{NSEL}}}[{RATE}])", "{{netdev}} cos {{cos}}"),
+                                                     (f"increase(rdma_netdev_pause_storm_events_total{{{NSEL}}}[{RATE}])", "{{netdev}} storm {{event}}")], unit="pps")
+panel("PHY: pre-FEC bit error ratio", [(f"sum by (instance, netdev) (rate(rdma_netdev_fec_corrected_bits_total{{{NSEL}}}[{RATE}])) / sum by (instance, netdev) (rate(rdma_netdev_phy_received_bits_total{{{NSEL}}}[{RATE}]))", "{{netdev}}")], unit="sci")
+panel("PHY errors", [(f"rate(rdma_netdev_phy_errors_total{{{NSEL}}}[{RATE}])", "{{netdev}} {{kind}}"),
+                     (f"rate(rdma_netdev_phy_lane_errors_total{{{NSEL}}}[{RATE}])", "{{netdev}} lane {{lane}}")], unit="ops")
 panel("Saturated counters", [(f"rdma_stat_saturated{{{SEL}}}", "{{device}}/{{port}} {{counter}}")], kind="table", w=12)
 panel("Firmware and boards", [("rdma_device_info{instance=~\"$instance\",device=~\"$device\"}", "{{device}} {{fw_ver}} {{board_id}}")], kind="table", w=12)
 panel("Agent: collectors", [("rdma_monitor_collector_success{instance=~\"$instance\"}", "{{collector}}"),

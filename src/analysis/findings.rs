@@ -16,13 +16,14 @@
 //! - `transmit_discards`, `out_of_buffer`, `cnp_rate`: per-second rate above its threshold.
 //! - `counter_saturated`: a counter stopped at its maximum; `counter_reset`: one went down.
 //! - `firmware_mismatch`: HCAs of one type run different firmware.
-//! - `pfc_pause_storm`: a priority paused more than `pfc_pause_share` of the
+//! - `pfc_pause_storm`: a priority (or link-level pause: no priority) paused more than `pfc_pause_share` of the
 //!   last interval (from the pause-duration statistics), per netdev and priority.
 //! - `configuration_changed` (info, for an hour): firmware, driver, offloads,
 //!   pause settings, the PFC enable mask, a DCQCN parameter or a module
 //!   parameter changed since the last read.
 //! - `transceiver_threshold`: a module reading past the module's own alarm
 //!   (critical) or warning (warning) threshold.
+//! - `retransmission_rate`, `priority_drops`, `phy_ber`: see `findings/counters.rs`.
 //! - Carrier changes of a port's netdev count as link transitions for
 //!   `link_flapping` (two changes, down and up, make one).
 
@@ -93,11 +94,12 @@ pub struct Findings {
     /// Fingerprint of each thing's configuration, and when and how it last changed.
     config: HashMap<String, String>,
     changed: HashMap<String, (u64, String)>,
-    /// Pause duration (µs) per (netdev, direction, priority) at the last cycle.
-    pause_us: HashMap<(String, &'static str, u8), u64>,
+    /// Pause duration (µs) per (netdev, direction, priority; None: link-level pause) at the last cycle.
+    pause_us: HashMap<(String, &'static str, Option<u8>), u64>,
     /// Last carrier-change count and driver link-down count per netdev.
     carrier: HashMap<String, u32>,
     link_downs: HashMap<String, u64>,
+    counters: counters::CounterRules,
 }
 
 /// How long a configuration change stays a finding.
@@ -137,6 +139,7 @@ impl Findings {
             carrier: HashMap::new(),
             link_downs: HashMap::new(),
             pause_us: HashMap::new(),
+            counters: Default::default(),
         }
     }
 
@@ -169,6 +172,7 @@ impl Findings {
         hits.extend(self.pfc_rules(snap));
         hits.extend(self.config_rules(snap, now_ms));
         hits.extend(transceiver_rules(snap));
+        hits.extend(self.counters.evaluate(&self.th, snap));
         for d in &snap.devices {
             for p in &d.ports {
                 let flaps = p
@@ -382,14 +386,17 @@ impl Findings {
             }
         }
         let per_minute = [
-            ("symbol_error", "symbol_errors", th.symbol_errors_per_minute),
-            (
-                "port_rcv_errors",
-                "receive_errors",
-                th.receive_errors_per_minute,
-            ),
+            ("symbol_errors", th.symbol_errors_per_minute),
+            ("receive_errors", th.receive_errors_per_minute),
         ];
-        for (file, id, limit) in per_minute {
+        // The PMA counters each rule reads, from the catalog.
+        let pma = |id: &str| {
+            crate::catalog::used_by(id).find(|k| k.source == crate::catalog::Source::Pma)
+        };
+        for (id, limit) in per_minute {
+            let Some(file) = pma(id).map(|k| k.file) else {
+                continue;
+            };
             if let Some(r) = rate_of(c(file))
                 && r * 60.0 > limit
             {
@@ -409,27 +416,21 @@ impl Findings {
         }
         let per_second: [(Option<f64>, &'static str, &str, f64); 3] = [
             (
-                rate_of(c("port_xmit_discards")),
+                pma("transmit_discards").and_then(|k| rate_of(c(k.file))),
                 "transmit_discards",
                 "port_xmit_discards",
                 th.transmit_discards_per_second,
             ),
             (
-                rate_of(hw("out_of_buffer")).or(rate_of(hw("rx_out_of_buffer"))),
+                crate::catalog::used_by("out_of_buffer").find_map(|k| rate_of(hw(k.file))),
                 "out_of_buffer",
                 "out_of_buffer",
                 th.out_of_buffer_per_second,
             ),
             (
-                [
-                    hw("rp_cnp_handled"),
-                    hw("np_cnp_sent"),
-                    hw("cnpHandled"),
-                    hw("cnpSent"),
-                ]
-                .into_iter()
-                .filter_map(rate_of)
-                .reduce(f64::max),
+                crate::catalog::used_by("cnp_rate")
+                    .filter_map(|k| rate_of(hw(k.file)))
+                    .reduce(f64::max),
                 "cnp_rate",
                 "CNPs",
                 th.cnp_per_second,
@@ -480,9 +481,7 @@ impl Findings {
             // No interval yet: remember the values for the next cycle.
             for nd in &snap.netdevs {
                 for c in &nd.ethtool_stats {
-                    if let Some(("duration_us", dir, prio)) =
-                        crate::sources::netdev::pfc_stat(&c.name)
-                    {
+                    if let Some((dir, prio)) = pause_duration(&c.name) {
                         self.pause_us.insert((nd.name.clone(), dir, prio), c.value);
                     }
                 }
@@ -491,8 +490,7 @@ impl Findings {
         };
         for nd in &snap.netdevs {
             for c in &nd.ethtool_stats {
-                let Some(("duration_us", dir, prio)) = crate::sources::netdev::pfc_stat(&c.name)
-                else {
+                let Some((dir, prio)) = pause_duration(&c.name) else {
                     continue;
                 };
                 let before = self.pause_us.insert((nd.name.clone(), dir, prio), c.value);
@@ -502,11 +500,14 @@ impl Findings {
                 let share = (c.value - b) as f64 / 1e6 / interval;
                 if share > self.th.pfc_pause_share {
                     out.push((
-                        ("pfc_pause_storm", nd.name.clone(), None, Some(prio)),
+                        ("pfc_pause_storm", nd.name.clone(), None, prio),
                         Severity::Critical,
                         format!(
-                            "{} priority {prio} paused {:.0} % of the time ({dir})",
+                            "{} {} paused {:.0} % of the time ({dir})",
                             nd.name,
+                            prio.map_or("link-level pause".to_string(), |p| format!(
+                                "priority {p}"
+                            )),
                             share * 100.0
                         ),
                         ev(&[
@@ -639,6 +640,16 @@ impl Findings {
     }
 }
 
+/// A pause-duration statistic (µs) of the catalog: (direction, priority;
+/// None for link-level pause).
+fn pause_duration(name: &str) -> Option<(&'static str, Option<u8>)> {
+    let hit = crate::catalog::ethtool::lookup(name)?;
+    if !hit.stat.findings.contains(&"pfc_pause_storm") {
+        return None;
+    }
+    Some((hit.direction()?, hit.index))
+}
+
 /// A module reading past the module's own thresholds.
 fn transceiver_rules(snap: &Snapshot) -> Vec<KeyedHit> {
     let mut out = Vec::new();
@@ -756,5 +767,6 @@ fn merge_counter_evidence(
     into.insert("counter", format!("{a},{b}").into());
 }
 
+mod counters;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,9 @@
 //! Congestion: transmit wait and discards, buffer overruns, and the RoCE
 //! ECN/CNP counters the drivers keep in `hw_counters/`.
 
-use super::catalog::Area;
 use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration, export_known};
+use crate::catalog::Area;
 use crate::config::Config;
 use crate::metrics::Builder;
 

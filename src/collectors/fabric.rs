@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 
-use super::catalog::{Source, lookup};
 use super::{CollectError, Collector, Cycle, Registration};
+use crate::catalog::{Source, lookup};
 use crate::config::Config;
 use crate::exporters::ibnetdiscover::{speed, width};
 use crate::mad_worker::FabricPort;
@@ -64,7 +64,7 @@ fn export_port(out: &mut Builder, p: &FabricPort, pc: &PortCounters) {
         }
     }
     for (name, value) in &pc.counters {
-        if crate::collectors::catalog::saturation(Source::Pma, name).contains(value) {
+        if crate::catalog::saturation(Source::Pma, name).contains(value) {
             let mut l = labels.to_vec();
             l.push(("counter", name));
             out.gauge_u64(

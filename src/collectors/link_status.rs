@@ -1,9 +1,9 @@
 //! Link status: port state, physical state, negotiated rate and width, and
 //! the link error counters (symbol errors, recoveries, link downed...).
 
-use super::catalog::Area;
 use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration, export_known};
+use crate::catalog::Area;
 use crate::config::Config;
 use crate::metrics::Builder;
 

@@ -1,9 +1,11 @@
 //! Collectors turn one cycle's source readings into metric families, one
 //! area each. A new collector is a file here plus one line in [`REGISTRY`].
 
-pub mod catalog;
+use crate::catalog;
+
 mod configuration;
 mod congestion;
+mod ethtool_stats;
 mod fabric;
 pub mod inputs;
 mod link_status;
@@ -11,6 +13,7 @@ mod netdev;
 mod performance;
 mod resources;
 mod topology;
+mod transport;
 
 use crate::config::{Config, NetworkMode};
 use crate::detect::{self, Transport};
@@ -68,6 +71,7 @@ pub const REGISTRY: &[Registration] = &[
     resources::REGISTRATION,
     fabric::REGISTRATION,
     netdev::REGISTRATION,
+    transport::REGISTRATION,
 ];
 
 /// Exports the catalogued counters of `area` for every port, under their own metric names.
@@ -75,7 +79,6 @@ fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
     use catalog::{Source, known_on_port};
     for (dev, port) in cycle.ports() {
         let port_label = port.port.to_string();
-        let labels = [("device", &*dev.info.name), ("port", port_label.as_str())];
         let sets = [
             (Source::Pma, &port.counters),
             (Source::Hw, &port.hw_counters),
@@ -87,14 +90,28 @@ fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
                 else {
                     continue;
                 };
+                // device, port, at most two fixed labels and counter: on the stack.
+                let mut buf = [("", ""); 5];
+                buf[0] = ("device", &*dev.info.name);
+                buf[1] = ("port", port_label.as_str());
+                let mut n = 2;
+                for l in k.labels.iter().take(2) {
+                    buf[n] = *l;
+                    n += 1;
+                }
+                if k.counter_label {
+                    buf[n] = ("counter", &c.name);
+                    n += 1;
+                }
+                let labels = &buf[..n];
                 match c.value.checked_mul(k.scale) {
-                    Some(v) => out.counter(k.metric, k.help, &labels, v),
+                    Some(v) => out.counter(k.metric, k.help, labels, v),
                     // Past 2^64 bytes only a float can carry it.
                     None => out.push(
                         k.metric,
                         k.help,
                         crate::metrics::Kind::Counter,
-                        &labels,
+                        labels,
                         crate::metrics::Value::F64(c.value as f64 * k.scale as f64),
                     ),
                 }

@@ -10,7 +10,6 @@ use super::{CollectError, Collector, Cycle, Registration};
 use crate::config::Config;
 use crate::metrics::Builder;
 use crate::sources::ethtool::module::Thresholds;
-use crate::sources::netdev::{DISCARD_STATS, pfc_stat};
 
 pub const REGISTRATION: Registration = Registration {
     name: "netdev",
@@ -132,38 +131,7 @@ impl Collector for Netdev {
                 }
             }
             for c in &nd.ethtool_stats {
-                if let Some((kind, dir, prio)) = pfc_stat(&c.name) {
-                    let p = prio.to_string();
-                    let labels = [("netdev", n), ("priority", p.as_str()), ("direction", dir)];
-                    match kind {
-                        "frames" => out.counter(
-                            "rdma_pfc_pause_frames_total",
-                            "PFC pause frames per priority and direction (mlx5 *_prioN_pause, bnxt *_pfc_ena_frames_priN, ice *_priority_N_xoff).",
-                            &labels,
-                            c.value,
-                        ),
-                        "duration_us" => out.push(
-                            "rdma_pfc_pause_duration_seconds_total",
-                            "Time a priority was paused (mlx5 *_prioN_pause_duration, microseconds, exported in seconds).",
-                            crate::metrics::Kind::Counter,
-                            &labels,
-                            crate::metrics::Value::F64(c.value as f64 / 1e6),
-                        ),
-                        _ => out.counter(
-                            "rdma_pfc_pause_transitions_total",
-                            "Transitions into the paused state per priority (mlx5 *_prioN_pause_transition, bnxt pfc_priN_*_transitions).",
-                            &labels,
-                            c.value,
-                        ),
-                    }
-                } else if DISCARD_STATS.contains(&&*c.name) {
-                    out.counter(
-                        "rdma_netdev_discards_total",
-                        "Packets the NIC discarded, by the driver's statistic name (rx_discards_phy, rx_out_of_buffer, ...).",
-                        &[("netdev", n), ("stat", &c.name)],
-                        c.value,
-                    );
-                } else {
+                if !super::ethtool_stats::export(out, n, c) {
                     out.gauge_u64(
                         "rdma_netdev_ethtool_stat",
                         "Every other ethtool statistic (ethtool -S), by the driver's name; whether it is a counter is the driver's to say.",

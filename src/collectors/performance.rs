@@ -1,9 +1,9 @@
 //! Performance: data and packet counters of each port, and every driver
 //! counter (`hw_counters/`) under one generic family labelled by name.
 
-use super::catalog::{Area, Source, known_on_port, lookup};
 use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration, export_known};
+use crate::catalog::{Area, Source, known_on_port, lookup};
 use crate::config::Config;
 use crate::metrics::Builder;
 

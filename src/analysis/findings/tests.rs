@@ -513,3 +513,165 @@ fn dcqcn_and_pfc_changes_are_configuration_changes() {
         "{summaries:?}"
     );
 }
+
+/// The storm rule reads every pause-duration name the catalog knows: bnxt's
+/// `pfc_priN_rx_duration_us` and mlx5's link-level `tx_global_pause_duration`.
+#[test]
+fn a_pause_storm_on_bnxt_and_on_link_level_pause() {
+    use crate::model::Counter;
+    for (name, want) in [
+        ("pfc_pri5_rx_duration_us", Some(5)),
+        ("tx_global_pause_duration", None),
+    ] {
+        let mk = |us: u64| {
+            let mut s = with_netdev(one(4, &[]), 0, None);
+            s.netdevs[0].ethtool_stats = vec![Counter {
+                name: name.into(),
+                value: us,
+            }];
+            s
+        };
+        let mut e = engine();
+        e.evaluate(&mk(0), 10_000);
+        let f = e.evaluate(&mk(5_000_000), 20_000).0;
+        assert_eq!(ids(&f), ["pfc_pause_storm"], "{name}");
+        assert_eq!(f[0].priority, want, "{name}");
+        assert!(f[0].summary.contains("50 %"), "{}", f[0].summary);
+    }
+}
+
+/// Retransmissions: the rates of every counter the catalog names for the
+/// rule, summed per port, against the threshold (1/s by default).
+#[test]
+fn retransmissions_over_the_threshold() {
+    let with = |adp: f64, to: f64| {
+        let mut s = one(4, &[]);
+        let p = &mut s.devices[0].ports[0];
+        p.hw_counters.insert(
+            Arc::from("roce_adp_retrans"),
+            cv(10, Some(5), Some(adp), None),
+        );
+        p.hw_counters.insert(
+            Arc::from("local_ack_timeout_err"),
+            cv(3, Some(1), Some(to), None),
+        );
+        // A counter outside the rule does not count.
+        p.hw_counters.insert(
+            Arc::from("out_of_sequence"),
+            cv(9, Some(9), Some(90.0), None),
+        );
+        s
+    };
+    let mut e = engine();
+    assert!(e.evaluate(&with(0.5, 0.4), 10_000).0.is_empty());
+    let f = e.evaluate(&with(0.5, 0.7), 20_000).0;
+    assert_eq!(ids(&f), ["retransmission_rate"]);
+    assert_eq!(f[0].evidence["per_second"], serde_json::json!(1.2));
+}
+
+fn netdev_stats(s: &mut Snapshot, stats: &[(&str, u64)]) {
+    s.netdevs[0].ethtool_stats = stats
+        .iter()
+        .map(|(n, v)| crate::model::Counter {
+            name: (*n).into(),
+            value: *v,
+        })
+        .collect();
+}
+
+/// Drops on a PFC priority or a bnxt CoS queue; a priority without PFC may drop.
+#[test]
+fn drops_on_a_lossless_priority_and_a_cos_queue() {
+    use crate::sources::netdev::NetdevStatic;
+    use crate::sources::rtnetlink::Dcb;
+    let mk = |d3: u64, d1: u64, cos: u64| {
+        let mut s = with_netdev(one(4, &[]), 0, None);
+        s.netdevs[0].info = Arc::new(NetdevStatic {
+            dcb: Some(Dcb {
+                pfc_enabled: Some(1 << 3),
+                ..Dcb::default()
+            }),
+            ..NetdevStatic::default()
+        });
+        netdev_stats(
+            &mut s,
+            &[
+                ("rx_prio3_discards", d3),
+                ("rx_prio1_discards", d1),
+                ("rx_discard_packets_cos2", cos),
+            ],
+        );
+        s
+    };
+    let mut e = engine();
+    assert!(e.evaluate(&mk(0, 0, 0), 10_000).0.is_empty());
+    // Priority 1 has no PFC: its drops are not this rule's.
+    assert!(e.evaluate(&mk(0, 500, 0), 20_000).0.is_empty());
+    let f = e.evaluate(&mk(10, 900, 4), 30_000).0;
+    let mut got: Vec<_> = f.iter().map(|f| (f.id, f.priority)).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [("priority_drops", Some(2)), ("priority_drops", Some(3))]
+    );
+}
+
+/// Pre-FEC BER from corrected over received bits (mlx5 names), and from
+/// ethtool netlink's corrected bits over speed × time where the driver has
+/// no received-bits counter; uncorrected symbol errors are critical.
+#[test]
+fn phy_ber_from_either_source() {
+    let mut e = engine();
+    let mk = |corr: u64, bits: u64, pcs: u64| {
+        let mut s = with_netdev(one(4, &[]), 0, None);
+        netdev_stats(
+            &mut s,
+            &[
+                ("rx_corrected_bits_phy", corr),
+                ("rx_bits_phy", bits),
+                ("rx_pcs_symbol_err_phy", pcs),
+            ],
+        );
+        s
+    };
+    e.evaluate(&mk(0, 0, 0), 10_000);
+    // 1e-6: under 2.4e-4.
+    assert!(
+        e.evaluate(&mk(1_000, 1_000_000_000, 0), 20_000)
+            .0
+            .is_empty()
+    );
+    // 1e-3 over the last interval.
+    let f = e.evaluate(&mk(1_001_000, 2_000_000_000, 0), 30_000).0;
+    assert_eq!(
+        (ids(&f), f[0].severity),
+        (vec!["phy_ber"], Severity::Warning)
+    );
+    assert_eq!(f[0].evidence["pre_fec_ber"], serde_json::json!(1e-3));
+    let f = e.evaluate(&mk(1_001_000, 3_000_000_000, 2), 40_000).0;
+    assert_eq!(f[0].severity, Severity::Critical);
+
+    // Netlink corrected bits, 100 Gb/s for 10 s = 1e12 bits: 5e-4.
+    let mut e = engine();
+    let nl = |bits: u64| {
+        let mut s = with_netdev(one(4, &[]), 0, None);
+        s.netdevs[0].ethtool_nl = Some(crate::sources::genl::EthtoolNl {
+            fec_corrected_bits: Some(bits),
+            ..Default::default()
+        });
+        s.netdevs[0].info = Arc::new(crate::sources::netdev::NetdevStatic {
+            link_settings: Some(crate::sources::ethtool::LinkSettings {
+                speed_mbps: Some(100_000),
+                duplex: Some(1),
+                autoneg: false,
+                port: 0,
+            }),
+            ..Default::default()
+        });
+        s
+    };
+    e.evaluate(&nl(0), 10_000);
+    let f = e.evaluate(&nl(500_000_000), 20_000).0;
+    assert_eq!(ids(&f), ["phy_ber"]);
+    assert_eq!(f[0].evidence["pre_fec_ber"], serde_json::json!(5e-4));
+}

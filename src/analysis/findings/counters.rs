@@ -1,0 +1,207 @@
+//! Rules over the counters issue 13 curates, each reading its names from the
+//! catalog (`catalog::used_by`, `catalog::ethtool::used_by`):
+//! - `retransmission_rate`: a port's transport retransmissions per second
+//!   above `retransmissions_per_second`.
+//! - `priority_drops`: a PFC-enabled priority (mlx5 rx_prioN_discards) or a
+//!   CoS queue (bnxt rx_discard_packets_cosN) dropping more than
+//!   `priority_drops_per_second`.
+//! - `phy_ber`: a netdev's pre-FEC bit error ratio (corrected bits / received
+//!   bits, or / (speed × interval) where the driver has no received-bits
+//!   counter) above `pre_fec_ber` (warning), or symbol errors FEC could not
+//!   correct (critical).
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{KeyedHit, Severity, ev};
+use crate::catalog::{self, ethtool};
+use crate::config::Analysis;
+use crate::snapshot::Snapshot;
+
+/// Raw values of the netdev statistics these rules read, from the last cycle.
+#[derive(Default)]
+pub(super) struct CounterRules {
+    last: HashMap<(String, &'static str, Option<u8>), u64>,
+}
+
+/// The increase of a statistic since the last cycle; None on the first sight
+/// or when it went down (a reset is not a rate).
+fn step(
+    last: &mut HashMap<(String, &'static str, Option<u8>), u64>,
+    key: (String, &'static str, Option<u8>),
+    value: u64,
+) -> Option<u64> {
+    last.insert(key, value).and_then(|b| value.checked_sub(b))
+}
+
+impl CounterRules {
+    pub(super) fn evaluate(&mut self, th: &Analysis, snap: &Snapshot) -> Vec<KeyedHit> {
+        let mut out = Vec::new();
+        retransmissions(th, snap, &mut out);
+        let interval = snap.interval_seconds.filter(|s| *s > 0.0);
+        for nd in &snap.netdevs {
+            let pfc = nd.info.dcb.as_ref().and_then(|d| d.pfc_enabled);
+            let mut corrected = None;
+            let mut received = None;
+            let mut uncorrected = None;
+            for c in &nd.ethtool_stats {
+                let Some(hit) = ethtool::lookup(&c.name) else {
+                    continue;
+                };
+                let s = hit.stat;
+                let key = (nd.name.clone(), s.name, hit.index);
+                let reads_drops = s.findings.contains(&"priority_drops");
+                let reads_ber = s.findings.contains(&"phy_ber");
+                if !reads_drops && !reads_ber {
+                    continue;
+                }
+                let Some(d) = step(&mut self.last, key, c.value) else {
+                    continue;
+                };
+                if reads_ber {
+                    // The three roles of the BER statistics, by their family.
+                    match s.family.map(|f| f.metric) {
+                        Some(m) if m == ethtool::PHY_RECEIVED_BITS.metric => received = Some(d),
+                        Some(m) if m == ethtool::PHY_ERRORS.metric => {
+                            uncorrected = Some((d, c.name.to_string()))
+                        }
+                        _ => corrected = Some(d),
+                    }
+                }
+                let (Some(secs), true) = (interval, reads_drops) else {
+                    continue;
+                };
+                let index = hit.index.unwrap_or(0);
+                // A priority without PFC may drop by design; a CoS queue's
+                // priorities are the driver's to map, so every queue counts.
+                if s.index == Some("priority") && pfc.is_some_and(|m| m >> index & 1 == 0) {
+                    continue;
+                }
+                let rate = d as f64 / secs;
+                if rate > th.priority_drops_per_second {
+                    let what = s.index.unwrap_or("priority");
+                    out.push((
+                        ("priority_drops", nd.name.clone(), None, Some(index)),
+                        Severity::Warning,
+                        format!(
+                            "{} {what} {index}: {} at {rate:.1}/s (threshold {}/s)",
+                            nd.name, c.name, th.priority_drops_per_second
+                        ),
+                        ev(&[
+                            ("counter", c.name.to_string().into()),
+                            ("per_second", rate.into()),
+                            ("threshold", th.priority_drops_per_second.into()),
+                        ]),
+                    ));
+                }
+            }
+            if corrected.is_none()
+                && let Some(v) = nd.ethtool_nl.as_ref().and_then(|e| e.fec_corrected_bits)
+            {
+                corrected = step(
+                    &mut self.last,
+                    (nd.name.clone(), "fec_corrected_bits", None),
+                    v,
+                );
+            }
+            let speed_bits = nd
+                .info
+                .link_settings
+                .and_then(|l| l.speed_mbps)
+                .map(|m| f64::from(m) * 1e6);
+            out.extend(ber(
+                th,
+                &nd.name,
+                corrected,
+                received,
+                speed_bits,
+                interval,
+                uncorrected,
+            ));
+        }
+        out
+    }
+}
+
+/// Sum of the retransmission rates the catalog names for `retransmission_rate`, per port.
+fn retransmissions(th: &Analysis, snap: &Snapshot, out: &mut Vec<KeyedHit>) {
+    for d in &snap.devices {
+        for p in &d.ports {
+            let mut total = 0.0;
+            let mut seen: BTreeMap<&'static str, serde_json::Value> = BTreeMap::new();
+            for k in catalog::used_by("retransmission_rate") {
+                if let Some(r) = p.hw_counters.get(k.file).and_then(|c| c.rate) {
+                    total += r;
+                    seen.insert(k.file, r.into());
+                }
+            }
+            if seen.is_empty() || total <= th.retransmissions_per_second {
+                continue;
+            }
+            let mut evidence = ev(&[
+                ("per_second", total.into()),
+                ("threshold", th.retransmissions_per_second.into()),
+            ]);
+            evidence.insert("counters", serde_json::to_value(&seen).unwrap_or_default());
+            out.push((
+                (
+                    "retransmission_rate",
+                    d.info.name.to_string(),
+                    Some(p.port),
+                    None,
+                ),
+                Severity::Warning,
+                format!(
+                    "{}/{}: transport retransmissions at {total:.1}/s (threshold {}/s)",
+                    d.info.name, p.port, th.retransmissions_per_second
+                ),
+                evidence,
+            ));
+        }
+    }
+}
+
+/// The pre-FEC BER of one netdev over the last interval, and uncorrected errors.
+fn ber(
+    th: &Analysis,
+    netdev: &str,
+    corrected: Option<u64>,
+    received: Option<u64>,
+    speed_bits: Option<f64>,
+    interval: Option<f64>,
+    uncorrected: Option<(u64, String)>,
+) -> Vec<KeyedHit> {
+    let mut out = Vec::new();
+    if let Some((n, name)) = uncorrected.filter(|(n, _)| *n > 0) {
+        out.push((
+            ("phy_ber", netdev.to_string(), None, None),
+            Severity::Critical,
+            format!("{netdev}: {name} +{n}: symbol errors FEC did not correct (traffic lost)"),
+            ev(&[("counter", name.into()), ("delta", n.into())]),
+        ));
+        return out;
+    }
+    let bits = match (received, speed_bits.zip(interval)) {
+        (Some(r), _) if r > 0 => r as f64,
+        (None, Some((speed, secs))) => speed * secs,
+        _ => return out,
+    };
+    let Some(c) = corrected else { return out };
+    let ber = c as f64 / bits;
+    if ber > th.pre_fec_ber {
+        out.push((
+            ("phy_ber", netdev.to_string(), None, None),
+            Severity::Warning,
+            format!(
+                "{netdev}: pre-FEC bit error ratio {ber:.2e} (threshold {:.2e})",
+                th.pre_fec_ber
+            ),
+            ev(&[
+                ("pre_fec_ber", ber.into()),
+                ("corrected_bits", c.into()),
+                ("bits", bits.into()),
+                ("threshold", th.pre_fec_ber.into()),
+            ]),
+        ));
+    }
+    out
+}

@@ -1,0 +1,409 @@
+use super::*;
+
+#[test]
+fn names_follow_conventions() {
+    let known: Vec<&Known> = all().collect();
+    for k in &known {
+        assert!(k.metric.starts_with("rdma_"), "{}", k.metric);
+        assert!(
+            k.metric.ends_with("_total"),
+            "counters end in _total: {}",
+            k.metric
+        );
+        if k.scale == 4 {
+            assert!(k.metric.contains("_bytes"), "{}", k.metric);
+        }
+        assert!(k.help.ends_with('.'), "{}", k.metric);
+    }
+    // One file is known once.
+    let mut keys: Vec<_> = known.iter().map(|k| (k.source, k.file)).collect();
+    keys.sort_by_key(|(s, f)| (*s as u8, *f));
+    keys.dedup();
+    assert_eq!(keys.len(), known.len());
+    // Aliases of one metric share its help text (Prometheus keeps one HELP per family).
+    for a in &known {
+        for b in known.iter().filter(|b| b.metric == a.metric) {
+            assert_eq!(a.help, b.help, "{}", a.metric);
+        }
+    }
+}
+
+#[test]
+fn driver_volume_stands_in_only_where_the_port_has_no_pma() {
+    use crate::model::Counter;
+    let efa = known_on_port(Source::Hw, "tx_bytes", &[]).expect("EFA tx_bytes");
+    assert_eq!(efa.metric, "rdma_port_transmit_bytes_total");
+    assert_eq!(efa.scale, 1, "bytes, not 4-byte words");
+    let pma = [Counter {
+        name: "port_xmit_data".into(),
+        value: 1,
+    }];
+    // Both would land in one family for one port: the PMA counter wins,
+    // the driver's stays in the generic family.
+    assert!(known_on_port(Source::Hw, "tx_bytes", &pma).is_none());
+    assert!(known_on_port(Source::Hw, "rx_bytes", &pma).is_some());
+}
+
+#[test]
+fn lookup_by_source() {
+    assert_eq!(lookup(Source::Pma, "port_xmit_data").unwrap().scale, 4);
+    assert!(lookup(Source::Hw, "port_xmit_data").is_none());
+    assert_eq!(saturation(Source::Pma, "link_downed"), &[255]);
+    assert_eq!(saturation(Source::Hw, "whatever"), UNKNOWN_SATURATION);
+}
+
+/// Reads a fixture name table (one name a line, `#` comments).
+fn names(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(format!(
+        "{}/fixtures/ethtool/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// (family, labels, unit) of one series.
+type Series = (&'static str, Vec<(&'static str, String)>, ethtool::Unit);
+
+/// The family, labels and unit one ethtool name lands in.
+fn family_of(name: &str) -> Option<Series> {
+    let hit = ethtool::lookup(name)?;
+    let fam = hit.stat.family?;
+    let mut labels: Vec<(&str, String)> = hit
+        .stat
+        .labels
+        .iter()
+        .map(|(k, v)| (*k, v.to_string()))
+        .collect();
+    if let (Some(l), Some(i)) = (hit.stat.index, hit.index) {
+        labels.push((l, i.to_string()));
+    }
+    if hit.stat.stat_label {
+        labels.push(("stat", name.to_string()));
+    }
+    Some((fam.metric, labels, hit.stat.unit))
+}
+
+#[test]
+fn pfc_names_of_three_drivers() {
+    use ethtool::Unit::*;
+    let l = |d: &str, p: &str| vec![("direction", d.to_string()), ("priority", p.to_string())];
+    for (name, metric, labels, unit) in [
+        (
+            "rx_prio3_pause",
+            "rdma_pfc_pause_frames_total",
+            l("rx", "3"),
+            Count,
+        ),
+        (
+            "tx_prio0_pause_duration",
+            "rdma_pfc_pause_duration_seconds_total",
+            l("tx", "0"),
+            Microseconds,
+        ),
+        (
+            "rx_prio7_pause_transition",
+            "rdma_pfc_pause_transitions_total",
+            l("rx", "7"),
+            Count,
+        ),
+        (
+            "rx_pfc_ena_frames_pri5",
+            "rdma_pfc_pause_frames_total",
+            l("rx", "5"),
+            Count,
+        ),
+        (
+            "pfc_pri3_tx_transitions",
+            "rdma_pfc_pause_transitions_total",
+            l("tx", "3"),
+            Count,
+        ),
+        (
+            "pfc_pri2_rx_duration_us",
+            "rdma_pfc_pause_duration_seconds_total",
+            l("rx", "2"),
+            Microseconds,
+        ),
+        (
+            "tx_priority_4_xoff.nic",
+            "rdma_pfc_pause_frames_total",
+            l("tx", "4"),
+            Count,
+        ),
+    ] {
+        assert_eq!(family_of(name), Some((metric, labels, unit)), "{name}");
+    }
+    for other in [
+        "rx_prio9_pause",
+        "rx_prio3_bytes",
+        "rx_priority_4_xon.nic",
+        "rx_prio",
+        "pfc_pri3_x",
+        "rx_prio300_pause",
+        "rx0_packets",
+    ] {
+        assert!(family_of(other).is_none(), "{other}");
+    }
+    // Known, but exported through the kernel's pause statistics: no family here.
+    let h = ethtool::lookup("rx_pause_ctrl_phy").unwrap();
+    assert_eq!(
+        (h.stat.family, h.stat.same_as),
+        (None, Some("rdma_netdev_pause_frames_total"))
+    );
+}
+
+/// Every per-priority pause counter of mlx5's documented names maps to one
+/// series; nothing else named like one is left out.
+#[test]
+fn mlx5_documented_names() {
+    let names = names("mlx5-stat-names.txt");
+    let mut mapped = std::collections::BTreeSet::new();
+    for n in &names {
+        match family_of(n) {
+            Some(m) => assert!(
+                mapped.insert(m.clone()),
+                "{n} maps onto a series another name has"
+            ),
+            None => assert!(
+                !(n.contains("_pause") && n.contains("prio")),
+                "{n} should be a PFC statistic"
+            ),
+        }
+    }
+    let count = |metric: &str| mapped.iter().filter(|m| m.0 == metric).count();
+    // 8 priorities x (rx frames, tx frames), (rx, tx duration), rx transitions.
+    assert_eq!(count("rdma_pfc_pause_frames_total"), 16);
+    assert_eq!(count("rdma_pfc_pause_duration_seconds_total"), 16);
+    assert_eq!(count("rdma_pfc_pause_transitions_total"), 8);
+    // 8 priorities x (any, buffer, congestion); marks; 4 lanes.
+    assert_eq!(count("rdma_netdev_priority_discards_total"), 24);
+    assert_eq!(count("rdma_netdev_priority_ecn_marked_packets_total"), 8);
+    assert_eq!(count("rdma_netdev_phy_lane_errors_total"), 4);
+    assert_eq!(count("rdma_netdev_global_pause_duration_seconds_total"), 2);
+    // A threshold crossing is not a drop.
+    assert_eq!(
+        family_of("rx_buffer_passed_thres_phy").unwrap().0,
+        "rdma_netdev_buffer_threshold_events_total"
+    );
+    assert_eq!(
+        family_of("rx_discards_phy").unwrap().0,
+        "rdma_netdev_discards_total"
+    );
+}
+
+/// bnxt_en's names (fixtures/ethtool/bnxt-stat-names.txt, from bnxt_ethtool.c):
+/// each family it has, with the right unit and index label.
+#[test]
+fn bnxt_documented_names() {
+    use ethtool::Unit::*;
+    let names = names("bnxt-stat-names.txt");
+    let got: Vec<_> = names
+        .iter()
+        .filter_map(|n| family_of(n).map(|f| (n.as_str(), f)))
+        .collect();
+    let find = |n: &str| got.iter().find(|(g, _)| *g == n).map(|(_, f)| f.clone());
+    assert_eq!(
+        find("pfc_pri3_tx_duration_us"),
+        Some((
+            "rdma_pfc_pause_duration_seconds_total",
+            vec![("direction", "tx".into()), ("priority", "3".into())],
+            Microseconds
+        ))
+    );
+    assert_eq!(
+        find("rx_discard_packets_cos2"),
+        Some((
+            "rdma_netdev_cos_discards_total",
+            vec![("cos", "2".into())],
+            Count
+        ))
+    );
+    assert_eq!(
+        find("continuous_roce_pause_events").unwrap().0,
+        "rdma_netdev_pause_storm_events_total"
+    );
+    assert_eq!(
+        find("rx_pcs_symbol_err").unwrap().0,
+        "rdma_netdev_phy_errors_total"
+    );
+    assert_eq!(find("rx_bits").unwrap().2, Bits);
+    assert_eq!(
+        find("rx_stat_discard").unwrap().0,
+        "rdma_netdev_discards_total"
+    );
+    // rx_discard_bytes_cosN is bytes, not packets: not in the packets family.
+    assert_eq!(find("rx_discard_bytes_cos2"), None);
+    let series: std::collections::BTreeSet<_> = got.iter().map(|(_, f)| f.clone()).collect();
+    assert_eq!(series.len(), got.len(), "two names on one series");
+}
+
+/// One name (or pattern) is known once over every ethtool table, and every
+/// pattern has the label its `{N}` fills.
+#[test]
+fn ethtool_tables_are_consistent() {
+    let mut seen = std::collections::BTreeSet::new();
+    for s in ethtool::all() {
+        assert!(seen.insert(s.name), "{} twice", s.name);
+        assert_eq!(s.name.contains("{N}"), s.index.is_some(), "{}", s.name);
+        assert!(
+            s.family.is_some()
+                || s.same_as.is_some()
+                || s.stands_in_for.is_some()
+                || !s.findings.is_empty(),
+            "{}",
+            s.name
+        );
+        if let Some(f) = s.family {
+            assert!(
+                f.metric.starts_with("rdma_") && f.metric.ends_with("_total"),
+                "{}",
+                f.metric
+            );
+            assert!(f.help.ends_with('.'), "{}", f.metric);
+        }
+    }
+}
+
+/// A transport counter from each RDMA driver lands in its family with the
+/// labels that say what it counts.
+#[test]
+fn transport_names_of_each_driver() {
+    for (file, metric, labels) in [
+        (
+            "roce_adp_retrans",
+            "rdma_transport_retransmissions_total",
+            &[("kind", "adaptive")][..],
+        ),
+        (
+            "to_retransmits",
+            "rdma_transport_retransmissions_total",
+            &[("kind", "timeout")],
+        ),
+        (
+            "retrans_pkts",
+            "rdma_transport_retransmissions_total",
+            &[("kind", "packet")],
+        ),
+        (
+            "tcpRetransSegs",
+            "rdma_transport_retransmissions_total",
+            &[("kind", "tcp_segment")],
+        ),
+        (
+            "local_ack_timeout_err",
+            "rdma_transport_timeouts_total",
+            &[("kind", "ack")],
+        ),
+        (
+            "retrans_timeout_events",
+            "rdma_transport_timeouts_total",
+            &[("kind", "retransmission")],
+        ),
+        (
+            "out_of_sequence",
+            "rdma_transport_sequence_errors_total",
+            &[("kind", "out_of_sequence")],
+        ),
+        (
+            "seq_err_naks_rcvd",
+            "rdma_transport_sequence_errors_total",
+            &[("kind", "nak_received")],
+        ),
+        (
+            "req_cqe_error",
+            "rdma_transport_errors_total",
+            &[("side", "requester"), ("kind", "cqe")],
+        ),
+        (
+            "res_rx_no_perm",
+            "rdma_transport_errors_total",
+            &[("side", "responder"), ("kind", "rx_no_permission")],
+        ),
+        (
+            "rdma_read_wr_err",
+            "rdma_transport_errors_total",
+            &[("side", "requester"), ("kind", "rdma_read_wr")],
+        ),
+    ] {
+        let k = lookup(Source::Hw, file).unwrap_or_else(|| panic!("{file}"));
+        assert_eq!(
+            (k.metric, k.labels, k.area, k.counter_label),
+            (metric, labels, Area::Transport, true),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn findings_read_names_from_here() {
+    let files = |f: &str| -> Vec<&str> { used_by(f).map(|k| k.file).collect() };
+    assert_eq!(
+        files("cnp_rate"),
+        ["np_cnp_sent", "rp_cnp_handled", "cnpSent", "cnpHandled"]
+    );
+    assert_eq!(
+        files("out_of_buffer"),
+        ["out_of_buffer", "rx_out_of_buffer"]
+    );
+    let durations: Vec<&str> = ethtool::used_by("pfc_pause_storm")
+        .map(|s| s.name)
+        .collect();
+    assert!(
+        durations.contains(&"pfc_pri{N}_rx_duration_us"),
+        "{durations:?}"
+    );
+    assert!(
+        durations.contains(&"tx_global_pause_duration"),
+        "{durations:?}"
+    );
+}
+
+/// The driver's own names (fixtures/hw_counters/, from each driver's source).
+fn hw_names(driver: &str) -> Vec<String> {
+    std::fs::read_to_string(format!(
+        "{}/fixtures/hw_counters/{driver}.txt",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// Every driver counter the catalog names is a name some driver's source
+/// gives (a typo here would never match a file), and each driver's
+/// retransmission-type counters reach the transport families.
+#[test]
+fn catalog_hw_names_come_from_the_drivers() {
+    let drivers = ["mlx5", "bnxt_re", "efa", "irdma", "rxe"];
+    let all_names: Vec<(String, &str)> = drivers
+        .iter()
+        .flat_map(|d| hw_names(d).into_iter().map(move |n| (n, *d)))
+        .collect();
+    for k in all().filter(|k| k.source == Source::Hw) {
+        assert!(
+            all_names.iter().any(|(n, _)| n == k.file),
+            "{} is in no driver's list",
+            k.file
+        );
+    }
+    let transport = |d: &str| {
+        hw_names(d)
+            .into_iter()
+            .filter(|n| lookup(Source::Hw, n).is_some_and(|k| k.area == Area::Transport))
+            .count()
+    };
+    assert_eq!(transport("mlx5"), 17);
+    assert_eq!(transport("bnxt_re"), 39);
+    assert_eq!(transport("efa"), 4);
+    assert_eq!(transport("irdma"), 1);
+    // Six of its own, and duplicate_request with mlx5's name.
+    assert_eq!(transport("rxe"), 7);
+    // mlx5's optional volume counters stand in for the PMA's on a port without it.
+    let k = known_on_port(Source::Hw, "rdma_tx_bytes", &[]).unwrap();
+    assert_eq!((k.metric, k.scale), ("rdma_port_transmit_bytes_total", 1));
+}

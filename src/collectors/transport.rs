@@ -1,0 +1,252 @@
+//! Transport: retransmissions, timeouts, sequence errors and work-request
+//! errors of the RoCE/IB transport, from each driver's `hw_counters/` under
+//! one family per meaning (the catalog's `Area::Transport`), and the origin
+//! of each port's RDMA volume.
+
+use super::inputs::Input;
+use super::{CollectError, Collector, Cycle, Registration, export_known};
+use crate::catalog::{self, Area, Source};
+use crate::config::Config;
+use crate::metrics::Builder;
+
+pub const REGISTRATION: Registration = Registration {
+    name: "transport",
+    reads: &[Input::Counters, Input::RdmaNetlink],
+    factory: |_: &Config| Box::new(Transport),
+};
+
+struct Transport;
+
+impl Collector for Transport {
+    fn collect(&mut self, cycle: &Cycle, out: &mut Builder) -> Result<(), CollectError> {
+        export_known(cycle, out, Area::Transport);
+        volume(cycle, out);
+        Ok(())
+    }
+}
+
+/// Where each port's RDMA volume (`rdma_port_{transmit,receive}_*_total`)
+/// comes from: the PMA, a driver counter standing in for it (EFA, bnxt_re),
+/// or, on a port with neither, the netdev's vport RDMA statistics (mlx5
+/// `*_vport_rdma_unicast_*`), which this exports under the port families.
+fn volume(cycle: &Cycle, out: &mut Builder) {
+    const PMA: [&str; 4] = [
+        "port_xmit_data",
+        "port_rcv_data",
+        "port_xmit_packets",
+        "port_rcv_packets",
+    ];
+    for (dev, port) in cycle.ports() {
+        let p = port.port.to_string();
+        let netdev = port
+            .info
+            .netdev
+            .as_deref()
+            .and_then(|n| cycle.node.netdevs.iter().find(|nd| nd.name == n));
+        for pma in PMA {
+            let Some(k) = catalog::lookup(Source::Pma, pma) else {
+                continue;
+            };
+            let (origin, counter, value) = if port.counters.iter().any(|c| &*c.name == pma) {
+                ("pma", pma.to_string(), None)
+            } else if let Some(c) = port.hw_counters.iter().find(|c| {
+                catalog::lookup(Source::Hw, &c.name).is_some_and(|k| k.stands_in_for == Some(pma))
+            }) {
+                ("hw_counters", c.name.to_string(), None)
+            } else if let Some(c) = netdev.and_then(|nd| {
+                nd.ethtool_stats.iter().find(|c| {
+                    catalog::ethtool::lookup(&c.name)
+                        .is_some_and(|h| h.stat.stands_in_for == Some(pma))
+                })
+            }) {
+                ("ethtool", c.name.to_string(), Some(c.value))
+            } else {
+                continue;
+            };
+            if let Some(v) = value {
+                out.counter(
+                    k.metric,
+                    k.help,
+                    &[("device", &dev.info.name), ("port", &p)],
+                    v,
+                );
+            }
+            out.gauge_u64(
+                "rdma_port_volume_origin",
+                "Where the port's volume family (metric label) comes from: origin pma (ports/N/counters), hw_counters (a driver counter such as EFA tx_bytes) or ethtool (mlx5 *_vport_rdma_unicast_*, on a port with neither); counter is the source's name (value is always 1).",
+                &[
+                    ("device", &dev.info.name),
+                    ("port", &p),
+                    ("metric", k.metric),
+                    ("origin", origin),
+                    ("counter", &counter),
+                ],
+                1,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::metrics::Value;
+    use crate::model::{Counter, DeviceInfo, DeviceReading, NodeReading, PortInfo, PortReading};
+    use crate::sources::netdev::NetdevReading;
+
+    fn counters(c: &[(&str, u64)]) -> Vec<Counter> {
+        c.iter()
+            .map(|(n, v)| Counter {
+                name: (*n).into(),
+                value: *v,
+            })
+            .collect()
+    }
+
+    fn device(
+        name: &str,
+        netdev: Option<&str>,
+        pma: &[(&str, u64)],
+        hw: &[(&str, u64)],
+    ) -> DeviceReading {
+        DeviceReading {
+            info: Arc::new(DeviceInfo {
+                name: name.into(),
+                ..DeviceInfo::default()
+            }),
+            hw_counters: Vec::new(),
+            ports: vec![PortReading {
+                port: 1,
+                info: Arc::new(PortInfo {
+                    netdev: netdev.map(str::to_string),
+                    ..PortInfo::default()
+                }),
+                state: None,
+                phys_state: None,
+                rate: None,
+                counters: counters(pma),
+                hw_counters: counters(hw),
+                unsupported: Vec::new(),
+                origin: Default::default(),
+            }],
+            resources: Vec::new(),
+            qp_counters: Vec::new(),
+        }
+    }
+
+    /// A transport counter of each RDMA driver lands in its family with the
+    /// driver's name as `counter`; each port's volume says where it came
+    /// from, and mlx5's vport RDMA statistics feed a port without PMA counters.
+    #[test]
+    fn each_driver_and_the_volume_origin() {
+        let node = NodeReading {
+            devices: vec![
+                device(
+                    "mlx5_0",
+                    None,
+                    &[("port_xmit_data", 10)],
+                    &[("roce_adp_retrans", 3)],
+                ),
+                device(
+                    "bnxt_re0",
+                    None,
+                    &[],
+                    &[("to_retransmits", 4), ("tx_bytes", 1000)],
+                ),
+                device("efa_0", None, &[], &[("retrans_pkts", 5)]),
+                device("rxe0", None, &[], &[("completer_retry_err", 6)]),
+                device("irdma0", None, &[], &[("tcpRetransSegs", 7)]),
+                device("mlx5_1", Some("eth2"), &[], &[]),
+            ],
+            netdevs: vec![NetdevReading {
+                name: "eth2".into(),
+                link: None,
+                ethtool_stats: counters(&[("tx_vport_rdma_unicast_bytes", 7777)]),
+                ethtool_nl: None,
+                info: Default::default(),
+                errors: Vec::new(),
+            }],
+            ..NodeReading::default()
+        };
+        let cycle = Cycle {
+            node: &node,
+            mode: crate::config::NetworkMode::Auto,
+            mad: None,
+        };
+        let mut b = Builder::new();
+        Transport.collect(&cycle, &mut b).unwrap();
+        let set = b.finish();
+        let retrans = |dev: &str, kind: &str, counter: &str| {
+            set.get(
+                "rdma_transport_retransmissions_total",
+                &[
+                    ("device", dev),
+                    ("port", "1"),
+                    ("kind", kind),
+                    ("counter", counter),
+                ],
+            )
+        };
+        assert_eq!(
+            retrans("mlx5_0", "adaptive", "roce_adp_retrans"),
+            Some(Value::U64(3))
+        );
+        assert_eq!(
+            retrans("bnxt_re0", "timeout", "to_retransmits"),
+            Some(Value::U64(4))
+        );
+        assert_eq!(
+            retrans("efa_0", "packet", "retrans_pkts"),
+            Some(Value::U64(5))
+        );
+        assert_eq!(
+            retrans("rxe0", "completer_retry", "completer_retry_err"),
+            Some(Value::U64(6))
+        );
+        assert_eq!(
+            retrans("irdma0", "tcp_segment", "tcpRetransSegs"),
+            Some(Value::U64(7))
+        );
+        // Absent, not 0: mlx5_0 has no slow-restart counter.
+        assert_eq!(retrans("mlx5_0", "slow_restart", "roce_slow_restart"), None);
+        let origin = |dev: &str, metric: &str, origin: &str, counter: &str| {
+            set.get(
+                "rdma_port_volume_origin",
+                &[
+                    ("device", dev),
+                    ("port", "1"),
+                    ("metric", metric),
+                    ("origin", origin),
+                    ("counter", counter),
+                ],
+            )
+        };
+        let tx = "rdma_port_transmit_bytes_total";
+        assert_eq!(
+            origin("mlx5_0", tx, "pma", "port_xmit_data"),
+            Some(Value::U64(1))
+        );
+        assert_eq!(
+            origin("bnxt_re0", tx, "hw_counters", "tx_bytes"),
+            Some(Value::U64(1))
+        );
+        assert_eq!(
+            origin("mlx5_1", tx, "ethtool", "tx_vport_rdma_unicast_bytes"),
+            Some(Value::U64(1))
+        );
+        assert_eq!(
+            set.get(tx, &[("device", "mlx5_1"), ("port", "1")]),
+            Some(Value::U64(7777))
+        );
+        // No volume anywhere for EFA's receive side here: no origin, no series.
+        assert_eq!(
+            set.get(
+                "rdma_port_receive_bytes_total",
+                &[("device", "efa_0"), ("port", "1")]
+            ),
+            None
+        );
+    }
+}
