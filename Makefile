@@ -14,7 +14,7 @@ DEMO_ROOT := $(shell ls /sys/class/infiniband 2>/dev/null | grep -q . && echo /s
 # make test prints them at its end.
 export RDMA_MON_SKIPS := $(CURDIR)/target/test-skips.txt
 
-.PHONY: all deps build static demo test test-parts bindings bindings-check unit-test vm-test vm-strace ibsim-test deploy-test lint bench bench-render bench-compare measure fuzz release clean
+.PHONY: all deps build static demo test test-parts bindings bindings-check unit-test vm-test vm-strace ibsim-test deploy-test lint bench bench-render bench-compare bench-cadence measure fuzz release clean
 
 all: build
 
@@ -100,6 +100,14 @@ bench-render:
 # The agent against node_exporter's infiniband collector, same tree, same cadence.
 bench-compare: static
 	python3 tests/bench/compare.py
+
+# The shipped static agent, the floor program (tests/bench/floor.c: the same
+# files held open, one pread each a second) and node_exporter side by side at
+# the real cadence (a cycle and a scrape a second, 30 s), on the 16-HCA fixture
+# and a 64-HCA tree made from it: CPU from schedstat, ratios to the floor, RSS.
+bench-cadence: static
+	@tests/deps.sh test >/dev/null
+	python3 tests/bench/cadence.py
 
 # The static binary and its SHA256, in dist/.
 release: static
