@@ -6,7 +6,8 @@ scrape a second of the agent and of node_exporter, for SECONDS (30) seconds,
 all three running at once. CPU is the sum of /proc/<pid>/task/*/schedstat
 (time on CPU, ns) over the window; RSS is VmRSS at the end. Trees: the
 16-HCA fixture and a 64-HCA tree made from it (four copies renamed), so the
-cost per HCA can be compared. Environment: SECONDS, TREES (16,64)."""
+cost per HCA can be compared. Environment: BENCH_SECONDS (30), TREES (16,64),
+AGENT (the binary; several, comma-separated, run side by side: to compare builds)."""
 import glob
 import os
 import platform
@@ -21,9 +22,9 @@ import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
-AGENT = os.environ.get("AGENT", os.path.join(TARGET, "x86_64-unknown-linux-musl/release/rdma-monitor"))
+AGENTS = os.environ.get("AGENT", os.path.join(TARGET, "x86_64-unknown-linux-musl/release/rdma-monitor")).split(",")
 TREE16 = os.path.join(REPO, "fixtures/sysfs/node-16hca")
-SECONDS = float(os.environ.get("SECONDS_RUN", os.environ.get("BENCH_SECONDS", "30")))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "30"))
 PCI = re.compile(r"0000:([0-9a-f]{2}):00\.0")
 
 
@@ -107,17 +108,19 @@ def wait_http(url):
 
 
 def bench(tree, hcas, floor, ne, work):
-    aport, nport = free_port(), free_port()
-    snapdir = os.path.join(work, f"snapshots-{hcas}")
-    env = {"PATH": "/usr/bin:/bin", "RDMA_MON_GENERAL__SYSFS_ROOT": tree,
-           "RDMA_MON_GENERAL__POLL_INTERVAL": "1", "RDMA_MON_PROMETHEUS__LISTEN_ADDRESS": "127.0.0.1",
-           "RDMA_MON_PROMETHEUS__PORT": str(aport), "RDMA_MON_GENERAL__SNAPSHOT_DIR": snapdir,
-           "RDMA_MON_GENERAL__LOG_LEVEL": "error"}
-    procs = {
-        "rdma-monitor (static)": (subprocess.Popen([AGENT], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-                                  f"http://127.0.0.1:{aport}/metrics"),
-        "floor": (subprocess.Popen([floor, tree, "1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True), None),
-    }
+    procs = {}
+    for i, agent in enumerate(AGENTS):
+        aport = free_port()
+        env = {"PATH": "/usr/bin:/bin", "RDMA_MON_GENERAL__SYSFS_ROOT": tree,
+               "RDMA_MON_GENERAL__POLL_INTERVAL": "1", "RDMA_MON_PROMETHEUS__LISTEN_ADDRESS": "127.0.0.1",
+               "RDMA_MON_PROMETHEUS__PORT": str(aport),
+               "RDMA_MON_GENERAL__SNAPSHOT_DIR": os.path.join(work, f"snapshots-{hcas}-{i}"),
+               "RDMA_MON_GENERAL__LOG_LEVEL": "error"}
+        name = "rdma-monitor (static)" if len(AGENTS) == 1 else os.path.basename(agent)[:24]
+        procs[name] = (subprocess.Popen([agent], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                       f"http://127.0.0.1:{aport}/metrics")
+    nport = free_port()
+    procs["floor"] = (subprocess.Popen([floor, tree, "1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True), None)
     if ne:
         procs["node_exporter"] = (subprocess.Popen(
             [ne, "--collector.disable-defaults", "--collector.infiniband", f"--path.sysfs={tree}",
@@ -153,8 +156,9 @@ def bench(tree, hcas, floor, ne, work):
 
 
 def main():
-    if not os.path.exists(AGENT):
-        sys.exit(f"no static agent at {AGENT}: make static")
+    for agent in AGENTS:
+        if not os.path.exists(agent):
+            sys.exit(f"no static agent at {agent}: make static")
     work = tempfile.mkdtemp(prefix="rdma-monitor-cadence-")
     floor = os.path.join(work, "floor")
     subprocess.run(["cc", "-O2", "-Wall", "-Wno-format-truncation", "-o", floor,
@@ -164,8 +168,8 @@ def main():
         print("node_exporter is not installed (tests/deps.sh test): left out")
     trees = [int(t) for t in os.environ.get("TREES", "16,64").split(",")]
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, {os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.2f}; agent {AGENT} ({os.path.getsize(AGENT) / 1048576:.2f} MiB)")
-    print(f"a cycle a second and a scrape a second each, {SECONDS:.0f} s, all three at once; "
+          f"load {os.getloadavg()[0]:.2f}; " + ", ".join(f"{a} ({os.path.getsize(a) / 1048576:.2f} MiB)" for a in AGENTS))
+    print(f"a cycle a second and a scrape a second each, {SECONDS:.0f} s, all at once; "
           "CPU from /proc/PID/task/*/schedstat, RSS = VmRSS at the end")
     results = {}
     try:
