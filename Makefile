@@ -14,7 +14,7 @@ DEMO_ROOT := $(shell ls /sys/class/infiniband 2>/dev/null | grep -q . && echo /s
 # make test prints them at its end.
 export RDMA_MON_SKIPS := $(CURDIR)/target/test-skips.txt
 
-.PHONY: all deps build static demo test test-parts bindings bindings-check unit-test vm-test vm-strace ibsim-test deploy-test lint bench bench-render bench-compare bench-cadence measure fuzz release clean
+.PHONY: all deps build static demo test test-parts bindings bindings-check unit-test vm-test vm-strace ibsim-test ibsim-scale deploy-test lint bench bench-render bench-compare bench-cadence measure fuzz release clean
 
 all: build
 
@@ -84,6 +84,12 @@ deploy-test:
 # ibnetdiscover on the same fabric (tests/ibsim/).
 ibsim-test:
 	tests/ibsim/run.sh
+
+# Fabric mode on fat trees of 18, 162 and 648 HCAs (tests/ibsim/fattree.py)
+# under ibsim: sweep and counter times, MADs per port, CPU per MAD, against
+# ibnetdiscover and ibqueryerrors on the same fabric (not part of make test).
+ibsim-scale:
+	tests/ibsim/scale.sh
 
 lint:
 	$(CARGO) fmt --check
