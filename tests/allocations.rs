@@ -81,6 +81,14 @@ fn sysfs_poll_allocations() {
         "sysfs poll, {} devices, {ports} ports: {n} allocations",
         reading.devices.len()
     );
+    // What remains is the reading itself (a Vec per counter list, the state
+    // names) and the class listing: a few per port, none per counter file
+    // (848 here). Reading into the previous cycle's containers would take it
+    // to zero; that is the loop's to hand back (agent.rs).
+    assert!(
+        (n as usize) <= 10 * ports + 48,
+        "{n} allocations for {ports} ports: one per attribute read?"
+    );
 }
 
 /// The whole cycle (sources, collectors, snapshot, findings, publish) on the
