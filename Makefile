@@ -14,7 +14,7 @@ DEMO_ROOT := $(shell ls /sys/class/infiniband 2>/dev/null | grep -q . && echo /s
 # make test prints them at its end.
 export RDMA_MON_SKIPS := $(CURDIR)/target/test-skips.txt
 
-.PHONY: all deps build static demo test test-parts bindings bindings-check unit-test vm-test vm-strace ibsim-test deploy-test lint bench bench-render bench-compare bench-http measure fuzz release clean
+.PHONY: all deps build static demo test test-parts bindings bindings-check unit-test vm-test vm-strace ibsim-test ibsim-scale deploy-test lint bench bench-render bench-compare bench-http bench-cadence measure fuzz release clean
 
 all: build
 
@@ -85,6 +85,12 @@ deploy-test:
 ibsim-test:
 	tests/ibsim/run.sh
 
+# Fabric mode on fat trees of 18, 162 and 648 HCAs (tests/ibsim/fattree.py)
+# under ibsim: sweep and counter times, MADs per port, CPU per MAD, against
+# ibnetdiscover and ibqueryerrors on the same fabric (not part of make test).
+ibsim-scale:
+	tests/ibsim/scale.sh
+
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
@@ -106,6 +112,14 @@ bench-compare: static
 bench-http: static
 	@tests/deps.sh test
 	python3 tests/bench/http_compare.py
+
+# The shipped static agent, the floor program (tests/bench/floor.c: the same
+# files held open, one pread each a second) and node_exporter side by side at
+# the real cadence (a cycle and a scrape a second, 30 s), on the 16-HCA fixture
+# and a 64-HCA tree made from it: CPU from schedstat, ratios to the floor, RSS.
+bench-cadence: static
+	@tests/deps.sh test >/dev/null
+	python3 tests/bench/cadence.py
 
 # The static binary and its SHA256, in dist/.
 release: static

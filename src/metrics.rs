@@ -26,8 +26,9 @@ pub enum Value {
 
 #[derive(Debug, Clone)]
 struct Sample {
-    /// Pre-rendered `{a="b",c="d"}` (or empty): escaping happens once, at build time.
-    labels: Box<str>,
+    /// Where this sample's labels end in its family's `labels`; they start
+    /// where the previous sample's end.
+    end: usize,
     value: Value,
 }
 
@@ -36,7 +37,23 @@ pub struct Family {
     name: &'static str,
     help: &'static str,
     kind: Kind,
+    /// Every sample's pre-rendered `{a="b",c="d"}` (or nothing), back to
+    /// back: escaping happens once, at build time, and a family of a thousand
+    /// series costs a few allocations, not one per series.
+    labels: String,
     samples: Vec<Sample>,
+}
+
+impl Family {
+    /// Each sample with its rendered labels.
+    fn series(&self) -> impl Iterator<Item = (&str, &Sample)> {
+        let mut start = 0;
+        self.samples.iter().map(move |s| {
+            let labels = &self.labels[start..s.end];
+            start = s.end;
+            (labels, s)
+        })
+    }
 }
 
 /// One cycle's worth of metrics.
@@ -79,7 +96,7 @@ impl MetricSet {
     pub fn check(&self) -> Vec<Conflict> {
         let mut all = self.conflicts.clone();
         for f in &self.families {
-            let mut labels: Vec<&str> = f.samples.iter().map(|s| &*s.labels).collect();
+            let mut labels: Vec<&str> = f.series().map(|(l, _)| l).collect();
             labels.sort_unstable();
             for w in labels.windows(2) {
                 if w[0] == w[1] && all.len() < MAX_CONFLICTS {
@@ -109,10 +126,8 @@ impl MetricSet {
                 f.help.len()
                     + 2 * f.name.len()
                     + 32
-                    + f.samples
-                        .iter()
-                        .map(|s| f.name.len() + s.labels.len() + 24)
-                        .sum::<usize>()
+                    + f.samples.len() * (f.name.len() + 24)
+                    + f.labels.len()
             })
             .sum()
     }
@@ -133,9 +148,9 @@ impl MetricSet {
                 Kind::Counter => b" counter\n",
                 Kind::Gauge => b" gauge\n",
             });
-            for s in &f.samples {
+            for (labels, s) in f.series() {
                 out.extend_from_slice(f.name.as_bytes());
-                out.extend_from_slice(s.labels.as_bytes());
+                out.extend_from_slice(labels.as_bytes());
                 out.push(b' ');
                 match s.value {
                     Value::U64(v) => out.extend_from_slice(ibuf.format(v).as_bytes()),
@@ -157,14 +172,14 @@ impl MetricSet {
 
     /// The value of one series, for tests and the snapshot: labels as rendered.
     pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<Value> {
-        let want = render_labels(labels);
+        let mut want = String::new();
+        render_labels(labels, &mut want);
         self.families
             .iter()
             .find(|f| f.name == name)?
-            .samples
-            .iter()
-            .find(|s| *s.labels == *want)
-            .map(|s| s.value)
+            .series()
+            .find(|(l, _)| *l == want)
+            .map(|(_, s)| s.value)
     }
 }
 
@@ -193,16 +208,11 @@ fn escape_help(help: &str, out: &mut Vec<u8>) {
     }
 }
 
-fn render_labels(labels: &[(&str, &str)]) -> String {
+/// Appends `{a="b",c="d"}` (nothing for no labels) to `s`.
+fn render_labels(labels: &[(&str, &str)], s: &mut String) {
     if labels.is_empty() {
-        return String::new();
+        return;
     }
-    let mut s = String::with_capacity(
-        2 + labels
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 4)
-            .sum::<usize>(),
-    );
     s.push('{');
     for (i, (k, v)) in labels.iter().enumerate() {
         if i > 0 {
@@ -226,7 +236,6 @@ fn render_labels(labels: &[(&str, &str)]) -> String {
         s.push('"');
     }
     s.push('}');
-    s
 }
 
 /// Builds a [`MetricSet`]. Families are keyed by name: pushing to a name
@@ -259,6 +268,7 @@ impl Builder {
                 name,
                 help,
                 kind,
+                labels: String::new(),
                 samples: Vec::new(),
             });
             self.families.len() - 1
@@ -275,7 +285,6 @@ impl Builder {
         labels: &[(&str, &str)],
         value: Value,
     ) {
-        let labels = render_labels(labels).into_boxed_str();
         let f = self.family(name, help, kind);
         // As client_golang's Gather: one TYPE and one HELP per family. The
         // sample is refused, not rendered under the wrong TYPE.
@@ -292,7 +301,11 @@ impl Builder {
                 second: help,
             })
         } else {
-            f.samples.push(Sample { labels, value });
+            render_labels(labels, &mut f.labels);
+            f.samples.push(Sample {
+                end: f.labels.len(),
+                value,
+            });
             None
         };
         if let Some(c) = conflict

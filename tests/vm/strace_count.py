@@ -39,11 +39,16 @@ def cycles(path):
     return done
 
 
-devices = open(os.path.join(OUT, "devices.txt")).read().split()
 # clock_gettime is a vDSO call that needs no syscall unless the clocksource
 # has no vDSO read (then each call is a syscall strace sees).
 print("guest clocksource:", open(os.path.join(OUT, "clocksource.txt")).read().strip())
-for mode, label in (("always", "netlink"), ("never", "sysfs only")):
+if os.path.exists(os.path.join(OUT, "setup16.err")):
+    print("16-device run: " + open(os.path.join(OUT, "setup16.err")).read().strip())
+for mode, label in (("always", "netlink"), ("never", "sysfs only"), ("always16", "netlink, 16 devices")):
+    if not os.path.exists(os.path.join(OUT, f"trace-{mode}.txt")):
+        print(f"{label}: not run")
+        continue
+    devices = open(os.path.join(OUT, f"devices-{mode}.txt")).read().split()
     steady = cycles(os.path.join(OUT, f"trace-{mode}.txt"))[1:]
     if not steady:
         sys.exit(f"{label}: no steady cycles in the trace")
@@ -56,6 +61,12 @@ for mode, label in (("always", "netlink"), ("never", "sysfs only")):
     print(f"{label}: {len(steady)} steady cycles, strace counts {min(totals)}..{max(totals)} syscalls a cycle "
           f"(median {median}) for {len(devices)} devices, {nports} ports")
     print("  median cycle by syscall: " + ", ".join(f"{n} {k}" for k, n in pick.most_common()))
+    clock = sum(c["clock_gettime"] for c in steady) / len(steady)
+    spawned = sum(c["clone"] + c["clone3"] for c in steady)
+    if nports:
+        print(f"  per port: {median / nports:.1f} syscalls a cycle, {(median - pick['clock_gettime']) / nports:.1f} "
+              f"without clock_gettime; threads created in {len(steady)} cycles: {spawned}; "
+              f"clock_gettime calls a cycle: {clock:.1f}")
     keep = ("rdma_netlink_syscalls", "sysfs_syscalls", "ethtool_ioctls", "rtnetlink_round_trips", "netdevs")
     print("  agent's own count, last cycle: " + ", ".join(f"{k} {own[k]}" for k in keep if k in own))
     table = open(os.path.join(OUT, f"summary-{mode}.txt")).read()

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""make bench-cadence: the shipped static agent, the floor program
+(tests/bench/floor.c) and node_exporter's infiniband collector side by side
+on the same sysfs tree, at the agent's real cadence: a cycle a second and one
+scrape a second of the agent and of node_exporter, for SECONDS (30) seconds,
+all three running at once. CPU is the sum of /proc/<pid>/task/*/schedstat
+(time on CPU, ns) over the window; RSS is VmRSS at the end. Trees: the
+16-HCA fixture and a 64-HCA tree made from it (four copies renamed), so the
+cost per HCA can be compared. Environment: BENCH_SECONDS (30), TREES (16,64),
+AGENT (the binary; several, comma-separated, run side by side: to compare builds)."""
+import glob
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+AGENTS = os.environ.get("AGENT", os.path.join(TARGET, "x86_64-unknown-linux-musl/release/rdma-monitor")).split(",")
+TREE16 = os.path.join(REPO, "fixtures/sysfs/node-16hca")
+SECONDS = float(os.environ.get("BENCH_SECONDS", "30"))
+PCI = re.compile(r"0000:([0-9a-f]{2}):00\.0")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def cpu_ns(pid):
+    """Time on CPU of every live thread of pid (schedstat's first field)."""
+    total = 0
+    for f in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+        try:
+            total += int(open(f).read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that ended between the listing and the read
+    return total
+
+
+def threads(pid):
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        d = dict(line.split(":", 1) for line in f if ":" in line)
+    return int(d["VmRSS"].split()[0])
+
+
+def make_tree(copies, out):
+    """copies × the 16-HCA fixture: device k*16+i is mlx5_{k*16+i} on bus
+    0x10+k*16+i with netdev eth{k*16+i}, every file otherwise the same."""
+    os.makedirs(os.path.join(out, "class/infiniband"))
+    src_pci = os.path.join(TREE16, "devices/pci0000:00/0000:00:02.0")
+    dst_pci = os.path.join(out, "devices/pci0000:00/0000:00:02.0")
+    os.makedirs(dst_pci)
+    for pci in sorted(os.listdir(src_pci)):
+        m = PCI.fullmatch(pci)
+        if not m:
+            continue
+        i = int(m.group(1), 16) - 0x10
+        for k in range(copies):
+            j = k * 16 + i
+            new_pci = f"0000:{0x10 + j:02x}:00.0"
+            d = os.path.join(dst_pci, new_pci)
+            shutil.copytree(os.path.join(src_pci, pci), d, symlinks=True)
+            ib = os.path.join(d, "infiniband")
+            os.rename(os.path.join(ib, f"mlx5_{i}"), os.path.join(ib, f"mlx5_{j}"))
+            os.rename(os.path.join(d, "net", f"eth{i}"), os.path.join(d, "net", f"eth{j}"))
+            dev = os.path.join(ib, f"mlx5_{j}")
+            os.remove(os.path.join(dev, "device"))
+            os.symlink("../../../" + new_pci, os.path.join(dev, "device"))
+            for rel in ("node_desc", "ports/1/gid_attrs/ndevs/0"):
+                p = os.path.join(dev, rel)
+                if os.path.exists(p):
+                    text = open(p).read().replace(f"mlx5_{i}", f"mlx5_{j}").replace(f"eth{i}", f"eth{j}")
+                    open(p, "w").write(text)
+            for rel in ("node_guid", "sys_image_guid"):
+                p = os.path.join(dev, rel)
+                g = open(p).read().strip().split(":")
+                g[2] = f"{j:04x}"
+                open(p, "w").write(":".join(g) + "\n")
+            os.symlink(f"../../devices/pci0000:00/0000:00:02.0/{new_pci}/infiniband/mlx5_{j}",
+                       os.path.join(out, "class/infiniband", f"mlx5_{j}"))
+    drivers = os.path.join(TREE16, "bus")
+    if os.path.isdir(drivers):
+        shutil.copytree(drivers, os.path.join(out, "bus"), symlinks=True)
+    return out
+
+
+def wait_http(url):
+    for _ in range(200):
+        try:
+            return urllib.request.urlopen(url, timeout=1).read()
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"{url} never answered")
+
+
+def bench(tree, hcas, floor, ne, work):
+    procs = {}
+    for i, agent in enumerate(AGENTS):
+        aport = free_port()
+        env = {"PATH": "/usr/bin:/bin", "RDMA_MON_GENERAL__SYSFS_ROOT": tree,
+               "RDMA_MON_GENERAL__POLL_INTERVAL": "1", "RDMA_MON_PROMETHEUS__LISTEN_ADDRESS": "127.0.0.1",
+               "RDMA_MON_PROMETHEUS__PORT": str(aport),
+               "RDMA_MON_GENERAL__SNAPSHOT_DIR": os.path.join(work, f"snapshots-{hcas}-{i}"),
+               "RDMA_MON_GENERAL__LOG_LEVEL": "error"}
+        name = "rdma-monitor (static)" if len(AGENTS) == 1 else os.path.basename(agent)[:24]
+        procs[name] = (subprocess.Popen([agent], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                       f"http://127.0.0.1:{aport}/metrics")
+    nport = free_port()
+    procs["floor"] = (subprocess.Popen([floor, tree, "1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True), None)
+    if ne:
+        procs["node_exporter"] = (subprocess.Popen(
+            [ne, "--collector.disable-defaults", "--collector.infiniband", f"--path.sysfs={tree}",
+             f"--web.listen-address=127.0.0.1:{nport}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+            f"http://127.0.0.1:{nport}/metrics")
+    try:
+        files = procs["floor"][0].stdout.readline().split()[0]
+        for p, url in procs.values():
+            if url:
+                wait_http(url)
+        time.sleep(3.0)  # past discovery and the first cycles
+        start = {name: cpu_ns(p.pid) for name, (p, _) in procs.items()}
+        t0 = time.monotonic()
+        scrapes = sizes = 0
+        threads0 = {name: threads(p.pid) for name, (p, _) in procs.items()}
+        while (now := time.monotonic() - t0) < SECONDS:
+            for p, url in procs.values():
+                if url:
+                    sizes = len(urllib.request.urlopen(url, timeout=5).read())
+                    scrapes += 1
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - t0) % 1.0))
+        elapsed = time.monotonic() - t0
+        out = {}
+        for name, (p, _) in procs.items():
+            out[name] = {"cpu_us_s": (cpu_ns(p.pid) - start[name]) / 1e3 / elapsed, "rss": rss_kib(p.pid),
+                         "threads": f"{threads0[name]}->{threads(p.pid)}"}
+    finally:
+        for p, _ in procs.values():
+            p.terminate()
+        for p, _ in procs.values():
+            p.wait(timeout=10)
+    return files, out
+
+
+def main():
+    for agent in AGENTS:
+        if not os.path.exists(agent):
+            sys.exit(f"no static agent at {agent}: make static")
+    work = tempfile.mkdtemp(prefix="rdma-monitor-cadence-")
+    floor = os.path.join(work, "floor")
+    subprocess.run(["cc", "-O2", "-Wall", "-Wno-format-truncation", "-o", floor,
+                    os.path.join(REPO, "tests/bench/floor.c")], check=True)
+    ne = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+    if not ne:
+        print("node_exporter is not installed (tests/deps.sh test): left out")
+    trees = [int(t) for t in os.environ.get("TREES", "16,64").split(",")]
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.2f}; " + ", ".join(f"{a} ({os.path.getsize(a) / 1048576:.2f} MiB)" for a in AGENTS))
+    print(f"a cycle a second and a scrape a second each, {SECONDS:.0f} s, all at once; "
+          "CPU from /proc/PID/task/*/schedstat, RSS = VmRSS at the end")
+    results = {}
+    try:
+        for hcas in trees:
+            tree = TREE16 if hcas == 16 else make_tree(hcas // 16, os.path.join(work, f"tree-{hcas}"))
+            files, r = bench(tree, hcas, floor, ne, work)
+            results[hcas] = r
+            floor_cpu = r["floor"]["cpu_us_s"]
+            print(f"\n{hcas} HCAs ({files} files a cycle):")
+            print(f"  {'':24} {'CPU µs/s':>9} {'× floor':>8} {'RSS MiB':>8} {'threads':>8}")
+            for name, v in r.items():
+                print(f"  {name:24} {v['cpu_us_s']:9.0f} {v['cpu_us_s'] / floor_cpu:8.2f} "
+                      f"{v['rss'] / 1024:8.2f} {v['threads']:>8}")
+        if len(results) > 1:
+            lo, hi = min(results), max(results)
+            print(f"\n{hi} HCAs / {lo} HCAs (linear: {hi / lo:.1f}):")
+            for name in results[lo]:
+                print(f"  {name:24} CPU {results[hi][name]['cpu_us_s'] / results[lo][name]['cpu_us_s']:.2f}×")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+main()
