@@ -70,7 +70,7 @@ impl Col {
             Col::Cnp => "CNP/s",
             Col::Ecn => "ECN/s",
             Col::Pause => "PAUSE%",
-            Col::Trend => "TX+RX TREND",
+            Col::Trend => "TREND",
         }
     }
 

@@ -187,9 +187,13 @@ fn ports(f: &mut Frame, area: Rect, app: &App, model: &Model, all_rows: bool) {
         .collect();
     let head = Row::new(cols.iter().map(|c| {
         let t = c.title(app.bits);
-        let s = Style::default().add_modifier(Modifier::BOLD);
+        let mut s = Style::default().add_modifier(Modifier::BOLD);
         if *c == app.sort {
-            Cell::from(t).style(s.add_modifier(Modifier::UNDERLINED))
+            s = s.add_modifier(Modifier::UNDERLINED);
+        }
+        // Numbers and their titles line up on the right.
+        if c.numeric() && *c != Col::Trend {
+            Cell::from(Line::from(t).right_aligned()).style(s)
         } else {
             Cell::from(t).style(s)
         }
@@ -232,7 +236,8 @@ fn detail_height(app: &App, model: &Model, width: u16) -> u16 {
     (r.counters.len().div_ceil(per_line) as u16 + 2).max(3)
 }
 
-const DETAIL_CELL: u16 = 40;
+/// Cells one counter takes in the detail pane: name, rate, `/s`, gap.
+const DETAIL_CELL: u16 = 38;
 
 fn selected_row<'a>(app: &App, model: &'a Model) -> Option<&'a PortRow> {
     let k = app.selected.as_ref()?;
@@ -249,8 +254,8 @@ fn detail(f: &mut Frame, area: Rect, app: &App, model: &Model) {
     let per_line = usize::from((area.width.saturating_sub(2) / DETAIL_CELL).max(1));
     let cell = |c: &super::model::CounterRate| {
         let rate = c.rate.map_or("-".into(), human);
-        let name: String = c.name.chars().take(27).collect();
-        format!("{name:<27} {rate:>8}/s  ")
+        let name: String = c.name.chars().take(26).collect();
+        format!("{name:<26} {rate:>7}/s  ")
     };
     let lines: Vec<Line> = r
         .counters
