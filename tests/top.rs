@@ -53,15 +53,14 @@ fn poke(path: &Path, value: u64) {
     f.write_all_at(format!("{value}\n").as_bytes(), 0).unwrap();
 }
 
-/// Advances DRIVEN's port_xmit_data at WORDS_PER_SEC until stopped.
+/// Advances one counter at a steady rate until dropped.
 struct Driver {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Driver {
-    fn start(root: &Path) -> Driver {
-        let path = counter(root, DRIVEN, "port_xmit_data");
+    fn start(path: PathBuf, per_sec: u64) -> Driver {
         let base: u64 = std::fs::read_to_string(&path)
             .unwrap()
             .trim()
@@ -72,8 +71,8 @@ impl Driver {
         let thread = std::thread::spawn(move || {
             let t0 = Instant::now();
             while !flag.load(Ordering::Relaxed) {
-                let words = (t0.elapsed().as_secs_f64() * WORDS_PER_SEC as f64) as u64;
-                poke(&path, base + words);
+                let n = (t0.elapsed().as_secs_f64() * per_sec as f64) as u64;
+                poke(&path, base + n);
                 std::thread::sleep(Duration::from_millis(5));
             }
         });
@@ -146,7 +145,10 @@ impl Tmux {
             if ok(&s) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "waiting for {what}; screen:\n{s}");
+            assert!(
+                Instant::now() < deadline,
+                "waiting for {what}; screen:\n{s}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -203,7 +205,7 @@ fn drive(name: &str, root: &Path, top_cmd: &str) {
          echo 'shell after top'; sleep 600",
         st = shell_quote(&status.display().to_string()),
     );
-    let _driver = Driver::start(root);
+    let _traffic = Driver::start(counter(root, DRIVEN, "port_xmit_data"), WORDS_PER_SEC);
     let tmux = Tmux::start(name, &shell);
     // The driven port at its rate (within 3 %: the writer and top's
     // samples are not in step), the others idle.
@@ -219,22 +221,21 @@ fn drive(name: &str, root: &Path, top_cmd: &str) {
     tmux.wait("the driven port on top", |s| {
         rows(s).first().is_some_and(|r| r[0] == DRIVEN) && s.contains("sort TX B/s")
     });
-    // A link goes down and up once on mlx5_5: a finding in the strip.
-    let downed = counter(root, "mlx5_5", "link_downed");
-    let v: u64 = std::fs::read_to_string(&downed)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    poke(&downed, v + 1);
-    tmux.wait("the link_downed finding", |s| {
+    // mlx5_5 receives 2 bad packets a second (120/min, over the default
+    // 10/min): a finding in the strip, and the port's ERR/s.
+    let _errors = Driver::start(counter(root, "mlx5_5", "port_rcv_errors"), 2);
+    let screen = tmux.wait("the receive_errors finding", |s| {
         s.lines()
-            .any(|l| l.contains("link_downed") && l.contains("mlx5_5/1"))
+            .any(|l| l.contains("receive_errors") && l.contains("mlx5_5/1"))
     });
+    assert!(screen.contains("Findings ("), "{screen}");
     // Quit: exit status 0, terminal back in cooked mode, top's screen gone.
     tmux.keys(&["q"]);
     let screen = tmux.wait("the shell after top", |s| s.contains("shell after top"));
-    assert!(screen.contains("shell before top"), "alternate screen left: {screen}");
+    assert!(
+        screen.contains("shell before top"),
+        "alternate screen left: {screen}"
+    );
     assert!(!screen.contains("DEVICE"), "top's screen is gone: {screen}");
     let st = std::fs::read_to_string(&status).unwrap();
     assert_eq!(st, "top exited 0\nicanon echo ", "status and tty modes");

@@ -141,6 +141,8 @@ pub struct App {
     /// (device, port) of the selected row, kept across refreshes.
     pub selected: Option<(String, u32)>,
     pub detail: bool,
+    /// First line of the detail pane shown.
+    pub detail_scroll: u16,
     pub paused: bool,
     pub help: bool,
     pub bits: bool,
@@ -161,6 +163,7 @@ impl App {
             editing: false,
             selected: None,
             detail: false,
+            detail_scroll: 0,
             paused: false,
             help: false,
             bits: false,
@@ -289,14 +292,21 @@ impl App {
                 self.filter.clear();
                 self.detail = false;
             }
-            KeyCode::Enter => self.detail = !self.detail,
+            KeyCode::Enter => {
+                self.detail = !self.detail;
+                self.detail_scroll = 0;
+            }
+            KeyCode::PageDown => self.detail_scroll = self.detail_scroll.saturating_add(10),
+            KeyCode::PageUp => self.detail_scroll = self.detail_scroll.saturating_sub(10),
             KeyCode::Down | KeyCode::Char('j') => {
                 let rows = self.rows(ports);
                 self.move_selection(&rows, 1);
+                self.detail_scroll = 0;
             }
             KeyCode::Up | KeyCode::Char('k') => {
                 let rows = self.rows(ports);
                 self.move_selection(&rows, -1);
+                self.detail_scroll = 0;
             }
             _ => {}
         }

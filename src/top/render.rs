@@ -228,16 +228,43 @@ fn ports(f: &mut Frame, area: Rect, app: &App, model: &Model, all_rows: bool) {
     f.render_stateful_widget(table, area, &mut state);
 }
 
-fn detail_height(app: &App, model: &Model, width: u16) -> u16 {
-    let Some(r) = selected_row(app, model) else {
-        return 0;
-    };
-    let per_line = usize::from((width.saturating_sub(2) / DETAIL_CELL).max(1));
-    (r.counters.len().div_ceil(per_line) as u16 + 2).max(3)
+/// Rows of the ports table kept above an open detail pane (header + 3).
+const TABLE_WITH_DETAIL: u16 = 4;
+
+/// Cells around a counter's name in the detail pane: ` ` rate(7) `/s` and a gap of 2.
+const DETAIL_RATE: u16 = 12;
+
+/// (name width, counters per line) for the detail pane: whole names where
+/// they fit, else two columns of shortened names.
+fn detail_layout(r: &PortRow, width: u16) -> (usize, usize) {
+    let longest = r
+        .counters
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut name = longest.min(31) as u16;
+    let mut per_line = width / (name + DETAIL_RATE);
+    if per_line < 2 && width >= 2 * (20 + DETAIL_RATE) {
+        name = width / 2 - DETAIL_RATE;
+        per_line = 2;
+    }
+    (usize::from(name), usize::from(per_line.max(1)))
 }
 
-/// Cells one counter takes in the detail pane: name, rate, `/s`, gap.
-const DETAIL_CELL: u16 = 38;
+/// The detail pane's lines: every counter of the selected port with its rate.
+fn detail_lines(r: &PortRow, width: u16) -> Vec<Line<'static>> {
+    let (name_w, per_line) = detail_layout(r, width);
+    let cell = |c: &super::model::CounterRate| {
+        let rate = c.rate.map_or("-".into(), human);
+        let name: String = c.name.chars().take(name_w).collect();
+        format!("{name:<name_w$} {rate:>7}/s  ")
+    };
+    r.counters
+        .chunks(per_line)
+        .map(|chunk| Line::from(chunk.iter().map(cell).collect::<String>()))
+        .collect()
+}
 
 fn selected_row<'a>(app: &App, model: &'a Model) -> Option<&'a PortRow> {
     let k = app.selected.as_ref()?;
@@ -251,23 +278,28 @@ fn detail(f: &mut Frame, area: Rect, app: &App, model: &Model) {
     let Some(r) = selected_row(app, model) else {
         return;
     };
-    let per_line = usize::from((area.width.saturating_sub(2) / DETAIL_CELL).max(1));
-    let cell = |c: &super::model::CounterRate| {
-        let rate = c.rate.map_or("-".into(), human);
-        let name: String = c.name.chars().take(26).collect();
-        format!("{name:<26} {rate:>7}/s  ")
+    let lines = detail_lines(r, area.width);
+    let room = usize::from(area.height.saturating_sub(1));
+    // Scrolled no further than the last page.
+    let scroll = usize::from(app.detail_scroll).min(lines.len().saturating_sub(room));
+    let more = if lines.len() > room {
+        format!(
+            " lines {}-{} of {}, PgUp/PgDn",
+            scroll + 1,
+            (scroll + room).min(lines.len()),
+            lines.len()
+        )
+    } else {
+        String::new()
     };
-    let lines: Vec<Line> = r
-        .counters
-        .chunks(per_line)
-        .map(|chunk| Line::from(chunk.iter().map(cell).collect::<String>()))
-        .collect();
     let title = format!(
-        " {}/{} {} — every counter, per second (Enter closes) ",
+        " {}/{} {} — every counter, per second{more} (Enter closes) ",
         r.device, r.port, r.netdev
     );
     f.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::TOP).title(title)),
+        Paragraph::new(lines)
+            .scroll((scroll as u16, 0))
+            .block(Block::default().borders(Borders::TOP).title(title)),
         area,
     );
 }
@@ -503,6 +535,7 @@ keys
   r              reverse the sort
   / text Enter   filter ports by device or netdev (Esc clears)
   Up Down j k    select a port; Enter opens its detail pane
+  PgUp PgDn      scroll the detail pane
   u              bytes/s or bits/s
   space          pause (no new samples)
   ?              this help (any key closes it)
@@ -536,16 +569,18 @@ pub fn draw(f: &mut Frame, app: &App, model: &Model, all: bool) {
     let area = f.area();
     let head = header(app, model);
     let strip_h = strip_height(model, all);
-    let want_detail = app.view == View::Ports && app.detail && !all;
-    let detail_h = if want_detail {
-        detail_height(app, model, area.width).min(area.height / 2)
+    let detail_open = app.view == View::Ports && app.detail && !all;
+    let detail_open = detail_open && selected_row(app, model).is_some();
+    // An open detail pane takes the room, the table keeps the selected row.
+    let (body_c, det_c) = if detail_open {
+        (Constraint::Length(TABLE_WITH_DETAIL), Constraint::Min(2))
     } else {
-        0
+        (Constraint::Min(3), Constraint::Length(0))
     };
     let [top, body, det, bottom] = Layout::vertical([
         Constraint::Length(head.len() as u16),
-        Constraint::Min(3),
-        Constraint::Length(detail_h),
+        body_c,
+        det_c,
         Constraint::Length(strip_h),
     ])
     .areas(area);
@@ -556,7 +591,7 @@ pub fn draw(f: &mut Frame, app: &App, model: &Model, all: bool) {
         View::Findings => findings_view(f, body, model),
         View::Fabric => fabric_view(f, body, model),
     }
-    if detail_h > 0 {
+    if detail_open {
         detail(f, det, app, model);
     }
     strip(f, bottom, app, model, all);

@@ -222,7 +222,7 @@ fn sorting_filtering_and_the_detail_pane() {
     );
     assert_eq!(
         lines[pane + 1],
-        "port_rcv_data                 2.0k/s  port_rcv_errors                  0/s"
+        "port_rcv_data            2.0k/s  port_rcv_errors             0/s"
     );
     assert!(
         lines[pane + 1..]
@@ -362,4 +362,44 @@ fn a_malformed_document_is_an_error_not_a_panic() {
     assert!(doc::parse(b"\x00\xff").is_err());
     let d = doc::parse(b"{}").unwrap();
     assert!(d.devices.is_empty() && d.consumers.is_none());
+}
+
+#[test]
+fn detail_pane_scrolls_when_the_counters_do_not_fit() {
+    // 40 counters with long names on one port, at 80x24.
+    let counters: serde_json::Map<String, serde_json::Value> = (0..40)
+        .map(|i| {
+            (
+                format!("counter_{i:02}_with_a_rather_long_name"),
+                json!({"value": i}),
+            )
+        })
+        .collect();
+    let d = json!({"timestamp_unix_ms": 1, "devices": [{"name": "mlx5_0", "ports": [
+        {"port": 1, "counters": counters}]}]});
+    let mut m = Model::default();
+    m.update(doc::parse(d.to_string().as_bytes()).unwrap());
+    let mut a = app();
+    a.key(key(KeyCode::Down), &m.ports);
+    a.key(key(KeyCode::Enter), &m.ports);
+    let (lines, _) = screen(&a, &m, 80, 24);
+    // Two columns of names cut to 28 cells; 20 lines, 15 shown.
+    assert_eq!(
+        lines[6],
+        " mlx5_0/1  — every counter, per second lines 1-15 of 20, PgUp/PgDn (Enter closes) "
+            .chars()
+            .take(80)
+            .collect::<String>()
+    );
+    assert_eq!(
+        lines[7],
+        "counter_00_with_a_rather_lon       -/s  counter_01_with_a_rather_lon       -/s"
+    );
+    a.key(key(KeyCode::PageDown), &m.ports);
+    let (lines, _) = screen(&a, &m, 80, 24);
+    assert!(lines[6].contains("lines 6-20 of 20"), "{lines:?}");
+    assert_eq!(
+        lines[21],
+        "counter_38_with_a_rather_lon       -/s  counter_39_with_a_rather_lon       -/s"
+    );
 }
