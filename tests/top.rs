@@ -299,3 +299,114 @@ fn top_url_in_tmux() {
     );
     drive("url", tree.path(), &cmd);
 }
+
+/// A CA, and a server (127.0.0.1) and a client certificate it signed, made
+/// by the openssl CLI in `dir`.
+fn certificates(dir: &Path) -> bool {
+    let script = "set -e
+        key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out $1.key; }
+        key ca
+        openssl req -new -x509 -key ca.key -out ca.pem -days 2 -subj /CN=top-test-ca
+        for who in server client; do
+          key $who
+          openssl req -new -key $who.key -out $who.csr -subj /CN=$who
+        done
+        printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > server.ext
+        printf 'extendedKeyUsage=clientAuth\\n' > client.ext
+        for who in server client; do
+          openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+            -days 2 -extfile $who.ext -out $who.pem
+        done";
+    Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `top --url https://…` with mutual TLS and basic auth against the agent
+/// serving a web config; the password only from the environment.
+#[test]
+fn top_url_over_mutual_tls_with_basic_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    if !certificates(dir.path()) {
+        return common::skip(
+            "tests/top.rs top_url_over_mutual_tls_with_basic_auth",
+            "openssl could not make the certificates",
+        );
+    }
+    let hash = bcrypt::hash("top-secret", 4).unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  \
+             client_ca_file: ca.pem\n  client_auth_type: RequireAndVerifyClientCert\n\
+             basic_auth_users:\n  operator: '{hash}'\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let snapshots = tempfile::tempdir().unwrap();
+    let _agent = Agent(
+        Command::new(BIN)
+            .env_clear()
+            .arg(format!("--web.config.file={}", web.display()))
+            .env(
+                "RDMA_MON_GENERAL__SYSFS_ROOT",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sysfs/node-16hca"),
+            )
+            .env("RDMA_MON_GENERAL__SNAPSHOT_DIR", snapshots.path())
+            .env("RDMA_MON_GENERAL__POLL_INTERVAL", "1")
+            .env("RDMA_MON_PROMETHEUS__LISTEN_ADDRESS", "127.0.0.1")
+            .env("RDMA_MON_PROMETHEUS__PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("https://127.0.0.1:{port}");
+    let top = |password: &str, client_cert: bool| {
+        let mut c = Command::new(BIN);
+        c.args(["top", "--url", &url, "--batch", "1", "--refresh", "0.5"])
+            .arg("--ca-file")
+            .arg(dir.path().join("ca.pem"))
+            .args(["--user", "operator"])
+            .env("RDMA_MONITOR_PASSWORD", password);
+        if client_cert {
+            c.arg("--cert")
+                .arg(dir.path().join("client.pem"))
+                .arg("--key")
+                .arg(dir.path().join("client.key"));
+        }
+        c.output().unwrap()
+    };
+    // Until the agent listens and has a snapshot.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let out = loop {
+        let out = top("top-secret", true);
+        if out.status.success() {
+            break out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "top --url never got a frame: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("{url}/snapshot")), "{text}");
+    assert_eq!(rows(&text).len(), 16, "{text}");
+    // A wrong password is refused, and said.
+    let out = top("wrong", true);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HTTP 401"), "{err}");
+    // Without the client certificate the handshake fails.
+    let out = top("top-secret", false);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!out.stderr.is_empty());
+}
