@@ -255,20 +255,44 @@ fn top_local_in_tmux() {
     drive("local", tree.path(), &cmd);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The agent serving `root` on a free local port, a cycle a second.
+struct Agent {
+    child: Child,
+    port: u16,
+    _snapshots: tempfile::TempDir,
 }
 
-struct Agent(Child);
+impl Agent {
+    fn start(root: &Path, args: &[String]) -> Agent {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let snapshots = tempfile::tempdir().unwrap();
+        let child = Command::new(BIN)
+            .env_clear()
+            .args(args)
+            .env("RDMA_MON_GENERAL__SYSFS_ROOT", root)
+            .env("RDMA_MON_GENERAL__SNAPSHOT_DIR", snapshots.path())
+            .env("RDMA_MON_GENERAL__POLL_INTERVAL", "1")
+            .env("RDMA_MON_PROMETHEUS__LISTEN_ADDRESS", "127.0.0.1")
+            .env("RDMA_MON_PROMETHEUS__PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Agent {
+            child,
+            port,
+            _snapshots: snapshots,
+        }
+    }
+}
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -278,24 +302,11 @@ fn top_url_in_tmux() {
         return common::skip("tests/top.rs top_url_in_tmux", "tmux not installed");
     }
     let tree = tree_copy();
-    let snapshots = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let _agent = Agent(
-        Command::new(BIN)
-            .env_clear()
-            .env("RDMA_MON_GENERAL__SYSFS_ROOT", tree.path())
-            .env("RDMA_MON_GENERAL__SNAPSHOT_DIR", snapshots.path())
-            .env("RDMA_MON_GENERAL__POLL_INTERVAL", "1")
-            .env("RDMA_MON_PROMETHEUS__LISTEN_ADDRESS", "127.0.0.1")
-            .env("RDMA_MON_PROMETHEUS__PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let agent = Agent::start(tree.path(), &[]);
     let cmd = format!(
-        "{} top --url http://127.0.0.1:{port} --refresh 1",
-        shell_quote(BIN)
+        "{} top --url http://127.0.0.1:{} --refresh 1",
+        shell_quote(BIN),
+        agent.port
     );
     drive("url", tree.path(), &cmd);
 }
@@ -348,26 +359,12 @@ fn top_url_over_mutual_tls_with_basic_auth() {
         ),
     )
     .unwrap();
-    let port = free_port();
-    let snapshots = tempfile::tempdir().unwrap();
-    let _agent = Agent(
-        Command::new(BIN)
-            .env_clear()
-            .arg(format!("--web.config.file={}", web.display()))
-            .env(
-                "RDMA_MON_GENERAL__SYSFS_ROOT",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sysfs/node-16hca"),
-            )
-            .env("RDMA_MON_GENERAL__SNAPSHOT_DIR", snapshots.path())
-            .env("RDMA_MON_GENERAL__POLL_INTERVAL", "1")
-            .env("RDMA_MON_PROMETHEUS__LISTEN_ADDRESS", "127.0.0.1")
-            .env("RDMA_MON_PROMETHEUS__PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("https://127.0.0.1:{port}");
+    let tree = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/sysfs/node-16hca"
+    ));
+    let agent = Agent::start(tree, &[format!("--web.config.file={}", web.display())]);
+    let url = format!("https://127.0.0.1:{}", agent.port);
     let top = |password: &str, client_cert: bool| {
         let mut c = Command::new(BIN);
         c.args(["top", "--url", &url, "--batch", "1", "--refresh", "0.5"])
