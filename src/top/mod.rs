@@ -50,6 +50,8 @@ usage: rdma-monitor top [--config PATH | --url URL [TLS/auth options]]
   --batch N       print N plain-text frames (rates need a sample before the
                   first) and exit; COLUMNS sets the width (default 120)
   --bits          throughput in bits/s instead of bytes/s
+  --detail        with --batch: after each frame, every counter of every
+                  port with its value and its rate per second
 
 exit status: 0 ok, 1 no frame could be had (--batch) or the terminal
   failed, 2 bad arguments or configuration
@@ -63,6 +65,7 @@ struct Args {
     refresh: Option<f64>,
     batch: Option<u64>,
     bits: bool,
+    detail: bool,
 }
 
 fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, lexopt::Error> {
@@ -86,6 +89,7 @@ fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, l
             }
             Long("batch") | Short('b') => a.batch = Some(p.value()?.parse()?),
             Long("bits") => a.bits = true,
+            Long("detail") => a.detail = true,
             Long("help") | Short('h') => {
                 print!("{USAGE}");
                 return Ok(None);
@@ -131,6 +135,7 @@ pub fn main(raw: impl IntoIterator<Item = OsString>) -> ExitCode {
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut app = App::new(frames.origin(), refresh.as_secs_f64(), color);
     app.bits = args.bits;
+    app.detail = args.detail;
     match args.batch {
         Some(n) => batch(frames.as_mut(), &mut app, n, refresh),
         None => interactive(frames.as_mut(), &mut app, refresh),
@@ -180,7 +185,11 @@ fn batch(frames: &mut dyn Frames, app: &mut App, n: u64, refresh: Duration) -> E
             return ExitCode::from(1);
         }
         let sep = if i == 0 { "" } else { "\n" };
-        if write!(out, "{sep}{}", frame_text(app, &model, width))
+        let mut text = frame_text(app, &model, width);
+        if app.detail {
+            text.push_str(&render::detail_text(app, &model));
+        }
+        if write!(out, "{sep}{text}")
             .and_then(|_| out.flush())
             .is_err()
         {

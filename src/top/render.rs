@@ -625,3 +625,17 @@ pub fn batch_height(app: &App, model: &Model) -> u16 {
     } + 1;
     (head + body.max(3)) as u16 + strip_height(model, true)
 }
+
+/// Every counter of every shown port, one a line with its value and its
+/// rate in plain numbers (`--batch --detail`, for scripts).
+pub fn detail_text(app: &App, model: &Model) -> String {
+    let mut out = String::new();
+    for r in app.rows(&model.ports) {
+        out.push_str(&format!("{}/{} {}\n", r.device, r.port, r.netdev));
+        for c in &r.counters {
+            let rate = c.rate.map_or("-".to_string(), |x| format!("{x:.2}/s"));
+            out.push_str(&format!("  {:<34} {:>20} {:>18}\n", c.name, c.value, rate));
+        }
+    }
+    out
+}

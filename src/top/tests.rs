@@ -403,3 +403,19 @@ fn detail_pane_scrolls_when_the_counters_do_not_fit() {
         "counter_38_with_a_rather_lon       -/s  counter_39_with_a_rather_lon       -/s"
     );
 }
+
+#[test]
+fn batch_detail_lists_every_counter_with_plain_rates() {
+    let text = super::render::detail_text(&app(), &model());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "mlx5_2/1 eth2");
+    assert_eq!(lines[5], "mlx5_10/1 ib0");
+    let line = |name: &str, value: u64, rate: &str| format!("  {name:<34} {value:>20} {rate:>18}");
+    // Raw counters in their own unit: port_xmit_data counts 4-byte words.
+    let has = |l: String| lines.contains(&l.as_str());
+    assert!(
+        has(line("port_xmit_data", 1_001_000, "500000.00/s")),
+        "{text}"
+    );
+    assert!(has(line("local_ack_timeout_err", 24, "2.00/s")), "{text}");
+}
