@@ -28,3 +28,4 @@ pub mod sources;
 pub mod sys;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod top;

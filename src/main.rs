@@ -16,6 +16,7 @@ use rdma_monitor::exporters::{Published, prometheus};
 const USAGE: &str = "\
 usage: rdma-monitor [--config PATH] [--once | --check-config | topology] [--version]
        rdma-monitor hash-password < password
+       rdma-monitor top [--help]   the live view (see rdma-monitor top --help)
 
   --config PATH    YAML file layered over the built-in defaults
                    (RDMA_MON_<SECTION>__<KEY> environment variables override both)
@@ -131,6 +132,9 @@ fn raise_fd_limit() {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "top") {
+        return rdma_monitor::top::main(std::env::args_os().skip(2));
+    }
     let args = match parse_args() {
         Ok(Some(a)) => a,
         Ok(None) => return ExitCode::SUCCESS,

@@ -47,6 +47,7 @@ if [ "$what" = test ] || [ "$what" = ci ]; then
   # tests/web_config.rs: certificates from the openssl CLI, node_exporter as the
   # reference reader of the same web.yml (also make bench-compare's peer).
   has openssl || need openssl
+  has tmux || need tmux                             # tests/top.rs: rdma-monitor top in a real terminal
   has prometheus-node-exporter || need prometheus-node-exporter
 fi
 if [ "$what" = ci ]; then
