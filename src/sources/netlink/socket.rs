@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use super::{Exchange, NlError, Transport, TransportStats};
+use super::{Exchange, NlError, NlTransport, TransportStats};
 use crate::sys;
 
 /// Large enough for any NLDEV reply skb (the kernel sizes dump skbs by the
@@ -90,7 +90,7 @@ impl NetlinkSocket {
     }
 }
 
-impl Transport for NetlinkSocket {
+impl NlTransport for NetlinkSocket {
     fn exchange(&mut self, request: &[u8], out: &mut Vec<u8>) -> Result<(), NlError> {
         out.clear();
         self.stats.round_trips += 1;
