@@ -9,8 +9,9 @@ use rdma_monitor::agent::Agent;
 use rdma_monitor::config::Config;
 use rdma_monitor::exporters::Published;
 use rdma_monitor::metrics::{Builder, MetricSet};
-use rdma_monitor::sources::rdma_netlink::Replay;
-use rdma_monitor::sources::rdma_netlink::poll::{NetlinkSource, OptIns};
+use rdma_monitor::sources::netlink::Replay;
+use rdma_monitor::sources::netlink::nldev::poll::NetlinkSource;
+use rdma_monitor::sources::netlink::nldev::settings::OptIns;
 use rdma_monitor::sources::sysfs::{DeviceFilter, SysfsSource};
 
 fn main() {

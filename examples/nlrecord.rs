@@ -9,10 +9,10 @@
 
 use std::path::PathBuf;
 
-use rdma_monitor::sources::rdma_netlink::{
-    Client, NetlinkSocket, NlError, Transport, TransportStats,
+use rdma_monitor::sources::netlink::nldev::Client;
+use rdma_monitor::sources::netlink::{
+    NetlinkSocket, NlError, NlTransport, TransportStats, dcb, devlink, ethtool_nl, genl, rtnetlink,
 };
-use rdma_monitor::sources::{genl, rtnetlink};
 
 struct Recording {
     inner: NetlinkSocket,
@@ -32,7 +32,7 @@ impl Recording {
     }
 }
 
-impl Transport for Recording {
+impl NlTransport for Recording {
     fn exchange(&mut self, request: &[u8], out: &mut Vec<u8>) -> Result<(), NlError> {
         let result = self.inner.exchange(request, out);
         self.n += 1;
@@ -86,7 +86,7 @@ fn net(dir: PathBuf, netdevs: &[String]) -> Result<(), Box<dyn std::error::Error
     eprintln!("RTM_GETLINK: {} links", links.len());
     for (i, nd) in netdevs.iter().enumerate() {
         route.label = format!("getdcb-{nd}");
-        let r = rtnetlink::dcb(&mut route, 2 + i as u32, nd);
+        let r = dcb::dcb(&mut route, 2 + i as u32, nd);
         eprintln!("RTM_GETDCB {nd}: {r:?}");
     }
     let mut g = Recording::new(libc::NETLINK_GENERIC, dir, route.n)?;
@@ -102,15 +102,19 @@ fn net(dir: PathBuf, netdevs: &[String]) -> Result<(), Box<dyn std::error::Error
     eprintln!("families: ethtool {ethtool:?}, devlink {devlink:?}");
     if let Some(f) = devlink {
         g.label = "devlink-info-dump".into();
-        let r = genl::run(&mut g, &genl::devlink_info_request(f, next()), "INFO_GET");
+        let r = genl::run(
+            &mut g,
+            &devlink::devlink_info_request(f, next()),
+            "INFO_GET",
+        );
         eprintln!("DEVLINK_CMD_INFO_GET: {r:?}");
     }
     let Some(f) = ethtool else { return Ok(()) };
     type Build = fn(u16, u32, &str) -> Vec<u8>;
     let steps: [(&str, Build); 3] = [
-        ("pause", genl::pause_request),
-        ("fec", genl::fec_request),
-        ("linkstate", genl::linkstate_request),
+        ("pause", ethtool_nl::pause_request),
+        ("fec", ethtool_nl::fec_request),
+        ("linkstate", ethtool_nl::linkstate_request),
     ];
     for nd in netdevs {
         for (what, build) in steps {
@@ -121,7 +125,7 @@ fn net(dir: PathBuf, netdevs: &[String]) -> Result<(), Box<dyn std::error::Error
         g.label = format!("ethtool-module-eeprom-{nd}");
         let r = genl::run(
             &mut g,
-            &genl::module_page_request(f, next(), nd, 0x11),
+            &ethtool_nl::module_page_request(f, next(), nd, 0x11),
             "ETHTOOL_MSG_MODULE_EEPROM_GET",
         );
         eprintln!("ETHTOOL module page 11h {nd}: {r:?}");

@@ -16,8 +16,9 @@ use crate::merge;
 use crate::metrics::Builder;
 use crate::model::ReadError;
 use crate::snapshot::{self, CollectorStatus, CycleCost, Flag, Snapshot, SnapshotDoc, Sources};
-use crate::sources::rdma_netlink::poll::{NetlinkSource, OptIns};
-use crate::sources::rdma_netlink::{NetlinkSocket, Transport, TransportStats};
+use crate::sources::netlink::nldev::poll::NetlinkSource;
+use crate::sources::netlink::nldev::settings::OptIns;
+use crate::sources::netlink::{NetlinkSocket, NlTransport as Transport, TransportStats};
 use crate::sources::sysfs::{DeviceFilter, NodeReading, SourceStats, SysfsSource};
 use arc_swap::ArcSwapOption;
 
@@ -667,7 +668,7 @@ impl Agent {
             "rdma_monitor_netlink_malformed_attributes_total",
             "Netlink attributes (or table entries) of the wrong size for their type, skipped (RDMA netlink, rtnetlink, DCB, ethtool netlink, devlink).",
             &[],
-            crate::sources::rdma_netlink::wire::malformed_attributes(),
+            crate::sources::netlink::wire::malformed_attributes(),
         );
         for d in &snap.devices {
             for p in &d.ports {

@@ -10,8 +10,8 @@ use crate::model::{
     Counter, DeviceInfo, DeviceReading, Enumerated, NodeReading, Origin, PortInfo, PortOrigin,
     PortReading, QpCounter,
 };
-use crate::sources::rdma_netlink::nldev::{BoundCounter, Device};
-use crate::sources::rdma_netlink::poll::{self, NetlinkReading};
+use crate::sources::netlink::nldev::poll::{self, NetlinkReading};
+use crate::sources::netlink::nldev::{BoundCounter, Device};
 use crate::sources::sysfs::Covered;
 
 /// Names the kernel's sysfs prints for IB PortState (`ib_port_state`), so a
@@ -111,7 +111,7 @@ fn device_from_netlink(d: &Device) -> DeviceReading {
     }
 }
 
-fn port_from_netlink(p: &poll::PortReading) -> PortReading {
+fn port_from_netlink(p: &poll::NldevPortReading) -> PortReading {
     let info = PortInfo {
         lid: p.port.lid.map(u64::from),
         sm_lid: p.port.sm_lid.map(u64::from),
@@ -233,13 +233,13 @@ pub fn merge_mad(node: &mut NodeReading, view: &crate::mad_worker::MadView) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::rdma_netlink::nldev::{Named, Port};
+    use crate::sources::netlink::nldev::{Named, Port};
     use crate::sources::sysfs::{DeviceFilter, SysfsSource};
     use std::path::PathBuf;
     use std::time::{Duration, Instant};
 
-    fn nl_port(port: u32, state: u8, hw: Option<Vec<(&str, u64)>>) -> poll::PortReading {
-        poll::PortReading {
+    fn nl_port(port: u32, state: u8, hw: Option<Vec<(&str, u64)>>) -> poll::NldevPortReading {
+        poll::NldevPortReading {
             port: Port {
                 port,
                 state: Some(state),
@@ -258,8 +258,8 @@ mod tests {
         }
     }
 
-    fn nl_device(name: &str, ports: Vec<poll::PortReading>) -> poll::DeviceReading {
-        poll::DeviceReading {
+    fn nl_device(name: &str, ports: Vec<poll::NldevPortReading>) -> poll::NldevDeviceReading {
+        poll::NldevDeviceReading {
             device: Device {
                 name: name.into(),
                 node_type: Some(1),

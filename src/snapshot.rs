@@ -12,7 +12,7 @@ use crate::catalog::{self, Source};
 use crate::config::NetworkMode;
 use crate::detect::{self, Transport};
 use crate::model::{PortOrigin, QpCounter};
-use crate::sources::rdma_netlink::TransportStats;
+use crate::sources::netlink::TransportStats;
 use crate::sources::sysfs::{
     Counter, DeviceInfo, DeviceReading, Enumerated, NodeReading, PortInfo, PortReading, Rate,
     ReadError, SourceStats,

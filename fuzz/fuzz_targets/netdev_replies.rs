@@ -9,8 +9,7 @@ mod ethtool_driver;
 
 use libfuzzer_sys::fuzz_target;
 use rdma_monitor::sources::ethtool::module;
-use rdma_monitor::sources::rdma_netlink::Replay;
-use rdma_monitor::sources::{genl, rtnetlink};
+use rdma_monitor::sources::netlink::{Replay, dcb, devlink, ethtool_nl, genl, rtnetlink};
 
 /// linux/netlink.h protocol numbers (the fuzz crate does not link libc itself).
 const NETLINK_ROUTE: i32 = 0;
@@ -19,24 +18,24 @@ const NETLINK_GENERIC: i32 = 16;
 fuzz_target!(|data: &[u8]| {
     // Payloads, as each decoder gets them.
     let _ = rtnetlink::decode_link(data);
-    let _ = rtnetlink::decode_dcb(data);
-    let mut e = genl::EthtoolNl::default();
-    let _ = genl::decode_pause(data, &mut e);
-    let _ = genl::decode_fec(data, &mut e);
-    let _ = genl::decode_linkstate(data, &mut e);
-    let _ = genl::decode_devlink_info(data);
-    let _ = genl::decode_module_page(data);
+    let _ = dcb::decode_dcb(data);
+    let mut e = ethtool_nl::EthtoolNl::default();
+    let _ = ethtool_nl::decode_pause(data, &mut e);
+    let _ = ethtool_nl::decode_fec(data, &mut e);
+    let _ = ethtool_nl::decode_linkstate(data, &mut e);
+    let _ = devlink::decode_devlink_info(data);
+    let _ = ethtool_nl::decode_module_page(data);
     let _ = module::decode(data);
     ethtool_driver::run(data);
     // Whole replies (the recorded seeds are), through the exchange and walk.
     let replay = || Replay::new(std::iter::repeat_n(data.to_vec(), 2));
     let _ = rtnetlink::links(&mut replay().protocol(NETLINK_ROUTE), 1);
-    let _ = rtnetlink::dcb(&mut replay().protocol(NETLINK_ROUTE), 1, "eth0");
+    let _ = dcb::dcb(&mut replay().protocol(NETLINK_ROUTE), 1, "eth0");
     let mut g = replay().protocol(NETLINK_GENERIC);
     let _ = genl::family_id(&mut g, "ethtool", 1);
-    if let Ok(replies) = genl::run(&mut g, &genl::fec_request(20, 2, "eth0"), "FEC_GET") {
+    if let Ok(replies) = genl::run(&mut g, &ethtool_nl::fec_request(20, 2, "eth0"), "FEC_GET") {
         for p in replies {
-            let _ = genl::decode_fec(&p, &mut e);
+            let _ = ethtool_nl::decode_fec(&p, &mut e);
         }
     }
 });

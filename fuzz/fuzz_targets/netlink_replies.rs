@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rdma_monitor::sources::rdma_netlink::{Client, Replay};
+use rdma_monitor::sources::netlink::Replay;
+use rdma_monitor::sources::netlink::nldev::Client;
 
 fuzz_target!(|data: &[u8]| {
     let mut c = Client::new(Replay::new(std::iter::repeat_n(data.to_vec(), 8)));

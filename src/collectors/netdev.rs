@@ -389,8 +389,8 @@ mod tests {
     use super::*;
     use crate::metrics::Value;
     use crate::model::NodeReading;
-    use crate::sources::genl::EthtoolNl;
     use crate::sources::netdev::NetdevReading;
+    use crate::sources::netlink::ethtool_nl::EthtoolNl;
 
     /// FEC: the kernel's total under the netdev, each lane in a family of its
     /// own; a statistic the driver does not count is not exported.

@@ -3,10 +3,8 @@
 
 pub mod ethtool;
 pub mod file;
-pub mod genl;
 pub mod kmod;
 pub mod mad;
 pub mod netdev;
-pub mod rdma_netlink;
-pub mod rtnetlink;
+pub mod netlink;
 pub mod sysfs;

@@ -16,8 +16,8 @@ use crate::sources::ethtool::{
     DrvInfo, Ethtool, EthtoolIo, Feature, LinkSettings, Pause, Socket, StatNames,
 };
 use crate::sources::file;
-use crate::sources::rdma_netlink::{NetlinkSocket, Transport};
-use crate::sources::rtnetlink::{self, Link};
+use crate::sources::netlink::rtnetlink::{self, Link};
+use crate::sources::netlink::{NetlinkSocket, NlTransport, dcb, devlink, ethtool_nl, genl};
 use crate::sys;
 
 /// What changes only with configuration or hardware: read at rescans.
@@ -33,9 +33,9 @@ pub struct NetdevStatic {
     /// (role: "np"/"rp", priority, enabled) from /sys/class/net/<if>/ecn.
     pub ecn: Vec<(&'static str, u8, bool)>,
     /// PFC, ETS and trust configuration (dcbnl IEEE), where the driver has DCB.
-    pub dcb: Option<crate::sources::rtnetlink::Dcb>,
+    pub dcb: Option<dcb::Dcb>,
     /// `devlink dev info` of the netdev's device (matched by bus address).
-    pub devlink: Option<crate::sources::genl::DevlinkInfo>,
+    pub devlink: Option<devlink::DevlinkInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -44,7 +44,7 @@ pub struct NetdevReading {
     pub link: Option<Link>,
     pub ethtool_stats: Vec<Counter>,
     /// Pause and FEC statistics and link-down events from ethtool netlink.
-    pub ethtool_nl: Option<crate::sources::genl::EthtoolNl>,
+    pub ethtool_nl: Option<ethtool_nl::EthtoolNl>,
     #[serde(flatten)]
     pub info: Arc<NetdevStatic>,
     pub errors: Vec<String>,
@@ -71,7 +71,7 @@ pub struct NetdevSource<E: EthtoolIo = Socket> {
     genl: Option<NetlinkSocket>,
     ethtool_family: Option<u16>,
     devlink_family: Option<u16>,
-    devlink: Vec<crate::sources::genl::DevlinkInfo>,
+    devlink: Vec<devlink::DevlinkInfo>,
     /// (netdev, ethtool-netlink command) the driver does not implement: not asked again until a rescan.
     nl_unsupported: std::collections::HashSet<(String, &'static str)>,
     sysfs_root: PathBuf,
@@ -158,7 +158,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
         if let Some(route) = &mut self.route {
             self.seq = self.seq.wrapping_add(1);
             self.stats.netlink_round_trips += 1;
-            match crate::sources::rtnetlink::dcb(route, self.seq, name) {
+            match dcb::dcb(route, self.seq, name) {
                 Ok(d) => info.dcb = d,
                 Err(e) => errors.push(e.to_string()),
             }
@@ -263,7 +263,6 @@ impl<E: EthtoolIo> NetdevSource<E> {
 impl<E: EthtoolIo> NetdevSource<E> {
     /// Family ids and the devlink device list, at rescans.
     fn rescan_genl(&mut self) {
-        use crate::sources::genl;
         let Some(g) = &mut self.genl else { return };
         self.seq = self.seq.wrapping_add(1);
         self.ethtool_family = genl::family_id(g, "ethtool", self.seq).ok().flatten();
@@ -277,12 +276,12 @@ impl<E: EthtoolIo> NetdevSource<E> {
             self.stats.netlink_round_trips += 1;
             if let Ok(replies) = genl::run(
                 g,
-                &genl::devlink_info_request(f, self.seq),
+                &devlink::devlink_info_request(f, self.seq),
                 "DEVLINK_CMD_INFO_GET",
             ) {
                 self.devlink = replies
                     .iter()
-                    .filter_map(|p| genl::decode_devlink_info(p).ok())
+                    .filter_map(|p| devlink::decode_devlink_info(p).ok())
                     .collect();
             }
         }
@@ -290,7 +289,6 @@ impl<E: EthtoolIo> NetdevSource<E> {
 
     /// CMIS lane monitors and thresholds, over ethtool netlink (the ioctl stops at 256 bytes).
     fn add_cmis_pages(&mut self, name: &str, m: &mut Module) {
-        use crate::sources::genl;
         let (Some(g), Some(f)) = (&mut self.genl, self.ethtool_family) else {
             return;
         };
@@ -300,13 +298,13 @@ impl<E: EthtoolIo> NetdevSource<E> {
             self.stats.netlink_round_trips += 1;
             let data = genl::run(
                 g,
-                &genl::module_page_request(f, self.seq, name, page),
+                &ethtool_nl::module_page_request(f, self.seq, name, page),
                 "ETHTOOL_MSG_MODULE_EEPROM_GET",
             )
             .ok()
             .and_then(|r| {
                 r.first()
-                    .and_then(|p| genl::decode_module_page(p).ok().flatten())
+                    .and_then(|p| ethtool_nl::decode_module_page(p).ok().flatten())
             });
             pages.push(data);
         }
@@ -314,28 +312,31 @@ impl<E: EthtoolIo> NetdevSource<E> {
     }
 
     /// Pause and FEC statistics and the link state, each cycle (what the ioctls lack).
-    fn read_ethtool_nl(&mut self, name: &str) -> Option<crate::sources::genl::EthtoolNl> {
-        use crate::sources::genl;
+    fn read_ethtool_nl(&mut self, name: &str) -> Option<ethtool_nl::EthtoolNl> {
         let (Some(g), Some(f)) = (&mut self.genl, self.ethtool_family) else {
             return None;
         };
-        let mut out = genl::EthtoolNl::default();
+        let mut out = ethtool_nl::EthtoolNl::default();
         let mut any = false;
         type Build = fn(u16, u32, &str) -> Vec<u8>;
         type Decode = fn(
             &[u8],
-            &mut genl::EthtoolNl,
-        ) -> Result<(), crate::sources::rdma_netlink::wire::WireError>;
+            &mut ethtool_nl::EthtoolNl,
+        ) -> Result<(), crate::sources::netlink::wire::WireError>;
         let steps: [(Build, Decode, &'static str); 3] = [
             (
-                genl::pause_request,
-                genl::decode_pause,
+                ethtool_nl::pause_request,
+                ethtool_nl::decode_pause,
                 "ETHTOOL_MSG_PAUSE_GET",
             ),
-            (genl::fec_request, genl::decode_fec, "ETHTOOL_MSG_FEC_GET"),
             (
-                genl::linkstate_request,
-                genl::decode_linkstate,
+                ethtool_nl::fec_request,
+                ethtool_nl::decode_fec,
+                "ETHTOOL_MSG_FEC_GET",
+            ),
+            (
+                ethtool_nl::linkstate_request,
+                ethtool_nl::decode_linkstate,
                 "ETHTOOL_MSG_LINKSTATE_GET",
             ),
         ];

@@ -326,7 +326,7 @@ fn with_netdev(
     module: Option<crate::sources::ethtool::module::Module>,
 ) -> Snapshot {
     use crate::sources::netdev::{NetdevReading, NetdevStatic};
-    use crate::sources::rtnetlink::Link;
+    use crate::sources::netlink::rtnetlink::Link;
     s.devices[0].ports[0].info = Arc::new(PortInfo {
         netdev: Some("eth2".into()),
         ..PortInfo::default()
@@ -479,7 +479,7 @@ fn device_wide_counters_share_one_finding_with_their_values() {
 /// either raises `configuration_changed`, naming what changed.
 #[test]
 fn dcqcn_and_pfc_changes_are_configuration_changes() {
-    use crate::sources::rtnetlink::Dcb;
+    use crate::sources::netlink::dcb::Dcb;
     let with = |rp_ai_rate: u64, pfc: u8| {
         let mut s = with_netdev(one(4, &[]), 0, None);
         s.devices[0].info = Arc::new(DeviceInfo {

@@ -2,7 +2,8 @@
 //! device's ports with state, each port's hw counters in one STAT_GET, the
 //! resource summary of every device in one dump, and bound (per-QP)
 //! counters. Optional-counter status and the system settings are read at
-//! discovery and rescans only.
+//! discovery and rescans only. The opt-in counter settings are applied
+//! through `settings`, once per port.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -10,12 +11,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::nldev::{BoundCounter, CounterStatus, Device, Port, Sys};
-use super::{Client, NameCache, NlError, Transport, TransportStats};
+use super::settings::{self, OptIns};
+use super::{BoundCounter, Client, CounterStatus, Device, Named, Port, Sys};
+use crate::sources::netlink::{NlError, NlTransport, TransportStats};
 use crate::sources::sysfs::{Counter, DeviceFilter};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PortReading {
+pub struct NldevPortReading {
     pub port: Port,
     /// `None` when the port has no hw counters (STAT_GET answers EINVAL/EOPNOTSUPP).
     pub hw_counters: Option<Vec<Counter>>,
@@ -24,9 +26,9 @@ pub struct PortReading {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeviceReading {
+pub struct NldevDeviceReading {
     pub device: Device,
-    pub ports: Vec<PortReading>,
+    pub ports: Vec<NldevPortReading>,
     /// RES_GET summary: current count of each resource (qp, cq, mr, pd, ctx, cm_id, srq).
     pub resources: Vec<Counter>,
     pub bound_counters: Vec<BoundCounter>,
@@ -34,23 +36,13 @@ pub struct DeviceReading {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NetlinkReading {
-    pub devices: Vec<DeviceReading>,
+    pub devices: Vec<NldevDeviceReading>,
     pub sys: Option<Sys>,
     /// Per-device or per-port failures; the rest of the reading stands.
     pub errors: Vec<String>,
 }
 
-/// Counter settings an operator asked for; applied once per port, never as a
-/// side effect of monitoring.
-#[derive(Debug, Clone, Default)]
-pub struct OptIns {
-    /// Optional hw counters to enable (by name, e.g. `cc_rx_ce_pkts`).
-    pub optional_counters: Vec<String>,
-    /// Put ports in counter auto mode with this mask (RDMA_COUNTER_MASK_*).
-    pub auto_mode_mask: Option<u32>,
-}
-
-pub struct NetlinkSource<T: Transport> {
+pub struct NetlinkSource<T: NlTransport> {
     client: Client<T>,
     filter: DeviceFilter,
     opt_ins: OptIns,
@@ -66,7 +58,7 @@ pub struct NetlinkSource<T: Transport> {
     sys: Option<Sys>,
 }
 
-impl<T: Transport> NetlinkSource<T> {
+impl<T: NlTransport> NetlinkSource<T> {
     pub fn new(
         transport: T,
         filter: DeviceFilter,
@@ -96,7 +88,7 @@ impl<T: Transport> NetlinkSource<T> {
         &mut self.client
     }
 
-    fn counters(&mut self, named: Vec<super::nldev::Named>) -> Vec<Counter> {
+    fn counters(&mut self, named: Vec<Named>) -> Vec<Counter> {
         named
             .into_iter()
             .map(|n| Counter {
@@ -157,7 +149,13 @@ impl<T: Transport> NetlinkSource<T> {
             for port in ports {
                 let key = (device.name.clone(), port.port);
                 if !self.configured.contains(&key) {
-                    self.apply_opt_ins(&device, port.port, &mut reading.errors);
+                    settings::apply(
+                        &mut self.client,
+                        &self.opt_ins,
+                        &device,
+                        port.port,
+                        &mut reading.errors,
+                    );
                     self.configured.insert(key.clone());
                 }
                 let counter_status = match self.status.get(&key) {
@@ -195,7 +193,7 @@ impl<T: Transport> NetlinkSource<T> {
                         }
                     }
                 };
-                port_readings.push(PortReading {
+                port_readings.push(NldevPortReading {
                     port,
                     hw_counters,
                     counter_status,
@@ -209,7 +207,7 @@ impl<T: Transport> NetlinkSource<T> {
                     Vec::new()
                 }
             };
-            reading.devices.push(DeviceReading {
+            reading.devices.push(NldevDeviceReading {
                 resources: resources.remove(&device.index).unwrap_or_default(),
                 device,
                 ports: port_readings,
@@ -218,61 +216,22 @@ impl<T: Transport> NetlinkSource<T> {
         }
         Ok(reading)
     }
+}
 
-    fn apply_opt_ins(&mut self, device: &Device, port: u32, errors: &mut Vec<String>) {
-        if let Some(mask) = self.opt_ins.auto_mode_mask
-            && let Err(e) = self.client.set_auto_mode(device.index, port, mask)
-        {
-            errors.push(format!("{}/{port}: counter auto mode: {e}", device.name));
+/// Names of hw counters kept from one cycle to the next, so a steady port
+/// allocates no strings per cycle.
+#[derive(Default)]
+pub struct NameCache {
+    names: HashMap<String, std::sync::Arc<str>>,
+}
+
+impl NameCache {
+    pub fn get(&mut self, name: &str) -> std::sync::Arc<str> {
+        if let Some(n) = self.names.get(name) {
+            return n.clone();
         }
-        if self.opt_ins.optional_counters.is_empty() {
-            return;
-        }
-        let status = match self.client.stat_status(device.index, port) {
-            Ok(s) => s,
-            Err(e) => {
-                errors.push(format!("{}/{port}: optional counters: {e}", device.name));
-                return;
-            }
-        };
-        for name in &self.opt_ins.optional_counters {
-            if !status
-                .iter()
-                .any(|c| &c.name == name && c.optional_enabled.is_some())
-            {
-                errors.push(format!(
-                    "{}/{port}: optional counter {name:?} is not an optional counter of this port",
-                    device.name
-                ));
-            }
-        }
-        // Keep what is already on (the kernel turns off every optional counter not listed).
-        let mut wanted: Vec<u32> = status
-            .iter()
-            .filter(|c| {
-                c.optional_enabled == Some(true)
-                    || (c.optional_enabled.is_some()
-                        && self.opt_ins.optional_counters.contains(&c.name))
-            })
-            .map(|c| c.index)
-            .collect();
-        wanted.sort_unstable();
-        let already: Vec<u32> = status
-            .iter()
-            .filter(|c| c.optional_enabled == Some(true))
-            .map(|c| c.index)
-            .collect();
-        if wanted.len() == already.len() {
-            return;
-        }
-        if let Err(e) = self
-            .client
-            .set_optional_counters(device.index, port, &wanted)
-        {
-            errors.push(format!(
-                "{}/{port}: enabling optional counters: {e}",
-                device.name
-            ));
-        }
+        let n: std::sync::Arc<str> = name.into();
+        self.names.insert(name.to_string(), n.clone());
+        n
     }
 }

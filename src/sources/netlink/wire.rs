@@ -93,22 +93,22 @@ impl<'a> Iterator for Messages<'a> {
 
 /// One attribute: its type (flags masked off) and payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Attr<'a> {
+pub struct NlAttr<'a> {
     pub kind: u16,
     pub payload: &'a [u8],
 }
 
-pub struct Attrs<'a> {
+pub struct NlAttrs<'a> {
     rest: &'a [u8],
 }
 
 /// Iterates the attributes of a payload (or of a nested attribute's payload).
-pub fn attrs(payload: &[u8]) -> Attrs<'_> {
-    Attrs { rest: payload }
+pub fn attrs(payload: &[u8]) -> NlAttrs<'_> {
+    NlAttrs { rest: payload }
 }
 
-impl<'a> Iterator for Attrs<'a> {
-    type Item = Result<Attr<'a>, WireError>;
+impl<'a> Iterator for NlAttrs<'a> {
+    type Item = Result<NlAttr<'a>, WireError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         // Trailing padding shorter than a header is allowed by the format.
@@ -126,7 +126,7 @@ impl<'a> Iterator for Attrs<'a> {
                 have: b.len(),
             }));
         }
-        let attr = Attr {
+        let attr = NlAttr {
             kind: u16_at(b, 2) & NLA_TYPE_MASK,
             payload: &b[NLA_HDRLEN..len],
         };
@@ -169,7 +169,7 @@ pub fn skip<T>(r: Result<T, WireError>) -> Option<T> {
     r.map_err(|_| count_malformed()).ok()
 }
 
-impl<'a> Attr<'a> {
+impl<'a> NlAttr<'a> {
     /// Exactly `N` bytes, as libmnl's `mnl_attr_validate` wants for
     /// MNL_TYPE_U8..U64 (iproute2 `rdma` validates NLDEV replies with it):
     /// too long is as wrong as too short.
@@ -232,7 +232,7 @@ impl<'a> Attr<'a> {
             detail: "not UTF-8".into(),
         })
     }
-    pub fn nested(&self) -> Attrs<'a> {
+    pub fn nested(&self) -> NlAttrs<'a> {
         attrs(self.payload)
     }
 }
@@ -259,6 +259,26 @@ impl MessageBuilder {
         self.buf.extend_from_slice(&kind.to_ne_bytes());
         self.buf.extend_from_slice(payload);
         self.buf.resize(align4(self.buf.len()), 0);
+    }
+
+    /// Bytes as they are, padded to 4: the family's fixed header right
+    /// after nlmsghdr (genlmsghdr, ifinfomsg, dcbmsg), before any attribute.
+    pub fn raw(mut self, bytes: &[u8]) -> Self {
+        self.buf.extend_from_slice(bytes);
+        self.buf.resize(align4(self.buf.len()), 0);
+        self
+    }
+
+    /// A nested attribute (NLA_F_NESTED set) holding what `inner` puts.
+    pub fn nested(mut self, kind: u32, inner: impl FnOnce(Self) -> Self) -> Self {
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&0u16.to_ne_bytes()); // length, set below
+        self.buf
+            .extend_from_slice(&(kind as u16 | sys::NLA_F_NESTED as u16).to_ne_bytes());
+        let mut b = inner(self);
+        let len = (b.buf.len() - at) as u16;
+        b.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
+        b
     }
 
     pub fn u8(mut self, kind: u32, v: u8) -> Self {
@@ -321,6 +341,28 @@ mod tests {
         assert_eq!(inner, [4, 9]);
     }
 
+    /// A family header (`raw`) and a nest (`nested`) as genl and ethtool
+    /// requests use them: the header sits before the attributes, the nest's
+    /// length covers its members, and both read back.
+    #[test]
+    fn raw_header_and_nest_read_back() {
+        let m = MessageBuilder::new(20, 1, 2)
+            .raw(&[3, 1, 0, 0])
+            .nested(1, |n| n.string(1, "eth2").u32(2, 4))
+            .u8(3, 9)
+            .finish();
+        let msg = messages(&m).next().unwrap().unwrap();
+        assert_eq!(msg.payload[..4], [3, 1, 0, 0]);
+        let a: Vec<_> = attrs(&msg.payload[4..]).collect::<Result<_, _>>().unwrap();
+        assert_eq!(a.len(), 2, "the nest's members are inside it");
+        assert_eq!(a[0].kind, 1);
+        let inner: Vec<_> = a[0].nested().collect::<Result<_, _>>().unwrap();
+        assert_eq!((inner[0].str(), inner[1].u32()), (Ok("eth2"), Ok(4)));
+        assert_eq!(a[1].u8(), Ok(9));
+        let nest_flag = u16::from_ne_bytes([msg.payload[6], msg.payload[7]]);
+        assert_eq!(nest_flag, 1 | sys::NLA_F_NESTED as u16);
+    }
+
     #[test]
     fn truncation_is_an_error() {
         let m = MessageBuilder::new(1, 0, 1).u32(1, 3).finish();
@@ -334,7 +376,7 @@ mod tests {
         let msg = messages(&bad).next().unwrap().unwrap();
         assert!(attrs(msg.payload).any(|a| a.is_err()));
         // Fixed-size reads of short payloads.
-        let a = Attr {
+        let a = NlAttr {
             kind: 1,
             payload: &[1, 2],
         };
@@ -345,7 +387,7 @@ mod tests {
     /// is not read as the value (libmnl's mnl_attr_validate rule).
     #[test]
     fn sizes_are_exact() {
-        let at = |payload: &'static [u8]| Attr { kind: 1, payload };
+        let at = |payload: &'static [u8]| NlAttr { kind: 1, payload };
         assert_eq!(at(&[7]).u8(), Ok(7));
         assert!(at(&[7, 0]).u8().is_err() && at(&[]).u8().is_err());
         assert_eq!(at(&[7, 0]).u16(), Ok(7));

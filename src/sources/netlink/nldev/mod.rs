@@ -1,10 +1,24 @@
-//! RDMA_NL_NLDEV commands: request builders and typed decoders of the
-//! replies (drivers/infiniband/core/nldev.c fills them; attribute ids and
-//! types from rdma/rdma_netlink.h). Unknown attributes are skipped.
+//! RDMA netlink (`NETLINK_RDMA`, `RDMA_NL_NLDEV`): devices, ports, every
+//! port hw counter in one `STAT_GET`, resource counts, optional and bound
+//! (per-QP) counters — what `rdma dev/link/res/statistic` read.
+//!
+//! Here: the request builders and typed decoders of the replies
+//! (drivers/infiniband/core/nldev.c fills them; attribute ids and types from
+//! rdma/rdma_netlink.h; unknown attributes are skipped). `client.rs` runs
+//! them over a transport, `poll.rs` is one cycle, `settings.rs` holds the
+//! opt-in writes (STAT_SET), the only place the agent writes to the kernel.
+
+mod client;
+pub mod poll;
+pub mod settings;
+#[cfg(test)]
+mod tests;
 
 use serde::Serialize;
 
-use super::wire::{Attr, MessageBuilder, WireError, attrs, count_malformed, skip};
+pub use client::Client;
+
+use super::wire::{MessageBuilder, NlAttr, WireError, attrs, count_malformed, skip};
 use crate::sys::*;
 
 /// `RDMA_NL_GET_TYPE(RDMA_NL_NLDEV, op)`.
@@ -69,32 +83,6 @@ pub fn get_resources(seq: u32) -> Vec<u8> {
 
 pub fn get_sys(seq: u32) -> Vec<u8> {
     MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_SYS_GET), REQUEST, seq).finish()
-}
-
-/// Enables exactly `indices` among the port's optional counters (the kernel
-/// disables every optional counter not listed).
-pub fn set_optional_counters(seq: u32, dev: u32, port: u32, indices: &[u32]) -> Vec<u8> {
-    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_STAT_SET), REQUEST, seq)
-        .u32(RDMA_NLDEV_ATTR_DEV_INDEX, dev)
-        .u32(RDMA_NLDEV_ATTR_PORT_INDEX, port)
-        .nested_u32s(
-            RDMA_NLDEV_ATTR_STAT_HWCOUNTERS,
-            RDMA_NLDEV_ATTR_STAT_HWCOUNTER_INDEX,
-            indices,
-        )
-        .finish()
-}
-
-/// Auto mode: the kernel binds each new QP to a counter by `mask`
-/// (RDMA_COUNTER_MASK_QP_TYPE, RDMA_COUNTER_MASK_PID), as `rdma statistic qp set ... auto`.
-pub fn set_auto_mode(seq: u32, dev: u32, port: u32, mask: u32) -> Vec<u8> {
-    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_STAT_SET), REQUEST, seq)
-        .u32(RDMA_NLDEV_ATTR_DEV_INDEX, dev)
-        .u32(RDMA_NLDEV_ATTR_PORT_INDEX, port)
-        .u32(RDMA_NLDEV_ATTR_STAT_RES, RDMA_NLDEV_ATTR_RES_QP)
-        .u32(RDMA_NLDEV_ATTR_STAT_MODE, RDMA_COUNTER_MODE_AUTO)
-        .u32(RDMA_NLDEV_ATTR_STAT_AUTO_MODE_MASK, mask)
-        .finish()
 }
 
 /// RDMA_NLDEV_CMD_GET: one device.
@@ -193,7 +181,7 @@ fn malformed(what: &'static str, detail: &str) -> WireError {
 
 fn each<'a>(
     payload: &'a [u8],
-    mut f: impl FnMut(Attr<'a>) -> Result<(), WireError>,
+    mut f: impl FnMut(NlAttr<'a>) -> Result<(), WireError>,
 ) -> Result<(), WireError> {
     for a in attrs(payload) {
         f(a?)?;
@@ -271,7 +259,7 @@ fn entry<A, B>(a: Option<Result<A, WireError>>, b: Option<Result<B, WireError>>)
 }
 
 /// A STAT_HWCOUNTERS table: name/value entries.
-fn decode_hwcounters(table: Attr, out: &mut Vec<Named>) -> Result<(), WireError> {
+fn decode_hwcounters(table: NlAttr, out: &mut Vec<Named>) -> Result<(), WireError> {
     for e in table.nested() {
         let e = e?;
         if u32::from(e.kind) != RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY {

@@ -1,10 +1,12 @@
 //! Byte-level tests: replies built from the UAPI definitions, in the layout
 //! nldev.c produces, decoded to the expected values.
 
-use super::nldev::*;
-use super::poll::{NetlinkSource, OptIns};
-use super::wire::{MessageBuilder, NLA_HDRLEN, align4};
+use super::poll::NetlinkSource;
+use super::settings::{OptIns, set_optional_counters};
 use super::*;
+use crate::sources::netlink::testing::*;
+use crate::sources::netlink::wire::{self, MessageBuilder, align4};
+use crate::sources::netlink::{Exchange, NlError, Replay};
 use crate::sources::sysfs::DeviceFilter;
 use crate::sys::*;
 use std::time::{Duration, Instant};
@@ -18,59 +20,6 @@ fn decode_as_every_reply(payload: &[u8]) {
     let _ = decode_resources(payload);
     let _ = decode_sys(payload);
     let _ = decode_bound_counters(payload);
-}
-
-/// An attribute: header, payload, padding.
-fn attr(kind: u32, payload: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&((NLA_HDRLEN + payload.len()) as u16).to_ne_bytes());
-    v.extend_from_slice(&(kind as u16).to_ne_bytes());
-    v.extend_from_slice(payload);
-    v.resize(align4(v.len()), 0);
-    v
-}
-fn u32a(kind: u32, v: u32) -> Vec<u8> {
-    attr(kind, &v.to_ne_bytes())
-}
-fn u64a(kind: u32, v: u64) -> Vec<u8> {
-    attr(kind, &v.to_ne_bytes())
-}
-fn u8a(kind: u32, v: u8) -> Vec<u8> {
-    attr(kind, &[v])
-}
-fn stra(kind: u32, s: &str) -> Vec<u8> {
-    let mut p = s.as_bytes().to_vec();
-    p.push(0);
-    attr(kind, &p)
-}
-fn nest(kind: u32, children: &[Vec<u8>]) -> Vec<u8> {
-    attr(kind | NLA_F_NESTED, &children.concat())
-}
-/// A whole message of `kind` with `attrs` as payload.
-fn msg(kind: u16, flags: u16, seq: u32, attrs: &[Vec<u8>]) -> Vec<u8> {
-    let payload = attrs.concat();
-    let mut v = Vec::new();
-    v.extend_from_slice(&((16 + payload.len()) as u32).to_ne_bytes());
-    v.extend_from_slice(&kind.to_ne_bytes());
-    v.extend_from_slice(&flags.to_ne_bytes());
-    v.extend_from_slice(&seq.to_ne_bytes());
-    v.extend_from_slice(&0u32.to_ne_bytes());
-    v.extend_from_slice(&payload);
-    v
-}
-fn done(seq: u32) -> Vec<u8> {
-    msg(
-        NLMSG_DONE as u16,
-        NLM_F_MULTI as u16,
-        seq,
-        &[0u32.to_ne_bytes().to_vec()],
-    )
-}
-fn error(seq: u32, errno: i32) -> Vec<u8> {
-    // struct nlmsgerr: int error; struct nlmsghdr msg (the request's header).
-    let mut p = (-errno).to_ne_bytes().to_vec();
-    p.extend_from_slice(&[0u8; 16]);
-    msg(NLMSG_ERROR as u16, 0, seq, &[p])
 }
 
 fn hw_entry(name: &str, value: u64) -> Vec<u8> {
@@ -590,7 +539,7 @@ fn builder_pads_strings() {
 /// whole reply.
 #[test]
 fn wrong_sized_attributes_are_counted_and_skipped() {
-    let before = super::wire::malformed_on_this_thread();
+    let before = wire::malformed_on_this_thread();
     let d = decode_device(
         &[
             u32a(RDMA_NLDEV_ATTR_DEV_INDEX, 1),
@@ -607,7 +556,7 @@ fn wrong_sized_attributes_are_counted_and_skipped() {
     assert_eq!((d.index, d.name.as_str()), (1, "rxe0"));
     assert_eq!((d.ports, d.node_guid, d.node_type), (None, None, None));
     assert_eq!((d.fw_version, d.protocol.as_deref()), (None, Some("roce")));
-    assert_eq!(super::wire::malformed_on_this_thread() - before, 4);
+    assert_eq!(wire::malformed_on_this_thread() - before, 4);
     // A required attribute of the wrong size: the reply lacks it.
     let e = decode_port(
         &[
@@ -626,7 +575,7 @@ fn wrong_sized_attributes_are_counted_and_skipped() {
             attr(RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_VALUE, &[9; 12]),
         ],
     );
-    let before = super::wire::malformed_on_this_thread();
+    let before = wire::malformed_on_this_thread();
     let s = decode_port_stats(
         &[
             u32a(RDMA_NLDEV_ATTR_DEV_INDEX, 1),
@@ -645,7 +594,7 @@ fn wrong_sized_attributes_are_counted_and_skipped() {
         .map(|c| (c.name.as_str(), c.value))
         .collect();
     assert_eq!(names, [("sent_pkts", 5), ("link_downed", 0)]);
-    assert_eq!(super::wire::malformed_on_this_thread() - before, 1);
+    assert_eq!(wire::malformed_on_this_thread() - before, 1);
 }
 
 /// Replies recorded on the real kernel (fixtures/netlink/rxe-6.1, see its
