@@ -583,7 +583,7 @@ fn netdev_stats(s: &mut Snapshot, stats: &[(&str, u64)]) {
 #[test]
 fn drops_on_a_lossless_priority_and_a_cos_queue() {
     use crate::sources::netdev::NetdevStatic;
-    use crate::sources::rtnetlink::Dcb;
+    use crate::sources::netlink::dcb::Dcb;
     let mk = |d3: u64, d1: u64, cos: u64| {
         let mut s = with_netdev(one(4, &[]), 0, None);
         s.netdevs[0].info = Arc::new(NetdevStatic {
@@ -655,7 +655,7 @@ fn phy_ber_from_either_source() {
     let mut e = engine();
     let nl = |bits: u64| {
         let mut s = with_netdev(one(4, &[]), 0, None);
-        s.netdevs[0].ethtool_nl = Some(crate::sources::genl::EthtoolNl {
+        s.netdevs[0].ethtool_nl = Some(crate::sources::netlink::ethtool_nl::EthtoolNl {
             fec_corrected_bits: Some(bits),
             ..Default::default()
         });
