@@ -6,8 +6,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::analysis::findings::{Findings, Severity};
-use crate::collectors::{self, Collector, Cycle};
+use crate::analysis::findings::Findings;
+use crate::collectors::{self, Collector, Cycle, catalog};
 use crate::config::Config;
 use crate::exporters::snapshot::SnapshotWriter;
 use crate::exporters::{Published, unix_ms};
@@ -15,10 +15,12 @@ use crate::mad_worker::{self, MadView, Plan};
 use crate::merge;
 use crate::metrics::Builder;
 use crate::model::ReadError;
+use crate::model::finding::Severity;
+use crate::model::{DeviceFilter, NodeReading};
 use crate::snapshot::{self, CollectorStatus, CycleCost, Flag, Snapshot, SnapshotDoc, Sources};
 use crate::sources::rdma_netlink::poll::{NetlinkSource, OptIns};
 use crate::sources::rdma_netlink::{NetlinkSocket, Transport, TransportStats};
-use crate::sources::sysfs::{DeviceFilter, NodeReading, SourceStats, SysfsSource};
+use crate::sources::sysfs::{SourceStats, SysfsSource};
 use arc_swap::ArcSwapOption;
 
 struct Registered {
@@ -145,7 +147,7 @@ pub struct Agent {
     /// when netdevs are named in the configuration.
     netdev: Option<crate::sources::netdev::NetdevSource>,
     /// Kernel module parameters and when they were read.
-    module_params: (Option<Instant>, Arc<Vec<crate::sources::kmod::Param>>),
+    module_params: (Option<Instant>, Arc<Vec<crate::model::Param>>),
     /// The MAD worker's latest view, and how to stop it.
     mad: Arc<ArcSwapOption<MadView>>,
     mad_stop: Option<std::sync::mpsc::Sender<()>>,
@@ -307,6 +309,10 @@ impl Agent {
             prev,
             elapsed.unwrap_or(0.0),
             self.config.network.mode,
+            &snapshot::Widths {
+                pma: |n| catalog::saturation(catalog::Source::Pma, n),
+                hw: |n| catalog::saturation(catalog::Source::Hw, n),
+            },
         );
         for e in &reading.errors {
             log::debug!("sysfs: {e}");
@@ -361,7 +367,9 @@ impl Agent {
     /// Starts the MAD work the configuration asks for (local PMA counters,
     /// fabric sweeps): on its own thread, or once, right now, for `--once`.
     pub fn start_mad(&mut self, background: bool) {
-        let plan = Plan::from_config(&self.config);
+        let plan = Plan::from_config(&self.config, |name| {
+            catalog::saturation(catalog::Source::Pma, name)
+        });
         if !plan.active() {
             return;
         }
@@ -402,8 +410,10 @@ impl Agent {
         self.ai = crate::analysis::ai::spawn(
             &self.config,
             &self.hostname,
-            self.config.general.snapshot_dir.clone(),
-            self.config.general.snapshot_keep,
+            answer_store(
+                self.config.general.snapshot_dir.clone(),
+                self.config.general.snapshot_keep,
+            ),
             self.published.analysis.clone(),
         );
         self.published.ai_worker.store(self.ai.clone());
@@ -916,6 +926,17 @@ impl Agent {
 fn hostname() -> String {
     crate::sources::file::read_attr(std::path::Path::new("/proc/sys/kernel/hostname"))
         .unwrap_or_default()
+}
+
+/// The AI worker's answers, kept beside the snapshots as
+/// `analysis-<service>-<seq>-<time>.json`, `keep` of each kind.
+pub fn answer_store(dir: std::path::PathBuf, keep: u32) -> crate::analysis::ai::StoreFn {
+    Box::new(move |prefix, timestamp, json| {
+        SnapshotWriter::with_prefix(&dir, keep, prefix)
+            .write(timestamp, json)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
 }
 
 #[cfg(test)]

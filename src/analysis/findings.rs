@@ -28,41 +28,9 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use serde::Serialize;
-
 use crate::config::Analysis;
+use crate::model::finding::{Finding, Severity};
 use crate::snapshot::{CounterView, Flag, PortView, Snapshot};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Critical,
-    Warning,
-    Info,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    pub id: &'static str,
-    pub severity: Severity,
-    pub device: String,
-    pub port: Option<u32>,
-    pub priority: Option<u8>,
-    pub summary: String,
-    pub evidence: BTreeMap<&'static str, serde_json::Value>,
-    pub first_seen_unix_ms: u64,
-    pub last_seen_unix_ms: u64,
-}
 
 type Key = (&'static str, String, Option<u32>, Option<u8>);
 
@@ -644,12 +612,8 @@ fn transceiver_rules(snap: &Snapshot) -> Vec<KeyedHit> {
     let mut out = Vec::new();
     for nd in &snap.netdevs {
         let Some(m) = &nd.info.module else { continue };
-        let mut readings: Vec<(
-            &str,
-            usize,
-            f64,
-            Option<crate::sources::ethtool::module::Thresholds>,
-        )> = Vec::new();
+        let mut readings: Vec<(&str, usize, f64, Option<crate::model::netdev::Thresholds>)> =
+            Vec::new();
         readings.extend(
             m.temperature_celsius
                 .map(|v| ("temperature", 0, v, m.temperature_thresholds)),

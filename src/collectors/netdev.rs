@@ -9,7 +9,7 @@ use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration};
 use crate::config::Config;
 use crate::metrics::Builder;
-use crate::sources::ethtool::module::Thresholds;
+use crate::model::netdev::Thresholds;
 use crate::sources::netdev::{DISCARD_STATS, pfc_stat};
 
 pub const REGISTRATION: Registration = Registration {
@@ -421,8 +421,8 @@ mod tests {
     use super::*;
     use crate::metrics::Value;
     use crate::model::NodeReading;
-    use crate::sources::genl::EthtoolNl;
-    use crate::sources::netdev::NetdevReading;
+    use crate::model::netdev::EthtoolNl;
+    use crate::model::netdev::NetdevReading;
 
     /// FEC: the kernel's total under the netdev, each lane in a family of its
     /// own; a statistic the driver does not count is not exported.

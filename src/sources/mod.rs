@@ -4,6 +4,7 @@
 pub mod ethtool;
 pub mod file;
 pub mod genl;
+mod into_model;
 pub mod kmod;
 pub mod mad;
 pub mod netdev;

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::nldev::{BoundCounter, CounterStatus, Device, Port, Sys};
 use super::{Client, NameCache, NlError, Transport, TransportStats};
-use crate::sources::sysfs::{Counter, DeviceFilter};
+use crate::model::{Counter, DeviceFilter};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PortReading {

@@ -5,7 +5,7 @@ use super::nldev::*;
 use super::poll::{NetlinkSource, OptIns};
 use super::wire::{MessageBuilder, NLA_HDRLEN, align4};
 use super::*;
-use crate::sources::sysfs::DeviceFilter;
+use crate::model::DeviceFilter;
 use crate::sys::*;
 use std::time::{Duration, Instant};
 
