@@ -9,9 +9,10 @@ use rdma_monitor::agent::Agent;
 use rdma_monitor::config::Config;
 use rdma_monitor::exporters::Published;
 use rdma_monitor::metrics::{Builder, MetricSet};
+use rdma_monitor::model::DeviceFilter;
 use rdma_monitor::sources::rdma_netlink::Replay;
 use rdma_monitor::sources::rdma_netlink::poll::{NetlinkSource, OptIns};
-use rdma_monitor::sources::sysfs::{DeviceFilter, SysfsSource};
+use rdma_monitor::sources::sysfs::SysfsSource;
 
 fn main() {
     divan::main();
