@@ -85,9 +85,11 @@ deploy-test:
 ibsim-test:
 	tests/ibsim/run.sh
 
+# tests/layers.rs: no module imports a higher layer (also run by unit-test).
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test --test layers
 
 bench:
 	$(CARGO) bench --bench agent
