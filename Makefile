@@ -91,9 +91,11 @@ ibsim-test:
 ibsim-scale:
 	tests/ibsim/scale.sh
 
+# tests/layers.rs: no module imports a higher layer (also run by unit-test).
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test --test layers
 
 bench:
 	$(CARGO) bench --bench agent

@@ -9,10 +9,11 @@ use rdma_monitor::agent::Agent;
 use rdma_monitor::config::Config;
 use rdma_monitor::exporters::Published;
 use rdma_monitor::metrics::{Builder, MetricSet};
+use rdma_monitor::model::DeviceFilter;
 use rdma_monitor::sources::netlink::Replay;
 use rdma_monitor::sources::netlink::nldev::poll::NetlinkSource;
 use rdma_monitor::sources::netlink::nldev::settings::OptIns;
-use rdma_monitor::sources::sysfs::{DeviceFilter, SysfsSource};
+use rdma_monitor::sources::sysfs::SysfsSource;
 
 fn main() {
     divan::main();

@@ -6,7 +6,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::analysis::findings::{Findings, Severity};
+use crate::analysis::findings::Findings;
+use crate::catalog;
 use crate::collectors::{self, Collector, Cycle};
 use crate::config::Config;
 use crate::exporters::snapshot::SnapshotWriter;
@@ -15,11 +16,13 @@ use crate::mad_worker::{self, MadView, Plan};
 use crate::merge;
 use crate::metrics::Builder;
 use crate::model::ReadError;
+use crate::model::finding::Severity;
+use crate::model::{DeviceFilter, NodeReading};
 use crate::snapshot::{self, CollectorStatus, CycleCost, Flag, Snapshot, SnapshotDoc, Sources};
 use crate::sources::netlink::nldev::poll::NetlinkSource;
 use crate::sources::netlink::nldev::settings::OptIns;
-use crate::sources::netlink::{NetlinkSocket, NlTransport as Transport, TransportStats};
-use crate::sources::sysfs::{DeviceFilter, NodeReading, SourceStats, SysfsSource};
+use crate::sources::netlink::{NetlinkSocket, NlTransport, TransportStats};
+use crate::sources::sysfs::{SourceStats, SysfsSource};
 use arc_swap::ArcSwapOption;
 
 struct Registered {
@@ -133,7 +136,7 @@ struct SelfStats {
 enum Netlink {
     Off,
     Unavailable(String),
-    On(Box<NetlinkSource<Box<dyn Transport>>>),
+    On(Box<NetlinkSource<Box<dyn NlTransport>>>),
 }
 
 pub struct Agent {
@@ -146,7 +149,7 @@ pub struct Agent {
     /// when netdevs are named in the configuration.
     netdev: Option<crate::sources::netdev::NetdevSource>,
     /// Kernel module parameters and when they were read.
-    module_params: (Option<Instant>, Arc<Vec<crate::sources::kmod::Param>>),
+    module_params: (Option<Instant>, Arc<Vec<crate::model::Param>>),
     /// The MAD worker's latest view, and how to stop it.
     mad: Arc<ArcSwapOption<MadView>>,
     mad_stop: Option<std::sync::mpsc::Sender<()>>,
@@ -167,10 +170,10 @@ pub struct Agent {
 
 impl Agent {
     pub fn new(config: Config, published: Arc<Published>) -> Agent {
-        let transport: Option<Result<Box<dyn Transport>, String>> =
+        let transport: Option<Result<Box<dyn NlTransport>, String>> =
             config.use_netlink().then(|| {
                 NetlinkSocket::open()
-                    .map(|s| Box::new(s) as Box<dyn Transport>)
+                    .map(|s| Box::new(s) as Box<dyn NlTransport>)
                     .map_err(|e| e.to_string())
             });
         Agent::with_netlink(config, published, transport)
@@ -180,7 +183,7 @@ impl Agent {
     pub fn with_netlink(
         config: Config,
         published: Arc<Published>,
-        transport: Option<Result<Box<dyn Transport>, String>>,
+        transport: Option<Result<Box<dyn NlTransport>, String>>,
     ) -> Agent {
         let filter = DeviceFilter {
             include: config.network.devices.clone(),
@@ -308,6 +311,10 @@ impl Agent {
             prev,
             elapsed.unwrap_or(0.0),
             self.config.network.mode,
+            &snapshot::Widths {
+                pma: |n| catalog::saturation(catalog::Source::Pma, n),
+                hw: |n| catalog::saturation(catalog::Source::Hw, n),
+            },
         );
         for e in &reading.errors {
             log::debug!("sysfs: {e}");
@@ -362,7 +369,9 @@ impl Agent {
     /// Starts the MAD work the configuration asks for (local PMA counters,
     /// fabric sweeps): on its own thread, or once, right now, for `--once`.
     pub fn start_mad(&mut self, background: bool) {
-        let plan = Plan::from_config(&self.config);
+        let plan = Plan::from_config(&self.config, |name| {
+            catalog::saturation(catalog::Source::Pma, name)
+        });
         if !plan.active() {
             return;
         }
@@ -403,8 +412,10 @@ impl Agent {
         self.ai = crate::analysis::ai::spawn(
             &self.config,
             &self.hostname,
-            self.config.general.snapshot_dir.clone(),
-            self.config.general.snapshot_keep,
+            answer_store(
+                self.config.general.snapshot_dir.clone(),
+                self.config.general.snapshot_keep,
+            ),
             self.published.analysis.clone(),
         );
         self.published.ai_worker.store(self.ai.clone());
@@ -917,6 +928,17 @@ impl Agent {
 fn hostname() -> String {
     crate::sources::file::read_attr(std::path::Path::new("/proc/sys/kernel/hostname"))
         .unwrap_or_default()
+}
+
+/// The AI worker's answers, kept beside the snapshots as
+/// `analysis-<service>-<seq>-<time>.json`, `keep` of each kind.
+pub fn answer_store(dir: std::path::PathBuf, keep: u32) -> crate::analysis::ai::StoreFn {
+    Box::new(move |prefix, timestamp, json| {
+        SnapshotWriter::with_prefix(&dir, keep, prefix)
+            .write(timestamp, json)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
 }
 
 #[cfg(test)]

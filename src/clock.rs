@@ -22,6 +22,12 @@ pub fn from_now(d: Duration) -> Instant {
     after(Instant::now(), d)
 }
 
+/// Milliseconds since the Unix epoch (0 for a clock set before it).
+pub fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

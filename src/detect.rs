@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::config::NetworkMode;
-use crate::sources::sysfs::{DeviceInfo, PortInfo};
+use crate::model::{DeviceInfo, PortInfo};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -59,7 +59,7 @@ pub fn transport(device: &DeviceInfo, port: &PortInfo, mode: NetworkMode) -> Tra
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::sysfs::Enumerated;
+    use crate::model::Enumerated;
 
     fn port(ll: Option<&str>) -> PortInfo {
         PortInfo {

@@ -48,15 +48,13 @@ pub enum Reading {
 }
 
 impl Reading {
-    fn from(r: Result<PortCounters, crate::sources::mad::QueryError>) -> Reading {
+    fn from(r: Result<PortCounters, crate::sources::mad::QueryError>, sat: Saturation) -> Reading {
         match r {
             Ok(counters) => {
                 let saturated = counters
                     .counters
                     .iter()
-                    .filter(|(n, v)| {
-                        crate::catalog::saturation(crate::catalog::Source::Pma, n).contains(v)
-                    })
+                    .filter(|(n, v)| sat(n).contains(v))
                     .map(|(n, _)| *n)
                     .collect();
                 Reading::Counters {
@@ -160,7 +158,7 @@ impl<P: MadPort> PortWorker<P> {
     }
 
     /// The local port (and its peer): identity by SMP, counters by PMA.
-    pub fn read_local(&mut self, rescan: Duration, details: bool) -> LocalPort {
+    pub fn read_local(&mut self, rescan: Duration, details: bool, sat: Saturation) -> LocalPort {
         use crate::sources::mad::fields::{NODE_INFO, PORT_INFO};
         let (device, ibdev) = (self.device.clone(), self.ibdev.clone());
         let fail = |lid, port, e: String| LocalPort {
@@ -225,7 +223,7 @@ impl<P: MadPort> PortWorker<P> {
         if first.is_err() {
             self.peer_checked = None;
         }
-        let counters = Reading::from(first);
+        let counters = Reading::from(first, sat);
         let peer = self
             .peer
             .clone()
@@ -243,7 +241,7 @@ impl<P: MadPort> PortWorker<P> {
                     node_type,
                     lid: plid,
                     port: pport,
-                    counters: Reading::from(c),
+                    counters: Reading::from(c, sat),
                 }
             });
         LocalPort {
@@ -301,7 +299,12 @@ impl<P: MadPort> PortWorker<P> {
 
     /// Counters of every connected port of the fabric (switch port 0 too,
     /// where the switch has an enhanced port 0).
-    pub fn fabric_counters(&mut self, fabric: &Fabric, details: bool) -> Vec<FabricPort> {
+    pub fn fabric_counters(
+        &mut self,
+        fabric: &Fabric,
+        details: bool,
+        sat: Saturation,
+    ) -> Vec<FabricPort> {
         let mut targets = Vec::new();
         let mut owners = Vec::new();
         for n in &fabric.nodes {
@@ -331,7 +334,7 @@ impl<P: MadPort> PortWorker<P> {
                 node_type: n.node_type,
                 lid: t.lid,
                 port: t.port,
-                counters: Reading::from(r),
+                counters: Reading::from(r, sat),
             })
             .collect()
     }
@@ -379,10 +382,15 @@ pub struct Plan {
     pub discovery_every: Option<Duration>,
     pub budget: Duration,
     pub details: bool,
+    /// The values at which a PMA counter saturates, by name (the counter
+    /// catalog's; handed in, as the catalog sits above this worker).
+    pub pma_saturation: Saturation,
 }
 
+use crate::model::Saturation;
+
 impl Plan {
-    pub fn from_config(c: &Config) -> Plan {
+    pub fn from_config(c: &Config, pma_saturation: Saturation) -> Plan {
         Plan {
             poll: c.poll_interval(),
             rescan: c.rescan_interval(),
@@ -394,6 +402,7 @@ impl Plan {
                 .then(|| Duration::from_secs_f64(c.fabric.discovery_interval)),
             budget: Duration::from_secs_f64(c.fabric.sweep_budget),
             details: c.fabric.error_details,
+            pma_saturation,
         }
     }
 
@@ -453,7 +462,7 @@ pub fn step<P: MadPort>(
     if plan.local_counters && now >= sched.next_local {
         view.local = workers
             .iter_mut()
-            .map(|w| w.read_local(plan.rescan, plan.details))
+            .map(|w| w.read_local(plan.rescan, plan.details, plan.pma_saturation))
             .collect();
         sched.next_local = crate::clock::after(now, plan.poll);
     }
@@ -466,7 +475,7 @@ pub fn step<P: MadPort>(
         let fabric = Arc::new(w.sweep(plan.budget));
         if plan.fabric_mode && plan.fabric_counters {
             let t = Instant::now();
-            view.fabric_counters = w.fabric_counters(&fabric, plan.details);
+            view.fabric_counters = w.fabric_counters(&fabric, plan.details, plan.pma_saturation);
             view.fabric_counters_seconds = Some(t.elapsed().as_secs_f64());
         }
         view.fabric = Some(fabric);

@@ -233,8 +233,9 @@ pub fn merge_mad(node: &mut NodeReading, view: &crate::mad_worker::MadView) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::DeviceFilter;
     use crate::sources::netlink::nldev::{Named, Port};
-    use crate::sources::sysfs::{DeviceFilter, SysfsSource};
+    use crate::sources::sysfs::SysfsSource;
     use std::path::PathBuf;
     use std::time::{Duration, Instant};
 

@@ -8,15 +8,15 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
-use crate::catalog::{self, Source};
 use crate::config::NetworkMode;
 use crate::detect::{self, Transport};
-use crate::model::{PortOrigin, QpCounter};
-use crate::sources::netlink::TransportStats;
-use crate::sources::sysfs::{
+use crate::model::{
     Counter, DeviceInfo, DeviceReading, Enumerated, NodeReading, PortInfo, PortReading, Rate,
-    ReadError, SourceStats,
+    ReadError,
 };
+use crate::model::{PortOrigin, QpCounter, Saturation};
+use crate::sources::netlink::TransportStats;
+use crate::sources::sysfs::SourceStats;
 
 /// Bumped when a field changes meaning or goes away; adding fields keeps it.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -131,11 +131,11 @@ pub struct Snapshot {
     /// Local IB ports and the fabric as MADs saw them (absent without umad).
     pub mad: Option<Arc<crate::mad_worker::MadView>>,
     /// The Ethernet side: link counters, ethtool statistics, offloads, PFC, ECN, transceivers.
-    pub netdevs: Vec<crate::sources::netdev::NetdevReading>,
+    pub netdevs: Vec<crate::model::netdev::NetdevReading>,
     /// RDMA kernel module parameters.
-    pub module_params: Arc<Vec<crate::sources::kmod::Param>>,
+    pub module_params: Arc<Vec<crate::model::Param>>,
     /// Active findings, most severe first (see analysis::findings).
-    pub findings: Vec<crate::analysis::findings::Finding>,
+    pub findings: Vec<crate::model::finding::Finding>,
     pub sources: Sources,
 }
 
@@ -192,7 +192,7 @@ fn views(
     now: &[Counter],
     prev: Option<&[Counter]>,
     elapsed: f64,
-    source: Source,
+    saturation: Saturation,
 ) -> BTreeMap<Arc<str>, CounterView> {
     let prev = prev.unwrap_or(&[]);
     let mut j = 0;
@@ -205,12 +205,7 @@ fn views(
             let before = prev.get(j).filter(|p| p.name == c.name).map(|p| p.value);
             (
                 c.name.clone(),
-                change(
-                    before,
-                    c.value,
-                    elapsed,
-                    catalog::saturation(source, &c.name),
-                ),
+                change(before, c.value, elapsed, saturation(&c.name)),
             )
         })
         .collect()
@@ -222,18 +217,19 @@ fn port_view(
     prev: Option<&PortReading>,
     elapsed: f64,
     mode: NetworkMode,
+    widths: &Widths,
 ) -> PortView {
     let counters = views(
         &port.counters,
         prev.map(|p| &p.counters[..]),
         elapsed,
-        Source::Pma,
+        widths.pma,
     );
     let hw_counters = views(
         &port.hw_counters,
         prev.map(|p| &p.hw_counters[..]),
         elapsed,
-        Source::Hw,
+        widths.hw,
     );
     let bytes_rate = |name: &str| counters.get(name).and_then(|c| c.rate).map(|r| r * 4.0);
     let throughput = (counters.contains_key("port_xmit_data")
@@ -257,12 +253,22 @@ fn port_view(
     }
 }
 
+/// Where each counter set saturates, by counter name: knowledge of the
+/// counter catalog, handed in (the snapshot sits below it in the layers).
+pub struct Widths {
+    /// `counters/` (PMA).
+    pub pma: Saturation,
+    /// `hw_counters/` (driver).
+    pub hw: Saturation,
+}
+
 /// Devices with rates against `prev` (the previous cycle's reading, `elapsed` seconds ago).
 pub fn devices(
     now: &NodeReading,
     prev: Option<&NodeReading>,
     elapsed: f64,
     mode: NetworkMode,
+    widths: &Widths,
 ) -> Vec<DeviceView> {
     now.devices
         .iter()
@@ -275,7 +281,7 @@ pub fn devices(
                     &dev.hw_counters,
                     prev_dev.map(|d| &d.hw_counters[..]),
                     elapsed,
-                    Source::Hw,
+                    widths.hw,
                 ),
                 ports: dev
                     .ports
@@ -283,7 +289,7 @@ pub fn devices(
                     .map(|p| {
                         let prev_port =
                             prev_dev.and_then(|d| d.ports.iter().find(|q| q.port == p.port));
-                        port_view(dev, p, prev_port, elapsed, mode)
+                        port_view(dev, p, prev_port, elapsed, mode, widths)
                     })
                     .collect(),
                 resources: dev
@@ -319,6 +325,7 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::{self, Source};
 
     #[test]
     fn rate_and_delta() {
@@ -373,7 +380,9 @@ mod tests {
         };
         let prev = [c("a", 1), c("b", 2), c("d", 4)];
         let now = [c("a", 11), c("c", 30), c("d", 44)];
-        let v = views(&now, Some(&prev), 1.0, Source::Hw);
+        let v = views(&now, Some(&prev), 1.0, |n| {
+            catalog::saturation(Source::Hw, n)
+        });
         assert_eq!(v["a"].delta, Some(10));
         assert_eq!(v["c"].delta, None);
         assert_eq!(v["d"].delta, Some(40));

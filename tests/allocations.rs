@@ -13,7 +13,8 @@ use rdma_monitor::agent::Agent;
 use rdma_monitor::config::Config;
 use rdma_monitor::exporters::Published;
 use rdma_monitor::metrics::Builder;
-use rdma_monitor::sources::sysfs::{DeviceFilter, SysfsSource};
+use rdma_monitor::model::DeviceFilter;
+use rdma_monitor::sources::sysfs::SysfsSource;
 
 struct Counting;
 

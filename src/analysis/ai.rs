@@ -17,8 +17,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::context;
+use crate::clock::unix_ms;
 use crate::config::{Config, REDACTED};
-use crate::exporters::unix_ms;
 use crate::metrics::Builder;
 use crate::snapshot::SnapshotDoc;
 
@@ -665,19 +665,23 @@ fn post(
     }
 }
 
+/// Stores one answer as a file beside the snapshots: `(prefix, timestamp,
+/// json)`. The agent hands in the exporters' writer (analysis sits below the
+/// exporters and does not import them).
+pub type StoreFn = Box<dyn FnMut(&str, &str, &[u8]) -> Result<(), String> + Send>;
+
 /// Starts the worker; `None` when no service is enabled.
 pub fn spawn(
     config: &Config,
     hostname: &str,
-    answers_dir: std::path::PathBuf,
-    keep: u32,
+    store: StoreFn,
     answers: Arc<ArcSwapOption<Vec<u8>>>,
 ) -> Option<Arc<Mailbox>> {
     let endpoints = Endpoint::from_config(config, hostname);
     if endpoints.is_empty() {
         return None;
     }
-    start(endpoints, answers_dir, keep, answers, call)
+    start(endpoints, store, answers, call)
 }
 
 /// The signature of [`call`], which a test replaces to inject a fault.
@@ -685,8 +689,7 @@ type CallFn = fn(&Schedule, &SnapshotDoc, &ServiceStats, &AtomicBool) -> Option<
 
 fn start(
     endpoints: Vec<Endpoint>,
-    answers_dir: std::path::PathBuf,
-    keep: u32,
+    store: StoreFn,
     answers: Arc<ArcSwapOption<Vec<u8>>>,
     call: CallFn,
 ) -> Option<Arc<Mailbox>> {
@@ -700,7 +703,7 @@ fn start(
         .name("ai".into())
         .spawn(move || {
             let _exit = ExitFlag(&mb);
-            run(endpoints, &mb, answers_dir, keep, call);
+            run(endpoints, &mb, store, call);
         });
     let handle = match spawned {
         Ok(h) => h,
@@ -731,7 +734,7 @@ struct Schedule {
     calls: VecDeque<Instant>,
 }
 
-fn run(endpoints: Vec<Endpoint>, mb: &Mailbox, dir: std::path::PathBuf, keep: u32, call: CallFn) {
+fn run(endpoints: Vec<Endpoint>, mb: &Mailbox, mut store: StoreFn, call: CallFn) {
     let mut sched: Vec<Schedule> = endpoints
         .into_iter()
         .map(|e| Schedule {
@@ -778,7 +781,7 @@ fn run(endpoints: Vec<Endpoint>, mb: &Mailbox, dir: std::path::PathBuf, keep: u3
                 // code, the worker and the other service go on.
                 let step = catch_unwind(AssertUnwindSafe(|| {
                     if let Some(answer) = call(s, doc, stats, &mb.stop) {
-                        keep_answer(answer, &mut answers, mb, &dir, keep);
+                        keep_answer(answer, &mut answers, mb, &mut store);
                     }
                 }));
                 mb.busy(None);
@@ -809,13 +812,7 @@ fn run(endpoints: Vec<Endpoint>, mb: &Mailbox, dir: std::path::PathBuf, keep: u3
 }
 
 /// Serves `answer` at `/analysis` and stores it next to the snapshots.
-fn keep_answer(
-    answer: Answer,
-    answers: &mut Vec<Answer>,
-    mb: &Mailbox,
-    dir: &std::path::Path,
-    keep: u32,
-) {
+fn keep_answer(answer: Answer, answers: &mut Vec<Answer>, mb: &Mailbox, store: &mut StoreFn) {
     answers.retain(|a| a.service != answer.service);
     answers.push(answer.clone());
     if let Ok(json) = serde_json::to_vec_pretty(&answers) {
@@ -823,9 +820,7 @@ fn keep_answer(
     }
     if let Ok(json) = serde_json::to_vec_pretty(&answer) {
         let prefix = format!("analysis-{}-", answer.service.as_str());
-        let mut writer =
-            crate::exporters::snapshot::SnapshotWriter::with_prefix(dir, keep, &prefix);
-        if let Err(err) = writer.write(&answer.timestamp, &json) {
+        if let Err(err) = store(&prefix, &answer.timestamp, &json) {
             log::warn!("analysis answer not stored: {err}");
         }
     }

@@ -103,7 +103,7 @@ fn fabric(snap: &Snapshot) -> Option<Value> {
 /// order — counters per port, the fabric summary, the device list, the
 /// findings' evidence, the least severe findings, then the quietest ports.
 pub fn build(snap: &Snapshot, budget: usize) -> String {
-    let finding = |f: &crate::analysis::findings::Finding, with_evidence: bool| {
+    let finding = |f: &crate::model::finding::Finding, with_evidence: bool| {
         let mut v = json!({
             "id": f.id, "severity": f.severity, "where": match f.port {
                 Some(p) => format!("{}/{p}", f.device),

@@ -7,10 +7,9 @@ use std::collections::HashSet;
 use super::{CollectError, Collector, Cycle, Registration};
 use crate::catalog::{Source, lookup};
 use crate::config::Config;
-use crate::exporters::ibnetdiscover::{speed, width};
 use crate::mad_worker::FabricPort;
 use crate::metrics::{Builder, Kind, Value};
-use crate::sources::mad::discovery::{NODE_CA, NODE_SWITCH};
+use crate::sources::mad::discovery::{NODE_CA, NODE_SWITCH, speed, width};
 use crate::sources::mad::pma::PortCounters;
 
 pub const REGISTRATION: Registration = Registration {

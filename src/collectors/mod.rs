@@ -18,7 +18,7 @@ mod transport;
 use crate::config::{Config, NetworkMode};
 use crate::detect::{self, Transport};
 use crate::metrics::Builder;
-use crate::sources::sysfs::{DeviceReading, NodeReading, PortReading};
+use crate::model::{DeviceReading, NodeReading, PortReading};
 
 /// What a collector sees of one cycle.
 pub struct Cycle<'a> {

@@ -9,7 +9,7 @@ use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration};
 use crate::config::Config;
 use crate::metrics::Builder;
-use crate::sources::ethtool::module::Thresholds;
+use crate::model::netdev::Thresholds;
 
 pub const REGISTRATION: Registration = Registration {
     name: "netdev",
@@ -389,8 +389,8 @@ mod tests {
     use super::*;
     use crate::metrics::Value;
     use crate::model::NodeReading;
-    use crate::sources::netdev::NetdevReading;
-    use crate::sources::netlink::ethtool_nl::EthtoolNl;
+    use crate::model::netdev::EthtoolNl;
+    use crate::model::netdev::NetdevReading;
 
     /// FEC: the kernel's total under the netdev, each lane in a family of its
     /// own; a statistic the driver does not count is not exported.

@@ -93,8 +93,8 @@ mod tests {
 
     use super::*;
     use crate::metrics::Value;
+    use crate::model::netdev::NetdevReading;
     use crate::model::{Counter, DeviceInfo, DeviceReading, NodeReading, PortInfo, PortReading};
-    use crate::sources::netdev::NetdevReading;
 
     fn counters(c: &[(&str, u64)]) -> Vec<Counter> {
         c.iter()

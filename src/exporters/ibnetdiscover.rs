@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use crate::sources::mad::discovery::{Fabric, NODE_CA, NODE_SWITCH, Node, PortRecord};
+use crate::sources::mad::discovery::{
+    Fabric, NODE_CA, NODE_SWITCH, Node, PortRecord, speed, width,
+};
 
 fn name(n: &Node) -> String {
     let prefix = match n.node_type {
@@ -13,32 +15,6 @@ fn name(n: &Node) -> String {
         _ => 'R',
     };
     format!("{prefix}-{:016x}", n.guid)
-}
-
-/// "4x" from LinkWidthActive (IBTA: 1 = 1x, 2 = 4x, 4 = 8x, 8 = 12x, 16 = 2x).
-pub fn width(w: u8) -> &'static str {
-    match w {
-        1 => "1x",
-        2 => "4x",
-        4 => "8x",
-        8 => "12x",
-        16 => "2x",
-        _ => "?x",
-    }
-}
-
-/// "EDR" from LinkSpeedExtActive, else LinkSpeedActive.
-pub fn speed(p: &PortRecord) -> &'static str {
-    match (p.speed_ext_active, p.speed_active) {
-        (1, _) => "FDR",
-        (2, _) => "EDR",
-        (4, _) => "HDR",
-        (8, _) => "NDR",
-        (_, 1) => "SDR",
-        (_, 2) => "DDR",
-        (_, 4) => "QDR",
-        _ => "?",
-    }
 }
 
 fn link_rate(p: Option<&PortRecord>) -> String {

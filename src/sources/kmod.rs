@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use serde::Serialize;
-
-use crate::model::ReadError;
+use crate::model::{Param, ReadError};
 use crate::sources::file;
 
 /// The modules whose parameters shape RDMA behaviour.
@@ -30,13 +28,6 @@ pub const MODULES: &[&str] = &[
     "rdma_rxe",
     "nvme_rdma",
 ];
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Param {
-    pub module: &'static str,
-    pub name: String,
-    pub value: String,
-}
 
 /// Every readable parameter of the loaded modules. Write-only ones (0200:
 /// EACCES) and ones gone since the listing are left out; anything else that

@@ -3,6 +3,7 @@
 
 pub mod ethtool;
 pub mod file;
+mod into_model;
 pub mod kmod;
 pub mod mad;
 pub mod netdev;

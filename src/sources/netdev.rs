@@ -11,44 +11,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::model::Counter;
-use crate::sources::ethtool::module::{self, Module};
-use crate::sources::ethtool::{
-    DrvInfo, Ethtool, EthtoolIo, Feature, LinkSettings, Pause, Socket, StatNames,
-};
+use crate::model::netdev::{Module, NetdevReading, NetdevStatic, Standard};
+use crate::sources::ethtool::module;
+use crate::sources::ethtool::{Ethtool, EthtoolIo, Socket, StatNames};
 use crate::sources::file;
 use crate::sources::netlink::rtnetlink::{self, Link};
 use crate::sources::netlink::{NetlinkSocket, NlTransport, dcb, devlink, ethtool_nl, genl};
 use crate::sys;
-
-/// What changes only with configuration or hardware: read at rescans.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct NetdevStatic {
-    pub drvinfo: Option<DrvInfo>,
-    pub features: Vec<Feature>,
-    pub pause: Option<Pause>,
-    pub link_settings: Option<LinkSettings>,
-    pub module: Option<Module>,
-    /// Why the module could not be read, when a module seemed to be there.
-    pub module_error: Option<String>,
-    /// (role: "np"/"rp", priority, enabled) from /sys/class/net/<if>/ecn.
-    pub ecn: Vec<(&'static str, u8, bool)>,
-    /// PFC, ETS and trust configuration (dcbnl IEEE), where the driver has DCB.
-    pub dcb: Option<dcb::Dcb>,
-    /// `devlink dev info` of the netdev's device (matched by bus address).
-    pub devlink: Option<devlink::DevlinkInfo>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NetdevReading {
-    pub name: String,
-    pub link: Option<Link>,
-    pub ethtool_stats: Vec<Counter>,
-    /// Pause and FEC statistics and link-down events from ethtool netlink.
-    pub ethtool_nl: Option<ethtool_nl::EthtoolNl>,
-    #[serde(flatten)]
-    pub info: Arc<NetdevStatic>,
-    pub errors: Vec<String>,
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct NetdevStats {
@@ -144,7 +113,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
             match e.module_eeprom(name) {
                 Ok((_, eeprom)) => match module::decode(&eeprom) {
                     Ok(mut m) => {
-                        if m.standard == Some(module::Standard::Cmis) {
+                        if m.standard == Some(Standard::Cmis) {
                             self.add_cmis_pages(name, &mut m);
                         }
                         info.module = Some(m);
@@ -159,7 +128,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
             self.seq = self.seq.wrapping_add(1);
             self.stats.netlink_round_trips += 1;
             match dcb::dcb(route, self.seq, name) {
-                Ok(d) => info.dcb = d,
+                Ok(d) => info.dcb = d.map(Into::into),
                 Err(e) => errors.push(e.to_string()),
             }
         }
@@ -172,7 +141,8 @@ impl<E: EthtoolIo> NetdevSource<E> {
             .devlink
             .iter()
             .find(|d| !bus.is_empty() && d.device == bus)
-            .cloned();
+            .cloned()
+            .map(Into::into);
         for role in ["np", "rp"] {
             for prio in 0..8u8 {
                 let p = self
@@ -245,9 +215,9 @@ impl<E: EthtoolIo> NetdevSource<E> {
             let ethtool_nl = self.read_ethtool_nl(name);
             out.push(NetdevReading {
                 name: name.clone(),
-                link: links.remove(name),
+                link: links.remove(name).map(Into::into),
                 ethtool_stats,
-                ethtool_nl,
+                ethtool_nl: ethtool_nl.map(Into::into),
                 info,
                 errors,
             });

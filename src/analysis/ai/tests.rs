@@ -396,8 +396,7 @@ fn worker(endpoints: Vec<Endpoint>, call: CallFn) -> (Arc<Mailbox>, tempfile::Te
     let dir = tempfile::tempdir().unwrap();
     let mb = start(
         endpoints,
-        dir.path().to_path_buf(),
-        3,
+        crate::agent::answer_store(dir.path().to_path_buf(), 3),
         Arc::new(ArcSwapOption::empty()),
         call,
     )

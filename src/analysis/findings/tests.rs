@@ -7,9 +7,10 @@ use std::sync::Arc;
 use super::*;
 use crate::config::Config;
 use crate::detect::Transport;
+use crate::model::Rate;
 use crate::model::{DeviceInfo, Enumerated, PortInfo, PortOrigin};
 use crate::snapshot::{CounterView, DeviceView, Snapshot, Sources};
-use crate::sources::sysfs::{Rate, SourceStats};
+use crate::sources::sysfs::SourceStats;
 
 fn state(v: u8) -> Option<Enumerated> {
     let name = match v {
@@ -323,10 +324,10 @@ fn a_degraded_link_and_firmware_mismatch() {
 fn with_netdev(
     mut s: Snapshot,
     carrier: u32,
-    module: Option<crate::sources::ethtool::module::Module>,
+    module: Option<crate::model::netdev::Module>,
 ) -> Snapshot {
-    use crate::sources::netdev::{NetdevReading, NetdevStatic};
-    use crate::sources::netlink::rtnetlink::Link;
+    use crate::model::netdev::Link;
+    use crate::model::netdev::{NetdevReading, NetdevStatic};
     s.devices[0].ports[0].info = Arc::new(PortInfo {
         netdev: Some("eth2".into()),
         ..PortInfo::default()
@@ -391,7 +392,7 @@ fn configuration_changes_are_noticed_for_an_hour() {
 
 #[test]
 fn transceiver_past_its_own_thresholds() {
-    use crate::sources::ethtool::module::{Module, Thresholds};
+    use crate::model::netdev::{Module, Thresholds};
     let th = Thresholds {
         high_alarm: 2e-3,
         low_alarm: 30e-6,
@@ -479,7 +480,7 @@ fn device_wide_counters_share_one_finding_with_their_values() {
 /// either raises `configuration_changed`, naming what changed.
 #[test]
 fn dcqcn_and_pfc_changes_are_configuration_changes() {
-    use crate::sources::netlink::dcb::Dcb;
+    use crate::model::netdev::Dcb;
     let with = |rp_ai_rate: u64, pfc: u8| {
         let mut s = with_netdev(one(4, &[]), 0, None);
         s.devices[0].info = Arc::new(DeviceInfo {
@@ -582,8 +583,8 @@ fn netdev_stats(s: &mut Snapshot, stats: &[(&str, u64)]) {
 /// Drops on a PFC priority or a bnxt CoS queue; a priority without PFC may drop.
 #[test]
 fn drops_on_a_lossless_priority_and_a_cos_queue() {
-    use crate::sources::netdev::NetdevStatic;
-    use crate::sources::netlink::dcb::Dcb;
+    use crate::model::netdev::Dcb;
+    use crate::model::netdev::NetdevStatic;
     let mk = |d3: u64, d1: u64, cos: u64| {
         let mut s = with_netdev(one(4, &[]), 0, None);
         s.netdevs[0].info = Arc::new(NetdevStatic {
@@ -655,12 +656,12 @@ fn phy_ber_from_either_source() {
     let mut e = engine();
     let nl = |bits: u64| {
         let mut s = with_netdev(one(4, &[]), 0, None);
-        s.netdevs[0].ethtool_nl = Some(crate::sources::netlink::ethtool_nl::EthtoolNl {
+        s.netdevs[0].ethtool_nl = Some(crate::model::netdev::EthtoolNl {
             fec_corrected_bits: Some(bits),
             ..Default::default()
         });
-        s.netdevs[0].info = Arc::new(crate::sources::netdev::NetdevStatic {
-            link_settings: Some(crate::sources::ethtool::LinkSettings {
+        s.netdevs[0].info = Arc::new(crate::model::netdev::NetdevStatic {
+            link_settings: Some(crate::model::netdev::LinkSettings {
                 speed_mbps: Some(100_000),
                 duplex: Some(1),
                 autoneg: false,

@@ -11,8 +11,7 @@ use std::mem::size_of;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 
-use serde::Serialize;
-
+use crate::model::netdev::{DrvInfo, Feature, LinkSettings, Pause};
 use crate::sys;
 
 /// One SIOCETHTOOL request as it goes to the kernel: a read command and a
@@ -228,43 +227,6 @@ fn unmap_guarded(base: *mut u8, usable: usize) {
     // SAFETY: `base` and the length are those of a mapping made by
     // `map_guarded` that no slice borrows any more (callers hold `&mut GuardedBuf`).
     unsafe { libc::munmap(base.cast(), usable + page_size()) };
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct DrvInfo {
-    pub driver: String,
-    pub version: String,
-    pub fw_version: String,
-    pub bus_info: String,
-    pub erom_version: String,
-    pub n_stats: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Feature {
-    pub name: String,
-    pub available: bool,
-    pub requested: bool,
-    pub active: bool,
-    /// It cannot be changed ("[fixed]" in `ethtool -k`): not available, or never to change.
-    pub fixed: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Pause {
-    pub autoneg: bool,
-    pub rx: bool,
-    pub tx: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct LinkSettings {
-    /// Mb/s; None when unknown (SPEED_UNKNOWN).
-    pub speed_mbps: Option<u32>,
-    /// 0 half, 1 full; None when unknown.
-    pub duplex: Option<u8>,
-    pub autoneg: bool,
-    pub port: u8,
 }
 
 fn cstr(bytes: &[libc::c_char]) -> String {

@@ -5,7 +5,7 @@
 //! monitors live in page 11h, which the ioctl does not return).
 //! Offsets are the specs'; a short or garbage image is an error, never a panic.
 
-use serde::Serialize;
+use crate::model::netdev::{Module, Standard, Thresholds};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModuleError {
@@ -13,23 +13,6 @@ pub enum ModuleError {
     Short(usize),
     #[error("unknown module identifier {0:#04x}")]
     Unknown(u8),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Standard {
-    Sff8472,
-    Sff8636,
-    Cmis,
-}
-
-/// Alarm and warning thresholds of one sensor, in the sensor's unit.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Thresholds {
-    pub high_alarm: f64,
-    pub low_alarm: f64,
-    pub high_warning: f64,
-    pub low_warning: f64,
 }
 
 impl Thresholds {
@@ -47,33 +30,6 @@ impl Thresholds {
             None
         }
     }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Module {
-    pub standard: Option<Standard>,
-    pub identifier: u8,
-    pub identifier_name: &'static str,
-    pub vendor: String,
-    pub part_number: String,
-    pub revision: String,
-    pub serial: String,
-    pub date_code: String,
-    /// Nominal wavelength, nm (0 for copper).
-    pub wavelength_nm: Option<f64>,
-    /// Longest supported link length over any medium, meters.
-    pub length_m: Option<f64>,
-    pub temperature_celsius: Option<f64>,
-    pub supply_voltage_volts: Option<f64>,
-    /// Per lane, amperes and watts.
-    pub tx_bias_amperes: Vec<f64>,
-    pub tx_power_watts: Vec<f64>,
-    pub rx_power_watts: Vec<f64>,
-    pub temperature_thresholds: Option<Thresholds>,
-    pub voltage_thresholds: Option<Thresholds>,
-    pub tx_bias_thresholds: Option<Thresholds>,
-    pub tx_power_thresholds: Option<Thresholds>,
-    pub rx_power_thresholds: Option<Thresholds>,
 }
 
 fn identifier_name(id: u8) -> &'static str {

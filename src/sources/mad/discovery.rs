@@ -335,3 +335,28 @@ pub fn sweep<P: MadPort>(engine: &mut Engine<P>, budget: Duration) -> Fabric {
     fabric.duration_seconds = started.elapsed().as_secs_f64();
     fabric
 }
+/// "4x" from LinkWidthActive (IBTA: 1 = 1x, 2 = 4x, 4 = 8x, 8 = 12x, 16 = 2x).
+pub fn width(w: u8) -> &'static str {
+    match w {
+        1 => "1x",
+        2 => "4x",
+        4 => "8x",
+        8 => "12x",
+        16 => "2x",
+        _ => "?x",
+    }
+}
+
+/// "EDR" from LinkSpeedExtActive, else LinkSpeedActive.
+pub fn speed(p: &PortRecord) -> &'static str {
+    match (p.speed_ext_active, p.speed_active) {
+        (1, _) => "FDR",
+        (2, _) => "EDR",
+        (4, _) => "HDR",
+        (8, _) => "NDR",
+        (_, 1) => "SDR",
+        (_, 2) => "DDR",
+        (_, 4) => "QDR",
+        _ => "?",
+    }
+}

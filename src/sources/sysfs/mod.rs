@@ -29,11 +29,11 @@ use serde::Serialize;
 
 use crate::sources::file::{self, FileError, errno_text};
 use dir::Dir;
-pub use parse::{ParseError, Rate};
+pub use parse::ParseError;
 
-pub use crate::model::{
-    Counter, DeviceFilter, DeviceInfo, DeviceReading, Enumerated, GidEntry, NodeReading, Origin,
-    PortInfo, PortOrigin, PortReading, ReadError,
+use crate::model::{
+    Counter, DeviceFilter, DeviceInfo, DeviceReading, Enumerated, GidEntry, NodeReading, PortInfo,
+    PortOrigin, PortReading, ReadError,
 };
 
 /// Ports whose state and hw counters another source has read this cycle.

@@ -2,7 +2,7 @@
 //! Formats are those of `drivers/infiniband/core/sysfs.c` and
 //! Documentation/ABI/stable/sysfs-class-infiniband.
 
-use serde::Serialize;
+use crate::model::Rate;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
@@ -63,15 +63,6 @@ pub fn parse_enum(text: &str) -> Result<(u8, String), ParseError> {
         .parse::<u8>()
         .map_err(|_| ParseError::Enum(t.into()))?;
     Ok((num, name.trim().to_string()))
-}
-
-/// A port's `rate`: "100 Gb/sec (4X EDR)", "2.5 Gb/sec (1X SDR)", "10 Gb/sec (4X)".
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Rate {
-    pub gbit_per_sec: f64,
-    pub width: Option<u8>,
-    /// Lane speed name (SDR, DDR, QDR, FDR10, FDR, EDR, HDR, NDR, XDR); absent for SDR on old kernels.
-    pub speed: Option<String>,
 }
 
 pub fn parse_rate(text: &str) -> Result<Rate, ParseError> {

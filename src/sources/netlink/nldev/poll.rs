@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::settings::{self, OptIns};
 use super::{BoundCounter, Client, CounterStatus, Device, Named, Port, Sys};
+use crate::model::{Counter, DeviceFilter};
 use crate::sources::netlink::{NlError, NlTransport, TransportStats};
-use crate::sources::sysfs::{Counter, DeviceFilter};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NldevPortReading {

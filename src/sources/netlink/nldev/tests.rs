@@ -4,10 +4,10 @@
 use super::poll::NetlinkSource;
 use super::settings::{OptIns, set_optional_counters};
 use super::*;
+use crate::model::DeviceFilter;
 use crate::sources::netlink::testing::*;
 use crate::sources::netlink::wire::{self, MessageBuilder, align4};
 use crate::sources::netlink::{Exchange, NlError, Replay};
-use crate::sources::sysfs::DeviceFilter;
 use crate::sys::*;
 use std::time::{Duration, Instant};
 

@@ -2,11 +2,12 @@
 //! where each value came from. Sources fill it (sysfs first, then RDMA
 //! netlink over it); collectors and the snapshot read it.
 
+pub mod finding;
+pub mod netdev;
+
 use std::sync::Arc;
 
 use serde::Serialize;
-
-use crate::sources::sysfs::parse::Rate;
 
 /// Where in the tree a failure happened, relative to `class/infiniband`.
 #[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
@@ -150,14 +151,35 @@ pub struct NodeReading {
     /// RDMA netlink answered this cycle (values may come from it).
     pub netlink: bool,
     /// The Ethernet side: netdevs of the ports and the configured extras.
-    pub netdevs: Vec<crate::sources::netdev::NetdevReading>,
+    pub netdevs: Vec<netdev::NetdevReading>,
     /// RDMA kernel module parameters (re-read at rescans).
-    pub module_params: std::sync::Arc<Vec<crate::sources::kmod::Param>>,
+    pub module_params: std::sync::Arc<Vec<Param>>,
     /// `/sys/class/infiniband` exists (the RDMA core is loaded).
     pub class_present: bool,
     pub devices: Vec<DeviceReading>,
     pub errors: Vec<ReadError>,
 }
+
+/// A port's `rate`: "100 Gb/sec (4X EDR)", "2.5 Gb/sec (1X SDR)", "10 Gb/sec (4X)".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rate {
+    pub gbit_per_sec: f64,
+    pub width: Option<u8>,
+    /// Lane speed name (SDR, DDR, QDR, FDR10, FDR, EDR, HDR, NDR, XDR); absent for SDR on old kernels.
+    pub speed: Option<String>,
+}
+
+/// An RDMA kernel module parameter (`/sys/module/<m>/parameters/<name>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Param {
+    pub module: &'static str,
+    pub name: String,
+    pub value: String,
+}
+
+/// The values at which a counter saturates, by counter name (IBTA error
+/// counters stop at their maximum; the counter catalog knows each width).
+pub type Saturation = fn(&str) -> &'static [u64];
 
 /// Which devices to read, by name.
 #[derive(Debug, Clone, Default)]

@@ -1,0 +1,42 @@
+//! Rules across devices: HCAs of one type running different firmware.
+
+use super::*;
+
+impl Findings {
+    pub(super) fn firmware_rule(&self, snap: &Snapshot) -> Vec<KeyedHit> {
+        let mut by_type: BTreeMap<&str, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
+        for d in &snap.devices {
+            if let (Some(t), Some(fw)) = (d.info.hca_type.as_deref(), d.info.fw_ver.as_deref()) {
+                by_type
+                    .entry(t)
+                    .or_default()
+                    .entry(fw)
+                    .or_default()
+                    .push(&d.info.name);
+            }
+        }
+        let mut out = Vec::new();
+        for (hca_type, versions) in by_type {
+            if versions.len() < 2 {
+                continue;
+            }
+            let listing: Vec<String> = versions
+                .iter()
+                .map(|(fw, devs)| format!("{fw}: {}", devs.join(",")))
+                .collect();
+            out.push((
+                ("firmware_mismatch", hca_type.to_string(), None, None),
+                Severity::Warning,
+                format!(
+                    "{hca_type} HCAs run different firmware ({})",
+                    listing.join("; ")
+                ),
+                ev(&[(
+                    "versions",
+                    serde_json::to_value(&versions).unwrap_or_default(),
+                )]),
+            ));
+        }
+        out
+    }
+}

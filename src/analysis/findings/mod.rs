@@ -1,0 +1,294 @@
+//! Deterministic findings, computed every cycle from the snapshot's states,
+//! deltas and rates. A finding has an id (the rule), a severity, where it
+//! is, the evidence, when it was first and last seen; it clears when its
+//! condition is gone.
+//!
+//! Rules and their meaning:
+//! - `port_down`: the port is not ACTIVE (critical when it was active earlier
+//!   in the agent's life, info when the port is administratively Disabled).
+//! - `link_degraded`: width or rate below the best this port has shown (4x → 1x).
+//! - `link_flapping`: at least `flap_transitions` down→up transitions within
+//!   `flap_window` seconds, counted from state samples and `link_downed`
+//!   deltas, while the port is up. One blip is not a flap; a port that stays
+//!   down is `port_down`, not a flap.
+//! - `link_downed`, `link_error_recovery`: the counter moved this cycle.
+//! - `symbol_errors`, `receive_errors`: per-minute rate above its threshold.
+//! - `transmit_discards`, `out_of_buffer`, `cnp_rate`: per-second rate above its threshold.
+//! - `counter_saturated`: a counter stopped at its maximum; `counter_reset`: one went down.
+//! - `firmware_mismatch`: HCAs of one type run different firmware.
+//! - `pfc_pause_storm`: a priority (or link-level pause: no priority) paused more than `pfc_pause_share` of the
+//!   last interval (from the pause-duration statistics), per netdev and priority.
+//! - `configuration_changed` (info, for an hour): firmware, driver, offloads,
+//!   pause settings, the PFC enable mask, a DCQCN parameter or a module
+//!   parameter changed since the last read.
+//! - `transceiver_threshold`: a module reading past the module's own alarm
+//!   (critical) or warning (warning) threshold.
+//! - `retransmission_rate`, `priority_drops`, `phy_ber`: see `findings/counters.rs`.
+//! - Carrier changes of a port's netdev count as link transitions for
+//!   `link_flapping` (two changes, down and up, make one).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+mod configuration;
+mod fabric;
+mod netdev;
+mod port;
+
+use crate::config::Analysis;
+use crate::model::finding::{Finding, Severity};
+use crate::snapshot::{CounterView, Flag, PortView, Snapshot};
+
+type Key = (&'static str, String, Option<u32>, Option<u8>);
+
+/// A rule's hit with where it is: (key, severity, summary, evidence).
+type KeyedHit = (
+    Key,
+    Severity,
+    String,
+    BTreeMap<&'static str, serde_json::Value>,
+);
+
+#[derive(Default)]
+struct PortHistory {
+    was_active: bool,
+    ever_active: bool,
+    best_width: u8,
+    best_rate: f64,
+    /// Times (ms) of down→up transitions.
+    transitions: VecDeque<u64>,
+    /// A down seen by sample or counter, waiting for the port to come back.
+    down_pending: bool,
+}
+
+pub struct Findings {
+    th: Analysis,
+    active: HashMap<Key, Finding>,
+    ports: HashMap<(String, u32), PortHistory>,
+    /// Fingerprint of each thing's configuration, and when and how it last changed.
+    config: HashMap<String, String>,
+    changed: HashMap<String, (u64, String)>,
+    /// Pause duration (µs) per (netdev, direction, priority; None: link-level pause) at the last cycle.
+    pause_us: HashMap<(String, &'static str, Option<u8>), u64>,
+    /// Last carrier-change count and driver link-down count per netdev.
+    carrier: HashMap<String, u32>,
+    link_downs: HashMap<String, u64>,
+    counters: counters::CounterRules,
+}
+
+/// How long a configuration change stays a finding.
+const CHANGE_MS: u64 = 3_600_000;
+
+const STATE_ACTIVE: u8 = 4;
+const PHYS_DISABLED: u8 = 3;
+
+fn rate_of(c: Option<&CounterView>) -> Option<f64> {
+    c.and_then(|c| c.rate)
+}
+
+fn delta_of(c: Option<&CounterView>) -> u64 {
+    c.and_then(|c| c.delta).unwrap_or(0)
+}
+
+/// What the rules saw on one port: (id, severity, summary, evidence).
+type Hit = (
+    &'static str,
+    Severity,
+    String,
+    BTreeMap<&'static str, serde_json::Value>,
+);
+
+fn ev(pairs: &[(&'static str, serde_json::Value)]) -> BTreeMap<&'static str, serde_json::Value> {
+    pairs.iter().cloned().collect()
+}
+
+impl Findings {
+    pub fn new(th: Analysis) -> Findings {
+        Findings {
+            th,
+            active: HashMap::new(),
+            ports: HashMap::new(),
+            config: HashMap::new(),
+            changed: HashMap::new(),
+            carrier: HashMap::new(),
+            link_downs: HashMap::new(),
+            pause_us: HashMap::new(),
+            counters: Default::default(),
+        }
+    }
+
+    /// Evaluates every rule on one cycle; returns the active findings, most
+    /// severe first, and whether a warning or critical one is new this cycle.
+    pub fn evaluate(&mut self, snap: &Snapshot, now_ms: u64) -> (Vec<Finding>, bool) {
+        let mut hits: Vec<KeyedHit> = Vec::new();
+        // Carrier flaps of each netdev, to add to its port's transitions.
+        let mut carrier_flaps: HashMap<String, u64> = HashMap::new();
+        for nd in &snap.netdevs {
+            if let Some(c) = nd.link.as_ref().and_then(|l| l.carrier_changes) {
+                let before = self.carrier.insert(nd.name.clone(), c);
+                if let Some(b) = before
+                    && c > b
+                {
+                    carrier_flaps.insert(nd.name.clone(), u64::from(c - b) / 2);
+                }
+            }
+            // The driver's own link-down count, where ethtool netlink has it.
+            if let Some(d) = nd.ethtool_nl.as_ref().and_then(|e| e.link_down_events) {
+                let before = self.link_downs.insert(nd.name.clone(), d);
+                if let Some(b) = before
+                    && d > b
+                {
+                    let e = carrier_flaps.entry(nd.name.clone()).or_default();
+                    *e = (*e).max(d - b);
+                }
+            }
+        }
+        hits.extend(self.pfc_rules(snap));
+        hits.extend(self.config_rules(snap, now_ms));
+        hits.extend(netdev::transceiver_rules(snap));
+        hits.extend(self.counters.evaluate(&self.th, snap));
+        for d in &snap.devices {
+            for p in &d.ports {
+                let flaps = p
+                    .info
+                    .netdev
+                    .as_deref()
+                    .and_then(|n| carrier_flaps.get(n))
+                    .copied()
+                    .unwrap_or(0);
+                for (id, sev, summary, evidence) in self.port_rules(&d.info.name, p, now_ms, flaps)
+                {
+                    hits.push((
+                        (id, d.info.name.to_string(), Some(p.port), None),
+                        sev,
+                        summary,
+                        evidence,
+                    ));
+                }
+            }
+            let dev_flags = d
+                .hw_counters
+                .iter()
+                .filter_map(|(n, v)| v.flag.map(|f| (n, v, f)));
+            for (name, v, flag) in dev_flags {
+                let (id, sev) = match flag {
+                    Flag::Saturated => ("counter_saturated", Severity::Warning),
+                    Flag::Reset => ("counter_reset", Severity::Info),
+                };
+                hits.push((
+                    (id, d.info.name.to_string(), None, None),
+                    sev,
+                    format!(
+                        "{}: counter {name} {}",
+                        d.info.name,
+                        if id == "counter_reset" {
+                            "went down (reset)"
+                        } else {
+                            "is saturated"
+                        }
+                    ),
+                    ev(&[
+                        ("counter", name.to_string().into()),
+                        ("value", v.value.into()),
+                    ]),
+                ));
+            }
+        }
+        hits.extend(self.firmware_rule(snap));
+        // Several device-wide counters can hit one (rule, device): one finding
+        // that names each with its own value, not the last one alone.
+        let hits = merge_same_key(hits);
+
+        let mut new_serious = false;
+        let mut seen: Vec<Key> = Vec::with_capacity(hits.len());
+        for (key, severity, summary, evidence) in hits {
+            seen.push(key.clone());
+            match self.active.get_mut(&key) {
+                Some(f) => {
+                    if severity < f.severity {
+                        new_serious |= severity <= Severity::Warning;
+                    }
+                    f.severity = severity;
+                    f.summary = summary;
+                    f.evidence = evidence;
+                    f.last_seen_unix_ms = now_ms;
+                }
+                None => {
+                    new_serious |= severity <= Severity::Warning;
+                    let f = Finding {
+                        id: key.0,
+                        severity,
+                        device: key.1.clone(),
+                        port: key.2,
+                        priority: key.3,
+                        summary,
+                        evidence,
+                        first_seen_unix_ms: now_ms,
+                        last_seen_unix_ms: now_ms,
+                    };
+                    self.active.insert(key, f);
+                }
+            }
+        }
+        // A condition that is gone clears its finding.
+        self.active.retain(|k, _| seen.contains(k));
+        let mut out: Vec<Finding> = self.active.values().cloned().collect();
+        out.sort_by(|a, b| {
+            (a.severity, &a.device, a.port, a.id).cmp(&(b.severity, &b.device, b.port, b.id))
+        });
+        (out, new_serious)
+    }
+}
+
+/// One hit per key: the summaries of hits with the same key are joined and
+/// their counters' evidence folded together.
+fn merge_same_key<K: PartialEq, S>(
+    hits: Vec<(K, S, String, BTreeMap<&'static str, serde_json::Value>)>,
+) -> Vec<(K, S, String, BTreeMap<&'static str, serde_json::Value>)> {
+    let mut merged: Vec<(K, S, String, _)> = Vec::with_capacity(hits.len());
+    for hit in hits {
+        match merged.iter_mut().find(|m| m.0 == hit.0) {
+            Some(m) => {
+                m.2 = format!("{}; {}", m.2, hit.2);
+                merge_counter_evidence(&mut m.3, &hit.3);
+            }
+            None => merged.push(hit),
+        }
+    }
+    merged
+}
+
+/// Folds a second counter's evidence into a finding that already names one:
+/// `counter` lists both, and each counter keeps its own value in `values`
+/// (a single `value` would be the first counter's only).
+fn merge_counter_evidence(
+    into: &mut BTreeMap<&'static str, serde_json::Value>,
+    from: &BTreeMap<&'static str, serde_json::Value>,
+) {
+    use serde_json::Value;
+    let (Some(Value::String(a)), Some(Value::String(b))) =
+        (into.get("counter").cloned(), from.get("counter"))
+    else {
+        return;
+    };
+    let mut values = match into.remove("values") {
+        Some(Value::Object(m)) => m,
+        _ => {
+            let mut m = serde_json::Map::new();
+            if let Some(v) = into.remove("value") {
+                m.insert(a.clone(), v);
+            }
+            m
+        }
+    };
+    if let Some(v) = from.get("value") {
+        values.insert(b.clone(), v.clone());
+    }
+    if !values.is_empty() {
+        into.insert("values", Value::Object(values));
+    }
+    into.insert("counter", format!("{a},{b}").into());
+}
+
+mod counters;
+#[cfg(test)]
+mod tests;
