@@ -34,6 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("render: metric families", &["collectors"]),
     ("exporters: Prometheus, JSON files", &["exporters"]),
     ("the loop and the binary", &["agent", "main"]),
+    ("front ends that run the loop: the live view", &["top"]),
 ];
 
 /// Not part of the layering: the crate root declares every module, and the
