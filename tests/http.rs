@@ -23,8 +23,12 @@ fn tree() -> PathBuf {
 
 /// An agent on the bundled tree (no cycle run yet) and a server on a free port.
 fn setup(poll_interval: f64) -> (Agent, Arc<Published>, SocketAddr) {
+    setup_on(tree(), poll_interval)
+}
+
+fn setup_on(root: PathBuf, poll_interval: f64) -> (Agent, Arc<Published>, SocketAddr) {
     let mut config = Config::defaults();
-    config.general.sysfs_root = tree();
+    config.general.sysfs_root = root;
     config.general.poll_interval = poll_interval;
     let published = Arc::new(Published::new(config.poll_interval()));
     let server = prometheus::spawn("127.0.0.1:0".parse().unwrap(), published.clone()).unwrap();
@@ -221,6 +225,100 @@ fn bare_lf_heads_and_methods() {
 /// 64 connections send half a request head, then a byte every second; all
 /// the while, scrapes are answered, and the slow ones are cut off at the head
 /// deadline.
+/// A client that reads slowly: a 1 KiB receive buffer and 536-byte segments,
+/// set before connect so that even loopback's large MTU cannot buffer a
+/// whole answer in the kernel.
+fn slow_reader(addr: SocketAddr) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(v4) = addr else {
+        panic!("IPv4 only")
+    };
+    let fd = tcp_socket();
+    set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 1024);
+    set_int(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG, 536);
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*v4.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    connect(fd, &sin);
+    // SAFETY: `fd` is a connected socket this function opened and owns.
+    unsafe { TcpStream::from_raw_fd(fd) }
+}
+
+fn tcp_socket() -> libc::c_int {
+    // SAFETY: socket(2) takes no pointers.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    fd
+}
+
+fn set_int(fd: libc::c_int, level: libc::c_int, name: libc::c_int, value: libc::c_int) {
+    // SAFETY: the option value points to a live c_int and its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt: {}", std::io::Error::last_os_error());
+}
+
+fn connect(fd: libc::c_int, sin: &libc::sockaddr_in) {
+    // SAFETY: `sin` is a live sockaddr_in and its size is passed.
+    let rc = unsafe {
+        libc::connect(
+            fd,
+            (sin as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn slow_readers_do_not_hold_the_workers() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/sysfs/node-16hca");
+    let (mut agent, _, addr) = setup_on(root, 10.0);
+    agent.cycle();
+    let snapshot = get(addr, "/snapshot");
+    assert_eq!(snapshot.status, 200);
+    // Twice as many readers as workers, each leaving most of a ~130 KB
+    // answer unread.
+    let slow: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut s = slow_reader(addr);
+            s.write_all(b"GET /snapshot HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    for _ in 0..4 {
+        let r = get(addr, "/metrics");
+        assert_eq!(r.status, 200, "{}", r.head);
+    }
+    // No slow answer was cut off to let the scrapes through: each reader
+    // still gets its whole answer now that it reads.
+    let t = text(&get(addr, "/metrics"));
+    for reason in ["timeout", "evicted"] {
+        let series = format!("rdma_monitor_http_write_failures_total{{reason=\"{reason}\"}}");
+        assert_eq!(value(&t, &series), Some(0.0), "{series}");
+    }
+    for mut s in slow {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).unwrap();
+        assert!(resp.starts_with(b"HTTP/1.1 200 "));
+        assert!(resp.ends_with(&snapshot.body), "{} bytes", resp.len());
+    }
+}
+
 #[test]
 fn slowloris_does_not_take_metrics_down() {
     let (mut agent, _, addr) = setup(10.0);

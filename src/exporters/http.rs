@@ -4,24 +4,29 @@
 //! sent its whole request head (poll(2)), each with a deadline for the whole
 //! head counted from accept, not per read. A slow client costs an entry in
 //! that bounded set, never a worker: the fixed pool of workers, started once,
-//! only writes answers to complete requests. A full set evicts its oldest
-//! entry; a full work queue is answered 503 after the request was read, so
-//! the client sees an answer, not a reset. Accept errors (EMFILE) back off.
-//! Every answer closes the connection; Prometheus and curl need nothing more.
+//! only renders answers to complete requests and hands them back; the same
+//! thread writes them as the socket takes them (POLLOUT), within a write
+//! deadline, at most [`MAX_WRITERS`] at once (a new one evicts the oldest).
+//! A slow reader thus never holds a worker either. A full pending set evicts
+//! its oldest entry; a full work queue is answered 503 after the request was
+//! read, so the client sees an answer, not a reset. Accept errors (EMFILE)
+//! back off. Every answer closes the connection; Prometheus and curl need
+//! nothing more.
 //!
 //! With TLS (a web config file, [`super::web_config`]) the handshake runs in
 //! that same thread on the non-blocking socket, under the same head deadline:
 //! a client that stalls its handshake costs a pending entry like one that
 //! stalls its head, never a worker. The handshake's CPU (one signature and
-//! one key exchange, about a millisecond) is paid there; the workers then
-//! encrypt the answers. Basic auth is checked by the worker, since bcrypt
+//! one key exchange, about a millisecond) is paid there, and so is the
+//! encryption of the answers as they are written. Basic auth is checked by the worker, since bcrypt
 //! may take ~70 ms on a password not seen before.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,6 +38,8 @@ use super::web_config::{WebConfig, WebConfigSource};
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
 /// The whole answer must be written within this time.
 const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+/// Answers being written at once; a new one evicts the oldest.
+const MAX_WRITERS: usize = 64;
 const MAX_REQUEST_HEAD: usize = 8192;
 /// Connections still sending their request head.
 const MAX_PENDING: usize = 256;
@@ -75,6 +82,10 @@ pub struct Stats {
     pub tls_errors: AtomicU64,
     /// Answered 401: basic auth missing or wrong.
     pub unauthorized: AtomicU64,
+    /// Answers cut off because the client did not read them within the write deadline.
+    pub write_timeouts: AtomicU64,
+    /// Answers cut off to make room for a new one (the oldest writer).
+    pub write_evicted: AtomicU64,
 }
 
 /// An accepted connection: the socket, its TLS session if any, and the web
@@ -87,7 +98,7 @@ struct Conn {
 
 /// Answers one request. Called on a worker thread.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, req: &Request, out: &mut Responder<'_>) -> io::Result<()>;
+    fn handle(&self, req: &Request, out: &mut Responder<'_>);
 }
 
 pub struct Server {
@@ -109,23 +120,33 @@ pub fn spawn(
     let handler = handler(stats.clone());
     let (tx, rx) = std::sync::mpsc::sync_channel::<(Conn, Request)>(MAX_QUEUED);
     let rx = Arc::new(Mutex::new(rx));
+    // Workers hand their answers back to the connection thread, and wake
+    // its poll(2) through the socket pair.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<(Conn, Vec<Part>)>();
+    let (wake_rx, wake_tx) = UnixStream::pair()?;
+    wake_rx.set_nonblocking(true)?;
+    wake_tx.set_nonblocking(true)?;
+    let wake_tx = Arc::new(wake_tx);
     for i in 0..WORKERS {
         let rx = rx.clone();
         let handler = handler.clone();
         let web = web.clone();
         let stats = stats.clone();
+        let done = done_tx.clone();
+        let wake = wake_tx.clone();
         std::thread::Builder::new()
             .name(format!("http-{i}"))
             // miniz_oxide's compressor state passes through the stack in
             // debug builds; untouched stack pages cost no memory.
             .stack_size(WORKER_STACK)
-            .spawn(move || worker(&rx, &*handler, web.as_deref(), &stats))?;
+            .spawn(move || worker(&rx, &*handler, web.as_deref(), &stats, &done, &wake))?;
     }
     let stats2 = stats.clone();
+    let acceptor = Acceptor::new(listener, tx, stats2, web, done_rx, wake_rx);
     std::thread::Builder::new()
         .name("http".into())
         .stack_size(128 * 1024)
-        .spawn(move || Acceptor::new(listener, tx, stats2, web).run())?;
+        .spawn(move || acceptor.run())?;
     Ok(Server { local_addr, stats })
 }
 
@@ -134,111 +155,151 @@ fn worker(
     handler: &dyn Handler,
     web: Option<&WebConfigSource>,
     stats: &Stats,
+    done: &Sender<(Conn, Vec<Part>)>,
+    wake: &UnixStream,
 ) {
     loop {
         // The lock is held only while waiting; recv never panics, so no poison.
         let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        let Ok((mut conn, req)) = job else { return };
+        let Ok((conn, req)) = job else { return };
         // A handler bug costs one answer, never a worker.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            if conn.stream.set_nonblocking(false).is_ok() {
-                let config = conn.web.clone();
-                let mut out = Responder {
-                    stream: &conn.stream,
-                    tls: conn.tls.as_deref_mut(),
-                    deadline: Instant::now() + WRITE_DEADLINE,
-                    head_only: req.head_only,
-                    extra: config.as_ref().map_or(&[], |c| &c.headers[..]),
-                };
-                if let (Some(web), Some(config)) = (web, &config)
-                    && !web.authorized(config, req.authorization.as_deref())
-                {
-                    stats.unauthorized.fetch_add(1, Relaxed);
-                    let _ = out.send(
-                        401,
-                        &[
-                            ("WWW-Authenticate", "Basic"),
-                            ("Content-Type", "text/plain; charset=utf-8"),
-                        ],
-                        &[b"Unauthorized\n"],
-                    );
-                } else {
-                    let _ = handler.handle(&req, &mut out);
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut out = Responder {
+                head_only: req.head_only,
+                extra: conn.web.as_ref().map_or(&[], |c| &c.headers[..]),
+                parts: Vec::new(),
+            };
+            if let (Some(web), Some(config)) = (web, &conn.web)
+                && !web.authorized(config, req.authorization.as_deref())
+            {
+                stats.unauthorized.fetch_add(1, Relaxed);
+                out.send(
+                    401,
+                    &[
+                        ("WWW-Authenticate", "Basic"),
+                        ("Content-Type", "text/plain; charset=utf-8"),
+                    ],
+                    vec![Part::Static(b"Unauthorized\n")],
+                );
+            } else {
+                handler.handle(&req, &mut out);
+            }
+            out.parts
+        }));
+        match answer {
+            // The connection thread writes it as the client reads: a slow
+            // reader never holds a worker.
+            Ok(parts) if !parts.is_empty() => {
+                if done.send((conn, parts)).is_ok() {
+                    // A full pipe already means a wake-up is due.
+                    let _ = (&*wake).write(&[1]);
                 }
             }
-        }));
-        close(conn);
+            _ => close(conn),
+        }
     }
 }
 
-/// Writes one answer within the write deadline.
+/// A piece of an answer's body: answers are written by the connection
+/// thread after the worker returned, so they own or share their bytes.
+pub enum Part {
+    Static(&'static [u8]),
+    Owned(Vec<u8>),
+    /// A published buffer (metrics text, snapshot JSON, gzip prefix),
+    /// shared rather than copied.
+    Shared(Arc<dyn AsRef<[u8]> + Send + Sync>),
+}
+
+impl Part {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Part::Static(b) => b,
+            Part::Owned(b) => b,
+            Part::Shared(b) => (**b).as_ref(),
+        }
+    }
+}
+
+/// Collects one answer; the connection thread writes it.
 pub struct Responder<'a> {
-    stream: &'a TcpStream,
-    tls: Option<&'a mut ServerConnection>,
-    deadline: Instant,
     head_only: bool,
     /// Headers from the web config, added to every answer.
     extra: &'a [(String, String)],
+    parts: Vec<Part>,
 }
 
 impl Responder<'_> {
     /// The status line, `headers`, and the body made of `body` parts in order
-    /// (the body is left out for HEAD).
-    pub fn send(
-        &mut self,
-        status: u16,
-        headers: &[(&str, &str)],
-        body: &[&[u8]],
-    ) -> io::Result<()> {
-        let len: usize = body.iter().map(|b| b.len()).sum();
+    /// (the body is left out for HEAD). A second call replaces the first.
+    pub fn send(&mut self, status: u16, headers: &[(&str, &str)], body: Vec<Part>) {
+        let len: usize = body.iter().map(|b| b.bytes().len()).sum();
         let head = response_head(status, headers, self.extra, len);
-        self.write(head.as_bytes())?;
+        self.parts = vec![Part::Owned(head.into_bytes())];
         if !self.head_only {
-            for part in body {
-                self.write(part)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn write(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        let Some(tls) = self.tls.as_deref_mut() else {
-            return write_all(self.stream, buf, self.deadline);
-        };
-        // rustls takes plaintext up to its buffer limit; what it produced
-        // goes out before more is given.
-        let mut out = Vec::new();
-        loop {
-            let n = tls.writer().write(buf)?;
-            buf = &buf[n..];
-            out.clear();
-            while tls.wants_write() {
-                tls.write_tls(&mut out)?;
-            }
-            write_all(self.stream, &out, self.deadline)?;
-            if buf.is_empty() {
-                return Ok(());
-            }
+            self.parts.extend(body);
         }
     }
 }
 
-/// Writes all of `buf` to a blocking socket, by `deadline`.
-fn write_all(stream: &TcpStream, mut buf: &[u8], deadline: Instant) -> io::Result<()> {
-    while !buf.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        stream.set_write_timeout(Some(left))?;
-        match (&mut &*stream).write(buf) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// An answer being written by the connection thread on POLLOUT.
+struct Writer {
+    conn: Conn,
+    parts: Vec<Part>,
+    /// The part being written and the bytes of it already written (or, with
+    /// TLS, given to rustls).
+    part: usize,
+    offset: usize,
+    deadline: Instant,
+}
+
+enum Progress {
+    Blocked,
+    Done,
+    Failed,
+}
+
+impl Writer {
+    /// Writes what the socket takes now, without blocking.
+    fn progress(&mut self) -> Progress {
+        let stream = &self.conn.stream;
+        loop {
+            if let Some(tls) = self.conn.tls.as_deref_mut() {
+                // What rustls already encrypted goes out before more is given.
+                while tls.wants_write() {
+                    match tls.write_tls(&mut &*stream) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return Progress::Blocked;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return Progress::Failed,
+                    }
+                }
+            }
+            let Some(part) = self.parts.get(self.part) else {
+                return Progress::Done;
+            };
+            let rest = &part.bytes()[self.offset..];
+            if rest.is_empty() {
+                self.part += 1;
+                self.offset = 0;
+                continue;
+            }
+            let written = match self.conn.tls.as_deref_mut() {
+                // rustls takes plaintext up to its buffer limit.
+                Some(tls) => tls.writer().write(rest),
+                None => (&*stream).write(rest),
+            };
+            match written {
+                // rustls' buffer was flushed just above, so 0 is an error.
+                Ok(0) => return Progress::Failed,
+                Ok(n) => self.offset += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Blocked,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Progress::Failed,
+            }
         }
     }
-    Ok(())
 }
 
 fn reason(status: u16) -> &'static str {
@@ -304,9 +365,8 @@ fn close(mut conn: Conn) {
         tls.send_close_notify();
         let mut out = Vec::new();
         while tls.wants_write() && tls.write_tls(&mut out).is_ok() {}
-        // Non-blocking for a worker's socket too: whatever the kernel buffer
-        // takes now; the answer itself was already written in full.
-        let _ = stream.set_nonblocking(true);
+        // Whatever the kernel buffer takes now; the answer itself was
+        // already written in full.
         let _ = (&stream).write(&out);
     }
     let _ = stream.shutdown(Shutdown::Write);
@@ -335,6 +395,10 @@ struct Acceptor {
     stats: Arc<Stats>,
     web: Option<Arc<WebConfigSource>>,
     pending: Vec<Pending>,
+    /// Answers from the workers, and the wake-up that comes with each.
+    done: Receiver<(Conn, Vec<Part>)>,
+    wake: UnixStream,
+    writers: Vec<Writer>,
     /// Accepting is paused until then after an accept error.
     backoff_until: Option<Instant>,
     backoff: Duration,
@@ -352,6 +416,8 @@ impl Acceptor {
         queue: SyncSender<(Conn, Request)>,
         stats: Arc<Stats>,
         web: Option<Arc<WebConfigSource>>,
+        done: Receiver<(Conn, Vec<Part>)>,
+        wake: UnixStream,
     ) -> Self {
         Acceptor {
             listener,
@@ -359,6 +425,9 @@ impl Acceptor {
             stats,
             web,
             pending: Vec::with_capacity(16),
+            done,
+            wake,
+            writers: Vec::with_capacity(16),
             backoff_until: None,
             backoff: BACKOFF_MIN,
         }
@@ -381,6 +450,11 @@ impl Acceptor {
                 }
                 fd
             }));
+            fds.extend(self.writers.iter().map(|w| libc::pollfd {
+                events: libc::POLLOUT,
+                ..pollfd(&w.conn.stream)
+            }));
+            fds.push(pollfd(&self.wake));
             if listening {
                 fds.push(pollfd(&self.listener));
             }
@@ -388,6 +462,7 @@ impl Acceptor {
                 .pending
                 .iter()
                 .map(|p| p.deadline)
+                .chain(self.writers.iter().map(|w| w.deadline))
                 .chain(self.backoff_until)
                 .min();
             let timeout = wake.map_or(BACKOFF_MAX, |t| {
@@ -401,8 +476,26 @@ impl Acceptor {
                 }
                 continue;
             }
+            let (pending_fds, rest) = fds.split_at(self.pending.len());
+            let (writer_fds, rest) = rest.split_at(self.writers.len());
+            let woken = rest[0].revents != 0;
+            let writing = std::mem::take(&mut self.writers);
+            for (mut w, fd) in writing.into_iter().zip(writer_fds) {
+                if fd.revents == 0 {
+                    self.writers.push(w);
+                    continue;
+                }
+                match w.progress() {
+                    Progress::Blocked => self.writers.push(w),
+                    Progress::Done => close(w.conn),
+                    Progress::Failed => {}
+                }
+            }
+            if woken {
+                self.take_answers();
+            }
             let polled = std::mem::take(&mut self.pending);
-            for (mut p, fd) in polled.into_iter().zip(&fds) {
+            for (mut p, fd) in polled.into_iter().zip(pending_fds) {
                 if fd.revents == 0 {
                     self.pending.push(p);
                     continue;
@@ -424,8 +517,42 @@ impl Acceptor {
         }
     }
 
-    /// Closes connections whose head did not arrive in time.
+    /// Starts writing the answers the workers finished.
+    fn take_answers(&mut self) {
+        let mut sink = [0u8; 64];
+        while matches!((&self.wake).read(&mut sink), Ok(n) if n > 0) {}
+        while let Ok((conn, parts)) = self.done.try_recv() {
+            let mut w = Writer {
+                conn,
+                parts,
+                part: 0,
+                offset: 0,
+                deadline: Instant::now() + WRITE_DEADLINE,
+            };
+            match w.progress() {
+                Progress::Blocked => {}
+                Progress::Done => {
+                    close(w.conn);
+                    continue;
+                }
+                Progress::Failed => continue,
+            }
+            if self.writers.len() >= MAX_WRITERS {
+                // The oldest has had the longest to read its answer.
+                self.writers.remove(0);
+                self.stats.write_evicted.fetch_add(1, Relaxed);
+            }
+            self.writers.push(w);
+        }
+    }
+
+    /// Closes connections whose head did not arrive, or whose answer was
+    /// not read, in time.
     fn expire(&mut self, now: Instant) {
+        let before = self.writers.len();
+        self.writers.retain(|w| w.deadline > now);
+        let expired = (before - self.writers.len()) as u64;
+        self.stats.write_timeouts.fetch_add(expired, Relaxed);
         let polled = std::mem::take(&mut self.pending);
         for p in polled {
             if p.deadline > now {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, Weak};
 use flate2::{Compress, Compression, FlushCompress};
 
 use super::Published;
-use super::http::{self, Handler, Request, Responder, Stats};
+use super::http::{self, Handler, Part, Request, Responder, Stats};
 use super::web_config::WebConfigSource;
 use crate::config::Endpoints;
 use crate::metrics::MetricSet;
@@ -65,7 +65,7 @@ struct Endpoint {
 }
 
 impl Handler for Endpoint {
-    fn handle(&self, req: &Request, out: &mut Responder<'_>) -> io::Result<()> {
+    fn handle(&self, req: &Request, out: &mut Responder<'_>) {
         let plain = [("Content-Type", "text/plain; charset=utf-8")];
         let off = match req.path.as_str() {
             "/snapshot" => !self.endpoints.snapshot,
@@ -76,23 +76,24 @@ impl Handler for Endpoint {
             return out.send(
                 404,
                 &plain,
-                &[b"endpoint turned off (prometheus.endpoints)\n"],
+                vec![Part::Static(
+                    b"endpoint turned off (prometheus.endpoints)\n",
+                )],
             );
         }
         match req.path.as_str() {
             "/metrics" => self.metrics(req, out),
-            "/snapshot" => match self.published.snapshot.load_full() {
-                Some(doc) => out.send(200, &[("Content-Type", "application/json")], &[doc.json()]),
-                None => out.send(503, &plain, &[b"no cycle has completed yet\n"]),
-            },
-            "/analysis" => match self.published.analysis.load_full() {
-                Some(json) => out.send(200, &[("Content-Type", "application/json")], &[&json]),
-                None => out.send(
-                    404,
-                    &plain,
-                    &[b"no analysis yet (llm/dify off, or not posted yet)\n"],
-                ),
-            },
+            "/snapshot" => {
+                let doc = self.published.snapshot.load_full();
+                let doc = doc.map(|d| Part::Shared(d));
+                json_or(out, doc, 503, b"no cycle has completed yet\n")
+            }
+            "/analysis" => {
+                let json = self.published.analysis.load_full();
+                let json = json.map(|j| Part::Shared(j));
+                let why = b"no analysis yet (llm/dify off, or not posted yet)\n";
+                json_or(out, json, 404, why)
+            }
             "/healthz" => {
                 let checks = self.published.health();
                 let mut body = String::new();
@@ -101,29 +102,29 @@ impl Handler for Endpoint {
                     body.push_str(&format!("{}: {state}: {}\n", c.name, c.detail));
                 }
                 let status = if checks.iter().all(|c| c.ok) { 200 } else { 503 };
-                out.send(status, &plain, &[body.as_bytes()])
+                out.send(status, &plain, vec![Part::Owned(body.into_bytes())])
             }
             "/" => out.send(
                 200,
                 &[("Content-Type", "text/html; charset=utf-8")],
-                &[b"<html><head><title>rdma-monitor</title></head><body><h1>rdma-monitor</h1>\
+                vec![Part::Static(b"<html><head><title>rdma-monitor</title></head><body><h1>rdma-monitor</h1>\
                   <p><a href=\"/metrics\">/metrics</a> <a href=\"/snapshot\">/snapshot</a> \
-                  <a href=\"/analysis\">/analysis</a> <a href=\"/healthz\">/healthz</a></p></body></html>\n"],
+                  <a href=\"/analysis\">/analysis</a> <a href=\"/healthz\">/healthz</a></p></body></html>\n")],
             ),
-            _ => out.send(404, &plain, &[b"not found\n"]),
+            _ => out.send(404, &plain, vec![Part::Static(b"not found\n")]),
         }
     }
 }
 
 impl Endpoint {
-    fn metrics(&self, req: &Request, out: &mut Responder<'_>) -> io::Result<()> {
+    fn metrics(&self, req: &Request, out: &mut Responder<'_>) {
         let freshness = self.published.freshness();
         if freshness.age.is_none() {
             // An empty 200 would read as "this node has no RDMA".
             return out.send(
                 503,
                 &[("Content-Type", "text/plain; charset=utf-8")],
-                &[b"no collection cycle has completed yet\n"],
+                vec![Part::Static(b"no collection cycle has completed yet\n")],
             );
         }
         let set = self.published.metrics.load();
@@ -132,7 +133,7 @@ impl Endpoint {
             return out.send(
                 200,
                 &[("Content-Type", TEXT_FORMAT), ("Vary", "Accept-Encoding")],
-                &[set.text(), &tail],
+                vec![Part::Shared(set), Part::Owned(tail)],
             );
         }
         let prefix = self.gzip_prefix(&set);
@@ -144,7 +145,7 @@ impl Endpoint {
                 ("Content-Encoding", "gzip"),
                 ("Vary", "Accept-Encoding"),
             ],
-            &[&prefix.bytes, &end],
+            vec![Part::Shared(prefix), Part::Owned(end)],
         )
     }
 
@@ -160,6 +161,38 @@ impl Endpoint {
         let prefix = Arc::new(GzipPrefix::new(set.text()));
         *cache = Some((Arc::downgrade(set), prefix.clone()));
         prefix
+    }
+}
+
+/// A published JSON document, or `status` with `why` when there is none yet.
+fn json_or(out: &mut Responder<'_>, doc: Option<Part>, status: u16, why: &'static [u8]) {
+    match doc {
+        Some(doc) => out.send(200, &[("Content-Type", "application/json")], vec![doc]),
+        None => out.send(
+            status,
+            &[("Content-Type", "text/plain; charset=utf-8")],
+            vec![Part::Static(why)],
+        ),
+    }
+}
+
+// Published buffers go out as they are, shared with the connection thread
+// that writes them.
+impl AsRef<[u8]> for MetricSet {
+    fn as_ref(&self) -> &[u8] {
+        self.text()
+    }
+}
+
+impl AsRef<[u8]> for crate::snapshot::SnapshotDoc {
+    fn as_ref(&self) -> &[u8] {
+        self.json()
+    }
+}
+
+impl AsRef<[u8]> for GzipPrefix {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
     }
 }
 
@@ -216,6 +249,15 @@ fn scrape_time_series(f: &super::Freshness, s: &Stats) -> Vec<u8> {
         "Failed accept(2) calls (EMFILE, ENFILE ...); each pauses accepting for 50 ms to 1 s.",
         "counter",
         &[("", n(&s.accept_errors))],
+    );
+    family(
+        "rdma_monitor_http_write_failures_total",
+        "Answers cut off: timeout (the client did not read the whole answer within 10 s), evicted (the oldest unfinished answer, to make room: at most 64 are written at once).",
+        "counter",
+        &[
+            ("{reason=\"timeout\"}", n(&s.write_timeouts)),
+            ("{reason=\"evicted\"}", n(&s.write_evicted)),
+        ],
     );
     out.into_bytes()
 }

@@ -212,6 +212,22 @@ fn tls_config(
             "is not supported by rdma-monitor".into(),
         ));
     }
+    // Like exporter-toolkit, which refuses to start with "Client CA's have
+    // been configured without a Client Auth Policy": a CA that verifies
+    // nothing would let clients without a certificate in.
+    let ca_set =
+        t.client_ca.is_some() || t.client_ca_file.as_deref().is_some_and(|f| !f.is_empty());
+    if ca_set
+        && matches!(
+            t.client_auth_type.as_deref(),
+            None | Some("" | "NoClientCert")
+        )
+    {
+        return Err(invalid(
+            "tls_server_config.client_ca_file",
+            "is set but client_auth_type does not verify client certificates (set RequireAndVerifyClientCert or VerifyClientCertIfGiven)".into(),
+        ));
+    }
     let mut pem = |key: &'static str,
                    inline: Option<String>,
                    file: Option<String>|

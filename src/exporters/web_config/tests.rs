@@ -55,6 +55,14 @@ fn unsupported_settings_are_errors_naming_the_key() {
             "tls_server_config:\n  client_allowed_sans: [a]\n",
             "client_allowed_sans",
         ),
+        (
+            "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  client_ca_file: ca.pem\n",
+            "client_ca_file",
+        ),
+        (
+            "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  client_ca_file: ca.pem\n  client_auth_type: NoClientCert\n",
+            "client_ca_file",
+        ),
         ("no_such_section: 1\n", "no_such_section"),
     ] {
         let e = load_err(text);
