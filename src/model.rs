@@ -2,6 +2,8 @@
 //! where each value came from. Sources fill it (sysfs first, then RDMA
 //! netlink over it); collectors and the snapshot read it.
 
+pub mod consumers;
+
 use std::sync::Arc;
 
 use serde::Serialize;

@@ -8,6 +8,7 @@
 
 pub mod nldev;
 pub mod poll;
+pub mod res;
 mod socket;
 pub mod wire;
 
