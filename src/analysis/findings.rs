@@ -26,6 +26,8 @@
 //! - Carrier changes of a port's netdev count as link transitions for
 //!   `link_flapping` (two changes, down and up, make one).
 
+mod dominant;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::Serialize;
@@ -217,6 +219,8 @@ impl Findings {
             }
         }
         hits.extend(self.firmware_rule(snap));
+        let dominant = dominant::hits(snap, &hits);
+        hits.extend(dominant);
         // Several device-wide counters can hit one (rule, device): one finding
         // that names each with its own value, not the last one alone.
         let hits = merge_same_key(hits);

@@ -1,6 +1,7 @@
 //! Collectors turn one cycle's source readings into metric families, one
 //! area each. A new collector is a file here plus one line in [`REGISTRY`].
 
+mod attribution;
 pub mod catalog;
 mod configuration;
 mod congestion;
@@ -23,6 +24,8 @@ pub struct Cycle<'a> {
     pub mode: NetworkMode,
     /// The MAD worker's latest view (local PMA, fabric), when MADs are on.
     pub mad: Option<&'a crate::mad_worker::MadView>,
+    /// The last resource dumps grouped by consumer, when attribution is on.
+    pub attribution: Option<&'a crate::model::consumers::Attribution>,
 }
 
 impl Cycle<'_> {
@@ -68,6 +71,7 @@ pub const REGISTRY: &[Registration] = &[
     resources::REGISTRATION,
     fabric::REGISTRATION,
     netdev::REGISTRATION,
+    attribution::REGISTRATION,
 ];
 
 /// Exports the catalogued counters of `area` for every port, under their own metric names.

@@ -208,7 +208,8 @@ pub struct AttributionStatus {
 /// The `consumers` section of a snapshot and how it was made.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Attribution {
-    pub consumers: Vec<Consumer>,
+    /// Shared with the snapshots that show it until the next dump.
+    pub consumers: std::sync::Arc<Vec<Consumer>>,
     pub status: AttributionStatus,
 }
 

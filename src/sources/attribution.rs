@@ -150,7 +150,10 @@ impl AttributionSource {
         status.vanished = vanished;
         status.pid_counters = !pid_counters.is_empty();
         status.duration_seconds = started.elapsed().as_secs_f64();
-        Attribution { consumers, status }
+        Attribution {
+            consumers: consumers.into(),
+            status,
+        }
     }
 }
 
