@@ -31,7 +31,7 @@ fn uptime_ticks(proc_root: &Path, ticks_per_second: u64) -> Option<u64> {
     )
     .ok()?;
     let secs: f64 = t.split_whitespace().next()?.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| (secs * ticks_per_second as f64) as u64)
+    (secs.is_finite() && secs >= 0.0).then_some((secs * ticks_per_second as f64) as u64)
 }
 
 /// USER_HZ: what `stat`'s times count in.
