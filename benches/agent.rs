@@ -138,3 +138,151 @@ fn full_cycle_16hca(bencher: divan::Bencher) {
     agent.cycle();
     bencher.bench_local(|| divan::black_box(agent.cycle()));
 }
+
+/// A netlink attribute (header, payload, padding to 4).
+fn nla(kind: u32, payload: &[u8]) -> Vec<u8> {
+    let mut v = ((4 + payload.len()) as u16).to_ne_bytes().to_vec();
+    v.extend_from_slice(&(kind as u16).to_ne_bytes());
+    v.extend_from_slice(payload);
+    v.resize(v.len().next_multiple_of(4), 0);
+    v
+}
+
+/// A dump reply of `entries` in messages of 100 (a netlink attribute holds
+/// at most 64 KiB, so the kernel splits large tables across messages too), then NLMSG_DONE.
+fn dump_reply(cmd: u32, table: u32, entry: u32, entries: &[Vec<u8>]) -> Vec<u8> {
+    use rdma_monitor::sys::*;
+    let mut out = Vec::new();
+    let mut msg = |kind: u16, flags: u16, payload: &[u8]| {
+        out.extend_from_slice(&((16 + payload.len()) as u32).to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(&flags.to_ne_bytes());
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(payload);
+    };
+    for chunk in entries.chunks(100) {
+        let mut p = nla(RDMA_NLDEV_ATTR_DEV_INDEX, &0u32.to_ne_bytes());
+        p.extend(nla(RDMA_NLDEV_ATTR_DEV_NAME, b"mlx5_0\0"));
+        let t: Vec<u8> = chunk.iter().flat_map(|e| nla(entry, e)).collect();
+        p.extend(nla(table, &t));
+        msg(
+            rdma_monitor::sources::netlink::nldev::nldev_type(cmd),
+            NLM_F_MULTI as u16,
+            &p,
+        );
+    }
+    msg(NLMSG_DONE as u16, NLM_F_MULTI as u16, &0u32.to_ne_bytes());
+    out
+}
+
+/// Attribution on a node with 10,000 QPs and 2,000 MRs held by 500 processes
+/// in 50 Slurm jobs: decoding the dumps (QPs laid out as the rxe VM recorded
+/// them: fixtures/netlink/rxe-6.1-res), one `stat` read per PID (the cgroup
+/// answer is cached while the start time holds), grouping. The syscalls of the
+/// dumps themselves are not in it.
+#[divan::bench(sample_count = 20)]
+fn attribution_10k_qps(bencher: divan::Bencher) {
+    use rdma_monitor::sources::attribution::AttributionSource;
+    use rdma_monitor::sources::netlink::nldev::Client;
+    use rdma_monitor::sources::netlink::nldev::Device;
+    use rdma_monitor::sources::netlink::nldev::poll::{
+        NetlinkReading, NldevDeviceReading as DeviceReading,
+    };
+    use rdma_monitor::sys::*;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let proc_root = tmp.path().join("proc");
+    std::fs::create_dir_all(&proc_root).unwrap();
+    std::fs::write(proc_root.join("uptime"), "100000.00 1.00\n").unwrap();
+    for pid in 1000..1500u32 {
+        let d = proc_root.join(pid.to_string());
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("stat"),
+            format!("{pid} (app) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 500 0 0\n"),
+        )
+        .unwrap();
+        std::fs::write(d.join("status"), "Uid:\t1000\t1000\t1000\t1000\n").unwrap();
+        std::fs::write(
+            d.join("cgroup"),
+            format!(
+                "0::/system.slice/slurmstepd.scope/job_{}/step_0/user/task_{pid}\n",
+                pid % 50
+            ),
+        )
+        .unwrap();
+    }
+    let u32b = |v: u32| v.to_ne_bytes();
+    let qps: Vec<Vec<u8>> = (0..10_000u32)
+        .map(|n| {
+            [
+                nla(RDMA_NLDEV_ATTR_PORT_INDEX, &u32b(1)),
+                nla(RDMA_NLDEV_ATTR_RES_LQPN, &u32b(100 + n)),
+                nla(RDMA_NLDEV_ATTR_RES_PDN, &u32b(1)),
+                nla(RDMA_NLDEV_ATTR_RES_PID, &u32b(1000 + n % 500)),
+                nla(RDMA_NLDEV_ATTR_RES_RQPN, &u32b(n)),
+                nla(RDMA_NLDEV_ATTR_RES_RQ_PSN, &u32b(n)),
+                nla(RDMA_NLDEV_ATTR_RES_SQ_PSN, &u32b(n)),
+                nla(RDMA_NLDEV_ATTR_RES_PATH_MIG_STATE, &[0]),
+                nla(RDMA_NLDEV_ATTR_RES_TYPE, &[2]),
+                nla(RDMA_NLDEV_ATTR_RES_STATE, &[3]),
+            ]
+            .concat()
+        })
+        .collect();
+    let mrs: Vec<Vec<u8>> = (0..2_000u32)
+        .map(|n| {
+            [
+                nla(RDMA_NLDEV_ATTR_RES_MRLEN, &(1u64 << 21).to_ne_bytes()),
+                nla(RDMA_NLDEV_ATTR_RES_MRN, &u32b(n)),
+                nla(RDMA_NLDEV_ATTR_RES_PID, &u32b(1000 + n % 500)),
+            ]
+            .concat()
+        })
+        .collect();
+    let empty = |cmd, table, entry| dump_reply(cmd, table, entry, &[]);
+    let replies = vec![
+        dump_reply(
+            RDMA_NLDEV_CMD_RES_QP_GET,
+            RDMA_NLDEV_ATTR_RES_QP,
+            RDMA_NLDEV_ATTR_RES_QP_ENTRY,
+            &qps,
+        ),
+        dump_reply(
+            RDMA_NLDEV_CMD_RES_MR_GET,
+            RDMA_NLDEV_ATTR_RES_MR,
+            RDMA_NLDEV_ATTR_RES_MR_ENTRY,
+            &mrs,
+        ),
+        empty(
+            RDMA_NLDEV_CMD_RES_CQ_GET,
+            RDMA_NLDEV_ATTR_RES_CQ,
+            RDMA_NLDEV_ATTR_RES_CQ_ENTRY,
+        ),
+        empty(
+            RDMA_NLDEV_CMD_RES_PD_GET,
+            RDMA_NLDEV_ATTR_RES_PD,
+            RDMA_NLDEV_ATTR_RES_PD_ENTRY,
+        ),
+    ];
+    let mut client = Client::new(Replay::looping(Vec::new(), replies));
+    let reading = NetlinkReading {
+        devices: vec![DeviceReading {
+            device: Device {
+                index: 0,
+                name: "mlx5_0".into(),
+                ..Device::default()
+            },
+            ports: Vec::new(),
+            resources: Vec::new(),
+            bound_counters: Vec::new(),
+        }],
+        ..NetlinkReading::default()
+    };
+    let mut src = AttributionSource::new(&proc_root, tmp.path(), Duration::ZERO, 256);
+    let first = src
+        .poll(Instant::now(), 0, &mut client, &reading)
+        .expect("due");
+    assert_eq!(first.consumers.len(), 50);
+    assert_eq!(first.consumers.iter().map(|c| c.qps()).sum::<u64>(), 10_000);
+    bencher.bench_local(|| divan::black_box(src.poll(Instant::now(), 0, &mut client, &reading)));
+}

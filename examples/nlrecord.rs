@@ -6,6 +6,8 @@
 //! - `nlrecord net DIR NETDEV...`: the agent's rtnetlink link dump, and per
 //!   netdev its DCB, ethtool netlink (pause, FEC, link state, module EEPROM)
 //!   requests; the generic netlink family lookups and the devlink info dump.
+//! - `nlrecord res DIR`: per device, the QP, MR, CQ and PD dumps of
+//!   attribution (`RES_*_GET`), and the bound-counter dump.
 
 use std::path::PathBuf;
 
@@ -77,6 +79,39 @@ fn nldev(dir: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The per-object resource dumps attribution reads, and the bound counters.
+fn res(dir: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
+    use rdma_monitor::sources::netlink::nldev::res::ResKind;
+    let mut client = Client::new(Recording::new(
+        rdma_monitor::sys::NETLINK_RDMA as i32,
+        dir,
+        0,
+    )?);
+    let label = |c: &mut Client<Recording>, l: String| c.transport_mut().label = l;
+    label(&mut client, "get-dump".into());
+    let devices = client.devices()?;
+    for d in &devices {
+        label(&mut client, format!("res-qp-{}", d.name));
+        eprintln!(
+            "{} QPs: {:?}",
+            d.name,
+            client.res_qps(d.index).map(|v| v.len())
+        );
+        for (kind, what) in [
+            (ResKind::Mr, "mr"),
+            (ResKind::Cq, "cq"),
+            (ResKind::Pd, "pd"),
+        ] {
+            label(&mut client, format!("res-{what}-{}", d.name));
+            let r = client.res_objects(d.index, kind).map(|v| v.len());
+            eprintln!("{} {what}: {r:?}", d.name);
+        }
+        label(&mut client, format!("stat-qp-dump-{}", d.name));
+        eprintln!("{} bound: {:?}", d.name, client.bound_counters(d.index));
+    }
+    Ok(())
+}
+
 /// The netdev side, with the agent's own request builders. Errors are
 /// recorded and reported, not fatal: "not supported" is a reply worth keeping.
 fn net(dir: PathBuf, netdevs: &[String]) -> Result<(), Box<dyn std::error::Error>> {
@@ -135,12 +170,17 @@ fn net(dir: PathBuf, netdevs: &[String]) -> Result<(), Box<dyn std::error::Error
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: nlrecord DIR | nlrecord net DIR NETDEV...";
+    let usage = "usage: nlrecord DIR | nlrecord net DIR NETDEV... | nlrecord res DIR";
     match args.first().map(String::as_str) {
         Some("net") => {
             let dir = PathBuf::from(args.get(1).ok_or(usage)?);
             std::fs::create_dir_all(&dir)?;
             net(dir, &args[2..])
+        }
+        Some("res") => {
+            let dir = PathBuf::from(args.get(1).ok_or(usage)?);
+            std::fs::create_dir_all(&dir)?;
+            res(dir)
         }
         Some(dir) => {
             std::fs::create_dir_all(dir)?;

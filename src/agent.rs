@@ -166,6 +166,9 @@ pub struct Agent {
     writer: SnapshotWriter,
     stats: SelfStats,
     hostname: String,
+    /// Who uses the fabric: the resource dumps, when on, and their last result.
+    attribution: Option<crate::sources::attribution::AttributionSource>,
+    consumers: Option<Arc<crate::model::consumers::Attribution>>,
 }
 
 impl Agent {
@@ -206,6 +209,15 @@ impl Agent {
             ))),
         };
         let sysfs = SysfsSource::new(&config.general.sysfs_root, filter, config.rescan_interval());
+        let attribution =
+            (config.attribution.enabled && matches!(netlink, Netlink::On(_))).then(|| {
+                crate::sources::attribution::AttributionSource::new(
+                    &config.general.proc_root,
+                    &config.attribution.host_root,
+                    std::time::Duration::from_secs_f64(config.attribution.interval),
+                    config.attribution.max_consumers as usize,
+                )
+            });
         let collectors = collectors::REGISTRY
             .iter()
             .map(|r| Registered {
@@ -246,6 +258,8 @@ impl Agent {
             writer,
             stats: SelfStats::default(),
             hostname: hostname(),
+            attribution,
+            consumers: None,
         }
     }
 
@@ -272,6 +286,7 @@ impl Agent {
             node: &reading,
             mode: self.config.network.mode,
             mad: mad.as_deref(),
+            attribution: self.consumers.as_deref(),
         };
         let mut out = Builder::new();
         let mut statuses = Vec::with_capacity(self.collectors.len());
@@ -337,6 +352,11 @@ impl Agent {
             netdevs: std::mem::take(&mut reading.netdevs),
             module_params: reading.module_params.clone(),
             findings: Vec::new(),
+            consumers: self
+                .consumers
+                .as_ref()
+                .map_or_else(Default::default, |a| a.consumers.clone()),
+            attribution: self.consumers.as_ref().map(|a| a.status.clone()),
             sources: Sources {
                 sysfs: self.sysfs.stats(),
                 rdma_netlink: self.netlink_stats(),
@@ -452,6 +472,12 @@ impl Agent {
             },
             _ => None,
         };
+        if let (Netlink::On(src), Some(r), Some(a)) =
+            (&mut self.netlink, &nl_reading, &mut self.attribution)
+            && let Some(done) = a.poll(now, unix_ms(SystemTime::now()), src.client_mut(), r)
+        {
+            self.consumers = Some(Arc::new(done));
+        }
         let mut covered = nl_reading.as_ref().map(merge::covered).unwrap_or_default();
         let mad = self.mad.load_full();
         if let Some(view) = &mad {

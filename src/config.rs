@@ -112,6 +112,7 @@ pub struct Config {
     pub general: General,
     pub network: Network,
     pub fabric: Fabric,
+    pub attribution: Attribution,
     pub prometheus: Prometheus,
     pub analysis: Analysis,
     pub llm: Llm,
@@ -142,6 +143,7 @@ pub struct General {
     pub snapshot_dir: PathBuf,
     pub snapshot_keep: u32,
     pub sysfs_root: PathBuf,
+    pub proc_root: PathBuf,
     pub rescan_interval: f64,
     pub log_level: LogLevel,
 }
@@ -231,6 +233,18 @@ pub struct Fabric {
     pub local_counters: bool,
     pub error_details: bool,
     pub umad_device: String,
+}
+
+/// Who uses the fabric: QPs, MRs, CQs, PDs per Slurm job, pod, unit or process.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Attribution {
+    pub enabled: bool,
+    /// Seconds between resource dumps; 0: every cycle.
+    pub interval: f64,
+    pub max_consumers: u32,
+    /// Where `etc/passwd` and `var/log/pods` are read (the host's root).
+    pub host_root: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -348,7 +362,7 @@ impl Config {
     }
 
     /// Every duration key with its value: checked against [`DURATION_RANGES`].
-    fn durations(&self) -> [(&'static str, f64); 12] {
+    fn durations(&self) -> [(&'static str, f64); 13] {
         [
             ("general.poll_interval", self.general.poll_interval),
             ("general.snapshot_interval", self.general.snapshot_interval),
@@ -361,6 +375,7 @@ impl Config {
             ("dify.interval", self.dify.interval),
             ("dify.timeout", self.dify.timeout),
             ("analysis.flap_window", self.analysis.flap_window),
+            ("attribution.interval", self.attribution.interval),
             (
                 "fabric.timeout_ms",
                 f64::from(self.fabric.timeout_ms) / 1000.0,
@@ -394,6 +409,12 @@ impl Config {
             return Err(ConfigError::OutOfRange {
                 key: "fabric.max_outstanding",
                 reason: format!("must be 1-256, got {}", self.fabric.max_outstanding),
+            });
+        }
+        if !(1..=100_000).contains(&self.attribution.max_consumers) {
+            return Err(ConfigError::OutOfRange {
+                key: "attribution.max_consumers",
+                reason: format!("must be 1-100000, got {}", self.attribution.max_consumers),
             });
         }
         if !(1..=65535).contains(&self.prometheus.port) {
@@ -478,6 +499,8 @@ pub struct DurationRange {
     pub max: f64,
     /// 0 is also accepted, meaning "never".
     pub zero_is_never: bool,
+    /// 0 is also accepted, meaning "every cycle".
+    pub zero_is_every_cycle: bool,
 }
 
 const DAY: f64 = 86_400.0;
@@ -502,6 +525,10 @@ pub const DURATION_RANGES: &[DurationRange] = &[
     DurationRange::new("dify.interval", 1.0, DAY),
     DurationRange::new("dify.timeout", 0.1, HOUR),
     DurationRange::new("analysis.flap_window", 1.0, DAY),
+    DurationRange {
+        zero_is_every_cycle: true,
+        ..DurationRange::new("attribution.interval", 0.05, DAY)
+    },
 ];
 
 impl DurationRange {
@@ -511,12 +538,15 @@ impl DurationRange {
             min,
             max,
             zero_is_never: false,
+            zero_is_every_cycle: false,
         }
     }
 
     fn check(&self, v: f64) -> Result<(), ConfigError> {
         // NaN fails both comparisons, so it is refused too.
-        if (self.min..=self.max).contains(&v) || (self.zero_is_never && v == 0.0) {
+        if (self.min..=self.max).contains(&v)
+            || ((self.zero_is_never || self.zero_is_every_cycle) && v == 0.0)
+        {
             return Ok(());
         }
         let (scale, unit) = if self.key.ends_with("_ms") {
@@ -526,6 +556,8 @@ impl DurationRange {
         };
         let never = if self.zero_is_never {
             "0 (never) or "
+        } else if self.zero_is_every_cycle {
+            "0 (every cycle) or "
         } else {
             ""
         };
@@ -1009,7 +1041,7 @@ mod tests {
             if !ms {
                 bad.extend([1e30, r.min / 2.0]);
             }
-            if !r.zero_is_never {
+            if !r.zero_is_never && !r.zero_is_every_cycle {
                 bad.push(0.0);
             }
             for v in bad {

@@ -136,6 +136,11 @@ pub struct Snapshot {
     pub module_params: Arc<Vec<crate::model::Param>>,
     /// Active findings, most severe first (see analysis::findings).
     pub findings: Vec<crate::model::finding::Finding>,
+    /// Who uses the fabric: consumers by QPs, largest first (empty when
+    /// attribution is off or has not run).
+    pub consumers: Arc<Vec<crate::model::consumers::Consumer>>,
+    /// How the dumps behind `consumers` went, and when they were taken.
+    pub attribution: Option<crate::model::consumers::AttributionStatus>,
     pub sources: Sources,
 }
 

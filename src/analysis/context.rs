@@ -99,6 +99,24 @@ fn fabric(snap: &Snapshot) -> Option<Value> {
     }))
 }
 
+/// The largest consumers of the fabric (Slurm jobs, pods, units,
+/// processes), by QPs: kind, id, labels, QPs per port, pinned MR bytes.
+fn top_consumers(snap: &Snapshot) -> Vec<Value> {
+    snap.consumers
+        .iter()
+        .take(TOP_CONSUMERS)
+        .map(|c| {
+            json!({
+                "kind": c.kind, "id": c.id, "labels": c.labels,
+                "qps": c.ports.iter().map(|p| json!({"port": format!("{}/{}", p.device, p.port), "qps": p.qps, "by_state": p.qps_by_state})).collect::<Vec<_>>(),
+                "mr_bytes": c.mr_bytes,
+            })
+        })
+        .collect()
+}
+
+const TOP_CONSUMERS: usize = 5;
+
 /// The context as JSON text of at most `budget` bytes: trimmed in this
 /// order — counters per port, the fabric summary, the device list, the
 /// findings' evidence, the least severe findings, then the quietest ports.
@@ -121,6 +139,7 @@ pub fn build(snap: &Snapshot, budget: usize) -> String {
     let mut per_port = MAX_COUNTERS_PER_PORT;
     let mut with_devices = true;
     let mut with_fabric = true;
+    let mut with_consumers = true;
     let mut max_ports = usize::MAX;
     loop {
         let mut ports = port_entries(snap, per_port);
@@ -162,6 +181,9 @@ pub fn build(snap: &Snapshot, budget: usize) -> String {
         if with_devices {
             ctx["devices"] = json!(devices(snap));
         }
+        if with_consumers && !snap.consumers.is_empty() {
+            ctx["top_consumers"] = json!(top_consumers(snap));
+        }
         if with_fabric && let Some(f) = fabric(snap) {
             ctx["fabric"] = f;
         }
@@ -174,6 +196,8 @@ pub fn build(snap: &Snapshot, budget: usize) -> String {
             per_port /= 2;
         } else if with_fabric {
             with_fabric = false;
+        } else if with_consumers {
+            with_consumers = false;
         } else if with_devices {
             with_devices = false;
         } else if with_evidence {

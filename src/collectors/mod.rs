@@ -3,6 +3,7 @@
 
 use crate::catalog;
 
+mod attribution;
 mod configuration;
 mod congestion;
 mod ethtool_stats;
@@ -26,6 +27,8 @@ pub struct Cycle<'a> {
     pub mode: NetworkMode,
     /// The MAD worker's latest view (local PMA, fabric), when MADs are on.
     pub mad: Option<&'a crate::mad_worker::MadView>,
+    /// The last resource dumps grouped by consumer, when attribution is on.
+    pub attribution: Option<&'a crate::model::consumers::Attribution>,
 }
 
 impl Cycle<'_> {
@@ -72,6 +75,7 @@ pub const REGISTRY: &[Registration] = &[
     fabric::REGISTRATION,
     netdev::REGISTRATION,
     transport::REGISTRATION,
+    attribution::REGISTRATION,
 ];
 
 /// Exports the catalogued counters of `area` for every port, under their own metric names.

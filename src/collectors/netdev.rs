@@ -414,6 +414,7 @@ mod tests {
             node: &node,
             mode: crate::config::NetworkMode::Auto,
             mad: None,
+            attribution: None,
         };
         let mut b = Builder::new();
         Netdev.collect(&cycle, &mut b).unwrap();

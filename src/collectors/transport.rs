@@ -174,6 +174,7 @@ mod tests {
             node: &node,
             mode: crate::config::NetworkMode::Auto,
             mad: None,
+            attribution: None,
         };
         let mut b = Builder::new();
         Transport.collect(&cycle, &mut b).unwrap();

@@ -2,6 +2,7 @@
 //! where each value came from. Sources fill it (sysfs first, then RDMA
 //! netlink over it); collectors and the snapshot read it.
 
+pub mod consumers;
 pub mod finding;
 pub mod netdev;
 

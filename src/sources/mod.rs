@@ -1,6 +1,8 @@
 //! Sources: one kernel interface each, decoded into typed values. No policy,
 //! no metrics here.
 
+pub mod attribution;
+pub mod cgroup;
 pub mod ethtool;
 pub mod file;
 mod into_model;

@@ -237,6 +237,70 @@ if check(nl and sy, "no steady cycles recorded for the cost figures"):
 recorded = sorted(os.listdir(os.path.join(OUT, "netlink")))
 check(len(recorded) >= 8, f"netlink recordings: {recorded}")
 
+# Attribution: the agent's consumers against `rdma res show qp` grouped by pid → cgroup.
+def attribution():
+    qps = load("d-res-qp.json")
+    cgroups = {}
+    with open(os.path.join(OUT, "d-cgroups.txt")) as f:
+        for line in f:
+            pid, cg = line.rstrip("\n").split("\t", 1)
+            cgroups[int(pid)] = cg
+    expect = {}  # cgroup → {(device, port): qps}
+    for q in qps:
+        if "pid" not in q:
+            continue
+        cg = cgroups.get(q["pid"])
+        if not check(cg, f"attribution: QP {q['lqpn']} of pid {q['pid']}, not one of the test's"):
+            continue
+        key = (q["ifname"], q["port"])
+        expect.setdefault(cg, {}).setdefault(key, 0)
+        expect[cg][key] += 1
+    agent = load("d-agent.json")
+    got = {}
+    for c in agent["consumers"]:
+        got[(c["kind"], c["id"])] = {(p["device"], p["port"]): p["qps"] for p in c["ports"]}
+    slurm = [v for cg, v in expect.items() if "job_4242/step_0" in cg]
+    kube = [v for cg, v in expect.items() if "kubepods" in cg]
+    check(len(slurm) == 1 and len(kube) == 1, f"attribution: rdma res show qp by cgroup: {expect}")
+    job = [c for c in agent["consumers"] if c["kind"] == "slurm_job"]
+    pod = [c for c in agent["consumers"] if c["kind"] == "pod"]
+    check(len(job) == 1 and len(pod) == 1 and len(agent["consumers"]) == 2,
+          f"attribution: want one job and one pod, agent has {list(got)}")
+    if job and slurm:
+        j = job[0]
+        check(j["labels"].get("job_id") == "4242" and j["labels"].get("step") == "0"
+              and j["labels"].get("user") == "root", f"attribution: job labels {j['labels']}")
+        check(got[("slurm_job", j["id"])] == slurm[0] and sum(slurm[0].values()) == 1,
+              f"attribution: job QPs {got[('slurm_job', j['id'])]}, kernel {slurm[0]}")
+    if pod and kube:
+        p = pod[0]
+        want = {"namespace": "ml-team", "pod": "trainer-0", "pod_uid": "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901",
+                "container_id": "ab" * 32}
+        check(all(p["labels"].get(k) == v for k, v in want.items()), f"attribution: pod labels {p['labels']}")
+        check(got[("pod", p["id"])] == kube[0] and sum(kube[0].values()) == 1,
+              f"attribution: pod QPs {got[('pod', p['id'])]}, kernel {kube[0]}")
+    after = load("d-agent-after.json")
+    check(after["consumers"] == [], f"attribution: consumers left after the processes exited: {after['consumers']}")
+    st = agent["attribution"]
+    check(st["errors"] == [] and st["unattributed"]["user_qps"] == 0,
+          f"attribution status: {st}")
+    print(f"  attribution: job 4242 step 0 and pod ml-team/trainer-0 hold 1 QP each, as rdma res shows; "
+          f"{st['unattributed']['kernel_qps']} kernel QPs; gone after exit")
+    for on in ("true", "false"):
+        d = os.path.join(OUT, f"attr-{on}")
+        files = sorted(f for f in os.listdir(d) if f.endswith(".json"))
+        with open(os.path.join(d, files[-1])) as fh:
+            s = json.load(fh)
+        c = s["sources"]["last_cycle"]
+        extra = ""
+        if s.get("attribution"):
+            extra = f", attribution pass {s['attribution']['duration_seconds'] * 1e3:.2f} ms, {s['attribution']['round_trips']} round trips"
+        print(f"  steady cycle, attribution {on}: {c['rdma_netlink_round_trips']} netlink round trips, "
+              f"{c['rdma_netlink_syscalls']} netlink syscalls{extra}")
+
+
+attribution()
+
 if failures:
     print(f"FAILED: {len(failures)} mismatches")
     for f in failures[:60]:

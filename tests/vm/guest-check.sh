@@ -25,6 +25,17 @@ wait_snapshots() { # $1 = dir, $2 = count
 }
 snapshots() { ls "$1" 2>/dev/null | grep -c '\.json$'; }
 
+# Runs the agent at 0.5 s cycles until DIR holds 5 snapshots: steady cycles
+# whose cost the snapshots record. $1 = dir, $2 = stderr file, then VAR=value settings.
+steady_cycles() {
+  dir=$1; err=$2; shift 2
+  env "$@" RDMA_MON_GENERAL__POLL_INTERVAL=0.5 RDMA_MON_GENERAL__SNAPSHOT_INTERVAL=0.5 \
+    RDMA_MON_GENERAL__SNAPSHOT_KEEP=0 RDMA_MON_GENERAL__SNAPSHOT_DIR="$dir" "$AGENT" 2>> "$err" &
+  pid=$!
+  wait_snapshots "$dir" 5
+  kill -TERM $pid; wait $pid
+}
+
 kernel_view() { # $1 = phase prefix
   rdma -j statistic show > "$OUT/$1-stat.json"
   rdma -j link show > "$OUT/$1-link.json"
@@ -49,12 +60,7 @@ RDMA_MON_NETWORK__NETLINK=never "$AGENT" --once > "$OUT/a-agent-sysfs.json" 2>> 
 
 # Cost: a few steady cycles with netlink, and with sysfs only.
 for mode in always never; do
-  RDMA_MON_NETWORK__NETLINK=$mode RDMA_MON_GENERAL__POLL_INTERVAL=0.5 \
-  RDMA_MON_GENERAL__SNAPSHOT_INTERVAL=0.5 RDMA_MON_GENERAL__SNAPSHOT_KEEP=0 \
-  RDMA_MON_GENERAL__SNAPSHOT_DIR="$OUT/cost-$mode" "$AGENT" 2>> "$OUT/a-agent.err" &
-  pid=$!
-  wait_snapshots "$OUT/cost-$mode" 5
-  kill -TERM $pid; wait $pid
+  steady_cycles "$OUT/cost-$mode" "$OUT/a-agent.err" RDMA_MON_NETWORK__NETLINK=$mode
 done
 
 # B: traffic, then the same views again. A sysfs-only agent runs through
@@ -89,3 +95,37 @@ if command -v wget >/dev/null; then
 fi
 kill -TERM $pid; wait $pid; echo "agent exit $?" >> "$OUT/c-steps.log"
 ls "$OUT" > /dev/null
+
+# D: attribution. cgroup v2 with a Slurm-shaped and a kubepods-shaped
+# (systemd driver, containerd) cgroup; the RC pingpong server in the first,
+# the client in the second. The agent must attribute exactly one QP to each
+# (compare.py checks it against `rdma res show qp` grouped by pid → cgroup),
+# and once they exit, no consumer may remain.
+CG=/tmp/cgroup2
+POD_UID=1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901
+CID=$(printf 'ab%.0s' $(seq 32))
+SLURM=$CG/system.slice/slurmstepd.scope/job_4242/step_0/user/task_0
+KUBE=$CG/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod$(echo $POD_UID | tr - _).slice/cri-containerd-$CID.scope
+HOST=$PWD/host
+mkdir -p $CG "$HOST/etc" "$HOST/var/log/pods/ml-team_trainer-0_$POD_UID/trainer"
+echo "root:x:0:0:root:/root:/bin/sh" > "$HOST/etc/passwd"
+mount -t cgroup2 none $CG 2> "$OUT/d-mount.err"
+mkdir -p $SLURM $KUBE
+sh -c "echo \$\$ > $SLURM/cgroup.procs && exec ibv_rc_pingpong -d rxe1 -g 1 -n 100000000 -p 19998" > /dev/null 2>&1 &
+server=$!
+sleep 0.5
+sh -c "echo \$\$ > $KUBE/cgroup.procs && exec ibv_rc_pingpong -d rxe0 -g 1 -n 100000000 -p 19998 192.0.2.2" > /dev/null 2>&1 &
+client=$!
+sleep 2
+rdma -j -d res show qp > "$OUT/d-res-qp.json"
+for p in $server $client; do
+  printf '%s\t%s\n' $p "$(cat /proc/$p/cgroup)"
+done > "$OUT/d-cgroups.txt"
+export RDMA_MON_ATTRIBUTION__HOST_ROOT=$HOST
+"$AGENT" --once > "$OUT/d-agent.json" 2> "$OUT/d-agent.err"
+kill $server $client; wait $server $client 2>/dev/null
+"$AGENT" --once > "$OUT/d-agent-after.json" 2>> "$OUT/d-agent.err"
+# Cost of attribution on this node: steady cycles with it and without it.
+for on in true false; do
+  steady_cycles "$OUT/attr-$on" "$OUT/d-agent.err" RDMA_MON_ATTRIBUTION__ENABLED=$on
+done

@@ -30,6 +30,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 mod configuration;
+mod dominant;
 mod fabric;
 mod netdev;
 mod port;
@@ -194,6 +195,8 @@ impl Findings {
             }
         }
         hits.extend(self.firmware_rule(snap));
+        let dominant = dominant::hits(snap, &hits);
+        hits.extend(dominant);
         // Several device-wide counters can hit one (rule, device): one finding
         // that names each with its own value, not the last one alone.
         let hits = merge_same_key(hits);

@@ -95,6 +95,8 @@ fn snap_of(devices: Vec<(&str, Option<&str>, Vec<PortView>)>) -> Snapshot {
         netdevs: Vec::new(),
         module_params: Arc::new(Vec::new()),
         findings: Vec::new(),
+        consumers: Arc::new(Vec::new()),
+        attribution: None,
         sources: Sources {
             sysfs: SourceStats::default(),
             rdma_netlink: None,
@@ -675,4 +677,63 @@ fn phy_ber_from_either_source() {
     let f = e.evaluate(&nl(500_000_000), 20_000).0;
     assert_eq!(ids(&f), ["phy_ber"]);
     assert_eq!(f[0].evidence["pre_fec_ber"], serde_json::json!(5e-4));
+}
+
+/// A port with a serious finding where one job holds most of the attributed
+/// QPs names the job; a port without one, or a job with half or less, does not.
+#[test]
+fn a_dominant_consumer_of_a_troubled_port_is_named() {
+    use crate::model::consumers::{Consumer, Kind, Labels, PortUse};
+    let consumer = |id: &str, qps: u64| Consumer {
+        kind: Kind::SlurmJob,
+        id: id.into(),
+        labels: Labels {
+            job_id: Some(id.into()),
+            ..Labels::default()
+        },
+        ports: vec![PortUse {
+            device: "mlx5_0".into(),
+            port: 1,
+            qps,
+            ..PortUse::default()
+        }],
+        mrs: 0,
+        mr_bytes: 0,
+        cqs: 0,
+        pds: 0,
+        counters: Vec::new(),
+        processes: Vec::new(),
+    };
+    let with = |st: u8, c: Vec<Consumer>| {
+        let mut s = one(st, &[]);
+        s.consumers = Arc::new(c);
+        s
+    };
+    let mut e = engine();
+    let f = e
+        .evaluate(&with(4, vec![consumer("42", 9), consumer("7", 1)]), 0)
+        .0;
+    assert!(
+        !ids(&f).contains(&"port_dominant_consumer"),
+        "healthy port: {:?}",
+        ids(&f)
+    );
+    let f = e
+        .evaluate(&with(1, vec![consumer("42", 9), consumer("7", 1)]), 10_000)
+        .0;
+    let d = f
+        .iter()
+        .find(|f| f.id == "port_dominant_consumer")
+        .expect("named");
+    assert_eq!((d.device.as_str(), d.port), ("mlx5_0", Some(1)));
+    assert_eq!(d.evidence["consumer"], "42");
+    assert_eq!(d.evidence["qps"], 9);
+    assert!(d.summary.contains("port_down"), "{}", d.summary);
+    let f = e
+        .evaluate(&with(1, vec![consumer("42", 5), consumer("7", 5)]), 20_000)
+        .0;
+    assert!(
+        !ids(&f).contains(&"port_dominant_consumer"),
+        "half is not most"
+    );
 }

@@ -10,6 +10,7 @@
 
 mod client;
 pub mod poll;
+pub mod res;
 pub mod settings;
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,10 @@ pub fn command_name(kind: u16) -> &'static str {
         RDMA_NLDEV_CMD_PORT_GET => "RDMA_NLDEV_CMD_PORT_GET",
         RDMA_NLDEV_CMD_SYS_GET => "RDMA_NLDEV_CMD_SYS_GET",
         RDMA_NLDEV_CMD_RES_GET => "RDMA_NLDEV_CMD_RES_GET",
+        RDMA_NLDEV_CMD_RES_QP_GET => "RDMA_NLDEV_CMD_RES_QP_GET",
+        RDMA_NLDEV_CMD_RES_MR_GET => "RDMA_NLDEV_CMD_RES_MR_GET",
+        RDMA_NLDEV_CMD_RES_CQ_GET => "RDMA_NLDEV_CMD_RES_CQ_GET",
+        RDMA_NLDEV_CMD_RES_PD_GET => "RDMA_NLDEV_CMD_RES_PD_GET",
         RDMA_NLDEV_CMD_STAT_GET => "RDMA_NLDEV_CMD_STAT_GET",
         RDMA_NLDEV_CMD_STAT_SET => "RDMA_NLDEV_CMD_STAT_SET",
         RDMA_NLDEV_CMD_STAT_GET_STATUS => "RDMA_NLDEV_CMD_STAT_GET_STATUS",

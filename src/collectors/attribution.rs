@@ -1,0 +1,196 @@
+//! Who uses the fabric: QPs per port, pinned MR bytes and bound counters per
+//! Slurm job, pod, systemd unit or process (the snapshot's `consumers`).
+//! Cardinality is bounded: at most `attribution.max_consumers` consumers,
+//! the rest summed in `rdma_attribution_overflow_*`; never a `pid` label.
+//! Steps of one job and containers of one pod are summed into the job's and
+//! the pod's series.
+
+use std::collections::BTreeMap;
+
+use super::inputs::Input;
+use super::{CollectError, Collector, Cycle, Registration};
+use crate::config::Config;
+use crate::metrics::Builder;
+use crate::model::consumers::{Consumer, Kind, OVERFLOW_ID};
+
+pub const REGISTRATION: Registration = Registration {
+    name: "attribution",
+    reads: &[Input::RdmaNetlink],
+    factory: |_: &Config| Box::new(Attribution),
+};
+
+struct Attribution;
+
+/// Series of each family: QPs per port, MRs, MR bytes, bound counters per port.
+const QPS: usize = 0;
+const MRS: usize = 1;
+const MR_BYTES: usize = 2;
+const BOUND: usize = 3;
+const NAMES: [[&str; 4]; 5] = [
+    [
+        "rdma_job_qps",
+        "rdma_job_mrs",
+        "rdma_job_mr_bytes",
+        "rdma_job_bound_counter",
+    ],
+    [
+        "rdma_pod_qps",
+        "rdma_pod_mrs",
+        "rdma_pod_mr_bytes",
+        "rdma_pod_bound_counter",
+    ],
+    [
+        "rdma_unit_qps",
+        "rdma_unit_mrs",
+        "rdma_unit_mr_bytes",
+        "rdma_unit_bound_counter",
+    ],
+    [
+        "rdma_process_qps",
+        "rdma_process_mrs",
+        "rdma_process_mr_bytes",
+        "rdma_process_bound_counter",
+    ],
+    [
+        "rdma_attribution_overflow_qps",
+        "rdma_attribution_overflow_mrs",
+        "rdma_attribution_overflow_mr_bytes",
+        "rdma_attribution_overflow_bound_counter",
+    ],
+];
+const HELP: [&str; 4] = [QPS_HELP, MRS_HELP, MR_HELP, BOUND_HELP];
+
+/// The family (a row of [`NAMES`]) and identifying labels of a consumer's series.
+fn family(c: &Consumer) -> (usize, Vec<(&'static str, String)>) {
+    let l = &c.labels;
+    let v = |o: &Option<String>| o.clone().unwrap_or_default();
+    if c.id == OVERFLOW_ID {
+        return (4, Vec::new());
+    }
+    match c.kind {
+        Kind::SlurmJob => (0, vec![("job_id", v(&l.job_id))]),
+        Kind::Pod => (
+            1,
+            vec![
+                ("namespace", v(&l.namespace)),
+                ("pod", v(&l.pod)),
+                ("pod_uid", v(&l.pod_uid)),
+            ],
+        ),
+        Kind::Unit => (2, vec![("unit", v(&l.unit))]),
+        Kind::Process => (3, vec![("comm", v(&l.comm))]),
+    }
+}
+
+const QPS_HELP: &str =
+    "QPs held on the port (RDMA netlink RES_QP_GET, grouped by owning PID's cgroup).";
+const MR_HELP: &str =
+    "Bytes of memory registered for RDMA (sum of MR lengths, RES_MR_GET): pinned memory.";
+const MRS_HELP: &str = "Memory regions registered (RES_MR_GET).";
+const BOUND_HELP: &str = "hw counters bound to the consumer's QPs (counter auto mode by PID), summed over its processes: drops when a process exits.";
+
+type Key = Vec<(&'static str, String)>;
+
+fn emit(out: &mut Builder, name: &'static str, help: &'static str, sums: BTreeMap<Key, u64>) {
+    for (labels, v) in sums {
+        let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        out.gauge_u64(name, help, &l, v);
+    }
+}
+
+impl Collector for Attribution {
+    fn collect(&mut self, cycle: &Cycle, out: &mut Builder) -> Result<(), CollectError> {
+        let Some(a) = cycle.attribution else {
+            return Ok(());
+        };
+        // name → labels → value: one series per label set, however many consumers share it.
+        let mut sums: BTreeMap<(usize, usize), BTreeMap<Key, u64>> = BTreeMap::new();
+        let mut add = |family: usize, what: usize, labels: Key, v: u64| {
+            *sums
+                .entry((family, what))
+                .or_default()
+                .entry(labels)
+                .or_default() += v;
+        };
+        for c in a.consumers.iter() {
+            let (prefix, ids) = family(c);
+            for p in &c.ports {
+                let mut l = vec![("device", p.device.clone()), ("port", p.port.to_string())];
+                l.extend(ids.iter().cloned());
+                add(prefix, QPS, l, p.qps);
+            }
+            add(prefix, MRS, ids.clone(), c.mrs);
+            add(prefix, MR_BYTES, ids.clone(), c.mr_bytes);
+            for pc in &c.counters {
+                for (name, v) in &pc.values {
+                    let mut l = vec![("device", pc.device.clone()), ("port", pc.port.to_string())];
+                    l.extend(ids.iter().cloned());
+                    l.push(("counter", name.clone()));
+                    add(prefix, BOUND, l, *v);
+                }
+            }
+        }
+        for ((family, what), s) in sums {
+            emit(out, NAMES[family][what], HELP[what], s);
+        }
+        let un = &a.status.unattributed;
+        let help = "QPs no consumer was named for: owner=kernel (kernel ULPs, GSI/SMI), owner=unknown (a process that exited, or outside the agent's PID namespace).";
+        out.gauge_u64(
+            "rdma_unattributed_qps",
+            help,
+            &[("owner", "kernel")],
+            un.kernel_qps,
+        );
+        out.gauge_u64(
+            "rdma_unattributed_qps",
+            help,
+            &[("owner", "unknown")],
+            un.user_qps,
+        );
+        out.gauge_u64(
+            "rdma_unattributed_mr_bytes",
+            "Bytes of MRs whose process could not be read (exited, or outside the agent's PID namespace).",
+            &[],
+            un.mr_bytes,
+        );
+        let s = &a.status;
+        out.gauge_u64(
+            "rdma_monitor_attribution_consumers",
+            "Consumers seen in the last resource dump, before the max_consumers cut.",
+            &[],
+            a.consumers.len() as u64 - u64::from(s.overflowed > 0) + s.overflowed,
+        );
+        out.gauge_u64(
+            "rdma_monitor_attribution_overflow_consumers",
+            "Consumers past attribution.max_consumers, summed into rdma_attribution_overflow_*.",
+            &[],
+            s.overflowed,
+        );
+        out.gauge_u64(
+            "rdma_monitor_attribution_vanished_processes",
+            "PIDs of the last dump whose /proc entry was gone or belonged to a newer process.",
+            &[],
+            s.vanished,
+        );
+        out.gauge(
+            "rdma_monitor_attribution_duration_seconds",
+            "Wall time of the last attribution pass (resource dumps and /proc reads).",
+            &[],
+            s.duration_seconds,
+        );
+        out.gauge_u64(
+            "rdma_monitor_attribution_timestamp_seconds",
+            "When the resource dumps behind the rdma_*_qps series were taken (Unix time).",
+            &[],
+            s.timestamp_unix_ms / 1000,
+        );
+        if !s.errors.is_empty() {
+            return Err(CollectError::Failed(s.errors.join("; ")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "attribution_tests.rs"]
+mod tests;
