@@ -997,6 +997,14 @@ fn every_golden_family_matches_the_tree() {
             "0".into(),
         );
     }
+    // One scrape, read at once: no answer was cut off or evicted.
+    for reason in ["evicted", "timeout"] {
+        put(
+            "rdma_monitor_http_write_failures_total",
+            &[("reason", reason)],
+            "0".into(),
+        );
+    }
 
     // rdma_monitor_unsupported_attributes counts what the agent chose to skip; its
     // independent check is in scrape_has_every_counter_with_its_value (N/A files).
