@@ -214,7 +214,8 @@ impl Agent {
             .collect();
         let writer =
             SnapshotWriter::new(&config.general.snapshot_dir, config.general.snapshot_keep);
-        let findings = Findings::new(config.analysis.clone());
+        let mut findings = Findings::new(config.analysis.clone());
+        findings.set_health(config.health.clone());
         let live = config.general.sysfs_root == std::path::Path::new("/sys");
         let netdev = (live || !config.network.netdevs.is_empty()).then(|| {
             crate::sources::netdev::NetdevSource::open(
@@ -517,6 +518,7 @@ impl Agent {
                     ("device", &f.device),
                     ("port", &port),
                     ("priority", &priority),
+                    ("subject", f.subject.as_deref().unwrap_or_default()),
                 ],
                 1,
             );
@@ -529,6 +531,7 @@ impl Agent {
                 snap.findings.iter().filter(|f| f.severity == sev).count() as u64,
             );
         }
+        crate::analysis::health::export(&snap.findings, out);
     }
 
     fn self_metrics(&mut self, snap: &Snapshot, out: &mut Builder) {

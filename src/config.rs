@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod health;
+pub use health::{Expectation, Health};
+
 /// The documented defaults, compiled in.
 pub const DEFAULT_YAML: &str = include_str!("../config.yaml");
 
@@ -114,6 +117,7 @@ pub struct Config {
     pub fabric: Fabric,
     pub prometheus: Prometheus,
     pub analysis: Analysis,
+    pub health: Health,
     pub llm: Llm,
     pub dify: Dify,
 }
@@ -405,6 +409,7 @@ impl Config {
                 reason: "must not be empty".into(),
             });
         }
+        self.health.validate()?;
         Ok(())
     }
 

@@ -58,16 +58,19 @@ pub struct Finding {
     pub device: String,
     pub port: Option<u32>,
     pub priority: Option<u8>,
+    /// What the finding is about when that is not an RDMA device (a `health.expect` rule).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     pub summary: String,
     pub evidence: BTreeMap<&'static str, serde_json::Value>,
     pub first_seen_unix_ms: u64,
     pub last_seen_unix_ms: u64,
 }
 
-type Key = (&'static str, String, Option<u32>, Option<u8>);
+pub(crate) type Key = (&'static str, String, Option<u32>, Option<u8>);
 
 /// A rule's hit with where it is: (key, severity, summary, evidence).
-type KeyedHit = (
+pub(crate) type KeyedHit = (
     Key,
     Severity,
     String,
@@ -98,6 +101,8 @@ pub struct Findings {
     /// Last carrier-change count and driver link-down count per netdev.
     carrier: HashMap<String, u32>,
     link_downs: HashMap<String, u64>,
+    /// Expectations and peer comparison (analysis::health), when configured.
+    health: Option<crate::config::Health>,
 }
 
 /// How long a configuration change stays a finding.
@@ -137,7 +142,13 @@ impl Findings {
             carrier: HashMap::new(),
             link_downs: HashMap::new(),
             pause_us: HashMap::new(),
+            health: None,
         }
+    }
+
+    /// Turns on the rules of analysis::health with this configuration.
+    pub fn set_health(&mut self, health: crate::config::Health) {
+        self.health = Some(health);
     }
 
     /// Evaluates every rule on one cycle; returns the active findings, most
@@ -217,6 +228,9 @@ impl Findings {
             }
         }
         hits.extend(self.firmware_rule(snap));
+        if let Some(h) = &self.health {
+            hits.extend(crate::analysis::health::hits(snap, h));
+        }
         // Several device-wide counters can hit one (rule, device): one finding
         // that names each with its own value, not the last one alone.
         let hits = merge_same_key(hits);
@@ -237,10 +251,12 @@ impl Findings {
                 }
                 None => {
                     new_serious |= severity <= Severity::Warning;
+                    let (device, subject) = crate::analysis::health::place(key.0, &key.1);
                     let f = Finding {
                         id: key.0,
                         severity,
-                        device: key.1.clone(),
+                        device,
+                        subject,
                         port: key.2,
                         priority: key.3,
                         summary,

@@ -5,3 +5,4 @@
 pub mod ai;
 pub mod context;
 pub mod findings;
+pub mod health;
