@@ -150,6 +150,8 @@ pub struct Agent {
     mad: Arc<ArcSwapOption<MadView>>,
     mad_stop: Option<std::sync::mpsc::Sender<()>>,
     findings: Findings,
+    /// The findings engine's state file (general.state_dir), when kept.
+    memory: Option<crate::state::Memory>,
     /// The AI worker's mailbox, when llm or dify is enabled.
     ai: Option<Arc<crate::analysis::ai::Mailbox>>,
     /// The last cycle raised a new warning or critical finding.
@@ -216,6 +218,7 @@ impl Agent {
             SnapshotWriter::new(&config.general.snapshot_dir, config.general.snapshot_keep);
         let mut findings = Findings::new(config.analysis.clone());
         findings.set_health(config.health.clone());
+        let memory = crate::state::Memory::open(&config, &mut findings);
         let live = config.general.sysfs_root == std::path::Path::new("/sys");
         let netdev = (live || !config.network.netdevs.is_empty()).then(|| {
             crate::sources::netdev::NetdevSource::open(
@@ -234,6 +237,7 @@ impl Agent {
             mad: Arc::new(ArcSwapOption::empty()),
             mad_stop: None,
             findings,
+            memory,
             ai: None,
             last_findings_news: false,
             collectors,
@@ -793,6 +797,9 @@ impl Agent {
     /// Writes `doc` to the snapshot directory; failures are counted, and
     /// logged once per kind of failure until one succeeds.
     pub fn write_snapshot(&mut self, doc: &SnapshotDoc) {
+        if let Some(m) = &mut self.memory {
+            m.save(&self.findings);
+        }
         match self.writer.write(&doc.snapshot.timestamp, doc.json()) {
             Ok(path) => {
                 self.stats.snapshots_written += 1;

@@ -145,6 +145,8 @@ pub struct General {
     pub sysfs_root: PathBuf,
     pub rescan_interval: f64,
     pub log_level: LogLevel,
+    pub state_dir: PathBuf,
+    pub proc_root: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

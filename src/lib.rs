@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod model;
 pub mod snapshot;
 pub mod sources;
+pub mod state;
 pub mod sys;
 #[cfg(test)]
 pub(crate) mod testutil;
