@@ -154,6 +154,8 @@ pub struct Agent {
     mad: Arc<ArcSwapOption<MadView>>,
     mad_stop: Option<std::sync::mpsc::Sender<()>>,
     findings: Findings,
+    /// The findings engine's state file (general.state_dir), when kept.
+    memory: Option<crate::analysis::state::Memory>,
     /// The AI worker's mailbox, when llm or dify is enabled.
     ai: Option<Arc<crate::analysis::ai::Mailbox>>,
     /// The last cycle raised a new warning or critical finding.
@@ -230,7 +232,9 @@ impl Agent {
             .collect();
         let writer =
             SnapshotWriter::new(&config.general.snapshot_dir, config.general.snapshot_keep);
-        let findings = Findings::new(config.analysis.clone());
+        let mut findings = Findings::new(config.analysis.clone());
+        findings.set_health(config.health.clone());
+        let memory = crate::analysis::state::Memory::open(&config, &mut findings);
         let live = config.general.sysfs_root == std::path::Path::new("/sys");
         let netdev = (live || !config.network.netdevs.is_empty()).then(|| {
             crate::sources::netdev::NetdevSource::open(
@@ -249,6 +253,7 @@ impl Agent {
             mad: Arc::new(ArcSwapOption::empty()),
             mad_stop: None,
             findings,
+            memory,
             ai: None,
             last_findings_news: false,
             collectors,
@@ -555,6 +560,7 @@ impl Agent {
                     ("device", &f.device),
                     ("port", &port),
                     ("priority", &priority),
+                    ("subject", f.subject.as_deref().unwrap_or_default()),
                 ],
                 1,
             );
@@ -567,6 +573,7 @@ impl Agent {
                 snap.findings.iter().filter(|f| f.severity == sev).count() as u64,
             );
         }
+        crate::analysis::health::export(&snap.findings, out);
     }
 
     fn self_metrics(&mut self, snap: &Snapshot, out: &mut Builder) {
@@ -828,6 +835,9 @@ impl Agent {
     /// Writes `doc` to the snapshot directory; failures are counted, and
     /// logged once per kind of failure until one succeeds.
     pub fn write_snapshot(&mut self, doc: &SnapshotDoc) {
+        if let Some(m) = &mut self.memory {
+            m.save(&self.findings);
+        }
         match self.writer.write(&doc.snapshot.timestamp, doc.json()) {
             Ok(path) => {
                 self.stats.snapshots_written += 1;

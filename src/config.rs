@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod health;
+pub use health::{Expectation, Health};
+
 /// The documented defaults, compiled in.
 pub const DEFAULT_YAML: &str = include_str!("../config.yaml");
 
@@ -115,6 +118,7 @@ pub struct Config {
     pub attribution: Attribution,
     pub prometheus: Prometheus,
     pub analysis: Analysis,
+    pub health: Health,
     pub llm: Llm,
     pub dify: Dify,
 }
@@ -146,6 +150,7 @@ pub struct General {
     pub proc_root: PathBuf,
     pub rescan_interval: f64,
     pub log_level: LogLevel,
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -429,6 +434,7 @@ impl Config {
                 reason: "must not be empty".into(),
             });
         }
+        self.health.validate()?;
         Ok(())
     }
 

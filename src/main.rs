@@ -12,9 +12,10 @@ use rdma_monitor::agent::{Agent, Control};
 use rdma_monitor::config::{Config, LogLevel, escape};
 use rdma_monitor::exporters::web_config::{self, WebConfigSource};
 use rdma_monitor::exporters::{Published, prometheus};
+use rdma_monitor::snapshot::SnapshotDoc;
 
 const USAGE: &str = "\
-usage: rdma-monitor [--config PATH] [--once | --check-config | topology] [--version]
+usage: rdma-monitor [--config PATH] [--once | --check-config | topology | check [--npd]] [--version]
        rdma-monitor hash-password < password
        rdma-monitor top [--help]   the live view (see rdma-monitor top --help)
 
@@ -27,6 +28,12 @@ usage: rdma-monitor [--config PATH] [--once | --check-config | topology] [--vers
   --check-config   print the effective configuration (secrets redacted), exit
   topology         sweep the IB fabric from the local port and print it in
                    ibnetdiscover's topology format, exit
+  check            run one cycle, print the node's verdict and one line per
+                   finding, exit 0 healthy, 1 degraded (a warning), 2 unhealthy
+                   (a critical finding), 3 cannot judge (bad arguments or
+                   configuration, nothing read, stdout failed); for Slurm NHC
+  check --npd      the same for Kubernetes node-problem-detector's custom
+                   plugins: exit 0 healthy or degraded, 1 unhealthy, 2 cannot judge
   --version        print the version, exit
   hash-password    read a password on stdin, print its bcrypt hash for
                    basic_auth_users in the web config, exit
@@ -38,11 +45,15 @@ signals: SIGTERM, SIGINT, SIGQUIT write a last snapshot and exit (a second
 exit status: 0 ok, 1 runtime failure (also: last snapshot not written within
   5 s of the stop signal), 2 bad arguments or configuration, 3 --once read
   nothing at all, 4 topology sweep cut short by fabric.sweep_budget (the tree
-  printed is partial), 128+N a second stop signal N
+  printed is partial), 128+N a second stop signal N; `check` has its own
+  (above)
 ";
 
 /// Exit status of `--once` when nothing at all could be read.
 const EXIT_NOTHING_READ: u8 = 3;
+/// Exit status of `check` (and of `check --npd`) when it cannot judge the node.
+const EXIT_CHECK_UNKNOWN: u8 = 3;
+const EXIT_CHECK_UNKNOWN_NPD: u8 = 2;
 /// How long the last snapshot may take after a stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -53,6 +64,8 @@ struct Args {
     check_config: bool,
     topology: bool,
     hash_password: bool,
+    check: bool,
+    npd: bool,
 }
 
 fn parse_args() -> Result<Option<Args>, lexopt::Error> {
@@ -64,6 +77,8 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
         check_config: false,
         topology: false,
         hash_password: false,
+        check: false,
+        npd: false,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -74,6 +89,8 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
             Long("check-config") => args.check_config = true,
             Value(v) if v == "topology" => args.topology = true,
             Value(v) if v == "hash-password" => args.hash_password = true,
+            Value(v) if v == "check" => args.check = true,
+            Long("npd") => args.npd = true,
             Long("version") | Short('V') => {
                 println!("rdma-monitor {}", env!("CARGO_PKG_VERSION"));
                 return Ok(None);
@@ -135,21 +152,34 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "top") {
         return rdma_monitor::top::main(std::env::args_os().skip(2));
     }
+    // `check`'s callers read 1 and 2 as a verdict: its own failures must not look like one.
+    let checking = std::env::args_os().skip(1).any(|a| a == "check");
+    let npd = std::env::args_os().skip(1).any(|a| a == "--npd");
+    let cannot_judge = |usual: u8| match (checking, npd) {
+        (true, true) => ExitCode::from(EXIT_CHECK_UNKNOWN_NPD),
+        (true, false) => ExitCode::from(EXIT_CHECK_UNKNOWN),
+        _ => ExitCode::from(usual),
+    };
     let args = match parse_args() {
         Ok(Some(a)) => a,
         Ok(None) => return ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rdma-monitor: {}\n{USAGE}", escape(&e.to_string()));
-            return ExitCode::from(2);
+            return cannot_judge(2);
         }
     };
     if args.hash_password {
         return hash_password();
     }
+    if args.npd && !args.check {
+        eprintln!("rdma-monitor: --npd goes with check only (see --help)");
+        return ExitCode::from(2);
+    }
     let modes = [
         (args.once, "--once"),
         (args.check_config, "--check-config"),
         (args.topology, "topology"),
+        (args.check, "check"),
     ];
     let chosen: Vec<&str> = modes.iter().filter(|m| m.0).map(|m| m.1).collect();
     if chosen.len() > 1 {
@@ -157,13 +187,13 @@ fn main() -> ExitCode {
             "rdma-monitor: {} cannot be combined: choose one (see --help)",
             chosen.join(" and ")
         );
-        return ExitCode::from(2);
+        return cannot_judge(2);
     }
     let mut config = match Config::load(args.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rdma-monitor: {e}");
-            return ExitCode::from(2);
+            return cannot_judge(2);
         }
     };
     if let Some(f) = args.web_config {
@@ -176,7 +206,7 @@ fn main() -> ExitCode {
             Ok(w) => Some(Arc::new(w)),
             Err(e) => {
                 eprintln!("rdma-monitor: web config {e}");
-                return ExitCode::from(2);
+                return cannot_judge(2);
             }
         },
     };
@@ -190,6 +220,9 @@ fn main() -> ExitCode {
         return topology(&config);
     }
     let published = Arc::new(Published::new(config.poll_interval()));
+    if args.check {
+        return check(config, published, args.npd);
+    }
     if args.once {
         return once(config, published);
     }
@@ -219,6 +252,20 @@ fn hash_password() -> ExitCode {
     }
 }
 
+/// Runs one cycle (MADs once, in line); also whether it read nothing at all.
+fn one_cycle(config: Config, published: Arc<Published>) -> (Arc<SnapshotDoc>, bool) {
+    let mut agent = Agent::new(config, published);
+    agent.start_mad(false);
+    let doc = agent.cycle();
+    let s = &doc.snapshot;
+    let mad_read = s
+        .mad
+        .as_ref()
+        .is_some_and(|m| !m.local.is_empty() || m.fabric.is_some());
+    let nothing = s.devices.is_empty() && s.netdevs.is_empty() && !mad_read;
+    (doc, nothing)
+}
+
 /// One cycle, its snapshot on stdout; exit 3 (with the reason) when it read nothing at all.
 fn once(config: Config, published: Arc<Published>) -> ExitCode {
     let root = config.general.sysfs_root.clone();
@@ -229,15 +276,8 @@ fn once(config: Config, published: Arc<Published>) -> ExitCode {
             root.display()
         );
     }
-    let mut agent = Agent::new(config, published);
-    agent.start_mad(false);
-    let doc = agent.cycle();
+    let (doc, nothing) = one_cycle(config, published);
     let s = &doc.snapshot;
-    let mad_read = s
-        .mad
-        .as_ref()
-        .is_some_and(|m| !m.local.is_empty() || m.fabric.is_some());
-    let nothing = s.devices.is_empty() && s.netdevs.is_empty() && !mad_read;
     if nothing && !root_missing {
         log::warn!(
             "no RDMA device, netdev or MAD port read ({}/class/infiniband {})",
@@ -259,6 +299,44 @@ fn once(config: Config, published: Arc<Published>) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// One cycle; the verdict and one line per finding on stdout; the verdict as the exit status.
+fn check(config: Config, published: Arc<Published>, npd: bool) -> ExitCode {
+    use rdma_monitor::analysis::health::{Verdict, finding_line, verdict_line};
+    let unknown = if npd {
+        EXIT_CHECK_UNKNOWN_NPD
+    } else {
+        EXIT_CHECK_UNKNOWN
+    };
+    let root = config.general.sysfs_root.clone();
+    let (doc, nothing) = one_cycle(config, published);
+    let s = &doc.snapshot;
+    // Reading nothing is no verdict by itself, unless an expectation says
+    // what should have been there (health.expect: then it is unmet).
+    if nothing && !s.findings.iter().any(|f| f.id == "expectation_unmet") {
+        eprintln!(
+            "rdma-monitor: check: no RDMA device, netdev or MAD port read under {}: cannot judge",
+            root.display()
+        );
+        return ExitCode::from(unknown);
+    }
+    let verdict = Verdict::of(&s.findings);
+    let mut text = format!("{}\n", verdict_line(&s.findings));
+    for f in &s.findings {
+        text.push_str(&finding_line(f));
+        text.push('\n');
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        eprintln!("rdma-monitor: check: writing to stdout: {e}");
+        return ExitCode::from(unknown);
+    }
+    ExitCode::from(match (npd, verdict) {
+        (false, v) => v.exit_code(),
+        (true, Verdict::Unhealthy) => 1,
+        (true, _) => 0,
+    })
 }
 
 /// Ends the process now, without running exit handlers or flushing stdio

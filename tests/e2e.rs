@@ -918,8 +918,25 @@ fn every_golden_family_matches_the_tree() {
                 ("device", dev),
                 ("port", port),
                 ("priority", ""),
+                ("subject", ""),
             ],
             "1".into(),
+        );
+    }
+    // The verdict follows the worst finding derived from the files.
+    let worst = ["critical", "warning"]
+        .into_iter()
+        .find(|sev| findings.iter().any(|f| f.1 == *sev));
+    let now = match worst {
+        Some("critical") => "unhealthy",
+        Some(_) => "degraded",
+        None => "healthy",
+    };
+    for v in ["healthy", "degraded", "unhealthy"] {
+        put(
+            "rdma_node_health",
+            &[("verdict", v)],
+            u8::from(v == now).to_string(),
         );
     }
     // The collectors that read counter files fail while one is broken.
@@ -1028,4 +1045,30 @@ fn every_golden_family_matches_the_tree() {
         missing.is_empty(),
         "expected from the tree, absent from golden: {missing:?}"
     );
+}
+
+#[test]
+fn healthz_verbose_shows_the_verdict_and_metrics_export_it() {
+    let agent = start(&[]);
+    // node-mixed: two saturated counters (warning) and a disabled port (info).
+    let (status, body) = get(agent.port, "/healthz?verbose").unwrap();
+    assert_eq!(
+        status, 200,
+        "a degraded node is not a failing agent: {body}"
+    );
+    assert!(
+        body.contains("\nverdict: degraded: 0 critical, 2 warning, 1 info\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("WARNING counter_saturated device=hfi1_0 port=1: "),
+        "{body}"
+    );
+    let (_, plain) = get(agent.port, "/healthz").unwrap();
+    assert!(!plain.contains("verdict"), "{plain}");
+    let (_, metrics) = get(agent.port, "/metrics").unwrap();
+    let s = samples(&metrics);
+    assert_eq!(s["rdma_node_health{verdict=\"degraded\"}"], "1");
+    assert_eq!(s["rdma_node_health{verdict=\"healthy\"}"], "0");
+    assert_eq!(s["rdma_node_health{verdict=\"unhealthy\"}"], "0");
 }

@@ -5,3 +5,5 @@
 pub mod ai;
 pub mod context;
 pub mod findings;
+pub mod health;
+pub mod state;

@@ -57,6 +57,8 @@ pub struct Request {
     pub head_only: bool,
     /// The path without the query.
     pub path: String,
+    /// What follows the `?` of the target (empty without one).
+    pub query: String,
     /// The client accepts `Content-Encoding: gzip`.
     pub accepts_gzip: bool,
     /// The `Authorization` header's value.
@@ -783,6 +785,10 @@ pub fn parse_head(head: &[u8]) -> Result<Request, Reject> {
     Ok(Request {
         head_only,
         path: target.split('?').next().unwrap_or_default().to_string(),
+        query: target
+            .split_once('?')
+            .map(|(_, q)| q.to_string())
+            .unwrap_or_default(),
         accepts_gzip,
         authorization,
     })

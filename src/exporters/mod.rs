@@ -122,6 +122,23 @@ impl Published {
         checks
     }
 
+    /// The node's verdict and its findings, one line each (`/healthz?verbose`).
+    pub fn verdict_lines(&self) -> String {
+        use crate::analysis::health::{finding_line, verdict_line};
+        match self.snapshot.load().as_ref() {
+            None => "verdict: no cycle has completed yet\n".to_string(),
+            Some(doc) => {
+                let f = &doc.snapshot.findings;
+                let mut s = format!("verdict: {}\n", verdict_line(f));
+                for line in f.iter().map(finding_line) {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+                s
+            }
+        }
+    }
+
     /// Every health check passes.
     pub fn healthy(&self) -> bool {
         self.health().iter().all(|c| c.ok)

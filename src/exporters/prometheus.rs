@@ -101,6 +101,10 @@ impl Handler for Endpoint {
                     let state = if c.ok { "ok" } else { "FAILING" };
                     body.push_str(&format!("{}: {state}: {}\n", c.name, c.detail));
                 }
+                if req.query.split('&').any(|p| p == "verbose" || p == "verbose=1") {
+                    // The node's verdict is news, not the agent's liveness: it never fails /healthz.
+                    body.push_str(&self.published.verdict_lines());
+                }
                 let status = if checks.iter().all(|c| c.ok) { 200 } else { 503 };
                 out.send(status, &plain, vec![Part::Owned(body.into_bytes())])
             }

@@ -30,6 +30,9 @@ pub struct Finding {
     pub device: String,
     pub port: Option<u32>,
     pub priority: Option<u8>,
+    /// What the finding is about when that is not an RDMA device (a `health.expect` rule).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     pub summary: String,
     pub evidence: BTreeMap<&'static str, serde_json::Value>,
     pub first_seen_unix_ms: u64,

@@ -39,10 +39,10 @@ use crate::config::Analysis;
 use crate::model::finding::{Finding, Severity};
 use crate::snapshot::{CounterView, Flag, PortView, Snapshot};
 
-type Key = (&'static str, String, Option<u32>, Option<u8>);
+pub(crate) type Key = (&'static str, String, Option<u32>, Option<u8>);
 
 /// A rule's hit with where it is: (key, severity, summary, evidence).
-type KeyedHit = (
+pub(crate) type KeyedHit = (
     Key,
     Severity,
     String,
@@ -73,6 +73,11 @@ pub struct Findings {
     /// Last carrier-change count and driver link-down count per netdev.
     carrier: HashMap<String, u32>,
     link_downs: HashMap<String, u64>,
+    /// Expectations and peer comparison (analysis::health), when configured.
+    health: Option<crate::config::Health>,
+    /// First-seen times from a state saved before a restart, claimed by the
+    /// first evaluation (a finding still there keeps its time and is no news).
+    restored: HashMap<(String, String, Option<u32>, Option<u8>), u64>,
     counters: counters::CounterRules,
 }
 
@@ -114,7 +119,75 @@ impl Findings {
             link_downs: HashMap::new(),
             pause_us: HashMap::new(),
             counters: Default::default(),
+            health: None,
+            restored: HashMap::new(),
         }
+    }
+    /// What the engine carries from cycle to cycle, to be saved (crate::state).
+    pub fn save_state(&self) -> crate::analysis::state::EngineState {
+        use crate::analysis::state::{SavedFinding, SavedPort};
+        crate::analysis::state::EngineState {
+            findings: self
+                .active
+                .iter()
+                .map(|(k, f)| SavedFinding {
+                    id: k.0.to_string(),
+                    place: k.1.clone(),
+                    port: k.2,
+                    priority: k.3,
+                    first_seen_unix_ms: f.first_seen_unix_ms,
+                })
+                .collect(),
+            ports: self
+                .ports
+                .iter()
+                .map(|((device, port), h)| SavedPort {
+                    device: device.clone(),
+                    port: *port,
+                    ever_active: h.ever_active,
+                    best_width: h.best_width,
+                    best_rate: h.best_rate,
+                    transitions: h.transitions.iter().copied().collect(),
+                    down_pending: h.down_pending,
+                })
+                .collect(),
+            carrier: self.carrier.clone().into_iter().collect(),
+            link_downs: self.link_downs.clone().into_iter().collect(),
+            config: self.config.clone().into_iter().collect(),
+            changed: self.changed.clone().into_iter().collect(),
+        }
+    }
+
+    /// Resumes from a saved state (same boot): port histories and baselines
+    /// as they were, first-seen times for the findings that are still there.
+    pub fn restore_state(&mut self, s: crate::analysis::state::EngineState) {
+        for p in s.ports {
+            self.ports.insert(
+                (p.device, p.port),
+                PortHistory {
+                    was_active: false,
+                    ever_active: p.ever_active,
+                    best_width: p.best_width,
+                    best_rate: p.best_rate,
+                    transitions: p.transitions.into_iter().collect(),
+                    down_pending: p.down_pending,
+                },
+            );
+        }
+        self.carrier.extend(s.carrier);
+        self.link_downs.extend(s.link_downs);
+        self.config.extend(s.config);
+        self.changed.extend(s.changed);
+        self.restored = s
+            .findings
+            .into_iter()
+            .map(|f| ((f.id, f.place, f.port, f.priority), f.first_seen_unix_ms))
+            .collect();
+    }
+
+    /// Turns on the rules of analysis::health with this configuration.
+    pub fn set_health(&mut self, health: crate::config::Health) {
+        self.health = Some(health);
     }
 
     /// Evaluates every rule on one cycle; returns the active findings, most
@@ -195,6 +268,9 @@ impl Findings {
             }
         }
         hits.extend(self.firmware_rule(snap));
+        if let Some(h) = &self.health {
+            hits.extend(crate::analysis::health::hits(snap, h));
+        }
         let dominant = dominant::hits(snap, &hits);
         hits.extend(dominant);
         // Several device-wide counters can hit one (rule, device): one finding
@@ -216,22 +292,29 @@ impl Findings {
                     f.last_seen_unix_ms = now_ms;
                 }
                 None => {
-                    new_serious |= severity <= Severity::Warning;
+                    let restored =
+                        self.restored
+                            .remove(&(key.0.to_string(), key.1.clone(), key.2, key.3));
+                    new_serious |= restored.is_none() && severity <= Severity::Warning;
+                    let (device, subject) = crate::analysis::health::place(key.0, &key.1);
                     let f = Finding {
                         id: key.0,
                         severity,
-                        device: key.1.clone(),
+                        device,
+                        subject,
                         port: key.2,
                         priority: key.3,
                         summary,
                         evidence,
-                        first_seen_unix_ms: now_ms,
+                        first_seen_unix_ms: restored.unwrap_or(now_ms),
                         last_seen_unix_ms: now_ms,
                     };
                     self.active.insert(key, f);
                 }
             }
         }
+        // Saved findings not there after the restart are gone.
+        self.restored.clear();
         // A condition that is gone clears its finding.
         self.active.retain(|k, _| seen.contains(k));
         let mut out: Vec<Finding> = self.active.values().cloned().collect();

@@ -21,6 +21,7 @@ fn parses_the_request_line_and_accept_encoding() {
         Request {
             head_only: false,
             path: "/metrics".into(),
+            query: "x=1".into(),
             accepts_gzip: true,
             authorization: None,
         }

@@ -1,0 +1,439 @@
+//! Node verdicts: the operator's expectations (`health.expect`), peer
+//! comparison among a node's ports (`port_outlier`), and the one-word
+//! verdict schedulers act on.
+//!
+//! - `expectation_unmet` (critical, or the rule's `severity`): a
+//!   `health.expect` rule covers the ports of the devices its `match` glob
+//!   names with its `link_layer`; a covered port is *good* when it is ACTIVE
+//!   at `min_rate_gbps` or more and `min_width` lanes or more. The rule is
+//!   unmet when fewer than `ports` covered ports are good (without `ports`:
+//!   when any covered port is not good, or none is covered). The finding's
+//!   `subject` is the rule's name; its evidence lists each covered port that
+//!   is not good and why, and how many ports are missing.
+//! - `port_outlier` (warning), without configuration: ports are grouped by
+//!   HCA type (`hca_type`, else the driver) and link layer; a group needs two
+//!   ACTIVE ports. A port is an outlier when
+//!   - its rate or width is below the group's typical one (the most common
+//!     rate and width; a tie goes to the faster), or
+//!   - its error rate (PMA error counters, per second) or retransmission
+//!     rate (the responder/requester sequence and timeout counters) is above
+//!     `health.outlier_min_per_second` and at least `health.outlier_factor`
+//!     times the median of its siblings' rates.
+//! - The verdict: `unhealthy` with any critical finding, `degraded` with any
+//!   warning, `healthy` otherwise (info findings do not count).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::analysis::findings::KeyedHit;
+use crate::config::health::{ExpectSeverity, Expectation, Health, glob_match};
+use crate::model::finding::{Finding, Severity};
+use crate::snapshot::{PortView, Snapshot};
+
+const STATE_ACTIVE: u8 = 4;
+
+/// Error counters of the PMA (`counters/`, IBTA PortCounters), per second summed.
+const ERROR_COUNTERS: &[&str] = &[
+    "symbol_error",
+    "port_rcv_errors",
+    "link_error_recovery",
+    "link_downed",
+    "local_link_integrity_errors",
+    "excessive_buffer_overrun_errors",
+    "port_rcv_remote_physical_errors",
+];
+
+/// Counters that move when packets are sent again (mlx5 `hw_counters/`,
+/// drivers/infiniband/hw/mlx5/counters.c: NAK sequence errors, out-of-order
+/// arrivals, ACK timeouts, duplicate requests at the responder).
+const RETRANSMIT_COUNTERS: &[&str] = &[
+    "packet_seq_err",
+    "out_of_sequence",
+    "local_ack_timeout_err",
+    "duplicate_request",
+    "implied_nak_seq_err",
+];
+
+/// Rules whose key names a subject (a configuration rule), not an RDMA device.
+const SUBJECT_RULES: &[&str] = &["expectation_unmet"];
+
+/// Where a finding's key points: `(device, subject)`. The `device` label is
+/// only ever an RDMA device; anything else goes in `subject`.
+pub fn place(id: &str, key_where: &str) -> (String, Option<String>) {
+    if SUBJECT_RULES.contains(&id) {
+        (String::new(), Some(key_where.to_string()))
+    } else {
+        (key_where.to_string(), None)
+    }
+}
+
+/// What schedulers act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    Healthy,
+    Degraded,
+    Unhealthy,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 3] = [Verdict::Healthy, Verdict::Degraded, Verdict::Unhealthy];
+
+    pub fn of(findings: &[Finding]) -> Verdict {
+        let worst = findings.iter().map(|f| f.severity).min();
+        match worst {
+            Some(Severity::Critical) => Verdict::Unhealthy,
+            Some(Severity::Warning) => Verdict::Degraded,
+            Some(Severity::Info) | None => Verdict::Healthy,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Healthy => "healthy",
+            Verdict::Degraded => "degraded",
+            Verdict::Unhealthy => "unhealthy",
+        }
+    }
+
+    /// `rdma-monitor check`'s exit status for this verdict.
+    pub fn exit_code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// One line that says the verdict and how many findings of each severity.
+pub fn verdict_line(findings: &[Finding]) -> String {
+    let n = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    format!(
+        "{}: {} critical, {} warning, {} info",
+        Verdict::of(findings).as_str(),
+        n(Severity::Critical),
+        n(Severity::Warning),
+        n(Severity::Info)
+    )
+}
+
+/// One finding as one line: severity, rule, where, what.
+pub fn finding_line(f: &Finding) -> String {
+    let mut place = String::new();
+    if !f.device.is_empty() {
+        place.push_str(&format!(" device={}", f.device));
+    }
+    if let Some(p) = f.port {
+        place.push_str(&format!(" port={p}"));
+    }
+    if let Some(p) = f.priority {
+        place.push_str(&format!(" priority={p}"));
+    }
+    if let Some(s) = &f.subject {
+        place.push_str(&format!(" subject={s}"));
+    }
+    let summary = crate::config::escape(&f.summary);
+    format!(
+        "{} {}{place}: {summary}",
+        f.severity.as_str().to_uppercase(),
+        f.id
+    )
+}
+
+/// `rdma_node_health{verdict}`: 1 for the current verdict, 0 for the others
+/// (a state set: an alert on `rdma_node_health{verdict="unhealthy"} == 1`).
+pub fn export(findings: &[Finding], out: &mut crate::metrics::Builder) {
+    let now = Verdict::of(findings);
+    for v in Verdict::ALL {
+        out.gauge_u64(
+            "rdma_node_health",
+            "The node's verdict from its active findings, 1 for the current one: unhealthy with a critical finding, degraded with a warning, else healthy.",
+            &[("verdict", v.as_str())],
+            (v == now).into(),
+        );
+    }
+}
+
+/// The hits of every rule of this module on one snapshot.
+pub fn hits(snap: &Snapshot, cfg: &Health) -> Vec<KeyedHit> {
+    let mut out = expectation_hits(snap, &cfg.expect);
+    out.extend(outlier_hits(snap, cfg));
+    out
+}
+
+fn is_active(p: &PortView) -> bool {
+    p.state.as_ref().is_some_and(|s| s.value == STATE_ACTIVE)
+}
+
+fn same_link_layer(want: &str, p: &PortView) -> bool {
+    p.info
+        .link_layer
+        .as_deref()
+        .is_some_and(|l| l.eq_ignore_ascii_case(want))
+}
+
+/// "InfiniBand ports of mlx5_*: 8 at >= 400 Gb/s, >= 4X".
+fn describe(e: &Expectation) -> String {
+    let mut s = format!(
+        "{} ports",
+        e.link_layer.as_deref().unwrap_or("all link layers:")
+    );
+    if let Some(m) = &e.device_match {
+        s.push_str(&format!(" of {m}"));
+    }
+    s.push_str(": ");
+    s.push_str(&match e.ports {
+        Some(n) => format!("{n} ACTIVE"),
+        None => "all ACTIVE".to_string(),
+    });
+    if let Some(r) = e.min_rate_gbps {
+        s.push_str(&format!(", >= {r} Gb/s"));
+    }
+    if let Some(w) = e.min_width {
+        s.push_str(&format!(", >= {w}X"));
+    }
+    s
+}
+
+/// Why a covered port is not good, or `None` when it is.
+fn shortfall(e: &Expectation, p: &PortView) -> Option<String> {
+    if !is_active(p) {
+        return Some(match &p.state {
+            Some(s) => s.name.clone(),
+            None => "state unknown".to_string(),
+        });
+    }
+    let mut why = Vec::new();
+    match (&p.rate, e.min_rate_gbps) {
+        (Some(r), Some(min)) if r.gbit_per_sec < min => {
+            why.push(format!("{} Gb/s < {min} Gb/s", r.gbit_per_sec));
+        }
+        (None, Some(_)) => why.push("rate unknown".to_string()),
+        _ => {}
+    }
+    match (p.rate.as_ref().and_then(|r| r.width), e.min_width) {
+        (Some(w), Some(min)) if w < min => why.push(format!("{w}X < {min}X")),
+        (None, Some(_)) => why.push("width unknown".to_string()),
+        _ => {}
+    }
+    (!why.is_empty()).then(|| why.join(", "))
+}
+
+fn expectation_hits(snap: &Snapshot, rules: &[Expectation]) -> Vec<KeyedHit> {
+    let mut out = Vec::new();
+    for (i, e) in rules.iter().enumerate() {
+        let mut covered = 0usize;
+        let mut good = 0usize;
+        let mut problems: Vec<String> = Vec::new();
+        for d in &snap.devices {
+            if e.device_match
+                .as_deref()
+                .is_some_and(|g| !glob_match(g, &d.info.name))
+            {
+                continue;
+            }
+            for p in &d.ports {
+                if e.link_layer
+                    .as_deref()
+                    .is_some_and(|ll| !same_link_layer(ll, p))
+                {
+                    continue;
+                }
+                covered += 1;
+                match shortfall(e, p) {
+                    None => good += 1,
+                    Some(why) => problems.push(format!("{}/{}: {why}", d.info.name, p.port)),
+                }
+            }
+        }
+        let required = e.ports.map_or(covered.max(1), |n| n as usize);
+        if good >= required {
+            continue;
+        }
+        let missing = required.saturating_sub(covered);
+        let name = e.label(i);
+        let mut seen = problems.clone();
+        if missing > 0 {
+            seen.push(format!(
+                "{missing} port(s) missing ({covered} covered of {required} required)"
+            ));
+        }
+        let severity = match e.severity {
+            Some(ExpectSeverity::Warning) => Severity::Warning,
+            _ => Severity::Critical,
+        };
+        let mut evidence: BTreeMap<&'static str, Value> = BTreeMap::new();
+        evidence.insert("rule", describe(e).into());
+        evidence.insert("required", required.into());
+        evidence.insert("good", good.into());
+        evidence.insert("covered", covered.into());
+        evidence.insert("missing", missing.into());
+        evidence.insert("not_good", problems.into());
+        out.push((
+            ("expectation_unmet", name.clone(), None, None),
+            severity,
+            format!(
+                "expectation {name} unmet ({}): {good} of {required} ports good; {}",
+                describe(e),
+                seen.join("; ")
+            ),
+            evidence,
+        ));
+    }
+    out
+}
+
+/// A port with what the peer comparison looks at.
+struct Peer<'a> {
+    device: &'a str,
+    port: &'a PortView,
+    errors: Option<f64>,
+    retransmits: Option<f64>,
+}
+
+fn rate_sum(p: &PortView, names: &[&str]) -> Option<f64> {
+    names
+        .iter()
+        .filter_map(|n| {
+            p.counters
+                .get(*n)
+                .or_else(|| p.hw_counters.get(*n))
+                .and_then(|c| c.rate)
+        })
+        .reduce(|a, b| a + b)
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len().is_multiple_of(2) {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    })
+}
+
+fn outlier_hits(snap: &Snapshot, cfg: &Health) -> Vec<KeyedHit> {
+    let mut groups: BTreeMap<(String, String), Vec<Peer>> = BTreeMap::new();
+    for d in &snap.devices {
+        let Some(kind) = d.info.hca_type.as_deref().or(d.info.driver.as_deref()) else {
+            continue;
+        };
+        for p in d.ports.iter().filter(|p| is_active(p)) {
+            let Some(ll) = p.info.link_layer.as_deref() else {
+                continue;
+            };
+            groups
+                .entry((kind.to_string(), ll.to_string()))
+                .or_default()
+                .push(Peer {
+                    device: &d.info.name,
+                    port: p,
+                    errors: rate_sum(p, ERROR_COUNTERS),
+                    retransmits: rate_sum(p, RETRANSMIT_COUNTERS),
+                });
+        }
+    }
+    let mut out = Vec::new();
+    for ((kind, ll), peers) in &groups {
+        if peers.len() < 2 {
+            continue;
+        }
+        let mut reasons: Vec<Vec<String>> = vec![Vec::new(); peers.len()];
+        let mut evidence: Vec<BTreeMap<&'static str, Value>> = vec![BTreeMap::new(); peers.len()];
+        // The typical rate and width: the most common, a tie to the faster.
+        let mut counts: BTreeMap<(u64, u8), usize> = BTreeMap::new();
+        for p in peers {
+            if let Some(r) = &p.port.rate {
+                *counts
+                    .entry((r.gbit_per_sec.to_bits(), r.width.unwrap_or(0)))
+                    .or_default() += 1;
+            }
+        }
+        let typical = counts
+            .iter()
+            .max_by(|a, b| {
+                a.1.cmp(b.1).then(
+                    f64::from_bits(a.0.0)
+                        .total_cmp(&f64::from_bits(b.0.0))
+                        .then(a.0.1.cmp(&b.0.1)),
+                )
+            })
+            .map(|((g, w), n)| (f64::from_bits(*g), *w, *n));
+        if let Some((gbit, width, n)) = typical {
+            for (i, p) in peers.iter().enumerate() {
+                let Some(r) = &p.port.rate else { continue };
+                let w = r.width.unwrap_or(0);
+                if r.gbit_per_sec < gbit || (w > 0 && width > 0 && w < width) {
+                    reasons[i].push(format!(
+                        "runs at {} Gb/s {w}X, {n} of its {} {kind} {ll} siblings at {gbit} Gb/s {width}X",
+                        r.gbit_per_sec,
+                        peers.len()
+                    ));
+                    evidence[i].insert("gbit_per_sec", r.gbit_per_sec.into());
+                    evidence[i].insert("width", w.into());
+                    evidence[i].insert("typical_gbit_per_sec", gbit.into());
+                    evidence[i].insert("typical_width", width.into());
+                }
+            }
+        }
+        for (what, key, get) in [
+            (
+                "error",
+                "errors_per_second",
+                (|p: &Peer| p.errors) as fn(&Peer) -> Option<f64>,
+            ),
+            ("retransmission", "retransmits_per_second", |p: &Peer| {
+                p.retransmits
+            }),
+        ] {
+            for (i, p) in peers.iter().enumerate() {
+                let Some(v) = get(p) else { continue };
+                let others: Vec<f64> = peers
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .filter_map(|(_, q)| get(q))
+                    .collect();
+                let Some(m) = median(others) else { continue };
+                if v > cfg.outlier_min_per_second && v >= cfg.outlier_factor * m {
+                    reasons[i].push(format!(
+                        "{what} rate {v:.3}/s, its siblings' median {m:.3}/s"
+                    ));
+                    evidence[i].insert(key, v.into());
+                    evidence[i].insert(
+                        if what == "error" {
+                            "sibling_median_errors_per_second"
+                        } else {
+                            "sibling_median_retransmits_per_second"
+                        },
+                        m.into(),
+                    );
+                }
+            }
+        }
+        for ((p, why), mut ev) in peers.iter().zip(reasons).zip(evidence) {
+            if why.is_empty() {
+                continue;
+            }
+            ev.insert("hca_type", kind.clone().into());
+            ev.insert("link_layer", ll.clone().into());
+            ev.insert("siblings", (peers.len() - 1).into());
+            out.push((
+                (
+                    "port_outlier",
+                    p.device.to_string(),
+                    Some(p.port.port),
+                    None,
+                ),
+                Severity::Warning,
+                format!("{}/{}: {}", p.device, p.port.port, why.join("; ")),
+                ev,
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
