@@ -106,11 +106,12 @@ impl Collector for Attribution {
         // name → labels → value: one series per label set, however many consumers share it.
         let mut sums: BTreeMap<(usize, usize), BTreeMap<Key, u64>> = BTreeMap::new();
         let mut add = |family: usize, what: usize, labels: Key, v: u64| {
-            *sums
+            let sum = sums
                 .entry((family, what))
                 .or_default()
                 .entry(labels)
-                .or_default() += v;
+                .or_default();
+            *sum = sum.saturating_add(v);
         };
         for c in a.consumers.iter() {
             let (prefix, ids) = family(c);

@@ -298,15 +298,17 @@ pub fn group(
             None => un.user_qps += 1,
         }
     }
+    // Saturating: an implicit on-demand-paging MR reports a length of
+    // u64::MAX (mlx5), which a plain sum would overflow.
     for mr in &dump.mrs {
         match g.acc(&mr.owner) {
             Some(acc) => {
                 acc.mrs += 1;
-                acc.mr_bytes += mr.mrlen.unwrap_or(0);
+                acc.mr_bytes = acc.mr_bytes.saturating_add(mr.mrlen.unwrap_or(0));
             }
             None => {
                 un.mrs += 1;
-                un.mr_bytes += mr.mrlen.unwrap_or(0);
+                un.mr_bytes = un.mr_bytes.saturating_add(mr.mrlen.unwrap_or(0));
             }
         }
     }
@@ -429,7 +431,7 @@ impl Acc {
             add_all(&mut mine.qps_by_state, p.qps_by_state);
         }
         self.mrs += o.mrs;
-        self.mr_bytes += o.mr_bytes;
+        self.mr_bytes = self.mr_bytes.saturating_add(o.mr_bytes);
         self.cqs += o.cqs;
         self.pds += o.pds;
         for (k, c) in o.counters {

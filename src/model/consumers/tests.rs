@@ -152,3 +152,15 @@ fn names_of_types_and_states() {
     assert_eq!(qp_state_name(6), "ERR");
     assert_eq!(qp_state_name(9), "state_9");
 }
+
+/// An implicit on-demand-paging MR (mlx5) reports a length of u64::MAX: the
+/// sums saturate instead of overflowing (a panic in debug builds).
+#[test]
+fn an_implicit_odp_mr_saturates_the_sum() {
+    let mut d = dump();
+    d.mrs.push(mr(0, u64::MAX, Owner::Pid(100)));
+    d.mrs.push(mr(0, u64::MAX, Owner::Pid(200)));
+    let (c, un, _) = group(&d, &[], 16, |pid| (pid != 200).then(|| job("42")));
+    assert_eq!(c[0].mr_bytes, u64::MAX);
+    assert_eq!(un.mr_bytes, u64::MAX);
+}
