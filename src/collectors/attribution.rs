@@ -135,7 +135,7 @@ impl Collector for Attribution {
             emit(out, NAMES[family][what], HELP[what], s);
         }
         let un = &a.status.unattributed;
-        let help = "QPs no consumer was named for: owner=kernel (kernel ULPs, GSI/SMI), owner=unknown (a process that exited, or outside the agent's PID namespace).";
+        let help = "QPs no consumer was named for: owner=kernel (kernel ULPs, GSI/SMI), owner=unknown (a process that exited before it was read). Resources of processes outside the agent's PID namespace are not in the kernel's dump at all.";
         out.gauge_u64(
             "rdma_unattributed_qps",
             help,
@@ -150,7 +150,7 @@ impl Collector for Attribution {
         );
         out.gauge_u64(
             "rdma_unattributed_mr_bytes",
-            "Bytes of MRs whose process could not be read (exited, or outside the agent's PID namespace).",
+            "Bytes of MRs whose process could not be read (it exited). MRs of processes outside the agent's PID namespace are not in the kernel's dump at all.",
             &[],
             un.mr_bytes,
         );

@@ -13,8 +13,9 @@ use serde::Serialize;
 
 /// Who owns a resource, as RDMA netlink says (`fill_res_name_pid` in
 /// drivers/infiniband/core/nldev.c): a user resource carries `RES_PID` (in
-/// the caller's PID namespace), a kernel one `RES_KERN_NAME`. A user resource
-/// of a task outside the caller's PID namespace carries neither.
+/// the caller's PID namespace), a kernel one `RES_KERN_NAME`. A resource whose
+/// owner the caller's PID namespace cannot see is left out of the dump by the
+/// kernel (`rdma_is_visible_in_pid_ns`); `Unknown` is an entry with neither.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Owner {
@@ -179,8 +180,7 @@ pub struct Unattributed {
     /// Kernel QPs (GSI/SMI and kernel ULPs such as IPoIB, NVMe-oF, SMB Direct).
     pub kernel_qps: u64,
     /// User QPs whose process could not be read: it exited between the dump
-    /// and the `/proc` read, it lives outside the agent's PID namespace, or
-    /// `/proc` is not the host's.
+    /// and the `/proc` read, or `/proc` is not the agent's namespace's.
     pub user_qps: u64,
     pub mrs: u64,
     pub mr_bytes: u64,
