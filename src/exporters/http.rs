@@ -819,9 +819,8 @@ fn pollfd(fd: &impl AsRawFd) -> libc::pollfd {
 
 fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<usize> {
     let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-    // SAFETY: `fds` is an exclusively borrowed slice of initialised pollfd
-    // structs, and its length is the count passed; the kernel writes only
-    // `revents` within it.
+    // SAFETY: `fds` is an exclusively borrowed slice of initialised pollfds, its
+    // length the count passed; the kernel writes only `revents` within it.
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
     if n < 0 {
         Err(io::Error::last_os_error())

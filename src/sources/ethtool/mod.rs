@@ -120,11 +120,10 @@ fn siocethtool(fd: &OwnedFd, ifname: &str, req: &mut Request<'_>) -> io::Result<
         *d = *s as libc::c_char;
     }
     ifr.ifr_ifru.ifru_data = req.buf.as_mut_ptr().cast();
-    // SAFETY: `ifr` holds a NUL-terminated name and points at `req.buf`,
-    // which we borrow mutably for the call; its first word is a read command
-    // (checked above) whose header the buffer holds. A driver whose count
-    // grew since we sized the buffer, on a kernel without 7b07be1ff1cb, can
-    // write past it: there the guard page stops it and the call fails.
+    // A driver whose count grew since we sized the buffer, on a kernel without
+    // 7b07be1ff1cb, can write past it: there the guard page stops it and the call fails.
+    // SAFETY: `ifr` holds a NUL-terminated name and points at `req.buf`, borrowed
+    // mutably for the call, whose first word is a read command (checked above).
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), sys::SIOCETHTOOL as _, &mut ifr) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
@@ -174,9 +173,8 @@ impl GuardedBuf {
             self.usable = usable;
         }
         let start = self.base.wrapping_add(self.usable - len);
-        // SAFETY: `start..start + len` lies in the read-write part of our own
-        // mapping (len <= usable), which nothing else references while the
-        // returned slice borrows `self` mutably.
+        // SAFETY: `start..start + len` is in our mapping's read-write part (len <= usable),
+        // referenced by nothing else while the slice borrows `self` mutably.
         let region = unsafe { std::slice::from_raw_parts_mut(start, len) };
         region.fill(0);
         Ok(region)

@@ -443,9 +443,8 @@ fn guard_page_stops_a_kernel_copy_past_the_buffer() {
         assert_eq!(region.len(), len);
         assert!(region.iter().all(|&b| b == 0));
         let p = region.as_mut_ptr();
-        // SAFETY: asks the kernel to write `len + 64` bytes at `p`, of
-        // which only `len` are ours; the rest is the guard page, which the
-        // kernel cannot write to: that is what is tested.
+        // Only `len` of the `len + 64` bytes are ours; the rest is the guard page.
+        // SAFETY: the kernel cannot write to the guard page: that is what is tested.
         let n = unsafe { libc::read(zero.as_raw_fd(), p.cast(), len + 64) };
         let err = io::Error::last_os_error();
         assert!(

@@ -158,9 +158,9 @@ impl MadPort for Umad {
         if n < HDR as isize {
             return Ok(None);
         }
+        let hdr = self.buf.as_ptr().cast::<sys::ib_user_mad_hdr_old>();
         // SAFETY: the first HDR bytes are an ib_user_mad_hdr_old as the kernel wrote it.
-        let hdr: sys::ib_user_mad_hdr_old =
-            unsafe { std::ptr::read_unaligned(self.buf.as_ptr().cast()) };
+        let hdr = unsafe { std::ptr::read_unaligned(hdr) };
         Ok(Some(Received {
             status: hdr.status,
             mad: self.buf[HDR..n as usize].to_vec(),
