@@ -1,8 +1,7 @@
 //! The Ethernet side of a port as the reading and the snapshot carry it:
 //! link counters, ethtool statistics and settings, DCB, devlink, the
-//! transceiver. The decoders fill these types (or convert into them,
-//! `sources/into_model.rs`), so a decoder refactor cannot change the JSON
-//! schema `SCHEMA_VERSION` protects.
+//! transceiver. The decoders fill these types directly: the JSON schema
+//! `SCHEMA_VERSION` protects is defined here, not in a decoder.
 
 use std::sync::Arc;
 

@@ -5,7 +5,6 @@ pub mod attribution;
 pub mod cgroup;
 pub mod ethtool;
 pub mod file;
-mod into_model;
 pub mod kmod;
 pub mod mad;
 pub mod netdev;

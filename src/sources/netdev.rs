@@ -128,7 +128,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
             self.seq = self.seq.wrapping_add(1);
             self.stats.netlink_round_trips += 1;
             match dcb::dcb(route, self.seq, name) {
-                Ok(d) => info.dcb = d.map(Into::into),
+                Ok(d) => info.dcb = d,
                 Err(e) => errors.push(e.to_string()),
             }
         }
@@ -141,8 +141,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
             .devlink
             .iter()
             .find(|d| !bus.is_empty() && d.device == bus)
-            .cloned()
-            .map(Into::into);
+            .cloned();
         for role in ["np", "rp"] {
             for prio in 0..8u8 {
                 let p = self
@@ -215,9 +214,9 @@ impl<E: EthtoolIo> NetdevSource<E> {
             let ethtool_nl = self.read_ethtool_nl(name);
             out.push(NetdevReading {
                 name: name.clone(),
-                link: links.remove(name).map(Into::into),
+                link: links.remove(name),
                 ethtool_stats,
-                ethtool_nl: ethtool_nl.map(Into::into),
+                ethtool_nl,
                 info,
                 errors,
             });

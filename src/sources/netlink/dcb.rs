@@ -2,30 +2,12 @@
 //! per priority, ETS map and APP table, as `dcb pfc show` / `mlnx_qos` show
 //! them (net/dcb/dcbnl.c fills the reply).
 
-use serde::Serialize;
-
 use super::wire::{self, MessageBuilder, WireError, skip};
 use super::{NlError, NlTransport, for_each_reply};
 use crate::sys;
 
-/// The DCB configuration of a netdev (RTM_GETDCB, DCB_CMD_IEEE_GET): PFC per
-/// priority and the ETS priority → traffic-class map, as `dcb pfc show` /
-/// `mlnx_qos` show them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Dcb {
-    /// Priorities with PFC enabled (bit p = priority p).
-    pub pfc_enabled: Option<u8>,
-    pub pfc_cap: Option<u8>,
-    /// PFC frames sent (requests) and received (indications) per priority, where the driver counts them.
-    pub pfc_requests: Vec<u64>,
-    pub pfc_indications: Vec<u64>,
-    /// Traffic class of each priority, and each class's share of bandwidth (%).
-    pub prio_tc: Vec<u8>,
-    pub tc_bw: Vec<u8>,
-    /// Entries of the APP table (selector 5 = DSCP: the port trusts DSCP).
-    pub app_entries: u32,
-    pub dscp_trust: bool,
-}
+/// Decoded straight into the model's type: the snapshot schema is the model's.
+pub use crate::model::netdev::Dcb;
 
 const DCBMSG: usize = std::mem::size_of::<sys::dcbmsg>();
 

@@ -1,23 +1,12 @@
 //! devlink (the "devlink" generic netlink family): `devlink dev info` —
 //! driver, serial numbers, fixed/running/stored firmware versions.
 
-use serde::Serialize;
-
 use super::genl::request;
 use super::wire::{self, NlAttr, WireError, skip};
 use crate::sys;
 
-/// `devlink dev info` of one device.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct DevlinkInfo {
-    pub bus: String,
-    pub device: String,
-    pub driver: Option<String>,
-    pub serial: Option<String>,
-    pub board_serial: Option<String>,
-    /// (kind: fixed/running/stored, name, value): e.g. ("running", "fw.version", "22.36.1010").
-    pub versions: Vec<(&'static str, String, String)>,
-}
+/// Decoded straight into the model's type: the snapshot schema is the model's.
+pub use crate::model::netdev::DevlinkInfo;
 
 pub fn devlink_info_request(family: u16, seq: u32) -> Vec<u8> {
     request(family, sys::DEVLINK_CMD_INFO_GET as u8, true, seq).finish()

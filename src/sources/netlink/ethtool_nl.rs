@@ -2,8 +2,6 @@
 //! statistics, link state and module EEPROM pages — what the SIOCETHTOOL
 //! ioctls (`sources/ethtool/`) lack. Unknown attributes are skipped.
 
-use serde::Serialize;
-
 use super::genl::request;
 use super::wire::{self, MessageBuilder, NlAttr, WireError, skip};
 use crate::sys;
@@ -12,23 +10,8 @@ use crate::sys;
 /// (linux/ethtool_netlink.h gained it in 6.2, right after EXT_SUBSTATE).
 pub const ETHTOOL_A_LINKSTATE_EXT_DOWN_CNT: u16 = sys::ETHTOOL_A_LINKSTATE_EXT_SUBSTATE as u16 + 1;
 
-/// Ethernet statistics from ethtool netlink that the ioctls lack.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct EthtoolNl {
-    pub pause_tx_frames: Option<u64>,
-    pub pause_rx_frames: Option<u64>,
-    /// FEC blocks corrected / uncorrectable and bits corrected: the total the
-    /// kernel sends first, then each lane's count where the driver has lanes.
-    pub fec_corrected: Option<u64>,
-    pub fec_corrected_lanes: Vec<u64>,
-    pub fec_uncorrectable: Option<u64>,
-    pub fec_uncorrectable_lanes: Vec<u64>,
-    pub fec_corrected_bits: Option<u64>,
-    pub fec_corrected_bits_lanes: Vec<u64>,
-    pub link_up: Option<bool>,
-    /// Link-down events the driver counted (ETHTOOL_A_LINKSTATE_EXT_DOWN_CNT, 6.2+).
-    pub link_down_events: Option<u64>,
-}
+/// Decoded straight into the model's type: the snapshot schema is the model's.
+pub use crate::model::netdev::EthtoolNl;
 
 /// An ethtool request for `ifname`: the header nest (device name, and the
 /// "with statistics" flag when `stats`) is its first attribute.

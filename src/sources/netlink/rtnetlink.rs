@@ -2,8 +2,6 @@
 //! carrier changes, operational state and MTU — one request for every
 //! netdev of the node. (DCB, also NETLINK_ROUTE, is `dcb.rs`.)
 
-use serde::Serialize;
-
 use super::wire::{self, MessageBuilder, WireError, skip};
 use super::{NlError, NlTransport, replies};
 use crate::sys;
@@ -17,19 +15,8 @@ pub fn command_name(kind: u16) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Link {
-    pub index: i32,
-    pub name: String,
-    pub mtu: Option<u32>,
-    /// IF_OPER_* (6 = up, 2 = down).
-    pub operstate: Option<u8>,
-    pub carrier_changes: Option<u32>,
-    pub carrier_up_count: Option<u32>,
-    pub carrier_down_count: Option<u32>,
-    /// struct rtnl_link_stats64, by field name, in the header's order.
-    pub stats64: Vec<(&'static str, u64)>,
-}
+/// Decoded straight into the model's type: the snapshot schema is the model's.
+pub use crate::model::netdev::Link;
 
 /// Field names of struct rtnl_link_stats64 (linux/if_link.h), in order.
 pub const STATS64_FIELDS: &[&str] = &[
