@@ -308,6 +308,39 @@ pub fn devices(
         .collect()
 }
 
+#[cfg(test)]
+impl Snapshot {
+    /// A snapshot of these devices and nothing else, for rule tests.
+    pub(crate) fn of_devices(devices: Vec<DeviceView>, interval_seconds: Option<f64>) -> Snapshot {
+        Snapshot {
+            schema_version: SCHEMA_VERSION,
+            agent: "t",
+            version: "t",
+            hostname: "h".into(),
+            timestamp: String::new(),
+            timestamp_unix_ms: 0,
+            interval_seconds,
+            sysfs_root: String::new(),
+            rdma_class_present: true,
+            devices,
+            collectors: Vec::new(),
+            read_errors: Vec::new(),
+            mad: None,
+            netdevs: Vec::new(),
+            module_params: Arc::new(Vec::new()),
+            findings: Vec::new(),
+            consumers: Arc::new(Vec::new()),
+            attribution: None,
+            sources: Sources {
+                sysfs: SourceStats::default(),
+                rdma_netlink: None,
+                rdma_netlink_unavailable: None,
+                last_cycle: Default::default(),
+            },
+        }
+    }
+}
+
 impl Snapshot {
     /// Every counter view with where it is, for self-metrics.
     pub fn flagged(&self) -> impl Iterator<Item = (&DeviceView, Option<u32>, &str, Flag)> {

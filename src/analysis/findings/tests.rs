@@ -9,8 +9,7 @@ use crate::config::Config;
 use crate::detect::Transport;
 use crate::model::Rate;
 use crate::model::{DeviceInfo, Enumerated, PortInfo, PortOrigin};
-use crate::snapshot::{CounterView, DeviceView, Snapshot, Sources};
-use crate::sources::sysfs::SourceStats;
+use crate::snapshot::{CounterView, DeviceView, Snapshot};
 
 fn state(v: u8) -> Option<Enumerated> {
     let name = match v {
@@ -64,46 +63,22 @@ fn cv(value: u64, delta: Option<u64>, rate: Option<f64>, flag: Option<Flag>) -> 
 }
 
 fn snap_of(devices: Vec<(&str, Option<&str>, Vec<PortView>)>) -> Snapshot {
-    Snapshot {
-        schema_version: 1,
-        agent: "t",
-        version: "t",
-        hostname: "h".into(),
-        timestamp: String::new(),
-        timestamp_unix_ms: 0,
-        interval_seconds: Some(10.0),
-        sysfs_root: String::new(),
-        rdma_class_present: true,
-        devices: devices
-            .into_iter()
-            .map(|(name, fw, ports)| DeviceView {
-                info: Arc::new(DeviceInfo {
-                    name: name.into(),
-                    fw_ver: fw.map(str::to_string),
-                    hca_type: Some("MT4123".into()),
-                    ..DeviceInfo::default()
-                }),
-                hw_counters: BTreeMap::new(),
-                ports,
-                resources: BTreeMap::new(),
-                qp_counters: Vec::new(),
-            })
-            .collect(),
-        collectors: Vec::new(),
-        read_errors: Vec::new(),
-        mad: None,
-        netdevs: Vec::new(),
-        module_params: Arc::new(Vec::new()),
-        findings: Vec::new(),
-        consumers: Arc::new(Vec::new()),
-        attribution: None,
-        sources: Sources {
-            sysfs: SourceStats::default(),
-            rdma_netlink: None,
-            rdma_netlink_unavailable: None,
-            last_cycle: Default::default(),
-        },
-    }
+    let devices = devices
+        .into_iter()
+        .map(|(name, fw, ports)| DeviceView {
+            info: Arc::new(DeviceInfo {
+                name: name.into(),
+                fw_ver: fw.map(str::to_string),
+                hca_type: Some("MT4123".into()),
+                ..DeviceInfo::default()
+            }),
+            hw_counters: BTreeMap::new(),
+            ports,
+            resources: BTreeMap::new(),
+            qp_counters: Vec::new(),
+        })
+        .collect();
+    Snapshot::of_devices(devices, Some(10.0))
 }
 
 fn one(st: u8, counters: &[(&str, CounterView)]) -> Snapshot {

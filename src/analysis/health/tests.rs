@@ -3,14 +3,12 @@
 //! changed where a test needs a slow, down or erring port.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
 use crate::analysis::findings::Findings;
 use crate::config::{Config, NetworkMode};
 use crate::model::{DeviceFilter, NodeReading};
-use crate::snapshot::Sources;
 use crate::sources::sysfs::SysfsSource;
 
 const SIXTEEN: &str = "fixtures/sysfs/node-16hca";
@@ -33,41 +31,17 @@ fn snapshot(
     prev: Option<&NodeReading>,
     elapsed: f64,
 ) -> crate::snapshot::Snapshot {
-    crate::snapshot::Snapshot {
-        schema_version: 1,
-        agent: "t",
-        version: "t",
-        hostname: "h".into(),
-        timestamp: String::new(),
-        timestamp_unix_ms: 0,
-        interval_seconds: prev.map(|_| elapsed),
-        sysfs_root: String::new(),
-        rdma_class_present: true,
-        devices: crate::snapshot::devices(
-            now,
-            prev,
-            elapsed,
-            NetworkMode::Auto,
-            &crate::snapshot::Widths {
-                pma: |n| crate::catalog::saturation(crate::catalog::Source::Pma, n),
-                hw: |n| crate::catalog::saturation(crate::catalog::Source::Hw, n),
-            },
-        ),
-        collectors: Vec::new(),
-        read_errors: Vec::new(),
-        mad: None,
-        netdevs: Vec::new(),
-        module_params: Arc::new(Vec::new()),
-        findings: Vec::new(),
-        consumers: Arc::new(Vec::new()),
-        attribution: None,
-        sources: Sources {
-            sysfs: Default::default(),
-            rdma_netlink: None,
-            rdma_netlink_unavailable: None,
-            last_cycle: Default::default(),
+    let devices = crate::snapshot::devices(
+        now,
+        prev,
+        elapsed,
+        NetworkMode::Auto,
+        &crate::snapshot::Widths {
+            pma: |n| crate::catalog::saturation(crate::catalog::Source::Pma, n),
+            hw: |n| crate::catalog::saturation(crate::catalog::Source::Hw, n),
         },
-    }
+    );
+    crate::snapshot::Snapshot::of_devices(devices, prev.map(|_| elapsed))
 }
 
 fn read(root: &Path) -> NodeReading {
