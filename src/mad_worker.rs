@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use serde::Serialize;
 
+use crate::catalog::xmit_wait::WaitClock;
 use crate::config::Config;
 use crate::sources::file;
 use crate::sources::mad::discovery::{self, Fabric, NODE_SWITCH};
 use crate::sources::mad::pma::{self, PortCounters, Target};
+use crate::sources::mad::samples;
 use crate::sources::mad::{Engine, Limits, MadPort, MadStats, Query, Umad, layout as mad};
 
 /// The counters of one port somewhere on the fabric.
@@ -31,6 +33,10 @@ pub struct FabricPort {
     pub port: u8,
     #[serde(flatten)]
     pub counters: Reading,
+    /// What PortXmitWait needs to become time (ASIC, PortSamplesControl.Tick,
+    /// link), when all of it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_clock: Option<WaitClock>,
 }
 
 /// PMA counters of a port, or why there are none.
@@ -84,6 +90,8 @@ pub struct LocalPort {
     pub lid: u16,
     #[serde(flatten)]
     pub counters: Reading,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_clock: Option<WaitClock>,
     /// The switch (or HCA) port at the other end of the cable.
     pub peer: Option<FabricPort>,
 }
@@ -112,6 +120,30 @@ pub struct PortWorker<P: MadPort> {
     peer_checked: Option<Instant>,
     /// The local port number and LID, refreshed with the peer.
     local: Option<(u8, u16)>,
+    /// PortSamplesControl.Tick per LID (None: not answered), asked once.
+    ticks: HashMap<u16, Option<u8>>,
+    /// (VendorID, DeviceID) of the local node and of the peer, and the
+    /// local link's (width, speed, extended speed): the same on both ends.
+    local_asic: Option<(u32, u16)>,
+    peer_asic: Option<(u32, u16)>,
+    link: Option<(u8, u8, u8)>,
+}
+
+/// The wait clock of a port, when its ASIC, tick and link are all known.
+fn clock(
+    asic: Option<(u32, u16)>,
+    tick: Option<u8>,
+    link: Option<(u8, u8, u8)>,
+) -> Option<WaitClock> {
+    let ((vendor_id, device_id), tick, (w, s, se)) = (asic?, tick?, link?);
+    Some(WaitClock {
+        vendor_id,
+        device_id,
+        tick,
+        width_active: w,
+        speed_active: s,
+        speed_ext_active: se,
+    })
 }
 
 fn limits(c: &Config) -> Limits {
@@ -150,6 +182,10 @@ impl<P: MadPort> PortWorker<P> {
             peer: None,
             peer_checked: None,
             local: None,
+            ticks: HashMap::new(),
+            local_asic: None,
+            peer_asic: None,
+            link: None,
         }
     }
 
@@ -167,6 +203,7 @@ impl<P: MadPort> PortWorker<P> {
             port,
             lid,
             counters: Reading::Error(e),
+            wait_clock: None,
             peer: None,
         };
         let due = self.peer_checked.is_none_or(|t| t.elapsed() >= rescan);
@@ -186,6 +223,10 @@ impl<P: MadPort> PortWorker<P> {
                 None => return fail(0, 0, "local NodeInfo: not sent".into()),
             };
             let local_port = field(&ni, NODE_INFO, "LocalPortNum") as u8;
+            self.local_asic = Some((
+                field(&ni, NODE_INFO, "VendorID") as u32,
+                field(&ni, NODE_INFO, "DeviceID") as u16,
+            ));
             let pi = match self
                 .engine
                 .run(
@@ -200,6 +241,11 @@ impl<P: MadPort> PortWorker<P> {
                 None => return fail(0, local_port, "local PortInfo: not sent".into()),
             };
             self.local = Some((local_port, field(&pi, PORT_INFO, "LID") as u16));
+            self.link = Some((
+                field(&pi, PORT_INFO, "LinkWidthActive") as u8,
+                field(&pi, PORT_INFO, "LinkSpeedActive") as u8,
+                field(&pi, PORT_INFO, "LinkSpeedExtActive") as u8,
+            ));
             self.peer = self.find_peer(local_port, mad::SMP_DATA_LEN);
             self.peer_checked = Some(Instant::now());
         }
@@ -217,6 +263,10 @@ impl<P: MadPort> PortWorker<P> {
             });
         }
         let mut read = pma::read(&mut self.engine, &targets, details, &mut self.caps).into_iter();
+        let lids: Vec<(u16, u8)> = targets.iter().map(|t| (t.lid, t.port)).collect();
+        let mut ticks = samples::ticks(&mut self.engine, &lids, &mut self.ticks).into_iter();
+        let local_tick = ticks.next().flatten();
+        let peer_tick = ticks.next().flatten();
         let first = read
             .next()
             .unwrap_or(Err(crate::sources::mad::QueryError::Budget));
@@ -242,6 +292,7 @@ impl<P: MadPort> PortWorker<P> {
                     lid: plid,
                     port: pport,
                     counters: Reading::from(c, sat),
+                    wait_clock: clock(self.peer_asic, peer_tick, self.link),
                 }
             });
         LocalPort {
@@ -250,6 +301,7 @@ impl<P: MadPort> PortWorker<P> {
             port: local_port,
             lid,
             counters,
+            wait_clock: clock(self.local_asic, local_tick, self.link),
             peer,
         }
     }
@@ -268,6 +320,10 @@ impl<P: MadPort> PortWorker<P> {
         let ni = r.next()?.ok()?;
         let desc = r.next()?.ok()?;
         let guid = field(&ni, NODE_INFO, "NodeGUID");
+        self.peer_asic = Some((
+            field(&ni, NODE_INFO, "VendorID") as u32,
+            field(&ni, NODE_INFO, "DeviceID") as u16,
+        ));
         let node_type = field(&ni, NODE_INFO, "NodeType") as u8;
         let pport = field(&ni, NODE_INFO, "LocalPortNum") as u8;
         // A switch answers on its port 0 LID; an HCA on the port's own.
@@ -324,17 +380,26 @@ impl<P: MadPort> PortWorker<P> {
             }
         }
         let results = pma::read(&mut self.engine, &targets, details, &mut self.caps);
+        let lids: Vec<(u16, u8)> = targets.iter().map(|t| (t.lid, t.port)).collect();
+        let ticks = samples::ticks(&mut self.engine, &lids, &mut self.ticks);
         targets
             .iter()
             .zip(owners)
             .zip(results)
-            .map(|((t, n), r)| FabricPort {
+            .zip(ticks)
+            .map(|(((t, n), r), tick)| FabricPort {
                 node_guid: n.guid,
                 node_desc: n.description.clone(),
                 node_type: n.node_type,
                 lid: t.lid,
                 port: t.port,
                 counters: Reading::from(r, sat),
+                wait_clock: clock(
+                    Some((n.vendor_id, n.device_id)),
+                    tick,
+                    n.port(t.port)
+                        .map(|p| (p.width_active, p.speed_active, p.speed_ext_active)),
+                ),
             })
             .collect()
     }

@@ -21,6 +21,7 @@ mod irdma;
 mod mlx5;
 mod pma;
 mod rxe;
+pub mod xmit_wait;
 
 /// Where a counter was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

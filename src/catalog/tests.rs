@@ -407,3 +407,48 @@ fn catalog_hw_names_come_from_the_drivers() {
     let k = known_on_port(Source::Hw, "rdma_tx_bytes", &[]).unwrap();
     assert_eq!((k.metric, k.scale), ("rdma_port_transmit_bytes_total", 1));
 }
+
+/// NVIDIA's worked conversions (ibdiagnet manual, "Congestion Assessment on
+/// InfiniBand Links") and the IBTA symbol time, as seconds per increment.
+#[test]
+fn xmit_wait_ticks_as_seconds() {
+    use xmit_wait::{WaitClock, seconds_per_tick};
+    let c = |device_id, tick, width_active, speed_active, speed_ext_active| WaitClock {
+        vendor_id: xmit_wait::VENDOR_MELLANOX,
+        device_id,
+        tick,
+        width_active,
+        speed_active,
+        speed_ext_active,
+    };
+    let close = |a: Option<f64>, b: f64| {
+        let a = a.expect("a tick length");
+        assert!((a - b).abs() < b * 1e-12, "{a} != {b}");
+    };
+    // Quantum HDR 4x, Tick 7: 8 bytes of a 200 Gb/s port = 0.32 ns.
+    close(seconds_per_tick(&c(54000, 7, 2, 0, 4)), 0.32e-9);
+    // Quantum-2 NDR 4x: 8 bytes at 400 Gb/s.
+    close(seconds_per_tick(&c(54002, 7, 2, 0, 8)), 0.16e-9);
+    // Switch-IB EDR 4x, Tick 31: 32 bytes per lane × 4 lanes at 100 Gb/s
+    // ("lost bytes = counter × (tick + 1) × lanes") = 10.24 ns.
+    close(seconds_per_tick(&c(52000, 31, 2, 0, 2)), 10.24e-9);
+    // The IBTA definition at SDR: Tick 0 is one symbol time, 4 ns, any width.
+    close(seconds_per_tick(&c(53000, 0, 8, 1, 0)), 4e-9);
+    close(seconds_per_tick(&c(53000, 0, 1, 1, 0)), 4e-9);
+    // FDR: 14.0625 GBd, 64b/66b.
+    close(
+        seconds_per_tick(&c(53000, 0, 2, 0, 1)),
+        8.0 * 66.0 / (64.0 * 14.0625e9),
+    );
+    // Unknown ASIC (ConnectX-6), another vendor, an unknown width or speed: absent.
+    assert_eq!(seconds_per_tick(&c(4123, 7, 2, 0, 4)), None);
+    assert_eq!(
+        seconds_per_tick(&WaitClock {
+            vendor_id: 0x1175,
+            ..c(54000, 7, 2, 0, 4)
+        }),
+        None
+    );
+    assert_eq!(seconds_per_tick(&c(54000, 7, 3, 0, 4)), None);
+    assert_eq!(seconds_per_tick(&c(54000, 7, 2, 0, 0)), None);
+}

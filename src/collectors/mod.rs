@@ -15,6 +15,7 @@ mod performance;
 mod resources;
 mod topology;
 mod transport;
+mod xmit_wait;
 
 use crate::config::{Config, NetworkMode};
 use crate::detect::{self, Transport};
@@ -76,6 +77,7 @@ pub const REGISTRY: &[Registration] = &[
     netdev::REGISTRATION,
     transport::REGISTRATION,
     attribution::REGISTRATION,
+    xmit_wait::REGISTRATION,
 ];
 
 /// Exports the catalogued counters of `area` for every port, under their own metric names.

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod fields;
 pub mod layout;
 pub mod pma;
+pub mod samples;
 mod umad;
 
 use std::collections::HashMap;

@@ -23,6 +23,8 @@ pub struct SimFabric {
     pub silent: bool,
     pub symbol_errors: u64,
     pub seen: u64,
+    /// PortSamplesControl.Tick of the switch (LID 1); None: not answered.
+    pub switch_tick: Option<u8>,
 }
 
 fn put(data: &mut [u8], table: &'static [Field], name: &str, v: u64) {
@@ -121,6 +123,16 @@ impl SimFabric {
                         let t = fields::PORT_COUNTERS_EXT;
                         put(data, t, "PortXmitData", 0x1_0000_0000 + u64::from(out.lid));
                         put(data, t, "PortRcvPkts", 12345);
+                    }
+                    // Tick is byte 2 of the attribute (ib_pma.h
+                    // `struct ib_pma_portsamplescontrol`), written by offset
+                    // here, not through the decoder's bit table.
+                    super::samples::ATTR_PORT_SAMPLES_CONTROL
+                        if out.lid == 1 && self.switch_tick.is_some() =>
+                    {
+                        data[0] = 0xff;
+                        data[1] = m[mad::DATA_OFFSET + 1];
+                        data[2] = self.switch_tick.unwrap_or_default();
                     }
                     _ => reply[4..6].copy_from_slice(&0x000cu16.to_be_bytes()),
                 }
