@@ -137,6 +137,7 @@ pub struct Analysis {
     pub retransmissions_per_second: f64,
     pub priority_drops_per_second: f64,
     pub pre_fec_ber: f64,
+    pub transmit_wait_share: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

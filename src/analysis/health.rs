@@ -56,7 +56,7 @@ const RETRANSMIT_COUNTERS: &[&str] = &[
 ];
 
 /// Rules whose key names a subject (a configuration rule), not an RDMA device.
-const SUBJECT_RULES: &[&str] = &["expectation_unmet"];
+const SUBJECT_RULES: &[&str] = &["expectation_unmet", "fabric_transmit_wait"];
 
 /// Where a finding's key points: `(device, subject)`. The `device` label is
 /// only ever an RDMA device; anything else goes in `subject`.

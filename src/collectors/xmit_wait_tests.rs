@@ -13,6 +13,7 @@ fn reading(wait: u64) -> Reading {
             extended: true,
             counters: vec![("symbol_error", 0), ("port_xmit_wait", wait)],
             details_error: None,
+            read_at: None,
         },
         saturated: Vec::new(),
     }

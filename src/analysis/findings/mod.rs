@@ -24,6 +24,7 @@
 //! - `transceiver_threshold`: a module reading past the module's own alarm
 //!   (critical) or warning (warning) threshold.
 //! - `retransmission_rate`, `priority_drops`, `phy_ber`: see `findings/counters.rs`.
+//! - `transmit_wait`, `fabric_transmit_wait`: see `findings/xmit_wait.rs`.
 //! - Carrier changes of a port's netdev count as link transitions for
 //!   `link_flapping` (two changes, down and up, make one).
 
@@ -79,6 +80,7 @@ pub struct Findings {
     /// first evaluation (a finding still there keeps its time and is no news).
     restored: HashMap<(String, String, Option<u32>, Option<u8>), u64>,
     counters: counters::CounterRules,
+    xmit_wait: xmit_wait::WaitRule,
 }
 
 /// How long a configuration change stays a finding.
@@ -119,6 +121,7 @@ impl Findings {
             link_downs: HashMap::new(),
             pause_us: HashMap::new(),
             counters: Default::default(),
+            xmit_wait: Default::default(),
             health: None,
             restored: HashMap::new(),
         }
@@ -220,6 +223,7 @@ impl Findings {
         hits.extend(self.config_rules(snap, now_ms));
         hits.extend(netdev::transceiver_rules(snap));
         hits.extend(self.counters.evaluate(&self.th, snap));
+        hits.extend(self.xmit_wait.evaluate(&self.th, snap));
         for d in &snap.devices {
             for p in &d.ports {
                 let flaps = p
@@ -378,3 +382,4 @@ fn merge_counter_evidence(
 mod counters;
 #[cfg(test)]
 mod tests;
+mod xmit_wait;

@@ -712,3 +712,93 @@ fn a_dominant_consumer_of_a_troubled_port_is_named() {
         "half is not most"
     );
 }
+
+/// A MAD view with one local port (ConnectX-6: tick read, length not
+/// documented) and its switch port (Quantum, HDR 4x, Tick 7: 0.32 ns a
+/// tick), both read at `at` with PortXmitWait = `wait`.
+fn wait_view(wait: u64, at: std::time::Instant) -> crate::mad_worker::MadView {
+    use crate::catalog::xmit_wait::WaitClock;
+    use crate::mad_worker::{FabricPort, LocalPort, MadView, Reading};
+    use crate::sources::mad::pma::PortCounters;
+    let reading = || Reading::Counters {
+        counters: PortCounters {
+            lid: 1,
+            port: 1,
+            capability_mask: 0x1200,
+            extended: true,
+            counters: vec![("port_xmit_wait", wait)],
+            details_error: None,
+            read_at: Some(at),
+        },
+        saturated: Vec::new(),
+    };
+    let clock = |device_id| {
+        Some(WaitClock {
+            vendor_id: 0x02c9,
+            device_id,
+            tick: 7,
+            width_active: 2,
+            speed_active: 0,
+            speed_ext_active: 4,
+        })
+    };
+    MadView {
+        local: vec![LocalPort {
+            umad_device: "/dev/infiniband/umad0".into(),
+            ibdev: Some("mlx5_0".into()),
+            port: 1,
+            lid: 3,
+            counters: reading(),
+            wait_clock: clock(4123),
+            peer: Some(FabricPort {
+                node_guid: 0xa,
+                node_desc: "leaf1".into(),
+                node_type: 2,
+                lid: 1,
+                port: 7,
+                counters: reading(),
+                wait_clock: clock(54000),
+            }),
+        }],
+        ..MadView::default()
+    }
+}
+
+#[test]
+fn switch_port_waiting_over_the_share() {
+    use std::time::Duration;
+    let t0 = std::time::Instant::now();
+    let at = |s| crate::clock::after(t0, Duration::from_secs(s));
+    let with = |wait, t| {
+        let mut s = one(4, &[]);
+        s.mad = Some(Arc::new(wait_view(wait, t)));
+        s
+    };
+    let mut e = engine();
+    assert!(e.evaluate(&with(0, at(0)), 10_000).0.is_empty());
+    // 10^9 ticks × 0.32 ns in 1 s: 32 % of the time, over the 20 % default.
+    let f = e.evaluate(&with(1_000_000_000, at(1)), 20_000).0;
+    assert_eq!(ids(&f), ["fabric_transmit_wait"]);
+    assert_eq!(f[0].subject.as_deref(), Some("leaf1 0x000000000000000a"));
+    assert_eq!(f[0].device, "");
+    assert_eq!(f[0].port, Some(7));
+    let share = f[0].evidence["share"].as_f64().unwrap();
+    assert!((share - 0.32).abs() < 1e-9, "{share}");
+    // The worker has not read again: the finding stays.
+    let f = e.evaluate(&with(1_000_000_000, at(1)), 30_000).0;
+    assert_eq!(ids(&f), ["fabric_transmit_wait"]);
+    // 10^8 ticks in the next second: 3.2 %, gone.
+    assert!(e.evaluate(&with(1_100_000_000, at(2)), 40_000).0.is_empty());
+    // A saturated 32-bit counter says nothing, not 0 % and not 100 %.
+    assert!(
+        e.evaluate(&with(u64::from(u32::MAX), at(3)), 50_000)
+            .0
+            .is_empty()
+    );
+    // The limit is the configuration's.
+    let mut th = Config::defaults().analysis;
+    th.transmit_wait_share = 0.5;
+    let mut e = Findings::new(th);
+    e.evaluate(&with(0, at(0)), 10_000);
+    assert!(e.evaluate(&with(1_000_000_000, at(1)), 20_000).0.is_empty());
+}

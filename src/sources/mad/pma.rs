@@ -130,6 +130,10 @@ pub struct PortCounters {
     pub counters: Vec<(&'static str, u64)>,
     /// Why the detail attributes are missing, when asked for and not answered.
     pub details_error: Option<String>,
+    /// When the counters were read: rates over MAD readings, which come at
+    /// the worker's pace, not the agent's cycle.
+    #[serde(skip)]
+    pub read_at: Option<std::time::Instant>,
 }
 
 fn as_map<S: serde::Serializer>(v: &[(&'static str, u64)], s: S) -> Result<S::Ok, S::Error> {
@@ -206,6 +210,7 @@ pub fn read<P: MadPort>(
         }
     }
     let answers = engine.run(&queries);
+    let read_at = Some(std::time::Instant::now());
     let mut out: Vec<Result<PortCounters, QueryError>> = targets
         .iter()
         .map(|t| match cap_errors.get(&t.lid) {
@@ -217,6 +222,7 @@ pub fn read<P: MadPort>(
                 extended: false,
                 counters: Vec::new(),
                 details_error: None,
+                read_at,
             }),
         })
         .collect();
