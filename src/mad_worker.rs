@@ -594,3 +594,7 @@ pub fn run(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "mad_worker_tests.rs"]
+mod tests;

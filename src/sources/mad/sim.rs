@@ -66,7 +66,7 @@ impl SimFabric {
                         put(data, t, "PortGUID", if switch { guid } else { guid + 1 });
                         put(data, t, "LocalPortNum", u64::from(in_port));
                         put(data, t, "VendorID", 0x2c9);
-                        put(data, t, "DeviceID", if switch { 0xcf09 } else { 0x1017 });
+                        put(data, t, "DeviceID", if switch { 0xcf08 } else { 0x1017 });
                     }
                     mad::ATTR_NODE_DESC => {
                         let d = if switch {
