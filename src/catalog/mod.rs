@@ -11,12 +11,19 @@
 //! [`HW_TABLES`] (RDMA `hw_counters/`) or [`ethtool::TABLES`] (`ethtool -S`).
 //! This module imports only `model` (layers: model ← sources ← catalog ←
 //! collectors/analysis).
+//!
+//! AMD/Pensando ionic (drivers/infiniband/hw/ionic, Linux 6.18) has no table:
+//! its `hw_counters/` names are not in the driver but asked from the
+//! firmware at probe time (`IONIC_V1_ADMIN_STATS_HDRS`, ionic_hw_stats.c),
+//! and no published list of them was found; its counters stay in the
+//! generic families until a captured name list exists.
 
 use std::sync::OnceLock;
 
 mod bnxt;
 mod efa;
 pub mod ethtool;
+mod hfi1;
 mod irdma;
 mod mlx5;
 mod pma;
@@ -179,6 +186,7 @@ pub const HW_TABLES: &[&[Known]] = &[
     irdma::KNOWN,
     bnxt::KNOWN,
     rxe::KNOWN,
+    hfi1::KNOWN,
 ];
 
 /// Every known IB counter, over all tables.

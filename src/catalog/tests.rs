@@ -328,8 +328,30 @@ fn transport_names_of_each_driver() {
             "rdma_transport_errors_total",
             &[("side", "requester"), ("kind", "rdma_read_wr")],
         ),
+        // hfi1 (Omni-Path): rdmavt's counters under chip.c's names.
+        (
+            "RcResend",
+            "rdma_transport_retransmissions_total",
+            &[("kind", "packet")],
+        ),
+        (
+            "RcTimeOut",
+            "rdma_transport_timeouts_total",
+            &[("kind", "ack")],
+        ),
+        (
+            "RcSeqNak",
+            "rdma_transport_sequence_errors_total",
+            &[("kind", "out_of_sequence")],
+        ),
+        (
+            "OtherNak",
+            "rdma_transport_errors_total",
+            &[("side", "requester"), ("kind", "remote_nak")],
+        ),
     ] {
         let k = lookup(Source::Hw, file).unwrap_or_else(|| panic!("{file}"));
+        assert_eq!(k.scale, 1, "{file}: events, counted as they are");
         assert_eq!(
             (k.metric, k.labels, k.area, k.counter_label),
             (metric, labels, Area::Transport, true),
@@ -379,7 +401,7 @@ fn hw_names(driver: &str) -> Vec<String> {
 /// retransmission-type counters reach the transport families.
 #[test]
 fn catalog_hw_names_come_from_the_drivers() {
-    let drivers = ["mlx5", "bnxt_re", "efa", "irdma", "rxe"];
+    let drivers = ["mlx5", "bnxt_re", "efa", "irdma", "rxe", "hfi1"];
     let all_names: Vec<(String, &str)> = drivers
         .iter()
         .flat_map(|d| hw_names(d).into_iter().map(move |n| (n, *d)))
@@ -403,6 +425,8 @@ fn catalog_hw_names_come_from_the_drivers() {
     assert_eq!(transport("irdma"), 1);
     // Six of its own, and duplicate_request with mlx5's name.
     assert_eq!(transport("rxe"), 7);
+    // rdmavt's RC counters; the hardware (Tx*, Rx*) ones stay generic.
+    assert_eq!(transport("hfi1"), 8);
     // mlx5's optional volume counters stand in for the PMA's on a port without it.
     let k = known_on_port(Source::Hw, "rdma_tx_bytes", &[]).unwrap();
     assert_eq!((k.metric, k.scale), ("rdma_port_transmit_bytes_total", 1));

@@ -158,6 +158,12 @@ mod tests {
                 device("efa_0", None, &[], &[("retrans_pkts", 5)]),
                 device("rxe0", None, &[], &[("completer_retry_err", 6)]),
                 device("irdma0", None, &[], &[("tcpRetransSegs", 7)]),
+                device(
+                    "hfi1_0",
+                    None,
+                    &[("port_xmit_data", 1)],
+                    &[("RcResend", 8), ("TxWait", 9)],
+                ),
                 device("mlx5_1", Some("eth2"), &[], &[]),
             ],
             netdevs: vec![NetdevReading {
@@ -210,6 +216,9 @@ mod tests {
             retrans("irdma0", "tcp_segment", "tcpRetransSegs"),
             Some(Value::U64(7))
         );
+        assert_eq!(retrans("hfi1_0", "packet", "RcResend"), Some(Value::U64(8)));
+        // hfi1 read no RNR NAK counter here: no series, not a 0.
+        assert_eq!(retrans("hfi1_0", "rnr_nak", "RnrNak"), None);
         // Absent, not 0: mlx5_0 has no slow-restart counter.
         assert_eq!(retrans("mlx5_0", "slow_restart", "roce_slow_restart"), None);
         let origin = |dev: &str, metric: &str, origin: &str, counter: &str| {
