@@ -120,8 +120,9 @@ pub struct PortWorker<P: MadPort> {
     peer_checked: Option<Instant>,
     /// The local port number and LID, refreshed with the peer.
     local: Option<(u8, u16)>,
-    /// PortSamplesControl.Tick per LID (None: not answered), asked once.
-    ticks: HashMap<u16, Option<u8>>,
+    /// PortSamplesControl.Tick per LID, asked once (again after a rescan
+    /// interval when the PMA did not answer).
+    ticks: HashMap<u16, samples::Asked>,
     /// (VendorID, DeviceID) of the local node and of the peer, and the
     /// local link's (width, speed, extended speed): the same on both ends.
     local_asic: Option<(u32, u16)>,
@@ -264,7 +265,8 @@ impl<P: MadPort> PortWorker<P> {
         }
         let mut read = pma::read(&mut self.engine, &targets, details, &mut self.caps).into_iter();
         let lids: Vec<(u16, u8)> = targets.iter().map(|t| (t.lid, t.port)).collect();
-        let mut ticks = samples::ticks(&mut self.engine, &lids, &mut self.ticks).into_iter();
+        let mut ticks =
+            samples::ticks(&mut self.engine, &lids, &mut self.ticks, rescan).into_iter();
         let local_tick = ticks.next().flatten();
         let peer_tick = ticks.next().flatten();
         let first = read
@@ -360,6 +362,7 @@ impl<P: MadPort> PortWorker<P> {
         fabric: &Fabric,
         details: bool,
         sat: Saturation,
+        retry: Duration,
     ) -> Vec<FabricPort> {
         let mut targets = Vec::new();
         let mut owners = Vec::new();
@@ -381,7 +384,7 @@ impl<P: MadPort> PortWorker<P> {
         }
         let results = pma::read(&mut self.engine, &targets, details, &mut self.caps);
         let lids: Vec<(u16, u8)> = targets.iter().map(|t| (t.lid, t.port)).collect();
-        let ticks = samples::ticks(&mut self.engine, &lids, &mut self.ticks);
+        let ticks = samples::ticks(&mut self.engine, &lids, &mut self.ticks, retry);
         targets
             .iter()
             .zip(owners)
@@ -540,7 +543,8 @@ pub fn step<P: MadPort>(
         let fabric = Arc::new(w.sweep(plan.budget));
         if plan.fabric_mode && plan.fabric_counters {
             let t = Instant::now();
-            view.fabric_counters = w.fabric_counters(&fabric, plan.details, plan.pma_saturation);
+            view.fabric_counters =
+                w.fabric_counters(&fabric, plan.details, plan.pma_saturation, plan.rescan);
             view.fabric_counters_seconds = Some(t.elapsed().as_secs_f64());
         }
         view.fabric = Some(fabric);

@@ -7,12 +7,13 @@
 //! Nothing is ever written: the agent sends Get only.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::fields::{self, Field};
 use super::layout as mad;
-use super::{Engine, MadPort, Query};
+use super::{Engine, MadPort, Query, QueryError};
 
 pub const ATTR_PORT_SAMPLES_CONTROL: u16 = 0x0010;
 
@@ -78,32 +79,53 @@ pub fn query(lid: u16, port: u8) -> Query {
     }
 }
 
-/// The Tick of each target's PMA, asked once per LID: the answer (or that
-/// there was none: a PMA that doesn't implement the attribute, ibsim for
-/// one) is kept in `cache` for as long as the caller keeps it, so a PMA
-/// costs one MAD, not one a cycle.
+/// What is known of a PMA's Tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// The PMA answered: its Tick, or None when it refused the attribute
+    /// (MAD status "unsupported"). Never asked again.
+    Answered(Option<u8>),
+    /// No answer (timeout, I/O): asked again once `retry` has passed.
+    Unanswered(Instant),
+}
+
+/// The Tick of each target's PMA. A PMA is asked once per LID: its answer,
+/// or its refusal, is kept in `cache` for as long as the caller keeps it (a
+/// PMA costs one MAD, not one a cycle); a PMA that did not answer at all
+/// (a dropped MAD, ibsim) is asked again after `retry`.
 pub fn ticks<P: MadPort>(
     engine: &mut Engine<P>,
     targets: &[(u16, u8)],
-    cache: &mut HashMap<u16, Option<u8>>,
+    cache: &mut HashMap<u16, Asked>,
+    retry: Duration,
 ) -> Vec<Option<u8>> {
     let mut ask: Vec<(u16, u8)> = Vec::new();
     for &(lid, port) in targets {
-        if !cache.contains_key(&lid) && !ask.iter().any(|(l, _)| *l == lid) {
+        let due = match cache.get(&lid) {
+            None => true,
+            Some(Asked::Answered(_)) => false,
+            Some(Asked::Unanswered(at)) => at.elapsed() >= retry,
+        };
+        if due && !ask.iter().any(|(l, _)| *l == lid) {
             ask.push((lid, port));
         }
     }
     let queries: Vec<Query> = ask.iter().map(|&(l, p)| query(l, p)).collect();
     for ((lid, _), answer) in ask.iter().zip(engine.run(&queries)) {
-        let tick = answer
-            .ok()
-            .filter(|r| r.attr_id == ATTR_PORT_SAMPLES_CONTROL)
-            .and_then(|r| decode(&r.data))
-            .map(|s| s.tick);
-        cache.insert(*lid, tick);
+        let asked = match answer {
+            Ok(r) if r.attr_id == ATTR_PORT_SAMPLES_CONTROL => {
+                Asked::Answered(decode(&r.data).map(|s| s.tick))
+            }
+            Ok(_) | Err(QueryError::Mad(_)) => Asked::Answered(None),
+            Err(_) => Asked::Unanswered(Instant::now()),
+        };
+        cache.insert(*lid, asked);
     }
     targets
         .iter()
-        .map(|(lid, _)| cache.get(lid).copied().flatten())
+        .map(|(lid, _)| match cache.get(lid) {
+            Some(Asked::Answered(t)) => *t,
+            _ => None,
+        })
         .collect()
 }

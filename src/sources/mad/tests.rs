@@ -192,12 +192,58 @@ fn the_tick_is_asked_once_per_lid() {
         ..SimFabric::default()
     });
     let mut cache = HashMap::new();
-    let t = samples::ticks(&mut e, &[(1, 1), (1, 2), (2, 1)], &mut cache);
+    let hour = Duration::from_secs(3600);
+    let t = samples::ticks(&mut e, &[(1, 1), (1, 2), (2, 1)], &mut cache, hour);
     // The CA (LID 2) answers "attribute not supported": no tick, not 0.
     assert_eq!(t, [Some(7), Some(7), None]);
     let sent = e.stats().sent;
     assert_eq!(sent, 2, "one query per LID");
-    let again = samples::ticks(&mut e, &[(1, 3), (2, 1)], &mut cache);
+    let again = samples::ticks(&mut e, &[(1, 3), (2, 1)], &mut cache, Duration::ZERO);
     assert_eq!(again, [Some(7), None]);
-    assert_eq!(e.stats().sent, sent, "cached, also the refusal");
+    assert_eq!(e.stats().sent, sent, "answers are kept, also the refusal");
+    // Nothing at LID 9: no answer, asked again only once `retry` has passed.
+    assert_eq!(samples::ticks(&mut e, &[(9, 1)], &mut cache, hour), [None]);
+    let sent = e.stats().sent;
+    samples::ticks(&mut e, &[(9, 1)], &mut cache, hour);
+    assert_eq!(e.stats().sent, sent, "not yet");
+    samples::ticks(&mut e, &[(9, 1)], &mut cache, Duration::ZERO);
+    assert!(e.stats().sent > sent, "asked again");
+}
+
+/// Every field of the agent's PortSamplesControl table reads what
+/// libibmad's decoder (`perfquery -c`) printed for the same bytes
+/// (fixtures/mad/port-samples-control.txt says how it was made).
+#[test]
+fn samples_control_matches_libibmad() {
+    use super::samples;
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/mad/port-samples-control.txt"
+    ))
+    .unwrap();
+    let mut data = [0u8; 192];
+    let mut dump = HashMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        if let Some(hex) = line.strip_prefix("bytes: ") {
+            for (i, b) in hex.as_bytes().chunks(2).enumerate() {
+                data[i] = u8::from_str_radix(std::str::from_utf8(b).unwrap(), 16).unwrap();
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            let value = value.trim_start_matches('.');
+            let v = match value.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16).unwrap(),
+                None => value.parse().unwrap(),
+            };
+            dump.insert(name.to_string(), v);
+        }
+    }
+    assert_eq!(dump["Tick"], 7);
+    for f in samples::PORT_SAMPLES_CONTROL {
+        assert_eq!(fields::get(&data, f), Some(dump[f.name]), "{}", f.name);
+    }
+    let s = samples::decode(&data).unwrap();
+    assert_eq!(
+        (s.port_select, s.tick, s.counter_width, s.sample_status),
+        (5, 7, 4, 2)
+    );
 }
