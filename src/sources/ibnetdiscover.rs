@@ -24,12 +24,8 @@ pub const TOPOLOGY_MAX: usize = file::CONFIG_MAX;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TopologyError {
-    #[error("{path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: FileError,
-    },
+    #[error("{0}")]
+    Read(#[from] FileError),
     #[error("line {line}: {what}")]
     Parse { line: usize, what: String },
 }
@@ -66,13 +62,7 @@ impl Topology {
 
 /// Reads and parses the file at `path` (bounded, non-blocking, a FIFO refused).
 pub fn read(path: &Path) -> Result<Topology, TopologyError> {
-    let text = file::read_text(path, TOPOLOGY_MAX, Follow::Yes).map_err(|source| {
-        TopologyError::Read {
-            path: path.display().to_string(),
-            source,
-        }
-    })?;
-    parse(&text)
+    parse(&file::read_text(path, TOPOLOGY_MAX, Follow::Yes)?)
 }
 
 fn hex(s: &str) -> Option<u64> {
@@ -200,7 +190,8 @@ pub fn parse(text: &str) -> Result<Topology, TopologyError> {
         }
         if l.starts_with('[') {
             let node = current.ok_or_else(|| err(n, "a port line before any node"))?;
-            let (port, rest) = bracketed(l).ok_or_else(|| err(n, "a port number that is not one"))?;
+            let (port, rest) =
+                bracketed(l).ok_or_else(|| err(n, "a port number that is not one"))?;
             let rest = skip_paren(rest).ok_or_else(|| err(n, "a port GUID that is not hex"))?;
             let (peer, rest) = quoted(rest).ok_or_else(|| err(n, "a port without its peer"))?;
             let (peer_port, rest) =
@@ -208,7 +199,10 @@ pub fn parse(text: &str) -> Result<Topology, TopologyError> {
             let rest = skip_paren(rest).ok_or_else(|| err(n, "a peer GUID that is not hex"))?;
             let rate = rest.split_once('#').and_then(|(_, c)| rate(c));
             if port == 0 || port > nodes[node].num_ports {
-                return Err(err(n, &format!("port {port} of a {}-port node", nodes[node].num_ports)));
+                return Err(err(
+                    n,
+                    &format!("port {port} of a {}-port node", nodes[node].num_ports),
+                ));
             }
             raw.push(RawPort {
                 line: n,
@@ -225,13 +219,19 @@ pub fn parse(text: &str) -> Result<Topology, TopologyError> {
     // Each cable is listed from both ends: one link per pair of ends.
     let mut links: BTreeMap<((u64, u8), (u64, u8)), Option<(u8, String)>> = BTreeMap::new();
     for p in raw {
-        let peer = names
-            .get(&p.peer)
-            .map(|&i| nodes[i].guid)
-            .ok_or_else(|| err(p.line, &format!("peer {:?} is not a node of the file", p.peer)))?;
+        let peer = names.get(&p.peer).map(|&i| nodes[i].guid).ok_or_else(|| {
+            err(
+                p.line,
+                &format!("peer {:?} is not a node of the file", p.peer),
+            )
+        })?;
         let me = (nodes[p.node].guid, p.port);
         let other = (peer, p.peer_port);
-        let key = if me <= other { (me, other) } else { (other, me) };
+        let key = if me <= other {
+            (me, other)
+        } else {
+            (other, me)
+        };
         let slot = links.entry(key).or_default();
         if slot.is_none() {
             *slot = p.rate;
@@ -322,7 +322,11 @@ mod tests {
     fn a_broken_file_names_the_line() {
         for (text, line, what) in [
             ("Switch 8 \"S-zz\" # \"x\"\n", 1, "switchguid"),
-            ("caguid=0x1\nCa 1 \"H-1\"\n[1] \"nobody\"[1]\n", 3, "not a node"),
+            (
+                "caguid=0x1\nCa 1 \"H-1\"\n[1] \"nobody\"[1]\n",
+                3,
+                "not a node",
+            ),
             ("caguid=0x1\nCa 1 \"H-1\"\n[9] \"H-1\"[1]\n", 3, "1-port"),
             ("[1] \"x\"[1]\n", 1, "before any node"),
             ("\u{0}garbage\n", 1, "not a line"),
@@ -346,6 +350,6 @@ mod tests {
         let e = read(dir.path()).unwrap_err().to_string();
         assert!(e.contains("EISDIR"), "{e}");
         let e = read(&dir.path().join("missing")).unwrap_err().to_string();
-        assert!(e.contains("ENOENT") && e.contains("missing"), "{e}");
+        assert!(e.contains("ENOENT"), "{e}");
     }
 }

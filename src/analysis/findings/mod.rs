@@ -24,6 +24,9 @@
 //! - `transceiver_threshold`: a module reading past the module's own alarm
 //!   (critical) or warning (warning) threshold.
 //! - `retransmission_rate`, `priority_drops`, `phy_ber`: see `findings/counters.rs`.
+//! - `fabric_link_lost`, `fabric_node_lost`, `fabric_link_degraded`,
+//!   `fabric_link_added`, `fabric_port_unreadable`, `fabric_port_errors`:
+//!   see `findings/fabric_verdicts.rs`.
 //! - Carrier changes of a port's netdev count as link transitions for
 //!   `link_flapping` (two changes, down and up, make one).
 
@@ -32,6 +35,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 mod configuration;
 mod dominant;
 mod fabric;
+mod fabric_verdicts;
 mod netdev;
 mod port;
 
@@ -79,6 +83,7 @@ pub struct Findings {
     /// first evaluation (a finding still there keeps its time and is no news).
     restored: HashMap<(String, String, Option<u32>, Option<u8>), u64>,
     counters: counters::CounterRules,
+    fabric: fabric_verdicts::FabricVerdicts,
 }
 
 /// How long a configuration change stays a finding.
@@ -119,6 +124,7 @@ impl Findings {
             link_downs: HashMap::new(),
             pause_us: HashMap::new(),
             counters: Default::default(),
+            fabric: Default::default(),
             health: None,
             restored: HashMap::new(),
         }
@@ -183,6 +189,11 @@ impl Findings {
             .into_iter()
             .map(|f| ((f.id, f.place, f.port, f.priority), f.first_seen_unix_ms))
             .collect();
+    }
+
+    /// Compares fabric sweeps with this topology file too ("" = none).
+    pub fn set_expected_topology(&mut self, path: &str) {
+        self.fabric.set_expected(path);
     }
 
     /// Turns on the rules of analysis::health with this configuration.
@@ -268,6 +279,7 @@ impl Findings {
             }
         }
         hits.extend(self.firmware_rule(snap));
+        hits.extend(self.fabric.hits(snap, &self.th));
         if let Some(h) = &self.health {
             hits.extend(crate::analysis::health::hits(snap, h));
         }
