@@ -217,7 +217,8 @@ pub fn parse(text: &str) -> Result<Topology, TopologyError> {
         return Err(err(n, "not a line of an ibnetdiscover topology"));
     }
     // Each cable is listed from both ends: one link per pair of ends.
-    let mut links: BTreeMap<((u64, u8), (u64, u8)), Option<(u8, String)>> = BTreeMap::new();
+    type Ends = ((u64, u8), (u64, u8));
+    let mut links: BTreeMap<Ends, Option<(u8, String)>> = BTreeMap::new();
     for p in raw {
         let peer = names.get(&p.peer).map(|&i| nodes[i].guid).ok_or_else(|| {
             err(

@@ -44,6 +44,8 @@ use crate::sources::mad::discovery::{Fabric, PortRecord, speed, width};
 
 type End = (u64, u8);
 type LinkKey = (End, End);
+/// A port's counters as read: (name, value).
+type Counters = Vec<(&'static str, u64)>;
 
 fn link_key(a: End, b: End) -> LinkKey {
     if a <= b { (a, b) } else { (b, a) }
@@ -135,7 +137,7 @@ pub(super) struct FabricVerdicts {
     structural: Vec<KeyedHit>,
     ports: Vec<KeyedHit>,
     /// Counters of each port at the last sweep, and when they were read.
-    counters: HashMap<End, (u64, Vec<(&'static str, u64)>)>,
+    counters: HashMap<End, (u64, Counters)>,
 }
 
 impl FabricVerdicts {
@@ -275,6 +277,9 @@ impl FabricVerdicts {
             );
             return;
         }
+        // Looked up per cable: an index, not Fabric::node's walk (700 nodes at 648 HCAs).
+        let idx: HashMap<u64, &crate::sources::mad::discovery::Node> =
+            f.nodes.iter().map(|n| (n.guid, n)).collect();
         let current: BTreeMap<LinkKey, (End, End)> = f
             .links
             .iter()
@@ -326,7 +331,7 @@ impl FabricVerdicts {
             .keys()
             .chain(expected_nodes.keys())
             .copied()
-            .filter(|g| f.node(*g).is_none())
+            .filter(|g| !idx.contains_key(g))
             .collect();
         for guid in lost {
             let desc = self.description(f, guid);
@@ -350,7 +355,7 @@ impl FabricVerdicts {
 
         // Degraded and added cables.
         for (&k, &(a, b)) in &current {
-            let rec = |(g, p): End| f.node(g).and_then(|n| n.port(p));
+            let rec = |(g, p): End| idx.get(&g).and_then(|n| n.port(p));
             let (Some(ra), Some(rb)) = (rec(a), rec(b)) else {
                 continue;
             };
@@ -421,8 +426,8 @@ impl FabricVerdicts {
                 .insert(n.guid, (n.description.clone(), n.node_type));
         }
         for (&k, &(a, b)) in &current {
-            let lid = |(g, p): End| f.node(g).map_or(0, |n| n.lid_of(p));
-            let rec = |(g, p): End| f.node(g).and_then(|n| n.port(p)).map(active);
+            let lid = |(g, p): End| idx.get(&g).map_or(0, |n| n.lid_of(p));
+            let rec = |(g, p): End| idx.get(&g).and_then(|n| n.port(p)).map(active);
             let now = match (rec(a), rec(b)) {
                 (Some(x), Some(y)) => (x.0.min(y.0), x.1.min(y.1)),
                 _ => (0, 0),
@@ -456,13 +461,14 @@ impl FabricVerdicts {
         let mut seen = HashMap::new();
         for fp in &view.fabric_counters {
             let end = (fp.node_guid, fp.port);
-            let subject = self.end_text(f, end);
-            let peer = f.peer(fp.node_guid, fp.port);
+            // Names and the far end only for a port that has a finding.
+            let subject = || self.end_text(f, end);
+            let peer = || f.peer(fp.node_guid, fp.port);
             let where_ = |mut e: BTreeMap<&'static str, Value>| {
                 e.insert("port", self.end_value(f, end, Some(fp.lid)));
                 e.insert(
                     "peer",
-                    peer.map_or(Value::Null, |p| {
+                    peer().map_or(Value::Null, |p| {
                         let lid = f.node(p.0).map(|n| n.lid_of(p.1));
                         self.end_value(f, p, lid)
                     }),
@@ -471,9 +477,10 @@ impl FabricVerdicts {
             };
             let counters = match &fp.counters {
                 Reading::Error(e) => {
-                    let on = peer.map_or(String::new(), |p| {
+                    let on = peer().map_or(String::new(), |p| {
                         format!(" (cable to {})", self.end_text(f, p))
                     });
+                    let subject = subject();
                     hits.push((
                         ("fabric_port_unreadable", subject.clone(), None, None),
                         Severity::Warning,
@@ -501,6 +508,7 @@ impl FabricVerdicts {
                     let delta = new.saturating_sub(old);
                     let per_minute = delta as f64 / minutes;
                     if delta > 0 && per_minute > limit {
+                        let subject = subject();
                         hits.push((
                             ("fabric_port_errors", subject.clone(), None, None),
                             Severity::Warning,
