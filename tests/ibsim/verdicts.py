@@ -69,6 +69,13 @@ a6 = scrape("a6-unreadable")
 check(("fabric_port_unreadable", "node04 HCA-1 (0x0c42a10300e1a040) port 1", "") in a6,
       f"node04's dropped PortCounters not a finding: {a6}")
 check(not [x for x in scrape("a7-readable") if x[0] == "fabric_port_unreadable"], "unreadable did not clear")
+a8 = scrape("a8-dead-route")
+route = open(os.path.join(V, "route-2-3.txt")).read().split("sim>")[0]
+print("  leaf2 (LID 2) back to node01 (LID 3) with leaf1[7] pulled, OpenSM not re-run: " + " ".join(route.split()))
+check(("fabric_link_lost", ISL7, "") in a8, f"ISL pulled, not lost: {a8}")
+check([x for x in a8 if x[0] == "fabric_port_unreadable"], f"LID routes through the dead ISL, no unreadable port: {a8}")
+a9 = scrape("a9-routed")
+check(not [x for x in a9 if x[0] in ("fabric_port_unreadable", "fabric_link_lost")], f"left after ReLink and OpenSM: {a9}")
 
 # B. Against the expected topology.
 _, b0 = once("b0-same")

@@ -5,7 +5,8 @@
 #  A. A running agent in fabric mode (a sweep a second), no expected file:
 #     Unlink an inter-switch link and an HCA link (then sm.sh), ReLink them,
 #     narrow a link to 1x, raise a switch port's symbol errors, drop a port's
-#     PortCounters MADs. After each step, the scrape's rdma_finding series
+#     PortCounters MADs, pull the ISL without re-running OpenSM (LID routes
+#     through a dead link). After each step, the scrape's rdma_finding series
 #     are waited for (at most 30 s) and kept.
 #  B. --once runs with fabric.expected_topology: the fabric's own
 #     ibnetdiscover output, the same with one link more than the fabric, a
@@ -62,6 +63,14 @@ wait_for a5-symbol-errors "'fabric_port_errors' in $ids"
 wait_for a6-unreadable "'fabric_port_unreadable' in $ids"
 "$IB/ctl.sh" 'Error "node04"[1] 0' > /dev/null
 wait_for a7-readable "'fabric_port_unreadable' not in $ids"
+# The ISL pulled and OpenSM not run again: the switches' forwarding tables
+# still send some LIDs through the dead cable, so their PMA reads time out.
+"$IB/ctl.sh" 'Unlink "leaf1"[7]' > /dev/null
+"$IB/ctl.sh" 'Route 2 3' > "$V/route-2-3.txt" 2>&1 || true
+wait_for a8-dead-route "'fabric_port_unreadable' in $ids"
+"$IB/ctl.sh" 'ReLink "leaf1"[7]' > /dev/null
+"$IB/sm.sh" > /dev/null 2>&1 || true
+wait_for a9-routed "not [i for i in $ids if i in ('fabric_port_unreadable', 'fabric_link_lost')]"
 kill -TERM $vserver 2>/dev/null; wait $vserver || true
 
 # --- B. against fabric.expected_topology, one sweep each ---
