@@ -234,6 +234,7 @@ impl Agent {
             SnapshotWriter::new(&config.general.snapshot_dir, config.general.snapshot_keep);
         let mut findings = Findings::new(config.analysis.clone());
         findings.set_health(config.health.clone());
+        findings.set_expected_topology(&config.fabric.expected_topology);
         let memory = crate::analysis::state::Memory::open(&config, &mut findings);
         let live = config.general.sysfs_root == std::path::Path::new("/sys");
         let netdev = (live || !config.network.netdevs.is_empty()).then(|| {

@@ -138,6 +138,12 @@ pub struct Analysis {
     pub priority_drops_per_second: f64,
     pub pre_fec_ber: f64,
     pub transmit_wait_share: f64,
+    /// Fabric ports (fabric mode): counter increases per minute between sweeps.
+    pub fabric_symbol_errors_per_minute: f64,
+    pub fabric_link_downed_per_minute: f64,
+    pub fabric_receive_errors_per_minute: f64,
+    pub fabric_relay_errors_per_minute: f64,
+    pub fabric_transmit_discards_per_minute: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -239,6 +245,8 @@ pub struct Fabric {
     pub local_counters: bool,
     pub error_details: bool,
     pub umad_device: String,
+    /// A topology in ibnetdiscover's format each sweep is compared with ("" = none).
+    pub expected_topology: String,
 }
 
 /// Who uses the fabric: QPs, MRs, CQs, PDs per Slurm job, pod, unit or process.

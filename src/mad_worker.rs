@@ -107,6 +107,8 @@ pub struct MadView {
     pub stats: MadStats,
     /// Seconds the last fabric counter read took.
     pub fabric_counters_seconds: Option<f64>,
+    /// When the last fabric counters were read (rates between sweeps).
+    pub fabric_counters_unix_ms: Option<u64>,
 }
 
 /// One umad device with its engine and what it learned.
@@ -546,6 +548,8 @@ pub fn step<P: MadPort>(
             view.fabric_counters =
                 w.fabric_counters(&fabric, plan.details, plan.pma_saturation, plan.rescan);
             view.fabric_counters_seconds = Some(t.elapsed().as_secs_f64());
+            view.fabric_counters_unix_ms =
+                Some(crate::clock::unix_ms(std::time::SystemTime::now()));
         }
         view.fabric = Some(fabric);
         sched.next_fabric = crate::clock::after(now, plan.fabric_every);

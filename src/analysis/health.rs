@@ -56,7 +56,18 @@ const RETRANSMIT_COUNTERS: &[&str] = &[
 ];
 
 /// Rules whose key names a subject (a configuration rule), not an RDMA device.
-const SUBJECT_RULES: &[&str] = &["expectation_unmet", "fabric_transmit_wait"];
+const SUBJECT_RULES: &[&str] = &[
+    "expectation_unmet",
+    "fabric_transmit_wait",
+    // findings/fabric_verdicts.rs: the subject names the cable's or port's ends.
+    "fabric_link_lost",
+    "fabric_node_lost",
+    "fabric_link_degraded",
+    "fabric_link_added",
+    "fabric_port_unreadable",
+    "fabric_port_errors",
+    "fabric_expected_topology_invalid",
+];
 
 /// Where a finding's key points: `(device, subject)`. The `device` label is
 /// only ever an RDMA device; anything else goes in `subject`.

@@ -176,6 +176,13 @@ Switch\t8 \"S-248a0703009c0a10\"\t\t# \"MF0;leaf1:MSB7800/U1\" enhanced port 0 l
 Ca\t1 \"H-0c42a10300e1a010\"\t\t# \"node01 HCA-1\"\n\
 [1](c42a10300e1a011) \t\"S-248a0703009c0a10\"[1]\t\t# lid 3 lmc 0 \"MF0;leaf1:MSB7800/U1\" lid 1 4xEDR\n";
         assert_eq!(text, want);
+        // What `topology` prints is what fabric.expected_topology reads back.
+        let back = crate::sources::ibnetdiscover::parse(&text).unwrap();
+        assert_eq!(back.nodes.len(), 2);
+        assert_eq!(back.links.len(), 1);
+        assert_eq!(back.links[0].a, (0x0c42_a103_00e1_a010, 1));
+        assert_eq!(back.links[0].b, (0x248a_0703_009c_0a10, 1));
+        assert_eq!(back.links[0].rate, Some((4, "EDR".to_string())));
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod attribution;
 pub mod cgroup;
 pub mod ethtool;
 pub mod file;
+pub mod ibnetdiscover;
 pub mod kmod;
 pub mod mad;
 pub mod netdev;

@@ -104,4 +104,10 @@ for i in 1 2 3 4 5; do
   timed ibnetdiscover.ns ibnetdiscover
   timed agent.ns "$AGENT" topology
 done
-python3 tests/ibsim/compare.py "$OUT"
+rc=0
+python3 tests/ibsim/compare.py "$OUT" || rc=1
+# Fabric verdicts: cables pulled and narrowed between sweeps, hot spots, an
+# unreadable port, fabric.expected_topology (tests/ibsim/verdicts.sh).
+. tests/ibsim/verdicts.sh
+python3 tests/ibsim/verdicts.py "$OUT" || rc=1
+exit $rc

@@ -25,6 +25,9 @@
 //!   (critical) or warning (warning) threshold.
 //! - `retransmission_rate`, `priority_drops`, `phy_ber`: see `findings/counters.rs`.
 //! - `transmit_wait`, `fabric_transmit_wait`: see `findings/xmit_wait.rs`.
+//! - `fabric_link_lost`, `fabric_node_lost`, `fabric_link_degraded`,
+//!   `fabric_link_added`, `fabric_port_unreadable`, `fabric_port_errors`:
+//!   see `findings/fabric_verdicts.rs`.
 //! - Carrier changes of a port's netdev count as link transitions for
 //!   `link_flapping` (two changes, down and up, make one).
 
@@ -33,6 +36,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 mod configuration;
 mod dominant;
 mod fabric;
+mod fabric_verdicts;
 mod netdev;
 mod port;
 
@@ -81,6 +85,7 @@ pub struct Findings {
     restored: HashMap<(String, String, Option<u32>, Option<u8>), u64>,
     counters: counters::CounterRules,
     xmit_wait: xmit_wait::WaitRule,
+    fabric: fabric_verdicts::FabricVerdicts,
 }
 
 /// How long a configuration change stays a finding.
@@ -122,6 +127,7 @@ impl Findings {
             pause_us: HashMap::new(),
             counters: Default::default(),
             xmit_wait: Default::default(),
+            fabric: Default::default(),
             health: None,
             restored: HashMap::new(),
         }
@@ -186,6 +192,11 @@ impl Findings {
             .into_iter()
             .map(|f| ((f.id, f.place, f.port, f.priority), f.first_seen_unix_ms))
             .collect();
+    }
+
+    /// Compares fabric sweeps with this topology file too ("" = none).
+    pub fn set_expected_topology(&mut self, path: &str) {
+        self.fabric.set_expected(path);
     }
 
     /// Turns on the rules of analysis::health with this configuration.
@@ -272,6 +283,7 @@ impl Findings {
             }
         }
         hits.extend(self.firmware_rule(snap));
+        hits.extend(self.fabric.hits(snap, &self.th));
         if let Some(h) = &self.health {
             hits.extend(crate::analysis::health::hits(snap, h));
         }

@@ -30,6 +30,14 @@ pub struct PortRecord {
     pub width_active: u8,
     pub speed_active: u8,
     pub speed_ext_active: u8,
+    /// What the port can do and is allowed to (PortInfo LinkWidth/Speed/SpeedExt
+    /// Supported and Enabled): what a link between two ports should train to.
+    pub width_supported: u8,
+    pub width_enabled: u8,
+    pub speed_supported: u8,
+    pub speed_enabled: u8,
+    pub speed_ext_supported: u8,
+    pub speed_ext_enabled: u8,
     pub capability_mask: u32,
 }
 
@@ -134,6 +142,12 @@ fn port_record(port: u8, data: &[u8]) -> PortRecord {
         width_active: get(data, t, "LinkWidthActive") as u8,
         speed_active: get(data, t, "LinkSpeedActive") as u8,
         speed_ext_active: get(data, t, "LinkSpeedExtActive") as u8,
+        width_supported: get(data, t, "LinkWidthSupported") as u8,
+        width_enabled: get(data, t, "LinkWidthEnabled") as u8,
+        speed_supported: get(data, t, "LinkSpeedSupported") as u8,
+        speed_enabled: get(data, t, "LinkSpeedEnabled") as u8,
+        speed_ext_supported: get(data, t, "LinkSpeedExtSupported") as u8,
+        speed_ext_enabled: get(data, t, "LinkSpeedExtEnabled") as u8,
         capability_mask: get(data, t, "CapabilityMask") as u32,
     }
 }

@@ -92,6 +92,7 @@ pub const PORT_INFO: &[Field] = &[
     f("CapabilityMask2", 480, 16),
     f("LinkSpeedExtActive", 496, 4),
     f("LinkSpeedExtSupported", 500, 4),
+    f("LinkSpeedExtEnabled", 507, 5),
 ];
 
 /// SwitchInfo (SMP attribute 0x0012), IBTA vol. 1 §14.2.5.4.

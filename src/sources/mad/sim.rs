@@ -98,6 +98,11 @@ impl SimFabric {
                         put(data, t, "LinkWidthActive", 2);
                         put(data, t, "LinkSpeedActive", 1);
                         put(data, t, "LinkSpeedExtActive", 2);
+                        // 1x or 4x, FDR or EDR: what ibsim's 4xEDR ports say.
+                        put(data, t, "LinkWidthSupported", 3);
+                        put(data, t, "LinkWidthEnabled", 3);
+                        put(data, t, "LinkSpeedExtSupported", 3);
+                        put(data, t, "LinkSpeedExtEnabled", 3);
                     }
                     _ => {
                         reply[4..6].copy_from_slice(&0x000cu16.to_be_bytes()); // attribute not supported
