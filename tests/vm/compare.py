@@ -285,9 +285,9 @@ def attribution():
         out = {}
         with open(os.path.join(OUT, name)) as f:
             for line in f:
-                m = re.match(r'^([a-z_]+)\{([^}]*)\} (\S+)$', line.strip())
+                m = re.match(r'^([a-z_]+)(?:\{([^}]*)\})? (\S+)$', line.strip())
                 if m:
-                    labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+                    labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
                     out.setdefault(m.group(1), []).append((labels, float(m.group(3))))
         return out
     def value(s, name, **want):
