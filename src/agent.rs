@@ -484,6 +484,14 @@ impl Agent {
         {
             self.consumers = Some(Arc::new(done));
         }
+        // Netlink failed: the last dump's consumers must not stay published as current.
+        if let (None, Some(a)) = (&nl_reading, &mut self.attribution) {
+            let why = self
+                .last_netlink_error
+                .as_deref()
+                .unwrap_or("RDMA netlink failed");
+            self.consumers = Some(Arc::new(a.unavailable(unix_ms(SystemTime::now()), why)));
+        }
         let mut covered = nl_reading.as_ref().map(merge::covered).unwrap_or_default();
         let mad = self.mad.load_full();
         if let Some(view) = &mad {

@@ -21,44 +21,100 @@ pub const REGISTRATION: Registration = Registration {
 
 struct Attribution;
 
-/// Series of each family: QPs per port, MRs, MR bytes, bound counters per port.
+/// Series of each family: QPs per port, MRs, MR bytes, implicit ODP MRs,
+/// bound counters per port, and the byte and packet counters of mlx5's
+/// optional per-QP counters (see [`TRAFFIC`]).
 const QPS: usize = 0;
 const MRS: usize = 1;
 const MR_BYTES: usize = 2;
-const BOUND: usize = 3;
-const NAMES: [[&str; 4]; 5] = [
+const ODP_MRS: usize = 3;
+const BOUND: usize = 4;
+const TX_BYTES: usize = 5;
+const RX_BYTES: usize = 6;
+const TX_PACKETS: usize = 7;
+const RX_PACKETS: usize = 8;
+const NAMES: [[&str; 9]; 5] = [
     [
         "rdma_job_qps",
         "rdma_job_mrs",
         "rdma_job_mr_bytes",
+        "rdma_job_odp_mrs",
         "rdma_job_bound_counter",
+        "rdma_job_transmit_bytes_total",
+        "rdma_job_receive_bytes_total",
+        "rdma_job_transmit_packets_total",
+        "rdma_job_receive_packets_total",
     ],
     [
         "rdma_pod_qps",
         "rdma_pod_mrs",
         "rdma_pod_mr_bytes",
+        "rdma_pod_odp_mrs",
         "rdma_pod_bound_counter",
+        "rdma_pod_transmit_bytes_total",
+        "rdma_pod_receive_bytes_total",
+        "rdma_pod_transmit_packets_total",
+        "rdma_pod_receive_packets_total",
     ],
     [
         "rdma_unit_qps",
         "rdma_unit_mrs",
         "rdma_unit_mr_bytes",
+        "rdma_unit_odp_mrs",
         "rdma_unit_bound_counter",
+        "rdma_unit_transmit_bytes_total",
+        "rdma_unit_receive_bytes_total",
+        "rdma_unit_transmit_packets_total",
+        "rdma_unit_receive_packets_total",
     ],
     [
         "rdma_process_qps",
         "rdma_process_mrs",
         "rdma_process_mr_bytes",
+        "rdma_process_odp_mrs",
         "rdma_process_bound_counter",
+        "rdma_process_transmit_bytes_total",
+        "rdma_process_receive_bytes_total",
+        "rdma_process_transmit_packets_total",
+        "rdma_process_receive_packets_total",
     ],
     [
         "rdma_attribution_overflow_qps",
         "rdma_attribution_overflow_mrs",
         "rdma_attribution_overflow_mr_bytes",
+        "rdma_attribution_overflow_odp_mrs",
         "rdma_attribution_overflow_bound_counter",
+        "rdma_attribution_overflow_transmit_bytes_total",
+        "rdma_attribution_overflow_receive_bytes_total",
+        "rdma_attribution_overflow_transmit_packets_total",
+        "rdma_attribution_overflow_receive_packets_total",
     ],
 ];
-const HELP: [&str; 4] = [QPS_HELP, MRS_HELP, MR_HELP, BOUND_HELP];
+const HELP: [&str; 9] = [
+    QPS_HELP,
+    MRS_HELP,
+    MR_HELP,
+    ODP_HELP,
+    BOUND_HELP,
+    TX_BYTES_HELP,
+    RX_BYTES_HELP,
+    TX_PACKETS_HELP,
+    RX_PACKETS_HELP,
+];
+
+/// mlx5's optional counters `rdma_tx_bytes`, `rdma_rx_bytes`,
+/// `rdma_tx_packets`, `rdma_rx_packets` (drivers/infiniband/hw/mlx5/counters.c,
+/// "RDMA/mlx5: Add optional counters for RDMA_TX/RX_packets/bytes"), bound
+/// per QP since "RDMA/mlx5: Support optional-counters binding for QPs" (both
+/// Linux 6.15). Present in a bound counter only when the operator turned them
+/// on (`rdma statistic qp set link <dev>/<port> auto pid on optional-counters on`
+/// after `rdma statistic set link <dev>/<port> optional-counters ...`).
+const TRAFFIC: [(&str, usize); 4] = [
+    ("rdma_tx_bytes", TX_BYTES),
+    ("rdma_rx_bytes", RX_BYTES),
+    ("rdma_tx_packets", TX_PACKETS),
+    ("rdma_rx_packets", RX_PACKETS),
+];
 
 /// The family (a row of [`NAMES`]) and identifying labels of a consumer's series.
 fn family(c: &Consumer) -> (usize, Vec<(&'static str, String)>) {
@@ -84,9 +140,13 @@ fn family(c: &Consumer) -> (usize, Vec<(&'static str, String)>) {
 
 const QPS_HELP: &str =
     "QPs held on the port (RDMA netlink RES_QP_GET, grouped by owning PID's cgroup).";
-const MR_HELP: &str =
-    "Bytes of memory registered for RDMA (sum of MR lengths, RES_MR_GET): pinned memory.";
-const MRS_HELP: &str = "Memory regions registered (RES_MR_GET).";
+const MR_HELP: &str = "Bytes of memory registered for RDMA (sum of MR lengths, RES_MR_GET; implicit ODP MRs excluded): pinned unless the MR uses on-demand paging.";
+const MRS_HELP: &str = "Memory regions registered (RES_MR_GET), implicit ODP ones included.";
+const ODP_HELP: &str = "Implicit on-demand-paging MRs (RES_MRLEN = 2^64-1: the whole address space, faulted in on use): not pinned, not in _mr_bytes.";
+const TX_BYTES_HELP: &str = "RDMA bytes sent by the consumer's QPs (mlx5 optional counter rdma_tx_bytes bound per PID, Linux >= 6.15, operator opt-in), summed over its processes: drops when a process exits.";
+const RX_BYTES_HELP: &str = "RDMA bytes received by the consumer's QPs (mlx5 optional counter rdma_rx_bytes bound per PID, Linux >= 6.15, operator opt-in), summed over its processes: drops when a process exits.";
+const TX_PACKETS_HELP: &str = "RDMA packets sent by the consumer's QPs (mlx5 optional counter rdma_tx_packets bound per PID, Linux >= 6.15, operator opt-in), summed over its processes.";
+const RX_PACKETS_HELP: &str = "RDMA packets received by the consumer's QPs (mlx5 optional counter rdma_rx_packets bound per PID, Linux >= 6.15, operator opt-in), summed over its processes.";
 const BOUND_HELP: &str = "hw counters bound to the consumer's QPs (counter auto mode by PID), summed over its processes: drops when a process exits.";
 
 type Key = Vec<(&'static str, String)>;
@@ -103,6 +163,21 @@ impl Collector for Attribution {
         let Some(a) = cycle.attribution else {
             return Ok(());
         };
+        let s = &a.status;
+        if let Some(host) = s.host_pid_namespace {
+            out.gauge_u64(
+                "rdma_monitor_attribution_pid_namespace_host",
+                "1 when the agent is in the host's PID namespace; 0 when not: RDMA netlink then leaves the resources of processes outside the agent's namespace out of its dumps, and no rdma_*_qps series counts them (run with hostPID: true).",
+                &[],
+                u64::from(host),
+            );
+        }
+        if let Some(why) = &s.unavailable {
+            // No dump backs this cycle: the last one's consumers are not current.
+            return Err(CollectError::Failed(format!(
+                "no resource dump this cycle: {why}"
+            )));
+        }
         // name → labels → value: one series per label set, however many consumers share it.
         let mut sums: BTreeMap<(usize, usize), BTreeMap<Key, u64>> = BTreeMap::new();
         let mut add = |family: usize, what: usize, labels: Key, v: u64| {
@@ -122,10 +197,15 @@ impl Collector for Attribution {
             }
             add(prefix, MRS, ids.clone(), c.mrs);
             add(prefix, MR_BYTES, ids.clone(), c.mr_bytes);
+            add(prefix, ODP_MRS, ids.clone(), c.odp_mrs);
             for pc in &c.counters {
+                let mut port = vec![("device", pc.device.clone()), ("port", pc.port.to_string())];
+                port.extend(ids.iter().cloned());
                 for (name, v) in &pc.values {
-                    let mut l = vec![("device", pc.device.clone()), ("port", pc.port.to_string())];
-                    l.extend(ids.iter().cloned());
+                    if let Some((_, what)) = TRAFFIC.iter().find(|(n, _)| n == name) {
+                        add(prefix, *what, port.clone(), *v);
+                    }
+                    let mut l = port.clone();
                     l.push(("counter", name.clone()));
                     add(prefix, BOUND, l, *v);
                 }
@@ -135,7 +215,7 @@ impl Collector for Attribution {
             emit(out, NAMES[family][what], HELP[what], s);
         }
         let un = &a.status.unattributed;
-        let help = "QPs no consumer was named for: owner=kernel (kernel ULPs, GSI/SMI), owner=unknown (a process that exited before it was read). Resources of processes outside the agent's PID namespace are not in the kernel's dump at all.";
+        let help = "QPs no consumer was named for: owner=kernel (kernel ULPs, GSI/SMI), owner=unknown (a process that exited or whose PID was reused before it was read). Resources of processes outside the agent's PID namespace are not in the kernel's dump at all: they are not counted here (see rdma_monitor_attribution_pid_namespace_host).";
         out.gauge_u64(
             "rdma_unattributed_qps",
             help,
@@ -154,12 +234,17 @@ impl Collector for Attribution {
             &[],
             un.mr_bytes,
         );
-        let s = &a.status;
         out.gauge_u64(
             "rdma_monitor_attribution_consumers",
-            "Consumers seen in the last resource dump, before the max_consumers cut.",
+            "Consumers (Slurm jobs, pods, units, process names) seen in the last resource dump, before the max_consumers cut.",
             &[],
-            a.consumers.len() as u64 - u64::from(s.overflowed > 0) + s.overflowed,
+            s.consumers,
+        );
+        out.gauge_u64(
+            "rdma_monitor_attribution_truncated_records",
+            "Resource dump entries past the per-dump record limit in the last pass: counted, in no consumer.",
+            &[],
+            s.truncated,
         );
         out.gauge_u64(
             "rdma_monitor_attribution_overflow_consumers",

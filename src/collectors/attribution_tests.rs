@@ -80,12 +80,13 @@ fn attribution(max: usize) -> consumers::Attribution {
         mrlen: Some(1 << 30),
         owner: Owner::Pid(2),
     });
-    let (c, un, over) = consumers::group(&d, &[], max, resolve);
+    let g = consumers::group(&d, &[], max, resolve);
     consumers::Attribution {
-        consumers: c.into(),
+        consumers: g.consumers.into(),
         status: consumers::AttributionStatus {
-            unattributed: un,
-            overflowed: over,
+            unattributed: g.unattributed,
+            consumers: g.exported,
+            overflowed: g.overflowed,
             ..Default::default()
         },
     }
@@ -142,7 +143,8 @@ fn steps_and_containers_sum_into_job_and_pod_series() {
     );
     assert_eq!(
         set.get("rdma_monitor_attribution_consumers", &[]),
-        Some(Value::U64(6))
+        Some(Value::U64(4)),
+        "job 42, pod u1, the unit, the process"
     );
     let text = String::from_utf8(set.text().to_vec()).unwrap();
     assert!(!text.contains("pid=\""), "never a pid label:\n{text}");
@@ -152,21 +154,160 @@ fn steps_and_containers_sum_into_job_and_pod_series() {
 fn past_max_consumers_one_overflow_series_and_a_self_metric() {
     let set = collect(&attribution(2));
     let port = [("device", "mlx5_0"), ("port", "1")];
-    // Kept: the pod container b (2 QPs) and job step 42.0 (2 QPs); 4 others overflow.
+    // Kept whole: job 42 (both steps, 3 QPs) and pod u1 (both containers, 3
+    // QPs); the unit and the process overflow.
     assert_eq!(
         set.get("rdma_monitor_attribution_overflow_consumers", &[]),
-        Some(Value::U64(4))
+        Some(Value::U64(2))
     );
     assert_eq!(
         set.get("rdma_monitor_attribution_consumers", &[]),
-        Some(Value::U64(6))
-    );
-    assert_eq!(
-        set.get("rdma_attribution_overflow_qps", &port),
         Some(Value::U64(4))
     );
     assert_eq!(
-        set.get("rdma_attribution_overflow_mr_bytes", &[]),
+        set.get(
+            "rdma_job_qps",
+            &[("device", "mlx5_0"), ("port", "1"), ("job_id", "42")]
+        ),
+        Some(Value::U64(3)),
+        "a kept job is never cut in part"
+    );
+    assert_eq!(
+        set.get("rdma_job_mr_bytes", &[("job_id", "42")]),
         Some(Value::U64(1 << 30))
+    );
+    assert_eq!(
+        set.get("rdma_attribution_overflow_qps", &port),
+        Some(Value::U64(2))
+    );
+    assert_eq!(
+        set.get("rdma_attribution_overflow_mr_bytes", &[]),
+        Some(Value::U64(0))
+    );
+}
+
+/// mlx5 on Linux ≥ 6.15 with optional counters bound per PID (operator
+/// opt-in): the constructed STAT dump, in nldev.c's layout, carries
+/// `rdma_tx_bytes` and friends per process; they are summed per job into
+/// byte and packet counters. Without them those families are absent.
+#[test]
+fn optional_per_qp_byte_counters_become_bytes_per_job() {
+    use crate::sources::attribution::tests::{attr, pid_counter_with, reading};
+    use crate::sources::netlink::nldev::decode_bound_counters;
+    use crate::sys::*;
+    let hws = |tx: u64, rx: u64| {
+        [
+            ("rx_write_requests", 3),
+            ("rdma_tx_packets", tx / 1000),
+            ("rdma_tx_bytes", tx),
+            ("rdma_rx_packets", rx / 1000),
+            ("rdma_rx_bytes", rx),
+        ]
+    };
+    let payload = [
+        attr(RDMA_NLDEV_ATTR_DEV_INDEX, &1u32.to_ne_bytes()),
+        attr(
+            RDMA_NLDEV_ATTR_STAT_COUNTER,
+            &[
+                pid_counter_with(4, 161, 17, &hws(1_000_000, 2_000_000)),
+                pid_counter_with(5, 160, 18, &hws(500_000, 0)),
+            ]
+            .concat(),
+        ),
+    ]
+    .concat();
+    let bound = decode_bound_counters(&payload).unwrap();
+    let root = crate::sources::attribution::tests::fixture();
+    let mut src = crate::sources::attribution::AttributionSource::new(
+        &root.join("proc"),
+        &root,
+        std::time::Duration::ZERO,
+        256,
+    );
+    let mut client = crate::sources::netlink::nldev::Client::new(
+        crate::sources::netlink::nldev::res::tests::recorded_replay(),
+    );
+    let a = src
+        .poll(std::time::Instant::now(), 1, &mut client, &reading(bound))
+        .unwrap();
+    let set = collect(&a);
+    let l = [("device", "rxe1"), ("port", "1"), ("job_id", "4242")];
+    assert_eq!(
+        set.get("rdma_job_transmit_bytes_total", &l),
+        Some(Value::U64(1_500_000))
+    );
+    assert_eq!(
+        set.get("rdma_job_receive_bytes_total", &l),
+        Some(Value::U64(2_000_000))
+    );
+    assert_eq!(
+        set.get("rdma_job_transmit_packets_total", &l),
+        Some(Value::U64(1_500))
+    );
+    assert_eq!(
+        set.get("rdma_job_receive_packets_total", &l),
+        Some(Value::U64(2_000))
+    );
+    // Without optional counters: no byte series at all (absent, not 0).
+    let set = collect(&attribution(256));
+    let text = String::from_utf8(set.text().to_vec()).unwrap();
+    assert!(!text.contains("_transmit_bytes_total"), "{text}");
+}
+
+#[test]
+fn implicit_odp_mrs_are_their_own_series() {
+    let mut a = attribution(256);
+    let c = std::sync::Arc::make_mut(&mut a.consumers);
+    let j = c.iter_mut().find(|c| c.labels.job_id.is_some()).unwrap();
+    j.odp_mrs = 2;
+    let set = collect(&a);
+    assert_eq!(
+        set.get("rdma_job_odp_mrs", &[("job_id", "42")]),
+        Some(Value::U64(2))
+    );
+    assert_eq!(
+        set.get("rdma_job_mr_bytes", &[("job_id", "42")]),
+        Some(Value::U64(1 << 30))
+    );
+}
+
+/// The PID namespace gauge is there when known; an unavailable cycle shows
+/// no consumer series, no unattributed zeros, and fails the collector.
+#[test]
+fn pid_namespace_gauge_and_unavailable_cycles() {
+    let mut a = attribution(256);
+    a.status.host_pid_namespace = Some(false);
+    let set = collect(&a);
+    assert_eq!(
+        set.get("rdma_monitor_attribution_pid_namespace_host", &[]),
+        Some(Value::U64(0))
+    );
+    let set = collect(&attribution(256));
+    assert_eq!(
+        set.get("rdma_monitor_attribution_pid_namespace_host", &[]),
+        None
+    );
+
+    let mut a = consumers::Attribution::default();
+    a.status.unavailable = Some("RDMA_NLDEV_CMD_GET: ENOBUFS".into());
+    a.status.host_pid_namespace = Some(true);
+    let node = NodeReading::default();
+    let cycle = Cycle {
+        node: &node,
+        mode: crate::config::NetworkMode::Auto,
+        mad: None,
+        attribution: Some(&a),
+    };
+    let mut b = Builder::new();
+    let err = Attribution.collect(&cycle, &mut b).unwrap_err();
+    assert!(err.to_string().contains("ENOBUFS"), "{err}");
+    let set = b.finish();
+    assert_eq!(
+        set.get("rdma_monitor_attribution_pid_namespace_host", &[]),
+        Some(Value::U64(1))
+    );
+    assert_eq!(
+        set.get("rdma_unattributed_qps", &[("owner", "unknown")]),
+        None
     );
 }

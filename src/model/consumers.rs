@@ -150,8 +150,13 @@ pub struct Consumer {
     pub labels: Labels,
     pub ports: Vec<PortUse>,
     pub mrs: u64,
-    /// Sum of `mrlen` of its MRs: memory registered (pinned) for RDMA.
+    /// Sum of `mrlen` of its MRs but the implicit ODP ones: memory registered
+    /// for RDMA (pinned, unless the MR uses on-demand paging, which the dump
+    /// does not say).
     pub mr_bytes: u64,
+    /// Implicit on-demand-paging MRs (`mrlen` = u64::MAX: the whole address
+    /// space, faulted in on use, not pinned): counted in `mrs`, not in `mr_bytes`.
+    pub odp_mrs: u64,
     pub cqs: u64,
     pub pds: u64,
     /// Bound QP counters summed over its processes, by device/port then
@@ -183,7 +188,9 @@ pub struct Unattributed {
     /// and the `/proc` read, or `/proc` is not the agent's namespace's.
     pub user_qps: u64,
     pub mrs: u64,
+    /// Implicit ODP MRs excluded (see [`Consumer::odp_mrs`]).
     pub mr_bytes: u64,
+    pub odp_mrs: u64,
 }
 
 /// How the last attribution went.
@@ -192,10 +199,24 @@ pub struct AttributionStatus {
     /// Unix ms of the dumps the `consumers` section shows.
     pub timestamp_unix_ms: u64,
     pub unattributed: Unattributed,
-    /// Consumers folded into the overflow bucket (beyond `attribution.max_consumers`).
+    /// Consumers as exported (a Slurm job, a pod, a unit, a process name:
+    /// steps and containers are one), before the `max_consumers` cut.
+    pub consumers: u64,
+    /// Of those, folded into the overflow bucket (beyond `attribution.max_consumers`).
     pub overflowed: u64,
     /// Processes whose `/proc/<pid>` vanished between the dump and the read.
     pub vanished: u64,
+    /// Dump entries past the per-dump record limit: counted, not attributed.
+    pub truncated: u64,
+    /// Whether the agent sees the host's PID namespace. `false`: the kernel
+    /// left the resources of processes outside the agent's namespace out of
+    /// the dumps (they are in no number here); absent: could not tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_pid_namespace: Option<bool>,
+    /// Why no dump backs this status (the netlink reading failed this
+    /// cycle): `consumers` is empty rather than the last dump's, stale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
     /// Dump requests that failed, with the reason.
     pub errors: Vec<String>,
     /// Wall time of the dumps and the `/proc` reads.
@@ -258,16 +279,47 @@ pub struct ProcessInfo {
     pub comm: Option<String>,
 }
 
+/// An implicit on-demand-paging MR: registered with length `SIZE_MAX` from
+/// address 0 (`ibv_reg_mr(pd, NULL, SIZE_MAX, IBV_ACCESS_ON_DEMAND)`, mlx5),
+/// and so reported with `RES_MRLEN` = u64::MAX.
+pub const IMPLICIT_ODP_MRLEN: u64 = u64::MAX;
+
+/// The consumer a series is exported for: a Slurm job (its steps summed), a
+/// pod (its containers summed), a unit, a process name. `max_consumers`
+/// counts these, so a kept job is never cut in part.
+pub fn export_key(id: &Identity) -> (Kind, &str) {
+    let l = &id.labels;
+    let key = match id.kind {
+        Kind::SlurmJob => l.job_id.as_deref(),
+        Kind::Pod => l.pod_uid.as_deref(),
+        Kind::Unit => l.unit.as_deref(),
+        Kind::Process => l.comm.as_deref(),
+    };
+    (id.kind, key.unwrap_or(&id.id))
+}
+
+/// What [`group`] returns.
+#[derive(Debug, Default)]
+pub struct Grouped {
+    pub consumers: Vec<Consumer>,
+    pub unattributed: Unattributed,
+    /// Exported consumers (see [`export_key`]) before the cut.
+    pub exported: u64,
+    /// Exported consumers folded into the overflow bucket.
+    pub overflowed: u64,
+}
+
 /// Groups one cycle's resources by consumer. `resolve` names the consumer
 /// of a PID (`None`: the process could not be read). The `max_consumers`
-/// largest by QPs (then MR bytes, then id) are kept; the rest are summed into
+/// largest exported consumers ([`export_key`]) by QPs (then MR bytes, then
+/// key) are kept with all their steps or containers; the rest are summed into
 /// one `_other` consumer, counted in `overflowed`.
 pub fn group(
     dump: &ResDump,
     pid_counters: &[PidCounter],
     max_consumers: usize,
     mut resolve: impl FnMut(u32) -> Option<ProcessInfo>,
-) -> (Vec<Consumer>, Unattributed, u64) {
+) -> Grouped {
     let mut g = Grouper {
         resolved: HashMap::new(),
         by_id: HashMap::new(),
@@ -298,18 +350,17 @@ pub fn group(
             None => un.user_qps += 1,
         }
     }
-    // Saturating: an implicit on-demand-paging MR reports a length of
-    // u64::MAX (mlx5), which a plain sum would overflow.
     for mr in &dump.mrs {
-        match g.acc(&mr.owner) {
-            Some(acc) => {
-                acc.mrs += 1;
-                acc.mr_bytes = acc.mr_bytes.saturating_add(mr.mrlen.unwrap_or(0));
-            }
-            None => {
-                un.mrs += 1;
-                un.mr_bytes = un.mr_bytes.saturating_add(mr.mrlen.unwrap_or(0));
-            }
+        let (mrs, bytes, odp) = match g.acc(&mr.owner) {
+            Some(acc) => (&mut acc.mrs, &mut acc.mr_bytes, &mut acc.odp_mrs),
+            None => (&mut un.mrs, &mut un.mr_bytes, &mut un.odp_mrs),
+        };
+        *mrs += 1;
+        match mr.mrlen {
+            Some(IMPLICIT_ODP_MRLEN) => *odp += 1,
+            // Saturating still: explicit lengths near 2^64 are hostile, not real.
+            Some(len) => *bytes = bytes.saturating_add(len),
+            None => {}
         }
     }
     for cq in &dump.cqs {
@@ -331,16 +382,33 @@ pub fn group(
         }
     }
     let mut all = g.accs;
-    all.sort_by(|(ia, a), (ib, b)| {
-        b.qps()
-            .cmp(&a.qps())
-            .then(b.mr_bytes.cmp(&a.mr_bytes))
-            .then(ia.cmp(ib))
-    });
+    // Totals per exported consumer: the cut ranks these, not steps or containers.
+    let mut totals: HashMap<(Kind, String), (u64, u64)> = HashMap::new();
+    for (id, a) in &all {
+        let (k, key) = export_key(id);
+        let t = totals.entry((k, key.to_string())).or_default();
+        t.0 += a.qps();
+        t.1 = t.1.saturating_add(a.mr_bytes);
+    }
+    let exported = totals.len() as u64;
+    let mut ranked: Vec<((Kind, String), (u64, u64))> = totals.into_iter().collect();
+    ranked.sort_by(|(ka, (qa, ba)), (kb, (qb, bb))| qb.cmp(qa).then(bb.cmp(ba)).then(ka.cmp(kb)));
+    let rank: HashMap<(Kind, String), usize> = ranked
+        .into_iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k, i))
+        .collect();
+    let rank_of = |id: &Identity| {
+        let (k, key) = export_key(id);
+        rank[&(k, key.to_string())]
+    };
+    // Largest exported consumer first, its steps or containers together.
+    all.sort_by_cached_key(|(id, a)| (rank_of(id), std::cmp::Reverse(a.qps()), id.clone()));
     let mut overflowed = 0;
-    if all.len() > max_consumers {
-        let rest = all.split_off(max_consumers);
-        overflowed = rest.len() as u64;
+    if exported > max_consumers as u64 {
+        let cut = all.partition_point(|(id, _)| rank_of(id) < max_consumers);
+        let rest = all.split_off(cut);
+        overflowed = exported - max_consumers as u64;
         let mut other = Acc::default();
         for (_, a) in rest {
             other.absorb(a);
@@ -358,7 +426,12 @@ pub fn group(
         .into_iter()
         .map(|(id, a)| a.into_consumer(id, &dev_name))
         .collect();
-    (consumers, un, overflowed)
+    Grouped {
+        consumers,
+        unattributed: un,
+        exported,
+        overflowed,
+    }
 }
 
 /// Each PID is resolved once per cycle, and each resource costs a hash lookup by PID.
@@ -399,6 +472,7 @@ struct Acc {
     ports: BTreeMap<(u32, u32), PortAcc>,
     mrs: u64,
     mr_bytes: u64,
+    odp_mrs: u64,
     cqs: u64,
     pds: u64,
     counters: BTreeMap<(u32, u32), BTreeMap<String, u64>>,
@@ -432,6 +506,7 @@ impl Acc {
         }
         self.mrs += o.mrs;
         self.mr_bytes = self.mr_bytes.saturating_add(o.mr_bytes);
+        self.odp_mrs += o.odp_mrs;
         self.cqs += o.cqs;
         self.pds += o.pds;
         for (k, c) in o.counters {
@@ -458,6 +533,7 @@ impl Acc {
                 .collect(),
             mrs: self.mrs,
             mr_bytes: self.mr_bytes,
+            odp_mrs: self.odp_mrs,
             cqs: self.cqs,
             pds: self.pds,
             counters: self

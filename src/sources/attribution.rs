@@ -11,7 +11,7 @@ use super::cgroup::{Resolver, Unresolved};
 use super::netlink::NlTransport as Transport;
 use super::netlink::nldev::Client;
 use super::netlink::nldev::poll::NetlinkReading;
-use super::netlink::nldev::res::ResKind;
+use super::netlink::nldev::res::{Budget, ResKind};
 use crate::model::consumers::{self, Attribution, AttributionStatus, PidCounter, ResDump};
 
 pub struct AttributionSource {
@@ -20,6 +20,52 @@ pub struct AttributionSource {
     interval: Duration,
     max_consumers: usize,
     last: Option<Instant>,
+    /// Is the agent in the host's (initial) PID namespace? `None`: cannot tell.
+    host_pid_ns: Option<bool>,
+}
+
+/// Entries kept per dump (one device, one kind), at most: a dump's records
+/// are bounded whatever the workload's QP or MR count (a ResQp is 40 bytes:
+/// at most ~10 MiB per dump); the rest are counted in `truncated`.
+pub const MAX_RECORDS_PER_DUMP: usize = 1 << 18;
+
+/// The inode of the initial PID namespace (`PROC_PID_INIT_INO`,
+/// include/linux/proc_ns.h, fixed since Linux 3.8): `readlink
+/// /proc/self/ns/pid` reads `pid:[4026531836]` only in the host's namespace.
+pub const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
+
+/// `pid:[<inode>]`, the text of a `/proc/<pid>/ns/pid` link.
+pub fn parse_ns_link(text: &str) -> Option<u64> {
+    text.strip_prefix("pid:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// `NSpid:` of `/proc/<pid>/status`: the PID in each namespace from the
+/// procfs's own down to the process's; more than one means the process sits
+/// in a namespace nested below the procfs's.
+pub fn parse_nspid(status: &str) -> Option<usize> {
+    let line = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+    Some(line.split_whitespace().count())
+}
+
+/// Whether the agent is in the host's PID namespace, from `<proc_root>/self`.
+/// RDMA netlink answers in the caller's PID namespace and leaves the
+/// resources of processes it cannot see out of the dump altogether
+/// (`res_get_common_dumpit` skips what `rdma_is_visible_in_pid_ns` rejects,
+/// drivers/infiniband/core/nldev.c), so in a nested namespace their QPs and
+/// MRs are missing, not "unattributed".
+pub fn host_pid_namespace(proc_root: &Path) -> Option<bool> {
+    let self_dir = proc_root.join("self");
+    if let Ok(link) = std::fs::read_link(self_dir.join("ns/pid"))
+        && let Some(ino) = link.to_str().and_then(parse_ns_link)
+    {
+        return Some(ino == PROC_PID_INIT_INO);
+    }
+    // No ns link (an old or restricted procfs): NSpid can still prove nesting
+    // when `proc_root` is an ancestor namespace's procfs; one entry proves nothing.
+    let status =
+        super::file::read_text(&self_dir.join("status"), 64 << 10, super::file::Follow::Yes)
+            .ok()?;
+    (parse_nspid(&status)? > 1).then_some(false)
 }
 
 /// `/proc/uptime`'s first field in clock ticks (USER_HZ), the unit of
@@ -49,12 +95,35 @@ impl AttributionSource {
         interval: Duration,
         max_consumers: usize,
     ) -> AttributionSource {
+        let host_pid_ns = host_pid_namespace(proc_root);
+        if host_pid_ns == Some(false) {
+            log::warn!(
+                "attribution: the agent is not in the host's PID namespace: RDMA netlink leaves the QPs and MRs of processes outside it out of its dumps, so per-job and per-pod numbers cover only this namespace (run with hostPID: true)"
+            );
+        }
         AttributionSource {
             resolver: Resolver::new(proc_root, host_root),
             proc_root: proc_root.to_owned(),
             interval,
             max_consumers,
             last: None,
+            host_pid_ns,
+        }
+    }
+
+    /// What the cycle publishes when the netlink reading failed: no
+    /// consumers (the last dump's are not current) and why. The next
+    /// reading dumps again at once.
+    pub fn unavailable(&mut self, wall_unix_ms: u64, reason: &str) -> Attribution {
+        self.last = None;
+        Attribution {
+            consumers: Default::default(),
+            status: AttributionStatus {
+                timestamp_unix_ms: wall_unix_ms,
+                unavailable: Some(reason.to_string()),
+                host_pid_namespace: self.host_pid_ns,
+                ..AttributionStatus::default()
+            },
         }
     }
 
@@ -85,19 +154,23 @@ impl AttributionSource {
         for d in &reading.devices {
             let (index, name) = (d.device.index, &d.device.name);
             dump.devices.insert(index, name.clone());
-            match client.res_qps(index) {
+            let budget = Budget::new(MAX_RECORDS_PER_DUMP);
+            match client.res_qps_within(index, &budget) {
                 Ok(q) => dump.qps.extend(q),
                 Err(e) => status.errors.push(format!("{name}: {e}")),
             }
+            status.truncated += budget.dropped();
             for (kind, into) in [
                 (ResKind::Mr, &mut dump.mrs),
                 (ResKind::Cq, &mut dump.cqs),
                 (ResKind::Pd, &mut dump.pds),
             ] {
-                match client.res_objects(index, kind) {
+                let budget = Budget::new(MAX_RECORDS_PER_DUMP);
+                match client.res_objects_within(index, kind, &budget) {
                     Ok(o) => into.extend(o),
                     Err(e) => status.errors.push(format!("{name}: {e}")),
                 }
+                status.truncated += budget.dropped();
             }
         }
         let pid_counters: Vec<PidCounter> = reading
@@ -136,23 +209,24 @@ impl AttributionSource {
         self.resolver.begin_cycle();
         let mut vanished = 0;
         let resolver = &mut self.resolver;
-        let (consumers, unattributed, overflowed) =
-            consumers::group(dump, pid_counters, self.max_consumers, |pid| match resolver
-                .resolve(pid, not_after)
-            {
-                Ok(info) => Some(info),
-                Err(Unresolved::Vanished | Unresolved::Reused) => {
-                    vanished += 1;
-                    None
-                }
-            });
-        status.unattributed = unattributed;
-        status.overflowed = overflowed;
+        let g = consumers::group(dump, pid_counters, self.max_consumers, |pid| match resolver
+            .resolve(pid, not_after)
+        {
+            Ok(info) => Some(info),
+            Err(Unresolved::Vanished | Unresolved::Reused) => {
+                vanished += 1;
+                None
+            }
+        });
+        status.unattributed = g.unattributed;
+        status.consumers = g.exported;
+        status.overflowed = g.overflowed;
         status.vanished = vanished;
+        status.host_pid_namespace = self.host_pid_ns;
         status.pid_counters = !pid_counters.is_empty();
         status.duration_seconds = started.elapsed().as_secs_f64();
         Attribution {
-            consumers: consumers.into(),
+            consumers: g.consumers.into(),
             status,
         }
     }
@@ -160,4 +234,4 @@ impl AttributionSource {
 
 #[cfg(test)]
 #[path = "attribution_tests.rs"]
-mod tests;
+pub(crate) mod tests;

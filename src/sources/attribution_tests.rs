@@ -11,7 +11,7 @@ use crate::sources::netlink::nldev::res::tests::recorded_replay;
 use crate::sources::netlink::nldev::{BoundCounter, Device, Named, decode_bound_counters};
 use crate::sys::*;
 
-fn fixture() -> PathBuf {
+pub(crate) fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/proc/node-jobs")
 }
 
@@ -20,7 +20,7 @@ fn source(max: usize) -> AttributionSource {
     AttributionSource::new(&root.join("proc"), &root, Duration::from_secs(30), max)
 }
 
-fn reading(bound: Vec<BoundCounter>) -> NetlinkReading {
+pub(crate) fn reading(bound: Vec<BoundCounter>) -> NetlinkReading {
     let dev = |index: u32, name: &str| DeviceReading {
         device: Device {
             index,
@@ -106,7 +106,7 @@ fn vanished_and_reused_pids_are_unattributed() {
     assert_eq!(a.status.unattributed.mr_bytes, 8192);
 }
 
-fn attr(kind: u32, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn attr(kind: u32, payload: &[u8]) -> Vec<u8> {
     let mut v = ((4 + payload.len()) as u16).to_ne_bytes().to_vec();
     v.extend_from_slice(&(kind as u16).to_ne_bytes());
     v.extend_from_slice(payload);
@@ -121,6 +121,19 @@ fn attr(kind: u32, payload: &[u8]) -> Vec<u8> {
 /// once an operator sets `rdma statistic qp set link mlx5_0/1 auto pid on`
 /// (`network.qp_counter_auto_mode: [pid]`); rxe does not (fixtures/netlink/README.md).
 fn pid_counter(id: u32, pid: u32, lqpn: u32, rx_write: u64) -> Vec<u8> {
+    pid_counter_with(
+        id,
+        pid,
+        lqpn,
+        &[("rx_write_requests", rx_write), ("out_of_sequence", 2)],
+    )
+}
+
+/// [`pid_counter`] with any hw counters: an optional counter that is
+/// enabled is one more STAT_HWCOUNTER_ENTRY (`fill_stat_counter_hwcounters`
+/// skips only the disabled ones), so mlx5 on Linux ≥ 6.15 with
+/// `optional-counters on` in auto mode adds `rdma_tx_bytes` and the like here.
+pub(crate) fn pid_counter_with(id: u32, pid: u32, lqpn: u32, hws: &[(&str, u64)]) -> Vec<u8> {
     let hw = |name: &str, v: u64| {
         let mut n = name.as_bytes().to_vec();
         n.push(0);
@@ -145,7 +158,10 @@ fn pid_counter(id: u32, pid: u32, lqpn: u32, rx_write: u64) -> Vec<u8> {
             attr(RDMA_NLDEV_ATTR_RES_PID, &pid.to_ne_bytes()),
             attr(
                 RDMA_NLDEV_ATTR_STAT_HWCOUNTERS,
-                &[hw("rx_write_requests", rx_write), hw("out_of_sequence", 2)].concat(),
+                &hws.iter()
+                    .map(|(n, v)| hw(n, *v))
+                    .collect::<Vec<_>>()
+                    .concat(),
             ),
             attr(
                 RDMA_NLDEV_ATTR_RES_QP,
@@ -209,4 +225,88 @@ fn bound_pid_counters_become_consumer_counters() {
             .iter()
             .any(|c| c.processes.iter().any(|p| p.pid == 4000))
     );
+}
+
+fn proc_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/proc")
+        .join(name)
+}
+
+/// The agent's PID namespace from `<proc_root>/self`: the ns link names the
+/// initial namespace's fixed inode only on the host; NSpid with two entries
+/// proves nesting even without the link; one entry alone proves nothing.
+#[test]
+fn pid_namespace_is_detected_from_proc_self() {
+    assert_eq!(parse_ns_link("pid:[4026531836]"), Some(PROC_PID_INIT_INO));
+    assert_eq!(parse_ns_link("net:[4026531836]"), None);
+    assert_eq!(parse_nspid("Name:\tx\nNSpid:\t4121\t7\n"), Some(2));
+    assert_eq!(host_pid_namespace(&proc_fixture("pidns-host")), Some(true));
+    assert_eq!(
+        host_pid_namespace(&proc_fixture("pidns-nested")),
+        Some(false)
+    );
+    assert_eq!(
+        host_pid_namespace(&proc_fixture("pidns-status-only")),
+        Some(false)
+    );
+    assert_eq!(
+        host_pid_namespace(&fixture().join("proc")),
+        None,
+        "no self: cannot tell"
+    );
+    let nested = proc_fixture("pidns-nested");
+    let mut src = AttributionSource::new(&nested, &nested, Duration::ZERO, 256);
+    let a = src.group(&ResDump::default(), &[], AttributionStatus::default());
+    assert_eq!(a.status.host_pid_namespace, Some(false));
+    assert_eq!(
+        src.unavailable(1, "x").status.host_pid_namespace,
+        Some(false)
+    );
+}
+
+/// When the netlink reading fails the cycle publishes no consumers (not the
+/// last dump's) and says why; the next reading dumps at once.
+#[test]
+fn an_unavailable_cycle_publishes_no_stale_consumers() {
+    let mut src = source(256);
+    let mut client = Client::new(recorded_replay());
+    let now = Instant::now();
+    let a = src.poll(now, 1, &mut client, &reading(Vec::new())).unwrap();
+    assert_eq!(a.consumers.len(), 2);
+    let u = src.unavailable(2, "RDMA_NLDEV_CMD_GET: ENOBUFS");
+    assert!(u.consumers.is_empty());
+    assert_eq!(
+        u.status.unavailable.as_deref(),
+        Some("RDMA_NLDEV_CMD_GET: ENOBUFS")
+    );
+    assert!(
+        src.due(now),
+        "dumps again at the next reading, not after the interval"
+    );
+}
+
+/// A dump keeps at most its budget of entries; the rest are counted.
+#[test]
+fn dump_records_are_bounded_and_the_rest_counted() {
+    use crate::sources::netlink::nldev::res::tests::recorded;
+    let budget = Budget::new(1);
+    let mut c = Client::new(crate::sources::netlink::Replay::new([
+        recorded("02-res-qp-rxe0.bin"),
+        recorded("03-res-mr-rxe0.bin"),
+    ]));
+    let qps = c.res_qps_within(0, &budget).unwrap();
+    assert_eq!(qps.len(), 1);
+    assert_eq!(
+        budget.dropped(),
+        1,
+        "rxe0 holds two QPs (GSI and the client's RC)"
+    );
+    let budget = Budget::new(0);
+    assert!(
+        c.res_objects_within(0, ResKind::Mr, &budget)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(budget.dropped(), 1);
 }

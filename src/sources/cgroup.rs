@@ -71,6 +71,32 @@ pub fn parse_cgroup(text: &str) -> Vec<&str> {
     v2
 }
 
+/// How specific a placement is: a Slurm job or a pod names the workload, a
+/// unit only the service that started it. On a systemd hybrid host a Slurm
+/// cgroup v1 job's `0::` path is `slurmd.service` while its v1 hierarchies
+/// hold `job_<id>`: the most specific placement over all hierarchies wins.
+fn specificity(p: &Placement) -> u8 {
+    match p {
+        Placement::Slurm { .. } | Placement::Pod { .. } => 2,
+        Placement::Unit(_) => 1,
+    }
+}
+
+/// The most specific placement of a process's cgroup paths; among equals the
+/// first (v2, then v1, then `name=systemd`: see [`parse_cgroup`]).
+pub fn classify_process(cgroup: &str) -> Option<Placement> {
+    let mut best: Option<Placement> = None;
+    for p in parse_cgroup(cgroup).into_iter().filter_map(classify) {
+        if best
+            .as_ref()
+            .is_none_or(|b| specificity(&p) > specificity(b))
+        {
+            best = Some(p);
+        }
+    }
+    best
+}
+
 /// What a cgroup path says about its process, before names are looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placement {
@@ -103,6 +129,22 @@ fn container_id(seg: &str) -> Option<String> {
     (!s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| s.to_string())
 }
 
+/// A pod UID as the kubelet writes it: canonical dashed (8-4-4-4-12 hex) for
+/// API pods, or 32 hex digits without dashes for static and mirror pods (the
+/// kubelet hashes the manifest). Lower case; `None` for anything else.
+pub fn canonical_pod_uid(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    let ok = match b.len() {
+        32 => b.iter().all(u8::is_ascii_hexdigit),
+        36 => b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        }),
+        _ => false,
+    };
+    ok.then(|| raw.to_ascii_lowercase())
+}
+
 /// `pod<uid>` (cgroupfs) or `kubepods[-<qos>]-pod<uid with _>.slice` (systemd).
 fn pod_uid(seg: &str) -> Option<String> {
     let raw = if let Some(s) = seg.strip_suffix(".slice") {
@@ -110,9 +152,7 @@ fn pod_uid(seg: &str) -> Option<String> {
     } else {
         seg.strip_prefix("pod")?
     };
-    let uid = raw.replace('_', "-");
-    let ok = uid.len() == 36 && uid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
-    ok.then(|| uid.to_ascii_lowercase())
+    canonical_pod_uid(&raw.replace('_', "-"))
 }
 
 fn is_slurm_root(seg: &str) -> bool {
@@ -147,7 +187,10 @@ pub fn classify(path: &str) -> Option<Placement> {
             return Some(Placement::Slurm { job_id, step, uid });
         }
     }
-    if segs.iter().any(|s| s.starts_with("kubepods")) {
+    // In a private cgroup namespace (cgroupfs driver, the agent in a pod of
+    // its own) another pod's path is relative to the agent's container:
+    // `/../../pod<uid>/<id>`, with no `kubepods` left to see.
+    if segs.iter().any(|s| s.starts_with("kubepods")) || segs.first() == Some(&"..") {
         for (i, s) in segs.iter().enumerate() {
             if let Some(pod_uid) = pod_uid(s) {
                 let container_id = segs.get(i + 1).and_then(|c| container_id(c));
@@ -190,8 +233,8 @@ pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
 pub fn parse_pod_dir(name: &str) -> Option<(String, String, String)> {
     let mut it = name.splitn(3, '_');
     let (ns, pod, uid) = (it.next()?, it.next()?, it.next()?);
-    (!ns.is_empty() && !pod.is_empty() && uid.len() == 36)
-        .then(|| (ns.to_string(), pod.to_string(), uid.to_ascii_lowercase()))
+    let uid = canonical_pod_uid(uid)?;
+    (!ns.is_empty() && !pod.is_empty()).then(|| (ns.to_string(), pod.to_string(), uid))
 }
 
 /// Why a PID was not resolved.
@@ -242,13 +285,14 @@ impl Resolver {
     }
 
     fn stat(&self, pid: u32) -> Option<Stat> {
-        let text = file::read_text(
+        let bytes = file::read(
             &self.proc_root.join(pid.to_string()).join("stat"),
             file::ATTR_MAX,
             Follow::No,
         )
         .ok()?;
-        parse_stat(&text)
+        // `comm` is whatever the process set (prctl PR_SET_NAME): not always UTF-8.
+        parse_stat(&String::from_utf8_lossy(&bytes))
     }
 
     /// The consumer of `pid`. `not_after`: the start time (clock ticks after
@@ -266,14 +310,16 @@ impl Resolver {
             return Ok(info.clone());
         }
         let dir = self.proc_root.join(pid.to_string());
-        let cgroup = file::read_text(&dir.join("cgroup"), CGROUP_MAX, Follow::No)
+        // Cgroup directory names are bytes too (a job's own sub-cgroups).
+        let cgroup = file::read(&dir.join("cgroup"), CGROUP_MAX, Follow::No)
             .map_err(|_| Unresolved::Vanished)?;
+        let cgroup = String::from_utf8_lossy(&cgroup);
         // The same process still? A PID reused between the two reads would mix two processes.
         match self.stat(pid) {
             Some(again) if again.starttime == stat.starttime => {}
             _ => return Err(Unresolved::Vanished),
         }
-        let placement = parse_cgroup(&cgroup).into_iter().find_map(classify);
+        let placement = classify_process(&cgroup);
         let identity = self.identity(placement, &stat.comm, &dir);
         let info = ProcessInfo {
             identity,

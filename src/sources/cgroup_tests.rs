@@ -240,3 +240,97 @@ fn pid_reuse_after_caching_is_resolved_again() {
     std::fs::write(d.join("stat"), stat).unwrap();
     assert_eq!(labels(&mut r, 191).1, "5.0");
 }
+
+/// A systemd hybrid host: the unified `0::` path names slurmd.service, the
+/// v1 hierarchies the job. The job wins, whatever order the lines come in.
+#[test]
+fn most_specific_placement_wins_over_hierarchies() {
+    let job = Some(Placement::Slurm {
+        job_id: "56".into(),
+        step: Some("0".into()),
+        uid: Some(1001),
+    });
+    let hybrid = "12:freezer:/slurm/uid_1001/job_56/step_0/task_0\n1:name=systemd:/system.slice/slurmd.service\n0::/system.slice/slurmd.service\n";
+    assert_eq!(classify_process(hybrid), job);
+    let reordered =
+        "0::/system.slice/slurmd.service\n12:freezer:/slurm/uid_1001/job_56/step_0/task_0\n";
+    assert_eq!(classify_process(reordered), job);
+    assert_eq!(
+        classify_process("0::/system.slice/slurmd.service\n1:name=systemd:/user.slice\n"),
+        Some(Placement::Unit("slurmd.service".into()))
+    );
+    assert_eq!(classify_process("0::/\n"), None);
+    let (k, id, l) = labels(&mut resolver(), 171);
+    assert_eq!((k, id.as_str()), (Kind::SlurmJob, "56.0"));
+    assert_eq!(l.user.as_deref(), Some("bob"));
+}
+
+/// The cgroupfs driver seen from a private cgroup namespace, and static
+/// (mirror) pods, whose UIDs are 32 hex digits without dashes.
+#[test]
+fn classifies_private_namespace_paths_and_static_pods() {
+    let cid = "e".repeat(64);
+    assert_eq!(
+        classify(&format!("/../../pod{POD1}/{cid}")),
+        Some(Placement::Pod {
+            pod_uid: POD1.into(),
+            container_id: Some(cid.clone()),
+        })
+    );
+    assert_eq!(
+        classify(&format!("/../../../burstable/pod{POD1}/{cid}")),
+        Some(Placement::Pod {
+            pod_uid: POD1.into(),
+            container_id: Some(cid.clone()),
+        })
+    );
+    // Outside kubepods and not namespace-relative: a `pod…` directory is not a pod.
+    assert_eq!(classify(&format!("/srv/pod{POD1}/{cid}")), None);
+    let stat = "8f14e45fceea167a5a36dedd4bea2543";
+    assert_eq!(
+        classify(&format!(
+            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{stat}.slice/crio-{cid}.scope"
+        )),
+        Some(Placement::Pod {
+            pod_uid: stat.into(),
+            container_id: Some(cid.clone()),
+        })
+    );
+    assert_eq!(
+        canonical_pod_uid("8F14E45FCEEA167A5A36DEDD4BEA2543").as_deref(),
+        Some(stat)
+    );
+    assert_eq!(
+        canonical_pod_uid("1b2c3d4e5-f60-7182-93a4-b5c6d7e8f901"),
+        None,
+        "dashes misplaced"
+    );
+    assert_eq!(canonical_pod_uid(&"g".repeat(32)), None);
+
+    let mut r = resolver();
+    let (k, _, l) = labels(&mut r, 184);
+    assert_eq!(k, Kind::Pod);
+    assert_eq!(
+        (l.namespace.as_deref(), l.pod.as_deref()),
+        (Some("default"), Some("probe-x"))
+    );
+    let (k, _, l) = labels(&mut r, 185);
+    assert_eq!(k, Kind::Pod);
+    assert_eq!(
+        (
+            l.namespace.as_deref(),
+            l.pod.as_deref(),
+            l.pod_uid.as_deref()
+        ),
+        (Some("kube-system"), Some("etcd-node07"), Some(stat))
+    );
+}
+
+/// A `comm` that is not UTF-8 (PR_SET_NAME takes bytes) is the process's name
+/// read lossily, not a vanished process.
+#[test]
+fn non_utf8_comm_is_read_lossily() {
+    let (k, id, _) = labels(&mut resolver(), 192);
+    assert_eq!(k, Kind::Process);
+    assert_eq!(id, "rd\u{fffd}\u{fffd}");
+}

@@ -9,6 +9,7 @@ cost per port and cycle, netlink against sysfs. Exit status 1 on any
 mismatch.
 """
 import json
+import re
 import os
 import subprocess
 import sys
@@ -279,6 +280,39 @@ def attribution():
         check(all(p["labels"].get(k) == v for k, v in want.items()), f"attribution: pod labels {p['labels']}")
         check(got[("pod", p["id"])] == kube[0] and sum(kube[0].values()) == 1,
               f"attribution: pod QPs {got[('pod', p['id'])]}, kernel {kube[0]}")
+    # The metrics of a running agent's scrape, not only the snapshot.
+    def series(name):
+        out = {}
+        with open(os.path.join(OUT, name)) as f:
+            for line in f:
+                m = re.match(r'^([a-z_]+)(?:\{([^}]*)\})? (\S+)$', line.strip())
+                if m:
+                    labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+                    out.setdefault(m.group(1), []).append((labels, float(m.group(3))))
+        return out
+    def value(s, name, **want):
+        hits = [v for l, v in s.get(name, []) if all(l.get(k) == w for k, w in want.items())]
+        return hits[0] if len(hits) == 1 else hits
+    m = series("d-metrics.txt")
+    job_qps = value(m, "rdma_job_qps", device="rxe1", port="1", job_id="4242")
+    pod_qps = value(m, "rdma_pod_qps", device="rxe0", port="1", namespace="ml-team", pod="trainer-0",
+                    pod_uid="1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901")
+    check(job_qps == 1 and pod_qps == 1,
+          f"attribution metrics: rdma_job_qps{{job_id=4242}} {job_qps}, rdma_pod_qps{{pod=trainer-0}} {pod_qps}")
+    check(value(m, "rdma_monitor_attribution_pid_namespace_host") == 1,
+          f"attribution metrics: pid namespace gauge {m.get('rdma_monitor_attribution_pid_namespace_host')}")
+    # PID reuse: the unit that took the server's PID holds its own QP; the job is gone.
+    with open(os.path.join(OUT, "d-reuse.txt")) as f:
+        old, new = f.read().split()
+    reuse_qps = [q for q in load("d-reuse-qp.json") if q.get("pid") == int(new)]
+    r = series("d-metrics-reuse.txt")
+    unit_qps = value(r, "rdma_unit_qps", device="rxe1", port="1", unit="reuse.service")
+    check(old == new, f"attribution: PID {old} not reused (got {new}): ns_last_pid missing?")
+    check(len(reuse_qps) == 1, f"attribution: rdma res show qp for the reused PID {new}: {reuse_qps}")
+    check(unit_qps == 1 and "rdma_job_qps" not in r,
+          f"attribution after PID reuse: unit {unit_qps}, job series {r.get('rdma_job_qps')}")
+    print(f"  attribution metrics: rdma_job_qps{{job_id=\"4242\"}} {job_qps}, rdma_pod_qps{{pod=\"trainer-0\"}} {pod_qps}; "
+          f"PID {new} reused by reuse.service: rdma_unit_qps {unit_qps}, no job series")
     after = load("d-agent-after.json")
     check(after["consumers"] == [], f"attribution: consumers left after the processes exited: {after['consumers']}")
     st = agent["attribution"]

@@ -123,7 +123,34 @@ for p in $server $client; do
 done > "$OUT/d-cgroups.txt"
 export RDMA_MON_ATTRIBUTION__HOST_ROOT=$HOST
 "$AGENT" --once > "$OUT/d-agent.json" 2> "$OUT/d-agent.err"
+# The metrics, from a running agent's scrape (attribution every cycle). It
+# keeps running through the PID reuse below, so its resolver has the
+# server's PID cached as job 4242 when the PID comes back.
+RDMA_MON_PROMETHEUS__ENABLED=true RDMA_MON_PROMETHEUS__LISTEN_ADDRESS=127.0.0.1 \
+RDMA_MON_PROMETHEUS__PORT=9101 RDMA_MON_GENERAL__POLL_INTERVAL=0.5 \
+RDMA_MON_ATTRIBUTION__INTERVAL=0.5 RDMA_MON_GENERAL__SNAPSHOT_INTERVAL=0.5 \
+RDMA_MON_GENERAL__SNAPSHOT_KEEP=0 RDMA_MON_GENERAL__SNAPSHOT_DIR="$OUT/d-snaps" \
+"$AGENT" 2>> "$OUT/d-agent.err" &
+dpid=$!
+wait_snapshots "$OUT/d-snaps" 2
+wget -q -O "$OUT/d-metrics.txt" http://127.0.0.1:9101/metrics
 kill $server $client; wait $server $client 2>/dev/null
+# PID reuse: a process in another cgroup (a systemd unit) takes the server's
+# PID (ns_last_pid makes the next fork get it: CONFIG_CHECKPOINT_RESTORE)
+# and holds a QP of its own. The agent must name the unit, not the job its
+# cache remembers for that PID.
+REUSE=$CG/system.slice/reuse.service
+mkdir -p $REUSE
+echo $((server - 1)) > /proc/sys/kernel/ns_last_pid
+sh -c "echo \$\$ > $REUSE/cgroup.procs && exec ibv_rc_pingpong -d rxe1 -g 1 -n 100000000 -p 19997" > /dev/null 2>&1 &
+reused=$!
+printf '%s %s\n' $server $reused > "$OUT/d-reuse.txt"
+sleep 1
+rdma -j -d res show qp > "$OUT/d-reuse-qp.json"
+wait_snapshots "$OUT/d-snaps" $(( $(snapshots "$OUT/d-snaps") + 3 ))
+wget -q -O "$OUT/d-metrics-reuse.txt" http://127.0.0.1:9101/metrics
+kill -TERM $dpid; wait $dpid
+kill $reused; wait $reused 2>/dev/null
 "$AGENT" --once > "$OUT/d-agent-after.json" 2>> "$OUT/d-agent.err"
 # Cost of attribution on this node: steady cycles with it and without it.
 for on in true false; do

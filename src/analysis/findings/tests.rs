@@ -674,6 +674,7 @@ fn a_dominant_consumer_of_a_troubled_port_is_named() {
         }],
         mrs: 0,
         mr_bytes: 0,
+        odp_mrs: 0,
         cqs: 0,
         pds: 0,
         counters: Vec::new(),

@@ -64,7 +64,12 @@ fn dump() -> ResDump {
 #[test]
 fn groups_by_consumer_and_counts_the_rest() {
     let mut asked = Vec::new();
-    let (c, un, over) = group(&dump(), &[], 16, |pid| {
+    let Grouped {
+        consumers: c,
+        unattributed: un,
+        overflowed: over,
+        ..
+    } = group(&dump(), &[], 16, |pid| {
         asked.push(pid);
         (pid != 200).then(|| job("42"))
     });
@@ -95,7 +100,8 @@ fn groups_by_consumer_and_counts_the_rest() {
             kernel_qps: 1,
             user_qps: 2,
             mrs: 1,
-            mr_bytes: 8192
+            mr_bytes: 8192,
+            odp_mrs: 0,
         }
     );
 }
@@ -108,7 +114,8 @@ fn past_max_consumers_the_smallest_go_to_one_overflow_bucket() {
             d.qps.push(qp(0, 1, pid * 100 + q, 2, 3, Owner::Pid(pid)));
         }
     }
-    let (c, _, over) = group(&d, &[], 2, |pid| Some(job(&pid.to_string())));
+    let g = group(&d, &[], 2, |pid| Some(job(&pid.to_string())));
+    let (c, over) = (g.consumers, g.overflowed);
     assert_eq!(over, 3);
     let ids: Vec<&str> = c.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["5", "4", OVERFLOW_ID]);
@@ -135,9 +142,10 @@ fn bound_pid_counters_are_summed_per_consumer() {
             counters: vec![("rx_write_requests".into(), 7)],
         },
     ];
-    let (c, _, _) = group(&dump(), &counters, 16, |pid| {
+    let c = group(&dump(), &counters, 16, |pid| {
         (pid != 200).then(|| job("42"))
-    });
+    })
+    .consumers;
     assert_eq!(c[0].counters.len(), 1);
     let pc = &c[0].counters[0];
     assert_eq!((pc.device.as_str(), pc.port), ("mlx5_0", 1));
@@ -153,14 +161,65 @@ fn names_of_types_and_states() {
     assert_eq!(qp_state_name(9), "state_9");
 }
 
-/// An implicit on-demand-paging MR (mlx5) reports a length of u64::MAX: the
-/// sums saturate instead of overflowing (a panic in debug builds).
+/// An implicit on-demand-paging MR (mlx5) reports a length of u64::MAX: it
+/// is counted as an ODP MR, not as 16 EiB of pinned memory (nor a saturated sum).
 #[test]
-fn an_implicit_odp_mr_saturates_the_sum() {
+fn implicit_odp_mrs_are_counted_apart_from_pinned_bytes() {
     let mut d = dump();
-    d.mrs.push(mr(0, u64::MAX, Owner::Pid(100)));
-    d.mrs.push(mr(0, u64::MAX, Owner::Pid(200)));
-    let (c, un, _) = group(&d, &[], 16, |pid| (pid != 200).then(|| job("42")));
-    assert_eq!(c[0].mr_bytes, u64::MAX);
-    assert_eq!(un.mr_bytes, u64::MAX);
+    d.mrs.push(mr(0, IMPLICIT_ODP_MRLEN, Owner::Pid(100)));
+    d.mrs.push(mr(0, IMPLICIT_ODP_MRLEN, Owner::Pid(200)));
+    let g = group(&d, &[], 16, |pid| (pid != 200).then(|| job("42")));
+    let c = &g.consumers[0];
+    assert_eq!((c.mrs, c.mr_bytes, c.odp_mrs), (3, 4096 + (1 << 20), 1));
+    let un = &g.unattributed;
+    assert_eq!((un.mrs, un.mr_bytes, un.odp_mrs), (2, 8192, 1));
+    // Hostile lengths near 2^64 that are not the ODP marker still cannot overflow.
+    d.mrs.push(mr(0, u64::MAX - 1, Owner::Pid(101)));
+    let g = group(&d, &[], 16, |pid| (pid != 200).then(|| job("42")));
+    assert_eq!(g.consumers[0].mr_bytes, u64::MAX);
+}
+
+fn step(job_id: &str, step: &str) -> ProcessInfo {
+    let mut p = job(job_id);
+    p.identity.id = format!("{job_id}.{step}");
+    p.identity.labels.step = Some(step.into());
+    p
+}
+
+/// `max_consumers` counts exported consumers (jobs, pods): a kept job keeps
+/// all its steps, however small each is, so its series never under-report;
+/// the overflow bucket holds whole jobs only.
+#[test]
+fn max_consumers_cuts_whole_jobs_not_steps() {
+    let mut d = ResDump::default();
+    // Job 1: steps 0 and 1 with 3 QPs each (6 in all); job 2: one step, 5 QPs;
+    // job 3: one step, 1 QP.
+    let owners = [(10, 3), (11, 3), (20, 5), (30, 1)];
+    let mut n = 0;
+    for (pid, qps) in owners {
+        for _ in 0..qps {
+            d.qps.push(qp(0, 1, n, 2, 3, Owner::Pid(pid)));
+            n += 1;
+        }
+    }
+    let resolve = |pid: u32| match pid {
+        10 => Some(step("1", "0")),
+        11 => Some(step("1", "1")),
+        20 => Some(step("2", "0")),
+        30 => Some(step("3", "0")),
+        _ => None,
+    };
+    let g = group(&d, &[], 1, resolve);
+    assert_eq!((g.exported, g.overflowed), (3, 2));
+    let kept: Vec<(&str, u64)> = g
+        .consumers
+        .iter()
+        .map(|c| (c.id.as_str(), c.qps()))
+        .collect();
+    assert_eq!(kept, [("1.0", 3), ("1.1", 3), (OVERFLOW_ID, 6)]);
+    let g = group(&d, &[], 2, resolve);
+    assert_eq!((g.exported, g.overflowed), (3, 1));
+    let kept: Vec<&str> = g.consumers.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(kept, ["1.0", "1.1", "2.0", OVERFLOW_ID]);
+    assert_eq!(g.consumers[3].qps(), 1);
 }

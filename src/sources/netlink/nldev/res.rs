@@ -8,6 +8,8 @@
 //! one is counted (`wire::skip`) and reads as absent, and an entry without
 //! its number is one malformed entry, skipped.
 
+use std::cell::Cell;
+
 use super::{Client, nldev_type};
 use crate::model::consumers::{Owner, ResObject, ResQp};
 use crate::sources::netlink::wire::{
@@ -131,8 +133,47 @@ fn each_entry<'a>(
     Ok(())
 }
 
+/// How many more entries a dump may keep: the records of one dump are
+/// bounded, whatever the workload's QP or MR count; the entries past the
+/// limit are counted, not kept.
+#[derive(Debug)]
+pub struct Budget {
+    left: Cell<usize>,
+    dropped: Cell<u64>,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Budget {
+        Budget {
+            left: Cell::new(limit),
+            dropped: Cell::new(0),
+        }
+    }
+    /// Entries past the limit.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.get()
+    }
+    fn take(&self) -> bool {
+        match self.left.get() {
+            0 => {
+                self.dropped.set(self.dropped.get() + 1);
+                false
+            }
+            n => {
+                self.left.set(n - 1);
+                true
+            }
+        }
+    }
+}
+
 /// One reply of a `RES_QP_GET` dump.
 pub fn decode_qps(payload: &[u8]) -> Result<Vec<ResQp>, WireError> {
+    decode_qps_within(payload, &Budget::new(usize::MAX))
+}
+
+/// [`decode_qps`], keeping at most what `budget` has left.
+pub fn decode_qps_within(payload: &[u8], budget: &Budget) -> Result<Vec<ResQp>, WireError> {
     let mut out = Vec::new();
     each_entry(payload, ResKind::Qp, |dev, entry| {
         let mut owner = OwnerAttrs::default();
@@ -151,6 +192,7 @@ pub fn decode_qps(payload: &[u8]) -> Result<Vec<ResQp>, WireError> {
             }
         }
         match lqpn {
+            Some(Ok(_)) if !budget.take() => {}
             Some(Ok(lqpn)) => out.push(ResQp {
                 dev_index: dev,
                 port,
@@ -168,6 +210,15 @@ pub fn decode_qps(payload: &[u8]) -> Result<Vec<ResQp>, WireError> {
 
 /// One reply of a `RES_MR_GET`, `RES_CQ_GET` or `RES_PD_GET` dump.
 pub fn decode_objects(payload: &[u8], kind: ResKind) -> Result<Vec<ResObject>, WireError> {
+    decode_objects_within(payload, kind, &Budget::new(usize::MAX))
+}
+
+/// [`decode_objects`], keeping at most what `budget` has left.
+pub fn decode_objects_within(
+    payload: &[u8],
+    kind: ResKind,
+    budget: &Budget,
+) -> Result<Vec<ResObject>, WireError> {
     let id_attr = kind.id_attr();
     let mut out = Vec::new();
     each_entry(payload, kind, |dev, entry| {
@@ -191,7 +242,7 @@ pub fn decode_objects(payload: &[u8], kind: ResKind) -> Result<Vec<ResObject>, W
         }
         if bad {
             count_malformed();
-        } else {
+        } else if budget.take() {
             out.push(ResObject {
                 dev_index: dev,
                 id,
@@ -206,8 +257,16 @@ pub fn decode_objects(payload: &[u8], kind: ResKind) -> Result<Vec<ResObject>, W
 
 impl<T: Transport> Client<T> {
     pub fn res_qps(&mut self, dev: u32) -> Result<Vec<ResQp>, NlError> {
+        self.res_qps_within(dev, &Budget::new(usize::MAX))
+    }
+
+    /// The QPs of one device, at most what `budget` has left.
+    pub fn res_qps_within(&mut self, dev: u32, budget: &Budget) -> Result<Vec<ResQp>, NlError> {
         Ok(self
-            .run(|s| get_res(s, ResKind::Qp, dev), decode_qps)?
+            .run(
+                |s| get_res(s, ResKind::Qp, dev),
+                |p| decode_qps_within(p, budget),
+            )?
             .into_iter()
             .flatten()
             .collect())
@@ -215,8 +274,21 @@ impl<T: Transport> Client<T> {
 
     /// MRs, CQs or PDs of one device.
     pub fn res_objects(&mut self, dev: u32, kind: ResKind) -> Result<Vec<ResObject>, NlError> {
+        self.res_objects_within(dev, kind, &Budget::new(usize::MAX))
+    }
+
+    /// [`Client::res_objects`], at most what `budget` has left.
+    pub fn res_objects_within(
+        &mut self,
+        dev: u32,
+        kind: ResKind,
+        budget: &Budget,
+    ) -> Result<Vec<ResObject>, NlError> {
         Ok(self
-            .run(|s| get_res(s, kind, dev), |p| decode_objects(p, kind))?
+            .run(
+                |s| get_res(s, kind, dev),
+                |p| decode_objects_within(p, kind, budget),
+            )?
             .into_iter()
             .flatten()
             .collect())
