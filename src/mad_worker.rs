@@ -99,6 +99,9 @@ pub struct MadView {
     pub stats: MadStats,
     /// Seconds the last fabric counter read took.
     pub fabric_counters_seconds: Option<f64>,
+    /// When it started (ms since the epoch): fabric counters are read every
+    /// `fabric.interval`, not every cycle, so their rates need their own times.
+    pub fabric_counters_unix_ms: Option<u64>,
 }
 
 /// One umad device with its engine and what it learned.
@@ -475,6 +478,8 @@ pub fn step<P: MadPort>(
         let fabric = Arc::new(w.sweep(plan.budget));
         if plan.fabric_mode && plan.fabric_counters {
             let t = Instant::now();
+            view.fabric_counters_unix_ms =
+                Some(crate::clock::unix_ms(std::time::SystemTime::now()));
             view.fabric_counters = w.fabric_counters(&fabric, plan.details, plan.pma_saturation);
             view.fabric_counters_seconds = Some(t.elapsed().as_secs_f64());
         }
