@@ -102,6 +102,8 @@ pub struct Model {
     /// `fabric.interval`, so their rates are over their own read times, not
     /// over the documents'.
     fabric_reads: (Option<Mad>, Option<Mad>),
+    /// Seconds between those two reads.
+    pub fabric_interval: Option<f64>,
     /// TX+RX bytes/s per port, oldest first.
     pub history: HashMap<(String, u32), VecDeque<f64>>,
     /// Documents taken so far.
@@ -266,6 +268,7 @@ impl Model {
         let Some(mad) = &self.doc.mad else {
             self.fabric.clear();
             self.fabric_reads = (None, None);
+            self.fabric_interval = None;
             return;
         };
         let stamp = |m: &Option<Mad>| m.as_ref().and_then(|m| m.fabric_counters_unix_ms);
@@ -276,10 +279,11 @@ impl Model {
         }
         let last = self.fabric_reads.1.take();
         self.fabric_reads = (last, Some(mad.clone()));
-        let secs = match (stamp(&self.fabric_reads.0), mad.fabric_counters_unix_ms) {
-            (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e3,
-            _ => 0.0,
+        self.fabric_interval = match (stamp(&self.fabric_reads.0), mad.fabric_counters_unix_ms) {
+            (Some(a), Some(b)) if b > a => Some((b - a) as f64 / 1e3),
+            _ => None,
         };
+        let secs = self.fabric_interval.unwrap_or(0.0);
         self.fabric = fabric_rows(mad, self.fabric_reads.0.as_ref(), secs);
     }
 
