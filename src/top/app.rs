@@ -13,6 +13,19 @@ pub enum View {
     Fabric,
 }
 
+impl View {
+    /// The view a `--view` name stands for.
+    pub fn from_name(name: &str) -> Option<View> {
+        match name {
+            "ports" => Some(View::Ports),
+            "consumers" => Some(View::Consumers),
+            "findings" => Some(View::Findings),
+            "fabric" => Some(View::Fabric),
+            _ => None,
+        }
+    }
+}
+
 /// The ports table's columns, in display order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Col {

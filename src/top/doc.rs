@@ -119,6 +119,8 @@ pub struct Process {
 #[serde(default)]
 pub struct Mad {
     pub fabric_counters: Vec<FabricPort>,
+    /// When the agent read them; absent from agents before 2026-11-30.
+    pub fabric_counters_unix_ms: Option<u64>,
 }
 
 /// One fabric port's PMA counters (`pma`), or why there are none (`error`).

@@ -52,6 +52,8 @@ usage: rdma-monitor top [--config PATH | --url URL [TLS/auth options]]
   --bits          throughput in bits/s instead of bytes/s
   --detail        with --batch: after each frame, every counter of every
                   port with its value and its rate per second
+  --view VIEW     the view to show (first): ports (default), consumers,
+                  findings or fabric
 
 exit status: 0 ok, 1 no frame could be had (--batch) or the terminal
   failed, 2 bad arguments or configuration
@@ -66,6 +68,7 @@ struct Args {
     batch: Option<u64>,
     bits: bool,
     detail: bool,
+    view: Option<app::View>,
 }
 
 fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, lexopt::Error> {
@@ -90,6 +93,12 @@ fn parse_args(raw: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, l
             Long("batch") | Short('b') => a.batch = Some(p.value()?.parse()?),
             Long("bits") => a.bits = true,
             Long("detail") => a.detail = true,
+            Long("view") => {
+                let v = p.value()?.string()?;
+                a.view = Some(app::View::from_name(&v).ok_or_else(|| {
+                    format!("--view: {v:?} is not one of ports, consumers, findings, fabric")
+                })?);
+            }
             Long("help") | Short('h') => {
                 print!("{USAGE}");
                 return Ok(None);
@@ -136,6 +145,9 @@ pub fn main(raw: impl IntoIterator<Item = OsString>) -> ExitCode {
     let mut app = App::new(frames.origin(), refresh.as_secs_f64(), color);
     app.bits = args.bits;
     app.detail = args.detail;
+    if let Some(v) = args.view {
+        app.view = v;
+    }
     match args.batch {
         Some(n) => batch(frames.as_mut(), &mut app, n, refresh),
         None => interactive(frames.as_mut(), &mut app, refresh),

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use super::doc::{Counter, Doc, Finding, Port};
+use super::doc::{Counter, Doc, Finding, Mad, Port};
 
 /// Samples of throughput kept per port (5 minutes at the default 1 s refresh).
 pub const HISTORY: usize = 300;
@@ -98,6 +98,12 @@ pub struct Model {
     pub interval: Option<f64>,
     pub ports: Vec<PortRow>,
     pub fabric: Vec<FabricRow>,
+    /// The last fabric counter read and the one before it: they come every
+    /// `fabric.interval`, so their rates are over their own read times, not
+    /// over the documents'.
+    fabric_reads: (Option<Mad>, Option<Mad>),
+    /// Seconds between those two reads.
+    pub fabric_interval: Option<f64>,
     /// TX+RX bytes/s per port, oldest first.
     pub history: HashMap<(String, u32), VecDeque<f64>>,
     /// Documents taken so far.
@@ -210,11 +216,7 @@ fn port_row(doc: &Doc, prev: Option<&Doc>, device: &str, p: &Port, secs: f64) ->
     }
 }
 
-fn fabric_rows(doc: &Doc, prev: Option<&Doc>, secs: f64) -> Vec<FabricRow> {
-    let Some(mad) = &doc.mad else {
-        return Vec::new();
-    };
-    let before = prev.and_then(|p| p.mad.as_ref());
+fn fabric_rows(mad: &Mad, before: Option<&Mad>, secs: f64) -> Vec<FabricRow> {
     mad.fabric_counters
         .iter()
         // Switch ports (node type 2): where congestion shows as XmitWait.
@@ -259,6 +261,32 @@ fn fabric_rows(doc: &Doc, prev: Option<&Doc>, secs: f64) -> Vec<FabricRow> {
 }
 
 impl Model {
+    /// A fabric counter read not seen before moves the pair on and gives new
+    /// rates; the same read again (a document between two reads) keeps them.
+    /// A read without its time (an older agent) has no rates.
+    fn update_fabric(&mut self) {
+        let Some(mad) = &self.doc.mad else {
+            self.fabric.clear();
+            self.fabric_reads = (None, None);
+            self.fabric_interval = None;
+            return;
+        };
+        let stamp = |m: &Option<Mad>| m.as_ref().and_then(|m| m.fabric_counters_unix_ms);
+        let new = mad.fabric_counters_unix_ms.is_none()
+            || mad.fabric_counters_unix_ms != stamp(&self.fabric_reads.1);
+        if !new && !self.fabric.is_empty() {
+            return;
+        }
+        let last = self.fabric_reads.1.take();
+        self.fabric_reads = (last, Some(mad.clone()));
+        self.fabric_interval = match (stamp(&self.fabric_reads.0), mad.fabric_counters_unix_ms) {
+            (Some(a), Some(b)) if b > a => Some((b - a) as f64 / 1e3),
+            _ => None,
+        };
+        let secs = self.fabric_interval.unwrap_or(0.0);
+        self.fabric = fabric_rows(mad, self.fabric_reads.0.as_ref(), secs);
+    }
+
     /// Takes the next document. One with the same timestamp as the current
     /// (a remote agent polls less often than `top` refreshes) changes nothing.
     pub fn update(&mut self, doc: Doc) {
@@ -293,7 +321,7 @@ impl Model {
                     .map(|p| port_row(&self.doc, prev, &d.name, p, s))
             })
             .collect();
-        self.fabric = fabric_rows(&self.doc, prev, s);
+        self.update_fabric();
         let mut seen = Vec::with_capacity(self.ports.len());
         for row in &self.ports {
             let key = row.key();

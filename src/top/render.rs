@@ -111,9 +111,18 @@ fn cell(app: &App, model: &Model, r: &PortRow, c: Col, trend_width: u16) -> Stri
 }
 
 fn header(app: &App, model: &Model) -> Vec<Line<'static>> {
-    let interval = model
-        .interval
-        .map_or("first sample".to_string(), |s| format!("over {s:.2}s"));
+    // The fabric is read every fabric.interval: its rates have their own.
+    let interval = if app.view == View::Fabric && !model.fabric.is_empty() {
+        model
+            .fabric_interval
+            .map_or("first fabric read".to_string(), |s| {
+                format!("over {s:.2}s between fabric reads")
+            })
+    } else {
+        model
+            .interval
+            .map_or("first sample".to_string(), |s| format!("over {s:.2}s"))
+    };
     let mut first = vec![
         Span::styled(
             "rdma-monitor top",

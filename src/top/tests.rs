@@ -301,22 +301,9 @@ fn consumers_section_renders_when_present() {
 
 #[test]
 fn fabric_view_lists_hottest_switch_ports_first() {
-    let fabric = |ms: u64, wait_a: u64, wait_b: u64| {
-        let v = json!({"timestamp_unix_ms": ms, "mad": {"fabric_counters": [
-            {"node_guid": 1, "node_desc": "leaf01", "node_type": 2, "lid": 3, "port": 5,
-             "pma": {"counters": {"port_xmit_wait": wait_a, "symbol_error": 0}, "saturated": []}},
-            {"node_guid": 1, "node_desc": "leaf01", "node_type": 2, "lid": 3, "port": 7,
-             "pma": {"counters": {"port_xmit_wait": wait_b, "port_xmit_data": wait_b}, "saturated": []}},
-            {"node_guid": 9, "node_desc": "gpu001 mlx5_0", "node_type": 1, "lid": 9, "port": 1,
-             "pma": {"counters": {"port_xmit_wait": 1_000_000}}},
-            {"node_guid": 2, "node_desc": "spine", "node_type": 2, "lid": 4, "port": 1,
-             "error": "timeout"}
-        ]}});
-        doc::parse(v.to_string().as_bytes()).unwrap()
-    };
     let mut m = Model::default();
-    m.update(fabric(1_000, 100, 100));
-    m.update(fabric(2_000, 150, 90_100));
+    m.update(fabric(1_000, 1_000, 100, 100));
+    m.update(fabric(2_000, 2_000, 150, 90_100));
     assert_eq!(m.fabric.len(), 2, "switch ports with counters only");
     let mut a = app();
     a.view = View::Fabric;
@@ -324,6 +311,51 @@ fn fabric_view_lists_hottest_switch_ports_first() {
     assert_eq!(lines[2], "LID    PORT XMITWAIT/s ERR/s  TX B/s  SWITCH");
     assert_eq!(lines[3], "3      7    90.0k      -      360k    leaf01");
     assert_eq!(lines[4], "3      5    50         0      -       leaf01");
+}
+
+/// A snapshot whose fabric counters were read at `read_ms`.
+fn fabric(ms: u64, read_ms: u64, wait_a: u64, wait_b: u64) -> Doc {
+    let v = json!({"timestamp_unix_ms": ms, "mad": {"fabric_counters_unix_ms": read_ms, "fabric_counters": [
+        {"node_guid": 1, "node_desc": "leaf01", "node_type": 2, "lid": 3, "port": 5,
+         "pma": {"counters": {"port_xmit_wait": wait_a, "symbol_error": 0}, "saturated": []}},
+        {"node_guid": 1, "node_desc": "leaf01", "node_type": 2, "lid": 3, "port": 7,
+         "pma": {"counters": {"port_xmit_wait": wait_b, "port_xmit_data": wait_b}, "saturated": []}},
+        {"node_guid": 9, "node_desc": "gpu001 mlx5_0", "node_type": 1, "lid": 9, "port": 1,
+         "pma": {"counters": {"port_xmit_wait": 1_000_000}}},
+        {"node_guid": 2, "node_desc": "spine", "node_type": 2, "lid": 4, "port": 1,
+         "error": "timeout"}
+    ]}});
+    doc::parse(v.to_string().as_bytes()).unwrap()
+}
+
+#[test]
+fn fabric_rates_are_over_the_reads_own_times_not_the_documents() {
+    // The agent reads the fabric every fabric.interval (here 10 s); top
+    // refreshes every second: the documents in between repeat the last read.
+    let mut m = Model::default();
+    m.update(fabric(1_000, 500, 0, 0));
+    m.update(fabric(2_000, 500, 0, 0));
+    assert_eq!(m.fabric[1].xmit_wait, None, "one read: no rate yet");
+    m.update(fabric(3_000, 10_500, 0, 50_000));
+    let wait = |m: &Model| m.fabric.iter().find(|r| r.port == 7).unwrap().xmit_wait;
+    assert_eq!(
+        wait(&m),
+        Some(5_000.0),
+        "50,000 ticks over the 10 s between reads"
+    );
+    m.update(fabric(4_000, 10_500, 0, 50_000));
+    assert_eq!(
+        wait(&m),
+        Some(5_000.0),
+        "the same read again keeps its rates"
+    );
+    m.update(fabric(5_000, 20_500, 0, 60_000));
+    assert_eq!(wait(&m), Some(1_000.0));
+    // An agent that does not say when it read them: no rates, not wrong ones.
+    let mut old = fabric(6_000, 0, 0, 70_000);
+    old.mad.as_mut().unwrap().fabric_counters_unix_ms = None;
+    m.update(old);
+    assert_eq!(wait(&m), None);
 }
 
 #[test]
@@ -418,4 +450,40 @@ fn batch_detail_lists_every_counter_with_plain_rates() {
         "{text}"
     );
     assert!(has(line("local_ack_timeout_err", 24, "2.00/s")), "{text}");
+}
+
+#[test]
+fn view_flag_picks_the_view_a_batch_frame_shows() {
+    let args = |v: &[&str]| super::parse_args(v.iter().map(std::ffi::OsString::from));
+    let a = args(&["--batch", "1", "--view", "consumers"])
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.view, Some(View::Consumers));
+    assert_eq!(
+        args(&["--view", "fabric"]).unwrap().unwrap().view,
+        Some(View::Fabric)
+    );
+    assert_eq!(args(&[]).unwrap().unwrap().view, None);
+    let e = args(&["--view", "jobs"]).unwrap_err().to_string();
+    assert!(e.contains("not one of ports, consumers"), "{e}");
+
+    let mut d = doc(1_000, 0, 0, 0, 0);
+    d.consumers = Some(
+        serde_json::from_value(json!([{"kind": "process", "id": "981",
+            "ports": [{"device": "rxe0", "port": 1, "qps": 1}],
+            "processes": [{"pid": 981, "comm": "ibv_rc_pingpong"}]}]))
+        .unwrap(),
+    );
+    let mut m = Model::default();
+    m.update(d);
+    let mut a = app();
+    a.color = false;
+    a.view = View::Consumers;
+    let text = super::frame_text(&a, &m, 100);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[3],
+        "process   981                                      rxe0/1:1             -      981 ibv_rc_pingpong",
+        "{text}"
+    );
 }

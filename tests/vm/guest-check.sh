@@ -101,22 +101,8 @@ ls "$OUT" > /dev/null
 # the client in the second. The agent must attribute exactly one QP to each
 # (compare.py checks it against `rdma res show qp` grouped by pid → cgroup),
 # and once they exit, no consumer may remain.
-CG=/tmp/cgroup2
-POD_UID=1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901
-CID=$(printf 'ab%.0s' $(seq 32))
-SLURM=$CG/system.slice/slurmstepd.scope/job_4242/step_0/user/task_0
-KUBE=$CG/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod$(echo $POD_UID | tr - _).slice/cri-containerd-$CID.scope
-HOST=$PWD/host
-mkdir -p $CG "$HOST/etc" "$HOST/var/log/pods/ml-team_trainer-0_$POD_UID/trainer"
-echo "root:x:0:0:root:/root:/bin/sh" > "$HOST/etc/passwd"
-mount -t cgroup2 none $CG 2> "$OUT/d-mount.err"
-mkdir -p $SLURM $KUBE
-sh -c "echo \$\$ > $SLURM/cgroup.procs && exec ibv_rc_pingpong -d rxe1 -g 1 -n 100000000 -p 19998" > /dev/null 2>&1 &
-server=$!
-sleep 0.5
-sh -c "echo \$\$ > $KUBE/cgroup.procs && exec ibv_rc_pingpong -d rxe0 -g 1 -n 100000000 -p 19998 192.0.2.2" > /dev/null 2>&1 &
-client=$!
-sleep 2
+. ./consumers.sh
+start_consumers "$PWD/host" "$OUT/d-mount.err"
 rdma -j -d res show qp > "$OUT/d-res-qp.json"
 for p in $server $client; do
   printf '%s\t%s\n' $p "$(cat /proc/$p/cgroup)"

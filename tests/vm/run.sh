@@ -15,15 +15,12 @@ cargo build --release --target $MUSL --bin rdma-monitor --example nlrecord
 SHARE=target/vm-share
 rm -rf "$SHARE"; mkdir -p "$SHARE"
 T=${CARGO_TARGET_DIR:-target}
-cp $T/$MUSL/release/rdma-monitor $T/$MUSL/release/examples/nlrecord tests/vm/guest-check.sh "$SHARE/"
+cp $T/$MUSL/release/rdma-monitor $T/$MUSL/release/examples/nlrecord tests/vm/guest-check.sh tests/vm/consumers.sh "$SHARE/"
 "$RUN" --quiet --timeout 600 --share "$SHARE" -- sh ./guest-check.sh
 python3 tests/vm/compare.py "$SHARE/out"
-# rdma-monitor top's rates against rdma statistic deltas over one traffic burst (a second boot).
-TOP=target/vm-share-top
-rm -rf "$TOP"; mkdir -p "$TOP"
-cp $T/$MUSL/release/rdma-monitor tests/vm/top-guest.sh "$TOP/"
-"$RUN" --quiet --timeout 300 --traffic 0 --share "$TOP" -- sh ./top-guest.sh
-python3 tests/vm/top-check.py "$TOP"
+# rdma-monitor top (local, --url batch and interactive in tmux, consumers)
+# against rdma statistic deltas over traffic bursts and rdma res (a second boot).
+tests/vm/top.sh
 # Syscalls per port per cycle counted by strace in the guest, at 2 and at 16
 # rxe devices, with threads created and clock_gettime calls (a second boot).
 tests/vm/strace.sh
