@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod ethtool;
 pub mod file;
 pub mod kmod;
+pub mod kmsg;
 pub mod mad;
 pub mod netdev;
 pub mod netlink;
