@@ -51,6 +51,25 @@ struct Held {
     last_ms: u64,
 }
 
+/// A netlink listener when `on`; a refusal is said once (`say`) and kept as `down`.
+fn listen<T>(
+    on: bool,
+    open: impl FnOnce() -> Result<T, crate::sources::netlink::NlError>,
+    down: &'static str,
+    say: impl FnOnce(&crate::sources::netlink::NlError),
+) -> State<T> {
+    if !on {
+        return State::Off;
+    }
+    match open() {
+        Ok(l) => State::On(l),
+        Err(e) => {
+            say(&e);
+            State::Down(down, e.to_string())
+        }
+    }
+}
+
 pub struct EventWatch {
     hold_ms: u64,
     max_records: usize,
@@ -71,32 +90,16 @@ impl EventWatch {
     /// Starts what `events` asks for. A listener the kernel refuses is said
     /// once here and in the status; the agent goes on without it.
     pub fn open(cfg: &crate::config::Events) -> EventWatch {
-        let links = if cfg.link_events {
-            match nl::listen_links() {
-                Ok(l) => State::On(l),
-                Err(e) => {
-                    log::warn!(
-                        "link events (RTNLGRP_LINK) unavailable ({e}): carrier changes are counted per poll only"
-                    );
-                    State::Down("failed", e.to_string())
-                }
-            }
-        } else {
-            State::Off
-        };
-        let rdma = if cfg.rdma_monitor {
-            match nl::listen_rdma() {
-                Ok(l) => State::On(l),
-                Err(e) => {
-                    log::info!(
-                        "RDMA netlink monitor events unavailable ({e}; they need Linux 6.12): device changes are found by the periodic rescan"
-                    );
-                    State::Down("polling", e.to_string())
-                }
-            }
-        } else {
-            State::Off
-        };
+        let links = listen(cfg.link_events, nl::listen_links, "failed", |e| {
+            log::warn!(
+                "link events (RTNLGRP_LINK) unavailable ({e}): carrier changes are counted per poll only"
+            )
+        });
+        let rdma = listen(cfg.rdma_monitor, nl::listen_rdma, "polling", |e| {
+            log::info!(
+                "RDMA netlink monitor events unavailable ({e}; they need Linux 6.12): device changes are found by the periodic rescan"
+            )
+        });
         let kmsg = if cfg.kernel_log {
             match Kmsg::open(&cfg.kmsg_path) {
                 Ok(k) => State::On(k),

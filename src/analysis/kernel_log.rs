@@ -202,13 +202,12 @@ fn is_pci_address(s: &str) -> bool {
 /// when it names nothing this node's snapshot knows.
 pub fn place_of(r: &KmsgRecord, names: &Names) -> String {
     // The dictionary first (dev_printk records carry it), then the text.
-    if let Some(d) = r.device.as_deref().and_then(|d| d.strip_prefix('+')) {
-        if let Some((subsystem, name)) = d.split_once(':') {
-            if let Some(found) = names.resolve(subsystem, name) {
-                return found;
-            }
-            return format!("{subsystem} {name}");
-        }
+    if let Some(d) = r.device.as_deref().and_then(|d| d.strip_prefix('+'))
+        && let Some((subsystem, name)) = d.split_once(':')
+    {
+        return names
+            .resolve(subsystem, name)
+            .unwrap_or_else(|| format!("{subsystem} {name}"));
     }
     let mut words = r.message.split_whitespace();
     let driver = words.next().unwrap_or("").trim_end_matches(':');

@@ -187,11 +187,14 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Decodes one message of the listened family: `None` for a type not listened to.
+type Decode<E> = dyn Fn(u16, &[u8], u64) -> Option<Result<E, WireError>>;
+
 fn read_loop<E>(
     socket: &mut Multicast,
     inbox: &Mutex<Inbox<E>>,
     stop: &AtomicBool,
-    decode: &dyn Fn(u16, &[u8], u64) -> Option<Result<E, WireError>>,
+    decode: &Decode<E>,
 ) {
     while !stop.load(Ordering::Relaxed) {
         match socket.wait_readable(WAKE) {
