@@ -171,6 +171,8 @@ pub struct Agent {
     /// Who uses the fabric: the resource dumps, when on, and their last result.
     attribution: Option<crate::sources::attribution::AttributionSource>,
     consumers: Option<Arc<crate::model::consumers::Attribution>>,
+    /// Link, RDMA monitor and kernel log events (the live system only).
+    events: Option<crate::analysis::events::EventWatch>,
 }
 
 impl Agent {
@@ -237,6 +239,7 @@ impl Agent {
         findings.set_expected_topology(&config.fabric.expected_topology);
         let memory = crate::analysis::state::Memory::open(&config, &mut findings);
         let live = config.general.sysfs_root == std::path::Path::new("/sys");
+        let events = live.then(|| crate::analysis::events::EventWatch::open(&config.events));
         let netdev = (live || !config.network.netdevs.is_empty()).then(|| {
             crate::sources::netdev::NetdevSource::open(
                 &config.general.sysfs_root,
@@ -266,6 +269,7 @@ impl Agent {
             hostname: hostname(),
             attribution,
             consumers: None,
+            events,
         }
     }
 
@@ -358,6 +362,7 @@ impl Agent {
             netdevs: std::mem::take(&mut reading.netdevs),
             module_params: reading.module_params.clone(),
             findings: Vec::new(),
+            events: None,
             consumers: self
                 .consumers
                 .as_ref()
@@ -374,6 +379,12 @@ impl Agent {
             },
         };
         let mut snapshot = snapshot;
+        let now_ms = snapshot.timestamp_unix_ms;
+        if let Some(e) = &mut self.events
+            && e.cycle(&mut snapshot, &mut self.findings, now_ms)
+        {
+            self.sysfs.rescan_soon();
+        }
         let (findings, news) = self
             .findings
             .evaluate(&snapshot, snapshot.timestamp_unix_ms);
@@ -381,6 +392,9 @@ impl Agent {
         self.last_findings_news = news;
         self.stats.cycles += 1;
         self.finding_metrics(&snapshot, &mut out);
+        if let Some(e) = &self.events {
+            e.export(&mut out);
+        }
         self.self_metrics(&snapshot, &mut out);
         self.stats.last_cycle_seconds = started.elapsed().as_secs_f64();
         let doc = Arc::new(SnapshotDoc::new(snapshot));

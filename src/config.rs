@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod events;
 pub mod health;
+pub use events::Events;
 pub use health::{Expectation, Health};
 
 /// The documented defaults, compiled in.
@@ -119,6 +121,7 @@ pub struct Config {
     pub prometheus: Prometheus,
     pub analysis: Analysis,
     pub health: Health,
+    pub events: Events,
     pub llm: Llm,
     pub dify: Dify,
 }
@@ -444,6 +447,7 @@ impl Config {
             });
         }
         self.health.validate()?;
+        self.events.validate()?;
         Ok(())
     }
 

@@ -141,6 +141,10 @@ pub struct Snapshot {
     pub consumers: Arc<Vec<crate::model::consumers::Consumer>>,
     /// How the dumps behind `consumers` went, and when they were taken.
     pub attribution: Option<crate::model::consumers::AttributionStatus>,
+    /// Link, RDMA monitor and kernel log listeners and this cycle's events
+    /// (absent when not listening: analysis::events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<crate::model::events::EventsStatus>,
     pub sources: Sources,
 }
 
@@ -329,6 +333,7 @@ impl Snapshot {
             netdevs: Vec::new(),
             module_params: Arc::new(Vec::new()),
             findings: Vec::new(),
+            events: None,
             consumers: Arc::new(Vec::new()),
             attribution: None,
             sources: Sources {

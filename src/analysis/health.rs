@@ -72,7 +72,9 @@ const SUBJECT_RULES: &[&str] = &[
 /// Where a finding's key points: `(device, subject)`. The `device` label is
 /// only ever an RDMA device; anything else goes in `subject`.
 pub fn place(id: &str, key_where: &str) -> (String, Option<String>) {
-    if SUBJECT_RULES.contains(&id) {
+    // A kernel log line that names no RDMA device of this node is about a
+    // subject ("pci 0000:08:00.0", "driver irdma"): device names have no space.
+    if SUBJECT_RULES.contains(&id) || (id == "kernel_log_event" && key_where.contains(' ')) {
         (String::new(), Some(key_where.to_string()))
     } else {
         (key_where.to_string(), None)

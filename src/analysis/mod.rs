@@ -4,6 +4,8 @@
 
 pub mod ai;
 pub mod context;
+pub mod events;
 pub mod findings;
 pub mod health;
+pub mod kernel_log;
 pub mod state;

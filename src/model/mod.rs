@@ -3,6 +3,7 @@
 //! netlink over it); collectors and the snapshot read it.
 
 pub mod consumers;
+pub mod events;
 pub mod finding;
 pub mod netdev;
 

@@ -7,6 +7,7 @@ pub mod ethtool;
 pub mod file;
 pub mod ibnetdiscover;
 pub mod kmod;
+pub mod kmsg;
 pub mod mad;
 pub mod netdev;
 pub mod netlink;

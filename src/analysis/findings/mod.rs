@@ -29,7 +29,9 @@
 //!   `fabric_link_added`, `fabric_port_unreadable`, `fabric_port_errors`:
 //!   see `findings/fabric_verdicts.rs`.
 //! - Carrier changes of a port's netdev count as link transitions for
-//!   `link_flapping` (two changes, down and up, make one).
+//!   `link_flapping` (two changes, down and up, make one); so do link
+//!   events between polls, at the times they arrived (analysis::events).
+//! - `kernel_log_event`: kernel log lines matching a pattern (analysis::kernel_log).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -86,6 +88,9 @@ pub struct Findings {
     counters: counters::CounterRules,
     xmit_wait: xmit_wait::WaitRule,
     fabric: fabric_verdicts::FabricVerdicts,
+    /// Down→up times per netdev from link events, and kernel log hits, for
+    /// the next evaluation (analysis::events).
+    events: (HashMap<String, Vec<u64>>, Vec<KeyedHit>),
 }
 
 /// How long a configuration change stays a finding.
@@ -130,7 +135,14 @@ impl Findings {
             fabric: Default::default(),
             health: None,
             restored: HashMap::new(),
+            events: Default::default(),
         }
+    }
+
+    /// What arrived between polls, for the next evaluation: down→up times
+    /// per netdev (link events) and kernel log hits.
+    pub fn feed_events(&mut self, link_ups: HashMap<String, Vec<u64>>, hits: Vec<KeyedHit>) {
+        self.events = (link_ups, hits);
     }
     /// What the engine carries from cycle to cycle, to be saved (crate::state).
     pub fn save_state(&self) -> crate::analysis::state::EngineState {
@@ -207,7 +219,7 @@ impl Findings {
     /// Evaluates every rule on one cycle; returns the active findings, most
     /// severe first, and whether a warning or critical one is new this cycle.
     pub fn evaluate(&mut self, snap: &Snapshot, now_ms: u64) -> (Vec<Finding>, bool) {
-        let mut hits: Vec<KeyedHit> = Vec::new();
+        let (link_ups, mut hits) = std::mem::take(&mut self.events);
         // Carrier flaps of each netdev, to add to its port's transitions.
         let mut carrier_flaps: HashMap<String, u64> = HashMap::new();
         for nd in &snap.netdevs {
@@ -237,14 +249,13 @@ impl Findings {
         hits.extend(self.xmit_wait.evaluate(&self.th, snap));
         for d in &snap.devices {
             for p in &d.ports {
-                let flaps = p
-                    .info
-                    .netdev
-                    .as_deref()
-                    .and_then(|n| carrier_flaps.get(n))
-                    .copied()
-                    .unwrap_or(0);
-                for (id, sev, summary, evidence) in self.port_rules(&d.info.name, p, now_ms, flaps)
+                let netdev = p.info.netdev.as_deref();
+                let flaps = netdev.and_then(|n| carrier_flaps.get(n)).copied();
+                let ups = netdev
+                    .and_then(|n| link_ups.get(n))
+                    .map_or(&[][..], Vec::as_slice);
+                for (id, sev, summary, evidence) in
+                    self.port_rules(&d.info.name, p, now_ms, flaps.unwrap_or(0), ups)
                 {
                     hits.push((
                         (id, d.info.name.to_string(), Some(p.port), None),

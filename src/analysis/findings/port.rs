@@ -10,6 +10,7 @@ impl Findings {
         p: &PortView,
         now_ms: u64,
         carrier_flaps: u64,
+        event_ups: &[u64],
     ) -> Vec<Hit> {
         let th = &self.th;
         let h = self.ports.entry((device.to_string(), p.port)).or_default();
@@ -22,7 +23,8 @@ impl Findings {
         let active = p.state.as_ref().is_some_and(|s| s.value == STATE_ACTIVE);
         let downed = delta_of(c("link_downed"))
             .max(delta_of(hw("link_downed")))
-            .max(carrier_flaps);
+            .max(carrier_flaps)
+            .max(event_ups.len() as u64);
         if p.state.is_some() {
             if !active {
                 h.down_pending = true;
@@ -31,8 +33,10 @@ impl Findings {
                 // Each down the counter saw is one transition; a down the samples
                 // caught without the counter moving counts once.
                 let n = downed.max(u64::from(h.down_pending)).min(64);
+                // Link events know when each came back up; the rest count now.
+                let mut at = event_ups.iter().copied();
                 for _ in 0..n {
-                    h.transitions.push_back(now_ms);
+                    h.transitions.push_back(at.next().unwrap_or(now_ms));
                 }
                 h.down_pending = false;
             }

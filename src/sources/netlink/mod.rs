@@ -21,6 +21,7 @@
 pub mod dcb;
 pub mod devlink;
 pub mod ethtool_nl;
+pub mod events;
 mod exchange;
 pub mod genl;
 pub mod nldev;
@@ -34,7 +35,7 @@ pub mod wire;
 use std::io;
 
 pub use exchange::{Exchange, for_each_reply, replies};
-pub use socket::NetlinkSocket;
+pub use socket::{Multicast, NetlinkSocket};
 pub use transport::{NlTransport, Replay, TransportStats};
 use wire::WireError;
 

@@ -182,6 +182,108 @@ impl NlTransport for NetlinkSocket {
     }
 }
 
+/// A socket that listens to a netlink family's multicast groups (events).
+/// Reads never block: `recv_event` answers `None` when nothing is queued,
+/// so the caller decides when to wait (`wait_readable`), never spins.
+pub struct Multicast {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl Multicast {
+    /// Opens and binds a socket of `protocol`, subscribed to nothing yet.
+    pub fn open(protocol: i32) -> Result<Multicast, NlError> {
+        let fd = socket(protocol)?;
+        bind(&fd)?;
+        Ok(Multicast {
+            fd,
+            // One event is a few hundred bytes; a link message with every
+            // attribute a few KiB. A bigger datagram is reported as oversized.
+            buf: vec![0; 32 * 1024],
+        })
+    }
+
+    /// Joins multicast group `group` (NETLINK_ADD_MEMBERSHIP). A kernel
+    /// that has no such group answers EINVAL.
+    pub fn join(&self, group: u32) -> Result<(), NlError> {
+        // SAFETY: `group` is a valid u32 for NETLINK_ADD_MEMBERSHIP and the
+        // length matches it.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_NETLINK,
+                libc::NETLINK_ADD_MEMBERSHIP,
+                (&group as *const u32).cast(),
+                std::mem::size_of::<u32>() as u32,
+            )
+        };
+        if rc < 0 {
+            return Err(last_error("setsockopt(NETLINK_ADD_MEMBERSHIP)"));
+        }
+        Ok(())
+    }
+
+    /// The next queued datagram, without waiting. `Err` with ENOBUFS means
+    /// the kernel dropped events because the queue was full (the socket
+    /// stays usable; the caller counts the loss).
+    pub fn recv_event(&mut self) -> Result<Option<&[u8]>, NlError> {
+        loop {
+            // SAFETY: `buf` is valid for writes of its length. MSG_TRUNC makes
+            // the kernel return the datagram's real length; MSG_DONTWAIT never blocks.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                    libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock => return Ok(None),
+                    _ => {
+                        return Err(NlError::Io {
+                            op: "recv",
+                            source: e,
+                        });
+                    }
+                }
+            }
+            let n = n as usize;
+            if n > self.buf.len() {
+                return Err(NlError::Oversized { len: n });
+            }
+            return Ok(Some(&self.buf[..n]));
+        }
+    }
+
+    /// Waits until a datagram is queued or `timeout` passes (poll(2)): the
+    /// reader thread sleeps here, it never spins.
+    pub fn wait_readable(&self, timeout: Duration) -> Result<bool, NlError> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: `pfd` is one valid pollfd and the count says one.
+        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            return Err(NlError::Io {
+                op: "poll",
+                source: e,
+            });
+        }
+        Ok(rc > 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -323,6 +323,12 @@ impl SysfsSource {
         self.stats.read_failures += n as u64;
     }
 
+    /// Rescans at the next cycle (an RDMA monitor event said a device or its
+    /// netdev changed).
+    pub fn rescan_soon(&mut self) {
+        self.last_rescan = None;
+    }
+
     /// One cycle: notices arrivals and removals, rescans when due, reads what moves.
     pub fn poll(&mut self, now: Instant) -> NodeReading {
         self.poll_covered(now, &Covered::default())

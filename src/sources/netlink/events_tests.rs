@@ -1,0 +1,147 @@
+use super::*;
+use crate::sources::netlink::recorded_net;
+use crate::sources::netlink::testing::{msg, stra, u8a, u32a};
+
+/// The recorded link dump of the rxe VM (fixtures/netlink/rxe-6.1-net,
+/// Linux 6.1): a multicast RTM_NEWLINK is the same rtnl_fill_ifinfo message
+/// as a dump entry. ip-link-before.json of the same recording says veth0
+/// is UP,LOWER_UP (carrier) and operstate UP; dummy0 has no carrier.
+#[test]
+fn recorded_newlink_messages_decode_as_link_events() {
+    let dump = recorded_net("01-getlink-dump.bin");
+    let events: Vec<LinkEvent> = wire::messages(&dump)
+        .map(|m| m.unwrap())
+        .filter(|m| u32::from(m.kind) == sys::RTM_NEWLINK)
+        .map(|m| decode_link_event(m.kind, m.payload, 7).unwrap())
+        .collect();
+    let by = |n: &str| events.iter().find(|e| e.netdev == n).unwrap();
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert!(by("veth0").carrier);
+    assert_eq!(by("veth0").operstate, Some(6)); // IF_OPER_UP
+    assert!(!by("dummy0").carrier);
+    assert!(!by("veth0").deleted);
+    assert_eq!(by("veth0").unix_ms, 7);
+}
+
+/// The carrier is IFF_LOWER_UP, whatever IFLA_CARRIER says (a dummy that is
+/// down keeps IFLA_CARRIER 1, recorded above); RTM_DELLINK is a deletion; a
+/// short header is an error, not a panic.
+#[test]
+fn carrier_attribute_and_dellink() {
+    let mut payload = vec![0u8; IFINFOMSG];
+    payload[4..8].copy_from_slice(&9i32.to_ne_bytes());
+    payload[8..12].copy_from_slice(&IFF_LOWER_UP.to_ne_bytes());
+    payload.extend(stra(sys::IFLA_IFNAME, "eth9"));
+    payload.extend(u8a(sys::IFLA_CARRIER, 0));
+    let e = decode_link_event(sys::RTM_DELLINK as u16, &payload, 1).unwrap();
+    assert_eq!(
+        (e.ifindex, e.netdev.as_str(), e.carrier, e.deleted),
+        (9, "eth9", true, true)
+    );
+    assert!(decode_link_event(sys::RTM_NEWLINK as u16, &[0; 4], 1).is_err());
+}
+
+/// Monitor events built exactly as rdma_nl_notify_event() in upstream
+/// drivers/infiniband/core/nldev.c (9cbed5aab5ae) puts them: nlmsg_put of
+/// RDMA_NL_GET_TYPE(RDMA_NL_NLDEV, RDMA_NLDEV_CMD_MONITOR), flags 0, seq 0;
+/// register/unregister: DEV_INDEX (fill_mon_register); attach/detach:
+/// DEV_INDEX, PORT_INDEX, NDEV_INDEX only when a netdev is attached
+/// (fill_mon_netdev_association); then EVENT_TYPE (u8). The rename events
+/// of the later "Add IB device and net device rename events" carry the
+/// device handle (DEV_INDEX, DEV_NAME) or NDEV_INDEX and NDEV_NAME.
+#[test]
+fn monitor_events_as_nldev_c_builds_them() {
+    let t = monitor_type();
+    assert_eq!(t, (5 << 10) + 28);
+    let decode = |m: Vec<u8>| {
+        let m = wire::messages(&m).next().unwrap().unwrap();
+        assert_eq!(m.kind, t);
+        decode_rdma_event(m.payload, 5).unwrap()
+    };
+    let reg = decode(msg(
+        t,
+        0,
+        0,
+        &[
+            u32a(sys::RDMA_NLDEV_ATTR_DEV_INDEX, 4),
+            u8a(RDMA_NLDEV_ATTR_EVENT_TYPE, 0),
+        ],
+    ));
+    assert_eq!(
+        (reg.kind, reg.dev_index, reg.port),
+        (RdmaEventKind::Register, Some(4), None)
+    );
+    let unreg = decode(msg(
+        t,
+        0,
+        0,
+        &[
+            u32a(sys::RDMA_NLDEV_ATTR_DEV_INDEX, 3),
+            u8a(RDMA_NLDEV_ATTR_EVENT_TYPE, 1),
+        ],
+    ));
+    assert_eq!(unreg.kind, RdmaEventKind::Unregister);
+    let attach = decode(msg(
+        t,
+        0,
+        0,
+        &[
+            u32a(sys::RDMA_NLDEV_ATTR_DEV_INDEX, 4),
+            u32a(sys::RDMA_NLDEV_ATTR_PORT_INDEX, 1),
+            u32a(sys::RDMA_NLDEV_ATTR_NDEV_INDEX, 7),
+            u8a(RDMA_NLDEV_ATTR_EVENT_TYPE, 2),
+        ],
+    ));
+    assert_eq!(
+        (
+            attach.kind,
+            attach.dev_index,
+            attach.port,
+            attach.netdev_index
+        ),
+        (RdmaEventKind::NetdevAttach, Some(4), Some(1), Some(7))
+    );
+    let detach = decode(msg(
+        t,
+        0,
+        0,
+        &[
+            u32a(sys::RDMA_NLDEV_ATTR_DEV_INDEX, 6),
+            u32a(sys::RDMA_NLDEV_ATTR_PORT_INDEX, 2),
+            u8a(RDMA_NLDEV_ATTR_EVENT_TYPE, 3),
+        ],
+    ));
+    assert_eq!(
+        (detach.kind, detach.netdev_index),
+        (RdmaEventKind::NetdevDetach, None)
+    );
+    let rename = decode(msg(
+        t,
+        0,
+        0,
+        &[
+            u32a(sys::RDMA_NLDEV_ATTR_DEV_INDEX, 5),
+            stra(sys::RDMA_NLDEV_ATTR_DEV_NAME, "rocep8s0f0v0"),
+            u8a(RDMA_NLDEV_ATTR_EVENT_TYPE, 4),
+        ],
+    ));
+    assert_eq!(
+        (rename.kind, rename.dev_name.as_deref()),
+        (RdmaEventKind::Rename, Some("rocep8s0f0v0"))
+    );
+    let newer = decode(msg(t, 0, 0, &[u8a(RDMA_NLDEV_ATTR_EVENT_TYPE, 9)]));
+    assert_eq!(newer.kind, RdmaEventKind::Other(9));
+    // No event type: malformed, said as an error.
+    assert!(decode_rdma_event(&u32a(sys::RDMA_NLDEV_ATTR_DEV_INDEX, 1), 0).is_err());
+}
+
+/// The 6.1 headers end the NLDEV attributes at RDMA_NLDEV_ATTR_MAX = 96;
+/// upstream adds PRIVILEGED_QKEY_MODE, DRIVER_DETAILS, RES_SUBTYPE, DEV_TYPE,
+/// PARENT_NAME and NAME_ASSIGN_TYPE before EVENT_TYPE: 96 + 6 = 102. The
+/// commands end at STAT_GET_STATUS = 24; upstream adds RES_SRQ_GET_RAW,
+/// NEWDEV and DELDEV before MONITOR: 24 + 4 = 28.
+#[test]
+fn hand_defined_constants_follow_the_6_1_enums() {
+    assert_eq!(sys::RDMA_NLDEV_ATTR_MAX + 6, RDMA_NLDEV_ATTR_EVENT_TYPE);
+    assert_eq!(sys::RDMA_NLDEV_CMD_STAT_GET_STATUS, 24);
+}
