@@ -49,6 +49,8 @@ pub enum Control {
 /// The configuration keys a reload applies; every other key takes effect
 /// at the next start (the listener, the sources and the workers are built
 /// once, and `/healthz` judges staleness by the starting `poll_interval`).
+/// The web config file's content is not a key: it is re-read when it
+/// changes (and on SIGHUP); only its path needs a restart.
 pub const RELOADABLE_KEYS: &[&str] = &[
     "general.log_level",
     "general.snapshot_interval",

@@ -274,6 +274,9 @@ pub struct Prometheus {
     /// exporter-toolkit web config (TLS, basic auth, headers); empty: none.
     pub web_config_file: String,
     pub endpoints: Endpoints,
+    /// A loopback `address:port` serving `/healthz` only, plain HTTP, for
+    /// kubelet probes; empty: none.
+    pub health_listen: String,
 }
 
 /// Optional endpoints an operator may turn off (answered 404 then).
@@ -317,6 +320,23 @@ impl Prometheus {
     pub fn port(&self) -> u16 {
         // validate() guarantees the range.
         u16::try_from(self.port).unwrap_or(9090)
+    }
+
+    /// `health_listen` parsed; `Err` names what is wrong.
+    pub fn health_listen(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        if self.health_listen.is_empty() {
+            return Ok(None);
+        }
+        match self.health_listen.parse::<std::net::SocketAddr>() {
+            Ok(a) if a.ip().is_loopback() => Ok(Some(a)),
+            Ok(a) => Err(format!(
+                "must be a loopback address (plain HTTP, no auth), got {a}"
+            )),
+            Err(_) => Err(format!(
+                "must be address:port, e.g. 127.0.0.1:9880, got {:?}",
+                self.health_listen
+            )),
+        }
     }
 }
 
@@ -438,6 +458,12 @@ impl Config {
             return Err(ConfigError::OutOfRange {
                 key: "prometheus.port",
                 reason: format!("must be a TCP port 1-65535, got {}", self.prometheus.port),
+            });
+        }
+        if let Err(reason) = self.prometheus.health_listen() {
+            return Err(ConfigError::OutOfRange {
+                key: "prometheus.health_listen",
+                reason,
             });
         }
         if self.general.snapshot_dir.as_os_str().is_empty() {
@@ -744,14 +770,40 @@ fn apply_env(tree: &mut Value, schema: &Value, name: &str, raw: &str) -> Result<
             expected: names(schema.as_object().expect("schema is a mapping")),
         });
     };
-    let Some(default) = section_schema.get(&key) else {
-        return Err(ConfigError::UnknownKey {
-            origin,
-            key: format!("{section}.{key}"),
-            expected: names(section_schema),
-        });
+    // A key of a nested mapping is named with `__` too:
+    // RDMA_MON_PROMETHEUS__ENDPOINTS__SNAPSHOT is prometheus.endpoints.snapshot.
+    let path: Vec<&str> = key.split("__").collect();
+    let mut level = section_schema;
+    let mut default = None;
+    for (i, part) in path.iter().enumerate() {
+        let unknown = || ConfigError::UnknownKey {
+            origin: origin.clone(),
+            key: format!("{section}.{}", path[..=i].join(".")),
+            expected: names(level),
+        };
+        let found = level.get(*part).ok_or_else(unknown)?;
+        match found {
+            Value::Object(inner) if i + 1 < path.len() => level = inner,
+            // A mapping is set key by key.
+            Value::Object(inner) => {
+                return Err(ConfigError::UnknownKey {
+                    origin: origin.clone(),
+                    key: format!("{section}.{}", path.join(".")),
+                    expected: inner
+                        .keys()
+                        .map(|k| format!("{name}__{}", k.to_ascii_uppercase()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            _ if i + 1 < path.len() => return Err(unknown()),
+            v => default = Some(v),
+        }
+    }
+    let Some(default) = default else {
+        return Ok(());
     };
-    let full_key = format!("{section}.{key}");
+    let full_key = format!("{section}.{}", path.join("."));
     let wrong = |expected: &'static str| ConfigError::WrongType {
         origin: origin.clone(),
         key: full_key.clone(),
@@ -794,7 +846,11 @@ fn apply_env(tree: &mut Value, schema: &Value, name: &str, raw: &str) -> Result<
         ),
         _ => Value::String(raw.to_string()),
     };
-    tree[section.as_str()][key.as_str()] = value;
+    let mut slot = &mut tree[section.as_str()];
+    for part in &path {
+        slot = &mut slot[*part];
+    }
+    *slot = value;
     Ok(())
 }
 
@@ -895,6 +951,42 @@ mod tests {
     #[test]
     fn empty_file_is_the_defaults() {
         assert_eq!(load_text("").unwrap(), Config::defaults());
+    }
+
+    #[test]
+    fn env_sets_keys_of_nested_mappings() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("RDMA_MON_PROMETHEUS__ENDPOINTS__SNAPSHOT", "false"),
+                ("RDMA_MON_PROMETHEUS__HEALTH_LISTEN", "127.0.0.1:9880"),
+            ]),
+        )
+        .unwrap();
+        assert!(!c.prometheus.endpoints.snapshot);
+        assert!(c.prometheus.endpoints.analysis);
+        assert_eq!(
+            c.prometheus.health_listen(),
+            Ok(Some("127.0.0.1:9880".parse().unwrap()))
+        );
+        let e = Config::load(None, env(&[("RDMA_MON_PROMETHEUS__ENDPOINTS", "x")])).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("RDMA_MON_PROMETHEUS__ENDPOINTS__SNAPSHOT"),
+            "{e}"
+        );
+        let e = Config::load(
+            None,
+            env(&[("RDMA_MON_PROMETHEUS__ENDPOINTS__METRICS", "false")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("snapshot"), "{e}");
+        let e = Config::load(
+            None,
+            env(&[("RDMA_MON_PROMETHEUS__HEALTH_LISTEN", "0.0.0.0:9880")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("loopback"), "{e}");
     }
 
     #[test]

@@ -196,8 +196,8 @@ fn main() -> ExitCode {
             return cannot_judge(2);
         }
     };
-    if let Some(f) = args.web_config {
-        config.prometheus.web_config_file = f;
+    if let Some(f) = &args.web_config {
+        config.prometheus.web_config_file = f.clone();
     }
     // A broken web config is a configuration error, found by --check-config too.
     let web = match config.prometheus.web_config_file.as_str() {
@@ -226,7 +226,12 @@ fn main() -> ExitCode {
     if args.once {
         return once(config, published);
     }
-    run(config, args.config, published, web)
+    let reload = Reload {
+        config: args.config,
+        web_config_flag: args.web_config,
+        web,
+    };
+    run(config, reload, published)
 }
 
 /// `hash-password`: the bcrypt hash of the password on stdin (one line), for
@@ -362,10 +367,15 @@ fn say_and_exit(msg: String, code: i32) -> ! {
 
 /// Handles the signals: stop (once gracefully, then at once), reload,
 /// and notes the rest instead of dying of them. Never logs itself.
-fn spawn_signal_thread(
-    config_path: Option<PathBuf>,
-    control: SyncSender<Control>,
-) -> std::io::Result<()> {
+/// What SIGHUP reads again: the config file (with the `--web.config.file`
+/// flag over it, as at startup) and the web config.
+struct Reload {
+    config: Option<PathBuf>,
+    web_config_flag: Option<String>,
+    web: Option<Arc<WebConfigSource>>,
+}
+
+fn spawn_signal_thread(reload: Reload, control: SyncSender<Control>) -> std::io::Result<()> {
     use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
     let mut signals = signal_hook::iterator::Signals::new([
         SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM,
@@ -376,7 +386,7 @@ fn spawn_signal_thread(
     let to_loop = control.clone();
     std::thread::Builder::new()
         .name("reload".into())
-        .spawn(move || reload_worker(config_path, &reload_rx, &to_loop))?;
+        .spawn(move || reload_worker(reload, &reload_rx, &to_loop))?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -424,11 +434,23 @@ fn spawn_signal_thread(
     Ok(())
 }
 
-fn reload_worker(path: Option<PathBuf>, requests: &Receiver<()>, control: &SyncSender<Control>) {
+fn reload_worker(reload: Reload, requests: &Receiver<()>, control: &SyncSender<Control>) {
     while requests.recv().is_ok() {
-        let loaded = Config::load(path.as_deref(), std::env::vars())
-            .map(Box::new)
+        let loaded = Config::load(reload.config.as_deref(), std::env::vars())
+            .map(|mut c| {
+                // The flag still overrides the file, as at startup: without
+                // it every SIGHUP reported a changed web_config_file.
+                if let Some(f) = &reload.web_config_flag {
+                    c.prometheus.web_config_file = f.clone();
+                }
+                Box::new(c)
+            })
             .map_err(|e| e.to_string());
+        // The web config's content is re-read when its files change (checked
+        // every second); SIGHUP checks at once. Its path needs a restart.
+        if let Some(web) = &reload.web {
+            web.refresh(std::time::Instant::now(), true);
+        }
         match control.try_send(Control::Reload(loaded)) {
             Ok(()) | Err(TrySendError::Full(_)) => {}
             Err(TrySendError::Disconnected(_)) => return,
@@ -436,15 +458,11 @@ fn reload_worker(path: Option<PathBuf>, requests: &Receiver<()>, control: &SyncS
     }
 }
 
-fn run(
-    config: Config,
-    config_path: Option<PathBuf>,
-    published: Arc<Published>,
-    web: Option<Arc<WebConfigSource>>,
-) -> ExitCode {
+fn run(config: Config, reload: Reload, published: Arc<Published>) -> ExitCode {
+    let web = reload.web.clone();
     // Bounded: a flood of signals while the loop is busy cannot grow it.
     let (control_tx, control_rx) = std::sync::mpsc::sync_channel(64);
-    if let Err(e) = spawn_signal_thread(config_path, control_tx) {
+    if let Err(e) = spawn_signal_thread(reload, control_tx) {
         eprintln!("rdma-monitor: cannot install signal handlers: {e}");
         return ExitCode::from(1);
     }
@@ -466,6 +484,15 @@ fn run(
             Err(e) => {
                 eprintln!("rdma-monitor: cannot listen on {addr}: {e}");
                 return ExitCode::from(1);
+            }
+        }
+        if let Ok(Some(health)) = config.prometheus.health_listen() {
+            match prometheus::spawn_health(health, published.clone()) {
+                Ok(s) => log::info!("serving http://{}/healthz (no TLS, no auth)", s.local_addr),
+                Err(e) => {
+                    eprintln!("rdma-monitor: cannot listen on {health}: {e}");
+                    return ExitCode::from(1);
+                }
             }
         }
     }

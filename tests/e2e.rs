@@ -1003,6 +1003,7 @@ fn every_golden_family_matches_the_tree() {
     put("rdma_monitor_stale_after_seconds", &[], "1".into());
     put("rdma_monitor_http_accept_errors_total", &[], "0".into());
     for reason in [
+        "auth_busy",
         "bad_request",
         "busy",
         "evicted",

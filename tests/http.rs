@@ -476,3 +476,118 @@ fn accept_errors_back_off() {
     // loop makes hundreds of thousands.
     assert!((1.0..=60.0).contains(&errors), "{errors} accept errors");
 }
+
+#[test]
+fn odd_targets_and_oversized_heads() {
+    let (mut agent, _, addr) = setup(10.0);
+    agent.cycle();
+    let r = exchange(addr, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(r.status, 405, "{}", r.head);
+    assert!(r.head.contains("\r\nAllow: GET, HEAD"), "{}", r.head);
+    let r = exchange(addr, b"GET http://x:9090/healthz HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert_eq!(
+        exchange(addr, b"GET * HTTP/1.1\r\n\r\n").unwrap().status,
+        400
+    );
+    // Past the limit with its end in the same write: still too large.
+    let mut big = b"GET /healthz HTTP/1.1\r\nX-Pad: ".to_vec();
+    big.resize(9000, b'a');
+    big.extend_from_slice(b"\r\n\r\n");
+    assert_eq!(exchange(addr, &big).unwrap().status, 431);
+}
+
+/// A web config with basic auth only (no TLS), the password's bcrypt hash
+/// at `cost`.
+fn basic_auth_config(dir: &std::path::Path, password: &str, cost: u32) -> PathBuf {
+    let p = dir.join("web.yml");
+    let hash = bcrypt::hash(password, cost).unwrap();
+    std::fs::write(&p, format!("basic_auth_users:\n  prometheus: '{hash}'\n")).unwrap();
+    p
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
+
+/// Clients sending new wrong passwords as fast as they are answered: each
+/// would cost a bcrypt (cost 12 here, ~0.25 s). The legitimate scraper,
+/// whose password was verified before the flood, is answered at once every
+/// time, because bcrypt runs one at a time and a password needing it while
+/// another runs is answered 503 at once instead of queueing for a worker.
+/// Before, 16 flooders kept the 4 workers and the queue busy with bcrypt and
+/// a scrape waited seconds behind them.
+#[test]
+fn a_flood_of_wrong_passwords_does_not_starve_scrapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = basic_auth_config(dir.path(), "right", 12);
+    let mut config = Config::defaults();
+    config.general.sysfs_root = tree();
+    let published = Arc::new(Published::new(config.poll_interval()));
+    let source =
+        Arc::new(rdma_monitor::exporters::web_config::WebConfigSource::open(&web).unwrap());
+    let server = prometheus::spawn_with(
+        "127.0.0.1:0".parse().unwrap(),
+        published.clone(),
+        Some(source),
+        config.prometheus.endpoints,
+    )
+    .unwrap();
+    let addr = server.local_addr;
+    let mut agent = Agent::with_netlink(config, published, None);
+    agent.cycle();
+    let scrape = format!(
+        "GET /metrics HTTP/1.1\r\nAuthorization: Basic {}\r\n\r\n",
+        basic("prometheus", "right")
+    );
+    assert_eq!(exchange(addr, scrape.as_bytes()).unwrap().status, 200);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooders: Vec<_> = (0..16)
+        .map(|i| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut statuses = std::collections::BTreeMap::new();
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    let req = format!(
+                        "GET /metrics HTTP/1.1\r\nAuthorization: Basic {}\r\n\r\n",
+                        basic("prometheus", &format!("guess-{i}-{n}"))
+                    );
+                    let status = exchange(addr, req.as_bytes()).map_or(0, |r| r.status);
+                    *statuses.entry(status).or_insert(0u32) += 1;
+                }
+                statuses
+            })
+        })
+        .collect();
+    // A generous bound, far above an answer's milliseconds and far below
+    // the seconds a scrape waited behind the flood.
+    let bound = Duration::from_secs(1);
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(250));
+        let t = Instant::now();
+        let r = exchange(addr, scrape.as_bytes()).unwrap();
+        let took = t.elapsed();
+        assert_eq!(r.status, 200, "{}", r.head);
+        if took > bound {
+            slow.push(took);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut statuses = std::collections::BTreeMap::new();
+    for f in flooders {
+        for (status, n) in f.join().unwrap() {
+            *statuses.entry(status).or_insert(0) += n;
+        }
+    }
+    assert!(slow.is_empty(), "scrapes slower than {bound:?}: {slow:?}");
+    // The flood was answered too: 401 after a bcrypt, 503 while one ran.
+    let keys: Vec<u16> = statuses.keys().copied().collect();
+    assert_eq!(keys, [401, 503], "flood answers by status: {statuses:?}");
+    let t = text(&exchange(addr, scrape.as_bytes()).unwrap());
+    let busy = value(&t, "rdma_monitor_http_rejected_total{reason=\"auth_busy\"}");
+    assert_eq!(busy, statuses.get(&503).map(|n| f64::from(*n)), "{t}");
+}

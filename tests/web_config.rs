@@ -426,3 +426,228 @@ fn the_flag_loads_the_file_and_a_bad_one_stops_startup() {
         "{err}"
     );
 }
+
+#[test]
+fn an_empty_cipher_suite_list_keeps_tls12_on() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let web = web_yml(dir.path());
+    let text = std::fs::read_to_string(&web).unwrap();
+    let start = text.find("  cipher_suites:").unwrap();
+    let end = start + text[start..].find('\n').unwrap();
+    std::fs::write(
+        &web,
+        format!("{}  cipher_suites: []{}", &text[..start], &text[end..]),
+    )
+    .unwrap();
+    let (_agent, addr) = serve(&web, all_on());
+    let url = format!("https://127.0.0.1:{}/metrics", addr.port());
+    let right = format!("prometheus:{PASSWORD}");
+    let tls12 = curl(
+        dir.path(),
+        &url,
+        &[&CLIENT[..], &["-u", &right, "--tls-max", "1.2"]].concat(),
+    );
+    assert_eq!(
+        tls12.code, 200,
+        "TLS 1.2 with cipher_suites: []: {}",
+        tls12.head
+    );
+}
+
+fn mkfifo(path: &Path) {
+    run(Command::new("mkfifo").arg(path));
+}
+
+#[test]
+fn check_config_refuses_a_fifo_cert_file_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    mkfifo(&dir.path().join("fifo.pem"));
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: fifo.pem\n  key_file: server.key\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rdma-monitor"))
+        .args(["--check-config", "--web.config.file"])
+        .arg(&web)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Only a hang reaches the limit; the answer comes at once.
+    let end = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("--check-config hangs on a FIFO cert_file");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cert_file") && err.contains("not a regular file (FIFO)"),
+        "{err}"
+    );
+}
+
+/// `curl` that returns the body (with the client certificate and password).
+fn curl_body(dir: &Path, url: &str) -> String {
+    let right = format!("prometheus:{PASSWORD}");
+    let out = Command::new("curl")
+        .current_dir(dir)
+        .args(["-sf", "--max-time", "20", "-u", &right])
+        .args(CLIENT)
+        .arg(url)
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn series(text: &str, name: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(str::to_string)
+}
+
+/// A new web.yml that names a certificate not there yet fails to load (the
+/// previous configuration stays, the metrics say so), and is loaded once the
+/// certificate appears, though web.yml itself does not change again.
+#[test]
+fn a_failed_reload_is_retried_and_shown_in_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let web = web_yml(dir.path());
+    let (_agent, addr) = serve(&web, all_on());
+    let url = format!("https://127.0.0.1:{}/metrics", addr.port());
+    let t = curl_body(dir.path(), &url);
+    assert_eq!(
+        series(&t, "rdma_monitor_web_config_last_reload_success").as_deref(),
+        Some("1"),
+        "{t}"
+    );
+    assert_eq!(
+        series(&t, "rdma_monitor_web_config_reload_failures_total").as_deref(),
+        Some("0")
+    );
+    let text = std::fs::read_to_string(&web).unwrap();
+    std::fs::write(&web, text.replace("server.pem", "renewed.pem")).unwrap();
+    let failed = wait_for("a failed reload", || {
+        let t = curl_body(dir.path(), &url);
+        (series(&t, "rdma_monitor_web_config_last_reload_success").as_deref() == Some("0"))
+            .then_some(t)
+    });
+    let n: u64 = series(&failed, "rdma_monitor_web_config_reload_failures_total")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n >= 1, "{failed}");
+    std::fs::copy(
+        dir.path().join("server.pem"),
+        dir.path().join("renewed.pem"),
+    )
+    .unwrap();
+    wait_for("the retried reload", || {
+        let t = curl_body(dir.path(), &url);
+        (series(&t, "rdma_monitor_web_config_last_reload_success").as_deref() == Some("1"))
+            .then_some(t)
+    });
+}
+
+/// The loopback health listener answers a kubelet's plain httpGet while
+/// the scrape port wants TLS and a password; it serves /healthz only.
+#[test]
+fn the_health_listener_serves_healthz_only_in_plain_http_on_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let mut config = Config::defaults();
+    config.general.sysfs_root =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/sysfs/node-mixed");
+    let published = Arc::new(Published::new(config.poll_interval()));
+    let web = Arc::new(WebConfigSource::open(&web_yml(dir.path())).unwrap());
+    let scrape = prometheus::spawn_with(
+        "127.0.0.1:0".parse().unwrap(),
+        published.clone(),
+        Some(web),
+        all_on(),
+    )
+    .unwrap();
+    let health =
+        prometheus::spawn_health("127.0.0.1:0".parse().unwrap(), published.clone()).unwrap();
+    let mut agent = Agent::with_netlink(config, published.clone(), None);
+    agent.cycle();
+    let plain = |port: u16, path: &str| {
+        curl(dir.path(), &format!("http://127.0.0.1:{port}{path}"), &[]).code
+    };
+    assert_eq!(plain(health.local_addr.port(), "/healthz"), 200);
+    assert_eq!(plain(health.local_addr.port(), "/metrics"), 404);
+    assert_eq!(plain(health.local_addr.port(), "/snapshot"), 404);
+    assert_ne!(plain(scrape.local_addr.port(), "/healthz"), 200);
+    let Err(e) = prometheus::spawn_health("0.0.0.0:0".parse().unwrap(), published) else {
+        panic!("a health listener on 0.0.0.0");
+    };
+    assert!(e.to_string().contains("loopback"), "{e}");
+}
+
+/// SIGHUP with `--web.config.file`: the flag still applies to the file read
+/// again, so nothing claims the web config path changed and needs a restart.
+#[test]
+fn sighup_does_not_report_the_web_config_flag_as_a_change() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let web = web_yml(dir.path());
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "general:\n  log_level: info\n").unwrap();
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_rdma-monitor"))
+            .env_clear()
+            .env(
+                "RDMA_MON_GENERAL__SYSFS_ROOT",
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/sysfs/node-mixed"),
+            )
+            .env("RDMA_MON_GENERAL__SNAPSHOT_DIR", dir.path().join("snap"))
+            .env("RDMA_MON_PROMETHEUS__LISTEN_ADDRESS", "127.0.0.1")
+            .env("RDMA_MON_PROMETHEUS__PORT", free_port().to_string())
+            .arg("--config")
+            .arg(&config)
+            .arg("--web.config.file")
+            .arg(&web)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait = |what: &str| loop {
+        match lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(l) if l.contains(what) => return l,
+            Ok(_) => {}
+            Err(e) => panic!("no line with {what:?}: {e}"),
+        }
+    };
+    // The signal handlers are installed before the server starts.
+    wait("serving https://");
+    // SAFETY: kill(2) on the child this test started and still owns.
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGHUP) }, 0);
+    let l = wait("configuration reloaded");
+    assert!(!l.contains("web_config_file"), "{l}");
+}

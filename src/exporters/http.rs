@@ -19,7 +19,12 @@
 //! stalls its head, never a worker. The handshake's CPU (one signature and
 //! one key exchange, about a millisecond) is paid there, and so is the
 //! encryption of the answers as they are written. Basic auth is checked by the worker, since bcrypt
-//! may take ~70 ms on a password not seen before.
+//! may take ~70 ms on a password not seen before; one bcrypt runs at a time, and a request that
+//! needs another meanwhile is answered 503 at once (see [`super::web_config`]).
+//!
+//! The request head is limited to 8 KiB, checked as bytes arrive (431, then close).
+//! Only GET and HEAD are served; any other method is 405 with `Allow`, whatever its target; an
+//! absolute-form target is served by its path, an asterisk-form one with GET is 400.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -32,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use rustls::ServerConnection;
 
-use super::web_config::{WebConfig, WebConfigSource};
+use super::web_config::{Auth, WebConfig, WebConfigSource};
 
 /// The whole request head must arrive within this time from accept.
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
@@ -45,7 +50,8 @@ const MAX_REQUEST_HEAD: usize = 8192;
 const MAX_PENDING: usize = 256;
 /// Complete requests waiting for a worker.
 const MAX_QUEUED: usize = 256;
-const WORKERS: usize = 4;
+/// Workers of the scrape endpoint.
+pub const WORKERS: usize = 4;
 const WORKER_STACK: usize = 1024 * 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
@@ -84,6 +90,10 @@ pub struct Stats {
     pub tls_errors: AtomicU64,
     /// Answered 401: basic auth missing or wrong.
     pub unauthorized: AtomicU64,
+    /// Answered 503: a password not seen before needed bcrypt while another
+    /// was being checked (one at a time, so a flood of wrong passwords holds
+    /// one worker at most).
+    pub auth_busy: AtomicU64,
     /// Answers cut off because the client did not read them within the write deadline.
     pub write_timeouts: AtomicU64,
     /// Answers cut off to make room for a new one (the oldest writer).
@@ -108,11 +118,15 @@ pub struct Server {
     pub stats: Arc<Stats>,
 }
 
-/// Binds now (so a taken port is an error at startup), starts the workers and
-/// the connection thread. A worker that cannot start is a startup error.
+/// Binds now (so a taken port is an error at startup), starts `workers`
+/// workers, the connection thread and, with a web config, the thread that
+/// reloads it; threads are named after `name`. A thread that cannot start is
+/// a startup error.
 pub fn spawn(
+    name: &str,
     addr: SocketAddr,
     web: Option<Arc<WebConfigSource>>,
+    workers: usize,
     handler: impl FnOnce(Arc<Stats>) -> Arc<dyn Handler>,
 ) -> io::Result<Server> {
     let listener = TcpListener::bind(addr)?;
@@ -129,7 +143,10 @@ pub fn spawn(
     wake_rx.set_nonblocking(true)?;
     wake_tx.set_nonblocking(true)?;
     let wake_tx = Arc::new(wake_tx);
-    for i in 0..WORKERS {
+    if let Some(web) = &web {
+        web.watch()?;
+    }
+    for i in 0..workers.max(1) {
         let rx = rx.clone();
         let handler = handler.clone();
         let web = web.clone();
@@ -137,7 +154,7 @@ pub fn spawn(
         let done = done_tx.clone();
         let wake = wake_tx.clone();
         std::thread::Builder::new()
-            .name(format!("http-{i}"))
+            .name(format!("{name}-{i}"))
             // miniz_oxide's compressor state passes through the stack in
             // debug builds; untouched stack pages cost no memory.
             .stack_size(WORKER_STACK)
@@ -146,7 +163,7 @@ pub fn spawn(
     let stats2 = stats.clone();
     let acceptor = Acceptor::new(listener, tx, stats2, web, done_rx, wake_rx);
     std::thread::Builder::new()
-        .name("http".into())
+        .name(name.into())
         .stack_size(128 * 1024)
         .spawn(move || acceptor.run())?;
     Ok(Server { local_addr, stats })
@@ -171,20 +188,36 @@ fn worker(
                 extra: conn.web.as_ref().map_or(&[], |c| &c.headers[..]),
                 parts: Vec::new(),
             };
-            if let (Some(web), Some(config)) = (web, &conn.web)
-                && !web.authorized(config, req.authorization.as_deref())
-            {
-                stats.unauthorized.fetch_add(1, Relaxed);
-                out.send(
-                    401,
-                    &[
-                        ("WWW-Authenticate", "Basic"),
-                        ("Content-Type", "text/plain; charset=utf-8"),
-                    ],
-                    vec![Part::Static(b"Unauthorized\n")],
-                );
-            } else {
-                handler.handle(&req, &mut out);
+            let auth = match (web, &conn.web) {
+                (Some(web), Some(config)) => web.authorize(config, req.authorization.as_deref()),
+                _ => Auth::Granted,
+            };
+            match auth {
+                Auth::Granted => handler.handle(&req, &mut out),
+                Auth::Denied => {
+                    stats.unauthorized.fetch_add(1, Relaxed);
+                    out.send(
+                        401,
+                        &[
+                            ("WWW-Authenticate", "Basic"),
+                            ("Content-Type", "text/plain; charset=utf-8"),
+                        ],
+                        vec![Part::Static(b"Unauthorized\n")],
+                    );
+                }
+                Auth::Busy => {
+                    stats.auth_busy.fetch_add(1, Relaxed);
+                    out.send(
+                        503,
+                        &[
+                            ("Retry-After", "1"),
+                            ("Content-Type", "text/plain; charset=utf-8"),
+                        ],
+                        vec![Part::Static(
+                            b"another password is being checked, try again\n",
+                        )],
+                    );
+                }
             }
             out.parts
         }));
@@ -666,16 +699,21 @@ fn read_head(p: &mut Pending) -> Head {
 }
 
 /// Adds request bytes; `Some` once the head is complete (or cannot be).
+/// The limit is exact and checked as bytes arrive: a head that does not end
+/// within [`MAX_REQUEST_HEAD`] bytes is refused as soon as they are in,
+/// whether or not its end came in the same read.
 fn take_head(head: &mut Vec<u8>, scanned: &mut usize, bytes: &[u8]) -> Option<Head> {
-    head.extend_from_slice(bytes);
-    if let Some(end) = head_end(head, *scanned) {
-        return Some(Head::Done(parse_head(&head[..end])));
+    let room = (MAX_REQUEST_HEAD + 1).saturating_sub(head.len());
+    head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    match head_end(head, *scanned) {
+        Some(end) if end <= MAX_REQUEST_HEAD => Some(Head::Done(parse_head(&head[..end]))),
+        Some(_) => Some(Head::Done(Err(Reject::TooLarge))),
+        None if head.len() > MAX_REQUEST_HEAD => Some(Head::Done(Err(Reject::TooLarge))),
+        None => {
+            *scanned = head.len();
+            None
+        }
     }
-    if head.len() > MAX_REQUEST_HEAD {
-        return Some(Head::Done(Err(Reject::TooLarge)));
-    }
-    *scanned = head.len();
-    None
 }
 
 /// The TLS form of [`read_head`]: feeds what arrived to rustls (handshake
@@ -761,14 +799,16 @@ pub fn parse_head(head: &[u8]) -> Result<Request, Reject> {
     else {
         return Err(Reject::Malformed);
     };
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
+    if !version.starts_with("HTTP/1.") || method.is_empty() {
         return Err(Reject::Malformed);
     }
+    // Any other method (`OPTIONS *` too) is 405 with Allow, whatever its target.
     let head_only = match method {
         "GET" => false,
         "HEAD" => true,
         _ => return Err(Reject::Method),
     };
+    let target = origin_form(target).ok_or(Reject::Malformed)?;
     let mut accepts_gzip = false;
     let mut authorization = None;
     for l in lines {
@@ -791,6 +831,25 @@ pub fn parse_head(head: &[u8]) -> Result<Request, Reject> {
             .unwrap_or_default(),
         accepts_gzip,
         authorization,
+    })
+}
+
+/// The origin form (`/path?query`) of a request target: as is, or the path
+/// of an absolute form (`http://host:port/path?query`, which RFC 9112 §3.2.2
+/// says a server must accept). The asterisk form (`*`, for OPTIONS only) and
+/// anything else: `None`.
+fn origin_form(target: &str) -> Option<&str> {
+    if target.starts_with('/') {
+        return Some(target);
+    }
+    let (scheme, rest) = target.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    // An empty path is "/" (RFC 9110 §4.2.3).
+    Some(match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('/') => &rest[i..],
+        _ => "/",
     })
 }
 

@@ -44,20 +44,83 @@ pub fn spawn_with(
     web: Option<Arc<WebConfigSource>>,
     endpoints: Endpoints,
 ) -> io::Result<Server> {
-    http::spawn(addr, web, |stats| {
+    http::spawn("http", addr, web.clone(), http::WORKERS, |stats| {
         Arc::new(Endpoint {
             published,
             stats,
             endpoints,
+            web,
             gzip: Mutex::new(None),
         })
     })
+}
+
+/// `prometheus.health_listen`: plain HTTP on a loopback address, `/healthz`
+/// only (anything else is 404), for a kubelet's `httpGet` probe, which has
+/// neither the client certificate nor the password of the scrape endpoint.
+/// The one documented exception to the web config.
+pub fn spawn_health(addr: SocketAddr, published: Arc<Published>) -> io::Result<Server> {
+    if !addr.ip().is_loopback() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("prometheus.health_listen {addr}: only a loopback address is allowed"),
+        ));
+    }
+    http::spawn("health", addr, None, 1, |_| Arc::new(Health { published }))
+}
+
+struct Health {
+    published: Arc<Published>,
+}
+
+impl Handler for Health {
+    fn handle(&self, req: &Request, out: &mut Responder<'_>) {
+        match req.path.as_str() {
+            "/healthz" => healthz(&self.published, req, out),
+            _ => out.send(
+                404,
+                &[("Content-Type", "text/plain; charset=utf-8")],
+                vec![Part::Static(b"only /healthz here\n")],
+            ),
+        }
+    }
+}
+
+/// `/healthz`: 200 when every liveness check passes, 503 otherwise, a line
+/// per check; `?verbose` adds the node's verdict.
+fn healthz(published: &Published, req: &Request, out: &mut Responder<'_>) {
+    let checks = published.health();
+    let mut body = String::new();
+    for c in &checks {
+        let state = if c.ok { "ok" } else { "FAILING" };
+        body.push_str(&format!("{}: {state}: {}\n", c.name, c.detail));
+    }
+    if req
+        .query
+        .split('&')
+        .any(|p| p == "verbose" || p == "verbose=1")
+    {
+        // The node's verdict is news, not the agent's liveness: it never fails /healthz.
+        body.push_str(&published.verdict_lines());
+    }
+    let status = if checks.iter().all(|c| c.ok) {
+        200
+    } else {
+        503
+    };
+    out.send(
+        status,
+        &[("Content-Type", "text/plain; charset=utf-8")],
+        vec![Part::Owned(body.into_bytes())],
+    )
 }
 
 struct Endpoint {
     published: Arc<Published>,
     stats: Arc<Stats>,
     endpoints: Endpoints,
+    /// Its reload status is exported.
+    web: Option<Arc<WebConfigSource>>,
     /// The compressed form of the latest set scraped with gzip. A `Weak`
     /// keeps the set's allocation (so its address is not reused by a later
     /// set) without keeping its samples alive.
@@ -94,20 +157,7 @@ impl Handler for Endpoint {
                 let why = b"no analysis yet (llm/dify off, or not posted yet)\n";
                 json_or(out, json, 404, why)
             }
-            "/healthz" => {
-                let checks = self.published.health();
-                let mut body = String::new();
-                for c in &checks {
-                    let state = if c.ok { "ok" } else { "FAILING" };
-                    body.push_str(&format!("{}: {state}: {}\n", c.name, c.detail));
-                }
-                if req.query.split('&').any(|p| p == "verbose" || p == "verbose=1") {
-                    // The node's verdict is news, not the agent's liveness: it never fails /healthz.
-                    body.push_str(&self.published.verdict_lines());
-                }
-                let status = if checks.iter().all(|c| c.ok) { 200 } else { 503 };
-                out.send(status, &plain, vec![Part::Owned(body.into_bytes())])
-            }
+            "/healthz" => healthz(&self.published, req, out),
             "/" => out.send(
                 200,
                 &[("Content-Type", "text/html; charset=utf-8")],
@@ -132,7 +182,7 @@ impl Endpoint {
             );
         }
         let set = self.published.metrics.load();
-        let tail = scrape_time_series(&freshness, &self.stats);
+        let tail = scrape_time_series(&freshness, &self.stats, self.web.as_deref());
         if !req.accepts_gzip {
             return out.send(
                 200,
@@ -201,7 +251,7 @@ impl AsRef<[u8]> for GzipPrefix {
 }
 
 /// Series that only make sense at scrape time, in the text format.
-fn scrape_time_series(f: &super::Freshness, s: &Stats) -> Vec<u8> {
+fn scrape_time_series(f: &super::Freshness, s: &Stats, web: Option<&WebConfigSource>) -> Vec<u8> {
     let mut out = String::with_capacity(1536);
     let age = f.age.map_or(f64::NAN, |a| a.as_secs_f64());
     let mut family = |name: &str, help: &str, kind: &str, samples: &[(&str, String)]| {
@@ -237,7 +287,7 @@ fn scrape_time_series(f: &super::Freshness, s: &Stats) -> Vec<u8> {
     );
     family(
         "rdma_monitor_http_rejected_total",
-        "HTTP connections answered with an error or closed before a request: busy (503, every worker busy), head_timeout (head not complete within 5 s), evicted (oldest unfinished head, to admit a new connection), bad_request (malformed, too large, or a method other than GET/HEAD), tls (failed TLS handshake or record: plain HTTP on the TLS port, no or untrusted client certificate), unauthorized (401, basic auth missing or wrong).",
+        "HTTP connections answered with an error or closed before a request: busy (503, every worker busy), head_timeout (head not complete within 5 s), evicted (oldest unfinished head, to admit a new connection), bad_request (malformed, too large, or a method other than GET/HEAD), tls (failed TLS handshake or record: plain HTTP on the TLS port, no or untrusted client certificate), unauthorized (401, basic auth missing or wrong), auth_busy (503, a password not seen before while another was being checked: bcrypt runs one at a time).",
         "counter",
         &[
             ("{reason=\"busy\"}", n(&s.busy)),
@@ -246,6 +296,7 @@ fn scrape_time_series(f: &super::Freshness, s: &Stats) -> Vec<u8> {
             ("{reason=\"bad_request\"}", n(&s.bad_requests)),
             ("{reason=\"tls\"}", n(&s.tls_errors)),
             ("{reason=\"unauthorized\"}", n(&s.unauthorized)),
+            ("{reason=\"auth_busy\"}", n(&s.auth_busy)),
         ],
     );
     family(
@@ -263,6 +314,22 @@ fn scrape_time_series(f: &super::Freshness, s: &Stats) -> Vec<u8> {
             ("{reason=\"evicted\"}", n(&s.write_evicted)),
         ],
     );
+    // Only with a web config: absent is not zero.
+    if let Some(web) = web {
+        let (failures, ok) = web.reload_status();
+        family(
+            "rdma_monitor_web_config_reload_failures_total",
+            "Loads of the web config file (or the files it names) that failed since start, retries included; the previous configuration stayed in force.",
+            "counter",
+            &[("", failures.to_string())],
+        );
+        family(
+            "rdma_monitor_web_config_last_reload_success",
+            "1 when the last load of the web config succeeded, 0 while the files on disk do not load (the previous configuration is in force).",
+            "gauge",
+            &[("", u8::from(ok).to_string())],
+        );
+    }
     out.into_bytes()
 }
 

@@ -4,15 +4,27 @@
 //! setting the agent cannot honour is an error when the file is loaded,
 //! never silently dropped.
 //!
-//! The file (and the certificate files it names) is checked for changes at
-//! most once per second, by their stat(2) stamps, when a connection is
-//! accepted; a changed set is loaded anew, and an invalid one is logged
-//! while the previous configuration stays in force.
+//! The file (and the certificate files it names) is checked for changes
+//! once per second, by their stat(2) stamps, on a thread of its own (never
+//! on the thread that handles connections); a changed set is loaded anew.
+//! An invalid one is logged once and the previous configuration stays in
+//! force; loading is retried on a back-off even if nothing changes again
+//! (a new file the broken one names may appear later). Every file is read
+//! non-blocking, bounded, and only if it is a regular file: a FIFO named as
+//! `cert_file` is an error, not a hang.
+//!
+//! Basic auth follows exporter-toolkit's defences against a flood of wrong
+//! passwords: results are remembered (a verified password per user, and
+//! recent failed attempts, both as HMACs under a per-process key, never the
+//! password itself), and at most one bcrypt runs at a time: a request that
+//! would need a second one is answered 503 at once instead of queueing, so
+//! a flood occupies one worker at most.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -27,8 +39,18 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use crate::sources::file::{self, Follow};
+
 /// How often the files are stat(2)ed for a change.
 pub const RELOAD_CHECK: Duration = Duration::from_secs(1);
+/// After a failed load, the first retry (doubling up to [`RETRY_MAX`]).
+const RETRY_MIN: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(16);
+/// The web config file and each PEM file: a CA bundle of every public root
+/// is ~220 KB, a web.yml a few hundred bytes.
+pub const FILE_MAX: usize = 1 << 20;
+/// Failed (user, hash, password) attempts remembered; the oldest goes first.
+const FAILED_CACHE: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
@@ -101,10 +123,11 @@ const HEADERS: [(&str, Option<&[&str]>); 5] = [
 
 impl WebConfig {
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| WebConfigError::Read {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let text =
+            file::read_text(path, FILE_MAX, Follow::Yes).map_err(|e| WebConfigError::Read {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
         let doc: FileDoc = serde_saphyr::from_str(&text).map_err(|e| WebConfigError::Syntax {
             path: path.to_owned(),
             reason: e.to_string().lines().next().unwrap_or_default().to_string(),
@@ -237,8 +260,8 @@ fn tls_config(
             (Some(text), None) => Ok(Some(text.into_bytes())),
             (None, Some(file)) if !file.is_empty() => {
                 let p = dir.join(file);
-                let bytes =
-                    std::fs::read(&p).map_err(|e| invalid(key, format!("{}: {e}", p.display())))?;
+                let bytes = file::read(&p, FILE_MAX, Follow::Yes)
+                    .map_err(|e| invalid(key, format!("{}: {e}", p.display())))?;
                 watched.push(p);
                 Ok(Some(bytes))
             }
@@ -275,56 +298,7 @@ fn tls_config(
         )
     })?;
 
-    let mut provider = rustls::crypto::ring::default_provider();
-    if let Some(names) = t.cipher_suites {
-        // Like Go, the list restricts TLS 1.2; TLS 1.3 suites are always on.
-        let mut keep = Vec::new();
-        for name in &names {
-            let found = provider
-                .cipher_suites
-                .iter()
-                .find(|s| format!("{:?}", s.suite()) == *name);
-            match found {
-                Some(s) => keep.push(*s),
-                None => {
-                    return Err(invalid(
-                        "tls_server_config.cipher_suites",
-                        format!(
-                            "{name} is not available in rustls (available: {:?})",
-                            suite_names(&provider)
-                        ),
-                    ));
-                }
-            }
-        }
-        let tls13: Vec<_> = provider
-            .cipher_suites
-            .iter()
-            .filter(|s| s.version() == &rustls::version::TLS13)
-            .copied()
-            .collect();
-        keep.retain(|s| s.version() != &rustls::version::TLS13);
-        keep.extend(tls13);
-        provider.cipher_suites = keep;
-    }
-    if let Some(curves) = t.curve_preferences {
-        let mut groups = Vec::new();
-        for c in &curves {
-            let group = match c.as_str() {
-                "X25519" => rustls::crypto::ring::kx_group::X25519,
-                "CurveP256" => rustls::crypto::ring::kx_group::SECP256R1,
-                "CurveP384" => rustls::crypto::ring::kx_group::SECP384R1,
-                _ => {
-                    return Err(invalid(
-                        "tls_server_config.curve_preferences",
-                        format!("{c} is not supported (X25519, CurveP256, CurveP384)"),
-                    ));
-                }
-            };
-            groups.push(group);
-        }
-        provider.kx_groups = groups;
-    }
+    let provider = provider(t.cipher_suites, t.curve_preferences, invalid)?;
     let version = |key: &'static str, v: &Option<String>, default: u8| match v.as_deref() {
         None | Some("") => Ok(default),
         Some("TLS12") => Ok(2),
@@ -405,6 +379,67 @@ fn tls_config(
     Ok(config)
 }
 
+/// The ring provider restricted to `cipher_suites` (TLS 1.2 names; the TLS
+/// 1.3 suites always stay, as in Go) and `curve_preferences`.
+fn provider(
+    cipher_suites: Option<Vec<String>>,
+    curve_preferences: Option<Vec<String>>,
+    invalid: &Invalid<'_>,
+) -> Result<CryptoProvider, WebConfigError> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    // Like Go, the list restricts TLS 1.2 and TLS 1.3 suites are always on;
+    // an empty list is Go's default set, not "no TLS 1.2 suite".
+    if let Some(names) = cipher_suites.filter(|n| !n.is_empty()) {
+        let mut keep = Vec::new();
+        for name in &names {
+            let found = provider
+                .cipher_suites
+                .iter()
+                .find(|s| format!("{:?}", s.suite()) == *name);
+            match found {
+                Some(s) => keep.push(*s),
+                None => {
+                    return Err(invalid(
+                        "tls_server_config.cipher_suites",
+                        format!(
+                            "{name} is not available in rustls (available: {:?})",
+                            suite_names(&provider)
+                        ),
+                    ));
+                }
+            }
+        }
+        let tls13: Vec<_> = provider
+            .cipher_suites
+            .iter()
+            .filter(|s| s.version() == &rustls::version::TLS13)
+            .copied()
+            .collect();
+        keep.retain(|s| s.version() != &rustls::version::TLS13);
+        keep.extend(tls13);
+        provider.cipher_suites = keep;
+    }
+    if let Some(curves) = curve_preferences {
+        let mut groups = Vec::new();
+        for c in &curves {
+            let group = match c.as_str() {
+                "X25519" => rustls::crypto::ring::kx_group::X25519,
+                "CurveP256" => rustls::crypto::ring::kx_group::SECP256R1,
+                "CurveP384" => rustls::crypto::ring::kx_group::SECP384R1,
+                _ => {
+                    return Err(invalid(
+                        "tls_server_config.curve_preferences",
+                        format!("{c} is not supported (X25519, CurveP256, CurveP384)"),
+                    ));
+                }
+            };
+            groups.push(group);
+        }
+        provider.kx_groups = groups;
+    }
+    Ok(provider)
+}
+
 fn suite_names(p: &CryptoProvider) -> Vec<String> {
     p.cipher_suites
         .iter()
@@ -427,8 +462,16 @@ pub struct WebConfigSource {
     path: PathBuf,
     current: ArcSwap<WebConfig>,
     state: Mutex<ReloadState>,
+    /// Loads that failed (the previous configuration stayed in force).
+    reload_failures: AtomicU64,
+    /// Whether the last load succeeded.
+    last_reload_ok: AtomicBool,
     /// user → (bcrypt hash, HMAC of the password last verified against it).
     verified: Mutex<HashMap<String, (String, hmac::Tag)>>,
+    /// Recent failed attempts, as [`WebConfigSource::attempt`] tags.
+    failed: Mutex<Failed>,
+    /// Held while bcrypt runs: one at a time.
+    bcrypt: Mutex<()>,
     /// A per-process key, so the cached tags mean nothing outside it.
     key: hmac::Key,
 }
@@ -436,6 +479,53 @@ pub struct WebConfigSource {
 struct ReloadState {
     checked: Instant,
     stamps: Vec<Stamp>,
+    /// While the files do not load: when to try again, and the back-off.
+    retry: Option<(Instant, Duration)>,
+    /// The error last logged, so a retry that fails the same way is quiet.
+    error: Option<String>,
+}
+
+/// A bounded set of failed attempts; the oldest is forgotten first.
+#[derive(Default)]
+struct Failed {
+    set: HashSet<[u8; 32]>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl Failed {
+    fn insert(&mut self, tag: [u8; 32]) {
+        if !self.set.insert(tag) {
+            return;
+        }
+        self.order.push_back(tag);
+        if self.order.len() > FAILED_CACHE
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+    }
+}
+
+/// What a reload check did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reload {
+    /// Nothing changed and no retry was due.
+    Unchanged,
+    Reloaded,
+    /// The files did not load; `logged`: the error was new and logged.
+    Failed {
+        logged: bool,
+    },
+}
+
+/// The outcome of a basic auth check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    Granted,
+    Denied,
+    /// The password needs bcrypt and another one is being checked: answered
+    /// at once (503) rather than queued behind a flood.
+    Busy,
 }
 
 impl WebConfigSource {
@@ -455,77 +545,166 @@ impl WebConfigSource {
             state: Mutex::new(ReloadState {
                 checked: Instant::now(),
                 stamps,
+                retry: None,
+                error: None,
             }),
+            reload_failures: AtomicU64::new(0),
+            last_reload_ok: AtomicBool::new(true),
             verified: Mutex::new(HashMap::new()),
+            failed: Mutex::new(Failed::default()),
+            bcrypt: Mutex::new(()),
             key,
         })
     }
 
-    /// The configuration in force, after a reload if a file changed (checked
-    /// at most once per [`RELOAD_CHECK`]).
+    /// The configuration in force. Never reads a file: [`Self::watch`]'s
+    /// thread does.
     pub fn current(&self) -> Arc<WebConfig> {
-        self.refresh(Instant::now(), false);
         self.current.load_full()
     }
 
-    /// Reloads if a watched file changed; `force` skips the rate limit.
-    pub fn refresh(&self, now: Instant, force: bool) {
+    /// Checks the files every [`RELOAD_CHECK`] on a thread of its own, which
+    /// ends when the source is dropped.
+    pub fn watch(self: &Arc<Self>) -> io::Result<()> {
+        let source = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("web-config".into())
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(RELOAD_CHECK);
+                    let Some(source) = source.upgrade() else {
+                        return;
+                    };
+                    source.refresh(Instant::now(), false);
+                }
+            })?;
+        Ok(())
+    }
+
+    /// (loads that failed since start, whether the last one succeeded).
+    pub fn reload_status(&self) -> (u64, bool) {
+        (
+            self.reload_failures.load(Relaxed),
+            self.last_reload_ok.load(Relaxed),
+        )
+    }
+
+    /// Reloads if a watched file changed, or a failed load is due for a
+    /// retry; `force` (SIGHUP, tests) skips the rate limit and the back-off.
+    pub fn refresh(&self, now: Instant, force: bool) -> Reload {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if !force && now.saturating_duration_since(st.checked) < RELOAD_CHECK {
-            return;
+            return Reload::Unchanged;
         }
         st.checked = now;
         let cur = self.current.load();
         let stamps: Vec<Stamp> = cur.watched.iter().map(|p| stamp(p)).collect();
-        if stamps == st.stamps {
-            return;
+        let changed = stamps != st.stamps;
+        let due = st.retry.is_some_and(|(at, _)| force || now >= at);
+        if !changed && !due {
+            return Reload::Unchanged;
         }
-        // Logged once per change, not once per check.
         st.stamps = stamps;
         match WebConfig::load(&self.path) {
             Ok(new) => {
                 st.stamps = new.watched.iter().map(|p| stamp(p)).collect();
                 self.current.store(Arc::new(new));
+                st.retry = None;
+                st.error = None;
+                self.last_reload_ok.store(true, Relaxed);
                 log::info!("web config {} reloaded", self.path.display());
+                Reload::Reloaded
             }
-            Err(e) => log::error!("web config: {e}; keeping the previous configuration"),
+            Err(e) => {
+                self.reload_failures.fetch_add(1, Relaxed);
+                self.last_reload_ok.store(false, Relaxed);
+                let backoff = match st.retry {
+                    Some((_, b)) if !changed => (b * 2).min(RETRY_MAX),
+                    _ => RETRY_MIN,
+                };
+                st.retry = Some((now + backoff, backoff));
+                let text = e.to_string();
+                let logged = changed || st.error.as_deref() != Some(text.as_str());
+                if logged {
+                    log::error!(
+                        "web config: {text}; keeping the previous configuration (retried every {}s at most)",
+                        RETRY_MAX.as_secs()
+                    );
+                }
+                st.error = Some(text);
+                Reload::Failed { logged }
+            }
         }
     }
 
-    /// Checks an `Authorization` header value against `config`'s users.
-    /// A password verified once is remembered (as an HMAC under a
-    /// per-process key) so that later scrapes skip bcrypt's cost.
-    pub fn authorized(&self, config: &WebConfig, authorization: Option<&str>) -> bool {
-        if config.users.is_empty() {
-            return true;
+    fn failed(&self) -> std::sync::MutexGuard<'_, Failed> {
+        self.failed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cache key of one attempt: an HMAC of the user, the hash it is
+    /// checked against and the password (length-prefixed, so no two
+    /// attempts share an input).
+    fn attempt(&self, user: &str, hash: &str, password: &str) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        for part in [user, hash] {
+            ctx.update(&(part.len() as u64).to_le_bytes());
+            ctx.update(part.as_bytes());
         }
+        ctx.update(password.as_bytes());
+        let mut tag = [0u8; 32];
+        tag.copy_from_slice(ctx.sign().as_ref());
+        tag
+    }
+
+    /// Checks an `Authorization` header value against `config`'s users.
+    /// A password verified once is remembered, and so is a failed attempt,
+    /// so that neither pays bcrypt's cost again; a new attempt runs bcrypt
+    /// only if no other does ([`Auth::Busy`] otherwise).
+    pub fn authorize(&self, config: &WebConfig, authorization: Option<&str>) -> Auth {
+        let Some(any) = config.users.values().next() else {
+            return Auth::Granted;
+        };
         let Some((user, password)) = authorization.and_then(basic_credentials) else {
-            return false;
+            return Auth::Denied;
         };
-        let tag = hmac::sign(&self.key, password.as_bytes());
-        let Some(hash) = config.users.get(&user) else {
-            // The same bcrypt cost as a known user, so timing does not tell
-            // which user names exist.
-            if let Some(any) = config.users.values().next() {
-                let _ = bcrypt::verify(&password, any);
-            }
-            return false;
-        };
-        {
+        let known = config.users.get(&user);
+        if let Some(hash) = known {
             let cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
             if let Some((h, cached)) = cache.get(&user)
                 && h == hash
                 && hmac::verify(&self.key, password.as_bytes(), cached.as_ref()).is_ok()
             {
-                return true;
+                return Auth::Granted;
             }
         }
-        if bcrypt::verify(&password, hash).unwrap_or(false) {
-            let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-            cache.insert(user, (hash.clone(), tag));
-            return true;
+        // An unknown user is checked against a real hash (the same cost), so
+        // timing does not tell which user names exist.
+        let hash = known.unwrap_or(any);
+        let attempt = self.attempt(&user, hash, &password);
+        if self.failed().set.contains(&attempt) {
+            return Auth::Denied;
         }
-        false
+        let ok = {
+            let _one = match self.bcrypt.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return Auth::Busy,
+            };
+            bcrypt::verify(&password, hash).unwrap_or(false)
+        };
+        match known {
+            Some(hash) if ok => {
+                let tag = hmac::sign(&self.key, password.as_bytes());
+                let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+                cache.insert(user, (hash.clone(), tag));
+                Auth::Granted
+            }
+            _ => {
+                self.failed().insert(attempt);
+                Auth::Denied
+            }
+        }
     }
 }
 

@@ -5,6 +5,10 @@ loads the exporter issue names, on the same machine at the same time.
   slowloris: 64 connections send half a request head, then one byte every
              2 s; meanwhile one legitimate scrape a second (60 s).
   flood:     200 concurrent scrapers, each scraping back to back (30 s).
+  auth flood: basic auth on (bcrypt cost 10, as htpasswd -B), 16 clients
+             sending a new wrong password each time, back to back; meanwhile
+             one scrape with the right password every 0.5 s (AUTH_FLOOD_SECS,
+             default 20 s).
 
 For each server: scrapes answered / attempted, connection resets and other
 errors, latency p50/p99/max of answered scrapes, and the server's peak RSS
@@ -13,6 +17,7 @@ infiniband collector, through --path.sysfs: the same files).
 Durations: SLOWLORIS_SECS, FLOOD_SECS (defaults 60 and 30)."""
 import os
 import socket
+import tempfile
 import subprocess
 import sys
 import threading
@@ -23,6 +28,7 @@ AGENT = os.environ.get("AGENT", os.path.join(REPO, "target/x86_64-unknown-linux-
 TREE = os.path.join(REPO, "fixtures/sysfs/node-16hca")
 SLOW_SECS = float(os.environ.get("SLOWLORIS_SECS", 60))
 FLOOD_SECS = float(os.environ.get("FLOOD_SECS", 30))
+AUTH_SECS = float(os.environ.get("AUTH_FLOOD_SECS", 20))
 
 
 def free_port():
@@ -33,12 +39,12 @@ def free_port():
     return p
 
 
-def scrape(port, timeout=10.0):
+def scrape(port, timeout=10.0, headers=b""):
     """One GET /metrics on a new connection: (latency s, None) or (None, error kind)."""
     t0 = time.monotonic()
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers + b"\r\n")
             buf = bytearray()
             while True:
                 b = s.recv(65536)
@@ -138,6 +144,80 @@ def flood(port, pid, name):
     for t in ts:
         t.join()
     report(name, lat, errs, len(lat) + len(errs), pid)
+
+
+def basic(user, password):
+    import base64
+    return b"Authorization: Basic " + base64.b64encode(f"{user}:{password}".encode()) + b"\r\n"
+
+
+def auth_flood(port, pid, name):
+    """16 clients with new wrong passwords back to back; a right one every 0.5 s."""
+    stop = time.monotonic() + AUTH_SECS
+    statuses, lock = {}, threading.Lock()
+
+    def flooder(i):
+        n = 0
+        while time.monotonic() < stop:
+            n += 1
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                              + basic("prometheus", f"guess-{i}-{n}") + b"\r\n")
+                    head = s.recv(12)
+                k = head[9:12].decode(errors="replace") or "closed"
+            except OSError as e:
+                k = type(e).__name__
+            with lock:
+                statuses[k] = statuses.get(k, 0) + 1
+
+    ts = [threading.Thread(target=flooder, args=(i,)) for i in range(16)]
+    for t in ts:
+        t.start()
+    lat, errs, n = [], [], 0
+    right = basic("prometheus", "right-password")
+    while time.monotonic() < stop:
+        t0 = time.monotonic()
+        l, e = scrape(port, headers=right)
+        n += 1
+        (lat.append(l) if l is not None else errs.append(e))
+        time.sleep(max(0.0, 0.5 - (time.monotonic() - t0)))
+    for t in ts:
+        t.join()
+    report(name, lat, errs, n, pid)
+    print(f"  {'':<14} the flood's answers by status: {dict(sorted(statuses.items()))}", flush=True)
+
+
+def auth_servers(env, ne):
+    """The agent and node_exporter with the same basic-auth-only web.yml, one at a time."""
+    d = tempfile.mkdtemp()
+    web = os.path.join(d, "web.yml")
+    # The agent's own hash-password: bcrypt cost 10, what htpasswd -B uses.
+    hashed = subprocess.run([AGENT, "hash-password"], input="right-password\n", capture_output=True,
+                            text=True, check=True).stdout.strip()
+    with open(web, "w") as f:
+        f.write(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    print(f"auth flood: 16 clients with new wrong passwords back to back, a right one every 0.5 s, "
+          f"{AUTH_SECS:.0f} s each, one server at a time (bcrypt cost 10)")
+    for name, argv, port_env in (
+            ("rdma-monitor", [AGENT, "--web.config.file", web], True),
+            ("node_exporter", [ne, "--collector.disable-defaults", "--collector.infiniband",
+                               f"--path.sysfs={TREE}", f"--web.config.file={web}"], False)):
+        port = free_port()
+        if port_env:
+            p = subprocess.Popen(argv, env=dict(env, RDMA_MON_PROMETHEUS__PORT=str(port)), stderr=subprocess.DEVNULL)
+        else:
+            p = subprocess.Popen(argv + [f"--web.listen-address=127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+        try:
+            right = basic("prometheus", "right-password")
+            for _ in range(100):
+                if scrape(port, 2, right)[0] is not None:
+                    break
+                time.sleep(0.1)
+            auth_flood(port, p.pid, name)
+        finally:
+            p.terminate()
+            p.wait()
 
 
 def cpu_ticks(pid):
@@ -248,6 +328,7 @@ def main():
         scrape_cost("plain", agent.pid, http_get(aport))
         scrape_cost("gzip", agent.pid, http_get(aport, b"Accept-Encoding: gzip\r\n"))
         tls_costs(env)
+        auth_servers(env, ne)
     finally:
         agent.terminate()
         node.terminate()

@@ -66,7 +66,16 @@ for _, m in monitors:
     for ep in m["spec"].get("podMetricsEndpoints", m["spec"].get("endpoints", [])):
         assert ep["port"] in ports | {p["name"] for p in svc["spec"]["ports"]}, f"{m['kind']} port {ep['port']}"
 c = pod["spec"]["containers"][0]
-assert c["readinessProbe"]["tcpSocket"]["port"] in ports
+# The probes ask the loopback health listener, plain HTTP (the scrape port
+# wants a client certificate and a password the kubelet does not have).
+env = {e["name"]: e.get("value") for e in c["env"]}
+health = env["RDMA_MON_PROMETHEUS__HEALTH_LISTEN"]
+hhost, hport = health.rsplit(":", 1)
+for probe in ("readinessProbe", "livenessProbe"):
+    g = c[probe]["httpGet"]
+    assert (g["host"], str(g["port"]), g["path"]) == (hhost, hport, "/healthz"), f"{probe} {g} does not ask {health}/healthz"
+    assert g.get("scheme", "HTTP") == "HTTP"
+assert hhost == "127.0.0.1", f"health_listen {health} is not loopback"
 assert pod["spec"]["hostNetwork"] is True
 assert any(v["hostPath"]["path"] == "/sys" for v in pod["spec"]["volumes"] if "hostPath" in v)
 assert any(m["mountPath"] == "/sys" and m.get("readOnly") for m in c["volumeMounts"])

@@ -58,9 +58,10 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
 PY
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-APORT=$(free_port); PPORT=$(free_port)
+APORT=$(free_port); PPORT=$(free_port); HPORT=$(free_port)
 RDMA_MON_GENERAL__SYSFS_ROOT=fixtures/sysfs/node-mixed RDMA_MON_GENERAL__POLL_INTERVAL=1 \
 RDMA_MON_PROMETHEUS__LISTEN_ADDRESS=127.0.0.1 RDMA_MON_PROMETHEUS__PORT=$APORT \
+RDMA_MON_PROMETHEUS__HEALTH_LISTEN=127.0.0.1:$HPORT \
 RDMA_MON_GENERAL__SNAPSHOT_DIR="$OUT/snapshots" "$AGENT" --web.config.file "$WEB/web.yml" 2> "$OUT/agent.log" &
 agent=$!
 cat > "$OUT/prometheus.yml" <<YML
@@ -97,6 +98,12 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$SCRAPE/ca.crt" --cert "
   --connect-to "rdma-monitor:$APORT:127.0.0.1:$APORT" -u prometheus:wrong "https://rdma-monitor:$APORT/metrics")
 [ "$code" = 401 ] || { echo "a wrong password got $code, not 401"; exit 1; }
 echo "HTTPS: the scrape with the Secret's certificate and password answers; a wrong password gets 401"
+# What the kubelet's httpGet probe does: plain HTTP to the loopback listener.
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HPORT/healthz")
+[ "$code" = 200 ] || { echo "the probe's GET http://127.0.0.1:$HPORT/healthz got $code, not 200"; exit 1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HPORT/metrics")
+[ "$code" = 404 ] || { echo "the health listener served /metrics ($code)"; exit 1; }
+echo "probe: plain GET /healthz on the loopback health listener answers 200, /metrics there 404"
 
 echo "== 5. dashboard"
 python3 - "$OUT/scrape.txt" deploy/grafana/rdma-monitor.json <<'PY'

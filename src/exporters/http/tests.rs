@@ -60,3 +60,77 @@ fn response_head_has_length_and_close() {
         "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
     );
 }
+
+#[test]
+fn asterisk_and_absolute_forms() {
+    // Any method but GET/HEAD is 405 (with Allow), whatever the target.
+    for other in [
+        &b"OPTIONS * HTTP/1.1\r\n\r\n"[..],
+        b"OPTIONS /metrics HTTP/1.1\r\n\r\n",
+        b"CONNECT host:443 HTTP/1.1\r\n\r\n",
+        b"PRI * HTTP/2.0\r\n\r\n",
+    ] {
+        let want = if other.starts_with(b"PRI") {
+            Err(Reject::Malformed)
+        } else {
+            Err(Reject::Method)
+        };
+        assert_eq!(parse_head(other).map(|_| ()), want, "{other:?}");
+    }
+    // The absolute form must be accepted (RFC 9112 §3.2.2).
+    let r = parse_head(b"GET http://node1:9090/metrics?x=1 HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!((r.path.as_str(), r.query.as_str()), ("/metrics", "x=1"));
+    let r = parse_head(b"HEAD HTTPS://node1 HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!(r.path, "/");
+    for bad in [
+        &b"GET * HTTP/1.1\r\n\r\n"[..],
+        b"GET ftp://node1/metrics HTTP/1.1\r\n\r\n",
+        b"GET node1:9090 HTTP/1.1\r\n\r\n",
+        b" / HTTP/1.1\r\n\r\n",
+    ] {
+        assert_eq!(parse_head(bad), Err(Reject::Malformed), "{bad:?}");
+    }
+}
+
+fn fed(chunks: &[&[u8]]) -> Option<Result<Request, Reject>> {
+    let (mut head, mut scanned) = (Vec::new(), 0);
+    for c in chunks {
+        if let Some(Head::Done(r)) = take_head(&mut head, &mut scanned, c) {
+            assert!(
+                head.len() <= MAX_REQUEST_HEAD + 1,
+                "{} bytes kept",
+                head.len()
+            );
+            return Some(r);
+        }
+    }
+    None
+}
+
+#[test]
+fn the_head_limit_is_exact_and_checked_as_bytes_arrive() {
+    let line = b"GET / HTTP/1.1\r\n";
+    let end = b"\r\n";
+    // A head of exactly the limit passes; one byte more is 431, even when its
+    // end arrives in the same read.
+    let filler = |n: usize| {
+        let mut h = b"X-Pad: ".to_vec();
+        h.resize(n - 2, b'a');
+        h.extend_from_slice(b"\r\n");
+        h
+    };
+    let fits = filler(MAX_REQUEST_HEAD - line.len() - end.len());
+    assert!(fed(&[line, &fits, end]).unwrap().is_ok());
+    let over = filler(MAX_REQUEST_HEAD + 1 - line.len() - end.len());
+    assert_eq!(
+        fed(&[&[&line[..], &over, end].concat()]),
+        Some(Err(Reject::TooLarge))
+    );
+    // An endless head is refused once the limit is passed, in whatever
+    // pieces it arrives.
+    let mut chunks: Vec<&[u8]> = vec![line];
+    let a = [b'a'; 1000];
+    chunks.extend(std::iter::repeat_n(&a[..], 9));
+    assert_eq!(fed(&chunks), Some(Err(Reject::TooLarge)));
+    assert_eq!(fed(&chunks[..8]), None);
+}

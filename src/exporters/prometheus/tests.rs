@@ -53,7 +53,7 @@ fn scrape_time_series_are_valid_text_and_say_stale() {
         age: Some(std::time::Duration::from_millis(250)),
         stale_after: std::time::Duration::from_secs(3),
     };
-    let text = String::from_utf8(scrape_time_series(&fresh, &stats)).unwrap();
+    let text = String::from_utf8(scrape_time_series(&fresh, &stats, None)).unwrap();
     assert!(
         text.contains("\nrdma_monitor_last_cycle_age_seconds 0.25\n"),
         "{text}"
@@ -68,7 +68,7 @@ fn scrape_time_series_are_valid_text_and_say_stale() {
         age: Some(std::time::Duration::from_millis(3001)),
         ..fresh
     };
-    let text = String::from_utf8(scrape_time_series(&stale, &stats)).unwrap();
+    let text = String::from_utf8(scrape_time_series(&stale, &stats, None)).unwrap();
     assert!(text.contains("\nrdma_monitor_scrape_stale 1\n"), "{text}");
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let (_, v) = line.rsplit_once(' ').unwrap();
@@ -86,6 +86,7 @@ fn gzip_is_compressed_once_per_published_set() {
             snapshot: true,
             analysis: true,
         },
+        web: None,
         gzip: Mutex::new(None),
     };
     let mut b = Builder::new();
