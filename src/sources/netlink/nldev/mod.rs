@@ -17,7 +17,7 @@ mod tests;
 
 use serde::Serialize;
 
-pub use client::Client;
+pub use client::{Client, Queued};
 
 use super::wire::{MessageBuilder, NlAttr, WireError, attrs, count_malformed, skip};
 use crate::sys::*;
@@ -55,6 +55,22 @@ pub fn get_devices(seq: u32) -> Vec<u8> {
 /// PORT_GET dumps need the device index (nldev_port_get_dumpit).
 pub fn get_ports(seq: u32, dev: u32) -> Vec<u8> {
     MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_PORT_GET), DUMP, seq)
+        .u32(RDMA_NLDEV_ATTR_DEV_INDEX, dev)
+        .finish()
+}
+
+/// PORT_GET of one port (a doit, nldev_port_get_doit): the same reply as
+/// one entry of the dump, and unlike the dump it can share a batch.
+pub fn get_port(seq: u32, dev: u32, port: u32) -> Vec<u8> {
+    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_PORT_GET), REQUEST, seq)
+        .u32(RDMA_NLDEV_ATTR_DEV_INDEX, dev)
+        .u32(RDMA_NLDEV_ATTR_PORT_INDEX, port)
+        .finish()
+}
+
+/// RES_GET of one device (a doit, nldev_res_get_doit): its entry of the dump.
+pub fn get_device_resources(seq: u32, dev: u32) -> Vec<u8> {
+    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_RES_GET), REQUEST, seq)
         .u32(RDMA_NLDEV_ATTR_DEV_INDEX, dev)
         .finish()
 }
