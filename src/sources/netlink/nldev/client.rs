@@ -3,11 +3,13 @@
 use super::{
     BoundCounter, CounterStatus, Device, Port, PortStats, Resources, Sys, command_name,
     decode_bound_counters, decode_device, decode_port, decode_port_stats, decode_resources,
-    decode_stat_status, decode_sys, get_bound_counters, get_device_resources, get_devices,
-    get_port, get_port_stats, get_ports, get_resources, get_stat_status, get_sys,
+    decode_stat_status, decode_sys, each_port_counter, each_resource, get_bound_counters,
+    get_device_resources, get_devices, get_port, get_port_stats, get_ports, get_resources,
+    get_stat_status, get_sys, nldev_type,
 };
 use crate::sources::netlink::wire::{WireError, messages};
-use crate::sources::netlink::{NlError, NlTransport, TransportStats, for_each_reply, replies};
+use crate::sources::netlink::{NlError, NlTransport, TransportStats, replies};
+use crate::sys::{self, RDMA_NLDEV_CMD_GET};
 
 pub struct Client<T: NlTransport> {
     transport: T,
@@ -24,6 +26,9 @@ pub struct Client<T: NlTransport> {
 pub struct Queued {
     seq: u32,
     kind: u16,
+    /// Another message type the answer may carry: nldev_port_get_doit
+    /// answers PORT_GET with a message of type RDMA_NLDEV_CMD_GET.
+    also: u16,
 }
 
 impl<T: NlTransport> Client<T> {
@@ -52,11 +57,22 @@ impl<T: NlTransport> Client<T> {
             .next()
             .and_then(|m| m.ok())
             .map_or(0, |m| m.kind);
-        (request, Queued { seq, kind })
+        (
+            request,
+            Queued {
+                seq,
+                kind,
+                also: kind,
+            },
+        )
     }
 
     pub fn queue_port(&mut self, dev: u32, port: u32) -> Queued {
-        self.queue(|s| get_port(s, dev, port))
+        let q = self.queue(|s| get_port(s, dev, port));
+        Queued {
+            also: nldev_type(RDMA_NLDEV_CMD_GET),
+            ..q
+        }
     }
     pub fn queue_port_stats(&mut self, dev: u32, port: u32) -> Queued {
         self.queue(|s| get_port_stats(s, dev, port))
@@ -85,35 +101,51 @@ impl<T: NlTransport> Client<T> {
     pub fn answer<R>(
         &self,
         q: Queued,
-        decode: impl Fn(&[u8]) -> Result<R, WireError>,
+        mut decode: impl FnMut(&[u8]) -> Result<R, WireError>,
     ) -> Result<Vec<R>, NlError> {
         let cmd = command_name(q.kind);
         let mut out = Vec::new();
         let mut answered = false;
-        for_each_reply(&self.batch_replies, q.seq, q.kind, cmd, |payload| {
+        for m in messages(&self.batch_replies) {
+            let m = m.map_err(|source| NlError::Wire { cmd, source })?;
+            if m.seq != q.seq {
+                continue;
+            }
             answered = true;
-            out.push(decode(payload).map_err(|source| NlError::Wire { cmd, source })?);
-            Ok(())
-        })?;
-        if !answered && !self.answered(q.seq) {
+            match u32::from(m.kind) {
+                sys::NLMSG_ERROR | sys::NLMSG_DONE => {
+                    let errno = error_code(m.payload);
+                    if errno != 0 {
+                        return Err(NlError::Kernel { cmd, errno });
+                    }
+                    break;
+                }
+                _ if m.kind == q.kind || m.kind == q.also => {
+                    out.push(decode(m.payload).map_err(|source| NlError::Wire { cmd, source })?)
+                }
+                _ => {}
+            }
+        }
+        if !answered {
             return Err(no_reply());
         }
         Ok(out)
     }
 
-    /// Whether any message of the last batch answers `seq` (a dump's lone NLMSG_DONE).
-    fn answered(&self, seq: u32) -> bool {
-        messages(&self.batch_replies).any(|m| m.is_ok_and(|m| m.seq == seq))
-    }
-
     pub fn port_answer(&self, q: Queued) -> Result<Port, NlError> {
         first(self.answer(q, decode_port)?)
     }
-    pub fn port_stats_answer(&self, q: Queued) -> Result<PortStats, NlError> {
-        first(self.answer(q, decode_port_stats)?)
+    /// Each counter of a STAT_GET answer (a doit: one reply) to `f`.
+    pub fn port_counters_answer(
+        &self,
+        q: Queued,
+        mut f: impl FnMut(&str, u64),
+    ) -> Result<(), NlError> {
+        first(self.answer(q, |p| each_port_counter(p, &mut f))?)
     }
-    pub fn resources_answer(&self, q: Queued) -> Result<Resources, NlError> {
-        first(self.answer(q, decode_resources)?)
+    /// Each resource count of a RES_GET answer (a doit: one reply) to `f`.
+    pub fn resources_answer(&self, q: Queued, mut f: impl FnMut(&str, u64)) -> Result<(), NlError> {
+        first(self.answer(q, |p| each_resource(p, &mut f))?)
     }
     pub fn bound_counters_answer(&self, q: Queued) -> Result<Vec<BoundCounter>, NlError> {
         Ok(self
@@ -205,4 +237,13 @@ fn first<R>(mut v: Vec<R>) -> Result<R, NlError> {
         return Err(no_reply());
     }
     Ok(v.swap_remove(0))
+}
+
+/// The (positive) errno of an NLMSG_ERROR / NLMSG_DONE payload, 0 for none.
+fn error_code(payload: &[u8]) -> i32 {
+    payload
+        .get(..4)
+        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0)
+        .saturating_abs()
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::settings::{self, OptIns};
-use super::{BoundCounter, Client, CounterStatus, Device, Named, Port, Queued, Sys};
+use super::{BoundCounter, Client, CounterStatus, Device, Port, Queued, Sys};
 use crate::model::{Counter, DeviceFilter};
 use crate::sources::netlink::{NlError, NlTransport, TransportStats};
 
@@ -86,16 +86,6 @@ impl<T: NlTransport> NetlinkSource<T> {
 
     pub fn client_mut(&mut self) -> &mut Client<T> {
         &mut self.client
-    }
-
-    fn counters(&mut self, named: Vec<Named>) -> Vec<Counter> {
-        named
-            .into_iter()
-            .map(|n| Counter {
-                name: self.names.get(&n.name),
-                value: n.value,
-            })
-            .collect()
     }
 
     /// One cycle. An error here means the device list itself could not be
@@ -186,9 +176,19 @@ impl<T: NlTransport> NetlinkSource<T> {
                         break;
                     }
                 };
-                let hw_counters = match stat.map(|q| self.client.port_stats_answer(q)) {
+                let mut counters = Vec::new();
+                let names = &mut self.names;
+                let answer = stat.map(|q| {
+                    self.client.port_counters_answer(q, |name, value| {
+                        counters.push(Counter {
+                            name: names.get(name),
+                            value,
+                        })
+                    })
+                });
+                let hw_counters = match answer {
                     None => None,
-                    Some(Ok(s)) => Some(self.counters(s.counters)),
+                    Some(Ok(())) => Some(counters),
                     Some(Err(e)) if e.is_unsupported() => {
                         self.no_stats.insert((device.name.clone(), port.port));
                         None
@@ -210,13 +210,21 @@ impl<T: NlTransport> NetlinkSource<T> {
                 reading.errors.push(format!("{}: {e}", device.name));
                 continue;
             }
-            let resources = match self.client.resources_answer(res) {
-                Ok(r) => self.counters(r.entries),
+            let mut resources = Vec::new();
+            let names = &mut self.names;
+            let answer = self.client.resources_answer(res, |name, value| {
+                resources.push(Counter {
+                    name: names.get(name),
+                    value,
+                })
+            });
+            match answer {
+                Ok(()) => {}
                 Err(e) => {
                     reading.errors.push(format!("{}: {e}", device.name));
-                    Vec::new()
+                    resources.clear();
                 }
-            };
+            }
             let bound_counters = match self.client.bound_counters_answer(bound) {
                 Ok(b) => b,
                 // A dump the kernel could not start while the one before it

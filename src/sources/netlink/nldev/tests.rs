@@ -360,10 +360,11 @@ fn one_cycle_over_replayed_replies() {
             ],
         )
     };
+    // nldev_port_get_doit answers with a message of type RDMA_NLDEV_CMD_GET.
     let port = |dev: u32, ndev: &str| {
-        let mut v = msg(
-            nldev_type(RDMA_NLDEV_CMD_PORT_GET),
-            NLM_F_MULTI as u16,
+        msg(
+            nldev_type(RDMA_NLDEV_CMD_GET),
+            0,
             1,
             &[
                 u32a(RDMA_NLDEV_ATTR_DEV_INDEX, dev),
@@ -372,9 +373,7 @@ fn one_cycle_over_replayed_replies() {
                 u8a(RDMA_NLDEV_ATTR_PORT_PHYS_STATE, 5),
                 stra(RDMA_NLDEV_ATTR_NDEV_NAME, ndev),
             ],
-        );
-        v.extend(done(1));
-        v
+        )
     };
     let stats = |sent: u64| {
         msg(
