@@ -88,30 +88,38 @@ fn full_cycle_fixture(bencher: divan::Bencher) {
 fn netlink_decode_rxe_cycle(bencher: divan::Bencher) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/netlink/rxe-6.1");
     let f = |n: &str| std::fs::read(dir.join(n)).expect("recorded reply");
-    let first = [
-        "02-get-dump.bin",
-        "01-sys.bin",
-        "03-res-dump.bin",
-        "04-port-dump-rxe0.bin",
-        "06-stat-status-rxe0-1.bin",
-        "05-stat-rxe0-1.bin",
-        "07-stat-qp-dump-rxe0.bin",
-        "08-port-dump-rxe1.bin",
-        "10-stat-status-rxe1-1.bin",
-        "09-stat-rxe1-1.bin",
-        "11-stat-qp-dump-rxe1.bin",
-    ];
-    let steady = [
-        "02-get-dump.bin",
-        "03-res-dump.bin",
-        "04-port-dump-rxe0.bin",
-        "05-stat-rxe0-1.bin",
-        "07-stat-qp-dump-rxe0.bin",
-        "08-port-dump-rxe1.bin",
-        "09-stat-rxe1-1.bin",
-        "11-stat-qp-dump-rxe1.bin",
-    ];
-    let replay = Replay::looping(first.map(f), steady.map(f).to_vec());
+    // The resource dump holds both devices; a cycle asks each with a RES_GET doit.
+    let res = f("03-res-dump.bin");
+    let res: Vec<Vec<u8>> = rdma_monitor::sources::netlink::wire::frames(&res)
+        .take(2)
+        .map(<[u8]>::to_vec)
+        .collect();
+    // Every cycle: the device dump, then one batch (port, hw counters,
+    // resources, bound counters of each device).
+    let steady = |res: &[Vec<u8>]| {
+        vec![
+            f("02-get-dump.bin"),
+            f("04-port-dump-rxe0.bin"),
+            f("05-stat-rxe0-1.bin"),
+            res[0].clone(),
+            f("07-stat-qp-dump-rxe0.bin"),
+            f("08-port-dump-rxe1.bin"),
+            f("09-stat-rxe1-1.bin"),
+            res[1].clone(),
+            f("11-stat-qp-dump-rxe1.bin"),
+        ]
+    };
+    // Discovery adds the system settings and each port's counter status.
+    let mut first = steady(&res);
+    first.splice(
+        1..1,
+        [
+            f("01-sys.bin"),
+            f("06-stat-status-rxe0-1.bin"),
+            f("10-stat-status-rxe1-1.bin"),
+        ],
+    );
+    let replay = Replay::looping(first, steady(&res));
     let mut src = NetlinkSource::new(
         replay,
         DeviceFilter::default(),

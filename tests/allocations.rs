@@ -14,6 +14,10 @@ use rdma_monitor::config::Config;
 use rdma_monitor::exporters::Published;
 use rdma_monitor::metrics::Builder;
 use rdma_monitor::model::DeviceFilter;
+use rdma_monitor::sources::netlink::nldev::poll::NetlinkSource;
+use rdma_monitor::sources::netlink::nldev::settings::OptIns;
+use rdma_monitor::sources::netlink::wire::frames;
+use rdma_monitor::sources::netlink::{NlError, NlTransport, TransportStats};
 use rdma_monitor::sources::sysfs::SysfsSource;
 
 struct Counting;
@@ -132,4 +136,89 @@ fn builder_allocations() {
     assert_eq!(set.len(), 2000);
     // One per series (the labels) was 4,013: two per series.
     assert!(n < 64, "{n} allocations for one family of 2000 series");
+}
+
+/// Replays recorded NLDEV replies without allocating (the `Replay` of the
+/// unit tests copies each reply): what is counted is the poll's own.
+struct Looped {
+    first: std::collections::VecDeque<Vec<u8>>,
+    steady: Vec<Vec<u8>>,
+    next: usize,
+}
+
+impl NlTransport for Looped {
+    fn exchange(&mut self, request: &[u8], out: &mut Vec<u8>) -> Result<(), NlError> {
+        out.clear();
+        match self.first.pop_front() {
+            Some(r) => out.extend_from_slice(&r),
+            None => {
+                out.extend_from_slice(&self.steady[self.next]);
+                self.next = (self.next + 1) % self.steady.len();
+            }
+        }
+        // The recording's seqs become this request's, as the kernel's would be.
+        let seq: [u8; 4] = request[8..12].try_into().expect("a request header");
+        let mut at = 0;
+        while at + 16 <= out.len() {
+            let len = u32::from_ne_bytes(out[at..at + 4].try_into().expect("4 bytes")) as usize;
+            out[at + 8..at + 12].copy_from_slice(&seq);
+            at += (len.max(16) + 3) & !3;
+        }
+        Ok(())
+    }
+    fn stats(&self) -> TransportStats {
+        TransportStats::default()
+    }
+}
+
+/// A steady RDMA netlink cycle of the rxe VM (2 devices, recorded replies).
+#[test]
+fn netlink_poll_allocations() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/netlink/rxe-6.1");
+    let f = |n: &str| std::fs::read(dir.join(n)).expect("recorded reply");
+    let res = f("03-res-dump.bin");
+    let res: Vec<Vec<u8>> = frames(&res).take(2).map(<[u8]>::to_vec).collect();
+    let steady = vec![
+        f("02-get-dump.bin"),
+        f("04-port-dump-rxe0.bin"),
+        f("05-stat-rxe0-1.bin"),
+        res[0].clone(),
+        f("07-stat-qp-dump-rxe0.bin"),
+        f("08-port-dump-rxe1.bin"),
+        f("09-stat-rxe1-1.bin"),
+        res[1].clone(),
+        f("11-stat-qp-dump-rxe1.bin"),
+    ];
+    let mut first = steady.clone();
+    first.splice(
+        1..1,
+        [
+            f("01-sys.bin"),
+            f("06-stat-status-rxe0-1.bin"),
+            f("10-stat-status-rxe1-1.bin"),
+        ],
+    );
+    let transport = Looped {
+        first: first.into(),
+        steady,
+        next: 0,
+    };
+    let mut src = NetlinkSource::new(
+        transport,
+        DeviceFilter::default(),
+        OptIns::default(),
+        Duration::from_secs(3600),
+    );
+    src.poll(Instant::now()).expect("first cycle");
+    src.poll(Instant::now()).expect("second cycle");
+    let (n, reading) = allocations(|| src.poll(Instant::now()));
+    let reading = reading.expect("steady cycle");
+    assert!(reading.errors.is_empty(), "{:?}", reading.errors);
+    let ports: usize = reading.devices.iter().map(|d| d.ports.len()).sum();
+    eprintln!(
+        "netlink poll, {} devices, {ports} ports: {n} allocations",
+        reading.devices.len()
+    );
+    assert_eq!(ports, 2);
+    assert!(n <= 60, "{n} allocations for {ports} ports");
 }

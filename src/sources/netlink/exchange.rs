@@ -65,6 +65,53 @@ impl Exchange {
     }
 }
 
+/// Tracks when the replies to a batch of requests (`NlTransport::batch`)
+/// are complete: each request is answered as `Exchange` would have it, and
+/// a kernel error answers its own request without ending the others.
+pub struct BatchExchange {
+    /// (seq, dump) of each request not answered yet.
+    pending: Vec<(u32, bool)>,
+}
+
+impl BatchExchange {
+    pub fn for_requests(requests: &[u8]) -> Result<BatchExchange, NlError> {
+        let mut pending = Vec::new();
+        for m in messages(requests) {
+            let m = m.map_err(|source| NlError::Wire {
+                cmd: "netlink request",
+                source,
+            })?;
+            pending.push((m.seq, m.flags & DUMP == DUMP));
+        }
+        Ok(BatchExchange { pending })
+    }
+
+    /// Looks at one received datagram; `Ok(true)` when every request is answered.
+    pub fn feed(&mut self, chunk: &[u8], cmd: &'static str) -> Result<bool, NlError> {
+        for m in messages(chunk) {
+            let m = m.map_err(|source| NlError::Wire { cmd, source })?;
+            let Some(at) = self.pending.iter().position(|&(seq, _)| seq == m.seq) else {
+                continue; // a late reply to an earlier request
+            };
+            let ends = match u32::from(m.kind) {
+                sys::NLMSG_ERROR | sys::NLMSG_DONE => true,
+                _ => !self.pending[at].1,
+            };
+            if ends {
+                self.pending.swap_remove(at);
+            }
+        }
+        Ok(self.pending.is_empty())
+    }
+
+    /// The seqs still waiting for an answer.
+    pub fn pending(&self) -> impl Iterator<Item = u32> + '_ {
+        self.pending.iter().map(|&(seq, _)| seq)
+    }
+}
+
+const DUMP: u16 = sys::NLM_F_DUMP as u16;
+
 /// Walks the replies to request `seq` in `buf`, handing the payload of each
 /// message of type `kind` to `each`. NLMSG_DONE ends the walk, and so does
 /// NLMSG_ERROR: errno 0 is an ACK, any other becomes `NlError::Kernel`.

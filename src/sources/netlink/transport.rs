@@ -21,6 +21,24 @@ pub struct TransportStats {
 pub trait NlTransport: Send {
     fn exchange(&mut self, request: &[u8], out: &mut Vec<u8>) -> Result<(), NlError>;
     fn stats(&self) -> TransportStats;
+
+    /// Several requests (whole messages back to back, each with its own
+    /// seq) and the replies to all of them in `out`. A kernel error answering
+    /// one request stays in `out` as that request's NLMSG_ERROR for the
+    /// caller to find by seq; only a transport failure fails the batch.
+    /// This default runs them one exchange at a time; the socket sends them
+    /// together.
+    fn batch(&mut self, requests: &[u8], out: &mut Vec<u8>) -> Result<(), NlError> {
+        out.clear();
+        let mut one = Vec::new();
+        for request in wire::frames(requests) {
+            match self.exchange(request, &mut one) {
+                Ok(()) | Err(NlError::Kernel { .. }) => out.extend_from_slice(&one),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl NlTransport for Box<dyn NlTransport> {
@@ -29,6 +47,9 @@ impl NlTransport for Box<dyn NlTransport> {
     }
     fn stats(&self) -> TransportStats {
         (**self).stats()
+    }
+    fn batch(&mut self, requests: &[u8], out: &mut Vec<u8>) -> Result<(), NlError> {
+        (**self).batch(requests, out)
     }
 }
 

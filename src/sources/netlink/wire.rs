@@ -91,6 +91,25 @@ impl<'a> Iterator for Messages<'a> {
     }
 }
 
+/// The whole messages (header included) packed in `buf`, as they were
+/// built: a batch of requests split back into its requests. Stops at the
+/// first length that does not fit.
+pub fn frames(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = buf;
+    std::iter::from_fn(move || {
+        if rest.len() < NLMSG_HDRLEN {
+            return None;
+        }
+        let len = u32_at(rest, 0) as usize;
+        if len < NLMSG_HDRLEN || len > rest.len() {
+            return None;
+        }
+        let (frame, tail) = (&rest[..len], &rest[align4(len).min(rest.len())..]);
+        rest = tail;
+        Some(frame)
+    })
+}
+
 /// One attribute: its type (flags masked off) and payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NlAttr<'a> {

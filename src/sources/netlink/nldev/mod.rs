@@ -17,7 +17,7 @@ mod tests;
 
 use serde::Serialize;
 
-pub use client::Client;
+pub use client::{Client, Queued};
 
 use super::wire::{MessageBuilder, NlAttr, WireError, attrs, count_malformed, skip};
 use crate::sys::*;
@@ -55,6 +55,22 @@ pub fn get_devices(seq: u32) -> Vec<u8> {
 /// PORT_GET dumps need the device index (nldev_port_get_dumpit).
 pub fn get_ports(seq: u32, dev: u32) -> Vec<u8> {
     MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_PORT_GET), DUMP, seq)
+        .u32(RDMA_NLDEV_ATTR_DEV_INDEX, dev)
+        .finish()
+}
+
+/// PORT_GET of one port (a doit, nldev_port_get_doit): the same reply as
+/// one entry of the dump, and unlike the dump it can share a batch.
+pub fn get_port(seq: u32, dev: u32, port: u32) -> Vec<u8> {
+    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_PORT_GET), REQUEST, seq)
+        .u32(RDMA_NLDEV_ATTR_DEV_INDEX, dev)
+        .u32(RDMA_NLDEV_ATTR_PORT_INDEX, port)
+        .finish()
+}
+
+/// RES_GET of one device (a doit, nldev_res_get_doit): its entry of the dump.
+pub fn get_device_resources(seq: u32, dev: u32) -> Vec<u8> {
+    MessageBuilder::new(nldev_type(RDMA_NLDEV_CMD_RES_GET), REQUEST, seq)
         .u32(RDMA_NLDEV_ATTR_DEV_INDEX, dev)
         .finish()
 }
@@ -265,6 +281,17 @@ fn entry<A, B>(a: Option<Result<A, WireError>>, b: Option<Result<B, WireError>>)
 
 /// A STAT_HWCOUNTERS table: name/value entries.
 fn decode_hwcounters(table: NlAttr, out: &mut Vec<Named>) -> Result<(), WireError> {
+    hwcounter_entries(table, |n, v| {
+        out.push(Named {
+            name: n.to_string(),
+            value: v,
+        })
+    })
+}
+
+/// Each name/value entry of a STAT_HWCOUNTERS table, the name borrowed from
+/// the reply (a steady poll maps it to a kept name without allocating).
+fn hwcounter_entries(table: NlAttr, mut f: impl FnMut(&str, u64)) -> Result<(), WireError> {
     for e in table.nested() {
         let e = e?;
         if u32::from(e.kind) != RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY {
@@ -280,13 +307,46 @@ fn decode_hwcounters(table: NlAttr, out: &mut Vec<Named>) -> Result<(), WireErro
             Ok(())
         })?;
         if let Some((n, v)) = entry(name, value) {
-            out.push(Named {
-                name: n.to_string(),
-                value: v,
-            });
+            f(n, v);
         }
     }
     Ok(())
+}
+
+/// The hw counters of a STAT_GET reply, entry by entry (`decode_port_stats`
+/// without the copies).
+pub fn each_port_counter(payload: &[u8], mut f: impl FnMut(&str, u64)) -> Result<(), WireError> {
+    each(payload, |a| {
+        if u32::from(a.kind) == RDMA_NLDEV_ATTR_STAT_HWCOUNTERS {
+            hwcounter_entries(a, &mut f)?;
+        }
+        Ok(())
+    })
+}
+
+/// The resource counts of a RES_GET reply, entry by entry.
+pub fn each_resource(payload: &[u8], mut f: impl FnMut(&str, u64)) -> Result<(), WireError> {
+    each(payload, |a| {
+        if u32::from(a.kind) != RDMA_NLDEV_ATTR_RES_SUMMARY {
+            return Ok(());
+        }
+        for e in a.nested() {
+            let e = e?;
+            let (mut name, mut curr) = (None, None);
+            each(e.payload, |m| {
+                match u32::from(m.kind) {
+                    RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_NAME => name = Some(m.str()),
+                    RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_CURR => curr = Some(m.u64()),
+                    _ => {}
+                }
+                Ok(())
+            })?;
+            if let Some((n, c)) = entry(name, curr) {
+                f(n, c);
+            }
+        }
+        Ok(())
+    })
 }
 
 pub fn decode_port_stats(payload: &[u8]) -> Result<PortStats, WireError> {
@@ -344,29 +404,15 @@ pub fn decode_resources(payload: &[u8]) -> Result<Resources, WireError> {
                     r.name = n.to_string();
                 }
             }
-            RDMA_NLDEV_ATTR_RES_SUMMARY => {
-                for e in a.nested() {
-                    let e = e?;
-                    let (mut name, mut curr) = (None, None);
-                    each(e.payload, |m| {
-                        match u32::from(m.kind) {
-                            RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_NAME => name = Some(m.str()),
-                            RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_CURR => curr = Some(m.u64()),
-                            _ => {}
-                        }
-                        Ok(())
-                    })?;
-                    if let Some((n, c)) = entry(name, curr) {
-                        r.entries.push(Named {
-                            name: n.to_string(),
-                            value: c,
-                        });
-                    }
-                }
-            }
             _ => {}
         }
         Ok(())
+    })?;
+    each_resource(payload, |n, c| {
+        r.entries.push(Named {
+            name: n.to_string(),
+            value: c,
+        })
     })?;
     Ok(r)
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::settings::{self, OptIns};
-use super::{BoundCounter, Client, CounterStatus, Device, Named, Port, Sys};
+use super::{BoundCounter, Client, CounterStatus, Device, Port, Queued, Sys};
 use crate::model::{Counter, DeviceFilter};
 use crate::sources::netlink::{NlError, NlTransport, TransportStats};
 
@@ -88,16 +88,6 @@ impl<T: NlTransport> NetlinkSource<T> {
         &mut self.client
     }
 
-    fn counters(&mut self, named: Vec<Named>) -> Vec<Counter> {
-        named
-            .into_iter()
-            .map(|n| Counter {
-                name: self.names.get(&n.name),
-                value: n.value,
-            })
-            .collect()
-    }
-
     /// One cycle. An error here means the device list itself could not be
     /// read: the caller falls back to sysfs for everything.
     pub fn poll(&mut self, now: Instant) -> Result<NetlinkReading, NlError> {
@@ -125,72 +115,89 @@ impl<T: NlTransport> NetlinkSource<T> {
         }
         reading.sys = self.sys.clone();
 
-        let mut resources: HashMap<u32, Vec<Counter>> = HashMap::new();
-        match self.client.resources() {
-            Ok(all) => {
-                for r in all {
-                    let entries = self.counters(r.entries);
-                    resources.insert(r.dev_index, entries);
-                }
+        // Ports by number from the device reply; a device without the
+        // count (never seen on a kernel with NLDEV) has its ports dumped.
+        let mut ports: Vec<Vec<u32>> = Vec::with_capacity(devices.len());
+        for device in &devices {
+            ports.push(match port_numbers(device) {
+                Some(range) => range.collect(),
+                None => match self.client.ports(device.index) {
+                    Ok(p) => p.into_iter().map(|p| p.port).collect(),
+                    Err(e) => {
+                        reading.errors.push(format!("{}: {e}", device.name));
+                        Vec::new()
+                    }
+                },
+            });
+        }
+        // Once per port (and again after a rescan): the opt-ins and which
+        // counters exist, one exchange each.
+        let mut status: Vec<Vec<Option<Arc<Vec<CounterStatus>>>>> = Vec::new();
+        for (device, numbers) in devices.iter().zip(&ports) {
+            let mut of_device = Vec::with_capacity(numbers.len());
+            for &port in numbers {
+                of_device.push(self.port_status(device, port, &mut reading.errors));
             }
-            Err(e) => reading.errors.push(e.to_string()),
+            status.push(of_device);
         }
 
-        for device in devices {
-            let ports = match self.client.ports(device.index) {
-                Ok(p) => p,
-                Err(e) => {
-                    // Gone between the device list and now, most likely.
-                    reading.errors.push(format!("{}: {e}", device.name));
-                    continue;
-                }
-            };
-            let mut port_readings = Vec::with_capacity(ports.len());
-            for port in ports {
-                let key = (device.name.clone(), port.port);
-                if !self.configured.contains(&key) {
-                    settings::apply(
-                        &mut self.client,
-                        &self.opt_ins,
-                        &device,
-                        port.port,
-                        &mut reading.errors,
-                    );
-                    self.configured.insert(key.clone());
-                }
-                let counter_status = match self.status.get(&key) {
-                    Some(s) => Some(s.clone()),
-                    None => match self.client.stat_status(device.index, port.port) {
-                        Ok(s) => {
-                            let s = Arc::new(s);
-                            self.status.insert(key.clone(), s.clone());
-                            Some(s)
-                        }
-                        // Kernels before 5.18 have no STAT_GET_STATUS; not an error.
-                        Err(e) if e.is_unsupported() => None,
-                        Err(e) => {
-                            reading
-                                .errors
-                                .push(format!("{}/{}: {e}", device.name, port.port));
-                            None
-                        }
-                    },
+        // Everything read every cycle, in one batch: each port's state and
+        // hw counters, each device's resource summary and bound counters.
+        let mut queued = Vec::with_capacity(devices.len());
+        for (device, numbers) in devices.iter().zip(&ports) {
+            let port_gets: Vec<Queued> = numbers
+                .iter()
+                .map(|&p| self.client.queue_port(device.index, p))
+                .collect();
+            let stat_gets: Vec<Option<Queued>> = numbers
+                .iter()
+                .map(|&p| {
+                    let asked = !self.no_stats.contains(&(device.name.clone(), p));
+                    asked.then(|| self.client.queue_port_stats(device.index, p))
+                })
+                .collect();
+            let res = self.client.queue_resources(device.index);
+            let bound = self.client.queue_bound_counters(device.index);
+            queued.push((port_gets, stat_gets, res, bound));
+        }
+        self.client.send_batch()?;
+
+        for ((device, status), (port_gets, stat_gets, res, bound)) in
+            devices.into_iter().zip(status).zip(queued)
+        {
+            let mut port_readings = Vec::with_capacity(port_gets.len());
+            let mut gone = None;
+            for ((q, stat), counter_status) in port_gets.into_iter().zip(stat_gets).zip(status) {
+                let port = match self.client.port_answer(q) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        // Gone between the device list and now, most likely.
+                        gone = Some(e);
+                        break;
+                    }
                 };
-                let hw_counters = if self.no_stats.contains(&key) {
-                    None
-                } else {
-                    match self.client.port_stats(device.index, port.port) {
-                        Ok(s) => Some(self.counters(s.counters)),
-                        Err(e) if e.is_unsupported() => {
-                            self.no_stats.insert(key);
-                            None
-                        }
-                        Err(e) => {
-                            reading
-                                .errors
-                                .push(format!("{}/{}: {e}", device.name, port.port));
-                            None
-                        }
+                let mut counters = Vec::new();
+                let names = &mut self.names;
+                let answer = stat.map(|q| {
+                    self.client.port_counters_answer(q, |name, value| {
+                        counters.push(Counter {
+                            name: names.get(name),
+                            value,
+                        })
+                    })
+                });
+                let hw_counters = match answer {
+                    None => None,
+                    Some(Ok(())) => Some(counters),
+                    Some(Err(e)) if e.is_unsupported() => {
+                        self.no_stats.insert((device.name.clone(), port.port));
+                        None
+                    }
+                    Some(Err(e)) => {
+                        reading
+                            .errors
+                            .push(format!("{}/{}: {e}", device.name, port.port));
+                        None
                     }
                 };
                 port_readings.push(NldevPortReading {
@@ -199,8 +206,32 @@ impl<T: NlTransport> NetlinkSource<T> {
                     counter_status,
                 });
             }
-            let bound_counters = match self.client.bound_counters(device.index) {
+            if let Some(e) = gone {
+                reading.errors.push(format!("{}: {e}", device.name));
+                continue;
+            }
+            let mut resources = Vec::new();
+            let names = &mut self.names;
+            let answer = self.client.resources_answer(res, |name, value| {
+                resources.push(Counter {
+                    name: names.get(name),
+                    value,
+                })
+            });
+            match answer {
+                Ok(()) => {}
+                Err(e) => {
+                    reading.errors.push(format!("{}: {e}", device.name));
+                    resources.clear();
+                }
+            }
+            let bound_counters = match self.client.bound_counters_answer(bound) {
                 Ok(b) => b,
+                // A dump the kernel could not start while the one before it
+                // in the batch was still running: asked again on its own.
+                Err(NlError::Kernel { errno, .. }) if errno == libc::EBUSY => {
+                    self.bound_counters_alone(&device, &mut reading.errors)
+                }
                 Err(e) if e.is_unsupported() => Vec::new(),
                 Err(e) => {
                     reading.errors.push(format!("{}: {e}", device.name));
@@ -208,7 +239,7 @@ impl<T: NlTransport> NetlinkSource<T> {
                 }
             };
             reading.devices.push(NldevDeviceReading {
-                resources: resources.remove(&device.index).unwrap_or_default(),
+                resources,
                 device,
                 ports: port_readings,
                 bound_counters,
@@ -216,7 +247,67 @@ impl<T: NlTransport> NetlinkSource<T> {
         }
         Ok(reading)
     }
+
+    fn bound_counters_alone(
+        &mut self,
+        device: &Device,
+        errors: &mut Vec<String>,
+    ) -> Vec<BoundCounter> {
+        match self.client.bound_counters(device.index) {
+            Ok(b) => b,
+            Err(e) if e.is_unsupported() => Vec::new(),
+            Err(e) => {
+                errors.push(format!("{}: {e}", device.name));
+                Vec::new()
+            }
+        }
+    }
+
+    /// The opt-ins applied once, and the counter status read once, per port
+    /// between rescans.
+    fn port_status(
+        &mut self,
+        device: &Device,
+        port: u32,
+        errors: &mut Vec<String>,
+    ) -> Option<Arc<Vec<CounterStatus>>> {
+        let key = (device.name.clone(), port);
+        if !self.configured.contains(&key) {
+            settings::apply(&mut self.client, &self.opt_ins, device, port, errors);
+            self.configured.insert(key.clone());
+        }
+        if let Some(s) = self.status.get(&key) {
+            return Some(s.clone());
+        }
+        match self.client.stat_status(device.index, port) {
+            Ok(s) => {
+                let s = Arc::new(s);
+                self.status.insert(key, s.clone());
+                Some(s)
+            }
+            // Kernels before 5.18 have no STAT_GET_STATUS; not an error.
+            Err(e) if e.is_unsupported() => None,
+            Err(e) => {
+                errors.push(format!("{}/{port}: {e}", device.name));
+                None
+            }
+        }
+    }
 }
+
+/// The port numbers of a device: PORT_INDEX in its reply is the last port
+/// (rdma_end_port); a switch has port 0 only, a CA ports 1 to the last.
+fn port_numbers(device: &Device) -> Option<std::ops::RangeInclusive<u32>> {
+    let last = device.ports?;
+    Some(if device.node_type == Some(RDMA_NODE_IB_SWITCH) {
+        0..=0
+    } else {
+        1..=last
+    })
+}
+
+/// rdma_node_type (include/rdma/ib_verbs.h, not in the UAPI headers).
+const RDMA_NODE_IB_SWITCH: u8 = 2;
 
 /// Names of hw counters kept from one cycle to the next, so a steady port
 /// allocates no strings per cycle.

@@ -340,11 +340,31 @@ fn one_cycle_over_replayed_replies() {
         1,
         &[u8a(RDMA_NLDEV_SYS_ATTR_NETNS_MODE, 1)],
     );
-    let res = done(1);
+    let res = |dev: u32| {
+        msg(
+            nldev_type(RDMA_NLDEV_CMD_RES_GET),
+            0,
+            1,
+            &[
+                u32a(RDMA_NLDEV_ATTR_DEV_INDEX, dev),
+                nest(
+                    RDMA_NLDEV_ATTR_RES_SUMMARY,
+                    &[nest(
+                        RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY,
+                        &[
+                            stra(RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_NAME, "qp"),
+                            u64a(RDMA_NLDEV_ATTR_RES_SUMMARY_ENTRY_CURR, u64::from(dev) + 3),
+                        ],
+                    )],
+                ),
+            ],
+        )
+    };
+    // nldev_port_get_doit answers with a message of type RDMA_NLDEV_CMD_GET.
     let port = |dev: u32, ndev: &str| {
-        let mut v = msg(
-            nldev_type(RDMA_NLDEV_CMD_PORT_GET),
-            NLM_F_MULTI as u16,
+        msg(
+            nldev_type(RDMA_NLDEV_CMD_GET),
+            0,
             1,
             &[
                 u32a(RDMA_NLDEV_ATTR_DEV_INDEX, dev),
@@ -353,9 +373,7 @@ fn one_cycle_over_replayed_replies() {
                 u8a(RDMA_NLDEV_ATTR_PORT_PHYS_STATE, 5),
                 stra(RDMA_NLDEV_ATTR_NDEV_NAME, ndev),
             ],
-        );
-        v.extend(done(1));
-        v
+        )
     };
     let stats = |sent: u64| {
         msg(
@@ -372,17 +390,21 @@ fn one_cycle_over_replayed_replies() {
             ],
         )
     };
+    // At discovery, port by port: STAT_GET_STATUS (an old kernel has none).
+    // Then one batch: each port's PORT_GET and STAT_GET, each device's
+    // RES_GET and bound-counter dump.
     let replies = vec![
         devices,
         sys,
-        res,
+        error(1, libc::EOPNOTSUPP),
+        error(1, libc::EOPNOTSUPP),
         port(0, "veth0"),
-        error(1, libc::EOPNOTSUPP), // STAT_GET_STATUS on an old kernel
         stats(663),
+        res(0),
         done(1), // bound counters: none
         port(1, "veth1"),
-        error(1, libc::EOPNOTSUPP),
         error(1, libc::EINVAL), // STAT_GET: this port has no hw counters
+        res(1),
         done(1),
     ];
     let mut src = NetlinkSource::new(
@@ -399,7 +421,9 @@ fn one_cycle_over_replayed_replies() {
     assert_eq!(p0.port.netdev.as_deref(), Some("veth0"));
     assert_eq!(p0.hw_counters.as_ref().unwrap()[0].value, 663);
     assert_eq!(r.devices[1].ports[0].hw_counters, None);
-    assert_eq!(src.stats().round_trips, 11);
+    let qps: Vec<u64> = r.devices.iter().map(|d| d.resources[0].value).collect();
+    assert_eq!(qps, [3, 4], "each device's own RES_GET answer");
+    assert_eq!(src.stats().round_trips, 12);
 }
 
 fn status_entry(name: &str, index: u32, dynamic: Option<u8>) -> Vec<u8> {
@@ -458,13 +482,13 @@ fn opt_ins_are_applied_once_and_keep_what_is_on() {
     let replies = vec![
         devices,
         sys,
-        done(1), // RES_GET
-        port,
         set_reply.clone(), // auto mode
         status.clone(),    // status read by the opt-in
         set_reply,         // optional counters
         status,            // status for the reading
+        port,
         stats,
+        msg(nldev_type(RDMA_NLDEV_CMD_RES_GET), 0, 1, &[]),
         done(1), // bound counters
     ];
     let opt_ins = OptIns {
@@ -481,7 +505,7 @@ fn opt_ins_are_applied_once_and_keep_what_is_on() {
     assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
     assert!(r.errors[0].contains("no_such_counter"), "{:?}", r.errors);
     let requests = &src_requests(&mut src);
-    let auto = wire::messages(&requests[4]).next().unwrap().unwrap();
+    let auto = wire::messages(&requests[2]).next().unwrap().unwrap();
     assert_eq!(auto.kind, nldev_type(RDMA_NLDEV_CMD_STAT_SET));
     let attrs: Vec<(u16, u32)> = wire::attrs(auto.payload)
         .map(|a| a.unwrap())
@@ -492,7 +516,7 @@ fn opt_ins_are_applied_once_and_keep_what_is_on() {
         RDMA_NLDEV_ATTR_STAT_AUTO_MODE_MASK as u16,
         RDMA_COUNTER_MASK_QP_TYPE
     )));
-    let set = wire::messages(&requests[6]).next().unwrap().unwrap();
+    let set = wire::messages(&requests[4]).next().unwrap().unwrap();
     let table = wire::attrs(set.payload)
         .find(|a| a.as_ref().unwrap().kind == RDMA_NLDEV_ATTR_STAT_HWCOUNTERS as u16)
         .unwrap()
