@@ -945,6 +945,8 @@ fn every_golden_family_matches_the_tree() {
         "configuration",
         "congestion",
         "fabric",
+        // Renders the findings the engine returned: reads no kernel input.
+        "findings",
         "link_status",
         "netdev",
         "performance",

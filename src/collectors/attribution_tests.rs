@@ -93,11 +93,14 @@ fn attribution(max: usize) -> consumers::Attribution {
 
 fn collect(a: &consumers::Attribution) -> crate::metrics::MetricSet {
     let node = NodeReading::default();
+    let snapshot = crate::collectors::test_snapshot(&node);
     let cycle = Cycle {
         node: &node,
         mode: crate::config::NetworkMode::Auto,
         mad: None,
         attribution: Some(a),
+        snapshot: &snapshot,
+        findings: &[],
     };
     let mut b = Builder::new();
     Attribution.collect(&cycle, &mut b).unwrap();

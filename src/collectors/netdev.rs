@@ -83,7 +83,7 @@ fn thresholds_crossed(
 
 impl Collector for Netdev {
     fn collect(&mut self, cycle: &Cycle, out: &mut Builder) -> Result<(), CollectError> {
-        for nd in &cycle.node.netdevs {
+        for nd in cycle.netdevs() {
             let n = nd.name.as_str();
             if let Some(l) = &nd.link {
                 for (field, v) in &l.stats64 {
@@ -410,11 +410,14 @@ mod tests {
             info: Default::default(),
             errors: Vec::new(),
         });
+        let snapshot = super::super::test_snapshot(&node);
         let cycle = Cycle {
             node: &node,
             mode: crate::config::NetworkMode::Auto,
             mad: None,
             attribution: None,
+            snapshot: &snapshot,
+            findings: &[],
         };
         let mut b = Builder::new();
         Netdev.collect(&cycle, &mut b).unwrap();

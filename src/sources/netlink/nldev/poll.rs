@@ -2,8 +2,9 @@
 //! device's ports with state, each port's hw counters in one STAT_GET, the
 //! resource summary of every device in one dump, and bound (per-QP)
 //! counters. Optional-counter status and the system settings are read at
-//! discovery and rescans only. The opt-in counter settings are applied
-//! through `settings`, once per port.
+//! discovery and rescans only. Nothing here writes to the kernel: the
+//! opt-in counter settings are applied by `settings::poll_applying`, which
+//! drives the same steps and writes to each port the first time it is seen.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -11,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::settings::{self, OptIns};
 use super::{BoundCounter, Client, CounterStatus, Device, Named, Port, Sys};
 use crate::model::{Counter, DeviceFilter};
 use crate::sources::netlink::{NlError, NlTransport, TransportStats};
@@ -45,30 +45,23 @@ pub struct NetlinkReading {
 pub struct NetlinkSource<T: NlTransport> {
     client: Client<T>,
     filter: DeviceFilter,
-    opt_ins: OptIns,
     rescan_every: Duration,
     last_rescan: Option<Instant>,
     names: NameCache,
     /// Ports whose STAT_GET said "no counters": not asked again until a rescan.
     no_stats: HashSet<(String, u32)>,
     status: HashMap<(String, u32), Arc<Vec<CounterStatus>>>,
-    /// Ports the opt-ins were applied to (by device name and port).
+    /// Ports already offered to the opt-in writer (by device name and port).
     configured: HashSet<(String, u32)>,
     known_devices: Vec<String>,
     sys: Option<Sys>,
 }
 
 impl<T: NlTransport> NetlinkSource<T> {
-    pub fn new(
-        transport: T,
-        filter: DeviceFilter,
-        opt_ins: OptIns,
-        rescan_every: Duration,
-    ) -> Self {
+    pub fn new(transport: T, filter: DeviceFilter, rescan_every: Duration) -> Self {
         NetlinkSource {
             client: Client::new(transport),
             filter,
-            opt_ins,
             rescan_every,
             last_rescan: None,
             names: NameCache::default(),
@@ -98,9 +91,19 @@ impl<T: NlTransport> NetlinkSource<T> {
             .collect()
     }
 
-    /// One cycle. An error here means the device list itself could not be
-    /// read: the caller falls back to sysfs for everything.
+    /// One cycle, read only. An error here means the device list itself
+    /// could not be read: the caller falls back to sysfs for everything.
     pub fn poll(&mut self, now: Instant) -> Result<NetlinkReading, NlError> {
+        let mut pass = self.begin(now)?;
+        while let Some((device, ports)) = self.next_device(&mut pass) {
+            self.read_device(&mut pass, device, ports);
+        }
+        Ok(pass.reading)
+    }
+
+    /// The first step of a cycle: the device list, the system settings at
+    /// rescans, the resource summary.
+    pub fn begin(&mut self, now: Instant) -> Result<Pass, NlError> {
         let mut reading = NetlinkReading::default();
         let devices: Vec<Device> = self
             .client
@@ -135,87 +138,110 @@ impl<T: NlTransport> NetlinkSource<T> {
             }
             Err(e) => reading.errors.push(e.to_string()),
         }
+        let mut devices = devices;
+        devices.reverse();
+        Ok(Pass {
+            reading,
+            devices,
+            resources,
+        })
+    }
 
-        for device in devices {
-            let ports = match self.client.ports(device.index) {
-                Ok(p) => p,
+    /// The next device of the pass with its ports (a device whose ports
+    /// cannot be read is noted in the errors and skipped).
+    pub fn next_device(&mut self, pass: &mut Pass) -> Option<(Device, Vec<Port>)> {
+        while let Some(device) = pass.devices.pop() {
+            match self.client.ports(device.index) {
+                Ok(p) => return Some((device, p)),
                 Err(e) => {
                     // Gone between the device list and now, most likely.
-                    reading.errors.push(format!("{}: {e}", device.name));
-                    continue;
+                    pass.reading.errors.push(format!("{}: {e}", device.name));
                 }
-            };
-            let mut port_readings = Vec::with_capacity(ports.len());
-            for port in ports {
-                let key = (device.name.clone(), port.port);
-                if !self.configured.contains(&key) {
-                    settings::apply(
-                        &mut self.client,
-                        &self.opt_ins,
-                        &device,
-                        port.port,
-                        &mut reading.errors,
-                    );
-                    self.configured.insert(key.clone());
-                }
-                let counter_status = match self.status.get(&key) {
-                    Some(s) => Some(s.clone()),
-                    None => match self.client.stat_status(device.index, port.port) {
-                        Ok(s) => {
-                            let s = Arc::new(s);
-                            self.status.insert(key.clone(), s.clone());
-                            Some(s)
-                        }
-                        // Kernels before 5.18 have no STAT_GET_STATUS; not an error.
-                        Err(e) if e.is_unsupported() => None,
-                        Err(e) => {
-                            reading
-                                .errors
-                                .push(format!("{}/{}: {e}", device.name, port.port));
-                            None
-                        }
-                    },
-                };
-                let hw_counters = if self.no_stats.contains(&key) {
-                    None
-                } else {
-                    match self.client.port_stats(device.index, port.port) {
-                        Ok(s) => Some(self.counters(s.counters)),
-                        Err(e) if e.is_unsupported() => {
-                            self.no_stats.insert(key);
-                            None
-                        }
-                        Err(e) => {
-                            reading
-                                .errors
-                                .push(format!("{}/{}: {e}", device.name, port.port));
-                            None
-                        }
-                    }
-                };
-                port_readings.push(NldevPortReading {
-                    port,
-                    hw_counters,
-                    counter_status,
-                });
             }
-            let bound_counters = match self.client.bound_counters(device.index) {
-                Ok(b) => b,
-                Err(e) if e.is_unsupported() => Vec::new(),
-                Err(e) => {
-                    reading.errors.push(format!("{}: {e}", device.name));
-                    Vec::new()
+        }
+        None
+    }
+
+    /// The ports of `device` not offered to the opt-in writer before; they
+    /// count as offered from now on (until the device goes away).
+    pub fn first_seen(&mut self, device: &Device, ports: &[Port]) -> Vec<u32> {
+        ports
+            .iter()
+            .filter(|p| self.configured.insert((device.name.clone(), p.port)))
+            .map(|p| p.port)
+            .collect()
+    }
+
+    /// Reads one device's ports (status, hw counters) and bound counters into the pass.
+    pub fn read_device(&mut self, pass: &mut Pass, device: Device, ports: Vec<Port>) {
+        let reading = &mut pass.reading;
+        let mut port_readings = Vec::with_capacity(ports.len());
+        for port in ports {
+            let key = (device.name.clone(), port.port);
+            let counter_status = match self.status.get(&key) {
+                Some(s) => Some(s.clone()),
+                None => match self.client.stat_status(device.index, port.port) {
+                    Ok(s) => {
+                        let s = Arc::new(s);
+                        self.status.insert(key.clone(), s.clone());
+                        Some(s)
+                    }
+                    // Kernels before 5.18 have no STAT_GET_STATUS; not an error.
+                    Err(e) if e.is_unsupported() => None,
+                    Err(e) => {
+                        reading
+                            .errors
+                            .push(format!("{}/{}: {e}", device.name, port.port));
+                        None
+                    }
+                },
+            };
+            let hw_counters = if self.no_stats.contains(&key) {
+                None
+            } else {
+                match self.client.port_stats(device.index, port.port) {
+                    Ok(s) => Some(self.counters(s.counters)),
+                    Err(e) if e.is_unsupported() => {
+                        self.no_stats.insert(key);
+                        None
+                    }
+                    Err(e) => {
+                        reading
+                            .errors
+                            .push(format!("{}/{}: {e}", device.name, port.port));
+                        None
+                    }
                 }
             };
-            reading.devices.push(NldevDeviceReading {
-                resources: resources.remove(&device.index).unwrap_or_default(),
-                device,
-                ports: port_readings,
-                bound_counters,
+            port_readings.push(NldevPortReading {
+                port,
+                hw_counters,
+                counter_status,
             });
         }
-        Ok(reading)
+        let bound_counters = match self.client.bound_counters(device.index) {
+            Ok(b) => b,
+            Err(e) if e.is_unsupported() => Vec::new(),
+            Err(e) => {
+                reading.errors.push(format!("{}: {e}", device.name));
+                Vec::new()
+            }
+        };
+        reading.devices.push(NldevDeviceReading {
+            resources: pass.resources.remove(&device.index).unwrap_or_default(),
+            device,
+            ports: port_readings,
+            bound_counters,
+        });
     }
+}
+
+/// One cycle in progress: what has been read, the devices still to read.
+pub struct Pass {
+    pub reading: NetlinkReading,
+    /// Still to read, last first.
+    devices: Vec<Device>,
+    resources: HashMap<u32, Vec<Counter>>,
 }
 
 /// Names of hw counters kept from one cycle to the next, so a steady port
