@@ -125,8 +125,8 @@ pub fn build(doc: &SnapshotDoc, budget: usize) -> String {
     let finding = |f: &crate::model::finding::Finding, with_evidence: bool| {
         let mut v = json!({
             "id": f.id, "severity": f.severity, "where": match f.port {
-                Some(p) => format!("{}/{p}", f.device),
-                None => f.device.clone(),
+                Some(p) => format!("{}/{p}", f.place()),
+                None => f.place().to_string(),
             },
             "summary": f.summary,
         });

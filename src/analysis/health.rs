@@ -55,16 +55,32 @@ const RETRANSMIT_COUNTERS: &[&str] = &[
     "implied_nak_seq_err",
 ];
 
-/// Rules whose key names a subject (a configuration rule), not an RDMA device.
-const SUBJECT_RULES: &[&str] = &["expectation_unmet"];
+/// Rules keyed by a netdev, not an RDMA device.
+const NETDEV_RULES: &[&str] = &[
+    "pfc_pause_storm",
+    "transceiver_threshold",
+    "priority_drops",
+    "phy_ber",
+];
 
-/// Where a finding's key points: `(device, subject)`. The `device` label is
-/// only ever an RDMA device; anything else goes in `subject`.
-pub fn place(id: &str, key_where: &str) -> (String, Option<String>) {
-    if SUBJECT_RULES.contains(&id) {
-        (String::new(), Some(key_where.to_string()))
+/// Rules keyed by something else: a configuration rule, an HCA type, a
+/// configuration item ("netdev eth0 pause", "module mlx5_core ...").
+const SUBJECT_RULES: &[&str] = &[
+    "expectation_unmet",
+    "firmware_mismatch",
+    "configuration_changed",
+];
+
+/// Where a finding's key points: `(device, netdev, subject)`. The `device`
+/// label is only ever an RDMA device, `netdev` only a netdev; anything else
+/// goes in `subject`.
+pub fn place(id: &str, key_where: &str) -> (String, Option<String>, Option<String>) {
+    if NETDEV_RULES.contains(&id) {
+        (String::new(), Some(key_where.to_string()), None)
+    } else if SUBJECT_RULES.contains(&id) {
+        (String::new(), None, Some(key_where.to_string()))
     } else {
-        (key_where.to_string(), None)
+        (key_where.to_string(), None, None)
     }
 }
 
@@ -119,6 +135,9 @@ pub fn finding_line(f: &Finding) -> String {
     let mut place = String::new();
     if !f.device.is_empty() {
         place.push_str(&format!(" device={}", f.device));
+    }
+    if let Some(n) = &f.netdev {
+        place.push_str(&format!(" netdev={n}"));
     }
     if let Some(p) = f.port {
         place.push_str(&format!(" port={p}"));

@@ -27,6 +27,7 @@ impl Collector for Findings {
                     ("id", f.id),
                     ("severity", f.severity.as_str()),
                     ("device", &f.device),
+                    ("netdev", f.netdev.as_deref().unwrap_or_default()),
                     ("port", &port),
                     ("priority", &priority),
                     ("subject", f.subject.as_deref().unwrap_or_default()),
