@@ -12,7 +12,6 @@ use rdma_monitor::metrics::{Builder, MetricSet};
 use rdma_monitor::model::DeviceFilter;
 use rdma_monitor::sources::netlink::Replay;
 use rdma_monitor::sources::netlink::nldev::poll::NetlinkSource;
-use rdma_monitor::sources::netlink::nldev::settings::OptIns;
 use rdma_monitor::sources::sysfs::SysfsSource;
 
 fn main() {
@@ -120,12 +119,7 @@ fn netlink_decode_rxe_cycle(bencher: divan::Bencher) {
         ],
     );
     let replay = Replay::looping(first, steady(&res));
-    let mut src = NetlinkSource::new(
-        replay,
-        DeviceFilter::default(),
-        OptIns::default(),
-        Duration::from_secs(3600),
-    );
+    let mut src = NetlinkSource::new(replay, DeviceFilter::default(), Duration::from_secs(3600));
     let r = src.poll(Instant::now()).expect("first cycle");
     assert_eq!(r.devices.len(), 2);
     bencher.bench_local(|| {

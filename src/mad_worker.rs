@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::catalog::xmit_wait::WaitClock;
 use crate::config::Config;
+use crate::model::Saturation;
 use crate::sources::file;
 use crate::sources::mad::discovery::{self, Fabric, NODE_SWITCH};
 use crate::sources::mad::pma::{self, PortCounters, Target};
@@ -452,15 +453,15 @@ pub struct Plan {
     pub discovery_every: Option<Duration>,
     pub budget: Duration,
     pub details: bool,
-    /// The values at which a PMA counter saturates, by name (the counter
-    /// catalog's; handed in, as the catalog sits above this worker).
-    pub pma_saturation: Saturation,
 }
 
-use crate::model::Saturation;
+/// The values at which a PMA counter saturates, by name (the counter catalog's).
+fn pma_saturation(name: &str) -> &'static [u64] {
+    crate::catalog::saturation(crate::catalog::Source::Pma, name)
+}
 
 impl Plan {
-    pub fn from_config(c: &Config, pma_saturation: Saturation) -> Plan {
+    pub fn from_config(c: &Config) -> Plan {
         Plan {
             poll: c.poll_interval(),
             rescan: c.rescan_interval(),
@@ -472,7 +473,6 @@ impl Plan {
                 .then(|| Duration::from_secs_f64(c.fabric.discovery_interval)),
             budget: Duration::from_secs_f64(c.fabric.sweep_budget),
             details: c.fabric.error_details,
-            pma_saturation,
         }
     }
 
@@ -532,7 +532,7 @@ pub fn step<P: MadPort>(
     if plan.local_counters && now >= sched.next_local {
         view.local = workers
             .iter_mut()
-            .map(|w| w.read_local(plan.rescan, plan.details, plan.pma_saturation))
+            .map(|w| w.read_local(plan.rescan, plan.details, pma_saturation))
             .collect();
         sched.next_local = crate::clock::after(now, plan.poll);
     }
@@ -546,7 +546,7 @@ pub fn step<P: MadPort>(
         if plan.fabric_mode && plan.fabric_counters {
             let t = Instant::now();
             view.fabric_counters =
-                w.fabric_counters(&fabric, plan.details, plan.pma_saturation, plan.rescan);
+                w.fabric_counters(&fabric, plan.details, pma_saturation, plan.rescan);
             view.fabric_counters_seconds = Some(t.elapsed().as_secs_f64());
             view.fabric_counters_unix_ms =
                 Some(crate::clock::unix_ms(std::time::SystemTime::now()));

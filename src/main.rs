@@ -316,19 +316,19 @@ fn check(config: Config, published: Arc<Published>, npd: bool) -> ExitCode {
     };
     let root = config.general.sysfs_root.clone();
     let (doc, nothing) = one_cycle(config, published);
-    let s = &doc.snapshot;
+    let findings = &doc.findings;
     // Reading nothing is no verdict by itself, unless an expectation says
     // what should have been there (health.expect: then it is unmet).
-    if nothing && !s.findings.iter().any(|f| f.id == "expectation_unmet") {
+    if nothing && !findings.iter().any(|f| f.id == "expectation_unmet") {
         eprintln!(
             "rdma-monitor: check: no RDMA device, netdev or MAD port read under {}: cannot judge",
             root.display()
         );
         return ExitCode::from(unknown);
     }
-    let verdict = Verdict::of(&s.findings);
-    let mut text = format!("{}\n", verdict_line(&s.findings));
-    for f in &s.findings {
+    let verdict = Verdict::of(findings);
+    let mut text = format!("{}\n", verdict_line(findings));
+    for f in findings {
         text.push_str(&finding_line(f));
         text.push('\n');
     }

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
+use crate::catalog;
 use crate::config::NetworkMode;
 use crate::detect::{self, Transport};
 use crate::model::{
@@ -126,7 +127,6 @@ pub struct Snapshot {
     pub sysfs_root: String,
     pub rdma_class_present: bool,
     pub devices: Vec<DeviceView>,
-    pub collectors: Vec<CollectorStatus>,
     pub read_errors: Vec<ReadError>,
     /// Local IB ports and the fabric as MADs saw them (absent without umad).
     pub mad: Option<Arc<crate::mad_worker::MadView>>,
@@ -134,8 +134,6 @@ pub struct Snapshot {
     pub netdevs: Vec<crate::model::netdev::NetdevReading>,
     /// RDMA kernel module parameters.
     pub module_params: Arc<Vec<crate::model::Param>>,
-    /// Active findings, most severe first (see analysis::findings).
-    pub findings: Vec<crate::model::finding::Finding>,
     /// Who uses the fabric: consumers by QPs, largest first (empty when
     /// attribution is off or has not run).
     pub consumers: Arc<Vec<crate::model::consumers::Consumer>>,
@@ -148,7 +146,7 @@ pub struct Snapshot {
     pub sources: Sources,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Sources {
     pub sysfs: SourceStats,
     /// Absent when RDMA netlink is off or unavailable.
@@ -171,24 +169,39 @@ pub struct CycleCost {
     pub netdevs: u64,
 }
 
-/// A snapshot and its JSON, serialised at most once.
-#[derive(Debug)]
+/// The published document of one cycle: the derived state, then what the
+/// loop made of it (each collector's run, the findings), and its JSON,
+/// serialised at most once. The findings are returned by the engine and
+/// kept here, beside the snapshot they were computed from, never written
+/// back into it.
+#[derive(Debug, Serialize)]
 pub struct SnapshotDoc {
+    #[serde(flatten)]
     pub snapshot: Snapshot,
+    pub collectors: Vec<CollectorStatus>,
+    /// Active findings, most severe first (see analysis::findings).
+    pub findings: Vec<crate::model::finding::Finding>,
+    #[serde(skip)]
     json: OnceLock<Vec<u8>>,
 }
 
 impl SnapshotDoc {
-    pub fn new(snapshot: Snapshot) -> SnapshotDoc {
+    pub fn new(
+        snapshot: Snapshot,
+        collectors: Vec<CollectorStatus>,
+        findings: Vec<crate::model::finding::Finding>,
+    ) -> SnapshotDoc {
         SnapshotDoc {
             snapshot,
+            collectors,
+            findings,
             json: OnceLock::new(),
         }
     }
 
     pub fn json(&self) -> &[u8] {
         self.json.get_or_init(|| {
-            let mut v = serde_json::to_vec_pretty(&self.snapshot)
+            let mut v = serde_json::to_vec_pretty(self)
                 .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}").into_bytes());
             v.push(b'\n');
             v
@@ -226,19 +239,18 @@ fn port_view(
     prev: Option<&PortReading>,
     elapsed: f64,
     mode: NetworkMode,
-    widths: &Widths,
 ) -> PortView {
     let counters = views(
         &port.counters,
         prev.map(|p| &p.counters[..]),
         elapsed,
-        widths.pma,
+        pma_width,
     );
     let hw_counters = views(
         &port.hw_counters,
         prev.map(|p| &p.hw_counters[..]),
         elapsed,
-        widths.hw,
+        hw_width,
     );
     let bytes_rate = |name: &str| counters.get(name).and_then(|c| c.rate).map(|r| r * 4.0);
     let throughput = (counters.contains_key("port_xmit_data")
@@ -262,13 +274,14 @@ fn port_view(
     }
 }
 
-/// Where each counter set saturates, by counter name: knowledge of the
-/// counter catalog, handed in (the snapshot sits below it in the layers).
-pub struct Widths {
-    /// `counters/` (PMA).
-    pub pma: Saturation,
-    /// `hw_counters/` (driver).
-    pub hw: Saturation,
+/// Where a PMA (`counters/`) counter saturates, by name.
+fn pma_width(name: &str) -> &'static [u64] {
+    catalog::saturation(catalog::Source::Pma, name)
+}
+
+/// Where a driver (`hw_counters/`) counter saturates, by name.
+fn hw_width(name: &str) -> &'static [u64] {
+    catalog::saturation(catalog::Source::Hw, name)
 }
 
 /// Devices with rates against `prev` (the previous cycle's reading, `elapsed` seconds ago).
@@ -277,7 +290,6 @@ pub fn devices(
     prev: Option<&NodeReading>,
     elapsed: f64,
     mode: NetworkMode,
-    widths: &Widths,
 ) -> Vec<DeviceView> {
     now.devices
         .iter()
@@ -290,7 +302,7 @@ pub fn devices(
                     &dev.hw_counters,
                     prev_dev.map(|d| &d.hw_counters[..]),
                     elapsed,
-                    widths.hw,
+                    hw_width,
                 ),
                 ports: dev
                     .ports
@@ -298,7 +310,7 @@ pub fn devices(
                     .map(|p| {
                         let prev_port =
                             prev_dev.and_then(|d| d.ports.iter().find(|q| q.port == p.port));
-                        port_view(dev, p, prev_port, elapsed, mode, widths)
+                        port_view(dev, p, prev_port, elapsed, mode)
                     })
                     .collect(),
                 resources: dev
@@ -327,12 +339,10 @@ impl Snapshot {
             sysfs_root: String::new(),
             rdma_class_present: true,
             devices,
-            collectors: Vec::new(),
             read_errors: Vec::new(),
             mad: None,
             netdevs: Vec::new(),
             module_params: Arc::new(Vec::new()),
-            findings: Vec::new(),
             events: None,
             consumers: Arc::new(Vec::new()),
             attribution: None,

@@ -15,7 +15,6 @@ use rdma_monitor::exporters::Published;
 use rdma_monitor::metrics::Builder;
 use rdma_monitor::model::DeviceFilter;
 use rdma_monitor::sources::netlink::nldev::poll::NetlinkSource;
-use rdma_monitor::sources::netlink::nldev::settings::OptIns;
 use rdma_monitor::sources::netlink::wire::frames;
 use rdma_monitor::sources::netlink::{NlError, NlTransport, TransportStats};
 use rdma_monitor::sources::sysfs::SysfsSource;
@@ -206,7 +205,6 @@ fn netlink_poll_allocations() {
     let mut src = NetlinkSource::new(
         transport,
         DeviceFilter::default(),
-        OptIns::default(),
         Duration::from_secs(3600),
     );
     src.poll(Instant::now()).expect("first cycle");

@@ -833,7 +833,7 @@ fn call(
     stop: &AtomicBool,
 ) -> Option<Answer> {
     let e = &s.endpoint;
-    let ctx = context::build(&doc.snapshot, e.max_context_bytes);
+    let ctx = context::build(doc, e.max_context_bytes);
     stats
         .last_context_bytes
         .store(ctx.len() as u64, Ordering::Relaxed);

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, SnapshotDoc};
 
 /// Counters listed per port, busiest first, before the budget trims further.
 const MAX_COUNTERS_PER_PORT: usize = 24;
@@ -120,12 +120,13 @@ const TOP_CONSUMERS: usize = 5;
 /// The context as JSON text of at most `budget` bytes: trimmed in this
 /// order — counters per port, the fabric summary, the device list, the
 /// findings' evidence, the least severe findings, then the quietest ports.
-pub fn build(snap: &Snapshot, budget: usize) -> String {
+pub fn build(doc: &SnapshotDoc, budget: usize) -> String {
+    let snap = &doc.snapshot;
     let finding = |f: &crate::model::finding::Finding, with_evidence: bool| {
         let mut v = json!({
             "id": f.id, "severity": f.severity, "where": match f.port {
-                Some(p) => format!("{}/{p}", f.device),
-                None => f.device.clone(),
+                Some(p) => format!("{}/{p}", f.place()),
+                None => f.place().to_string(),
             },
             "summary": f.summary,
         });
@@ -146,7 +147,7 @@ pub fn build(snap: &Snapshot, budget: usize) -> String {
         // Ports with findings or flags first, then the busiest.
         ports.sort_by_key(|p| {
             let name = p["port"].as_str().unwrap_or("").to_string();
-            let has_finding = snap
+            let has_finding = doc
                 .findings
                 .iter()
                 .any(|f| f.port.is_some_and(|n| format!("{}/{n}", f.device) == name));
@@ -159,7 +160,7 @@ pub fn build(snap: &Snapshot, budget: usize) -> String {
         let total_ports = ports.len();
         ports.truncate(max_ports);
         // Findings are sorted most severe first: the tail is what a cut loses.
-        let findings: Vec<Value> = snap
+        let findings: Vec<Value> = doc
             .findings
             .iter()
             .take(max_findings)
@@ -172,8 +173,8 @@ pub fn build(snap: &Snapshot, budget: usize) -> String {
             "findings": findings,
             "ports": ports,
         });
-        if snap.findings.len() > max_findings {
-            ctx["findings_not_listed"] = json!(snap.findings.len() - max_findings);
+        if doc.findings.len() > max_findings {
+            ctx["findings_not_listed"] = json!(doc.findings.len() - max_findings);
         }
         if total_ports > max_ports {
             ctx["ports_not_listed"] = json!(total_ports - max_ports);
@@ -202,8 +203,8 @@ pub fn build(snap: &Snapshot, budget: usize) -> String {
             with_devices = false;
         } else if with_evidence {
             with_evidence = false;
-        } else if max_findings > 8 && snap.findings.len() > 8 {
-            max_findings = max_findings.min(snap.findings.len()) / 2;
+        } else if max_findings > 8 && doc.findings.len() > 8 {
+            max_findings = max_findings.min(doc.findings.len()) / 2;
         } else if max_ports > 1 && total_ports > 0 {
             max_ports = max_ports.min(total_ports) / 2;
         } else {
@@ -267,9 +268,9 @@ mod tests {
         let mut n = 0;
         bump(&dir.path().join("devices"), &mut n);
         let doc = agent.cycle();
-        let full = build(&doc.snapshot, usize::MAX);
+        let full = build(&doc, usize::MAX);
         let snapshot_json = doc.json().len();
-        let ctx = build(&doc.snapshot, 16_000);
+        let ctx = build(&doc, 16_000);
         eprintln!(
             "16-HCA fixture: snapshot {snapshot_json} B, untrimmed context {} B, context at the 16000 B budget {} B",
             full.len(),
@@ -290,11 +291,11 @@ mod tests {
         let findings = v["findings"].as_array().unwrap().len() as u64;
         assert_eq!(
             findings + v["findings_not_listed"].as_u64().unwrap_or(0),
-            doc.snapshot.findings.len() as u64
+            doc.findings.len() as u64
         );
         eprintln!(
             "  {} findings ({} listed), {listed} ports listed",
-            doc.snapshot.findings.len(),
+            doc.findings.len(),
             findings
         );
     }

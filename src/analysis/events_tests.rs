@@ -15,16 +15,7 @@ fn snapshot() -> Snapshot {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sysfs/node-mixed");
     let reading = SysfsSource::new(&root, DeviceFilter::default(), Duration::from_secs(60))
         .poll(Instant::now());
-    let devices = crate::snapshot::devices(
-        &reading,
-        None,
-        0.0,
-        crate::config::NetworkMode::Auto,
-        &crate::snapshot::Widths {
-            pma: |n| crate::catalog::saturation(crate::catalog::Source::Pma, n),
-            hw: |n| crate::catalog::saturation(crate::catalog::Source::Hw, n),
-        },
-    );
+    let devices = crate::snapshot::devices(&reading, None, 0.0, crate::config::NetworkMode::Auto);
     Snapshot::of_devices(devices, Some(10.0))
 }
 

@@ -55,9 +55,21 @@ const RETRANSMIT_COUNTERS: &[&str] = &[
     "implied_nak_seq_err",
 ];
 
-/// Rules whose key names a subject (a configuration rule), not an RDMA device.
+/// Rules keyed by a netdev, not an RDMA device.
+const NETDEV_RULES: &[&str] = &[
+    "pfc_pause_storm",
+    "transceiver_threshold",
+    "priority_drops",
+    "phy_ber",
+];
+
+/// Rules keyed by something else: a configuration rule, an HCA type, a
+/// configuration item ("netdev eth0 pause", "module mlx5_core ..."), a fabric
+/// port or cable (both ends named).
 const SUBJECT_RULES: &[&str] = &[
     "expectation_unmet",
+    "firmware_mismatch",
+    "configuration_changed",
     "fabric_transmit_wait",
     // findings/fabric_verdicts.rs: the subject names the cable's or port's ends.
     "fabric_link_lost",
@@ -69,15 +81,18 @@ const SUBJECT_RULES: &[&str] = &[
     "fabric_expected_topology_invalid",
 ];
 
-/// Where a finding's key points: `(device, subject)`. The `device` label is
-/// only ever an RDMA device; anything else goes in `subject`.
-pub fn place(id: &str, key_where: &str) -> (String, Option<String>) {
+/// Where a finding's key points: `(device, netdev, subject)`. The `device`
+/// label is only ever an RDMA device, `netdev` only a netdev; anything else
+/// goes in `subject`.
+pub fn place(id: &str, key_where: &str) -> (String, Option<String>, Option<String>) {
     // A kernel log line that names no RDMA device of this node is about a
     // subject ("pci 0000:08:00.0", "driver irdma"): device names have no space.
-    if SUBJECT_RULES.contains(&id) || (id == "kernel_log_event" && key_where.contains(' ')) {
-        (String::new(), Some(key_where.to_string()))
+    if NETDEV_RULES.contains(&id) {
+        (String::new(), Some(key_where.to_string()), None)
+    } else if SUBJECT_RULES.contains(&id) || (id == "kernel_log_event" && key_where.contains(' ')) {
+        (String::new(), None, Some(key_where.to_string()))
     } else {
-        (key_where.to_string(), None)
+        (key_where.to_string(), None, None)
     }
 }
 
@@ -132,6 +147,9 @@ pub fn finding_line(f: &Finding) -> String {
     let mut place = String::new();
     if !f.device.is_empty() {
         place.push_str(&format!(" device={}", f.device));
+    }
+    if let Some(n) = &f.netdev {
+        place.push_str(&format!(" netdev={n}"));
     }
     if let Some(p) = f.port {
         place.push_str(&format!(" port={p}"));

@@ -94,11 +94,14 @@ fn attribution(max: usize) -> consumers::Attribution {
 
 fn collect(a: &consumers::Attribution) -> crate::metrics::MetricSet {
     let node = NodeReading::default();
+    let snapshot = crate::collectors::test_snapshot(&node);
     let cycle = Cycle {
         node: &node,
         mode: crate::config::NetworkMode::Auto,
         mad: None,
         attribution: Some(a),
+        snapshot: &snapshot,
+        findings: &[],
     };
     let mut b = Builder::new();
     Attribution.collect(&cycle, &mut b).unwrap();
@@ -292,11 +295,14 @@ fn pid_namespace_gauge_and_unavailable_cycles() {
     a.status.unavailable = Some("RDMA_NLDEV_CMD_GET: ENOBUFS".into());
     a.status.host_pid_namespace = Some(true);
     let node = NodeReading::default();
+    let snapshot = crate::collectors::test_snapshot(&node);
     let cycle = Cycle {
         node: &node,
         mode: crate::config::NetworkMode::Auto,
         mad: None,
         attribution: Some(&a),
+        snapshot: &snapshot,
+        findings: &[],
     };
     let mut b = Builder::new();
     let err = Attribution.collect(&cycle, &mut b).unwrap_err();

@@ -1,5 +1,6 @@
-//! Collectors turn one cycle's source readings into metric families, one
-//! area each. A new collector is a file here plus one line in [`REGISTRY`].
+//! Collectors turn one cycle into metric families, one area each: the
+//! reading, the state derived from it (deltas, rates, flags) and the
+//! findings. A new collector is a file here plus one line in [`REGISTRY`].
 
 use crate::catalog;
 
@@ -8,11 +9,13 @@ mod configuration;
 mod congestion;
 mod ethtool_stats;
 mod fabric;
+mod findings;
 pub mod inputs;
 mod link_status;
 mod netdev;
 mod performance;
 mod resources;
+pub mod self_metrics;
 mod topology;
 mod transport;
 mod xmit_wait;
@@ -20,7 +23,10 @@ mod xmit_wait;
 use crate::config::{Config, NetworkMode};
 use crate::detect::{self, Transport};
 use crate::metrics::Builder;
+use crate::model::finding::Finding;
+use crate::model::netdev::NetdevReading;
 use crate::model::{DeviceReading, NodeReading, PortReading};
+use crate::snapshot::Snapshot;
 
 /// What a collector sees of one cycle.
 pub struct Cycle<'a> {
@@ -30,11 +36,21 @@ pub struct Cycle<'a> {
     pub mad: Option<&'a crate::mad_worker::MadView>,
     /// The last resource dumps grouped by consumer, when attribution is on.
     pub attribution: Option<&'a crate::model::consumers::Attribution>,
+    /// The state derived from the reading (deltas, rates, flags); the
+    /// netdevs and read errors have moved here from `node`.
+    pub snapshot: &'a Snapshot,
+    /// The findings the engine returned for `snapshot`.
+    pub findings: &'a [Finding],
 }
 
 impl Cycle<'_> {
     pub fn transport(&self, dev: &DeviceReading, port: &PortReading) -> Transport {
         detect::transport(&dev.info, &port.info, self.mode)
+    }
+
+    /// The Ethernet side of the ports (moved from the reading into the snapshot).
+    pub fn netdevs(&self) -> &[NetdevReading] {
+        &self.snapshot.netdevs
     }
 
     /// Every port with its device, in tree order.
@@ -78,7 +94,16 @@ pub const REGISTRY: &[Registration] = &[
     transport::REGISTRATION,
     attribution::REGISTRATION,
     xmit_wait::REGISTRATION,
+    findings::REGISTRATION,
 ];
+
+/// The derived state a collector test needs: the reading's netdevs, nothing else.
+#[cfg(test)]
+pub(crate) fn test_snapshot(node: &NodeReading) -> Snapshot {
+    let mut s = Snapshot::of_devices(Vec::new(), None);
+    s.netdevs = node.netdevs.clone();
+    s
+}
 
 /// Exports the catalogued counters of `area` for every port, under their own metric names.
 fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {

@@ -83,7 +83,7 @@ fn thresholds_crossed(
 
 impl Collector for Netdev {
     fn collect(&mut self, cycle: &Cycle, out: &mut Builder) -> Result<(), CollectError> {
-        for nd in &cycle.node.netdevs {
+        for nd in cycle.netdevs() {
             let n = nd.name.as_str();
             if let Some(l) = &nd.link {
                 for (field, v) in &l.stats64 {
@@ -258,10 +258,15 @@ impl Collector for Netdev {
                 );
             }
             if let Some(dl) = &i.devlink {
+                // `device` is only ever an RDMA device: the devlink handle
+                // is `devlink` (bus/name, as `devlink dev info` prints it),
+                // its PCI address `pci`.
+                let handle = format!("{}/{}", dl.bus, dl.device);
+                let pci = if dl.bus == "pci" { &*dl.device } else { "" };
                 out.gauge_u64(
                     "rdma_devlink_info",
                     "devlink dev info of the netdev's device: driver and serial (value is always 1).",
-                    &[("netdev", n), ("bus", &dl.bus), ("device", &dl.device), ("driver", dl.driver.as_deref().unwrap_or("")), ("serial", dl.serial.as_deref().unwrap_or(""))],
+                    &[("netdev", n), ("devlink", &handle), ("pci", pci), ("driver", dl.driver.as_deref().unwrap_or("")), ("serial", dl.serial.as_deref().unwrap_or(""))],
                     1,
                 );
                 for (kind, name, value) in &dl.versions {
@@ -410,11 +415,14 @@ mod tests {
             info: Default::default(),
             errors: Vec::new(),
         });
+        let snapshot = super::super::test_snapshot(&node);
         let cycle = Cycle {
             node: &node,
             mode: crate::config::NetworkMode::Auto,
             mad: None,
             attribution: None,
+            snapshot: &snapshot,
+            findings: &[],
         };
         let mut b = Builder::new();
         Netdev.collect(&cycle, &mut b).unwrap();

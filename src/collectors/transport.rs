@@ -42,7 +42,7 @@ fn volume(cycle: &Cycle, out: &mut Builder) {
             .info
             .netdev
             .as_deref()
-            .and_then(|n| cycle.node.netdevs.iter().find(|nd| nd.name == n));
+            .and_then(|n| cycle.netdevs().iter().find(|nd| nd.name == n));
         for pma in PMA {
             let Some(k) = catalog::lookup(Source::Pma, pma) else {
                 continue;
@@ -176,11 +176,14 @@ mod tests {
             }],
             ..NodeReading::default()
         };
+        let snapshot = super::super::test_snapshot(&node);
         let cycle = Cycle {
             node: &node,
             mode: crate::config::NetworkMode::Auto,
             mad: None,
             attribution: None,
+            snapshot: &snapshot,
+            findings: &[],
         };
         let mut b = Builder::new();
         Transport.collect(&cycle, &mut b).unwrap();

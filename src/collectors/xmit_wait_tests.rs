@@ -45,11 +45,14 @@ fn port(guid: u64, port: u8, wait: u64, clock: Option<WaitClock>) -> FabricPort 
 
 fn collect(view: &MadView) -> crate::metrics::MetricSet {
     let node = NodeReading::default();
+    let snapshot = crate::collectors::test_snapshot(&node);
     let cycle = Cycle {
         node: &node,
         mode: crate::config::NetworkMode::Auto,
         mad: Some(view),
         attribution: None,
+        snapshot: &snapshot,
+        findings: &[],
     };
     let mut b = Builder::new();
     XmitWait.collect(&cycle, &mut b).unwrap();

@@ -128,7 +128,7 @@ impl Published {
         match self.snapshot.load().as_ref() {
             None => "verdict: no cycle has completed yet\n".to_string(),
             Some(doc) => {
-                let f = &doc.snapshot.findings;
+                let f = &doc.findings;
                 let mut s = format!("verdict: {}\n", verdict_line(f));
                 for line in f.iter().map(finding_line) {
                     s.push_str(&line);

@@ -27,14 +27,32 @@ impl Severity {
 pub struct Finding {
     pub id: &'static str,
     pub severity: Severity,
+    /// The RDMA device it is about; empty when it is about something else.
     pub device: String,
+    /// The netdev it is about (PFC, transceiver, FEC, priority drops).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netdev: Option<String>,
     pub port: Option<u32>,
     pub priority: Option<u8>,
-    /// What the finding is about when that is not an RDMA device (a `health.expect` rule).
+    /// What the finding is about when that is neither an RDMA device nor a
+    /// netdev: a `health.expect` rule, an HCA type, a configuration item.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     pub summary: String,
     pub evidence: BTreeMap<&'static str, serde_json::Value>,
     pub first_seen_unix_ms: u64,
     pub last_seen_unix_ms: u64,
+}
+
+impl Finding {
+    /// Where it is, as one word: the RDMA device, else the netdev, else the subject.
+    pub fn place(&self) -> &str {
+        if !self.device.is_empty() {
+            return &self.device;
+        }
+        self.netdev
+            .as_deref()
+            .or(self.subject.as_deref())
+            .unwrap_or_default()
+    }
 }

@@ -81,11 +81,28 @@ pub struct Finding {
     pub id: String,
     pub severity: String,
     pub device: String,
+    /// Set instead of `device` when the finding is about a netdev.
+    pub netdev: Option<String>,
+    /// Set instead of `device` when it is about something else (a rule, an HCA type).
+    pub subject: Option<String>,
     pub port: Option<u32>,
     pub priority: Option<u8>,
     pub summary: String,
     pub first_seen_unix_ms: u64,
     pub last_seen_unix_ms: u64,
+}
+
+impl Finding {
+    /// Where it is: the RDMA device, else the netdev, else the subject.
+    pub fn place(&self) -> &str {
+        if !self.device.is_empty() {
+            return &self.device;
+        }
+        self.netdev
+            .as_deref()
+            .or(self.subject.as_deref())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

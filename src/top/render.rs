@@ -355,7 +355,7 @@ fn strip(f: &mut Frame, area: Rect, app: &App, model: &Model, all: bool) {
             Span::raw(format!(
                 "{:<22} {:<14} {}",
                 x.id,
-                place(&x.device, x.port, x.priority),
+                place(x.place(), x.port, x.priority),
                 x.summary
             )),
         ]));
@@ -409,7 +409,7 @@ fn findings_view(f: &mut Frame, area: Rect, model: &Model) {
             vec![
                 x.severity.clone(),
                 x.id.clone(),
-                place(&x.device, x.port, x.priority),
+                place(x.place(), x.port, x.priority),
                 clock(x.first_seen_unix_ms),
                 clock(x.last_seen_unix_ms),
                 x.summary.clone(),

@@ -165,7 +165,7 @@ fn doc() -> SnapshotDoc {
     let mut agent = crate::agent::Agent::with_netlink(config, published, None);
     agent.cycle();
     let d = agent.cycle();
-    SnapshotDoc::new(d.snapshot.clone())
+    SnapshotDoc::new(d.snapshot.clone(), d.collectors.clone(), d.findings.clone())
 }
 
 fn schedule(e: Endpoint) -> Schedule {
@@ -350,21 +350,18 @@ fn a_hung_server_costs_at_most_the_timeout() {
 #[test]
 fn the_context_fits_its_budget_findings_first() {
     let d = doc();
-    let big = context::build(&d.snapshot, 1_000_000);
+    let big = context::build(&d, 1_000_000);
     for budget in [16_000, 4_000, 2_000] {
-        let ctx = context::build(&d.snapshot, budget);
+        let ctx = context::build(&d, budget);
         assert!(
             ctx.len() <= budget || ctx.len() < big.len(),
             "{budget}: {}",
             ctx.len()
         );
         let v: Value = serde_json::from_str(&ctx).unwrap();
-        assert_eq!(
-            v["findings"].as_array().unwrap().len(),
-            d.snapshot.findings.len()
-        );
+        assert_eq!(v["findings"].as_array().unwrap().len(), d.findings.len());
     }
-    let tiny: Value = serde_json::from_str(&context::build(&d.snapshot, 2_000)).unwrap();
+    let tiny: Value = serde_json::from_str(&context::build(&d, 2_000)).unwrap();
     assert!(
         tiny.get("devices").is_none(),
         "devices dropped before findings"

@@ -323,11 +323,12 @@ impl Findings {
                         self.restored
                             .remove(&(key.0.to_string(), key.1.clone(), key.2, key.3));
                     new_serious |= restored.is_none() && severity <= Severity::Warning;
-                    let (device, subject) = crate::analysis::health::place(key.0, &key.1);
+                    let (device, netdev, subject) = crate::analysis::health::place(key.0, &key.1);
                     let f = Finding {
                         id: key.0,
                         severity,
                         device,
+                        netdev,
                         subject,
                         port: key.2,
                         priority: key.3,
@@ -346,7 +347,7 @@ impl Findings {
         self.active.retain(|k, _| seen.contains(k));
         let mut out: Vec<Finding> = self.active.values().cloned().collect();
         out.sort_by(|a, b| {
-            (a.severity, &a.device, a.port, a.id).cmp(&(b.severity, &b.device, b.port, b.id))
+            (a.severity, a.place(), a.port, a.id).cmp(&(b.severity, b.place(), b.port, b.id))
         });
         (out, new_serious)
     }

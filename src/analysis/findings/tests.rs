@@ -400,6 +400,53 @@ fn transceiver_past_its_own_thresholds() {
     );
 }
 
+/// `device` is only ever an RDMA device: a finding about a netdev names it
+/// in `netdev`, one about an HCA type in `subject`.
+#[test]
+fn findings_about_a_netdev_or_an_hca_type_leave_device_empty() {
+    use crate::model::Counter;
+    let mk = |us: u64| {
+        let mut s = with_netdev(one(4, &[]), 0, None);
+        s.netdevs[0].ethtool_stats = vec![Counter {
+            name: "rx_prio3_pause_duration".into(),
+            value: us,
+        }];
+        s
+    };
+    let mut e = engine();
+    e.evaluate(&mk(1_000_000), 10_000);
+    let f = e.evaluate(&mk(5_000_000), 20_000).0;
+    assert_eq!(ids(&f), ["pfc_pause_storm"]);
+    let netdev = s_of(&mk(0));
+    assert_eq!(
+        (
+            f[0].device.as_str(),
+            f[0].netdev.as_deref(),
+            f[0].subject.as_deref()
+        ),
+        ("", Some(netdev.as_str()), None)
+    );
+    let s = snap_of(vec![
+        ("mlx5_0", Some("20.1"), vec![port(4, &[])]),
+        ("mlx5_1", Some("20.2"), vec![port(4, &[])]),
+    ]);
+    let f = Findings::new(Config::defaults().analysis).evaluate(&s, 1).0;
+    assert_eq!(ids(&f), ["firmware_mismatch"]);
+    let hca = s.devices[0].info.hca_type.clone();
+    assert_eq!(
+        (
+            f[0].device.as_str(),
+            f[0].netdev.as_deref(),
+            f[0].subject.as_deref()
+        ),
+        ("", None, hca.as_deref())
+    );
+}
+
+fn s_of(s: &crate::snapshot::Snapshot) -> String {
+    s.netdevs[0].name.clone()
+}
+
 #[test]
 fn a_pfc_pause_storm_per_priority() {
     use crate::model::Counter;

@@ -31,16 +31,7 @@ fn snapshot(
     prev: Option<&NodeReading>,
     elapsed: f64,
 ) -> crate::snapshot::Snapshot {
-    let devices = crate::snapshot::devices(
-        now,
-        prev,
-        elapsed,
-        NetworkMode::Auto,
-        &crate::snapshot::Widths {
-            pma: |n| crate::catalog::saturation(crate::catalog::Source::Pma, n),
-            hw: |n| crate::catalog::saturation(crate::catalog::Source::Hw, n),
-        },
-    );
+    let devices = crate::snapshot::devices(now, prev, elapsed, NetworkMode::Auto);
     crate::snapshot::Snapshot::of_devices(devices, prev.map(|_| elapsed))
 }
 

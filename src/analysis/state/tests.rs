@@ -59,8 +59,7 @@ impl Node {
 
 fn flapping(agent: &mut Agent) -> Option<crate::model::finding::Finding> {
     let doc = agent.cycle();
-    doc.snapshot
-        .findings
+    doc.findings
         .iter()
         .find(|f| f.id == "link_flapping")
         .cloned()

@@ -2,8 +2,9 @@
 //! device's ports with state, each port's hw counters in one STAT_GET, the
 //! resource summary of every device in one dump, and bound (per-QP)
 //! counters. Optional-counter status and the system settings are read at
-//! discovery and rescans only. The opt-in counter settings are applied
-//! through `settings`, once per port.
+//! discovery and rescans only. The poll itself only reads: the opt-in
+//! counter settings are written by `settings::poll_applying`, which hands
+//! the poll a writer called once per port first seen.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -11,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::settings::{self, OptIns};
 use super::{BoundCounter, Client, CounterStatus, Device, Port, Queued, Sys};
 use crate::model::{Counter, DeviceFilter};
 use crate::sources::netlink::{NlError, NlTransport, TransportStats};
@@ -42,33 +42,29 @@ pub struct NetlinkReading {
     pub errors: Vec<String>,
 }
 
+/// Called once per port first seen: may write settings to the kernel.
+pub(super) type PortWriter<'a, T> = dyn FnMut(&mut Client<T>, &Device, u32, &mut Vec<String>) + 'a;
+
 pub struct NetlinkSource<T: NlTransport> {
     client: Client<T>,
     filter: DeviceFilter,
-    opt_ins: OptIns,
     rescan_every: Duration,
     last_rescan: Option<Instant>,
     names: NameCache,
     /// Ports whose STAT_GET said "no counters": not asked again until a rescan.
     no_stats: HashSet<(String, u32)>,
     status: HashMap<(String, u32), Arc<Vec<CounterStatus>>>,
-    /// Ports the opt-ins were applied to (by device name and port).
+    /// Ports offered to the opt-in writer (by device name and port).
     configured: HashSet<(String, u32)>,
     known_devices: Vec<String>,
     sys: Option<Sys>,
 }
 
 impl<T: NlTransport> NetlinkSource<T> {
-    pub fn new(
-        transport: T,
-        filter: DeviceFilter,
-        opt_ins: OptIns,
-        rescan_every: Duration,
-    ) -> Self {
+    pub fn new(transport: T, filter: DeviceFilter, rescan_every: Duration) -> Self {
         NetlinkSource {
             client: Client::new(transport),
             filter,
-            opt_ins,
             rescan_every,
             last_rescan: None,
             names: NameCache::default(),
@@ -88,9 +84,20 @@ impl<T: NlTransport> NetlinkSource<T> {
         &mut self.client
     }
 
-    /// One cycle. An error here means the device list itself could not be
-    /// read: the caller falls back to sysfs for everything.
+    /// One cycle, read only. An error here means the device list itself
+    /// could not be read: the caller falls back to sysfs for everything.
     pub fn poll(&mut self, now: Instant) -> Result<NetlinkReading, NlError> {
+        self.poll_with(now, &mut |_, _, _, _| {})
+    }
+
+    /// One cycle; `first_seen` is called once for each port not seen since
+    /// the last rescan, before its counter status is read (the only place a
+    /// caller can write to the kernel: see `settings::poll_applying`).
+    pub(super) fn poll_with(
+        &mut self,
+        now: Instant,
+        first_seen: &mut PortWriter<'_, T>,
+    ) -> Result<NetlinkReading, NlError> {
         let mut reading = NetlinkReading::default();
         let devices: Vec<Device> = self
             .client
@@ -136,7 +143,7 @@ impl<T: NlTransport> NetlinkSource<T> {
         for (device, numbers) in devices.iter().zip(&ports) {
             let mut of_device = Vec::with_capacity(numbers.len());
             for &port in numbers {
-                of_device.push(self.port_status(device, port, &mut reading.errors));
+                of_device.push(self.port_status(device, port, first_seen, &mut reading.errors));
             }
             status.push(of_device);
         }
@@ -263,17 +270,18 @@ impl<T: NlTransport> NetlinkSource<T> {
         }
     }
 
-    /// The opt-ins applied once, and the counter status read once, per port
-    /// between rescans.
+    /// The writer offered each port once, and the counter status read once,
+    /// per port between rescans.
     fn port_status(
         &mut self,
         device: &Device,
         port: u32,
+        first_seen: &mut PortWriter<'_, T>,
         errors: &mut Vec<String>,
     ) -> Option<Arc<Vec<CounterStatus>>> {
         let key = (device.name.clone(), port);
         if !self.configured.contains(&key) {
-            settings::apply(&mut self.client, &self.opt_ins, device, port, errors);
+            first_seen(&mut self.client, device, port, errors);
             self.configured.insert(key.clone());
         }
         if let Some(s) = self.status.get(&key) {

@@ -4,6 +4,9 @@
 //! port, as `rdma statistic set` / `rdma statistic qp set ... auto` would.
 //! Without an opt-in nothing here runs; decoders and the poll only read.
 
+use std::time::Instant;
+
+use super::poll::{NetlinkReading, NetlinkSource};
 use super::{Client, Device, REQUEST, nldev_type};
 use crate::sources::netlink::wire::MessageBuilder;
 use crate::sources::netlink::{NlError, NlTransport};
@@ -61,8 +64,25 @@ impl<T: NlTransport> Client<T> {
     }
 }
 
-/// Applies the opt-ins to one port (the poll calls it once per port).
-pub(super) fn apply<T: NlTransport>(
+/// One netlink cycle that writes the opt-ins to each port the first time it
+/// is seen, before its counter status and counters are read (so the first
+/// reading already shows what was enabled). Without opt-ins it is the
+/// read-only poll.
+pub fn poll_applying<T: NlTransport>(
+    src: &mut NetlinkSource<T>,
+    opt_ins: &OptIns,
+    now: Instant,
+) -> Result<NetlinkReading, NlError> {
+    if opt_ins.optional_counters.is_empty() && opt_ins.auto_mode_mask.is_none() {
+        return src.poll(now);
+    }
+    src.poll_with(now, &mut |client, device, port, errors| {
+        apply(client, opt_ins, device, port, errors)
+    })
+}
+
+/// Applies the opt-ins to one port.
+fn apply<T: NlTransport>(
     client: &mut Client<T>,
     opt_ins: &OptIns,
     device: &Device,

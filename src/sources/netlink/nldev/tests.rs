@@ -410,7 +410,6 @@ fn one_cycle_over_replayed_replies() {
     let mut src = NetlinkSource::new(
         Replay::new(replies),
         DeviceFilter::default(),
-        OptIns::default(),
         Duration::from_secs(60),
     );
     let r = src.poll(Instant::now()).unwrap();
@@ -439,8 +438,9 @@ fn status_entry(name: &str, index: u32, dynamic: Option<u8>) -> Vec<u8> {
 
 /// The opt-ins send exactly the STAT_SET requests `rdma statistic set` would,
 /// keep optional counters that were already on, and name unknown ones.
-#[test]
-fn opt_ins_are_applied_once_and_keep_what_is_on() {
+/// One mlx5 port with optional counters: the replies to devices, sys,
+/// port, status, STAT_SET and STAT_GET.
+fn opt_in_port() -> [Vec<u8>; 6] {
     let mut devices = rxe_device(0, "mlx5_0", 11);
     devices.extend(done(1));
     let sys = msg(nldev_type(RDMA_NLDEV_CMD_SYS_GET), 0, 1, &[]);
@@ -479,6 +479,12 @@ fn opt_ins_are_applied_once_and_keep_what_is_on() {
             &[hw_entry("rx_write_requests", 1)],
         )],
     );
+    [devices, sys, port, status, set_reply, stats]
+}
+
+#[test]
+fn opt_ins_are_applied_once_and_keep_what_is_on() {
+    let [devices, sys, port, status, set_reply, stats] = opt_in_port();
     let replies = vec![
         devices,
         sys,
@@ -498,10 +504,9 @@ fn opt_ins_are_applied_once_and_keep_what_is_on() {
     let mut src = NetlinkSource::new(
         Replay::new(replies),
         DeviceFilter::default(),
-        opt_ins,
         Duration::from_secs(60),
     );
-    let r = src.poll(Instant::now()).unwrap();
+    let r = super::settings::poll_applying(&mut src, &opt_ins, Instant::now()).unwrap();
     assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
     assert!(r.errors[0].contains("no_such_counter"), "{:?}", r.errors);
     let requests = &src_requests(&mut src);
@@ -526,6 +531,55 @@ fn opt_ins_are_applied_once_and_keep_what_is_on() {
         enabled,
         [1, 3],
         "cc_rx_ce_pkts stays on, cc_tx_cnp_pkts is added"
+    );
+}
+
+/// The poll only reads: no STAT_SET, whatever the configuration; the
+/// writes come from `settings::poll_applying`, once per port.
+#[test]
+fn the_poll_writes_nothing_and_opt_ins_are_written_once_per_port() {
+    let is_set = |r: &Vec<u8>| {
+        wire::messages(r).next().unwrap().unwrap().kind == nldev_type(RDMA_NLDEV_CMD_STAT_SET)
+    };
+    let [devices, sys, port, status, set_reply, stats] = opt_in_port();
+    let res = || msg(nldev_type(RDMA_NLDEV_CMD_RES_GET), 0, 1, &[]);
+    // A cycle's batch: port, hw counters, resources, bound counters (done).
+    let batch = || vec![port.clone(), stats.clone(), res(), done(1)];
+    let mut first = vec![devices.clone(), sys.clone(), status.clone()];
+    first.extend(batch());
+    let mut src = NetlinkSource::new(
+        Replay::new(first),
+        DeviceFilter::default(),
+        Duration::from_secs(60),
+    );
+    src.poll(Instant::now()).unwrap();
+    let requests = src_requests(&mut src);
+    assert_eq!(requests.len(), 7);
+    assert!(!requests.iter().any(is_set), "the poll wrote to the kernel");
+
+    // Auto mode only: one STAT_SET the first time the port is seen, none after.
+    let opt_ins = OptIns {
+        optional_counters: Vec::new(),
+        auto_mode_mask: Some(RDMA_COUNTER_MASK_QP_TYPE),
+    };
+    let mut replies = vec![devices.clone(), sys, set_reply, status];
+    replies.extend(batch());
+    replies.push(devices.clone());
+    replies.extend(batch());
+    let mut src = NetlinkSource::new(
+        Replay::new(replies),
+        DeviceFilter::default(),
+        Duration::from_secs(60),
+    );
+    let now = Instant::now();
+    for _ in 0..2 {
+        super::settings::poll_applying(&mut src, &opt_ins, now).unwrap();
+    }
+    let requests = src_requests(&mut src);
+    assert_eq!(requests.iter().filter(|r| is_set(r)).count(), 1);
+    assert!(
+        is_set(&requests[2]),
+        "written when the port is first seen, before its status and counters"
     );
 }
 

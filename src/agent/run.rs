@@ -1,0 +1,141 @@
+//! Running the loop: the cadence of cycles and snapshot files, signals,
+//! reloads.
+
+use std::time::{Duration, Instant};
+
+use super::Agent;
+use crate::config::Config;
+use crate::exporters::snapshot::SnapshotWriter;
+
+/// What the loop is told from outside (signals). The signal thread never
+/// logs itself (a blocked stderr must not keep it from a second SIGTERM):
+/// the loop says what happened.
+pub enum Control {
+    /// Write a last snapshot and return.
+    Stop,
+    /// The configuration file read again (SIGHUP): the new configuration, or
+    /// why it was refused (the running one is kept).
+    Reload(Result<Box<Config>, String>),
+    /// A signal that is only noted (its default action would kill the agent).
+    Ignored(i32),
+}
+
+/// The configuration keys a reload applies; every other key takes effect
+/// at the next start (the listener, the sources and the workers are built
+/// once, and `/healthz` judges staleness by the starting `poll_interval`).
+/// The web config file's content is not a key: it is re-read when it
+/// changes (and on SIGHUP); only its path needs a restart.
+pub const RELOADABLE_KEYS: &[&str] = &[
+    "general.log_level",
+    "general.snapshot_interval",
+    "general.snapshot_dir",
+    "general.snapshot_keep",
+];
+
+impl Agent {
+    /// Applies what a reload can change (see [`RELOADABLE_KEYS`]) and keeps
+    /// the new configuration; returns the changed keys that need a restart.
+    pub fn reload(&mut self, new: Config) -> Vec<String> {
+        let changed = crate::config::changed_keys(&self.config, &new);
+        let g = &new.general;
+        log::set_max_level(g.log_level.filter());
+        if g.snapshot_dir != self.config.general.snapshot_dir
+            || g.snapshot_keep != self.config.general.snapshot_keep
+        {
+            self.stats.prune_failures_before += self.writer.prune_failures();
+            self.writer = SnapshotWriter::new(&g.snapshot_dir, g.snapshot_keep);
+            self.writer.remove_leftovers();
+        }
+        let restart: Vec<String> = changed
+            .into_iter()
+            .filter(|k| !RELOADABLE_KEYS.contains(&k.as_str()))
+            .collect();
+        // What is not applied stays as it runs, so the agent reports (and
+        // its next reload compares against) the configuration in effect.
+        let mut effective = self.config.clone();
+        effective.general.log_level = g.log_level;
+        effective.general.snapshot_interval = g.snapshot_interval;
+        effective.general.snapshot_dir = g.snapshot_dir.clone();
+        effective.general.snapshot_keep = g.snapshot_keep;
+        self.config = effective;
+        restart
+    }
+
+    /// Cycles until told to stop: every `poll_interval`, a snapshot file
+    /// every `snapshot_interval`, and a last snapshot on the way out.
+    pub fn run(&mut self, control: &std::sync::mpsc::Receiver<Control>) {
+        // Temporary files of a write cut short by a crash.
+        self.writer.remove_leftovers();
+        let poll = self.config.poll_interval();
+        let mut snapshot_every = self.config.snapshot_interval();
+        let mut next_cycle = Instant::now();
+        let mut next_snapshot = crate::clock::from_now(snapshot_every);
+        let mut last = None;
+        loop {
+            let now = Instant::now();
+            if now >= next_cycle {
+                last = Some(self.cycle());
+                // Fixed cadence; after a stall, skip missed cycles instead of bursting.
+                next_cycle = crate::clock::after(next_cycle, poll);
+                if next_cycle <= Instant::now() {
+                    next_cycle = crate::clock::from_now(poll);
+                }
+            }
+            if Instant::now() >= next_snapshot {
+                if let Some(doc) = &last {
+                    self.write_snapshot(doc);
+                }
+                next_snapshot = crate::clock::after(next_snapshot, snapshot_every);
+                if next_snapshot <= Instant::now() {
+                    next_snapshot = crate::clock::from_now(snapshot_every);
+                }
+            }
+            let wait = next_cycle
+                .min(next_snapshot)
+                .saturating_duration_since(Instant::now());
+            match control.recv_timeout(wait.max(Duration::from_millis(1))) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Ok(Control::Ignored(sig)) => {
+                    log::info!(
+                        "signal {sig} ignored (SIGHUP reloads the configuration, SIGTERM/SIGINT/SIGQUIT stop)"
+                    );
+                }
+                Ok(Control::Reload(Err(why))) => {
+                    log::error!("configuration not reloaded, the running one is kept: {why}");
+                }
+                Ok(Control::Reload(Ok(new))) => {
+                    let restart = self.reload(*new);
+                    if self.config.snapshot_interval() != snapshot_every {
+                        snapshot_every = self.config.snapshot_interval();
+                        next_snapshot = crate::clock::from_now(snapshot_every);
+                    }
+                    if restart.is_empty() {
+                        log::info!("configuration reloaded");
+                    } else {
+                        log::warn!(
+                            "configuration reloaded; changes that take effect after a restart only: {}",
+                            restart.join(", ")
+                        );
+                    }
+                }
+                // Told to stop, or the sender gone: write what we have and leave.
+                Ok(Control::Stop) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    log::info!("stopping: writing a last snapshot");
+                    break;
+                }
+            }
+        }
+        let doc = match last {
+            Some(doc) => doc,
+            None => self.cycle(),
+        };
+        self.write_snapshot(&doc);
+        if let Some(stop) = self.mad_stop.take() {
+            let _ = stop.send(());
+        }
+        // The AI thread is not waited for: an HTTP call in flight must not hold up the exit.
+        if let Some(ai) = &self.ai {
+            ai.stop();
+        }
+    }
+}
