@@ -85,6 +85,11 @@ pub const KNOWN: &[Known] = &[
     known!(Hw, "resp_cqe_flush_error", transport ERRORS, ["side" = "responder", "kind" = "cqe_flush"], []),
     known!(Hw, "resp_local_length_error", transport ERRORS, ["side" = "responder", "kind" = "local_length"], []),
     known!(Hw, "resp_remote_access_errors", transport ERRORS, ["side" = "responder", "kind" = "remote_access"], []),
+    // extended_err_cnts additions (patch by Patrisious Haddad, counters.c +
+    // mlx5_ifc.h query_q_counter_out): the requester gave up after its
+    // transport retries / RNR NAK retries ran out.
+    known!(Hw, "req_transport_retries_exceeded", transport ERRORS, ["side" = "requester", "kind" = "retry_exceeded"], []),
+    known!(Hw, "req_rnr_retries_exceeded", transport ERRORS, ["side" = "requester", "kind" = "rnr_retry_exceeded"], []),
 ];
 
 use super::ethtool::{
