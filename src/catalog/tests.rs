@@ -401,18 +401,35 @@ fn hw_names(driver: &str) -> Vec<String> {
 /// retransmission-type counters reach the transport families.
 #[test]
 fn catalog_hw_names_come_from_the_drivers() {
-    let drivers = ["mlx5", "bnxt_re", "efa", "irdma", "rxe", "hfi1"];
-    let all_names: Vec<(String, &str)> = drivers
-        .iter()
-        .flat_map(|d| hw_names(d).into_iter().map(move |n| (n, *d)))
-        .collect();
-    for k in all().filter(|k| k.source == Source::Hw) {
-        assert!(
-            all_names.iter().any(|(n, _)| n == k.file),
-            "{} is in no driver's list",
-            k.file
-        );
+    // Each table against its own driver's list: a name of another driver
+    // in a table would be looked up on the wrong hardware.
+    for (table, driver) in [
+        (mlx5::KNOWN, "mlx5"),
+        (bnxt::KNOWN, "bnxt_re"),
+        (efa::KNOWN, "efa"),
+        (irdma::KNOWN, "irdma"),
+        (rxe::KNOWN, "rxe"),
+        (hfi1::KNOWN, "hfi1"),
+    ] {
+        let own = hw_names(driver);
+        for k in table.iter().filter(|k| k.source == Source::Hw) {
+            assert!(
+                own.iter().any(|n| n == k.file),
+                "{} is not in {driver}.txt",
+                k.file
+            );
+        }
     }
+    // Every table with driver counters is one of those above.
+    let checked = 6;
+    let with_hw = HW_TABLES
+        .iter()
+        .filter(|t| t.iter().any(|k| k.source == Source::Hw))
+        .count();
+    assert_eq!(
+        with_hw, checked,
+        "a driver table is not checked against its list"
+    );
     let transport = |d: &str| {
         hw_names(d)
             .into_iter()
@@ -515,4 +532,31 @@ fn xmit_wait_ticks_as_seconds() {
     );
     assert_eq!(seconds_per_tick(&c(54000, 7, 3, 0, 4)), None);
     assert_eq!(seconds_per_tick(&c(54000, 7, 2, 0, 0)), None);
+}
+
+/// Every ethtool name a driver's table curates is a name that driver's own
+/// list gives (a `{N}` pattern: some index of it): a typo, or a name of
+/// another driver, in a table would never match a real `ethtool -S`.
+#[test]
+fn catalog_ethtool_names_are_in_their_drivers_list() {
+    for (table, file) in [
+        (mlx5::ETHTOOL, "mlx5-stat-names.txt"),
+        (bnxt::ETHTOOL, "bnxt-stat-names.txt"),
+        (irdma::ICE_ETHTOOL, "ice-stat-names.txt"),
+    ] {
+        let list = names(file);
+        let missing: Vec<&str> = table
+            .iter()
+            .map(|s| s.name)
+            .filter(|n| {
+                let candidates: Vec<String> = if n.contains("{N}") {
+                    (0..8).map(|i| n.replace("{N}", &i.to_string())).collect()
+                } else {
+                    vec![n.to_string()]
+                };
+                !candidates.iter().any(|c| list.contains(c))
+            })
+            .collect();
+        assert!(missing.is_empty(), "{file} lacks {missing:?}");
+    }
 }
