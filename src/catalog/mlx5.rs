@@ -94,8 +94,8 @@ pub const KNOWN: &[Known] = &[
 
 use super::ethtool::{
     BUFFER_THRESHOLD, DISCARDS, GLOBAL_PAUSE_DURATION, GLOBAL_PAUSE_TRANSITIONS, PAUSE_STORM,
-    PFC_DURATION, PFC_FRAMES, PFC_TRANSITIONS, PHY_ERRORS, PHY_LANE_ERRORS, PHY_RECEIVED_BITS,
-    PRIORITY_DISCARDS, PRIORITY_MARKED, Stat, Unit,
+    PFC_DURATION, PFC_FRAMES, PFC_TRANSITIONS, PHY_ERRORS, PHY_LANE_CORRECTED_BITS,
+    PHY_RECEIVED_BITS, PRIORITY_DISCARDS, PRIORITY_MARKED, Stat, Unit,
 };
 
 const RX: &[(&str, &str)] = &[("direction", "rx")];
@@ -176,7 +176,9 @@ pub const ETHTOOL: &[Stat] = &[
         .labels(&[("kind", "pcs_symbol")])
         .stat_label()
         .findings(&["phy_ber"]),
-    Stat::new("rx_err_lane_{N}_phy", &PHY_LANE_ERRORS).index("lane"),
+    Stat::new("rx_err_lane_{N}_phy", &PHY_LANE_CORRECTED_BITS)
+        .index("lane")
+        .unit(Unit::Bits),
     Stat::new("rx_bits_phy", &PHY_RECEIVED_BITS)
         .unit(Unit::Bits)
         .findings(&["phy_ber"]),

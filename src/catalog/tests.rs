@@ -182,8 +182,17 @@ fn mlx5_documented_names() {
     // 8 priorities x (any, buffer, congestion); marks; 4 lanes.
     assert_eq!(count("rdma_netdev_priority_discards_total"), 24);
     assert_eq!(count("rdma_netdev_priority_ecn_marked_packets_total"), 8);
-    assert_eq!(count("rdma_netdev_phy_lane_errors_total"), 4);
+    assert_eq!(count("rdma_netdev_phy_lane_corrected_bits_total"), 4);
     assert_eq!(count("rdma_netdev_global_pause_duration_seconds_total"), 2);
+    // rx_err_lane_N_phy is PPCNT phy_corrected_bits_laneN: bits, not errors.
+    let lane = family_of("rx_err_lane_2_phy").unwrap();
+    assert_eq!(
+        (lane.0, lane.2),
+        (
+            "rdma_netdev_phy_lane_corrected_bits_total",
+            ethtool::Unit::Bits
+        )
+    );
     // A threshold crossing is not a drop.
     assert_eq!(
         family_of("rx_buffer_passed_thres_phy").unwrap().0,
