@@ -75,7 +75,7 @@ impl CounterRules {
                 let index = hit.index.unwrap_or(0);
                 // A priority without PFC (or with PFC state unknown) may drop
                 // by design: only known-lossless priorities count.
-                if s.index != Some("priority") || !pfc.is_some_and(|m| m >> index & 1 == 1) {
+                if s.index != Some("priority") || pfc.is_none_or(|m| m >> index & 1 == 0) {
                     continue;
                 }
                 let rate = d as f64 / secs;
