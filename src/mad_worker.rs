@@ -117,7 +117,7 @@ pub struct PortWorker<P: MadPort> {
     pub device: String,
     pub ibdev: Option<String>,
     engine: Engine<P>,
-    caps: HashMap<u16, u16>,
+    caps: HashMap<u16, pma::Caps>,
     /// Far end identity (guid, desc, type, lid, port), refreshed on rescan.
     peer: Option<(u64, String, u8, u16, u8)>,
     peer_checked: Option<Instant>,

@@ -60,9 +60,14 @@ panel("Time paused per priority (PFC) and link-level pause", [(f"rate(rdma_pfc_p
 panel("Drops per priority and queue, pause storms", [(f"rate(rdma_netdev_priority_discards_total{{{NSEL}}}[{RATE}])", "{{netdev}} prio {{priority}} {{kind}}"),
                                                      (f"rate(rdma_netdev_cos_discards_total{{{NSEL}}}[{RATE}])", "{{netdev}} cos {{cos}}"),
                                                      (f"increase(rdma_netdev_pause_storm_events_total{{{NSEL}}}[{RATE}])", "{{netdev}} storm {{event}}")], unit="pps")
-panel("PHY: pre-FEC bit error ratio", [(f"sum by (instance, netdev) (rate(rdma_netdev_fec_corrected_bits_total{{{NSEL}}}[{RATE}])) / sum by (instance, netdev) (rate(rdma_netdev_phy_received_bits_total{{{NSEL}}}[{RATE}]))", "{{netdev}}")], unit="sci")
-panel("PHY errors", [(f"rate(rdma_netdev_phy_errors_total{{{NSEL}}}[{RATE}])", "{{netdev}} {{kind}}"),
-                     (f"rate(rdma_netdev_phy_lane_errors_total{{{NSEL}}}[{RATE}])", "{{netdev}} lane {{lane}}")], unit="ops")
+# Pre-FEC BER as the phy_ber finding computes it: corrected bits over the
+# received bits where the driver counts them (bnxt rx_bits; mlx5 only with a
+# 2026 patch), else over link speed x time, as the finding does.
+CORRECTED = f"sum by (instance, netdev) (rate(rdma_netdev_fec_corrected_bits_total{{{NSEL}}}[{RATE}]))"
+panel("PHY: pre-FEC bit error ratio", [(f"({CORRECTED} / sum by (instance, netdev) (rate(rdma_netdev_phy_received_bits_total{{{NSEL}}}[{RATE}])))"
+                                        f" or ({CORRECTED} / on (instance, netdev) (rdma_netdev_speed_bytes_per_second{{{NSEL}}} * 8))", "{{netdev}}")], unit="sci")
+panel("PHY errors", [(f"rate(rdma_netdev_phy_errors_total{{{NSEL}}}[{RATE}])", "{{netdev}} {{kind}}")], unit="ops")
+panel("PHY: FEC-corrected bits per lane", [(f"rate(rdma_netdev_phy_lane_corrected_bits_total{{{NSEL}}}[{RATE}])", "{{netdev}} lane {{lane}}")], unit="bps")
 panel("Saturated counters", [(f"rdma_stat_saturated{{{SEL}}}", "{{device}}/{{port}} {{counter}}")], kind="table", w=12)
 panel("Firmware and boards", [("rdma_device_info{instance=~\"$instance\",device=~\"$device\"}", "{{device}} {{fw_ver}} {{board_id}}")], kind="table", w=12)
 panel("Agent: collectors", [("rdma_monitor_collector_success{instance=~\"$instance\"}", "{{collector}}"),

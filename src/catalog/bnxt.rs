@@ -118,9 +118,10 @@ pub const ETHTOOL: &[Stat] = &[
         .stat_label(),
     Stat::new("rx_stat_discard", &DISCARDS).stat_label(),
     Stat::new("tx_stat_discard", &DISCARDS).stat_label(),
-    Stat::new("rx_discard_packets_cos{N}", &COS_DISCARDS)
-        .index("cos")
-        .findings(&["priority_drops"]),
+    // Not in `priority_drops`: which priorities a CoS queue carries is the
+    // firmware's queue mapping (bnxt_en pri2cos), which no interface the
+    // agent reads shows, so a lossy queue cannot be told from a lossless one.
+    Stat::new("rx_discard_packets_cos{N}", &COS_DISCARDS).index("cos"),
     Stat::new("rx_buffer_passed_threshold", &BUFFER_THRESHOLD).stat_label(),
     Stat::new("rx_fcs_err_frames", &PHY_ERRORS)
         .labels(&[("kind", "crc")])

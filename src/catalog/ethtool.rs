@@ -170,9 +170,11 @@ pub const PHY_ERRORS: Family = Family {
     metric: "rdma_netdev_phy_errors_total",
     help: "Physical-layer errors by kind (crc: frames with a bad FCS, symbol: symbol errors, pcs_symbol: symbol errors FEC did not correct), under the driver's name (mlx5 rx_*_phy, bnxt rx_pcs_symbol_err, rx_fcs_err_frames).",
 };
-pub const PHY_LANE_ERRORS: Family = Family {
-    metric: "rdma_netdev_phy_lane_errors_total",
-    help: "Physical-layer errors per lane (mlx5 rx_err_lane_N_phy).",
+/// mlx5's rx_err_lane_N_phy is PPCNT phy_corrected_bits_laneN (en_stats.c
+/// `pport_phy_statistical_err_lanes_stats_desc`): bits FEC corrected, not errors.
+pub const PHY_LANE_CORRECTED_BITS: Family = Family {
+    metric: "rdma_netdev_phy_lane_corrected_bits_total",
+    help: "Bits FEC corrected per lane (mlx5 rx_err_lane_N_phy, PPCNT phy_corrected_bits_laneN): a lane's share of the pre-FEC bit errors.",
 };
 pub const PHY_RECEIVED_BITS: Family = Family {
     metric: "rdma_netdev_phy_received_bits_total",

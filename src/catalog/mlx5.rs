@@ -85,12 +85,17 @@ pub const KNOWN: &[Known] = &[
     known!(Hw, "resp_cqe_flush_error", transport ERRORS, ["side" = "responder", "kind" = "cqe_flush"], []),
     known!(Hw, "resp_local_length_error", transport ERRORS, ["side" = "responder", "kind" = "local_length"], []),
     known!(Hw, "resp_remote_access_errors", transport ERRORS, ["side" = "responder", "kind" = "remote_access"], []),
+    // extended_err_cnts additions (patch by Patrisious Haddad, counters.c +
+    // mlx5_ifc.h query_q_counter_out): the requester gave up after its
+    // transport retries / RNR NAK retries ran out.
+    known!(Hw, "req_transport_retries_exceeded", transport ERRORS, ["side" = "requester", "kind" = "retry_exceeded"], []),
+    known!(Hw, "req_rnr_retries_exceeded", transport ERRORS, ["side" = "requester", "kind" = "rnr_retry_exceeded"], []),
 ];
 
 use super::ethtool::{
     BUFFER_THRESHOLD, DISCARDS, GLOBAL_PAUSE_DURATION, GLOBAL_PAUSE_TRANSITIONS, PAUSE_STORM,
-    PFC_DURATION, PFC_FRAMES, PFC_TRANSITIONS, PHY_ERRORS, PHY_LANE_ERRORS, PHY_RECEIVED_BITS,
-    PRIORITY_DISCARDS, PRIORITY_MARKED, Stat, Unit,
+    PFC_DURATION, PFC_FRAMES, PFC_TRANSITIONS, PHY_ERRORS, PHY_LANE_CORRECTED_BITS,
+    PHY_RECEIVED_BITS, PRIORITY_DISCARDS, PRIORITY_MARKED, Stat, Unit,
 };
 
 const RX: &[(&str, &str)] = &[("direction", "rx")];
@@ -171,7 +176,9 @@ pub const ETHTOOL: &[Stat] = &[
         .labels(&[("kind", "pcs_symbol")])
         .stat_label()
         .findings(&["phy_ber"]),
-    Stat::new("rx_err_lane_{N}_phy", &PHY_LANE_ERRORS).index("lane"),
+    Stat::new("rx_err_lane_{N}_phy", &PHY_LANE_CORRECTED_BITS)
+        .index("lane")
+        .unit(Unit::Bits),
     Stat::new("rx_bits_phy", &PHY_RECEIVED_BITS)
         .unit(Unit::Bits)
         .findings(&["phy_ber"]),

@@ -153,7 +153,7 @@ mod tests {
         );
         assert_eq!(
             set.get(
-                "rdma_netdev_phy_lane_errors_total",
+                "rdma_netdev_phy_lane_corrected_bits_total",
                 &[("netdev", "eth2"), ("lane", "2")]
             ),
             Some(Value::U64(13))

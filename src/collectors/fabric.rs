@@ -101,14 +101,13 @@ impl Collector for FabricCollector {
             }
         }
         for l in &view.local {
-            let dev = l.ibdev.as_deref().unwrap_or(&l.umad_device);
             let port = l.port.to_string();
             if let Some(peer) = &l.peer {
                 out.gauge_u64(
                     "rdma_port_peer_info",
                     "The port at the far end of a local IB link (value is always 1).",
                     &[
-                        ("device", dev),
+                        super::xmit_wait::local_port_label(l),
                         ("port", &port),
                         ("peer_guid", &format!("{:#018x}", peer.node_guid)),
                         ("peer_port", &peer.port.to_string()),

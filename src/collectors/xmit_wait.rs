@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use super::{CollectError, Collector, Cycle, Registration};
 use crate::catalog::xmit_wait::{WaitClock, seconds_per_tick};
 use crate::config::Config;
-use crate::mad_worker::FabricPort;
+use crate::mad_worker::{FabricPort, LocalPort};
 use crate::metrics::{Builder, Kind, Value};
 use crate::sources::mad::pma::PortCounters;
 
@@ -34,6 +34,16 @@ const RAW: &str = "rdma_port_pma_sample_tick";
 const RAW_HELP: &str = "PortSamplesControl.Tick of the port's PMA as read (PortXmitWait counts in Tick + 1 symbol times).";
 const FABRIC_RAW: &str = "rdma_fabric_port_pma_sample_tick";
 const FABRIC_RAW_HELP: &str = "PortSamplesControl.Tick of a fabric port's PMA as read (PortXmitWait counts in Tick + 1 symbol times).";
+
+/// The label naming a local MAD port: `device` (its RDMA device) when the
+/// umad device's ibdev is known, else `umad` (the /dev/infiniband path):
+/// `device` means an RDMA device and nothing else.
+pub(super) fn local_port_label(l: &LocalPort) -> (&'static str, &str) {
+    match &l.ibdev {
+        Some(dev) => ("device", dev),
+        None => ("umad", &l.umad_device),
+    }
+}
 
 /// The wait counter of a reading and the seconds one tick stands for.
 pub fn wait(pc: &PortCounters, clock: &WaitClock) -> Option<(u64, f64)> {
@@ -105,12 +115,11 @@ impl Collector for XmitWait {
         }
         for l in &view.local {
             if let (Some(pc), Some(clock)) = (l.counters.ok(), l.wait_clock.as_ref()) {
-                let dev = l.ibdev.as_deref().unwrap_or(&l.umad_device);
                 let port = l.port.to_string();
                 export(
                     out,
                     [(SECONDS, SECONDS_HELP), (TICK, TICK_HELP), (RAW, RAW_HELP)],
-                    &[("device", dev), ("port", &port)],
+                    &[local_port_label(l), ("port", &port)],
                     pc,
                     clock,
                 );

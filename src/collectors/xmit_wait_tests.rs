@@ -101,3 +101,36 @@ fn seconds_where_the_asic_is_documented_and_absent_elsewhere() {
     let text = String::from_utf8(set.text().to_vec()).unwrap();
     assert!(!text.contains("0x000000000000000b"), "{text}");
 }
+
+/// A umad device whose RDMA device is not known: its series carry the path
+/// as `umad`, never as `device` (which names RDMA devices only).
+#[test]
+fn an_unknown_ibdev_is_no_device() {
+    let local = |ibdev: Option<&str>| LocalPort {
+        umad_device: "/dev/infiniband/umad0".into(),
+        ibdev: ibdev.map(str::to_string),
+        port: 1,
+        lid: 3,
+        counters: reading(5_000),
+        wait_clock: clock(54000, 7),
+        peer: None,
+    };
+    let view = MadView {
+        local: vec![local(None)],
+        ..MadView::default()
+    };
+    let set = collect(&view);
+    let umad = [("umad", "/dev/infiniband/umad0"), ("port", "1")];
+    assert!(set.get(SECONDS, &umad).is_some());
+    let text = String::from_utf8(set.text().to_vec()).unwrap();
+    assert!(!text.contains("device="), "{text}");
+    let view = MadView {
+        local: vec![local(Some("mlx5_0"))],
+        ..MadView::default()
+    };
+    let set = collect(&view);
+    assert!(
+        set.get(SECONDS, &[("device", "mlx5_0"), ("port", "1")])
+            .is_some()
+    );
+}

@@ -2,9 +2,11 @@
 //! catalog (`catalog::used_by`, `catalog::ethtool::used_by`):
 //! - `retransmission_rate`: a port's transport retransmissions per second
 //!   above `retransmissions_per_second`.
-//! - `priority_drops`: a PFC-enabled priority (mlx5 rx_prioN_discards) or a
-//!   CoS queue (bnxt rx_discard_packets_cosN) dropping more than
-//!   `priority_drops_per_second`.
+//! - `priority_drops`: a priority DCB reports PFC-enabled (mlx5
+//!   rx_prioN_discards) dropping more than `priority_drops_per_second`. bnxt
+//!   CoS queues (rx_discard_packets_cosN) stay metrics only: their
+//!   priorities are the firmware's mapping, so a lossy queue (which may drop
+//!   by design) cannot be told from a lossless one.
 //! - `phy_ber`: a netdev's pre-FEC bit error ratio (corrected bits / received
 //!   bits, or / (speed × interval) where the driver has no received-bits
 //!   counter) above `pre_fec_ber` (warning), or symbol errors FEC could not
@@ -71,9 +73,9 @@ impl CounterRules {
                     continue;
                 };
                 let index = hit.index.unwrap_or(0);
-                // A priority without PFC may drop by design; a CoS queue's
-                // priorities are the driver's to map, so every queue counts.
-                if s.index == Some("priority") && pfc.is_some_and(|m| m >> index & 1 == 0) {
+                // A priority without PFC (or with PFC state unknown) may drop
+                // by design: only known-lossless priorities count.
+                if s.index != Some("priority") || pfc.is_none_or(|m| m >> index & 1 == 0) {
                     continue;
                 }
                 let rate = d as f64 / secs;

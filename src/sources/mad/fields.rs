@@ -139,6 +139,9 @@ pub const PORT_COUNTERS: &[Field] = &[
 ];
 
 /// PortCountersExtended (PerfMgt attribute 0x001D), IBTA vol. 1 §16.1.4.11.
+/// The fields past PortMulticastRcvPkts are the additional 64-bit counters a
+/// PMA has when ClassPortInfo.CapabilityMask2 bit 1 (IsAdditionalPortCountersExtendedSupported)
+/// is set; offsets as libibmad fields.c (`IB_PC_EXT_XMT_WAIT_F`) and perfquery -x read them.
 pub const PORT_COUNTERS_EXT: &[Field] = &[
     f("PortSelect", 8, 8),
     f("CounterSelect", 16, 16),
@@ -150,6 +153,7 @@ pub const PORT_COUNTERS_EXT: &[Field] = &[
     f("PortUnicastRcvPkts", 384, 64),
     f("PortMulticastXmitPkts", 448, 64),
     f("PortMulticastRcvPkts", 512, 64),
+    f("PortXmitWait", 1344, 64),
 ];
 
 /// PortRcvErrorDetails (PerfMgt attribute 0x0015), IBTA vol. 1 §16.1.4.2.
@@ -205,7 +209,7 @@ mod tests {
             (SWITCH_INFO, 64),
             (CLASS_PORT_INFO, 72),
             (PORT_COUNTERS, 44),
-            (PORT_COUNTERS_EXT, 72),
+            (PORT_COUNTERS_EXT, 192),
             (PORT_RCV_ERROR_DETAILS, 16),
             (PORT_XMIT_DISCARD_DETAILS, 12),
         ] {

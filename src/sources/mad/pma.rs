@@ -18,6 +18,32 @@ pub const CAP_ALL_PORT_SELECT: u16 = 1 << 8;
 pub const CAP_EXT_WIDTH: u16 = 1 << 9;
 pub const CAP_EXT_WIDTH_NOIETF: u16 = 1 << 10;
 pub const CAP_XMIT_WAIT: u16 = 1 << 12;
+/// ClassPortInfo.CapabilityMask2 bit 1: PortCountersExtended carries the
+/// 64-bit error counters and PortXmitWait too (libibmad
+/// `IB_PM_IS_ADDL_PORT_CTRS_EXT_SUP`).
+pub const CAP2_ADDL_PORT_COUNTERS_EXT: u32 = 1 << 1;
+
+/// What a PMA's ClassPortInfo says it can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Caps {
+    /// CapabilityMask.
+    pub mask: u16,
+    /// CapabilityMask2 (27 bits).
+    pub mask2: u32,
+}
+
+impl Caps {
+    /// PortCountersExtended answers (64-bit traffic counters).
+    pub fn extended(&self) -> bool {
+        self.mask & (CAP_EXT_WIDTH | CAP_EXT_WIDTH_NOIETF) != 0 || self.additional()
+    }
+
+    /// PortCountersExtended also has the 64-bit PortXmitWait: at HDR a
+    /// 32-bit PortXmitWait fills in seconds (2^32 ticks of 0.32 ns).
+    pub fn additional(&self) -> bool {
+        self.mask2 & CAP2_ADDL_PORT_COUNTERS_EXT != 0
+    }
+}
 
 /// PortCounters fields and their sysfs names.
 const FROM_PORT_COUNTERS: &[(&str, &str)] = &[
@@ -58,6 +84,8 @@ const FROM_EXTENDED: &[(&str, &str)] = &[
     ("PortMulticastXmitPkts", "multicast_xmit_packets"),
     ("PortMulticastRcvPkts", "multicast_rcv_packets"),
 ];
+/// The additional 64-bit counters read (CapabilityMask2 bit 1).
+const FROM_EXTENDED_ADDL: &[(&str, &str)] = &[("PortXmitWait", "port_xmit_wait")];
 const FROM_DETAILS: &[(&str, &[Field], &str)] = &[
     (
         "PortLocalPhysicalErrors",
@@ -159,7 +187,7 @@ pub fn read<P: MadPort>(
     engine: &mut Engine<P>,
     targets: &[Target],
     details: bool,
-    caps: &mut HashMap<u16, u16>,
+    caps: &mut HashMap<u16, Caps>,
 ) -> Vec<Result<PortCounters, QueryError>> {
     let mut lids: Vec<u16> = targets
         .iter()
@@ -179,9 +207,10 @@ pub fn read<P: MadPort>(
     for (lid, answer) in lids.iter().zip(engine.run(&cpi)) {
         match answer {
             Ok(r) => {
-                let mask = fields::get(&r.data, field(fields::CLASS_PORT_INFO, "CapabilityMask"))
-                    .unwrap_or(0);
-                caps.insert(*lid, mask as u16);
+                let get = |name| fields::get(&r.data, field(fields::CLASS_PORT_INFO, name));
+                let mask = get("CapabilityMask").unwrap_or(0) as u16;
+                let mask2 = get("CapabilityMask2").unwrap_or(0) as u32;
+                caps.insert(*lid, Caps { mask, mask2 });
             }
             Err(e) => {
                 cap_errors.insert(*lid, e);
@@ -197,7 +226,7 @@ pub fn read<P: MadPort>(
             continue;
         };
         let mut attrs = vec![mad::ATTR_PORT_COUNTERS];
-        if cap & (CAP_EXT_WIDTH | CAP_EXT_WIDTH_NOIETF) != 0 {
+        if cap.extended() {
             attrs.push(mad::ATTR_PORT_COUNTERS_EXT);
         }
         if details {
@@ -218,7 +247,7 @@ pub fn read<P: MadPort>(
             None => Ok(PortCounters {
                 lid: t.lid,
                 port: t.port,
-                capability_mask: caps.get(&t.lid).copied().unwrap_or(0),
+                capability_mask: caps.get(&t.lid).map_or(0, |c| c.mask),
                 extended: false,
                 counters: Vec::new(),
                 details_error: None,
@@ -264,10 +293,12 @@ pub fn read<P: MadPort>(
     for (i, data) in ext_data {
         let Ok(pc) = &mut out[i] else { continue };
         pc.extended = true;
+        let addl = caps.get(&targets[i].lid).is_some_and(Caps::additional);
+        let wide: &[(&str, &str)] = if addl { FROM_EXTENDED_ADDL } else { &[] };
         // 64-bit values replace the 32-bit ones of the same name.
         pc.counters
-            .retain(|(n, _)| !FROM_EXTENDED.iter().any(|(_, e)| e == n));
-        for (f, name) in FROM_EXTENDED {
+            .retain(|(n, _)| !FROM_EXTENDED.iter().chain(wide).any(|(_, e)| e == n));
+        for (f, name) in FROM_EXTENDED.iter().chain(wide) {
             if let Some(v) = fields::get(&data, field(fields::PORT_COUNTERS_EXT, f)) {
                 pc.counters.push((name, v));
             }

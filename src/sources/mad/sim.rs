@@ -25,6 +25,9 @@ pub struct SimFabric {
     pub seen: u64,
     /// PortSamplesControl.Tick of the switch (LID 1); None: not answered.
     pub switch_tick: Option<u8>,
+    /// The 64-bit PortXmitWait of PortCountersExtended: Some makes the PMAs
+    /// announce the additional extended counters (CapabilityMask2 bit 1).
+    pub xmit_wait_64: Option<u64>,
 }
 
 fn put(data: &mut [u8], table: &'static [Field], name: &str, v: u64) {
@@ -115,7 +118,11 @@ impl SimFabric {
                 }
                 match attr {
                     mad::ATTR_CLASS_PORT_INFO => {
-                        put(data, fields::CLASS_PORT_INFO, "CapabilityMask", 0x1200)
+                        let t = fields::CLASS_PORT_INFO;
+                        put(data, t, "CapabilityMask", 0x1200);
+                        if self.xmit_wait_64.is_some() {
+                            put(data, t, "CapabilityMask2", 0b10);
+                        }
                     }
                     mad::ATTR_PORT_COUNTERS => {
                         let t = fields::PORT_COUNTERS;
@@ -128,6 +135,9 @@ impl SimFabric {
                         let t = fields::PORT_COUNTERS_EXT;
                         put(data, t, "PortXmitData", 0x1_0000_0000 + u64::from(out.lid));
                         put(data, t, "PortRcvPkts", 12345);
+                        if let Some(w) = self.xmit_wait_64 {
+                            put(data, t, "PortXmitWait", w);
+                        }
                     }
                     // Tick is byte 2 of the attribute (ib_pma.h
                     // `struct ib_pma_portsamplescontrol`), written by offset

@@ -106,7 +106,8 @@ fn pma_reads_extended_and_error_counters() {
         "unknown LID: {:?}",
         r[1]
     );
-    assert_eq!(caps[&2], 0x1200);
+    assert_eq!(caps[&2].mask, 0x1200);
+    assert!(!caps[&2].additional());
     // Details the PMA doesn't answer leave the counters and say why.
     let r = pma::read(&mut e, &[Target { lid: 3, port: 1 }], true, &mut caps);
     let pc = r[0].as_ref().unwrap();
@@ -118,6 +119,39 @@ fn pma_reads_extended_and_error_counters() {
         "{pc:?}"
     );
     assert!(pc.counters.iter().any(|(n, _)| *n == "symbol_error"));
+}
+
+/// At HDR a PortXmitWait tick is 0.32 ns: the 32-bit PortCounters field
+/// fills in 1.37 s. Where the PMA has the additional extended counters,
+/// the 64-bit one is read instead (what `perfquery -x` shows).
+#[test]
+fn pma_prefers_the_64_bit_xmit_wait() {
+    let wide = 3 * (1u64 << 32) + 5;
+    let mut e = engine(SimFabric {
+        xmit_wait_64: Some(wide),
+        ..SimFabric::default()
+    });
+    let mut caps = HashMap::new();
+    let r = pma::read(&mut e, &[Target { lid: 2, port: 1 }], false, &mut caps);
+    let pc = r[0].as_ref().unwrap();
+    let waits: Vec<u64> = pc
+        .counters
+        .iter()
+        .filter(|(n, _)| *n == "port_xmit_wait")
+        .map(|(_, v)| *v)
+        .collect();
+    assert_eq!(waits, [wide], "one value, the 64-bit one");
+    assert!(caps[&2].additional());
+    // Without CapabilityMask2 bit 1 (ibsim 0.10: CapMask2 0) the 32-bit one stays.
+    let mut e = engine(SimFabric::default());
+    let r = pma::read(
+        &mut e,
+        &[Target { lid: 2, port: 1 }],
+        false,
+        &mut HashMap::new(),
+    );
+    let v: HashMap<_, _> = r[0].as_ref().unwrap().counters.iter().copied().collect();
+    assert_eq!(v["port_xmit_wait"], 77);
 }
 
 #[test]
