@@ -152,7 +152,7 @@ metrics = text("metrics.txt") if os.path.exists(os.path.join(OUT, "metrics.txt")
 check('rdma_fabric_port_symbol_errors_total{node_guid="0x0c42a10300e1a030",node_desc="node03 HCA-1",lid="5",port="1"} 4660' in metrics,
       "scrape lacks node03's SymbolErrorCounter")
 check('rdma_fabric_nodes{type="switch"} 2' in metrics, "scrape lacks the node counts")
-check('rdma_port_peer_info{device="/dev/infiniband/umad0",port="1",peer_guid="0x248a0703009c0a10",peer_port="1"' in metrics,
+check('rdma_port_peer_info{umad="/dev/infiniband/umad0",port="1",peer_guid="0x248a0703009c0a10",peer_port="1"' in metrics,
       "scrape lacks the far end of the local link")
 try:
     r = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True, text=True)
