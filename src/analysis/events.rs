@@ -95,11 +95,18 @@ impl EventWatch {
                 "link events (RTNLGRP_LINK) unavailable ({e}): carrier changes are counted per poll only"
             )
         });
-        let rdma = listen(cfg.rdma_monitor, nl::listen_rdma, "polling", |e| {
-            log::info!(
-                "RDMA netlink monitor events unavailable ({e}; they need Linux 6.12): device changes are found by the periodic rescan"
-            )
-        });
+        let absent = nl::kernel_release().and_then(|r| nl::monitor_absent(&r));
+        let rdma = match absent {
+            Some(why) if cfg.rdma_monitor => {
+                log::info!("{why}: device changes are found by the periodic rescan");
+                State::Down("polling", why)
+            }
+            _ => listen(cfg.rdma_monitor, nl::listen_rdma, "polling", |e| {
+                log::info!(
+                    "RDMA netlink monitor events unavailable ({e}; they need Linux 6.12): device changes are found by the periodic rescan"
+                )
+            }),
+        };
         let kmsg = if cfg.kernel_log {
             match Kmsg::open(&cfg.kmsg_path) {
                 Ok(k) => State::On(k),

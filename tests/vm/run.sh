@@ -21,6 +21,9 @@ python3 tests/vm/compare.py "$SHARE/out"
 # rdma-monitor top (local, --url batch and interactive in tmux, consumers)
 # against rdma statistic deltas over traffic bursts and rdma res (a second boot).
 tests/vm/top.sh
+# Events between polls: a double carrier flap, a /dev/kmsg line and rxe0
+# deleted and re-added, seen by the agent (a short third boot, no traffic).
+tests/vm/events.sh
 # Syscalls per port per cycle counted by strace in the guest, at 2 and at 16
 # rxe devices, with threads created and clock_gettime calls (a second boot).
 tests/vm/strace.sh

@@ -66,6 +66,8 @@ struct PortHistory {
     transitions: VecDeque<u64>,
     /// A down seen by sample or counter, waiting for the port to come back.
     down_pending: bool,
+    /// Link-event ups counted while the port was down at the polls since.
+    event_ups_pending: u64,
 }
 
 pub struct Findings {
@@ -192,6 +194,7 @@ impl Findings {
                     best_rate: p.best_rate,
                     transitions: p.transitions.into_iter().collect(),
                     down_pending: p.down_pending,
+                    event_ups_pending: 0,
                 },
             );
         }

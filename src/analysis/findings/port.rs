@@ -23,22 +23,30 @@ impl Findings {
         let active = p.state.as_ref().is_some_and(|s| s.value == STATE_ACTIVE);
         let downed = delta_of(c("link_downed"))
             .max(delta_of(hw("link_downed")))
-            .max(carrier_flaps)
-            .max(event_ups.len() as u64);
+            .max(carrier_flaps);
         if p.state.is_some() {
+            // A down→up a link event saw is a finished transition at its time,
+            // even when the port is down again at this poll (a flap across it).
+            let ups = &event_ups[..event_ups.len().min(64)];
+            h.transitions.extend(ups.iter().copied());
             if !active {
                 h.down_pending = true;
+                h.event_ups_pending += ups.len() as u64;
             }
             if active && (h.down_pending || downed > 0) {
                 // Each down the counter saw is one transition; a down the samples
-                // caught without the counter moving counts once.
+                // caught without the counter moving counts once. Those the link
+                // events gave since (the larger count, never the sum) are not
+                // counted again.
                 let n = downed.max(u64::from(h.down_pending)).min(64);
-                // Link events know when each came back up; the rest count now.
-                let mut at = event_ups.iter().copied();
-                for _ in 0..n {
-                    h.transitions.push_back(at.next().unwrap_or(now_ms));
+                let given = ups.len() as u64 + h.event_ups_pending;
+                for _ in given..n {
+                    h.transitions.push_back(now_ms);
                 }
                 h.down_pending = false;
+            }
+            if active {
+                h.event_ups_pending = 0;
             }
         }
         let window_ms = (th.flap_window * 1000.0) as u64;

@@ -145,3 +145,23 @@ fn hand_defined_constants_follow_the_6_1_enums() {
     assert_eq!(sys::RDMA_NLDEV_ATTR_MAX + 6, RDMA_NLDEV_ATTR_EVENT_TYPE);
     assert_eq!(sys::RDMA_NLDEV_CMD_STAT_GET_STATUS, 24);
 }
+
+/// Before 6.12 the kernel lets root join RDMA_NL_GROUP_NOTIFY and never
+/// sends on it (the 6.1 rxe VM: the join succeeded, no event came): the
+/// release decides. Distribution suffixes and a two-digit minor parse; a
+/// release that does not parse leaves the decision to the join.
+#[test]
+fn monitor_events_need_6_12() {
+    assert!(
+        monitor_absent("6.1.0-27-amd64")
+            .unwrap()
+            .contains("Linux 6.1 ")
+    );
+    assert!(monitor_absent("5.14.0-503.el9.x86_64").is_some());
+    assert!(monitor_absent("6.11.10").is_some());
+    assert_eq!(monitor_absent("6.12.0"), None);
+    assert_eq!(monitor_absent("6.18.44-fc-v782"), None);
+    assert_eq!(monitor_absent("7.0-rc1"), None);
+    assert_eq!(monitor_absent("mainline"), None);
+    assert_eq!(monitor_absent(""), None);
+}
