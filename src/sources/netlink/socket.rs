@@ -218,10 +218,10 @@ fn recv_datagrams(
         msgs[i].msg_hdr.msg_iov = &mut iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    // SAFETY: each of the first `n` headers points at one iovec, each iovec
-    // at its own `slot` bytes of `buf`; all outlive the call. MSG_TRUNC
-    // makes the kernel return each datagram's real length; MSG_WAITFORONE
-    // waits (up to SO_RCVTIMEO) for the first only.
+    // MSG_TRUNC makes the kernel return each datagram's real length;
+    // MSG_WAITFORONE waits (up to SO_RCVTIMEO) for the first only.
+    // SAFETY: each of the first `n` headers points at one iovec, each at its
+    // own `slot` bytes of `buf`; all outlive the call.
     let got = unsafe {
         libc::recvmmsg(
             fd.as_raw_fd(),
