@@ -1,6 +1,9 @@
 //! `make bench`: render cost of a large scrape and the cost of one collection
 //! cycle over the bundled sysfs tree.
 
+#[path = "../tests/support/rxe_cycle.rs"]
+mod rxe_cycle;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,40 +88,8 @@ fn full_cycle_fixture(bencher: divan::Bencher) {
 /// recorded replies: the CPU side of a netlink cycle, without the syscalls.
 #[divan::bench]
 fn netlink_decode_rxe_cycle(bencher: divan::Bencher) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/netlink/rxe-6.1");
-    let f = |n: &str| std::fs::read(dir.join(n)).expect("recorded reply");
-    // The resource dump holds both devices; a cycle asks each with a RES_GET doit.
-    let res = f("03-res-dump.bin");
-    let res: Vec<Vec<u8>> = rdma_monitor::sources::netlink::wire::frames(&res)
-        .take(2)
-        .map(<[u8]>::to_vec)
-        .collect();
-    // Every cycle: the device dump, then one batch (port, hw counters,
-    // resources, bound counters of each device).
-    let steady = |res: &[Vec<u8>]| {
-        vec![
-            f("02-get-dump.bin"),
-            f("04-port-dump-rxe0.bin"),
-            f("05-stat-rxe0-1.bin"),
-            res[0].clone(),
-            f("07-stat-qp-dump-rxe0.bin"),
-            f("08-port-dump-rxe1.bin"),
-            f("09-stat-rxe1-1.bin"),
-            res[1].clone(),
-            f("11-stat-qp-dump-rxe1.bin"),
-        ]
-    };
-    // Discovery adds the system settings and each port's counter status.
-    let mut first = steady(&res);
-    first.splice(
-        1..1,
-        [
-            f("01-sys.bin"),
-            f("06-stat-status-rxe0-1.bin"),
-            f("10-stat-status-rxe1-1.bin"),
-        ],
-    );
-    let replay = Replay::looping(first, steady(&res));
+    let (first, steady) = rxe_cycle::rxe_cycle_replies();
+    let replay = Replay::looping(first, steady);
     let mut src = NetlinkSource::new(replay, DeviceFilter::default(), Duration::from_secs(3600));
     let r = src.poll(Instant::now()).expect("first cycle");
     assert_eq!(r.devices.len(), 2);

@@ -3,6 +3,9 @@
 //! The agent runs a cycle a second for months: what the hot path allocates
 //! every cycle is paid in allocator time (musl's is slow) and fragmentation.
 
+#[path = "support/rxe_cycle.rs"]
+mod rxe_cycle;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::PathBuf;
@@ -15,7 +18,6 @@ use rdma_monitor::exporters::Published;
 use rdma_monitor::metrics::Builder;
 use rdma_monitor::model::DeviceFilter;
 use rdma_monitor::sources::netlink::nldev::poll::NetlinkSource;
-use rdma_monitor::sources::netlink::wire::frames;
 use rdma_monitor::sources::netlink::{NlError, NlTransport, TransportStats};
 use rdma_monitor::sources::sysfs::SysfsSource;
 
@@ -173,30 +175,7 @@ impl NlTransport for Looped {
 /// A steady RDMA netlink cycle of the rxe VM (2 devices, recorded replies).
 #[test]
 fn netlink_poll_allocations() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/netlink/rxe-6.1");
-    let f = |n: &str| std::fs::read(dir.join(n)).expect("recorded reply");
-    let res = f("03-res-dump.bin");
-    let res: Vec<Vec<u8>> = frames(&res).take(2).map(<[u8]>::to_vec).collect();
-    let steady = vec![
-        f("02-get-dump.bin"),
-        f("04-port-dump-rxe0.bin"),
-        f("05-stat-rxe0-1.bin"),
-        res[0].clone(),
-        f("07-stat-qp-dump-rxe0.bin"),
-        f("08-port-dump-rxe1.bin"),
-        f("09-stat-rxe1-1.bin"),
-        res[1].clone(),
-        f("11-stat-qp-dump-rxe1.bin"),
-    ];
-    let mut first = steady.clone();
-    first.splice(
-        1..1,
-        [
-            f("01-sys.bin"),
-            f("06-stat-status-rxe0-1.bin"),
-            f("10-stat-status-rxe1-1.bin"),
-        ],
-    );
+    let (first, steady) = rxe_cycle::rxe_cycle_replies();
     let transport = Looped {
         first: first.into(),
         steady,

@@ -47,12 +47,19 @@ pub struct Finding {
 impl Finding {
     /// Where it is, as one word: the RDMA device, else the netdev, else the subject.
     pub fn place(&self) -> &str {
-        if !self.device.is_empty() {
-            return &self.device;
-        }
-        self.netdev
-            .as_deref()
-            .or(self.subject.as_deref())
-            .unwrap_or_default()
+        place(
+            &self.device,
+            self.netdev.as_deref(),
+            self.subject.as_deref(),
+        )
     }
+}
+
+/// Where a finding is, as one word: the RDMA device, else the netdev, else
+/// the subject (also for findings read back from a snapshot document).
+pub fn place<'a>(device: &'a str, netdev: Option<&'a str>, subject: Option<&'a str>) -> &'a str {
+    if !device.is_empty() {
+        return device;
+    }
+    netdev.or(subject).unwrap_or_default()
 }

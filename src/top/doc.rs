@@ -95,13 +95,11 @@ pub struct Finding {
 impl Finding {
     /// Where it is: the RDMA device, else the netdev, else the subject.
     pub fn place(&self) -> &str {
-        if !self.device.is_empty() {
-            return &self.device;
-        }
-        self.netdev
-            .as_deref()
-            .or(self.subject.as_deref())
-            .unwrap_or_default()
+        crate::model::finding::place(
+            &self.device,
+            self.netdev.as_deref(),
+            self.subject.as_deref(),
+        )
     }
 }
 
