@@ -253,9 +253,9 @@ fn attribution_10k_qps(bencher: divan::Bencher) {
     };
     let mut src = AttributionSource::new(&proc_root, tmp.path(), Duration::ZERO, 256);
     let first = src
-        .poll(Instant::now(), 0, &mut client, &reading)
+        .poll(Instant::now(), || 0, &mut client, &reading)
         .expect("due");
     assert_eq!(first.consumers.len(), 50);
     assert_eq!(first.consumers.iter().map(|c| c.qps()).sum::<u64>(), 10_000);
-    bencher.bench_local(|| divan::black_box(src.poll(Instant::now(), 0, &mut client, &reading)));
+    bencher.bench_local(|| divan::black_box(src.poll(Instant::now(), || 0, &mut client, &reading)));
 }

@@ -228,7 +228,7 @@ impl Source for Rdma {
         let nl_reading = self.poll_netlink(now);
         if let (Netlink::On(src), Some(r), Some(a)) =
             (&mut self.netlink, &nl_reading, &mut self.attribution)
-            && let Some(done) = a.poll(now, unix_ms(SystemTime::now()), src.client_mut(), r)
+            && let Some(done) = a.poll(now, || unix_ms(SystemTime::now()), src.client_mut(), r)
         {
             self.consumers = Some(Arc::new(done));
         }

@@ -231,7 +231,12 @@ fn optional_per_qp_byte_counters_become_bytes_per_job() {
         crate::sources::netlink::nldev::res::tests::recorded_replay(),
     );
     let a = src
-        .poll(std::time::Instant::now(), 1, &mut client, &reading(bound))
+        .poll(
+            std::time::Instant::now(),
+            || 1,
+            &mut client,
+            &reading(bound),
+        )
         .unwrap();
     let set = collect(&a);
     let l = [("device", "rxe1"), ("port", "1"), ("job_id", "4242")];

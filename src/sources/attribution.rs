@@ -1,8 +1,11 @@
 //! One attribution pass: the QP, MR, CQ and PD dumps of every device (one
 //! dump per type and device), the PIDs in them resolved to consumers through
 //! `/proc` ([`super::cgroup`]), the bound per-PID counters of the cycle's
-//! netlink reading summed per consumer. Runs every `attribution.interval`,
-//! and always on the first cycle.
+//! netlink reading summed per consumer. Dumps on the first cycle, at least
+//! every `attribution.interval`, and at once when a device's resource
+//! summary (the cycle's RES_GET counts) differs from the one the last dump
+//! went with; in between, the last dump stands (regrouped each cycle when
+//! bound per-PID counters are there, so their values stay current).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,6 +15,7 @@ use super::netlink::NlTransport as Transport;
 use super::netlink::nldev::Client;
 use super::netlink::nldev::poll::NetlinkReading;
 use super::netlink::nldev::res::{Budget, ResKind};
+use crate::model::Counter;
 use crate::model::consumers::{self, Attribution, AttributionStatus, PidCounter, ResDump};
 
 pub struct AttributionSource {
@@ -22,6 +26,23 @@ pub struct AttributionSource {
     last: Option<Instant>,
     /// Is the agent in the host's (initial) PID namespace? `None`: cannot tell.
     host_pid_ns: Option<bool>,
+    /// The last dump, what its pass said, and the resource summary of each
+    /// device (index, counts) of the reading it went with.
+    last_dump: Option<(ResDump, AttributionStatus)>,
+    last_summary: Vec<(u32, Vec<Counter>)>,
+    /// The last pass grouped bound per-PID counters.
+    had_pid_counters: bool,
+}
+
+/// What a cycle's attribution does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Dump every device again.
+    Dump,
+    /// Group the last dump with this cycle's bound counters.
+    Regroup,
+    /// The last pass stands.
+    Nothing,
 }
 
 /// Entries kept per dump (one device, one kind), at most: a dump's records
@@ -68,6 +89,27 @@ pub fn host_pid_namespace(proc_root: &Path) -> Option<bool> {
     (parse_nspid(&status)? > 1).then_some(false)
 }
 
+/// The bound per-PID counters of a reading (none: no allocation).
+fn pid_counters(reading: &NetlinkReading) -> Vec<PidCounter> {
+    reading
+        .devices
+        .iter()
+        .flat_map(|d| &d.bound_counters)
+        .filter_map(|c| {
+            Some(PidCounter {
+                dev_index: c.dev_index,
+                port: c.port,
+                pid: c.pid?,
+                counters: c
+                    .counters
+                    .iter()
+                    .map(|n| (n.name.clone(), n.value))
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
 /// `/proc/uptime`'s first field in clock ticks (USER_HZ), the unit of
 /// `stat`'s start time.
 fn uptime_ticks(proc_root: &Path, ticks_per_second: u64) -> Option<u64> {
@@ -108,6 +150,9 @@ impl AttributionSource {
             max_consumers,
             last: None,
             host_pid_ns,
+            last_dump: None,
+            last_summary: Vec::new(),
+            had_pid_counters: false,
         }
     }
 
@@ -116,6 +161,7 @@ impl AttributionSource {
     /// reading dumps again at once.
     pub fn unavailable(&mut self, wall_unix_ms: u64, reason: &str) -> Attribution {
         self.last = None;
+        self.last_dump = None;
         Attribution {
             consumers: Default::default(),
             status: AttributionStatus {
@@ -132,22 +178,66 @@ impl AttributionSource {
             .is_none_or(|t| now.duration_since(t) >= self.interval)
     }
 
-    /// Dumps and groups, when due; `None` when not.
+    /// Whether this cycle's resource summary differs from the last dump's:
+    /// a QP, CQ, MR, PD (or context, CM ID, SRQ) created or destroyed
+    /// changes a count in RES_GET (`fill_res_info`, drivers/infiniband/core/
+    /// nldev.c, counts the same restrack tables the dumps walk). A device
+    /// whose summary did not read cannot be judged: changed.
+    fn summary_changed(&self, reading: &NetlinkReading) -> bool {
+        reading.devices.len() != self.last_summary.len()
+            || reading
+                .devices
+                .iter()
+                .zip(&self.last_summary)
+                .any(|(d, (index, counts))| {
+                    d.device.index != *index || d.resources.is_empty() || d.resources != *counts
+                })
+    }
+
+    fn pass(&self, now: Instant, reading: &NetlinkReading, pid_counters: bool) -> Pass {
+        let failed = self
+            .last_dump
+            .as_ref()
+            .is_none_or(|(_, s)| !s.errors.is_empty());
+        if failed || self.due(now) || self.summary_changed(reading) {
+            Pass::Dump
+        } else if pid_counters || self.had_pid_counters {
+            Pass::Regroup
+        } else {
+            Pass::Nothing
+        }
+    }
+
+    /// Dumps and groups when the last dump is out of date (see the module
+    /// comment), regroups it with fresh bound counters when there are any;
+    /// `None` when the last pass stands. The wall clock is read only for a
+    /// dump (its timestamp).
     pub fn poll<T: Transport>(
         &mut self,
         now: Instant,
-        wall_unix_ms: u64,
+        wall_unix_ms: impl FnOnce() -> u64,
         client: &mut Client<T>,
         reading: &NetlinkReading,
     ) -> Option<Attribution> {
-        if !self.due(now) {
-            return None;
+        let pid_counters = pid_counters(reading);
+        match self.pass(now, reading, !pid_counters.is_empty()) {
+            Pass::Nothing => return None,
+            Pass::Regroup => {
+                let started = Instant::now();
+                let (dump, status) = self.last_dump.take()?;
+                self.had_pid_counters = !pid_counters.is_empty();
+                let mut a = self.group(&dump, &pid_counters, status.clone());
+                a.status.duration_seconds = started.elapsed().as_secs_f64();
+                self.last_dump = Some((dump, status));
+                return Some(a);
+            }
+            Pass::Dump => {}
         }
         self.last = Some(now);
         let started = Instant::now();
         let before = client.stats().round_trips;
         let mut status = AttributionStatus {
-            timestamp_unix_ms: wall_unix_ms,
+            timestamp_unix_ms: wall_unix_ms(),
             ..AttributionStatus::default()
         };
         let mut dump = ResDump::default();
@@ -173,26 +263,16 @@ impl AttributionSource {
                 status.truncated += budget.dropped();
             }
         }
-        let pid_counters: Vec<PidCounter> = reading
+        status.round_trips = client.stats().round_trips - before;
+        self.last_summary = reading
             .devices
             .iter()
-            .flat_map(|d| &d.bound_counters)
-            .filter_map(|c| {
-                Some(PidCounter {
-                    dev_index: c.dev_index,
-                    port: c.port,
-                    pid: c.pid?,
-                    counters: c
-                        .counters
-                        .iter()
-                        .map(|n| (n.name.clone(), n.value))
-                        .collect(),
-                })
-            })
+            .map(|d| (d.device.index, d.resources.clone()))
             .collect();
-        status.round_trips = client.stats().round_trips - before;
-        let mut a = self.group(&dump, &pid_counters, status);
+        self.had_pid_counters = !pid_counters.is_empty();
+        let mut a = self.group(&dump, &pid_counters, status.clone());
         a.status.duration_seconds = started.elapsed().as_secs_f64();
+        self.last_dump = Some((dump, status));
         Some(a)
     }
 

@@ -28,7 +28,7 @@ pub(crate) fn reading(bound: Vec<BoundCounter>) -> NetlinkReading {
             ..Device::default()
         },
         ports: Vec::new(),
-        resources: Vec::new(),
+        resources: summary(2),
         bound_counters: bound
             .iter()
             .filter(|b| b.dev_index == index)
@@ -41,12 +41,25 @@ pub(crate) fn reading(bound: Vec<BoundCounter>) -> NetlinkReading {
     }
 }
 
+/// A RES_GET summary of `qps` QPs (the recorded devices each hold two: the
+/// GSI QP and a pingpong RC QP).
+fn summary(qps: u64) -> Vec<crate::model::Counter> {
+    [("qp", qps), ("cq", 2), ("mr", 1), ("pd", 2)]
+        .map(|(name, value)| crate::model::Counter {
+            name: name.into(),
+            value,
+        })
+        .to_vec()
+}
+
 #[test]
 fn recorded_dumps_name_the_slurm_jobs() {
     let mut src = source(256);
     let mut client = Client::new(recorded_replay());
     let now = Instant::now();
-    let a = src.poll(now, 1, &mut client, &reading(Vec::new())).unwrap();
+    let a = src
+        .poll(now, || 1, &mut client, &reading(Vec::new()))
+        .unwrap();
     assert_eq!(a.status.errors, Vec::<String>::new());
     assert_eq!(a.status.round_trips, 8, "one dump per type and device");
     let ids: Vec<(&str, Kind)> = a
@@ -76,7 +89,7 @@ fn recorded_dumps_name_the_slurm_jobs() {
     assert_eq!(a.status.unattributed.user_qps, 0);
     // Not due again before the interval; due after it.
     assert!(
-        src.poll(now, 2, &mut client, &reading(Vec::new()))
+        src.poll(now, || 2, &mut client, &reading(Vec::new()))
             .is_none()
     );
     assert!(src.due(now + Duration::from_secs(30)));
@@ -97,7 +110,7 @@ fn vanished_and_reused_pids_are_unattributed() {
     let mut src = AttributionSource::new(&proc_root, tmp.path(), Duration::ZERO, 256);
     let mut client = Client::new(recorded_replay());
     let a = src
-        .poll(Instant::now(), 1, &mut client, &reading(Vec::new()))
+        .poll(Instant::now(), || 1, &mut client, &reading(Vec::new()))
         .unwrap();
     assert!(a.consumers.is_empty());
     assert_eq!(a.status.vanished, 2);
@@ -208,7 +221,7 @@ fn bound_pid_counters_become_consumer_counters() {
     let mut src = source(256);
     let mut client = Client::new(recorded_replay());
     let a = src
-        .poll(Instant::now(), 1, &mut client, &reading(bound))
+        .poll(Instant::now(), || 1, &mut client, &reading(bound))
         .unwrap();
     assert!(a.status.pid_counters);
     let j = a.consumers.iter().find(|c| c.id == "4242.0").unwrap();
@@ -272,7 +285,9 @@ fn an_unavailable_cycle_publishes_no_stale_consumers() {
     let mut src = source(256);
     let mut client = Client::new(recorded_replay());
     let now = Instant::now();
-    let a = src.poll(now, 1, &mut client, &reading(Vec::new())).unwrap();
+    let a = src
+        .poll(now, || 1, &mut client, &reading(Vec::new()))
+        .unwrap();
     assert_eq!(a.consumers.len(), 2);
     let u = src.unavailable(2, "RDMA_NLDEV_CMD_GET: ENOBUFS");
     assert!(u.consumers.is_empty());
@@ -309,4 +324,88 @@ fn dump_records_are_bounded_and_the_rest_counted() {
             .is_empty()
     );
     assert_eq!(budget.dropped(), 1);
+}
+
+/// Between interval dumps, a cycle whose resource summary equals the last
+/// dump's makes no request and publishes nothing new (the last pass stands);
+/// a changed count, or a device whose summary did not read, dumps again at
+/// once, before the interval.
+#[test]
+fn a_changed_resource_summary_dumps_again_before_the_interval() {
+    use crate::sources::netlink::nldev::res::tests::{RECORDED_PASS, recorded};
+    // Three passes' worth of replies.
+    let replies = RECORDED_PASS.iter().cycle().take(24).map(|f| recorded(f));
+    let mut client = Client::new(crate::sources::netlink::Replay::new(replies));
+    let mut src = source(256);
+    let now = Instant::now();
+    let steady = reading(Vec::new());
+    assert!(src.poll(now, || 1, &mut client, &steady).is_some());
+    assert_eq!(client.stats().round_trips, 8);
+    let later = now + Duration::from_secs(1);
+    assert!(src.poll(later, || 2, &mut client, &steady).is_none());
+    assert_eq!(
+        client.stats().round_trips,
+        8,
+        "no request when nothing changed"
+    );
+    // rxe1 has one QP more: dumped again, a second before the 30 s interval.
+    let mut changed = reading(Vec::new());
+    changed.devices[1].resources = summary(3);
+    let a = src.poll(later, || 3, &mut client, &changed).unwrap();
+    assert_eq!((a.status.round_trips, a.status.timestamp_unix_ms), (8, 3));
+    assert_eq!(a.consumers.len(), 2);
+    assert!(src.poll(later, || 4, &mut client, &changed).is_none());
+    // rxe0's RES_GET failed this cycle: nothing to judge by, dumped.
+    let mut unread = reading(Vec::new());
+    unread.devices[1].resources = summary(3);
+    unread.devices[0].resources.clear();
+    assert!(src.poll(later, || 5, &mut client, &unread).is_some());
+    assert_eq!(client.stats().round_trips, 24);
+}
+
+/// Bound per-PID counters move every cycle: between dumps the last dump is
+/// grouped again with this cycle's values, without a request.
+#[test]
+fn bound_counters_stay_current_between_dumps() {
+    let bound = |rx_write: u64| {
+        let payload = [
+            attr(RDMA_NLDEV_ATTR_DEV_INDEX, &1u32.to_ne_bytes()),
+            attr(
+                RDMA_NLDEV_ATTR_STAT_COUNTER,
+                &pid_counter(4, 161, 17, rx_write),
+            ),
+        ]
+        .concat();
+        decode_bound_counters(&payload).unwrap()
+    };
+    let job = |a: &Attribution| {
+        let j = a.consumers.iter().find(|c| c.id == "4242.0").unwrap();
+        j.counters[0].values["rx_write_requests"]
+    };
+    let mut src = source(256);
+    let mut client = Client::new(recorded_replay());
+    let now = Instant::now();
+    let a = src
+        .poll(now, || 1, &mut client, &reading(bound(1000)))
+        .unwrap();
+    assert_eq!(job(&a), 1000);
+    let later = now + Duration::from_secs(1);
+    let a = src
+        .poll(later, || 2, &mut client, &reading(bound(2500)))
+        .unwrap();
+    assert_eq!(job(&a), 2500);
+    assert_eq!(client.stats().round_trips, 8, "grouped again, not dumped");
+    assert_eq!(
+        a.status.timestamp_unix_ms, 1,
+        "the consumers are the first dump's"
+    );
+    // The counters unbound: grouped once more without them, then nothing.
+    let a = src
+        .poll(later, || 3, &mut client, &reading(Vec::new()))
+        .unwrap();
+    assert!(a.consumers.iter().all(|c| c.counters.is_empty()));
+    assert!(
+        src.poll(later, || 4, &mut client, &reading(Vec::new()))
+            .is_none()
+    );
 }

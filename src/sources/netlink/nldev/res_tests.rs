@@ -20,21 +20,21 @@ fn rdma_json(t: &str) -> Vec<serde_json::Value> {
         .unwrap()
 }
 
-/// The recorded replies in the order [`crate::sources::attribution`] asks for them.
+/// The recorded dumps in the order [`crate::sources::attribution`] asks for them.
+pub(crate) const RECORDED_PASS: [&str; 8] = [
+    "02-res-qp-rxe0.bin",
+    "03-res-mr-rxe0.bin",
+    "04-res-cq-rxe0.bin",
+    "05-res-pd-rxe0.bin",
+    "07-res-qp-rxe1.bin",
+    "08-res-mr-rxe1.bin",
+    "09-res-cq-rxe1.bin",
+    "10-res-pd-rxe1.bin",
+];
+
+/// One attribution pass's recorded replies.
 pub(crate) fn recorded_replay() -> Replay {
-    Replay::new(
-        [
-            "02-res-qp-rxe0.bin",
-            "03-res-mr-rxe0.bin",
-            "04-res-cq-rxe0.bin",
-            "05-res-pd-rxe0.bin",
-            "07-res-qp-rxe1.bin",
-            "08-res-mr-rxe1.bin",
-            "09-res-cq-rxe1.bin",
-            "10-res-pd-rxe1.bin",
-        ]
-        .map(recorded),
-    )
+    Replay::new(RECORDED_PASS.map(recorded))
 }
 
 fn owner_json(e: &serde_json::Value) -> Owner {
