@@ -16,7 +16,7 @@ use crate::sources::ethtool::module;
 use crate::sources::ethtool::{Ethtool, EthtoolIo, Socket, StatNames};
 use crate::sources::file;
 use crate::sources::netlink::rtnetlink::{self, Link};
-use crate::sources::netlink::{NetlinkSocket, NlTransport, dcb, devlink, ethtool_nl, genl};
+use crate::sources::netlink::{NetlinkSocket, NlTransport, dcb, devlink, ethtool_nl, genl, wire};
 use crate::sys;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -48,8 +48,43 @@ pub struct NetdevSource<E: EthtoolIo = Socket> {
     last_rescan: Option<Instant>,
     cache: HashMap<String, Cached>,
     seq: u32,
+    /// The ethtool netlink requests of a cycle, and the replies to them
+    /// (and before them to the link dump), kept from cycle to cycle.
+    nl_batch: Vec<u8>,
+    nl_replies: Vec<u8>,
     pub stats: NetdevStats,
 }
+
+/// The seqs of one netdev's ethtool netlink requests in a cycle's batch:
+/// the statistic count (STRSET_GET), then pause, FEC and link state.
+#[derive(Default, Clone, Copy)]
+struct Asked {
+    stat_count: Option<u32>,
+    steps: [Option<u32>; 3],
+}
+
+type Build = fn(u16, u32, &str) -> Vec<u8>;
+type Decode =
+    fn(&[u8], &mut ethtool_nl::EthtoolNl) -> Result<(), crate::sources::netlink::wire::WireError>;
+
+/// Pause and FEC statistics and the link state, each cycle (what the ioctls lack).
+const STEPS: [(Build, Decode, &str); 3] = [
+    (
+        ethtool_nl::pause_request,
+        ethtool_nl::decode_pause,
+        "ETHTOOL_MSG_PAUSE_GET",
+    ),
+    (
+        ethtool_nl::fec_request,
+        ethtool_nl::decode_fec,
+        "ETHTOOL_MSG_FEC_GET",
+    ),
+    (
+        ethtool_nl::linkstate_request,
+        ethtool_nl::decode_linkstate,
+        "ETHTOOL_MSG_LINKSTATE_GET",
+    ),
+];
 
 impl NetdevSource<Socket> {
     pub fn open(sysfs_root: &Path, rescan_every: Duration) -> NetdevSource<Socket> {
@@ -72,6 +107,8 @@ impl<E: EthtoolIo> NetdevSource<E> {
             last_rescan: None,
             cache: HashMap::new(),
             seq: 0,
+            nl_batch: Vec::new(),
+            nl_replies: Vec::new(),
             stats: NetdevStats::default(),
         }
     }
@@ -176,26 +213,36 @@ impl<E: EthtoolIo> NetdevSource<E> {
         if let Some(route) = &mut self.route {
             self.seq = self.seq.wrapping_add(1);
             self.stats.netlink_round_trips += 1;
-            match rtnetlink::links(route, self.seq) {
+            match rtnetlink::links_into(route, self.seq, &mut self.nl_replies) {
                 Ok(all) => links = all.into_iter().map(|l| (l.name.clone(), l)).collect(),
                 Err(e) => link_error = Some(e.to_string()),
             }
             let _ = route.stats();
         }
-        let mut out = Vec::with_capacity(names.len());
+        let mut errors: Vec<Vec<String>> = Vec::with_capacity(names.len());
         for name in names {
-            let mut errors = Vec::new();
-            if let Some(e) = &link_error {
-                errors.push(format!("rtnetlink: {e}"));
+            let mut e = Vec::new();
+            if let Some(l) = &link_error {
+                e.push(format!("rtnetlink: {l}"));
             }
             if !self.cache.contains_key(name) {
-                let c = self.read_static(name, &mut errors);
+                let c = self.read_static(name, &mut e);
                 self.cache.insert(name.clone(), c);
             }
+            errors.push(e);
+        }
+        let asked = self.ask_ethtool_nl(names);
+        let mut out = Vec::with_capacity(names.len());
+        for ((name, mut errors), asked) in names.iter().zip(errors).zip(asked) {
+            let count = asked.stat_count.and_then(|seq| self.stat_count_answer(seq));
             let cached = self.cache.get_mut(name).expect("inserted above");
             let mut ethtool_stats = Vec::new();
             if let (Some(e), false) = (&mut self.ethtool, cached.names.is_empty()) {
-                match e.stats(name, &mut cached.names) {
+                let values = match count {
+                    Some(n) => e.stats_with_count(name, &mut cached.names, n),
+                    None => e.stats(name, &mut cached.names),
+                };
+                match values {
                     Ok(values) => {
                         ethtool_stats = cached
                             .names
@@ -211,7 +258,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
                 }
             }
             let info = cached.info.clone();
-            let ethtool_nl = self.read_ethtool_nl(name);
+            let ethtool_nl = self.ethtool_nl_answer(name, &asked);
             out.push(NetdevReading {
                 name: name.clone(),
                 link: links.remove(name),
@@ -280,47 +327,86 @@ impl<E: EthtoolIo> NetdevSource<E> {
         module::cmis_pages(m, pages[0].as_deref(), pages[1].as_deref());
     }
 
-    /// Pause and FEC statistics and the link state, each cycle (what the ioctls lack).
-    fn read_ethtool_nl(&mut self, name: &str) -> Option<ethtool_nl::EthtoolNl> {
+    /// Every netdev's ethtool netlink requests of the cycle in one batch
+    /// (one sendto; generic netlink answers each message of a send):
+    /// the statistic count for the GSTATS buffer, pause, FEC, link state.
+    fn ask_ethtool_nl(&mut self, names: &[String]) -> Vec<Asked> {
+        let mut asked = vec![Asked::default(); names.len()];
         let (Some(g), Some(f)) = (&mut self.genl, self.ethtool_family) else {
-            return None;
+            return asked;
         };
+        self.nl_batch.clear();
+        for (name, a) in names.iter().zip(&mut asked) {
+            let counted = self.cache.get(name).is_some_and(|c| !c.names.is_empty());
+            if counted && self.ethtool.is_some() {
+                self.seq = self.seq.wrapping_add(1);
+                self.nl_batch.extend(ethtool_nl::strset_count_request(
+                    f,
+                    self.seq,
+                    name,
+                    sys::ETH_SS_STATS,
+                ));
+                a.stat_count = Some(self.seq);
+            }
+            for (step, (build, _, cmd)) in a.steps.iter_mut().zip(STEPS) {
+                if self.nl_unsupported.contains(&(name.to_string(), cmd)) {
+                    continue;
+                }
+                self.seq = self.seq.wrapping_add(1);
+                self.nl_batch.extend(build(f, self.seq, name));
+                *step = Some(self.seq);
+            }
+        }
+        if self.nl_batch.is_empty() {
+            return asked;
+        }
+        let requests = wire::messages(&self.nl_batch).count() as u64;
+        self.stats.netlink_round_trips += requests;
+        if g.batch(&self.nl_batch, &mut self.nl_replies).is_err() {
+            // Nothing answered: the counts come from the ioctls, the rest is absent.
+            self.nl_replies.clear();
+        }
+        asked
+    }
+
+    /// The payloads (after genlmsghdr) of the replies to `seq` in this
+    /// cycle's batch; `Ok(false)` when it has none (not answered).
+    fn each_answer(
+        &self,
+        seq: u32,
+        cmd: &'static str,
+        mut f: impl FnMut(&[u8]),
+    ) -> Result<bool, crate::sources::netlink::NlError> {
+        let Some(family) = self.ethtool_family else {
+            return Ok(false);
+        };
+        let mut seen = false;
+        crate::sources::netlink::for_each_reply(&self.nl_replies, seq, family, cmd, |p| {
+            seen = true;
+            if let Some(body) = p.get(genl::GENL_HDR..) {
+                f(body);
+            }
+            Ok(())
+        })?;
+        Ok(seen)
+    }
+
+    /// The driver's statistic count now, from this cycle's STRSET_GET.
+    fn stat_count_answer(&self, seq: u32) -> Option<u32> {
+        let mut count = None;
+        let answered = self.each_answer(seq, "ETHTOOL_MSG_STRSET_GET", |p| {
+            count = ethtool_nl::decode_strset_count(p, sys::ETH_SS_STATS).ok();
+        });
+        answered.ok().filter(|&a| a).and(count)
+    }
+
+    fn ethtool_nl_answer(&mut self, name: &str, asked: &Asked) -> Option<ethtool_nl::EthtoolNl> {
         let mut out = ethtool_nl::EthtoolNl::default();
         let mut any = false;
-        type Build = fn(u16, u32, &str) -> Vec<u8>;
-        type Decode = fn(
-            &[u8],
-            &mut ethtool_nl::EthtoolNl,
-        ) -> Result<(), crate::sources::netlink::wire::WireError>;
-        let steps: [(Build, Decode, &'static str); 3] = [
-            (
-                ethtool_nl::pause_request,
-                ethtool_nl::decode_pause,
-                "ETHTOOL_MSG_PAUSE_GET",
-            ),
-            (
-                ethtool_nl::fec_request,
-                ethtool_nl::decode_fec,
-                "ETHTOOL_MSG_FEC_GET",
-            ),
-            (
-                ethtool_nl::linkstate_request,
-                ethtool_nl::decode_linkstate,
-                "ETHTOOL_MSG_LINKSTATE_GET",
-            ),
-        ];
-        for (build, decode, cmd) in steps {
-            if self.nl_unsupported.contains(&(name.to_string(), cmd)) {
-                continue;
-            }
-            self.seq = self.seq.wrapping_add(1);
-            self.stats.netlink_round_trips += 1;
-            match genl::run(g, &build(f, self.seq, name), cmd) {
-                Ok(replies) => {
-                    for p in replies {
-                        any |= decode(&p, &mut out).is_ok();
-                    }
-                }
+        for (seq, (_, decode, cmd)) in asked.steps.iter().zip(STEPS) {
+            let Some(seq) = *seq else { continue };
+            match self.each_answer(seq, cmd, |p| any |= decode(p, &mut out).is_ok()) {
+                Ok(_) => {}
                 // EOPNOTSUPP (veth has no pause or FEC): absent, and not asked each cycle.
                 Err(e) if e.is_unsupported() => {
                     self.nl_unsupported.insert((name.to_string(), cmd));

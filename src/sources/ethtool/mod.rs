@@ -617,6 +617,28 @@ impl<T: EthtoolIo> Ethtool<T> {
         })
     }
 
+    /// [`Ethtool::stats`] when the driver's count was asked this cycle by
+    /// another way (ethtool netlink's STRSET_GET, counts only, calls the
+    /// same `get_sset_count` as GSSET_INFO): when `count` matches `names`,
+    /// GSTATS sized by it is the only ioctl. Otherwise, or when the count
+    /// moved again before GSTATS (the reply's count differs, or the guard
+    /// page stopped the copy), the whole ioctl path of `stats`.
+    pub fn stats_with_count(
+        &mut self,
+        ifname: &str,
+        names: &mut StatNames,
+        count: u32,
+    ) -> Result<Vec<u64>, EthtoolError> {
+        if !names.count_from_drvinfo
+            && count > 0
+            && count as usize == names.len()
+            && let Some(values) = self.gstats(ifname, count)?
+        {
+            return Ok(values);
+        }
+        self.stats(ifname, names)
+    }
+
     /// Features (GFEATURES), named by the ETH_SS_FEATURES strings.
     pub fn features(
         &mut self,

@@ -484,3 +484,35 @@ fn socket_refuses_a_rewritten_command() {
     let err = siocethtool(&s.fd, "lo", &mut req).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EOPNOTSUPP));
 }
+
+/// The driver's count asked this cycle over ethtool netlink (STRSET_GET,
+/// counts only: the same `get_sset_count`) stands in for GSSET_INFO: when
+/// it matches the names, GSTATS is the one ioctl. A count that no longer
+/// matches the names, or that moves between the netlink answer and GSTATS
+/// (past the headroom, at the guard page on an old kernel), takes the whole
+/// ioctl path: never values under another statistic's name.
+#[test]
+fn a_count_asked_over_netlink_leaves_gstats_alone() {
+    for kernel in [Kernel::Old, Kernel::Fixed] {
+        let mut d = Driver::new(kernel, 10);
+        d.guarded = true;
+        let mut e = Ethtool::new(d);
+        let mut names = e.stat_names("eth2").unwrap();
+        let before = e.calls();
+        let values = e.stats_with_count("eth2", &mut names, 10).unwrap();
+        assert_eq!(exported(&names, &values), truth(10), "{kernel:?}");
+        assert_eq!(e.io.calls[before as usize..], [sys::ETHTOOL_GSTATS]);
+        // The count grew to 300 and netlink says so: names read again first.
+        e.io.count = 300;
+        let values = e.stats_with_count("eth2", &mut names, 300).unwrap();
+        assert_eq!(exported(&names, &values), truth(300), "{kernel:?}");
+        assert_eq!(e.stat_name_rereads(), 1);
+        // Netlink said 300, the driver has 5000 by GSTATS: not used, asked again.
+        let at = e.calls() as usize;
+        e.io.changes = vec![(at, 5000)];
+        let values = e.stats_with_count("eth2", &mut names, 300).unwrap();
+        assert_eq!(exported(&names, &values), truth(5000), "{kernel:?}");
+        assert_eq!(e.io.calls[at], sys::ETHTOOL_GSTATS);
+        assert_eq!(e.stat_name_rereads(), 2);
+    }
+}

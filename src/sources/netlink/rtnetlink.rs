@@ -100,9 +100,20 @@ pub fn decode_link(payload: &[u8]) -> Result<Link, WireError> {
 
 /// Every link of the node (one dump).
 pub fn links<T: NlTransport>(t: &mut T, seq: u32) -> Result<Vec<Link>, NlError> {
+    links_into(t, seq, &mut Vec::new())
+}
+
+/// [`links`], the raw replies received into `buf`: a caller that keeps it
+/// from cycle to cycle receives the dump without allocating (the dump of a
+/// few dozen links is tens of KiB, a fresh mapping each time it grows).
+pub fn links_into<T: NlTransport>(
+    t: &mut T,
+    seq: u32,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<Link>, NlError> {
     replies(
         t,
-        &mut Vec::new(),
+        buf,
         &get_links(seq),
         sys::RTM_NEWLINK as u16,
         "RTM_GETLINK",

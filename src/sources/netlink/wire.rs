@@ -304,6 +304,11 @@ impl MessageBuilder {
         self.put(kind as u16, &[v]);
         self
     }
+    /// An NLA_FLAG: present, no payload.
+    pub fn flag(mut self, kind: u32) -> Self {
+        self.put(kind as u16, &[]);
+        self
+    }
     pub fn u32(mut self, kind: u32, v: u32) -> Self {
         self.put(kind as u16, &v.to_ne_bytes());
         self
