@@ -7,7 +7,9 @@ out). strace attached after discovery: the first and last cycles of the
 trace are partial and dropped. The median cycle is printed with its syscalls
 by name, beside the agent's own count of its last cycle (its snapshot's
 sources.last_cycle), and strace -c -f's table over the second window, where
-futex's error count is the number of cycles (each wait ends ETIMEDOUT)."""
+futex's error count is the number of cycles (each wait ends ETIMEDOUT).
+Fails when the 16-device run's netlink path (sendto, recvmmsg, ioctl) takes
+more than EXCHANGES_PER_PORT syscalls per port a cycle."""
 import collections
 import glob
 import json
@@ -17,6 +19,13 @@ import statistics
 import sys
 
 OUT = sys.argv[1]
+# At 16 rxe devices (one port and one netdev each) the netlink path takes
+# one GSTATS ioctl per netdev and a few batched exchanges a cycle
+# (2026-11-30: 27 = 1.69 per port). An exchange per device or netdev
+# creeping back adds 2 per port: the run fails above this. (The issue's
+# target, 3 syscalls per port for the whole cycle, is not met yet: the
+# clock reads and the allocator's mmap/munmap of the rest of the cycle.)
+EXCHANGES_PER_PORT = 2.0
 LINE = re.compile(r"^(\d+)\s+(?:<\.\.\. (\w+) resumed>|(\w+)\()")
 
 
@@ -67,6 +76,14 @@ for mode, label in (("always", "netlink"), ("never", "sysfs only"), ("always16",
         print(f"  per port: {median / nports:.1f} syscalls a cycle, {(median - pick['clock_gettime']) / nports:.1f} "
               f"without clock_gettime; threads created in {len(steady)} cycles: {spawned}; "
               f"clock_gettime calls a cycle: {clock:.1f}")
+    # The kernel exchanges of the netlink path: RDMA netlink, rtnetlink,
+    # ethtool netlink (sendto, recvmmsg) and the ethtool ioctls.
+    exchanges = sum(pick[k] for k in ("sendto", "recvmmsg", "recvfrom", "recvmsg", "ioctl"))
+    if nports:
+        print(f"  netlink path (sendto, recvmmsg, ioctl): {exchanges} a cycle = {exchanges / nports:.2f} per port")
+    if mode == "always16" and nports >= 16 and exchanges / nports > EXCHANGES_PER_PORT:
+        sys.exit(f"{label}: {exchanges / nports:.2f} netlink/ethtool syscalls per port a cycle, "
+                 f"more than {EXCHANGES_PER_PORT} (one request a device or a netdev crept back?)")
     keep = ("rdma_netlink_syscalls", "sysfs_syscalls", "ethtool_ioctls", "rtnetlink_round_trips", "netdevs")
     print("  agent's own count, last cycle: " + ", ".join(f"{k} {own[k]}" for k in keep if k in own))
     table = open(os.path.join(OUT, f"summary-{mode}.txt")).read()
