@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = ethtool_nl::decode_pause(data, &mut e);
     let _ = ethtool_nl::decode_fec(data, &mut e);
     let _ = ethtool_nl::decode_linkstate(data, &mut e);
+    let _ = ethtool_nl::decode_strset_count(data, 1); // ETH_SS_STATS
     let _ = devlink::decode_devlink_info(data);
     let _ = ethtool_nl::decode_module_page(data);
     let _ = module::decode(data);
