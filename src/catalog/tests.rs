@@ -445,7 +445,7 @@ fn catalog_hw_names_come_from_the_drivers() {
             .filter(|n| lookup(Source::Hw, n).is_some_and(|k| k.area == Area::Transport))
             .count()
     };
-    assert_eq!(transport("mlx5"), 19);
+    assert_eq!(transport("mlx5"), 21);
     // mlx5's transport counters as counters.c names them (retrans_q_cnts,
     // out_of_seq_q_cnts, extended_err_cnts, roce_accl_cnts), written out
     // here rather than read from the fixture, so a name missing from both
@@ -470,6 +470,8 @@ fn catalog_hw_names_come_from_the_drivers() {
         "roce_adp_retrans",
         "roce_adp_retrans_to",
         "roce_slow_restart",
+        "roce_slow_restart_cnps",
+        "roce_slow_restart_trans",
     ] {
         assert!(
             hw_names("mlx5").iter().any(|h| h == n),
@@ -493,6 +495,37 @@ fn catalog_hw_names_come_from_the_drivers() {
     assert_eq!(transport("rxe"), 7);
     // rdmavt's RC counters; the hardware (Tx*, Rx*) ones stay generic.
     assert_eq!(transport("hfi1"), 8);
+    // Slow restart is a family of its own (kernel commit d7fab916374c gives
+    // the three meanings), not retransmissions.
+    for (n, kind) in [
+        ("roce_slow_restart", "used"),
+        ("roce_slow_restart_trans", "entered"),
+        ("roce_slow_restart_cnps", "cnp_generated"),
+    ] {
+        let k = lookup(Source::Hw, n).unwrap();
+        assert_eq!(k.metric, "rdma_transport_slow_restart_events_total", "{n}");
+        assert_eq!(k.labels, &[("kind", kind)][..], "{n}");
+    }
+    // irdma's volume sums: each part is one of irdma's own names, and the
+    // four PMA volume fields are each covered once.
+    let irdma = hw_names("irdma");
+    for s in irdma::SUMS {
+        assert_eq!(s.parts.len(), 2, "{s:?}");
+        for p in s.parts {
+            assert!(irdma.iter().any(|n| n == p), "{p} is not in irdma.txt");
+        }
+    }
+    let mut covered: Vec<_> = super::sums().map(|s| s.stands_in_for).collect();
+    covered.sort_unstable();
+    assert_eq!(
+        covered,
+        [
+            "port_rcv_data",
+            "port_rcv_packets",
+            "port_xmit_data",
+            "port_xmit_packets"
+        ]
+    );
     // mlx5's optional volume counters stand in for the PMA's on a port without it.
     let k = known_on_port(Source::Hw, "rdma_tx_bytes", &[]).unwrap();
     assert_eq!((k.metric, k.scale), ("rdma_port_transmit_bytes_total", 1));
