@@ -563,8 +563,14 @@ fn xmit_wait_ticks_as_seconds() {
         seconds_per_tick(&c(53000, 0, 2, 0, 1)),
         8.0 * 66.0 / (64.0 * 14.0625e9),
     );
-    // Unknown ASIC (ConnectX-6), another vendor, an unknown width or speed: absent.
-    assert_eq!(seconds_per_tick(&c(4123, 7, 2, 0, 4)), None);
+    // Unknown ASIC, another vendor, an unknown width or speed: absent. Every
+    // ConnectX HCA (ConnectX-4 to ConnectX-8, 0x1013 to 0x1023 as mlx5_core's
+    // PCI table and ibstat's "MT4123" name them) stays absent even reporting
+    // the Tick of a Quantum: NVIDIA documents how no HCA counts (see
+    // catalog::xmit_wait).
+    for hca in [4115, 4117, 4119, 4121, 4123, 4125, 4127, 4129, 4131] {
+        assert_eq!(seconds_per_tick(&c(hca, 7, 2, 0, 4)), None, "{hca}");
+    }
     assert_eq!(
         seconds_per_tick(&WaitClock {
             vendor_id: 0x1175,
