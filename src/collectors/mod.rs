@@ -20,6 +20,9 @@ mod topology;
 mod transport;
 mod xmit_wait;
 
+#[cfg(test)]
+mod dashboard_tests;
+
 use crate::config::{Config, NetworkMode};
 use crate::detect::{self, Transport};
 use crate::metrics::Builder;
