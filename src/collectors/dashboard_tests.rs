@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::{Cycle, REGISTRY};
+use super::REGISTRY;
 use crate::config::Config;
 use crate::metrics::Builder;
 use crate::model::netdev::{EthtoolNl, LinkSettings, NetdevReading, NetdevStatic};
@@ -103,14 +103,7 @@ fn dashboard_netdev_families_are_in_a_scrape_with_netdevs() {
         ..NodeReading::default()
     };
     let snapshot = super::test_snapshot(&node);
-    let cycle = Cycle {
-        node: &node,
-        mode: crate::config::NetworkMode::Auto,
-        mad: None,
-        attribution: None,
-        snapshot: &snapshot,
-        findings: &[],
-    };
+    let cycle = super::test_cycle(&node, &snapshot);
     let config = Config::defaults();
     let mut b = Builder::new();
     for r in REGISTRY {

@@ -108,6 +108,19 @@ pub(crate) fn test_snapshot(node: &NodeReading) -> Snapshot {
     s
 }
 
+/// A cycle over `node` in auto mode with no MAD, attribution or findings.
+#[cfg(test)]
+pub(crate) fn test_cycle<'a>(node: &'a NodeReading, snapshot: &'a Snapshot) -> Cycle<'a> {
+    Cycle {
+        node,
+        mode: NetworkMode::Auto,
+        mad: None,
+        attribution: None,
+        snapshot,
+        findings: &[],
+    }
+}
+
 /// Exports the catalogued counters of `area` for every port, under their own metric names.
 fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
     use catalog::{Source, known_on_port};

@@ -216,14 +216,7 @@ mod tests {
             ..NodeReading::default()
         };
         let snapshot = super::super::test_snapshot(&node);
-        let cycle = Cycle {
-            node: &node,
-            mode: crate::config::NetworkMode::Auto,
-            mad: None,
-            attribution: None,
-            snapshot: &snapshot,
-            findings: &[],
-        };
+        let cycle = super::super::test_cycle(&node, &snapshot);
         let mut b = Builder::new();
         Transport.collect(&cycle, &mut b).unwrap();
         let set = b.finish();
