@@ -108,6 +108,53 @@ pub(crate) fn test_snapshot(node: &NodeReading) -> Snapshot {
     s
 }
 
+/// Counters from (name, value) pairs.
+#[cfg(test)]
+pub(crate) fn test_counters(c: &[(&str, u64)]) -> Vec<crate::model::Counter> {
+    c.iter()
+        .map(|(n, v)| crate::model::Counter {
+            name: (*n).into(),
+            value: *v,
+        })
+        .collect()
+}
+
+/// A device with one port (port 1), its netdev, PMA and driver counters.
+#[cfg(test)]
+pub(crate) fn test_device(
+    name: &str,
+    netdev: Option<&str>,
+    pma: &[(&str, u64)],
+    hw: &[(&str, u64)],
+) -> DeviceReading {
+    use std::sync::Arc;
+
+    use crate::model::{DeviceInfo, PortInfo};
+    DeviceReading {
+        info: Arc::new(DeviceInfo {
+            name: name.into(),
+            ..DeviceInfo::default()
+        }),
+        hw_counters: Vec::new(),
+        ports: vec![PortReading {
+            port: 1,
+            info: Arc::new(PortInfo {
+                netdev: netdev.map(str::to_string),
+                ..PortInfo::default()
+            }),
+            state: None,
+            phys_state: None,
+            rate: None,
+            counters: test_counters(pma),
+            hw_counters: test_counters(hw),
+            unsupported: Vec::new(),
+            origin: Default::default(),
+        }],
+        resources: Vec::new(),
+        qp_counters: Vec::new(),
+    }
+}
+
 /// A cycle over `node` in auto mode with no MAD, attribution or findings.
 #[cfg(test)]
 pub(crate) fn test_cycle<'a>(node: &'a NodeReading, snapshot: &'a Snapshot) -> Cycle<'a> {

@@ -103,52 +103,12 @@ fn sum(counters: &[crate::model::Counter], parts: &[&str]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::metrics::Value;
+    use crate::model::NodeReading;
     use crate::model::netdev::NetdevReading;
-    use crate::model::{Counter, DeviceInfo, DeviceReading, NodeReading, PortInfo, PortReading};
 
-    fn counters(c: &[(&str, u64)]) -> Vec<Counter> {
-        c.iter()
-            .map(|(n, v)| Counter {
-                name: (*n).into(),
-                value: *v,
-            })
-            .collect()
-    }
-
-    fn device(
-        name: &str,
-        netdev: Option<&str>,
-        pma: &[(&str, u64)],
-        hw: &[(&str, u64)],
-    ) -> DeviceReading {
-        DeviceReading {
-            info: Arc::new(DeviceInfo {
-                name: name.into(),
-                ..DeviceInfo::default()
-            }),
-            hw_counters: Vec::new(),
-            ports: vec![PortReading {
-                port: 1,
-                info: Arc::new(PortInfo {
-                    netdev: netdev.map(str::to_string),
-                    ..PortInfo::default()
-                }),
-                state: None,
-                phys_state: None,
-                rate: None,
-                counters: counters(pma),
-                hw_counters: counters(hw),
-                unsupported: Vec::new(),
-                origin: Default::default(),
-            }],
-            resources: Vec::new(),
-            qp_counters: Vec::new(),
-        }
-    }
+    use crate::collectors::test_device as device;
 
     /// A transport counter of each RDMA driver lands in its family with the
     /// driver's name as `counter`; each port's volume says where it came
@@ -208,7 +168,10 @@ mod tests {
             netdevs: vec![NetdevReading {
                 name: "eth2".into(),
                 link: None,
-                ethtool_stats: counters(&[("tx_vport_rdma_unicast_bytes", 7777)]),
+                ethtool_stats: crate::collectors::test_counters(&[(
+                    "tx_vport_rdma_unicast_bytes",
+                    7777,
+                )]),
                 ethtool_nl: None,
                 info: Default::default(),
                 errors: Vec::new(),
