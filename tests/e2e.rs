@@ -169,10 +169,16 @@ fn hw_metric(port: &Path, file: &str) -> Option<(&'static str, Vec<(&'static str
                 &[("kind", "adaptive")],
             );
         }
-        "roce_slow_restart" => {
+        // Kernel commit d7fab916374c (IB/mlx5: Expose RoCE accelerator counters).
+        "roce_slow_restart" | "roce_slow_restart_trans" | "roce_slow_restart_cnps" => {
+            let kind = match file {
+                "roce_slow_restart" => "used",
+                "roce_slow_restart_trans" => "entered",
+                _ => "cnp_generated",
+            };
             return transport(
-                "rdma_transport_retransmissions_total",
-                &[("kind", "slow_restart")],
+                "rdma_transport_slow_restart_events_total",
+                &[("kind", kind)],
             );
         }
         "rnr_nak_retry_err" => {
@@ -322,7 +328,7 @@ fn scrape_has_every_counter_with_its_value() {
             }
         }
     }
-    assert_eq!(checked, 195, "counters in the tree with a value");
+    assert_eq!(checked, 199, "counters in the tree with a value");
     assert_eq!(absent, 3, "N/A (no PMA), EISDIR and garbage");
     // States, rate, info.
     assert_eq!(got["rdma_port_state{device=\"mlx4_0\",port=\"2\"}"], "1");
@@ -845,29 +851,49 @@ fn every_golden_family_matches_the_tree() {
             }
             // Where each port's volume comes from: the PMA file, else the
             // driver's stand-in (EFA/bnxt_re names), else nothing (no netdev here).
-            for (pma, hw, metric) in [
+            // irdma (verbs.c irdma_hw_stat_descs) splits it by IP version:
+            // the sum of both halves, when both are there.
+            for (pma, hw, (v4, v6), metric) in [
                 (
                     "port_xmit_data",
                     "tx_bytes",
+                    ("ip4OutOctets", "ip6OutOctets"),
                     "rdma_port_transmit_bytes_total",
                 ),
-                ("port_rcv_data", "rx_bytes", "rdma_port_receive_bytes_total"),
+                (
+                    "port_rcv_data",
+                    "rx_bytes",
+                    ("ip4InOctets", "ip6InOctets"),
+                    "rdma_port_receive_bytes_total",
+                ),
                 (
                     "port_xmit_packets",
                     "tx_pkts",
+                    ("ip4OutPkts", "ip6OutPkts"),
                     "rdma_port_transmit_packets_total",
                 ),
                 (
                     "port_rcv_packets",
                     "rx_pkts",
+                    ("ip4InPkts", "ip6InPkts"),
                     "rdma_port_receive_packets_total",
                 ),
             ] {
                 let readable = |f: &Path| f.exists() && read_u64(f).is_some();
+                let hw_dir = p.join("hw_counters");
+                let half = |f: &str| {
+                    let f = hw_dir.join(f);
+                    if f.exists() { read_u64(&f) } else { None }
+                };
+                let both = half(v4).zip(half(v6));
+                let summed = format!("{v4}+{v6}");
                 let origin = if readable(&p.join("counters").join(pma)) {
                     Some(("pma", pma))
-                } else if readable(&p.join("hw_counters").join(hw)) {
+                } else if readable(&hw_dir.join(hw)) {
                     Some(("hw_counters", hw))
+                } else if let Some((a, b)) = both {
+                    put(metric, &[l[0], l[1]], (a + b).to_string());
+                    Some(("hw_counters", summed.as_str()))
                 } else {
                     None
                 };

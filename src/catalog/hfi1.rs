@@ -4,10 +4,20 @@
 //! (`struct rvt_ibport` n_rc_resends, n_rc_timeouts, ...), kept by the
 //! driver's RC code (hfi1 rc.c). hfi1 ports have PMA `counters/` (the
 //! driver answers PortCounters itself), so its TxWords/RxWords don't stand
-//! in for the volume families; `TxWait` is SendWaitCnt in TXE clock cycles,
-//! not PortXmitWait, and stays in the generic family.
+//! in for the volume families. `TxWait` is SendWaitCnt (chip.c:
+//! `TXE64_PORT_CNTR_ELEM(TxWait, SEND_WAIT_CNT)`), not PortXmitWait: its raw
+//! value stays in the generic family, and as time it is [`WAIT_CYCLES`].
 
-use super::{Known, known};
+use super::{Known, WaitCycles, known};
+
+/// SendWaitCnt counts TXE clock cycles at 805 MHz (torvalds/linux
+/// 0719007663ce, "IB/hfi1: Convert PortXmitWait/PortVLXmitWait counters to
+/// flit times", Intel, 2018: the driver's own conversion of this counter
+/// for its PMA starts from that clock).
+pub const WAIT_CYCLES: &[WaitCycles] = &[WaitCycles {
+    file: "TxWait",
+    hz: 805e6,
+}];
 
 pub const KNOWN: &[Known] = &[
     // Requester: packets sent again after a NAK or timeout (restart_rc).

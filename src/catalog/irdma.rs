@@ -3,7 +3,7 @@
 //! [`super::ethtool::ice`].
 
 use super::mlx5::{CNP_HANDLED, CNP_IGNORED, CNP_SENT_HELP, ECN_MARKED};
-use super::{Known, known};
+use super::{Known, Sum, known};
 
 pub const KNOWN: &[Known] = &[
     known!(
@@ -40,6 +40,18 @@ pub const KNOWN: &[Known] = &[
     ),
     // iWARP only: the RNIC's TCP retransmitted segments.
     known!(Hw, "tcpRetransSegs", transport RETRANSMISSIONS, ["kind" = "tcp_segment"], ["retransmission_rate"]),
+];
+
+/// RoCE/iWARP volume of the RDMA engine: irdma has no PMA `counters/` and
+/// counts its IP traffic per IP version (`irdma_hw_stat_descs`: ip4InOctets,
+/// ip6InOctets, ip4OutOctets, ... — octets and packets of the IP datagrams
+/// the RDMA engine sent and received), so the port's volume is the sum of
+/// both versions.
+pub const SUMS: &[Sum] = &[
+    Sum::new("port_xmit_data", &["ip4OutOctets", "ip6OutOctets"]),
+    Sum::new("port_rcv_data", &["ip4InOctets", "ip6InOctets"]),
+    Sum::new("port_xmit_packets", &["ip4OutPkts", "ip6OutPkts"]),
+    Sum::new("port_rcv_packets", &["ip4InPkts", "ip6InPkts"]),
 ];
 
 use super::ethtool::{PFC_FRAMES, Stat};

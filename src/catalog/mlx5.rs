@@ -66,11 +66,15 @@ pub const KNOWN: &[Known] = &[
     known!(Hw, "rdma_rx_packets", for "port_rcv_packets", "rdma_port_receive_packets_total", RCV_PACKETS),
     // Retransmission (roce_accl_cnts, retrans_q_cnts).
     known!(Hw, "roce_adp_retrans", transport RETRANSMISSIONS, ["kind" = "adaptive"], ["retransmission_rate"]),
-    known!(Hw, "roce_slow_restart", transport RETRANSMISSIONS, ["kind" = "slow_restart"], []),
     // "received RNR NAK packets; the QP retry limit was not exceeded": each is a retry.
     known!(Hw, "rnr_nak_retry_err", transport RETRANSMISSIONS, ["kind" = "rnr_nak"], []),
     known!(Hw, "roce_adp_retrans_to", transport TIMEOUTS, ["kind" = "adaptive_retransmission"], []),
     known!(Hw, "local_ack_timeout_err", transport TIMEOUTS, ["kind" = "ack"], ["retransmission_rate"]),
+    // Slow restart (roce_accl_cnts): events of the lossy-RoCE recovery, not
+    // retransmitted packets (see catalog::SLOW_RESTART).
+    known!(Hw, "roce_slow_restart", transport SLOW_RESTART, ["kind" = "used"], []),
+    known!(Hw, "roce_slow_restart_trans", transport SLOW_RESTART, ["kind" = "entered"], []),
+    known!(Hw, "roce_slow_restart_cnps", transport SLOW_RESTART, ["kind" = "cnp_generated"], []),
     // Sequence (out_of_seq_q_cnts, retrans_q_cnts).
     known!(Hw, "out_of_sequence", transport SEQUENCE_ERRORS, ["kind" = "out_of_sequence"], []),
     known!(Hw, "packet_seq_err", transport SEQUENCE_ERRORS, ["kind" = "nak_received"], []),

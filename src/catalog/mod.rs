@@ -177,6 +177,62 @@ pub const ERRORS: (&str, &str) = (
     "Transport errors that end a work request, by side (requester, responder) and kind, under the driver's own counter name (mlx5 req_cqe_error, bnxt_re res_*, EFA rdma_read_wr_err, ...).",
 );
 
+/// RoCE slow restart of mlx5 (lossy RoCE acceleration). The meanings are
+/// those of the commit that added the counters (torvalds/linux d7fab916374c,
+/// "IB/mlx5: Expose RoCE accelerator counters", January 2020): how often slow
+/// restart was used, how often a QP changed state into it, and how many CNPs
+/// it generated. None of them counts a retransmitted packet.
+pub const SLOW_RESTART: (&str, &str) = (
+    "rdma_transport_slow_restart_events_total",
+    "RoCE slow restart events by kind (used: slow restart was used; entered: a QP changed state to slow restart; cnp_generated: CNPs slow restart generated), under the driver's own counter name (mlx5 roce_slow_restart, roce_slow_restart_trans, roce_slow_restart_cnps).",
+);
+
+/// A port's volume as the sum of driver counters that split it (irdma
+/// counts IPv4 and IPv6 apart): exported under the PMA field's family on a
+/// port that lacks that field, and only when every part is in the same
+/// reading (a sum of absolute values is an absolute value; a sum missing a
+/// part would be too small, so then there is none).
+#[derive(Debug)]
+pub struct Sum {
+    /// The PMA counter file this sum stands in for.
+    pub stands_in_for: &'static str,
+    pub parts: &'static [&'static str],
+}
+
+impl Sum {
+    pub const fn new(stands_in_for: &'static str, parts: &'static [&'static str]) -> Sum {
+        Sum {
+            stands_in_for,
+            parts,
+        }
+    }
+}
+
+/// Every table of driver sums. Adding a driver is one line here.
+pub const SUM_TABLES: &[&[Sum]] = &[irdma::SUMS];
+
+/// Every driver sum, over all tables.
+pub fn sums() -> impl Iterator<Item = &'static Sum> {
+    SUM_TABLES.iter().flat_map(|t| t.iter())
+}
+
+/// A driver counter of clock cycles a port waited to send, with the clock
+/// it counts in: exported as seconds (`rdma_port_transmit_wait_seconds_total`)
+/// besides its raw value in the generic family.
+#[derive(Debug)]
+pub struct WaitCycles {
+    pub file: &'static str,
+    pub hz: f64,
+}
+
+/// Every table of wait-cycle counters. Adding a driver is one line here.
+pub const WAIT_CYCLE_TABLES: &[&[WaitCycles]] = &[hfi1::WAIT_CYCLES];
+
+/// Every wait-cycle counter, over all tables.
+pub fn wait_cycles() -> impl Iterator<Item = &'static WaitCycles> {
+    WAIT_CYCLE_TABLES.iter().flat_map(|t| t.iter())
+}
+
 /// Every table of IB counters: the PMA fields, then one per RDMA driver.
 /// Adding a driver is one line here.
 pub const HW_TABLES: &[&[Known]] = &[

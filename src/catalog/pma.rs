@@ -5,10 +5,10 @@
 use super::{DATA, Known, U4, U8, U16, U32, U64, known};
 
 /// Help of the volume families, shared with the driver counters that stand in for them.
-pub(crate) const XMIT_DATA: &str = "Data octets transmitted on the port: PortXmitData (4-byte words, exported in bytes), or on ports without PMA counters a driver counter (EFA and bnxt_re tx_bytes, mlx5's optional rdma_tx_bytes; rdma_port_volume_origin says which).";
-pub(crate) const RCV_DATA: &str = "Data octets received on the port: PortRcvData (4-byte words, exported in bytes), or on ports without PMA counters a driver counter (EFA and bnxt_re rx_bytes, mlx5's optional rdma_rx_bytes; rdma_port_volume_origin says which).";
-pub(crate) const XMIT_PACKETS: &str = "Packets transmitted on the port: PortXmitPkts, or on ports without PMA counters a driver counter (EFA and bnxt_re tx_pkts, mlx5's optional rdma_tx_packets; rdma_port_volume_origin says which).";
-pub(crate) const RCV_PACKETS: &str = "Packets received on the port: PortRcvPkts, or on ports without PMA counters a driver counter (EFA and bnxt_re rx_pkts, mlx5's optional rdma_rx_packets; rdma_port_volume_origin says which).";
+pub(crate) const XMIT_DATA: &str = "Data octets transmitted on the port: PortXmitData (4-byte words, exported in bytes), or on ports without PMA counters driver counters (EFA and bnxt_re tx_bytes, mlx5's optional rdma_tx_bytes, irdma ip4OutOctets + ip6OutOctets; rdma_port_volume_origin says which).";
+pub(crate) const RCV_DATA: &str = "Data octets received on the port: PortRcvData (4-byte words, exported in bytes), or on ports without PMA counters driver counters (EFA and bnxt_re rx_bytes, mlx5's optional rdma_rx_bytes, irdma ip4InOctets + ip6InOctets; rdma_port_volume_origin says which).";
+pub(crate) const XMIT_PACKETS: &str = "Packets transmitted on the port: PortXmitPkts, or on ports without PMA counters driver counters (EFA and bnxt_re tx_pkts, mlx5's optional rdma_tx_packets, irdma ip4OutPkts + ip6OutPkts; rdma_port_volume_origin says which).";
+pub(crate) const RCV_PACKETS: &str = "Packets received on the port: PortRcvPkts, or on ports without PMA counters driver counters (EFA and bnxt_re rx_pkts, mlx5's optional rdma_rx_packets, irdma ip4InPkts + ip6InPkts; rdma_port_volume_origin says which).";
 
 pub const KNOWN: &[Known] = &[
     // PortCounters(Extended), IBTA vol. 1 §16.1.3.5 / §16.1.4.11.

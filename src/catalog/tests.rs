@@ -445,7 +445,7 @@ fn catalog_hw_names_come_from_the_drivers() {
             .filter(|n| lookup(Source::Hw, n).is_some_and(|k| k.area == Area::Transport))
             .count()
     };
-    assert_eq!(transport("mlx5"), 19);
+    assert_eq!(transport("mlx5"), 21);
     // mlx5's transport counters as counters.c names them (retrans_q_cnts,
     // out_of_seq_q_cnts, extended_err_cnts, roce_accl_cnts), written out
     // here rather than read from the fixture, so a name missing from both
@@ -470,6 +470,8 @@ fn catalog_hw_names_come_from_the_drivers() {
         "roce_adp_retrans",
         "roce_adp_retrans_to",
         "roce_slow_restart",
+        "roce_slow_restart_cnps",
+        "roce_slow_restart_trans",
     ] {
         assert!(
             hw_names("mlx5").iter().any(|h| h == n),
@@ -493,6 +495,41 @@ fn catalog_hw_names_come_from_the_drivers() {
     assert_eq!(transport("rxe"), 7);
     // rdmavt's RC counters; the hardware (Tx*, Rx*) ones stay generic.
     assert_eq!(transport("hfi1"), 8);
+    // Slow restart is a family of its own (kernel commit d7fab916374c gives
+    // the three meanings), not retransmissions.
+    for (n, kind) in [
+        ("roce_slow_restart", "used"),
+        ("roce_slow_restart_trans", "entered"),
+        ("roce_slow_restart_cnps", "cnp_generated"),
+    ] {
+        let k = lookup(Source::Hw, n).unwrap();
+        assert_eq!(k.metric, "rdma_transport_slow_restart_events_total", "{n}");
+        assert_eq!(k.labels, &[("kind", kind)][..], "{n}");
+    }
+    // irdma's volume sums: each part is one of irdma's own names, and the
+    // four PMA volume fields are each covered once.
+    let irdma = hw_names("irdma");
+    for s in irdma::SUMS {
+        assert_eq!(s.parts.len(), 2, "{s:?}");
+        for p in s.parts {
+            assert!(irdma.iter().any(|n| n == p), "{p} is not in irdma.txt");
+        }
+    }
+    let mut covered: Vec<_> = super::sums().map(|s| s.stands_in_for).collect();
+    covered.sort_unstable();
+    assert_eq!(
+        covered,
+        [
+            "port_rcv_data",
+            "port_rcv_packets",
+            "port_xmit_data",
+            "port_xmit_packets"
+        ]
+    );
+    // hfi1's wait-cycle counter is one of its own names (chip.c port_cntrs[]).
+    for w in super::wait_cycles() {
+        assert!(hw_names("hfi1").iter().any(|n| n == w.file), "{}", w.file);
+    }
     // mlx5's optional volume counters stand in for the PMA's on a port without it.
     let k = known_on_port(Source::Hw, "rdma_tx_bytes", &[]).unwrap();
     assert_eq!((k.metric, k.scale), ("rdma_port_transmit_bytes_total", 1));
@@ -530,8 +567,14 @@ fn xmit_wait_ticks_as_seconds() {
         seconds_per_tick(&c(53000, 0, 2, 0, 1)),
         8.0 * 66.0 / (64.0 * 14.0625e9),
     );
-    // Unknown ASIC (ConnectX-6), another vendor, an unknown width or speed: absent.
-    assert_eq!(seconds_per_tick(&c(4123, 7, 2, 0, 4)), None);
+    // Unknown ASIC, another vendor, an unknown width or speed: absent. Every
+    // ConnectX HCA (ConnectX-4 to ConnectX-8, 0x1013 to 0x1023 as mlx5_core's
+    // PCI table and ibstat's "MT4123" name them) stays absent even reporting
+    // the Tick of a Quantum: NVIDIA documents how no HCA counts (see
+    // catalog::xmit_wait).
+    for hca in [4115, 4117, 4119, 4121, 4123, 4125, 4127, 4129, 4131] {
+        assert_eq!(seconds_per_tick(&c(hca, 7, 2, 0, 4)), None, "{hca}");
+    }
     assert_eq!(
         seconds_per_tick(&WaitClock {
             vendor_id: 0x1175,

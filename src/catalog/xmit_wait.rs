@@ -14,9 +14,20 @@
 //!
 //! So one increment lasts (Tick + 1) × 8 bits / R, where R is the port's
 //! data rate on the first kind and one lane's on the second. Other ASICs
-//! (ConnectX HCAs among them: the manual names none) have no documented
-//! behaviour: their seconds are absent, never a guess; their raw ticks
-//! stay in `rdma_*port_transmit_wait_total`.
+//! have no documented behaviour: their seconds are absent, never a guess;
+//! their raw ticks stay in `rdma_*port_transmit_wait_total`.
+//!
+//! ConnectX HCAs among them. The manual's table names switch ASICs only.
+//! The HCA's own PortSamplesControl.Tick is no answer either: the IBTA
+//! reading of Tick (symbol times of one lane) is exactly what the manual
+//! says Quantum does not follow while reporting Tick 7, so a Tick value
+//! alone does not say how a device counts. NVIDIA's ib-traffic-monitor
+//! (github.com/NVIDIA/ib-traffic-monitor issue #3, July 2025) proposes the
+//! Quantum formula for the sysfs `port_xmit_wait` of "newer generations",
+//! but the list of devices it holds for was asked there and not given, and
+//! the tool does not implement it. An HCA port's wait has seconds once
+//! NVIDIA names its devices; until then the switch port at the far end of
+//! the link (a Quantum) gives the link's wait as time.
 //!
 //! ASICs are known by NodeInfo VendorID/DeviceID; the device IDs are the
 //! `sw_dev_id` of Mellanox/mstflint dev_mgt/tools_dev_types.c.

@@ -20,6 +20,9 @@ mod topology;
 mod transport;
 mod xmit_wait;
 
+#[cfg(test)]
+mod dashboard_tests;
+
 use crate::config::{Config, NetworkMode};
 use crate::detect::{self, Transport};
 use crate::metrics::Builder;
@@ -103,6 +106,66 @@ pub(crate) fn test_snapshot(node: &NodeReading) -> Snapshot {
     let mut s = Snapshot::of_devices(Vec::new(), None);
     s.netdevs = node.netdevs.clone();
     s
+}
+
+/// Counters from (name, value) pairs.
+#[cfg(test)]
+pub(crate) fn test_counters(c: &[(&str, u64)]) -> Vec<crate::model::Counter> {
+    c.iter()
+        .map(|(n, v)| crate::model::Counter {
+            name: (*n).into(),
+            value: *v,
+        })
+        .collect()
+}
+
+/// A device with one port (port 1), its netdev, PMA and driver counters.
+#[cfg(test)]
+pub(crate) fn test_device(
+    name: &str,
+    netdev: Option<&str>,
+    pma: &[(&str, u64)],
+    hw: &[(&str, u64)],
+) -> DeviceReading {
+    use std::sync::Arc;
+
+    use crate::model::{DeviceInfo, PortInfo};
+    DeviceReading {
+        info: Arc::new(DeviceInfo {
+            name: name.into(),
+            ..DeviceInfo::default()
+        }),
+        hw_counters: Vec::new(),
+        ports: vec![PortReading {
+            port: 1,
+            info: Arc::new(PortInfo {
+                netdev: netdev.map(str::to_string),
+                ..PortInfo::default()
+            }),
+            state: None,
+            phys_state: None,
+            rate: None,
+            counters: test_counters(pma),
+            hw_counters: test_counters(hw),
+            unsupported: Vec::new(),
+            origin: Default::default(),
+        }],
+        resources: Vec::new(),
+        qp_counters: Vec::new(),
+    }
+}
+
+/// A cycle over `node` in auto mode with no MAD, attribution or findings.
+#[cfg(test)]
+pub(crate) fn test_cycle<'a>(node: &'a NodeReading, snapshot: &'a Snapshot) -> Cycle<'a> {
+    Cycle {
+        node,
+        mode: NetworkMode::Auto,
+        mad: None,
+        attribution: None,
+        snapshot,
+        findings: &[],
+    }
 }
 
 /// Exports the catalogued counters of `area` for every port, under their own metric names.

@@ -27,7 +27,7 @@ impl Collector for Transport {
 
 /// Where each port's RDMA volume (`rdma_port_{transmit,receive}_*_total`)
 /// comes from: the PMA, a driver counter standing in for it (EFA, bnxt_re),
-/// or, on a port with neither, the netdev's vport RDMA statistics (mlx5
+/// a sum of driver counters (irdma's IPv4 + IPv6), or, on a port with none, the netdev's vport RDMA statistics (mlx5
 /// `*_vport_rdma_unicast_*`), which this exports under the port families.
 fn volume(cycle: &Cycle, out: &mut Builder) {
     const PMA: [&str; 4] = [
@@ -53,6 +53,11 @@ fn volume(cycle: &Cycle, out: &mut Builder) {
                 catalog::lookup(Source::Hw, &c.name).is_some_and(|k| k.stands_in_for == Some(pma))
             }) {
                 ("hw_counters", c.name.to_string(), None)
+            } else if let Some((names, v)) = catalog::sums()
+                .filter(|s| s.stands_in_for == pma)
+                .find_map(|s| sum(&port.hw_counters, s.parts).map(|v| (s.parts.join("+"), v)))
+            {
+                ("hw_counters", names, Some(v))
             } else if let Some(c) = netdev.and_then(|nd| {
                 nd.ethtool_stats.iter().find(|c| {
                     catalog::ethtool::lookup(&c.name)
@@ -73,7 +78,7 @@ fn volume(cycle: &Cycle, out: &mut Builder) {
             }
             out.gauge_u64(
                 "rdma_port_volume_origin",
-                "Where the port's volume family (metric label) comes from: origin pma (ports/N/counters), hw_counters (a driver counter such as EFA tx_bytes) or ethtool (mlx5 *_vport_rdma_unicast_*, on a port with neither); counter is the source's name (value is always 1).",
+                "Where the port's volume family (metric label) comes from: origin pma (ports/N/counters), hw_counters (a driver counter such as EFA tx_bytes) or ethtool (mlx5 *_vport_rdma_unicast_*, on a port with neither); counter is the source's name, parts of a sum joined by + (irdma ip4OutOctets+ip6OutOctets); value is always 1.",
                 &[
                     ("device", &dev.info.name),
                     ("port", &p),
@@ -87,54 +92,23 @@ fn volume(cycle: &Cycle, out: &mut Builder) {
     }
 }
 
+/// The sum of `parts` in one reading; None when any part is missing (a
+/// partial sum would be too small) or the sum does not fit in 64 bits.
+fn sum(counters: &[crate::model::Counter], parts: &[&str]) -> Option<u64> {
+    parts.iter().try_fold(0u64, |acc, part| {
+        let c = counters.iter().find(|c| &*c.name == *part)?;
+        acc.checked_add(c.value)
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::metrics::Value;
+    use crate::model::NodeReading;
     use crate::model::netdev::NetdevReading;
-    use crate::model::{Counter, DeviceInfo, DeviceReading, NodeReading, PortInfo, PortReading};
 
-    fn counters(c: &[(&str, u64)]) -> Vec<Counter> {
-        c.iter()
-            .map(|(n, v)| Counter {
-                name: (*n).into(),
-                value: *v,
-            })
-            .collect()
-    }
-
-    fn device(
-        name: &str,
-        netdev: Option<&str>,
-        pma: &[(&str, u64)],
-        hw: &[(&str, u64)],
-    ) -> DeviceReading {
-        DeviceReading {
-            info: Arc::new(DeviceInfo {
-                name: name.into(),
-                ..DeviceInfo::default()
-            }),
-            hw_counters: Vec::new(),
-            ports: vec![PortReading {
-                port: 1,
-                info: Arc::new(PortInfo {
-                    netdev: netdev.map(str::to_string),
-                    ..PortInfo::default()
-                }),
-                state: None,
-                phys_state: None,
-                rate: None,
-                counters: counters(pma),
-                hw_counters: counters(hw),
-                unsupported: Vec::new(),
-                origin: Default::default(),
-            }],
-            resources: Vec::new(),
-            qp_counters: Vec::new(),
-        }
-    }
+    use crate::collectors::test_device as device;
 
     /// A transport counter of each RDMA driver lands in its family with the
     /// driver's name as `counter`; each port's volume says where it came
@@ -157,7 +131,22 @@ mod tests {
                 ),
                 device("efa_0", None, &[], &[("retrans_pkts", 5)]),
                 device("rxe0", None, &[], &[("completer_retry_err", 6)]),
-                device("irdma0", None, &[], &[("tcpRetransSegs", 7)]),
+                device(
+                    "irdma0",
+                    None,
+                    &[],
+                    &[
+                        ("tcpRetransSegs", 7),
+                        ("ip4OutOctets", 100),
+                        ("ip6OutOctets", 23),
+                    ],
+                ),
+                device(
+                    "irdma1",
+                    None,
+                    &[],
+                    &[("ip4InOctets", 1), ("ip4OutOctets", 5), ("ip6OutOctets", 6)],
+                ),
                 device(
                     "hfi1_0",
                     None,
@@ -165,11 +154,24 @@ mod tests {
                     &[("RcResend", 8), ("TxWait", 9)],
                 ),
                 device("mlx5_1", Some("eth2"), &[], &[]),
+                device(
+                    "mlx5_2",
+                    None,
+                    &[("port_xmit_data", 1)],
+                    &[
+                        ("roce_slow_restart", 11),
+                        ("roce_slow_restart_trans", 12),
+                        ("roce_slow_restart_cnps", 13),
+                    ],
+                ),
             ],
             netdevs: vec![NetdevReading {
                 name: "eth2".into(),
                 link: None,
-                ethtool_stats: counters(&[("tx_vport_rdma_unicast_bytes", 7777)]),
+                ethtool_stats: crate::collectors::test_counters(&[(
+                    "tx_vport_rdma_unicast_bytes",
+                    7777,
+                )]),
                 ethtool_nl: None,
                 info: Default::default(),
                 errors: Vec::new(),
@@ -177,14 +179,7 @@ mod tests {
             ..NodeReading::default()
         };
         let snapshot = super::super::test_snapshot(&node);
-        let cycle = Cycle {
-            node: &node,
-            mode: crate::config::NetworkMode::Auto,
-            mad: None,
-            attribution: None,
-            snapshot: &snapshot,
-            findings: &[],
-        };
+        let cycle = super::super::test_cycle(&node, &snapshot);
         let mut b = Builder::new();
         Transport.collect(&cycle, &mut b).unwrap();
         let set = b.finish();
@@ -222,8 +217,31 @@ mod tests {
         assert_eq!(retrans("hfi1_0", "packet", "RcResend"), Some(Value::U64(8)));
         // hfi1 read no RNR NAK counter here: no series, not a 0.
         assert_eq!(retrans("hfi1_0", "rnr_nak", "RnrNak"), None);
+        // Slow restart is not a retransmission: its own family, by kind.
+        assert_eq!(retrans("mlx5_2", "slow_restart", "roce_slow_restart"), None);
+        let slow_on = |dev: &str, kind: &str, counter: &str| {
+            set.get(
+                "rdma_transport_slow_restart_events_total",
+                &[
+                    ("device", dev),
+                    ("port", "1"),
+                    ("kind", kind),
+                    ("counter", counter),
+                ],
+            )
+        };
+        let slow = |kind: &str, counter: &str| slow_on("mlx5_2", kind, counter);
+        assert_eq!(slow("used", "roce_slow_restart"), Some(Value::U64(11)));
+        assert_eq!(
+            slow("entered", "roce_slow_restart_trans"),
+            Some(Value::U64(12))
+        );
+        assert_eq!(
+            slow("cnp_generated", "roce_slow_restart_cnps"),
+            Some(Value::U64(13))
+        );
         // Absent, not 0: mlx5_0 has no slow-restart counter.
-        assert_eq!(retrans("mlx5_0", "slow_restart", "roce_slow_restart"), None);
+        assert_eq!(slow_on("mlx5_0", "used", "roce_slow_restart"), None);
         let origin = |dev: &str, metric: &str, origin: &str, counter: &str| {
             set.get(
                 "rdma_port_volume_origin",
@@ -252,6 +270,27 @@ mod tests {
         assert_eq!(
             set.get(tx, &[("device", "mlx5_1"), ("port", "1")]),
             Some(Value::U64(7777))
+        );
+        // irdma: IPv4 + IPv6 of one reading, the parts named in the origin.
+        assert_eq!(
+            set.get(tx, &[("device", "irdma0"), ("port", "1")]),
+            Some(Value::U64(100 + 23))
+        );
+        assert_eq!(
+            origin("irdma0", tx, "hw_counters", "ip4OutOctets+ip6OutOctets"),
+            Some(Value::U64(1))
+        );
+        // irdma1 lacks ip6InOctets: no receive volume (a partial sum would be
+        // too small), no origin; its transmit side still has both halves.
+        let rx = "rdma_port_receive_bytes_total";
+        assert_eq!(set.get(rx, &[("device", "irdma1"), ("port", "1")]), None);
+        assert_eq!(
+            origin("irdma1", rx, "hw_counters", "ip4InOctets+ip6InOctets"),
+            None
+        );
+        assert_eq!(
+            set.get(tx, &[("device", "irdma1"), ("port", "1")]),
+            Some(Value::U64(5 + 6))
         );
         // No volume anywhere for EFA's receive side here: no origin, no series.
         assert_eq!(

@@ -134,3 +134,26 @@ fn an_unknown_ibdev_is_no_device() {
             .is_some()
     );
 }
+
+/// hfi1's TxWait counts TXE cycles at 805 MHz: 805e6 of them are one second
+/// of waiting, with no MAD at all; another driver's TxWait-less port, and a
+/// port of a driver without a wait-cycle counter, get no seconds.
+#[test]
+fn hfi1_wait_cycles_as_seconds() {
+    let dev = |name: &str, hw: &[(&str, u64)]| crate::collectors::test_device(name, None, &[], hw);
+    let node = NodeReading {
+        devices: vec![
+            dev("hfi1_0", &[("TxWait", 1_610_000_000), ("RcResend", 3)]),
+            dev("mlx5_0", &[("roce_adp_retrans", 1)]),
+        ],
+        ..NodeReading::default()
+    };
+    let snapshot = crate::collectors::test_snapshot(&node);
+    let cycle = crate::collectors::test_cycle(&node, &snapshot);
+    let mut b = Builder::new();
+    XmitWait.collect(&cycle, &mut b).unwrap();
+    let set = b.finish();
+    let secs = |d: &str| set.get(SECONDS, &[("device", d), ("port", "1")]);
+    assert_eq!(secs("hfi1_0"), Some(Value::F64(2.0)));
+    assert_eq!(secs("mlx5_0"), None);
+}

@@ -1,7 +1,8 @@
 //! Rules over the counters issue 13 curates, each reading its names from the
 //! catalog (`catalog::used_by`, `catalog::ethtool::used_by`):
 //! - `retransmission_rate`: a port's transport retransmissions per second
-//!   above `retransmissions_per_second`.
+//!   above `retransmissions_per_second` (1 by default: no vendor publishes a
+//!   limit; config.yaml gives the reasoning).
 //! - `priority_drops`: a priority DCB reports PFC-enabled (mlx5
 //!   rx_prioN_discards) dropping more than `priority_drops_per_second`. bnxt
 //!   CoS queues (rx_discard_packets_cosN) stay metrics only: their

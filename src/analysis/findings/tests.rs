@@ -890,3 +890,44 @@ fn event_ups_count_when_the_port_is_down_at_the_poll() {
     assert!(!ids(&e.evaluate(&at(4), 14_000).0).contains(&"link_flapping"));
     assert!(!ids(&e.evaluate(&at(4), 16_000).0).contains(&"link_flapping"));
 }
+
+/// The two issue-13 defaults no vendor gives a figure for say so in
+/// config.yaml, and hold to the reasoning written there: the transmit-wait
+/// share is the PFC pause share (both are link-level flow control holding a
+/// sender), and one retransmission per second lets up to ten through in one
+/// cycle of the default poll interval.
+#[test]
+fn threshold_defaults_follow_their_stated_reasoning() {
+    let yaml = crate::config::DEFAULT_YAML;
+    for key in ["retransmissions_per_second", "transmit_wait_share"] {
+        let at = yaml.find(&format!("\n  {key}:")).unwrap();
+        // The comment block right above the key.
+        let comment: Vec<&str> = yaml[..at]
+            .lines()
+            .rev()
+            .take_while(|l| l.trim_start().starts_with('#'))
+            .collect();
+        let comment = comment.join(" ");
+        assert!(
+            comment.contains("No vendor publishes a limit"),
+            "{key}: {comment}"
+        );
+    }
+    let c = Config::defaults();
+    assert_eq!(c.analysis.transmit_wait_share, c.analysis.pfc_pause_share);
+    let cycle = c.general.poll_interval;
+    let with = |events: u64| {
+        let mut s = one(4, &[]);
+        s.devices[0].ports[0].hw_counters.insert(
+            Arc::from("roce_adp_retrans"),
+            cv(events, Some(events), Some(events as f64 / cycle), None),
+        );
+        s
+    };
+    let mut e = engine();
+    assert!(e.evaluate(&with(10), 10_000).0.is_empty());
+    assert_eq!(
+        ids(&e.evaluate(&with(11), 20_000).0),
+        ["retransmission_rate"]
+    );
+}

@@ -1,6 +1,9 @@
 //! IB congestion as time, from the MAD worker's readings:
 //! - `transmit_wait`: a local IB port waited (had data, sent nothing) more
-//!   than `transmit_wait_share` of the time between its last two readings.
+//!   than `transmit_wait_share` of the time between its last two readings
+//!   (0.2 by default, as `pfc_pause_share`: no vendor publishes a limit, and
+//!   rdma-core's `PortXmitWait=1000` in error_thresholds counts raw ticks
+//!   since a clear, not a share; config.yaml gives the reasoning).
 //! - `fabric_transmit_wait`: the same on a port elsewhere on the fabric
 //!   (the switch port at the far end of a local link, or any port in fabric
 //!   mode); its place is a subject ("node description, GUID"), not a device.
