@@ -35,6 +35,7 @@ agent() { # agent NAME ARGS... : the agent under the preload, output to $OUT/NAM
     RDMA_MON_GENERAL__SYSFS_ROOT="$EMPTY" RDMA_MON_NETWORK__NETLINK=never \
     RDMA_MON_FABRIC__UMAD_DEVICE=/dev/infiniband/umad0 RDMA_MON_FABRIC__ENABLED=true \
     RDMA_MON_FABRIC__TIMEOUT_MS=100 RDMA_MON_FABRIC__RETRIES=2 \
+    RDMA_MON_GENERAL__SNAPSHOT_DIR="$OUT/fabric-detail" RDMA_MON_FABRIC__DETAIL_KEEP=1000 \
     timeout 60 "$AGENT" "$@" > "$OUT/$name" 2> "$OUT/$name.err" && rc=0 || rc=$?; echo $rc > "$OUT/$name.rc")
 }
 
