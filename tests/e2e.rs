@@ -468,7 +468,7 @@ fn snapshot_endpoint_file_and_sigterm() {
     let (status, body) = get(agent.port, "/snapshot").unwrap();
     assert_eq!(status, 200);
     let snap: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(snap["schema_version"], 1);
+    assert_eq!(snap["schema_version"], 2);
     assert!(snap["interval_seconds"].as_f64().unwrap() > 0.0);
     let mlx5_0 = snap["devices"]
         .as_array()
