@@ -927,6 +927,15 @@ mod tests {
         assert_eq!(c.fabric.timeout_ms, 50);
         let e = load_text("fabric:\n  max_outstanding: 0\n").unwrap_err();
         assert!(e.to_string().starts_with("fabric.max_outstanding"), "{e}");
+        // The detail files are always bounded by a count; an age is at least a minute.
+        for (text, key) in [
+            ("fabric:\n  detail_keep: 0\n", "fabric.detail_keep"),
+            ("fabric:\n  detail_max_age: 10\n", "fabric.detail_max_age"),
+        ] {
+            let e = load_text(text).unwrap_err();
+            assert!(e.to_string().starts_with(key), "{e}");
+        }
+        assert!(load_text("fabric:\n  detail_max_age: 0\n").is_ok());
     }
 
     #[test]

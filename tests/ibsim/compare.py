@@ -198,6 +198,12 @@ except FileNotFoundError:
 
 # Cost.
 fab = detail(snap)["fabric"]
+try:
+    served = load("fabric.json")
+    check((len(served["fabric"]["nodes"]), len(served["fabric_counters"])) == (len(fab["nodes"]), len(ports)),
+          "/fabric of the running agent differs from the --once detail file in nodes or ports")
+except FileNotFoundError:
+    check(False, "/fabric: no answer from the running agent")
 t_ibnd = [int(x) / 1e6 for x in text("ibnetdiscover.ns").split()]
 t_agent = [int(x) / 1e6 for x in text("agent.ns").split()]
 print(f"  sweep: {fab['mads']['sent']} MADs, {fab['duration_seconds'] * 1000:.1f} ms inside the agent; "

@@ -60,6 +60,8 @@ for _ in $(seq 1 50); do
   sleep 0.2
   if curl -sf "http://127.0.0.1:$PORT/metrics" -o "$OUT/metrics.txt" && grep -q rdma_fabric_port_symbol_errors_total "$OUT/metrics.txt"; then break; fi
 done
+# The last sweep whole, as rdma-monitor top --url reads it.
+curl -sf "http://127.0.0.1:$PORT/fabric" -o "$OUT/fabric.json" || true
 kill -TERM $server 2>/dev/null; wait $server || true
 # MADs per cycle for the local port and its far end (no fabric mode):
 # two scrapes two seconds apart, the difference divided by the cycles run.
