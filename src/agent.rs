@@ -173,7 +173,11 @@ impl Agent {
             snapshots_written: self.stats.snapshots_written,
             snapshot_errors: self.stats.snapshot_errors,
             snapshot_prune_failures: self.stats.prune_failures_before
-                + self.writer.prune_failures(),
+                + self.writer.prune_failures()
+                + mad
+                    .as_ref()
+                    .and_then(|m| m.fabric_summary.as_ref())
+                    .map_or(0, |f| f.detail_prune_failures),
             rdma_netlink_available: accounts.rdma_netlink_available,
             rdma_netlink_errors: accounts.rdma_netlink_errors,
             netdev: accounts.netdev,

@@ -250,6 +250,10 @@ pub struct Fabric {
     pub umad_device: String,
     /// A topology in ibnetdiscover's format each sweep is compared with ("" = none).
     pub expected_topology: String,
+    /// Retention of the per-sweep detail files (`fabric-*.json` in snapshot_dir).
+    pub detail_keep: u32,
+    pub detail_max_age: f64,
+    pub detail_max_bytes: u64,
 }
 
 /// Who uses the fabric: QPs, MRs, CQs, PDs per Slurm job, pod, unit or process.
@@ -399,7 +403,7 @@ impl Config {
     }
 
     /// Every duration key with its value: checked against [`DURATION_RANGES`].
-    fn durations(&self) -> [(&'static str, f64); 13] {
+    fn durations(&self) -> [(&'static str, f64); 14] {
         [
             ("general.poll_interval", self.general.poll_interval),
             ("general.snapshot_interval", self.general.snapshot_interval),
@@ -407,6 +411,7 @@ impl Config {
             ("fabric.interval", self.fabric.interval),
             ("fabric.sweep_budget", self.fabric.sweep_budget),
             ("fabric.discovery_interval", self.fabric.discovery_interval),
+            ("fabric.detail_max_age", self.fabric.detail_max_age),
             ("llm.interval", self.llm.interval),
             ("llm.timeout", self.llm.timeout),
             ("dify.interval", self.dify.interval),
@@ -446,6 +451,12 @@ impl Config {
             return Err(ConfigError::OutOfRange {
                 key: "fabric.max_outstanding",
                 reason: format!("must be 1-256, got {}", self.fabric.max_outstanding),
+            });
+        }
+        if !(1..=100_000).contains(&self.fabric.detail_keep) {
+            return Err(ConfigError::OutOfRange {
+                key: "fabric.detail_keep",
+                reason: format!("must be 1-100000, got {}", self.fabric.detail_keep),
             });
         }
         if !(1..=100_000).contains(&self.attribution.max_consumers) {
@@ -565,6 +576,10 @@ pub const DURATION_RANGES: &[DurationRange] = &[
         ..DurationRange::new("fabric.discovery_interval", 1.0, DAY)
     },
     DurationRange::new("fabric.timeout_ms", 0.001, 60.0),
+    DurationRange {
+        zero_is_never: true,
+        ..DurationRange::new("fabric.detail_max_age", 60.0, 366.0 * DAY)
+    },
     DurationRange::new("llm.interval", 1.0, DAY),
     DurationRange::new("llm.timeout", 0.1, HOUR),
     DurationRange::new("dify.interval", 1.0, DAY),
@@ -912,6 +927,15 @@ mod tests {
         assert_eq!(c.fabric.timeout_ms, 50);
         let e = load_text("fabric:\n  max_outstanding: 0\n").unwrap_err();
         assert!(e.to_string().starts_with("fabric.max_outstanding"), "{e}");
+        // The detail files are always bounded by a count; an age is at least a minute.
+        for (text, key) in [
+            ("fabric:\n  detail_keep: 0\n", "fabric.detail_keep"),
+            ("fabric:\n  detail_max_age: 10\n", "fabric.detail_max_age"),
+        ] {
+            let e = load_text(text).unwrap_err();
+            assert!(e.to_string().starts_with(key), "{e}");
+        }
+        assert!(load_text("fabric:\n  detail_max_age: 0\n").is_ok());
     }
 
     #[test]

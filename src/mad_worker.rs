@@ -7,7 +7,7 @@
 //! and hands each result over through a single latest-value slot.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -97,12 +97,21 @@ pub struct LocalPort {
     pub peer: Option<FabricPort>,
 }
 
-/// What the worker hands over.
+/// What the worker hands over. The main snapshot holds the local ports and
+/// [`FabricSummary`]; the sweep and every fabric port's counters are in
+/// memory for the collectors and findings, and on disk in the sweep's own
+/// detail file ([`FabricDetail`]), so the snapshot written every cycle stays
+/// small whatever the fabric's size.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MadView {
     pub local: Vec<LocalPort>,
+    #[serde(skip)]
     pub fabric: Option<Arc<Fabric>>,
+    #[serde(skip)]
     pub fabric_counters: Vec<FabricPort>,
+    /// The last sweep in numbers, and the detail file that holds it whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fabric_summary: Option<FabricSummary>,
     /// Devices that could not be opened, and why (once per device).
     pub unavailable: Vec<String>,
     pub stats: MadStats,
@@ -110,6 +119,141 @@ pub struct MadView {
     pub fabric_counters_seconds: Option<f64>,
     /// When the last fabric counters were read (rates between sweeps).
     pub fabric_counters_unix_ms: Option<u64>,
+}
+
+/// The last sweep in a few numbers, for the main snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FabricSummary {
+    /// When the sweep (and the counter read after it) ended, ms since the epoch.
+    pub sweep_unix_ms: u64,
+    pub sweep_seconds: f64,
+    pub sweep_mads: u64,
+    pub nodes: usize,
+    pub switches: usize,
+    pub cas: usize,
+    pub links: usize,
+    /// Queries of the sweep without a usable answer.
+    pub sweep_errors: usize,
+    /// Paths left when the sweep budget ran out (0: a whole sweep).
+    pub unexplored_paths: usize,
+    /// Fabric ports whose counters were asked this round, and how many did not answer.
+    pub counter_ports: usize,
+    pub counter_errors: usize,
+    /// The detail file of this sweep, as written (relative to the agent's
+    /// working directory when `general.snapshot_dir` is); absent when it
+    /// could not be written (`detail_error` says why) or none is kept.
+    pub detail_file: Option<PathBuf>,
+    pub detail_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail_error: Option<String>,
+    /// Detail files that could not be written, and old ones that could not
+    /// be deleted, since the start.
+    pub detail_write_failures: u64,
+    pub detail_prune_failures: u64,
+}
+
+/// Bumped when a field of the detail file changes meaning or goes away.
+pub const DETAIL_SCHEMA_VERSION: u32 = 1;
+
+/// The fabric detail file of one sweep (`fabric-<seq>-<time>.json` beside the
+/// snapshots; also `/fabric`): every node, link and port counter.
+#[derive(Debug, Serialize)]
+pub struct FabricDetail<'a> {
+    pub schema_version: u32,
+    pub sweep_unix_ms: u64,
+    pub fabric: &'a Fabric,
+    pub fabric_counters: &'a [FabricPort],
+    pub fabric_counters_seconds: Option<f64>,
+    pub fabric_counters_unix_ms: Option<u64>,
+}
+
+impl MadView {
+    /// The detail document of the last sweep (None before the first).
+    pub fn detail_json(&self) -> Option<Vec<u8>> {
+        let fabric = self.fabric.as_deref()?;
+        let detail = FabricDetail {
+            schema_version: DETAIL_SCHEMA_VERSION,
+            sweep_unix_ms: self.fabric_summary.as_ref().map_or(0, |s| s.sweep_unix_ms),
+            fabric,
+            fabric_counters: &self.fabric_counters,
+            fabric_counters_seconds: self.fabric_counters_seconds,
+            fabric_counters_unix_ms: self.fabric_counters_unix_ms,
+        };
+        // Compact: the file is for programs, and at 648 HCAs pretty-printing doubles it.
+        let mut v = serde_json::to_vec(&detail)
+            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}").into_bytes());
+        v.push(b'\n');
+        Some(v)
+    }
+}
+
+/// Where each sweep's detail file goes (the agent's snapshot writer with the
+/// fabric retention); the worker only knows this much of it.
+pub trait DetailStore: Send {
+    /// Writes `json` atomically under a name made from `timestamp` (RFC 3339)
+    /// and prunes by the retention; the path written, or why not.
+    fn store(&mut self, timestamp: &str, json: &[u8]) -> Result<PathBuf, String>;
+    /// Old files that could not be deleted, since the start.
+    fn prune_failures(&self) -> u64;
+}
+
+/// The summary of `fabric` and its counters, without the detail file yet.
+fn summarise(fabric: &Fabric, counters: &[FabricPort], at_ms: u64) -> FabricSummary {
+    FabricSummary {
+        sweep_unix_ms: at_ms,
+        sweep_seconds: fabric.duration_seconds,
+        sweep_mads: fabric.mads.sent,
+        nodes: fabric.nodes.len(),
+        switches: fabric
+            .nodes
+            .iter()
+            .filter(|n| n.node_type == NODE_SWITCH)
+            .count(),
+        cas: fabric
+            .nodes
+            .iter()
+            .filter(|n| n.node_type == discovery::NODE_CA)
+            .count(),
+        links: fabric.links.len(),
+        sweep_errors: fabric.errors.len(),
+        unexplored_paths: fabric.unexplored_paths,
+        counter_ports: counters.len(),
+        counter_errors: counters
+            .iter()
+            .filter(|p| p.counters.ok().is_none())
+            .count(),
+        ..FabricSummary::default()
+    }
+}
+
+/// Writes the view's detail file and records the outcome in its summary.
+fn write_detail(view: &mut MadView, store: &mut dyn DetailStore) {
+    let Some(json) = view.detail_json() else {
+        return;
+    };
+    let Some(summary) = view.fabric_summary.as_mut() else {
+        return;
+    };
+    let wall = std::time::UNIX_EPOCH + Duration::from_millis(summary.sweep_unix_ms);
+    let stamp = humantime::format_rfc3339_millis(wall).to_string();
+    match store.store(&stamp, &json) {
+        Ok(path) => {
+            summary.detail_error = None;
+            summary.detail_file = Some(path);
+            summary.detail_bytes = Some(json.len() as u64);
+        }
+        Err(e) => {
+            summary.detail_write_failures += 1;
+            // Once per new reason: a full disk must not log every sweep.
+            if summary.detail_error.as_deref() != Some(e.as_str()) {
+                log::warn!(
+                    "fabric detail file not written: {e} (counted in rdma_fabric_detail_write_failures_total)"
+                );
+            }
+            summary.detail_error = Some(e);
+        }
+    }
+    summary.detail_prune_failures = store.prune_failures();
 }
 
 /// One umad device with its engine and what it learned.
@@ -504,7 +648,7 @@ pub fn open_workers(c: &Config) -> (Vec<PortWorker<Umad>>, Vec<String>) {
     (workers, unavailable)
 }
 
-/// One round of everything that is due; returns the new view.
+/// When each kind of work is next due.
 pub struct Schedule {
     next_local: Instant,
     next_fabric: Instant,
@@ -522,11 +666,14 @@ impl Default for Schedule {
     }
 }
 
+/// One round of everything that is due, into `view`; a sweep's detail goes
+/// to `detail` (None: kept in memory only).
 pub fn step<P: MadPort>(
     workers: &mut [PortWorker<P>],
     plan: &Plan,
     sched: &mut Schedule,
     view: &mut MadView,
+    detail: Option<&mut dyn DetailStore>,
 ) {
     let now = Instant::now();
     if plan.local_counters && now >= sched.next_local {
@@ -543,6 +690,7 @@ pub fn step<P: MadPort>(
     };
     if sweep_due && let Some(w) = workers.first_mut() {
         let fabric = Arc::new(w.sweep(plan.budget));
+        view.fabric_counters.clear();
         if plan.fabric_mode && plan.fabric_counters {
             let t = Instant::now();
             view.fabric_counters =
@@ -551,7 +699,18 @@ pub fn step<P: MadPort>(
             view.fabric_counters_unix_ms =
                 Some(crate::clock::unix_ms(std::time::SystemTime::now()));
         }
+        let at_ms = crate::clock::unix_ms(std::time::SystemTime::now());
+        let before = view.fabric_summary.take().unwrap_or_default();
+        view.fabric_summary = Some(FabricSummary {
+            detail_error: before.detail_error,
+            detail_write_failures: before.detail_write_failures,
+            detail_prune_failures: before.detail_prune_failures,
+            ..summarise(&fabric, &view.fabric_counters, at_ms)
+        });
         view.fabric = Some(fabric);
+        if let Some(store) = detail {
+            write_detail(view, store);
+        }
         sched.next_fabric = crate::clock::after(now, plan.fabric_every);
         if let Some(every) = plan.discovery_every {
             sched.next_discovery = crate::clock::after(now, every);
@@ -574,6 +733,7 @@ pub fn run(
     mut workers: Vec<PortWorker<Umad>>,
     unavailable: Vec<String>,
     plan: Plan,
+    mut detail: Option<Box<dyn DetailStore>>,
     slot: Arc<ArcSwapOption<MadView>>,
     stop: Receiver<()>,
 ) {
@@ -583,7 +743,13 @@ pub fn run(
         ..MadView::default()
     };
     loop {
-        step(&mut workers, &plan, &mut sched, &mut view);
+        step(
+            &mut workers,
+            &plan,
+            &mut sched,
+            &mut view,
+            detail.as_deref_mut().map(|d| d as &mut dyn DetailStore),
+        );
         slot.store(Some(Arc::new(view.clone())));
         let mut next = sched.next_local.min(sched.next_fabric);
         if !plan.fabric_mode {
@@ -626,6 +792,78 @@ mod tests {
 
     fn no_saturation(_: &str) -> &'static [u64] {
         &[]
+    }
+
+    /// A store that fails the first `fail` writes (a full disk), then keeps them.
+    #[derive(Default)]
+    struct Disk {
+        fail: usize,
+        files: Vec<(String, Vec<u8>)>,
+    }
+
+    impl DetailStore for Disk {
+        fn store(&mut self, timestamp: &str, json: &[u8]) -> Result<PathBuf, String> {
+            if self.fail > 0 {
+                self.fail -= 1;
+                return Err("snapshot dir/fabric-1.json: No space left on device".into());
+            }
+            self.files.push((timestamp.to_string(), json.to_vec()));
+            Ok(PathBuf::from(format!("fabric-{}.json", self.files.len())))
+        }
+        fn prune_failures(&self) -> u64 {
+            0
+        }
+    }
+
+    fn fabric_plan() -> Plan {
+        let mut c = Config::defaults();
+        c.fabric.enabled = true;
+        Plan::from_config(&c)
+    }
+
+    #[test]
+    fn a_detail_file_that_cannot_be_written_is_counted_and_said() {
+        let mut workers = vec![worker(SimFabric::default())];
+        let (plan, mut disk, mut view) = (
+            fabric_plan(),
+            Disk {
+                fail: 2,
+                ..Disk::default()
+            },
+            MadView::default(),
+        );
+        for _ in 0..3 {
+            step(
+                &mut workers,
+                &plan,
+                &mut Schedule::default(),
+                &mut view,
+                Some(&mut disk),
+            );
+            let s = view.fabric_summary.as_ref().unwrap();
+            if disk.files.is_empty() {
+                assert_eq!(s.detail_file, None);
+                assert!(
+                    s.detail_error.as_deref().unwrap().contains("No space left"),
+                    "{s:?}"
+                );
+            }
+        }
+        let s = view.fabric_summary.as_ref().unwrap();
+        assert_eq!(s.detail_write_failures, 2, "counted over the sweeps");
+        assert_eq!(s.detail_error, None, "cleared by the write that worked");
+        assert_eq!(s.detail_file, Some(PathBuf::from("fabric-1.json")));
+        // The file holds the sweep whole, the view's JSON only the summary.
+        let (stamp, json) = &disk.files[0];
+        let detail: serde_json::Value = serde_json::from_slice(json).unwrap();
+        assert_eq!(detail["fabric"]["nodes"].as_array().unwrap().len(), 3);
+        assert_eq!(detail["sweep_unix_ms"], s.sweep_unix_ms);
+        let wall = std::time::UNIX_EPOCH + Duration::from_millis(s.sweep_unix_ms);
+        assert_eq!(*stamp, humantime::format_rfc3339_millis(wall).to_string());
+        let main = serde_json::to_value(&view).unwrap();
+        assert_eq!(main.get("fabric"), None);
+        assert_eq!(main.get("fabric_counters"), None);
+        assert_eq!(main["fabric_summary"]["nodes"], 3);
     }
 
     /// The sim's switch is a Switch-IB 2 (DeviceID 0xcf08) on a 4x EDR link

@@ -20,7 +20,9 @@ use crate::sources::netlink::TransportStats;
 use crate::sources::sysfs::SourceStats;
 
 /// Bumped when a field changes meaning or goes away; adding fields keeps it.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2 (2026-11-30): `mad.fabric` and `mad.fabric_counters` moved to the
+/// sweep's detail file, `mad.fabric_summary` names it.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -471,10 +471,19 @@ fn snapshot_endpoint_file_and_sigterm() {
     ]);
     // Two cycles at least, so rates exist.
     std::thread::sleep(Duration::from_millis(900));
+    let (status, body) = get(agent.port, "/fabric").unwrap();
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            404,
+            "no fabric sweep yet (fabric mode off, or not swept yet)\n"
+        ),
+        "no umad on the fixture tree: no sweep"
+    );
     let (status, body) = get(agent.port, "/snapshot").unwrap();
     assert_eq!(status, 200);
     let snap: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(snap["schema_version"], 1);
+    assert_eq!(snap["schema_version"], 2);
     assert!(snap["interval_seconds"].as_f64().unwrap() > 0.0);
     let mlx5_0 = snap["devices"]
         .as_array()

@@ -298,6 +298,11 @@ fn endpoints_can_be_turned_off() {
         curl(dir.path(), &url, &[&CLIENT[..], &["-u", &right]].concat()).code
     };
     assert_eq!(get("/snapshot"), 404);
+    assert_eq!(
+        get("/fabric"),
+        404,
+        "the fabric detail goes with the snapshot"
+    );
     assert_eq!(get("/analysis"), 404);
     assert_eq!(get("/metrics"), 200);
 }

@@ -123,6 +123,22 @@ impl Collector for FabricCollector {
                 }
             }
         }
+        if let Some(s) = &view.fabric_summary {
+            out.counter(
+                "rdma_fabric_detail_write_failures_total",
+                "Fabric detail files (one per sweep, beside the snapshots) that could not be written.",
+                &[],
+                s.detail_write_failures,
+            );
+            if let Some(bytes) = s.detail_bytes {
+                out.gauge_u64(
+                    "rdma_fabric_detail_bytes",
+                    "Size of the last fabric detail file written.",
+                    &[],
+                    bytes,
+                );
+            }
+        }
         if let Some(f) = &view.fabric {
             for t in [NODE_SWITCH, NODE_CA] {
                 out.gauge_u64(

@@ -131,7 +131,7 @@ impl Handler for Endpoint {
     fn handle(&self, req: &Request, out: &mut Responder<'_>) {
         let plain = [("Content-Type", "text/plain; charset=utf-8")];
         let off = match req.path.as_str() {
-            "/snapshot" => !self.endpoints.snapshot,
+            "/snapshot" | "/fabric" => !self.endpoints.snapshot,
             "/analysis" => !self.endpoints.analysis,
             _ => false,
         };
@@ -150,6 +150,14 @@ impl Handler for Endpoint {
                 let doc = self.published.snapshot.load_full();
                 let doc = doc.map(|d| Part::Shared(d));
                 json_or(out, doc, 503, b"no cycle has completed yet\n")
+            }
+            "/fabric" => {
+                // The last sweep whole (the detail file's document), made on
+                // demand: `top` asks once per sweep, and nothing is kept twice.
+                let doc = self.published.snapshot.load_full();
+                let json = doc.and_then(|d| d.snapshot.mad.as_ref()?.detail_json());
+                let json = json.map(Part::Owned);
+                json_or(out, json, 404, b"no fabric sweep yet (fabric mode off, or not swept yet)\n")
             }
             "/analysis" => {
                 let json = self.published.analysis.load_full();

@@ -11,6 +11,7 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 const PREFIX: &str = "snapshot-";
 const SUFFIX: &str = ".json";
@@ -31,9 +32,19 @@ impl SnapshotError {
     }
 }
 
+/// Limits beside the count, for the fabric detail files: a file older than
+/// `max_age` (by its mtime) goes, and the oldest go while all of them
+/// together exceed `max_bytes`. The file just written always stays.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Retention {
+    pub max_age: Option<Duration>,
+    pub max_bytes: Option<u64>,
+}
+
 pub struct SnapshotWriter {
     dir: PathBuf,
     keep: usize,
+    retention: Retention,
     prefix: String,
     /// The sequence number of the next file (at least one above any on disk).
     next_seq: u64,
@@ -61,11 +72,18 @@ impl SnapshotWriter {
         SnapshotWriter {
             dir: dir.to_owned(),
             keep: keep as usize,
+            retention: Retention::default(),
             prefix: prefix.to_string(),
             next_seq: 1,
             prune_failures: 0,
             said: HashSet::new(),
         }
+    }
+
+    /// Age and size limits on top of the count (the count still applies).
+    pub fn with_retention(mut self, retention: Retention) -> SnapshotWriter {
+        self.retention = retention;
+        self
     }
 
     /// Old files that could not be deleted, counted over every attempt.
@@ -177,21 +195,48 @@ impl SnapshotWriter {
     }
 
     /// Deletes the oldest of `entries` (the files before this write) so that
-    /// `keep` remain with the one just written; a file that cannot be
-    /// deleted is skipped and does not count.
+    /// `keep` remain with the one just written, and (with a [`Retention`])
+    /// those past its age or size; a file that cannot be deleted is skipped
+    /// and does not count.
     fn prune(&mut self, entries: Vec<Entry>, written: &str) {
-        if self.keep == 0 {
+        let Retention { max_age, max_bytes } = self.retention;
+        if self.keep == 0 && max_age.is_none() && max_bytes.is_none() {
             return;
         }
+        // Sizes and times only when a limit needs them: the main snapshot's
+        // pruning stays one listing.
+        let stat = |name: &str| {
+            std::fs::symlink_metadata(self.dir.join(name))
+                .map(|m| (m.len(), m.modified().ok()))
+                .unwrap_or((0, None))
+        };
+        let limited = max_age.is_some() || max_bytes.is_some();
+        let stats: Vec<(u64, Option<SystemTime>)> = if limited {
+            entries.iter().map(|e| stat(&e.name)).collect()
+        } else {
+            Vec::new()
+        };
+        let mut total: u64 = stats.iter().map(|s| s.0).sum::<u64>() + stat(written).0;
+        let cutoff = max_age.and_then(|a| SystemTime::now().checked_sub(a));
         let mut left = entries.len() + 1;
-        for e in entries {
-            if left <= self.keep {
-                break;
-            }
+        for (i, e) in entries.into_iter().enumerate() {
             if e.name == written {
                 continue;
             }
+            let (size, mtime) = stats.get(i).copied().unwrap_or((0, None));
+            let by_count = self.keep != 0 && left > self.keep;
+            let by_age = matches!((cutoff, mtime), (Some(c), Some(m)) if m < c);
+            let by_size = max_bytes.is_some_and(|b| total > b);
+            if !(by_count || by_age || by_size) {
+                // Oldest first: nothing newer is past the count or the size;
+                // only the age test can still hit a later file.
+                if max_age.is_none() {
+                    break;
+                }
+                continue;
+            }
             left -= 1;
+            total = total.saturating_sub(size);
             match std::fs::remove_file(self.dir.join(&e.name)) {
                 Ok(()) => {}
                 Err(err) if err.kind() == io::ErrorKind::NotFound => {}
@@ -266,6 +311,61 @@ mod tests {
             p.ends_with("snapshot-00000004-20261125T180000.000Z.json"),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn retention_by_age_and_by_size_keeps_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |i: u32| format!("2026-11-25T18:00:{i:02}.000Z");
+        // Size: 100-byte files, at most 250 bytes in all: two stay.
+        let mut w =
+            SnapshotWriter::with_prefix(dir.path(), 100, "fabric-").with_retention(Retention {
+                max_age: None,
+                max_bytes: Some(250),
+            });
+        for i in 0..5 {
+            w.write(&at(i), &[b' '; 100]).unwrap();
+        }
+        assert_eq!(
+            listing(dir.path()),
+            vec![
+                "fabric-00000004-20261125T180003.000Z.json",
+                "fabric-00000005-20261125T180004.000Z.json",
+            ]
+        );
+        // One file larger than the limit on its own: the newest always stays.
+        w.write(&at(5), &[b' '; 300]).unwrap();
+        assert_eq!(
+            listing(dir.path()),
+            vec!["fabric-00000006-20261125T180005.000Z.json"]
+        );
+        // Age: a file last written two hours ago goes, whatever the count.
+        let old = dir.path().join("fabric-00000006-20261125T180005.000Z.json");
+        let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        let mut w =
+            SnapshotWriter::with_prefix(dir.path(), 100, "fabric-").with_retention(Retention {
+                max_age: Some(Duration::from_secs(3600)),
+                max_bytes: None,
+            });
+        w.write(&at(6), b"{}").unwrap();
+        w.write(&at(7), b"{}").unwrap();
+        assert_eq!(
+            listing(dir.path()),
+            vec![
+                "fabric-00000007-20261125T180006.000Z.json",
+                "fabric-00000008-20261125T180007.000Z.json",
+            ]
+        );
+        // Another prefix's files are never counted or pruned.
+        let mut main = SnapshotWriter::new(dir.path(), 1);
+        main.write(&at(8), b"{}").unwrap();
+        assert_eq!(listing(dir.path()).len(), 3);
     }
 
     #[test]

@@ -133,9 +133,21 @@ pub struct Process {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Mad {
+    /// Inline in the snapshot of agents before 2026-11-30; since then in the
+    /// sweep's detail document (`/fabric`, the `fabric-*.json` file), which
+    /// parses as this same struct.
     pub fabric_counters: Vec<FabricPort>,
     /// When the agent read them; absent from agents before 2026-11-30.
     pub fabric_counters_unix_ms: Option<u64>,
+    /// The last sweep in numbers (agents since 2026-11-30): its time says
+    /// when the detail is new.
+    pub fabric_summary: Option<FabricSummary>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct FabricSummary {
+    pub sweep_unix_ms: u64,
 }
 
 /// One fabric port's PMA counters (`pma`), or why there are none (`error`).
@@ -161,4 +173,9 @@ pub struct Pma {
 /// Reads a snapshot document; the error says where it went wrong.
 pub fn parse(bytes: &[u8]) -> Result<Doc, String> {
     serde_json::from_slice(bytes).map_err(|e| format!("snapshot JSON: {e}"))
+}
+
+/// A fabric detail document (the counters of every fabric port).
+pub fn parse_detail(bytes: &[u8]) -> Result<Mad, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("fabric detail JSON: {e}"))
 }

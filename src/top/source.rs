@@ -14,6 +14,39 @@ use crate::exporters::Published;
 /// The largest `/snapshot` body accepted (a 16-HCA node's is ~100 KiB).
 const MAX_BODY: u64 = 64 << 20;
 
+/// The last sweep's detail (the counters of every fabric port), fetched
+/// once per sweep and put back into each document, where `top` reads it.
+#[derive(Default)]
+pub struct Detail {
+    sweep_unix_ms: Option<u64>,
+    mad: doc::Mad,
+}
+
+impl Detail {
+    /// Fills `doc` from the detail of its sweep; `fetch` is called only for
+    /// a sweep not seen before. A document without a summary (an agent
+    /// before 2026-11-30, or no sweep yet) is left as it is.
+    pub fn fill(
+        &mut self,
+        doc: &mut Doc,
+        fetch: impl FnOnce() -> Result<Vec<u8>, String>,
+    ) -> Result<(), String> {
+        let Some(mad) = doc.mad.as_mut() else {
+            return Ok(());
+        };
+        let Some(sweep) = mad.fabric_summary.as_ref().map(|s| s.sweep_unix_ms) else {
+            return Ok(());
+        };
+        if self.sweep_unix_ms != Some(sweep) {
+            self.mad = doc::parse_detail(&fetch()?)?;
+            self.sweep_unix_ms = Some(sweep);
+        }
+        mad.fabric_counters = self.mad.fabric_counters.clone();
+        mad.fabric_counters_unix_ms = self.mad.fabric_counters_unix_ms;
+        Ok(())
+    }
+}
+
 pub trait Frames {
     /// The next document, or why there is none this time.
     fn next(&mut self) -> Result<Doc, String>;
@@ -25,6 +58,7 @@ pub trait Frames {
 pub struct Local {
     agent: Agent,
     root: String,
+    detail: Detail,
 }
 
 impl Local {
@@ -34,13 +68,24 @@ impl Local {
         let mut agent = Agent::new(config, published);
         // MAD reads (fabric mode) on their own thread, as in the agent.
         agent.start_mad(true);
-        Local { agent, root }
+        Local {
+            agent,
+            root,
+            detail: Detail::default(),
+        }
     }
 }
 
 impl Frames for Local {
     fn next(&mut self) -> Result<Doc, String> {
-        doc::parse(self.agent.cycle().json())
+        let published = self.agent.cycle();
+        let mut doc = doc::parse(published.json())?;
+        let mad = published.snapshot.mad.as_ref();
+        self.detail.fill(&mut doc, || {
+            mad.and_then(|m| m.detail_json())
+                .ok_or_else(|| "no fabric detail in this cycle".to_string())
+        })?;
+        Ok(doc)
     }
     fn origin(&self) -> String {
         format!("local {}", self.root)
@@ -60,7 +105,10 @@ pub struct RemoteOptions {
 pub struct Remote {
     agent: ureq::Agent,
     url: String,
+    /// `/fabric`: the last sweep's detail.
+    fabric_url: String,
     authorization: Option<String>,
+    detail: Detail,
 }
 
 fn read_pem(path: &str, what: &str) -> Result<Vec<u8>, String> {
@@ -133,29 +181,41 @@ impl Remote {
         Ok(Remote {
             agent,
             url: format!("{base}/snapshot"),
+            fabric_url: format!("{base}/fabric"),
             authorization,
+            detail: Detail::default(),
         })
+    }
+}
+
+impl Remote {
+    /// GET `url` (with the credentials), the body bounded.
+    fn get(&self, url: &str) -> Result<Vec<u8>, String> {
+        let mut req = self.agent.get(url);
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
+        }
+        let mut resp = req.call().map_err(|e| format!("{url}: {e}"))?;
+        let status = resp.status();
+        if status != 200 {
+            return Err(format!("{url}: HTTP {status}"));
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| format!("{url}: reading the body: {e}"))
     }
 }
 
 impl Frames for Remote {
     fn next(&mut self) -> Result<Doc, String> {
-        let mut req = self.agent.get(&self.url);
-        if let Some(a) = &self.authorization {
-            req = req.header("Authorization", a);
-        }
-        let mut resp = req.call().map_err(|e| format!("{}: {e}", self.url))?;
-        let status = resp.status();
-        if status != 200 {
-            return Err(format!("{}: HTTP {status}", self.url));
-        }
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_vec()
-            .map_err(|e| format!("{}: reading the body: {e}", self.url))?;
-        doc::parse(&body)
+        let mut doc = doc::parse(&self.get(&self.url)?)?;
+        let mut detail = std::mem::take(&mut self.detail);
+        let filled = detail.fill(&mut doc, || self.get(&self.fabric_url));
+        self.detail = detail;
+        filled?;
+        Ok(doc)
     }
     fn origin(&self) -> String {
         self.url.clone()

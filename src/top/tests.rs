@@ -487,3 +487,49 @@ fn view_flag_picks_the_view_a_batch_frame_shows() {
         "{text}"
     );
 }
+
+/// The snapshot of an agent since 2026-11-30: the fabric summary only; the
+/// counters of `fabric(..)` are the detail document of the sweep at `sweep_ms`.
+fn summary_and_detail(ms: u64, sweep_ms: u64, wait_b: u64) -> (Doc, Vec<u8>) {
+    let mut detail = json!({"sweep_unix_ms": sweep_ms});
+    let full = json!({"timestamp_unix_ms": ms, "mad": {"fabric_counters_unix_ms": sweep_ms, "fabric_counters": [
+        {"node_guid": 1, "node_desc": "leaf01", "node_type": 2, "lid": 3, "port": 7,
+         "pma": {"counters": {"port_xmit_wait": wait_b}, "saturated": []}}]}});
+    detail["fabric_counters"] = full["mad"]["fabric_counters"].clone();
+    detail["fabric_counters_unix_ms"] = json!(sweep_ms);
+    let main = json!({"timestamp_unix_ms": ms, "mad": {"fabric_counters_unix_ms": sweep_ms,
+        "fabric_summary": {"sweep_unix_ms": sweep_ms, "nodes": 3, "detail_file": "fabric-1.json"}}});
+    (
+        doc::parse(main.to_string().as_bytes()).unwrap(),
+        detail.to_string().into_bytes(),
+    )
+}
+
+#[test]
+fn the_fabric_view_reads_the_detail_once_per_sweep() {
+    use super::source::Detail;
+    let mut m = Model::default();
+    let mut detail = Detail::default();
+    let mut fetched = 0;
+    for (ms, sweep_ms, wait) in [(1_000, 500, 0), (2_000, 500, 0), (3_000, 10_500, 50_000)] {
+        let (mut d, body) = summary_and_detail(ms, sweep_ms, wait);
+        detail
+            .fill(&mut d, || {
+                fetched += 1;
+                Ok(body)
+            })
+            .unwrap();
+        m.update(d);
+    }
+    assert_eq!(fetched, 2, "two sweeps, two fetches over three documents");
+    assert_eq!(m.fabric.len(), 1);
+    assert_eq!(m.fabric[0].xmit_wait, Some(5_000.0));
+    // A detail that cannot be had is the frame's error, not an empty view.
+    let (mut d, _) = summary_and_detail(4_000, 20_500, 0);
+    let e = detail.fill(&mut d, || Err("http://x/fabric: HTTP 404".into()));
+    assert_eq!(e, Err("http://x/fabric: HTTP 404".to_string()));
+    // An older agent's snapshot has the counters inline: nothing is fetched.
+    let mut old = fabric(5_000, 500, 0, 0);
+    detail.fill(&mut old, || panic!("no fetch")).unwrap();
+    assert_eq!(old.mad.unwrap().fabric_counters.len(), 4);
+}

@@ -24,6 +24,21 @@ def load(name):
     return json.loads(text(name))
 
 
+def detail(doc):
+    """The fabric detail file the snapshot's summary names (the sweep and
+    every port's counters); the snapshot itself holds only the summary."""
+    mad = doc["mad"]
+    check("fabric" not in mad and "fabric_counters" not in mad,
+          f"the snapshot holds the fabric detail inline: {sorted(mad)}")
+    with open(mad["fabric_summary"]["detail_file"]) as f:
+        d = json.load(f)
+    s = mad["fabric_summary"]
+    check((s["nodes"], s["links"], s["counter_ports"]) == (len(d["fabric"]["nodes"]), len(d["fabric"]["links"]),
+                                                           len(d["fabric_counters"])),
+          f"summary {s} does not count its detail file")
+    return d
+
+
 def rc(name):
     return int(text(name + ".rc").strip())
 
@@ -85,7 +100,7 @@ print(f"  topology: {nodes} nodes, {links} port lines, identical to ibnetdiscove
 before, after = golden("golden-before"), golden("golden-after")
 snap = load("once.json")
 check(rc("once.json") == 0, "--once exit status")
-ports = snap["mad"]["fabric_counters"]
+ports = detail(snap)["fabric_counters"]
 targets = sorted({(k[0], k[1]) for k in before if k[1] != 255})
 seen = {(p["lid"], p["port"]): p for p in ports}
 check(sorted(seen) == targets, f"ports read {sorted(seen)} != perfquery targets {targets}")
@@ -113,7 +128,7 @@ check(node03.get("symbol_error") == 4660 and node03.get("VL15_dropped") == 3855,
       f"node03 distinct values (counters.cmds): {node03}")
 
 # A saturated counter is flagged.
-sat = {(p["lid"], p["port"]): p for p in load("saturated.json")["mad"]["fabric_counters"]}
+sat = {(p["lid"], p["port"]): p for p in detail(load("saturated.json"))["fabric_counters"]}
 node02 = sat.get((4, 1), {})
 pma = node02.get("pma", {})
 check(pma.get("counters", {}).get("symbol_error") == 65535 and "symbol_error" in pma.get("saturated", []),
@@ -124,7 +139,7 @@ print("  saturation: node02 SymbolErrorCounter 65535 flagged")
 d = load("drop30.json")
 check(rc("drop30.json") == 0, "drop30 exit status")
 stats = d["mad"]["stats"]
-n04 = {(p["lid"], p["port"]): p for p in d["mad"]["fabric_counters"]}.get((6, 1), {})
+n04 = {(p["lid"], p["port"]): p for p in detail(d)["fabric_counters"]}.get((6, 1), {})
 check("pma" in n04 or "no answer" in n04.get("error", ""), f"node04 under 30 % drops: {n04}")
 check(stats["retries"] + stats["timeouts"] > 0, f"30 % drops caused no retry: {stats}")
 print(f"  30 % drops at node04: {stats['retries']} retries, {stats['timeouts']} timeouts; node04 "
@@ -182,7 +197,13 @@ except FileNotFoundError:
     check(False, "local MAD run: no scrape")
 
 # Cost.
-fab = snap["mad"]["fabric"]
+fab = detail(snap)["fabric"]
+try:
+    served = load("fabric.json")
+    check((len(served["fabric"]["nodes"]), len(served["fabric_counters"])) == (len(fab["nodes"]), len(ports)),
+          "/fabric of the running agent differs from the --once detail file in nodes or ports")
+except FileNotFoundError:
+    check(False, "/fabric: no answer from the running agent")
 t_ibnd = [int(x) / 1e6 for x in text("ibnetdiscover.ns").split()]
 t_agent = [int(x) / 1e6 for x in text("agent.ns").split()]
 print(f"  sweep: {fab['mads']['sent']} MADs, {fab['duration_seconds'] * 1000:.1f} ms inside the agent; "

@@ -35,6 +35,7 @@ agent() { # agent NAME ARGS... : the agent under the preload, output to $OUT/NAM
     RDMA_MON_GENERAL__SYSFS_ROOT="$EMPTY" RDMA_MON_NETWORK__NETLINK=never \
     RDMA_MON_FABRIC__UMAD_DEVICE=/dev/infiniband/umad0 RDMA_MON_FABRIC__ENABLED=true \
     RDMA_MON_FABRIC__TIMEOUT_MS=100 RDMA_MON_FABRIC__RETRIES=2 \
+    RDMA_MON_GENERAL__SNAPSHOT_DIR="$OUT/fabric-detail" RDMA_MON_FABRIC__DETAIL_KEEP=1000 \
     timeout 60 "$AGENT" "$@" > "$OUT/$name" 2> "$OUT/$name.err" && rc=0 || rc=$?; echo $rc > "$OUT/$name.rc")
 }
 
@@ -59,6 +60,8 @@ for _ in $(seq 1 50); do
   sleep 0.2
   if curl -sf "http://127.0.0.1:$PORT/metrics" -o "$OUT/metrics.txt" && grep -q rdma_fabric_port_symbol_errors_total "$OUT/metrics.txt"; then break; fi
 done
+# The last sweep whole, as rdma-monitor top --url reads it.
+curl -sf "http://127.0.0.1:$PORT/fabric" -o "$OUT/fabric.json" || true
 kill -TERM $server 2>/dev/null; wait $server || true
 # MADs per cycle for the local port and its far end (no fabric mode):
 # two scrapes two seconds apart, the difference divided by the cycles run.

@@ -6,7 +6,8 @@
 # through the same preload. Per size: the agent's --once run (one sweep and
 # one read of every port's counters; its snapshot says how long each took and
 # how many MADs it sent), its CPU (user+sys of the process, start-up
-# included), the main snapshot's size, and the two tools' wall time (best of 3).
+# included), the sizes of the main snapshot and of the sweep's fabric detail
+# file, the load average, and the two tools' wall time (best of 3).
 # The glibc build: the preload only intercepts dynamically linked programs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,6 +31,7 @@ for n in ${SIZES:-18 162 648}; do
   python3 tests/ibsim/fattree.py "$n" > "$d/fabric.topo"
   "$IB/stop.sh" >/dev/null 2>&1 || true
   "$IB/start.sh" "$d/fabric.topo" > "$d/start.log"
+  cat /proc/loadavg > "$d/load"
   PRELOAD=$(grep -o 'LD_PRELOAD=[^ ]*' "$IBSIM_TB_DIR/env" | head -1 | cut -d= -f2)
   RUN=$IBSIM_TB_DIR/run; mkdir -p "$RUN"
   under() { (cd "$RUN" && env LD_PRELOAD="$PRELOAD" IBSIM_SOCKNAME="$IBSIM_SOCKNAME" SIM_HOST=node001 "$@"); }
@@ -49,5 +51,6 @@ for n in ${SIZES:-18 162 648}; do
       RDMA_MON_GENERAL__SNAPSHOT_DIR="$d/snaps" "$AGENT" --once
     cat "$d/agent.cpu.tmp" >> "$d/agent.cpu"
   done
+  cat /proc/loadavg >> "$d/load"
 done
 python3 tests/ibsim/scale_report.py "$OUT" ${SIZES:-18 162 648}
