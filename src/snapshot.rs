@@ -220,11 +220,14 @@ fn views(
     let mut j = 0;
     now.iter()
         .map(|c| {
-            // Both lists come sorted by file name; walk them together.
-            while j < prev.len() && *prev[j].name < *c.name {
+            // Both lists come sorted by file name; walk them together. A
+            // source hands out the same name each cycle: the pointer
+            // settles most steps without comparing the text.
+            let same = |p: &Counter| Arc::ptr_eq(&p.name, &c.name) || p.name == c.name;
+            while j < prev.len() && !same(&prev[j]) && *prev[j].name < *c.name {
                 j += 1;
             }
-            let before = prev.get(j).filter(|p| p.name == c.name).map(|p| p.value);
+            let before = prev.get(j).filter(|p| same(p)).map(|p| p.value);
             (
                 c.name.clone(),
                 change(before, c.value, elapsed, saturation(&c.name)),
