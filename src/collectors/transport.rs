@@ -184,6 +184,7 @@ mod tests {
             attribution: None,
             snapshot: &snapshot,
             findings: &[],
+            known: Default::default(),
         };
         let mut b = Builder::new();
         Transport.collect(&cycle, &mut b).unwrap();
