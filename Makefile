@@ -118,7 +118,8 @@ bench-http: static
 # The shipped static agent, the floor program (tests/bench/floor.c: the same
 # files held open, one pread each a second) and node_exporter side by side at
 # the real cadence (a cycle and a scrape a second, 30 s), on the 16-HCA fixture
-# and a 64-HCA tree made from it: CPU from schedstat, ratios to the floor, RSS.
+# and a 64-HCA tree made from it, each as it is and changing every second as a
+# busy node's: CPU from schedstat, ratios to the floor, RSS.
 bench-cadence: static
 	@tests/deps.sh test >/dev/null
 	python3 tests/bench/cadence.py

@@ -9,6 +9,13 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // The static musl binary is position-independent and relocates itself
+    // at start: packed relative relocations (DT_RELR, applied by musl since
+    // 1.2.4; Rust ships 1.2.5) take a few KiB instead of ~150 KiB of
+    // .rela.dyn in the file.
+    if std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("musl") {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
     #[cfg(feature = "regen-bindings")]
     regen::write_bindings();
 }

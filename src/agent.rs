@@ -21,7 +21,6 @@ use crate::config::Config;
 use crate::exporters::snapshot::SnapshotWriter;
 use crate::exporters::{Published, unix_ms};
 use crate::mad_worker::MadView;
-use crate::metrics::Builder;
 use crate::model::NodeReading;
 use crate::snapshot::{self, Flag, Snapshot, SnapshotDoc};
 use crate::sources::netlink::{NetlinkSocket, NlTransport};
@@ -161,8 +160,9 @@ impl Agent {
             attribution: reading.consumers.as_deref(),
             snapshot: &snapshot,
             findings: &findings,
+            known: Default::default(),
         };
-        let mut out = Builder::new();
+        let mut out = self.published.metrics.builder();
         let statuses = self.collectors.run(&cycle, &self.failures, &mut out);
         let report = SelfReport {
             statuses: &statuses,

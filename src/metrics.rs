@@ -8,7 +8,7 @@
 //! shows as a drop that Prometheus treats as a counter reset.
 
 use std::fmt::Write as _;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 
@@ -62,6 +62,8 @@ pub struct MetricSet {
     families: Vec<Family>,
     conflicts: Vec<Conflict>,
     rendered: OnceLock<Vec<u8>>,
+    /// An emptied buffer of an earlier set for the text to be rendered into.
+    spare_text: Mutex<Vec<u8>>,
 }
 
 /// Conflicts kept per set: one is a bug already, the rest only repeat it.
@@ -113,7 +115,10 @@ impl MetricSet {
     /// The Prometheus text exposition (format 0.0.4), rendered once per set.
     pub fn text(&self) -> &[u8] {
         self.rendered.get_or_init(|| {
-            let mut out = Vec::with_capacity(self.estimated_len());
+            let mut out =
+                std::mem::take(&mut *self.spare_text.lock().unwrap_or_else(|e| e.into_inner()));
+            out.clear();
+            out.reserve(self.estimated_len());
             self.render(&mut out);
             out
         })
@@ -248,11 +253,30 @@ pub struct Builder {
     index: rustc_hash::FxHashMap<&'static str, usize>,
     /// Collectors push runs of one family: the last one is checked first.
     last: usize,
+    /// The emptied label and sample storage of an earlier set's families,
+    /// by name, for the same families of this one (see [`Registry::builder`]).
+    spare: rustc_hash::FxHashMap<&'static str, (String, Vec<Sample>)>,
+    spare_text: Vec<u8>,
 }
 
 impl Builder {
     pub fn new() -> Builder {
         Builder::default()
+    }
+
+    /// A builder that fills the storage of `old` (its families' labels and
+    /// samples, its rendered text) instead of allocating afresh: a cycle
+    /// builds the same families as the one before, so in steady state the
+    /// set costs no allocation.
+    pub fn reusing(old: MetricSet) -> Builder {
+        let mut b = Builder::new();
+        for mut f in old.families {
+            f.labels.clear();
+            f.samples.clear();
+            b.spare.insert(f.name, (f.labels, f.samples));
+        }
+        b.spare_text = old.rendered.into_inner().unwrap_or_default();
+        b
     }
 
     fn family(&mut self, name: &'static str, help: &'static str, kind: Kind) -> &mut Family {
@@ -263,13 +287,15 @@ impl Builder {
         {
             return &mut self.families[self.last];
         }
+        let spare = &mut self.spare;
         let i = *self.index.entry(name).or_insert_with(|| {
+            let (labels, samples) = spare.remove(name).unwrap_or_default();
             self.families.push(Family {
                 name,
                 help,
                 kind,
-                labels: String::new(),
-                samples: Vec::new(),
+                labels,
+                samples,
             });
             self.families.len() - 1
         });
@@ -356,6 +382,7 @@ impl Builder {
             families: self.families,
             conflicts: self.conflicts,
             rendered: OnceLock::new(),
+            spare_text: Mutex::new(self.spare_text),
         };
         if cfg!(debug_assertions) {
             let all = set.check();
@@ -368,19 +395,33 @@ impl Builder {
 /// The published metrics: written by the collection loop, read by scrapes.
 pub struct Registry {
     current: ArcSwap<MetricSet>,
+    /// The set the last publish replaced, kept for the next builder.
+    spent: Mutex<Option<Arc<MetricSet>>>,
 }
 
 impl Default for Registry {
     fn default() -> Self {
         Registry {
             current: ArcSwap::from_pointee(MetricSet::default()),
+            spent: Mutex::new(None),
         }
     }
 }
 
 impl Registry {
     pub fn publish(&self, set: MetricSet) {
-        self.current.store(Arc::new(set));
+        let old = self.current.swap(Arc::new(set));
+        *self.spent.lock().unwrap_or_else(|e| e.into_inner()) = Some(old);
+    }
+
+    /// A builder for the next set, reusing the storage of the set the last
+    /// publish replaced when no scrape holds it any more (else a new one).
+    pub fn builder(&self) -> Builder {
+        let spent = self.spent.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match spent.map(Arc::try_unwrap) {
+            Some(Ok(set)) => Builder::reusing(set),
+            _ => Builder::new(),
+        }
     }
 
     pub fn load(&self) -> Arc<MetricSet> {
@@ -442,6 +483,7 @@ mod tests {
             families: b.families,
             conflicts: b.conflicts,
             rendered: OnceLock::new(),
+            spare_text: Mutex::default(),
         };
         set.check()
     }
@@ -486,6 +528,53 @@ mod tests {
         b.gauge("rdma_a", "A.", &[], 1.0);
         b.gauge("rdma_a", "A.", &[], 1.0);
         b.finish();
+    }
+
+    #[test]
+    fn a_builder_reusing_a_set_builds_what_a_new_one_builds() {
+        let fill = |b: &mut Builder, n: u64| {
+            b.gauge("rdma_b", "B.", &[("device", "x")], n as f64 / 4.0);
+            for i in 0..n {
+                b.counter("rdma_a_total", "A.", &[("port", &i.to_string())], i);
+            }
+        };
+        let mut b = Builder::new();
+        fill(&mut b, 50);
+        b.gauge("rdma_gone", "Only in the first set.", &[], 1.0);
+        let old = b.finish();
+        old.text();
+        let mut fresh = Builder::new();
+        fill(&mut fresh, 40);
+        let mut reused = Builder::reusing(old);
+        assert_eq!(reused.spare.len(), 3);
+        assert!(reused.spare_text.capacity() > 0);
+        fill(&mut reused, 40);
+        let (fresh, reused) = (fresh.finish(), reused.finish());
+        assert_eq!(
+            String::from_utf8_lossy(fresh.text()),
+            String::from_utf8_lossy(reused.text())
+        );
+        assert_eq!(reused.len(), 41);
+    }
+
+    #[test]
+    fn the_registry_reuses_a_replaced_set_no_scrape_holds() {
+        let r = Registry::default();
+        let set = |v: f64| {
+            let mut b = Builder::new();
+            b.gauge("a", "a", &[("x", "y")], v);
+            b.finish()
+        };
+        r.publish(set(1.0));
+        r.publish(set(2.0));
+        // The first set was replaced and nobody holds it: its storage is reused.
+        assert_eq!(r.builder().spare.len(), 1);
+        r.publish(set(3.0));
+        let scrape = r.load();
+        r.publish(set(4.0));
+        // A scrape still holds the replaced set: a new builder, the set untouched.
+        assert!(r.builder().spare.is_empty());
+        assert_eq!(scrape.get("a", &[("x", "y")]), Some(Value::F64(3.0)));
     }
 
     #[test]

@@ -212,6 +212,8 @@ impl SnapshotDoc {
 }
 
 /// Counter views of one list against the previous cycle's list (both sorted by name).
+/// `saturation`: the catalog's widths (a value no catalog width has is
+/// never looked up).
 fn views(
     now: &[Counter],
     prev: Option<&[Counter]>,
@@ -222,14 +224,23 @@ fn views(
     let mut j = 0;
     now.iter()
         .map(|c| {
-            // Both lists come sorted by file name; walk them together.
-            while j < prev.len() && *prev[j].name < *c.name {
+            // Both lists come sorted by file name; walk them together. A
+            // source hands out the same name each cycle: the pointer
+            // settles most steps without comparing the text.
+            let same = |p: &Counter| Arc::ptr_eq(&p.name, &c.name) || p.name == c.name;
+            while j < prev.len() && !same(&prev[j]) && *prev[j].name < *c.name {
                 j += 1;
             }
-            let before = prev.get(j).filter(|p| p.name == c.name).map(|p| p.value);
+            let before = prev.get(j).filter(|p| same(p)).map(|p| p.value);
+            // Only a value some counter saturates at needs the name looked up.
+            let saturates_at = if saturation_values().contains(&c.value) {
+                saturation(&c.name)
+            } else {
+                &[]
+            };
             (
                 c.name.clone(),
-                change(before, c.value, elapsed, saturation(&c.name)),
+                change(before, c.value, elapsed, saturates_at),
             )
         })
         .collect()
@@ -277,6 +288,23 @@ fn port_view(
 }
 
 /// Where a PMA (`counters/`) counter saturates, by name.
+/// Every value at which some counter of the catalog saturates (a handful:
+/// 2^n - 1 for the IBTA field widths): a value that is none of them needs
+/// no lookup of its counter's widths.
+fn saturation_values() -> &'static [u64] {
+    static VALUES: OnceLock<Vec<u64>> = OnceLock::new();
+    VALUES.get_or_init(|| {
+        let mut v: Vec<u64> = catalog::all()
+            .flat_map(|k| k.saturates_at)
+            .chain(catalog::UNKNOWN_SATURATION)
+            .copied()
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    })
+}
+
 fn pma_width(name: &str) -> &'static [u64] {
     catalog::saturation(catalog::Source::Pma, name)
 }
@@ -425,6 +453,25 @@ mod tests {
         let rates: Vec<_> = out.iter().map(|v| v.rate).collect();
         assert_eq!(rates, vec![None, Some(10.0), None, Some(3.0)]);
         assert_eq!(out[2].flag, Some(Flag::Reset));
+    }
+
+    #[test]
+    fn views_flag_the_catalog_widths() {
+        let c = |n: &str, v: u64| Counter {
+            name: n.into(),
+            value: v,
+        };
+        let now = [
+            c("port_xmit_data", 65_535),
+            c("symbol_error", 65_535),
+            c("some_driver_counter", 0xffff_ffff),
+            c("link_downed", 254),
+        ];
+        let v = views(&now, None, 1.0, pma_width);
+        assert_eq!(v["symbol_error"].flag, Some(Flag::Saturated));
+        assert_eq!(v["port_xmit_data"].flag, None);
+        assert_eq!(v["some_driver_counter"].flag, Some(Flag::Saturated));
+        assert_eq!(v["link_downed"].flag, None);
     }
 
     #[test]

@@ -110,9 +110,13 @@ fn cycle_allocations() {
     let (n, _) = allocations(|| agent.cycle());
     let series = published.metrics.load().len();
     eprintln!("whole cycle, {series} series: {n} allocations");
-    // Before the builder kept a family's labels in one string: 3,203 (two per series and the rest).
+    // Before the builder kept a family's labels in one string: 3,203 (two per
+    // series and the rest); before it reused the storage of the set two
+    // cycles back and the collectors looked each counter up once: 1,632.
+    // Now 1,057 for 1,183 series: the reading, the derived snapshot and the
+    // findings, not the metrics.
     assert!(
-        (n as usize) < 2 * series,
+        (n as usize) < series,
         "{n} allocations a cycle for {series} series"
     );
 }

@@ -102,6 +102,7 @@ fn collect(a: &consumers::Attribution) -> crate::metrics::MetricSet {
         attribution: Some(a),
         snapshot: &snapshot,
         findings: &[],
+        known: Default::default(),
     };
     let mut b = Builder::new();
     Attribution.collect(&cycle, &mut b).unwrap();
@@ -308,6 +309,7 @@ fn pid_namespace_gauge_and_unavailable_cycles() {
         attribution: Some(&a),
         snapshot: &snapshot,
         findings: &[],
+        known: Default::default(),
     };
     let mut b = Builder::new();
     let err = Attribution.collect(&cycle, &mut b).unwrap_err();

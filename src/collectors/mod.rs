@@ -44,7 +44,17 @@ pub struct Cycle<'a> {
     pub snapshot: &'a Snapshot,
     /// The findings the engine returned for `snapshot`.
     pub findings: &'a [Finding],
+    /// Each port's counters in the catalog, looked up on first use.
+    pub known: KnownCounters,
 }
+
+/// The catalog entry of every counter of every port (`counters/` then
+/// `hw_counters/`, port after port in [`Cycle::ports`] order), looked up
+/// once per cycle: four collectors export the catalogued counters of their
+/// area and the performance one the rest, so each counter's lookup was
+/// made five to six times a cycle.
+#[derive(Default)]
+pub struct KnownCounters(std::cell::OnceCell<Vec<Option<&'static catalog::Known>>>);
 
 impl Cycle<'_> {
     pub fn transport(&self, dev: &DeviceReading, port: &PortReading) -> Transport {
@@ -62,6 +72,46 @@ impl Cycle<'_> {
             .devices
             .iter()
             .flat_map(|d| d.ports.iter().map(move |p| (d, p)))
+    }
+
+    /// Every port with the catalog entries of its `counters` and of its
+    /// `hw_counters` (`known_on_port`: a stand-in driver counter counts only
+    /// where the PMA counter is missing), in [`Cycle::ports`] order.
+    #[allow(clippy::type_complexity)]
+    pub fn ports_known(
+        &self,
+    ) -> impl Iterator<
+        Item = (
+            &DeviceReading,
+            &PortReading,
+            &[Option<&'static catalog::Known>],
+            &[Option<&'static catalog::Known>],
+        ),
+    > {
+        let known = self.known.0.get_or_init(|| {
+            use catalog::{Source, known_on_port};
+            let mut v = Vec::with_capacity(
+                self.ports()
+                    .map(|(_, p)| p.counters.len() + p.hw_counters.len())
+                    .sum(),
+            );
+            for (_, p) in self.ports() {
+                for (source, set) in [(Source::Pma, &p.counters), (Source::Hw, &p.hw_counters)] {
+                    v.extend(
+                        set.iter()
+                            .map(|c| known_on_port(source, &c.name, &p.counters)),
+                    );
+                }
+            }
+            v
+        });
+        let mut at = 0;
+        self.ports().map(move |(d, p)| {
+            let (pma, rest) = known[at..].split_at(p.counters.len());
+            let hw = &rest[..p.hw_counters.len()];
+            at += p.counters.len() + p.hw_counters.len();
+            (d, p, pma, hw)
+        })
     }
 }
 
@@ -165,29 +215,25 @@ pub(crate) fn test_cycle<'a>(node: &'a NodeReading, snapshot: &'a Snapshot) -> C
         attribution: None,
         snapshot,
         findings: &[],
+        known: Default::default(),
     }
 }
 
 /// Exports the catalogued counters of `area` for every port, under their own metric names.
 fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
-    use catalog::{Source, known_on_port};
-    for (dev, port) in cycle.ports() {
-        let port_label = port.port.to_string();
-        let sets = [
-            (Source::Pma, &port.counters),
-            (Source::Hw, &port.hw_counters),
-        ];
-        for (source, counters) in sets {
-            for c in counters {
-                let Some(k) =
-                    known_on_port(source, &c.name, &port.counters).filter(|k| k.area == area)
-                else {
+    for (dev, port, pma, hw) in cycle.ports_known() {
+        let mut port_label = itoa::Buffer::new();
+        let port_label = port_label.format(port.port);
+        let sets = [(pma, &port.counters), (hw, &port.hw_counters)];
+        for (known, counters) in sets {
+            for (c, k) in counters.iter().zip(known) {
+                let Some(k) = k.filter(|k| k.area == area) else {
                     continue;
                 };
                 // device, port, at most two fixed labels and counter: on the stack.
                 let mut buf = [("", ""); 5];
                 buf[0] = ("device", &*dev.info.name);
-                buf[1] = ("port", port_label.as_str());
+                buf[1] = ("port", port_label);
                 let mut n = 2;
                 for l in k.labels.iter().take(2) {
                     buf[n] = *l;

@@ -423,6 +423,7 @@ mod tests {
             attribution: None,
             snapshot: &snapshot,
             findings: &[],
+            known: Default::default(),
         };
         let mut b = Builder::new();
         Netdev.collect(&cycle, &mut b).unwrap();

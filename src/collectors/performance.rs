@@ -3,7 +3,7 @@
 
 use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration, export_known};
-use crate::catalog::{Area, Source, known_on_port, lookup};
+use crate::catalog::Area;
 use crate::config::Config;
 use crate::metrics::Builder;
 
@@ -36,34 +36,22 @@ impl Collector for Performance {
                 );
             }
         }
-        for (dev, port) in cycle.ports() {
-            let p = port.port.to_string();
-            for c in &port.hw_counters {
-                if known_on_port(Source::Hw, &c.name, &port.counters).is_none() {
-                    out.counter(
-                        HW_PORT,
-                        HW_PORT_HELP,
-                        &[
-                            ("device", &dev.info.name),
-                            ("port", &p),
-                            ("counter", &c.name),
-                        ],
-                        c.value,
-                    );
-                }
-            }
-            for c in &port.counters {
-                if lookup(Source::Pma, &c.name).is_none() {
-                    out.counter(
-                        PMA_OTHER,
-                        PMA_OTHER_HELP,
-                        &[
-                            ("device", &dev.info.name),
-                            ("port", &p),
-                            ("counter", &c.name),
-                        ],
-                        c.value,
-                    );
+        for (dev, port, pma, hw) in cycle.ports_known() {
+            let mut p = itoa::Buffer::new();
+            let p = p.format(port.port);
+            // The driver counters and the PMA ones the catalog has no family for.
+            let unknown = [
+                (HW_PORT, HW_PORT_HELP, &port.hw_counters, hw),
+                (PMA_OTHER, PMA_OTHER_HELP, &port.counters, pma),
+            ];
+            for (family, help, counters, known) in unknown {
+                for (c, _) in counters.iter().zip(known).filter(|(_, k)| k.is_none()) {
+                    let labels = [
+                        ("device", &*dev.info.name),
+                        ("port", p),
+                        ("counter", &c.name),
+                    ];
+                    out.counter(family, help, &labels, c.value);
                 }
             }
         }

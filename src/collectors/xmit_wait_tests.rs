@@ -53,6 +53,7 @@ fn collect(view: &MadView) -> crate::metrics::MetricSet {
         attribution: None,
         snapshot: &snapshot,
         findings: &[],
+        known: Default::default(),
     };
     let mut b = Builder::new();
     XmitWait.collect(&cycle, &mut b).unwrap();

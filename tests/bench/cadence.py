@@ -6,7 +6,11 @@ scrape a second of the agent and of node_exporter, for SECONDS (30) seconds,
 all three running at once. CPU is the sum of /proc/<pid>/task/*/schedstat
 (time on CPU, ns) over the window; RSS is VmRSS at the end. Trees: the
 16-HCA fixture and a 64-HCA tree made from it (four copies renamed), so the
-cost per HCA can be compared. Environment: BENCH_SECONDS (30), TREES (16,64),
+cost per HCA can be compared. Each tree is run twice: as it is (static), and
+changing as a busy node's would (a writer in this script, outside the
+measured processes, adds to every port's data and packet counters and to a
+quarter of its hw_counters each second, in place, so held files see it).
+Environment: BENCH_SECONDS (30), TREES (16,64), KINDS (static,changing),
 AGENT (the binary; several, comma-separated, run side by side: to compare builds)."""
 import glob
 import os
@@ -17,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -98,6 +103,54 @@ def make_tree(copies, out):
     return out
 
 
+# What a busy port moves every second: data and packet counters.
+MOVING = ("port_xmit_data", "port_rcv_data", "port_xmit_packets", "port_rcv_packets",
+          "unicast_xmit_packets", "unicast_rcv_packets", "port_xmit_wait")
+
+
+class Changer(threading.Thread):
+    """Every second, adds to each port's MOVING counters and to a quarter of
+    its hw_counters (a different quarter each second). Written in place with
+    pwrite at offset 0: values only grow, so a longer text covers the old one
+    and no truncation leaves a reader an empty file; readers holding the file
+    open see the new value."""
+
+    def __init__(self, tree):
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.files = []  # (path, is a hw counter)
+        class_dir = os.path.join(tree, "class/infiniband")
+        for dev in sorted(os.listdir(class_dir)):
+            ports = os.path.join(class_dir, dev, "ports")
+            for port in sorted(os.listdir(ports)):
+                for name in MOVING:
+                    f = os.path.join(ports, port, "counters", name)
+                    if os.path.exists(f):
+                        self.files.append((f, False))
+                hw = os.path.join(ports, port, "hw_counters")
+                if os.path.isdir(hw):
+                    self.files += [(os.path.join(hw, n), True) for n in sorted(os.listdir(hw)) if n != "lifespan"]
+        self.values = {f: int(open(f).read().split()[0]) for f, _ in self.files}
+        self.per_second = 0
+
+    def run(self):
+        tick = 0
+        while not self.stop.wait(1.0 - time.monotonic() % 1.0):
+            writes = 0
+            for i, (f, hw) in enumerate(self.files):
+                if hw and i % 4 != tick % 4:
+                    continue
+                self.values[f] += 1 + (i * 7919 + tick * 104729) % 100_000
+                fd = os.open(f, os.O_WRONLY)
+                try:
+                    os.pwrite(fd, f"{self.values[f]}\n".encode(), 0)
+                finally:
+                    os.close(fd)
+                writes += 1
+            self.per_second = writes
+            tick += 1
+
+
 def wait_http(url):
     for _ in range(200):
         try:
@@ -107,7 +160,7 @@ def wait_http(url):
     sys.exit(f"{url} never answered")
 
 
-def bench(tree, hcas, floor, ne, work):
+def bench(tree, hcas, floor, ne, work, changer):
     procs = {}
     for i, agent in enumerate(AGENTS):
         aport = free_port()
@@ -131,6 +184,8 @@ def bench(tree, hcas, floor, ne, work):
         for p, url in procs.values():
             if url:
                 wait_http(url)
+        if changer:
+            changer.start()
         time.sleep(3.0)  # past discovery and the first cycles
         start = {name: cpu_ns(p.pid) for name, (p, _) in procs.items()}
         t0 = time.monotonic()
@@ -148,6 +203,8 @@ def bench(tree, hcas, floor, ne, work):
             out[name] = {"cpu_us_s": (cpu_ns(p.pid) - start[name]) / 1e3 / elapsed, "rss": rss_kib(p.pid),
                          "threads": f"{threads0[name]}->{threads(p.pid)}"}
     finally:
+        if changer:
+            changer.stop.set()
         for p, _ in procs.values():
             p.terminate()
         for p, _ in procs.values():
@@ -167,6 +224,7 @@ def main():
     if not ne:
         print("node_exporter is not installed (tests/deps.sh test): left out")
     trees = [int(t) for t in os.environ.get("TREES", "16,64").split(",")]
+    kinds = os.environ.get("KINDS", "static,changing").split(",")
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}; " + ", ".join(f"{a} ({os.path.getsize(a) / 1048576:.2f} MiB)" for a in AGENTS))
     print(f"a cycle a second and a scrape a second each, {SECONDS:.0f} s, all at once; "
@@ -174,20 +232,30 @@ def main():
     results = {}
     try:
         for hcas in trees:
-            tree = TREE16 if hcas == 16 else make_tree(hcas // 16, os.path.join(work, f"tree-{hcas}"))
-            files, r = bench(tree, hcas, floor, ne, work)
-            results[hcas] = r
-            floor_cpu = r["floor"]["cpu_us_s"]
-            print(f"\n{hcas} HCAs ({files} files a cycle):")
-            print(f"  {'':24} {'CPU µs/s':>9} {'× floor':>8} {'RSS MiB':>8} {'threads':>8}")
-            for name, v in r.items():
-                print(f"  {name:24} {v['cpu_us_s']:9.0f} {v['cpu_us_s'] / floor_cpu:8.2f} "
-                      f"{v['rss'] / 1024:8.2f} {v['threads']:>8}")
-        if len(results) > 1:
-            lo, hi = min(results), max(results)
-            print(f"\n{hi} HCAs / {lo} HCAs (linear: {hi / lo:.1f}):")
-            for name in results[lo]:
-                print(f"  {name:24} CPU {results[hi][name]['cpu_us_s'] / results[lo][name]['cpu_us_s']:.2f}×")
+            for kind in kinds:
+                changing = kind == "changing"
+                if hcas == 16 and not changing:
+                    tree = TREE16
+                else:
+                    tree = os.path.join(work, f"tree-{hcas}-{kind}")
+                    if not os.path.exists(tree):
+                        make_tree(hcas // 16, tree)
+                changer = Changer(tree) if changing else None
+                files, r = bench(tree, hcas, floor, ne, work, changer)
+                results[(hcas, kind)] = r
+                floor_cpu = r["floor"]["cpu_us_s"]
+                moved = f", {changer.per_second} counter files changed a second" if changer else ""
+                print(f"\n{hcas} HCAs, {kind} ({files} files a cycle{moved}):")
+                print(f"  {'':24} {'CPU µs/s':>9} {'× floor':>8} {'RSS MiB':>8} {'threads':>8}")
+                for name, v in r.items():
+                    print(f"  {name:24} {v['cpu_us_s']:9.0f} {v['cpu_us_s'] / floor_cpu:8.2f} "
+                          f"{v['rss'] / 1024:8.2f} {v['threads']:>8}")
+        if len(trees) > 1:
+            lo, hi = min(trees), max(trees)
+            for kind in kinds:
+                print(f"\n{hi} HCAs / {lo} HCAs, {kind} (linear: {hi / lo:.1f}):")
+                for name in results[(lo, kind)]:
+                    print(f"  {name:24} CPU {results[(hi, kind)][name]['cpu_us_s'] / results[(lo, kind)][name]['cpu_us_s']:.2f}×")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -458,3 +458,27 @@ fn dcqcn_of_mlx5_roce_devices() {
     assert!(device(&r, "mlx4_0").info.dcqcn.is_empty());
     assert!(r.errors.iter().all(|e| !e.path.contains("cc_params")));
 }
+
+#[test]
+fn a_counter_name_is_one_allocation_for_every_port() {
+    let (mut s, first) = poll_fixture();
+    let names = |r: &NodeReading| -> Vec<Arc<str>> {
+        r.devices
+            .iter()
+            .flat_map(|d| &d.ports)
+            .flat_map(|p| &p.counters)
+            .filter(|c| &*c.name == "port_xmit_data")
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    let a = names(&first);
+    assert!(
+        a.len() >= 2,
+        "the fixture has several ports with PMA counters"
+    );
+    assert!(a.iter().all(|n| Arc::ptr_eq(n, &a[0])), "{a:?}");
+    // The next cycle hands out the same name (the snapshot's deltas
+    // compare it by pointer first).
+    let b = names(&s.poll(Instant::now()));
+    assert!(Arc::ptr_eq(&a[0], &b[0]));
+}
