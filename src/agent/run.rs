@@ -72,27 +72,30 @@ impl Agent {
         let mut next_snapshot = crate::clock::from_now(snapshot_every);
         let mut last = None;
         loop {
-            let now = Instant::now();
+            // The clock is read once per step (a syscall where the
+            // clocksource has no vDSO): a cycle and a snapshot write take
+            // milliseconds, the schedule is in seconds.
+            let mut now = Instant::now();
             if now >= next_cycle {
                 last = Some(self.cycle());
+                now = Instant::now();
                 // Fixed cadence; after a stall, skip missed cycles instead of bursting.
                 next_cycle = crate::clock::after(next_cycle, poll);
-                if next_cycle <= Instant::now() {
-                    next_cycle = crate::clock::from_now(poll);
+                if next_cycle <= now {
+                    next_cycle = crate::clock::after(now, poll);
                 }
             }
-            if Instant::now() >= next_snapshot {
+            if now >= next_snapshot {
                 if let Some(doc) = &last {
                     self.write_snapshot(doc);
+                    now = Instant::now();
                 }
                 next_snapshot = crate::clock::after(next_snapshot, snapshot_every);
-                if next_snapshot <= Instant::now() {
-                    next_snapshot = crate::clock::from_now(snapshot_every);
+                if next_snapshot <= now {
+                    next_snapshot = crate::clock::after(now, snapshot_every);
                 }
             }
-            let wait = next_cycle
-                .min(next_snapshot)
-                .saturating_duration_since(Instant::now());
+            let wait = next_cycle.min(next_snapshot).saturating_duration_since(now);
             match control.recv_timeout(wait.max(Duration::from_millis(1))) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Ok(Control::Ignored(sig)) => {
