@@ -69,10 +69,15 @@ pub fn covered(nl: &NetlinkReading) -> Covered {
     for d in &nl.devices {
         for p in &d.ports {
             // A port netlink has no hw counters for is read whole from sysfs.
-            if p.port.state.is_some() && p.hw_counters.is_some() {
-                c.insert(&d.device.name, p.port.port);
+            if let (Some(state), Some(_)) = (p.port.state, &p.hw_counters) {
+                c.insert(&d.device.name, p.port.port, state);
             }
         }
+    }
+    // The device dump is the kernel's list (sysfs lists the same devices);
+    // a reading with failures leaves the listing to sysfs.
+    if nl.errors.is_empty() {
+        c.set_devices(nl.devices.iter().map(|d| d.device.name.clone()).collect());
     }
     c
 }

@@ -33,15 +33,19 @@ pub use parse::ParseError;
 
 use crate::model::{
     Counter, DeviceFilter, DeviceInfo, DeviceReading, Enumerated, GidEntry, NodeReading, PortInfo,
-    PortOrigin, PortReading, ReadError,
+    PortOrigin, PortReading, Rate, ReadError,
 };
 
 /// Ports whose state and hw counters another source has read this cycle.
 #[derive(Debug, Clone, Default)]
 pub struct Covered {
-    ports: Vec<(String, u32)>,
+    /// Ports whose state and hw counters another source read, with the state it read.
+    ports: Vec<(String, u32, u8)>,
     /// Ports whose PMA counters (`counters/`) were read by MAD.
     pma: Vec<(String, u32)>,
+    /// Every RDMA device the kernel listed this cycle (the filter applied),
+    /// when another source listed them completely (RDMA netlink's device dump).
+    devices: Option<Vec<String>>,
 }
 
 impl Covered {
@@ -51,11 +55,22 @@ impl Covered {
     pub fn covers_pma(&self, device: &str, port: u32) -> bool {
         self.pma.iter().any(|(d, p)| d == device && *p == port)
     }
-    pub fn insert(&mut self, device: &str, port: u32) {
-        self.ports.push((device.to_string(), port));
+    /// `state`: the port state the other source read this cycle.
+    pub fn insert(&mut self, device: &str, port: u32, state: u8) {
+        self.ports.push((device.to_string(), port, state));
     }
     pub fn covers(&self, device: &str, port: u32) -> bool {
-        self.ports.iter().any(|(d, p)| d == device && *p == port)
+        self.state_of(device, port).is_some()
+    }
+    fn state_of(&self, device: &str, port: u32) -> Option<u8> {
+        self.ports
+            .iter()
+            .find(|(d, p, _)| d == device && *p == port)
+            .map(|(.., s)| *s)
+    }
+    /// The kernel's whole device list this cycle, as another source read it.
+    pub fn set_devices(&mut self, names: Vec<String>) {
+        self.devices = Some(names);
     }
     pub fn is_empty(&self) -> bool {
         self.ports.is_empty() && self.pma.is_empty()
@@ -137,6 +152,9 @@ struct PortHandle {
     /// the set's size when they were.
     unsupported: Vec<Arc<str>>,
     unsupported_seen: usize,
+    /// The rate read while netlink covered the port, with the port state
+    /// and `link_downed` at that read; handles are rebuilt at each rescan.
+    last_rate: Option<(u8, Option<u64>, Rate)>,
 }
 
 #[derive(Debug)]
@@ -345,6 +363,42 @@ impl SysfsSource {
     /// the ports in `covered` (read from RDMA netlink instead).
     pub fn poll_covered(&mut self, now: Instant, covered: &Covered) -> NodeReading {
         let mut reading = NodeReading::default();
+        let due = self
+            .last_rescan
+            .is_none_or(|t| now.duration_since(t) >= self.rescan_every);
+        // The device list another source read this cycle stands for the
+        // directory listing (5 syscalls) while it names exactly the devices held.
+        let listed_elsewhere = covered.devices.as_ref().is_some_and(|listed| {
+            !listed.is_empty()
+                && listed.len() == self.devices.len()
+                && listed
+                    .iter()
+                    .all(|n| self.devices.iter().any(|d| *d.info.name == **n))
+        });
+        if listed_elsewhere && !due && !self.devices.iter().any(|d| d.vanished) {
+            reading.class_present = true;
+        } else {
+            self.list_devices(now, due, &mut reading);
+        }
+        for dev in &mut self.devices {
+            let absent = self.absent.entry(dev.info.name.clone()).or_default();
+            let mut r = Reader {
+                buf: &mut self.buf,
+                errors: &mut reading.errors,
+                stats: &mut self.stats,
+                unsupported: &mut absent.paths,
+                missing: &mut absent.missing,
+                fd_budget: &mut self.fd_budget,
+                names: &mut self.names,
+            };
+            reading.devices.push(read_device(dev, &mut r, covered));
+        }
+        reading
+    }
+
+    /// Lists the class directory; rescans when the list changed, a held
+    /// device vanished or the rescan is `due`.
+    fn list_devices(&mut self, now: Instant, due: bool, reading: &mut NodeReading) {
         self.stats.syscalls += 4;
         let names = match list(&self.class_dir) {
             Ok(names) => {
@@ -367,9 +421,6 @@ impl SysfsSource {
                     .collect()
             }
         };
-        let due = self
-            .last_rescan
-            .is_none_or(|t| now.duration_since(t) >= self.rescan_every);
         let changed = names.len() != self.devices.len()
             || names
                 .iter()
@@ -380,20 +431,6 @@ impl SysfsSource {
             self.rescan(&names, &mut reading.errors);
             self.last_rescan = Some(now);
         }
-        for dev in &mut self.devices {
-            let absent = self.absent.entry(dev.info.name.clone()).or_default();
-            let mut r = Reader {
-                buf: &mut self.buf,
-                errors: &mut reading.errors,
-                stats: &mut self.stats,
-                unsupported: &mut absent.paths,
-                missing: &mut absent.missing,
-                fd_budget: &mut self.fd_budget,
-                names: &mut self.names,
-            };
-            reading.devices.push(read_device(dev, &mut r, covered));
-        }
-        reading
     }
 
     fn rescan(&mut self, names: &[String], errors: &mut Vec<ReadError>) {
@@ -684,6 +721,7 @@ fn discover_port(dev_path: &Path, dev: &str, port: u32, r: &mut Reader) -> io::R
         hw_counters,
         unsupported: Vec::new(),
         unsupported_seen: usize::MAX,
+        last_rate: None,
     })
 }
 
@@ -785,6 +823,14 @@ fn read_counters(cd: &mut Option<CounterDir>, r: &mut Reader) -> Vec<Counter> {
     out
 }
 
+/// The port's `link_downed` counter in this cycle's PMA reading, if read.
+fn link_downed(counters: &[Counter]) -> Option<u64> {
+    counters
+        .iter()
+        .find(|c| &*c.name == "link_downed")
+        .map(|c| c.value)
+}
+
 fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> DeviceReading {
     let hw_counters = read_counters(&mut dev.hw_counters, r);
     let mut ports = Vec::with_capacity(dev.ports.len());
@@ -803,11 +849,28 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> Dev
                 read_counters(&mut p.hw_counters, r),
             )
         };
-        let rate = r.read(&p.dir, &mut p.rate, parse::parse_rate);
         let counters = if covered.covers_pma(&dev.info.name, p.port) {
             Vec::new()
         } else {
             read_counters(&mut p.counters, r)
+        };
+        let rate = match (covered.state_of(&dev.info.name, p.port), &p.last_rate) {
+            // A link's rate changes when it trains again, which takes it
+            // through another state (and counts in link_downed): while the
+            // state netlink read and link_downed stay as when `rate` was
+            // read, the rate stands (a pread per port a cycle saved).
+            (Some(state), Some((at_state, at_downed, rate)))
+                if *at_state == state && *at_downed == link_downed(&counters) =>
+            {
+                Some(rate.clone())
+            }
+            (state, _) => {
+                let rate = r.read(&p.dir, &mut p.rate, parse::parse_rate);
+                p.last_rate = state
+                    .zip(rate.clone())
+                    .map(|(s, rate)| (s, link_downed(&counters), rate));
+                rate
+            }
         };
         if p.unsupported_seen != r.unsupported.len() {
             let prefix = format!("{}/ports/{}/", dev.info.name, p.port);

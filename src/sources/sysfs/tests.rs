@@ -482,3 +482,107 @@ fn a_counter_name_is_one_allocation_for_every_port() {
     let b = names(&s.poll(Instant::now()));
     assert!(Arc::ptr_eq(&a[0], &b[0]));
 }
+
+/// Netlink's device list this cycle, naming exactly the devices held,
+/// stands for the directory listing until a rescan is due; a device it does
+/// not name (or a list that differs) sends sysfs back to its own listing.
+#[test]
+fn a_device_list_read_elsewhere_saves_the_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::testutil::copy_tree(&fixture(), dir.path());
+    let mut s = SysfsSource::new(
+        dir.path(),
+        DeviceFilter::default(),
+        Duration::from_secs(3600),
+    );
+    let names: Vec<String> = s
+        .poll(Instant::now())
+        .devices
+        .iter()
+        .map(|d| d.info.name.to_string())
+        .collect();
+    let mut listed = Covered::default();
+    listed.set_devices(names.clone());
+    // The class directory goes away: not listed, so not noticed.
+    std::fs::remove_file(dir.path().join("class/infiniband/mlx4_0")).unwrap();
+    let r = s.poll_covered(Instant::now(), &listed);
+    assert_eq!(r.devices.len(), 6);
+    assert!(r.class_present);
+    // The other source's list no longer matches: sysfs lists again.
+    let mut fewer = Covered::default();
+    fewer.set_devices(names.into_iter().filter(|n| n != "mlx4_0").collect());
+    assert_eq!(s.poll_covered(Instant::now(), &fewer).devices.len(), 5);
+    // A rescan that is due lists whatever the other source said.
+    let mut s = SysfsSource::new(dir.path(), DeviceFilter::default(), Duration::ZERO);
+    s.poll(Instant::now());
+    let mut stale = Covered::default();
+    stale.set_devices(
+        ["efa_0", "hfi1_0", "irdma0", "mlx4_0", "mlx5_0", "mlx5_1"]
+            .map(String::from)
+            .to_vec(),
+    );
+    assert_eq!(s.poll_covered(Instant::now(), &stale).devices.len(), 5);
+}
+
+/// A port netlink covers keeps the rate it read while netlink's state and
+/// the port's link_downed stay the same; either changing reads it again.
+#[test]
+fn the_rate_is_read_again_when_the_link_may_have_trained() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::testutil::copy_tree(&fixture(), dir.path());
+    let port = dir.path().join("class/infiniband/mlx5_0/ports/1");
+    let mut s = SysfsSource::new(
+        dir.path(),
+        DeviceFilter::default(),
+        Duration::from_secs(3600),
+    );
+    let covered = |state: u8| {
+        let mut c = Covered::default();
+        c.insert("mlx5_0", 1, state);
+        c
+    };
+    let rate = |r: &NodeReading| {
+        device(r, "mlx5_0").ports[0]
+            .rate
+            .clone()
+            .map(|r| r.gbit_per_sec)
+    };
+    let write = |rel: &str, text: &str| {
+        // In place, as sysfs regenerates (held fds see it).
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(port.join(rel))
+            .unwrap();
+        std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+    };
+    s.poll(Instant::now());
+    let first = rate(&s.poll_covered(Instant::now(), &covered(4)));
+    assert!(first.is_some());
+    write("rate", "25 Gb/sec (1X EDR)\n");
+    assert_eq!(
+        rate(&s.poll_covered(Instant::now(), &covered(4))),
+        first,
+        "kept"
+    );
+    assert_eq!(
+        rate(&s.poll_covered(Instant::now(), &covered(1))),
+        Some(25.0),
+        "state changed"
+    );
+    write("rate", "50 Gb/sec (2X EDR)\n");
+    assert_eq!(
+        rate(&s.poll_covered(Instant::now(), &covered(1))),
+        Some(25.0),
+        "kept"
+    );
+    write("counters/link_downed", "9\n");
+    assert_eq!(
+        rate(&s.poll_covered(Instant::now(), &covered(1))),
+        Some(50.0),
+        "link went down"
+    );
+    // Without netlink's state the rate is read every cycle.
+    write("rate", "100 Gb/sec (4X EDR)\n");
+    assert_eq!(rate(&s.poll(Instant::now())), Some(100.0));
+}
