@@ -216,23 +216,6 @@ pub fn sums() -> impl Iterator<Item = &'static Sum> {
     SUM_TABLES.iter().flat_map(|t| t.iter())
 }
 
-/// A driver counter of clock cycles a port waited to send, with the clock
-/// it counts in: exported as seconds (`rdma_port_transmit_wait_seconds_total`)
-/// besides its raw value in the generic family.
-#[derive(Debug)]
-pub struct WaitCycles {
-    pub file: &'static str,
-    pub hz: f64,
-}
-
-/// Every table of wait-cycle counters. Adding a driver is one line here.
-pub const WAIT_CYCLE_TABLES: &[&[WaitCycles]] = &[hfi1::WAIT_CYCLES];
-
-/// Every wait-cycle counter, over all tables.
-pub fn wait_cycles() -> impl Iterator<Item = &'static WaitCycles> {
-    WAIT_CYCLE_TABLES.iter().flat_map(|t| t.iter())
-}
-
 /// Every table of IB counters: the PMA fields, then one per RDMA driver.
 /// Adding a driver is one line here.
 pub const HW_TABLES: &[&[Known]] = &[
