@@ -44,9 +44,11 @@ panel("ECN / CNP", [(f"rate(rdma_congestion_cnp_sent_total{{{SEL}}}[{RATE}])", "
 panel("Congestion and drops", [(f"rate(rdma_port_transmit_wait_total{{{SEL}}}[{RATE}])", "{{device}}/{{port}} xmit wait ticks"),
                                (f"rate(rdma_port_transmit_discards_total{{{SEL}}}[{RATE}])", "{{device}}/{{port}} xmit discards"),
                                (f"rate(rdma_congestion_out_of_buffer_total{{{SEL}}}[{RATE}])", "{{device}}/{{port}} out of buffer")])
-panel("IB transmit wait: share of time a port had data and could not send",
-      [(f"rate(rdma_port_transmit_wait_seconds_total{{{SEL}}}[{RATE}])", "{{device}}/{{port}}"),
-       ('topk(10, rate(rdma_fabric_port_transmit_wait_seconds_total{instance=~"$instance"}[' + RATE + ']))', "{{node_desc}} port {{port}}")],
+# Switch ports only (as the RdmaTransmitWait alert): HCA ports have no
+# documented tick, so no seconds (catalog::xmit_wait); their raw ticks are
+# in "Congestion and drops".
+panel("IB switch transmit wait: share of time a port had data and could not send",
+      [('topk(10, rate(rdma_fabric_port_transmit_wait_seconds_total{instance=~"$instance"}[' + RATE + ']))', "{{node_desc}} port {{port}}")],
       unit="percentunit")
 # Issue 13's families: transport, pause, drops per priority, PHY health, volume origin.
 NSEL = 'instance=~"$instance"'
