@@ -196,16 +196,52 @@ pub const SLOW_RESTART: (&str, &str) = (
 pub struct Sum {
     /// The PMA counter file this sum stands in for.
     pub stands_in_for: &'static str,
+    /// The parts joined by `+`: the `counter` label of the port's volume
+    /// origin, written out so no cycle builds it.
+    pub label: &'static str,
     pub parts: &'static [&'static str],
 }
 
 impl Sum {
-    pub const fn new(stands_in_for: &'static str, parts: &'static [&'static str]) -> Sum {
+    /// Panics (at compile time, in a const table) when `label` is not
+    /// `parts` joined by `+`.
+    pub const fn new(
+        stands_in_for: &'static str,
+        label: &'static str,
+        parts: &'static [&'static str],
+    ) -> Sum {
+        assert!(joined(label.as_bytes(), parts), "label is not the parts joined by +");
         Sum {
             stands_in_for,
+            label,
             parts,
         }
     }
+}
+
+/// Whether `label` is `parts` joined by `+` (const: checked where tables are built).
+const fn joined(label: &[u8], parts: &[&str]) -> bool {
+    let mut at = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        if i > 0 {
+            if at >= label.len() || label[at] != b'+' {
+                return false;
+            }
+            at += 1;
+        }
+        let p = parts[i].as_bytes();
+        let mut j = 0;
+        while j < p.len() {
+            if at >= label.len() || label[at] != p[j] {
+                return false;
+            }
+            at += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    at == label.len()
 }
 
 /// Every table of driver sums. Adding a driver is one line here.

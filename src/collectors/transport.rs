@@ -48,14 +48,14 @@ fn volume(cycle: &Cycle, out: &mut Builder) {
                 continue;
             };
             let (origin, counter, value) = if port.counters.iter().any(|c| &*c.name == pma) {
-                ("pma", pma.to_string(), None)
+                ("pma", pma, None)
             } else if let Some(c) = port.hw_counters.iter().find(|c| {
                 catalog::lookup(Source::Hw, &c.name).is_some_and(|k| k.stands_in_for == Some(pma))
             }) {
-                ("hw_counters", c.name.to_string(), None)
+                ("hw_counters", &*c.name, None)
             } else if let Some((names, v)) = catalog::sums()
                 .filter(|s| s.stands_in_for == pma)
-                .find_map(|s| sum(&port.hw_counters, s.parts).map(|v| (s.parts.join("+"), v)))
+                .find_map(|s| sum(&port.hw_counters, s.parts).map(|v| (s.label, v)))
             {
                 ("hw_counters", names, Some(v))
             } else if let Some(c) = netdev.and_then(|nd| {
@@ -64,7 +64,7 @@ fn volume(cycle: &Cycle, out: &mut Builder) {
                         .is_some_and(|h| h.stat.stands_in_for == Some(pma))
                 })
             }) {
-                ("ethtool", c.name.to_string(), Some(c.value))
+                ("ethtool", &*c.name, Some(c.value))
             } else {
                 continue;
             };
@@ -84,7 +84,7 @@ fn volume(cycle: &Cycle, out: &mut Builder) {
                     ("port", &p),
                     ("metric", k.metric),
                     ("origin", origin),
-                    ("counter", &counter),
+                    ("counter", counter),
                 ],
                 1,
             );
