@@ -170,7 +170,7 @@ pub const TIMEOUTS: (&str, &str) = (
 );
 pub const SEQUENCE_ERRORS: (&str, &str) = (
     "rdma_transport_sequence_errors_total",
-    "Packet sequence problems by kind (out_of_sequence, nak_received, implied_nak, duplicate_request), under the driver's own counter name (mlx5 out_of_sequence, bnxt_re seq_err_naks_rcvd, ...).",
+    "Packet sequence problems by kind (out_of_sequence, nak_received, nak: a NAK the driver does not say was sent or received, implied_nak, duplicate_request), under the driver's own counter name (mlx5 out_of_sequence, bnxt_re seq_err_naks_rcvd, ...).",
 );
 pub const ERRORS: (&str, &str) = (
     "rdma_transport_errors_total",

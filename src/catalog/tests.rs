@@ -303,9 +303,30 @@ fn transport_names_of_each_driver() {
             &[("kind", "tcp_segment")],
         ),
         (
+            "RetransSegs",
+            "rdma_transport_retransmissions_total",
+            &[("kind", "tcp_segment")],
+        ),
+        (
+            "RNR received",
+            "rdma_transport_retransmissions_total",
+            &[("kind", "rnr_nak")],
+        ),
+        (
             "local_ack_timeout_err",
             "rdma_transport_timeouts_total",
             &[("kind", "ack")],
+        ),
+        ("RTO", "rdma_transport_timeouts_total", &[("kind", "ack")]),
+        (
+            "Nak Sequence Error",
+            "rdma_transport_sequence_errors_total",
+            &[("kind", "nak")],
+        ),
+        (
+            "Rcvd Out of order packets",
+            "rdma_transport_sequence_errors_total",
+            &[("kind", "out_of_sequence")],
         ),
         (
             "retrans_timeout_events",
@@ -420,7 +441,11 @@ fn catalog_hw_names_come_from_the_drivers() {
         (rxe::KNOWN, "rxe"),
         (hfi1::KNOWN, "hfi1"),
     ] {
-        let own = hw_names(driver);
+        let mut own = hw_names(driver);
+        // irdma's names before and since the GEN3 series (6.16).
+        if driver == "irdma" {
+            own.extend(hw_names("irdma-6.16"));
+        }
         for k in table.iter().filter(|k| k.source == Source::Hw) {
             assert!(
                 own.iter().any(|n| n == k.file),
@@ -490,7 +515,14 @@ fn catalog_hw_names_come_from_the_drivers() {
     );
     assert_eq!(transport("bnxt_re"), 39);
     assert_eq!(transport("efa"), 4);
+    // irdma before 6.16: tcpRetransSegs. Since: its new name and GEN3's
+    // RNR received, RTO, the two NAK sequence errors and out-of-order packets.
     assert_eq!(transport("irdma"), 1);
+    assert_eq!(transport("irdma-6.16"), 6);
+    for (old, new) in [("tcpRetransSegs", "RetransSegs")] {
+        let (o, n) = (lookup(Source::Hw, old).unwrap(), lookup(Source::Hw, new).unwrap());
+        assert_eq!((o.metric, o.labels, o.findings), (n.metric, n.labels, n.findings));
+    }
     // Six of its own, and duplicate_request with mlx5's name.
     assert_eq!(transport("rxe"), 7);
     // rdmavt's RC counters; the hardware (Tx*, Rx*) ones stay generic.
@@ -508,11 +540,14 @@ fn catalog_hw_names_come_from_the_drivers() {
     }
     // irdma's volume sums: each part is one of irdma's own names, and the
     // four PMA volume fields are each covered once.
-    let irdma = hw_names("irdma");
-    for s in irdma::SUMS {
-        assert_eq!(s.parts.len(), 2, "{s:?}");
-        for p in s.parts {
-            assert!(irdma.iter().any(|n| n == p), "{p} is not in irdma.txt");
+    // Both namings (before and since 6.16) have every part.
+    for list in ["irdma", "irdma-6.16"] {
+        let irdma = hw_names(list);
+        for s in irdma::SUMS {
+            assert_eq!(s.parts.len(), 2, "{s:?}");
+            for p in s.parts {
+                assert!(irdma.iter().any(|n| n == p), "{p} is not in {list}.txt");
+            }
         }
     }
     let mut covered: Vec<_> = super::sums().map(|s| s.stands_in_for).collect();

@@ -147,6 +147,20 @@ mod tests {
                     &[],
                     &[("ip4InOctets", 1), ("ip4OutOctets", 5), ("ip6OutOctets", 6)],
                 ),
+                // A GEN3 port on 6.16: the renamed and the new counters.
+                device(
+                    "irdma2",
+                    None,
+                    &[],
+                    &[
+                        ("RetransSegs", 21),
+                        ("RTO", 22),
+                        ("RNR received", 23),
+                        ("Nak Sequence Error", 24),
+                        ("ip4OutOctets", 1000),
+                        ("ip6OutOctets", 24),
+                    ],
+                ),
                 device(
                     "hfi1_0",
                     None,
@@ -214,6 +228,38 @@ mod tests {
             retrans("irdma0", "tcp_segment", "tcpRetransSegs"),
             Some(Value::U64(7))
         );
+        assert_eq!(
+            retrans("irdma2", "tcp_segment", "RetransSegs"),
+            Some(Value::U64(21))
+        );
+        assert_eq!(
+            retrans("irdma2", "rnr_nak", "RNR received"),
+            Some(Value::U64(23))
+        );
+        let in_family = |metric: &str, dev: &str, kind: &str, counter: &str| {
+            set.get(
+                metric,
+                &[
+                    ("device", dev),
+                    ("port", "1"),
+                    ("kind", kind),
+                    ("counter", counter),
+                ],
+            )
+        };
+        assert_eq!(
+            in_family("rdma_transport_timeouts_total", "irdma2", "ack", "RTO"),
+            Some(Value::U64(22))
+        );
+        assert_eq!(
+            in_family(
+                "rdma_transport_sequence_errors_total",
+                "irdma2",
+                "nak",
+                "Nak Sequence Error"
+            ),
+            Some(Value::U64(24))
+        );
         assert_eq!(retrans("hfi1_0", "packet", "RcResend"), Some(Value::U64(8)));
         // hfi1 read no RNR NAK counter here: no series, not a 0.
         assert_eq!(retrans("hfi1_0", "rnr_nak", "RnrNak"), None);
@@ -270,6 +316,11 @@ mod tests {
         assert_eq!(
             set.get(tx, &[("device", "mlx5_1"), ("port", "1")]),
             Some(Value::U64(7777))
+        );
+        // irdma on 6.16 (GEN3 naming): the same IPv4 + IPv6 sum.
+        assert_eq!(
+            set.get(tx, &[("device", "irdma2"), ("port", "1")]),
+            Some(Value::U64(1024))
         );
         // irdma: IPv4 + IPv6 of one reading, the parts named in the origin.
         assert_eq!(
