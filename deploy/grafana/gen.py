@@ -56,6 +56,8 @@ panel("Transport retransmissions", [(f"sum by (instance, device, port, kind) (ra
 panel("Transport timeouts and sequence errors", [(f"sum by (instance, device, port, kind) (rate(rdma_transport_timeouts_total{{{SEL}}}[{RATE}]))", "{{device}}/{{port}} timeout {{kind}}"),
                                                  (f"sum by (instance, device, port, kind) (rate(rdma_transport_sequence_errors_total{{{SEL}}}[{RATE}]))", "{{device}}/{{port}} sequence {{kind}}")], unit="ops")
 panel("Transport errors (requester / responder)", [(f"sum by (instance, device, port, side, kind) (rate(rdma_transport_errors_total{{{SEL}}}[{RATE}]))", "{{device}}/{{port}} {{side}} {{kind}}")], unit="ops")
+panel("RoCE slow restart (mlx5)", [(f"sum by (instance, device, port, kind) (rate(rdma_transport_slow_restart_events_total{{{SEL}}}[{RATE}]))", "{{device}}/{{port}} {{kind}}"),
+                                   (f"rate(rdma_congestion_slow_restart_cnps_total{{{SEL}}}[{RATE}])", "{{device}}/{{port}} CNPs generated")], unit="ops")
 panel("RDMA volume origin", [(f"rdma_port_volume_origin{{{SEL}}}", "{{device}}/{{port}} {{metric}}: {{origin}} {{counter}}")], kind="table", w=12)
 panel("Time paused per priority (PFC) and link-level pause", [(f"rate(rdma_pfc_pause_duration_seconds_total{{{NSEL}}}[{RATE}])", "{{netdev}} prio {{priority}} {{direction}}"),
                                                              (f"rate(rdma_netdev_global_pause_duration_seconds_total{{{NSEL}}}[{RATE}])", "{{netdev}} link-level {{direction}}")], unit="percentunit")

@@ -180,11 +180,12 @@ pub const ERRORS: (&str, &str) = (
 /// RoCE slow restart of mlx5 (lossy RoCE acceleration). The meanings are
 /// those of the commit that added the counters (torvalds/linux d7fab916374c,
 /// "IB/mlx5: Expose RoCE accelerator counters", January 2020): how often slow
-/// restart was used, how often a QP changed state into it, and how many CNPs
-/// it generated. None of them counts a retransmitted packet.
+/// restart was used and how often a QP changed state into it. Neither counts
+/// a retransmitted packet. The third, the CNPs it generated, counts packets:
+/// it is in the congestion area (`rdma_congestion_slow_restart_cnps_total`).
 pub const SLOW_RESTART: (&str, &str) = (
     "rdma_transport_slow_restart_events_total",
-    "RoCE slow restart events by kind (used: slow restart was used; entered: a QP changed state to slow restart; cnp_generated: CNPs slow restart generated), under the driver's own counter name (mlx5 roce_slow_restart, roce_slow_restart_trans, roce_slow_restart_cnps).",
+    "RoCE slow restart events by kind (used: slow restart was used; entered: a QP changed state to slow restart), under the driver's own counter name (mlx5 roce_slow_restart, roce_slow_restart_trans).",
 );
 
 /// A port's volume as the sum of driver counters that split it (irdma
