@@ -63,7 +63,8 @@ panel("Time paused per priority (PFC) and link-level pause", [(f"rate(rdma_pfc_p
                                                              (f"rate(rdma_netdev_global_pause_duration_seconds_total{{{NSEL}}}[{RATE}])", "{{netdev}} link-level {{direction}}")], unit="percentunit")
 panel("Drops per priority and queue, pause storms", [(f"rate(rdma_netdev_priority_discards_total{{{NSEL}}}[{RATE}])", "{{netdev}} prio {{priority}} {{kind}}"),
                                                      (f"rate(rdma_netdev_cos_discards_total{{{NSEL}}}[{RATE}])", "{{netdev}} cos {{cos}}"),
-                                                     (f"increase(rdma_netdev_pause_storm_events_total{{{NSEL}}}[{RATE}])", "{{netdev}} storm {{event}}")], unit="pps")
+                                                     (f"increase(rdma_netdev_pause_storm_events_total{{{NSEL}}}[{RATE}])", "{{netdev}} storm {{event}}"),
+                                                     (f"rate(rdma_netdev_global_pause_xoff_frames_total{{{NSEL}}}[{RATE}])", "{{netdev}} link-level XOFF {{direction}}")], unit="pps")
 # Pre-FEC BER as the phy_ber finding computes it: corrected bits over the
 # received bits where the driver counts them (bnxt rx_bits; mlx5 only with a
 # 2026 patch), else over link speed x time, as the finding does.

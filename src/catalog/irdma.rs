@@ -76,10 +76,11 @@ pub const SUMS: &[Sum] = &[
     Sum::new("port_rcv_packets", "ip4InPkts+ip6InPkts", &["ip4InPkts", "ip6InPkts"]),
 ];
 
-use super::ethtool::{PFC_FRAMES, Stat};
+use super::ethtool::{GLOBAL_PAUSE_XOFF, PFC_FRAMES, PHY_ERRORS, Stat};
 
 /// ice `ethtool -S` names (drivers/net/ethernet/intel/ice/ice_ethtool.c,
-/// torvalds/linux: `ice_gstrings_pfc_stats`, "%s_priority_%u_xoff.nic").
+/// torvalds/linux: `ice_gstrings_pfc_stats`, "%s_priority_%u_xoff.nic";
+/// `ice_gstrings_pf_stats`, `ICE_PF_STAT("link_xoff_rx.nic", ...)`).
 pub const ICE_ETHTOOL: &[Stat] = &[
     Stat::new("rx_priority_{N}_xoff.nic", &PFC_FRAMES)
         .labels(&[("direction", "rx")])
@@ -87,4 +88,12 @@ pub const ICE_ETHTOOL: &[Stat] = &[
     Stat::new("tx_priority_{N}_xoff.nic", &PFC_FRAMES)
         .labels(&[("direction", "tx")])
         .index("priority"),
+    // Link-level pause: XOFF alone (stats.link_xoff_rx/tx); the kernel's
+    // pause statistics are XON + XOFF (ice_get_pause_stats).
+    Stat::new("link_xoff_rx.nic", &GLOBAL_PAUSE_XOFF).labels(&[("direction", "rx")]),
+    Stat::new("link_xoff_tx.nic", &GLOBAL_PAUSE_XOFF).labels(&[("direction", "tx")]),
+    // stats.crc_errors: frames received with a bad FCS.
+    Stat::new("rx_crc_errors.nic", &PHY_ERRORS)
+        .labels(&[("kind", "crc")])
+        .stat_label(),
 ];

@@ -250,6 +250,49 @@ fn bnxt_documented_names() {
     assert_eq!(series.len(), got.len(), "two names on one series");
 }
 
+/// ice's names (fixtures/ethtool/ice-stat-names.txt, from ice_ethtool.c):
+/// link-level XOFF frames and CRC errors in their families, with a
+/// direction and a kind; XON frames stay generic.
+#[test]
+fn ice_documented_names() {
+    use ethtool::Unit::*;
+    let names = names("ice-stat-names.txt");
+    let find = |n: &str| {
+        assert!(names.iter().any(|g| g == n), "{n} not in ice-stat-names.txt");
+        family_of(n)
+    };
+    assert_eq!(
+        find("link_xoff_rx.nic"),
+        Some((
+            "rdma_netdev_global_pause_xoff_frames_total",
+            vec![("direction", "rx".into())],
+            Count
+        ))
+    );
+    assert_eq!(
+        find("link_xoff_tx.nic").unwrap().1,
+        vec![("direction", "tx".to_string())]
+    );
+    assert_eq!(
+        find("rx_crc_errors.nic"),
+        Some((
+            "rdma_netdev_phy_errors_total",
+            vec![
+                ("kind", "crc".into()),
+                ("stat", "rx_crc_errors.nic".into())
+            ],
+            Count
+        ))
+    );
+    assert_eq!(find("link_xon_rx.nic"), None);
+    // A CRC error of each vendor lands in the PHY family as kind crc.
+    for n in ["rx_crc_errors_phy", "rx_fcs_err_frames", "rx_crc_errors.nic"] {
+        let (metric, labels, _) = family_of(n).unwrap();
+        assert_eq!(metric, "rdma_netdev_phy_errors_total", "{n}");
+        assert!(labels.contains(&("kind", "crc".into())), "{n}");
+    }
+}
+
 /// One name (or pattern) is known once over every ethtool table, and every
 /// pattern has the label its `{N}` fills.
 #[test]
