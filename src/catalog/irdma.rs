@@ -70,10 +70,26 @@ pub const KNOWN: &[Known] = &[
 /// the RDMA engine sent and received), so the port's volume is the sum of
 /// both versions.
 pub const SUMS: &[Sum] = &[
-    Sum::new("port_xmit_data", "ip4OutOctets+ip6OutOctets", &["ip4OutOctets", "ip6OutOctets"]),
-    Sum::new("port_rcv_data", "ip4InOctets+ip6InOctets", &["ip4InOctets", "ip6InOctets"]),
-    Sum::new("port_xmit_packets", "ip4OutPkts+ip6OutPkts", &["ip4OutPkts", "ip6OutPkts"]),
-    Sum::new("port_rcv_packets", "ip4InPkts+ip6InPkts", &["ip4InPkts", "ip6InPkts"]),
+    Sum::new(
+        "port_xmit_data",
+        "ip4OutOctets+ip6OutOctets",
+        &["ip4OutOctets", "ip6OutOctets"],
+    ),
+    Sum::new(
+        "port_rcv_data",
+        "ip4InOctets+ip6InOctets",
+        &["ip4InOctets", "ip6InOctets"],
+    ),
+    Sum::new(
+        "port_xmit_packets",
+        "ip4OutPkts+ip6OutPkts",
+        &["ip4OutPkts", "ip6OutPkts"],
+    ),
+    Sum::new(
+        "port_rcv_packets",
+        "ip4InPkts+ip6InPkts",
+        &["ip4InPkts", "ip6InPkts"],
+    ),
 ];
 
 use super::ethtool::{GLOBAL_PAUSE_XOFF, PFC_FRAMES, PHY_ERRORS, Stat};

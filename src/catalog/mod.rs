@@ -211,7 +211,10 @@ impl Sum {
         label: &'static str,
         parts: &'static [&'static str],
     ) -> Sum {
-        assert!(joined(label.as_bytes(), parts), "label is not the parts joined by +");
+        assert!(
+            joined(label.as_bytes(), parts),
+            "label is not the parts joined by +"
+        );
         Sum {
             stands_in_for,
             label,

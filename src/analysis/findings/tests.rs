@@ -921,9 +921,7 @@ fn retransmission_rate_fires_just_above_the_default_threshold() {
 #[test]
 fn retransmission_alert_reads_the_findings_counters() {
     let rules = include_str!("../../../deploy/prometheus/alerts.yml");
-    let start = rules
-        .find("- alert: RdmaTransportRetransmissions")
-        .unwrap();
+    let start = rules.find("- alert: RdmaTransportRetransmissions").unwrap();
     let rule = &rules[start..];
     let rule = &rule[..rule[1..].find("- alert:").map_or(rule.len(), |e| e + 1)];
     let expr = &rule[rule.find("expr:").unwrap()..];
