@@ -3,7 +3,7 @@
 //! The Ethernet side (ice) is in [`super::ethtool::ice`].
 //!
 //! Two namings. "RDMA/irdma: Add GEN3 HW statistics support" (the GEN3 /
-//! IPU E2000 series, merged for 6.16) renamed the TCP and iWARP counters of
+//! IPU E2000 series, v3 2025-02-07; for 6.16 as far as we know, the first tag not checked here) renamed the TCP and iWARP counters of
 //! every generation (`tcpRetransSegs` → `RetransSegs`, `tcpInSegs` →
 //! `InSegs`, `iwInRdmaReads` → `InRdmaReads`, ...) and added GEN3's RoCE
 //! transport counters, whose names have spaces (`RTO`, `RNR received`,
