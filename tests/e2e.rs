@@ -170,11 +170,11 @@ fn hw_metric(port: &Path, file: &str) -> Option<(&'static str, Vec<(&'static str
             );
         }
         // Kernel commit d7fab916374c (IB/mlx5: Expose RoCE accelerator counters).
-        "roce_slow_restart" | "roce_slow_restart_trans" | "roce_slow_restart_cnps" => {
+        // roce_slow_restart_cnps counts CNP packets: a congestion family below.
+        "roce_slow_restart" | "roce_slow_restart_trans" => {
             let kind = match file {
                 "roce_slow_restart" => "used",
-                "roce_slow_restart_trans" => "entered",
-                _ => "cnp_generated",
+                _ => "entered",
             };
             return transport(
                 "rdma_transport_slow_restart_events_total",
@@ -239,6 +239,7 @@ fn hw_metric(port: &Path, file: &str) -> Option<(&'static str, Vec<(&'static str
                 "rdma_congestion_ecn_marked_packets_total"
             }
             "out_of_buffer" => "rdma_congestion_out_of_buffer_total",
+            "roce_slow_restart_cnps" => "rdma_congestion_slow_restart_cnps_total",
             _ => return None,
         },
         Vec::new(),

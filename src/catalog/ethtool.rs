@@ -142,6 +142,14 @@ pub const GLOBAL_PAUSE_TRANSITIONS: Family = Family {
     metric: "rdma_netdev_global_pause_transitions_total",
     help: "Transitions into the link-level (802.3x) paused state (mlx5 rx_global_pause_transition).",
 };
+/// ice counts link-level XOFF and XON frames apart (ice_ethtool.c
+/// `ice_gstrings_pf_stats`: link_xoff_rx.nic, ...); the kernel's pause
+/// statistics it reports (`ice_get_pause_stats`) are their sum, so the XOFF
+/// frames alone are a meaning of their own: requests to stop sending.
+pub const GLOBAL_PAUSE_XOFF: Family = Family {
+    metric: "rdma_netdev_global_pause_xoff_frames_total",
+    help: "Link-level (802.3x) XOFF pause frames per direction, counted apart from XON (ice link_xoff_rx.nic, link_xoff_tx.nic); rdma_netdev_pause_frames_total counts XON and XOFF together.",
+};
 pub const PAUSE_STORM: Family = Family {
     metric: "rdma_netdev_pause_storm_events_total",
     help: "Pause-storm events: the NIC sent pause for too long (event: warning, error = pause transmission disabled, drops possible; mlx5 tx_pause_storm_*_events) or saw continuous pause (bnxt continuous_*pause_events).",
@@ -168,7 +176,7 @@ pub const BUFFER_THRESHOLD: Family = Family {
 };
 pub const PHY_ERRORS: Family = Family {
     metric: "rdma_netdev_phy_errors_total",
-    help: "Physical-layer errors by kind (crc: frames with a bad FCS, symbol: symbol errors, pcs_symbol: symbol errors FEC did not correct), under the driver's name (mlx5 rx_*_phy, bnxt rx_pcs_symbol_err, rx_fcs_err_frames).",
+    help: "Physical-layer errors by kind (crc: frames with a bad FCS, symbol: symbol errors, pcs_symbol: symbol errors FEC did not correct), under the driver's name (mlx5 rx_*_phy, bnxt rx_pcs_symbol_err, rx_fcs_err_frames, ice rx_crc_errors.nic).",
 };
 /// mlx5's rx_err_lane_N_phy is PPCNT phy_corrected_bits_laneN (en_stats.c
 /// `pport_phy_statistical_err_lanes_stats_desc`): bits FEC corrected, not errors.

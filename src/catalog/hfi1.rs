@@ -4,20 +4,19 @@
 //! (`struct rvt_ibport` n_rc_resends, n_rc_timeouts, ...), kept by the
 //! driver's RC code (hfi1 rc.c). hfi1 ports have PMA `counters/` (the
 //! driver answers PortCounters itself), so its TxWords/RxWords don't stand
-//! in for the volume families. `TxWait` is SendWaitCnt (chip.c:
-//! `TXE64_PORT_CNTR_ELEM(TxWait, SEND_WAIT_CNT)`), not PortXmitWait: its raw
-//! value stays in the generic family, and as time it is [`WAIT_CYCLES`].
+//! in for the volume families.
+//!
+//! `TxWait` is SendWaitCnt (chip.c: `TXE64_PORT_CNTR_ELEM(TxWait,
+//! SEND_WAIT_CNT)`), not PortXmitWait. It stays in the generic family, raw,
+//! and is never exported as seconds: no source gives its clock for that use.
+//! torvalds/linux 0719007663ce ("IB/hfi1: Convert PortXmitWait/PortVLXmitWait
+//! counters to flit times") converts it for the PMA as cycles × 2 × (4 /
+//! link width) × (25G / link speed) and names no clock; the 805 MHz of chip.h
+//! (`ASIC_CCLOCK_PS 1242`) would make "cycles / 805 MHz" agree with that
+//! conversion only at 4X 25G. Cornelis CN5000 (`chip_jkr.h`, 1660 MHz) uses
+//! the same counter name, so one clock per name would be wrong there too.
 
-use super::{Known, WaitCycles, known};
-
-/// SendWaitCnt counts TXE clock cycles at 805 MHz (torvalds/linux
-/// 0719007663ce, "IB/hfi1: Convert PortXmitWait/PortVLXmitWait counters to
-/// flit times", Intel, 2018: the driver's own conversion of this counter
-/// for its PMA starts from that clock).
-pub const WAIT_CYCLES: &[WaitCycles] = &[WaitCycles {
-    file: "TxWait",
-    hz: 805e6,
-}];
+use super::{Known, known};
 
 pub const KNOWN: &[Known] = &[
     // Requester: packets sent again after a NAK or timeout (restart_rc).

@@ -170,7 +170,7 @@ pub const TIMEOUTS: (&str, &str) = (
 );
 pub const SEQUENCE_ERRORS: (&str, &str) = (
     "rdma_transport_sequence_errors_total",
-    "Packet sequence problems by kind (out_of_sequence, nak_received, implied_nak, duplicate_request), under the driver's own counter name (mlx5 out_of_sequence, bnxt_re seq_err_naks_rcvd, ...).",
+    "Packet sequence problems by kind (out_of_sequence, nak_received, nak: a NAK the driver does not say was sent or received, implied_nak, duplicate_request), under the driver's own counter name (mlx5 out_of_sequence, bnxt_re seq_err_naks_rcvd, ...).",
 );
 pub const ERRORS: (&str, &str) = (
     "rdma_transport_errors_total",
@@ -180,11 +180,12 @@ pub const ERRORS: (&str, &str) = (
 /// RoCE slow restart of mlx5 (lossy RoCE acceleration). The meanings are
 /// those of the commit that added the counters (torvalds/linux d7fab916374c,
 /// "IB/mlx5: Expose RoCE accelerator counters", January 2020): how often slow
-/// restart was used, how often a QP changed state into it, and how many CNPs
-/// it generated. None of them counts a retransmitted packet.
+/// restart was used and how often a QP changed state into it. Neither counts
+/// a retransmitted packet. The third, the CNPs it generated, counts packets:
+/// it is in the congestion area (`rdma_congestion_slow_restart_cnps_total`).
 pub const SLOW_RESTART: (&str, &str) = (
     "rdma_transport_slow_restart_events_total",
-    "RoCE slow restart events by kind (used: slow restart was used; entered: a QP changed state to slow restart; cnp_generated: CNPs slow restart generated), under the driver's own counter name (mlx5 roce_slow_restart, roce_slow_restart_trans, roce_slow_restart_cnps).",
+    "RoCE slow restart events by kind (used: slow restart was used; entered: a QP changed state to slow restart), under the driver's own counter name (mlx5 roce_slow_restart, roce_slow_restart_trans).",
 );
 
 /// A port's volume as the sum of driver counters that split it (irdma
@@ -196,16 +197,55 @@ pub const SLOW_RESTART: (&str, &str) = (
 pub struct Sum {
     /// The PMA counter file this sum stands in for.
     pub stands_in_for: &'static str,
+    /// The parts joined by `+`: the `counter` label of the port's volume
+    /// origin, written out so no cycle builds it.
+    pub label: &'static str,
     pub parts: &'static [&'static str],
 }
 
 impl Sum {
-    pub const fn new(stands_in_for: &'static str, parts: &'static [&'static str]) -> Sum {
+    /// Panics (at compile time, in a const table) when `label` is not
+    /// `parts` joined by `+`.
+    pub const fn new(
+        stands_in_for: &'static str,
+        label: &'static str,
+        parts: &'static [&'static str],
+    ) -> Sum {
+        assert!(
+            joined(label.as_bytes(), parts),
+            "label is not the parts joined by +"
+        );
         Sum {
             stands_in_for,
+            label,
             parts,
         }
     }
+}
+
+/// Whether `label` is `parts` joined by `+` (const: checked where tables are built).
+const fn joined(label: &[u8], parts: &[&str]) -> bool {
+    let mut at = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        if i > 0 {
+            if at >= label.len() || label[at] != b'+' {
+                return false;
+            }
+            at += 1;
+        }
+        let p = parts[i].as_bytes();
+        let mut j = 0;
+        while j < p.len() {
+            if at >= label.len() || label[at] != p[j] {
+                return false;
+            }
+            at += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    at == label.len()
 }
 
 /// Every table of driver sums. Adding a driver is one line here.
@@ -214,23 +254,6 @@ pub const SUM_TABLES: &[&[Sum]] = &[irdma::SUMS];
 /// Every driver sum, over all tables.
 pub fn sums() -> impl Iterator<Item = &'static Sum> {
     SUM_TABLES.iter().flat_map(|t| t.iter())
-}
-
-/// A driver counter of clock cycles a port waited to send, with the clock
-/// it counts in: exported as seconds (`rdma_port_transmit_wait_seconds_total`)
-/// besides its raw value in the generic family.
-#[derive(Debug)]
-pub struct WaitCycles {
-    pub file: &'static str,
-    pub hz: f64,
-}
-
-/// Every table of wait-cycle counters. Adding a driver is one line here.
-pub const WAIT_CYCLE_TABLES: &[&[WaitCycles]] = &[hfi1::WAIT_CYCLES];
-
-/// Every wait-cycle counter, over all tables.
-pub fn wait_cycles() -> impl Iterator<Item = &'static WaitCycles> {
-    WAIT_CYCLE_TABLES.iter().flat_map(|t| t.iter())
 }
 
 /// Every table of IB counters: the PMA fields, then one per RDMA driver.

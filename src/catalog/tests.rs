@@ -250,6 +250,53 @@ fn bnxt_documented_names() {
     assert_eq!(series.len(), got.len(), "two names on one series");
 }
 
+/// ice's names (fixtures/ethtool/ice-stat-names.txt, from ice_ethtool.c):
+/// link-level XOFF frames and CRC errors in their families, with a
+/// direction and a kind; XON frames stay generic.
+#[test]
+fn ice_documented_names() {
+    use ethtool::Unit::*;
+    let names = names("ice-stat-names.txt");
+    let find = |n: &str| {
+        assert!(
+            names.iter().any(|g| g == n),
+            "{n} not in ice-stat-names.txt"
+        );
+        family_of(n)
+    };
+    assert_eq!(
+        find("link_xoff_rx.nic"),
+        Some((
+            "rdma_netdev_global_pause_xoff_frames_total",
+            vec![("direction", "rx".into())],
+            Count
+        ))
+    );
+    assert_eq!(
+        find("link_xoff_tx.nic").unwrap().1,
+        vec![("direction", "tx".to_string())]
+    );
+    assert_eq!(
+        find("rx_crc_errors.nic"),
+        Some((
+            "rdma_netdev_phy_errors_total",
+            vec![("kind", "crc".into()), ("stat", "rx_crc_errors.nic".into())],
+            Count
+        ))
+    );
+    assert_eq!(find("link_xon_rx.nic"), None);
+    // A CRC error of each vendor lands in the PHY family as kind crc.
+    for n in [
+        "rx_crc_errors_phy",
+        "rx_fcs_err_frames",
+        "rx_crc_errors.nic",
+    ] {
+        let (metric, labels, _) = family_of(n).unwrap();
+        assert_eq!(metric, "rdma_netdev_phy_errors_total", "{n}");
+        assert!(labels.contains(&("kind", "crc".into())), "{n}");
+    }
+}
+
 /// One name (or pattern) is known once over every ethtool table, and every
 /// pattern has the label its `{N}` fills.
 #[test]
@@ -303,9 +350,30 @@ fn transport_names_of_each_driver() {
             &[("kind", "tcp_segment")],
         ),
         (
+            "RetransSegs",
+            "rdma_transport_retransmissions_total",
+            &[("kind", "tcp_segment")],
+        ),
+        (
+            "RNR received",
+            "rdma_transport_retransmissions_total",
+            &[("kind", "rnr_nak")],
+        ),
+        (
             "local_ack_timeout_err",
             "rdma_transport_timeouts_total",
             &[("kind", "ack")],
+        ),
+        ("RTO", "rdma_transport_timeouts_total", &[("kind", "ack")]),
+        (
+            "Nak Sequence Error",
+            "rdma_transport_sequence_errors_total",
+            &[("kind", "nak")],
+        ),
+        (
+            "Rcvd Out of order packets",
+            "rdma_transport_sequence_errors_total",
+            &[("kind", "out_of_sequence")],
         ),
         (
             "retrans_timeout_events",
@@ -420,7 +488,11 @@ fn catalog_hw_names_come_from_the_drivers() {
         (rxe::KNOWN, "rxe"),
         (hfi1::KNOWN, "hfi1"),
     ] {
-        let own = hw_names(driver);
+        let mut own = hw_names(driver);
+        // irdma's names before and since the GEN3 series (6.16).
+        if driver == "irdma" {
+            own.extend(hw_names("irdma-6.16"));
+        }
         for k in table.iter().filter(|k| k.source == Source::Hw) {
             assert!(
                 own.iter().any(|n| n == k.file),
@@ -445,7 +517,7 @@ fn catalog_hw_names_come_from_the_drivers() {
             .filter(|n| lookup(Source::Hw, n).is_some_and(|k| k.area == Area::Transport))
             .count()
     };
-    assert_eq!(transport("mlx5"), 21);
+    assert_eq!(transport("mlx5"), 20);
     // mlx5's transport counters as counters.c names them (retrans_q_cnts,
     // out_of_seq_q_cnts, extended_err_cnts, roce_accl_cnts), written out
     // here rather than read from the fixture, so a name missing from both
@@ -470,7 +542,6 @@ fn catalog_hw_names_come_from_the_drivers() {
         "roce_adp_retrans",
         "roce_adp_retrans_to",
         "roce_slow_restart",
-        "roce_slow_restart_cnps",
         "roce_slow_restart_trans",
     ] {
         assert!(
@@ -490,29 +561,49 @@ fn catalog_hw_names_come_from_the_drivers() {
     );
     assert_eq!(transport("bnxt_re"), 39);
     assert_eq!(transport("efa"), 4);
+    // irdma before 6.16: tcpRetransSegs. Since: its new name and GEN3's
+    // RNR received, RTO, the two NAK sequence errors and out-of-order packets.
     assert_eq!(transport("irdma"), 1);
+    assert_eq!(transport("irdma-6.16"), 6);
+    // The rename keeps the family, the labels and the finding.
+    let (o, n) = (
+        lookup(Source::Hw, "tcpRetransSegs").unwrap(),
+        lookup(Source::Hw, "RetransSegs").unwrap(),
+    );
+    assert_eq!(
+        (o.metric, o.labels, o.findings),
+        (n.metric, n.labels, n.findings)
+    );
     // Six of its own, and duplicate_request with mlx5's name.
     assert_eq!(transport("rxe"), 7);
     // rdmavt's RC counters; the hardware (Tx*, Rx*) ones stay generic.
     assert_eq!(transport("hfi1"), 8);
     // Slow restart is a family of its own (kernel commit d7fab916374c gives
-    // the three meanings), not retransmissions.
+    // the meanings), not retransmissions; the CNPs it generated are packets,
+    // in a congestion family of their own, not among the events.
     for (n, kind) in [
         ("roce_slow_restart", "used"),
         ("roce_slow_restart_trans", "entered"),
-        ("roce_slow_restart_cnps", "cnp_generated"),
     ] {
         let k = lookup(Source::Hw, n).unwrap();
         assert_eq!(k.metric, "rdma_transport_slow_restart_events_total", "{n}");
         assert_eq!(k.labels, &[("kind", kind)][..], "{n}");
     }
+    let cnps = lookup(Source::Hw, "roce_slow_restart_cnps").unwrap();
+    assert_eq!(
+        (cnps.area, cnps.metric),
+        (Area::Congestion, "rdma_congestion_slow_restart_cnps_total")
+    );
     // irdma's volume sums: each part is one of irdma's own names, and the
     // four PMA volume fields are each covered once.
-    let irdma = hw_names("irdma");
-    for s in irdma::SUMS {
-        assert_eq!(s.parts.len(), 2, "{s:?}");
-        for p in s.parts {
-            assert!(irdma.iter().any(|n| n == p), "{p} is not in irdma.txt");
+    // Both namings (before and since 6.16) have every part.
+    for list in ["irdma", "irdma-6.16"] {
+        let irdma = hw_names(list);
+        for s in irdma::SUMS {
+            assert_eq!(s.parts.len(), 2, "{s:?}");
+            for p in s.parts {
+                assert!(irdma.iter().any(|n| n == p), "{p} is not in {list}.txt");
+            }
         }
     }
     let mut covered: Vec<_> = super::sums().map(|s| s.stands_in_for).collect();
@@ -526,10 +617,6 @@ fn catalog_hw_names_come_from_the_drivers() {
             "port_xmit_packets"
         ]
     );
-    // hfi1's wait-cycle counter is one of its own names (chip.c port_cntrs[]).
-    for w in super::wait_cycles() {
-        assert!(hw_names("hfi1").iter().any(|n| n == w.file), "{}", w.file);
-    }
     // mlx5's optional volume counters stand in for the PMA's on a port without it.
     let k = known_on_port(Source::Hw, "rdma_tx_bytes", &[]).unwrap();
     assert_eq!((k.metric, k.scale), ("rdma_port_transmit_bytes_total", 1));

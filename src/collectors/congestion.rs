@@ -21,3 +21,40 @@ impl Collector for Congestion {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectors::test_device;
+    use crate::metrics::Value;
+    use crate::model::NodeReading;
+
+    /// The CNPs mlx5 slow restart generated land in their own congestion
+    /// family, apart from the notification point's CNPs sent.
+    #[test]
+    fn slow_restart_cnps_are_packets_of_their_own_family() {
+        let node = NodeReading {
+            devices: vec![test_device(
+                "mlx5_0",
+                None,
+                &[],
+                &[("roce_slow_restart_cnps", 13), ("np_cnp_sent", 5)],
+            )],
+            ..NodeReading::default()
+        };
+        let snapshot = crate::collectors::test_snapshot(&node);
+        let cycle = crate::collectors::test_cycle(&node, &snapshot);
+        let mut b = Builder::new();
+        Congestion.collect(&cycle, &mut b).unwrap();
+        let set = b.finish();
+        let port = [("device", "mlx5_0"), ("port", "1")];
+        assert_eq!(
+            set.get("rdma_congestion_slow_restart_cnps_total", &port),
+            Some(Value::U64(13))
+        );
+        assert_eq!(
+            set.get("rdma_congestion_cnp_sent_total", &port),
+            Some(Value::U64(5))
+        );
+    }
+}

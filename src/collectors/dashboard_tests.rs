@@ -4,8 +4,9 @@
 //! names are the drivers' own (fixtures/ethtool/, from mlx5 counters.rst,
 //! bnxt_ethtool.c, ice_ethtool.c) with the ethtool netlink statistics and
 //! link settings a real port has; every netdev family the dashboard queries
-//! must come out of that scrape. tests/deploy/run.sh runs this before it
-//! checks the rest of the dashboard against the binary's real scrape.
+//! must come out of that scrape. It runs in `cargo test --all-targets` (make
+//! unit-test); tests/deploy/run.sh checks the rest of the dashboard against
+//! the binary's real scrape.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -4,7 +4,6 @@
 //! `rate(..._transmit_wait_seconds_total[1m])` is the share of the last
 //! minute the port waited. Ports whose ASIC counts in a way no vendor
 //! documents get no seconds (their ticks stay in `..._transmit_wait_total`).
-//! hfi1 ports get theirs from the driver's TxWait cycles (`catalog::hfi1`).
 
 use std::collections::HashSet;
 
@@ -24,7 +23,7 @@ pub const REGISTRATION: Registration = Registration {
 struct XmitWait;
 
 const SECONDS: &str = "rdma_port_transmit_wait_seconds_total";
-const SECONDS_HELP: &str = "Time the port had data to transmit but sent nothing (PortXmitWait × the tick length of its ASIC and link, or hfi1's TxWait in 805 MHz TXE cycles; rate() of it is the share of time waited). Absent where the ASIC's tick is not documented.";
+const SECONDS_HELP: &str = "Time the port had data to transmit but sent nothing (PortXmitWait × the tick length of its ASIC and link; rate() of it is the share of time waited). Absent where the ASIC's tick is not documented.";
 const FABRIC_SECONDS: &str = "rdma_fabric_port_transmit_wait_seconds_total";
 const FABRIC_SECONDS_HELP: &str = "Time a fabric port had data to transmit but sent nothing (PortXmitWait × the tick length of its ASIC and link; rate() of it is the share of time waited). Absent where the ASIC's tick is not documented.";
 const TICK: &str = "rdma_port_transmit_wait_tick_seconds";
@@ -106,29 +105,8 @@ fn export_fabric(out: &mut Builder, p: &FabricPort) {
     );
 }
 
-/// Driver counters of wait cycles (hfi1 TxWait) as seconds: the count over
-/// the clock the catalog names. The MAD path never gives these ports
-/// seconds (their ASICs are not NVIDIA's), so a port has one source.
-fn export_cycles(cycle: &Cycle, out: &mut Builder) {
-    for (dev, port) in cycle.ports() {
-        for w in crate::catalog::wait_cycles() {
-            if let Some(c) = port.hw_counters.iter().find(|c| &*c.name == w.file) {
-                let p = port.port.to_string();
-                out.push(
-                    SECONDS,
-                    SECONDS_HELP,
-                    Kind::Counter,
-                    &[("device", &dev.info.name), ("port", &p)],
-                    Value::F64(c.value as f64 / w.hz),
-                );
-            }
-        }
-    }
-}
-
 impl Collector for XmitWait {
     fn collect(&mut self, cycle: &Cycle, out: &mut Builder) -> Result<(), CollectError> {
-        export_cycles(cycle, out);
         let Some(view) = cycle.mad else { return Ok(()) };
         let mut done: HashSet<(u64, u8)> = HashSet::new();
         for p in &view.fabric_counters {

@@ -5,6 +5,7 @@
 #  3. the Kubernetes manifests: schemas (tests/deploy/k8s.py)
 #  4. the alert rules: promtool check + promtool test rules
 #  5. the Grafana dashboard: every metric its queries use is in a real scrape
+#     (its netdev families: collectors::dashboard_tests, in make unit-test)
 #  6. a real Prometheus on 127.0.0.1 scraping the agent on a fixture tree over
 #     HTTPS with a client certificate and a password, set up from the Secrets
 #     deploy/kubernetes/web-secret.sh makes and the PodMonitor's settings:
@@ -106,10 +107,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HPORT/metrics")
 echo "probe: plain GET /healthz on the loopback health listener answers 200, /metrics there 404"
 
 echo "== 5. dashboard"
-# The netdev families first, against a scrape with netdevs: the fixture tree
-# has none (ethtool reads live interfaces), so this runs every collector on
-# netdevs with the drivers' own ethtool names (fixtures/ethtool/).
-cargo test --release --lib collectors::dashboard_tests -- --quiet
+# The netdev families are not checked here: the fixture tree has none
+# (ethtool reads live interfaces). collectors::dashboard_tests checks them
+# against a scrape of every collector on netdevs with the drivers' own
+# ethtool names (fixtures/ethtool/); it runs in `cargo test --all-targets`,
+# the unit-test part of `make test`, before this script.
 python3 - "$OUT/scrape.txt" deploy/grafana/rdma-monitor.json <<'PY'
 import json, re, sys
 scrape = {l.split("{")[0].split(" ")[0] for l in open(sys.argv[1]) if l and not l.startswith("#")}
@@ -120,8 +122,8 @@ for p in dash["panels"]:
         used |= set(re.findall(r"\b(rdma_[a-z0-9_]+)", t["expr"]))
 for v in dash["templating"]["list"]:
     used |= set(re.findall(r"\b(rdma_[a-z0-9_]+)", v.get("query", "")))
-# Netdev families: checked above against a scrape with netdevs
-# (collectors::dashboard_tests), which fails on any the dashboard uses and no
+# Netdev families: checked against a scrape with netdevs by
+# collectors::dashboard_tests (in `cargo test --all-targets`), which fails on any the dashboard uses and no
 # collector exports.
 netdev_only = {m for m in used - scrape if m.startswith(("rdma_netdev_", "rdma_pfc_"))}
 # The MAD families (no umad in the fixture tree): the xmit wait collector must
@@ -131,7 +133,7 @@ netdev_only |= {m for m in used - scrape if f'"{m}"' in mad}
 missing = sorted(used - scrape - netdev_only)
 assert not missing, f"dashboard queries metrics the agent does not export: {missing}"
 print(f"dashboard: {len(dash['panels'])} panels, {len(used)} metrics: {len(used) - len(netdev_only)} in a real scrape, "
-      f"{len(netdev_only)} netdev families (scraped with netdevs above) and MAD families from the collector (no umad in the fixture tree)")
+      f"{len(netdev_only)} netdev families (scraped with netdevs by collectors::dashboard_tests) and MAD families from the collector (no umad in the fixture tree)")
 PY
 
 echo "== 6. a real Prometheus"

@@ -891,31 +891,14 @@ fn event_ups_count_when_the_port_is_down_at_the_poll() {
     assert!(!ids(&e.evaluate(&at(4), 16_000).0).contains(&"link_flapping"));
 }
 
-/// The two issue-13 defaults no vendor gives a figure for say so in
-/// config.yaml, and hold to the reasoning written there: the transmit-wait
-/// share is the PFC pause share (both are link-level flow control holding a
-/// sender), and one retransmission per second lets up to ten through in one
-/// cycle of the default poll interval.
+/// The default retransmission threshold at its boundary: one per second
+/// over the default poll interval lets exactly that many through, one more
+/// fires.
 #[test]
-fn threshold_defaults_follow_their_stated_reasoning() {
-    let yaml = crate::config::DEFAULT_YAML;
-    for key in ["retransmissions_per_second", "transmit_wait_share"] {
-        let at = yaml.find(&format!("\n  {key}:")).unwrap();
-        // The comment block right above the key.
-        let comment: Vec<&str> = yaml[..at]
-            .lines()
-            .rev()
-            .take_while(|l| l.trim_start().starts_with('#'))
-            .collect();
-        let comment = comment.join(" ");
-        assert!(
-            comment.contains("No vendor publishes a limit"),
-            "{key}: {comment}"
-        );
-    }
+fn retransmission_rate_fires_just_above_the_default_threshold() {
     let c = Config::defaults();
-    assert_eq!(c.analysis.transmit_wait_share, c.analysis.pfc_pause_share);
     let cycle = c.general.poll_interval;
+    let at_limit = (c.analysis.retransmissions_per_second * cycle) as u64;
     let with = |events: u64| {
         let mut s = one(4, &[]);
         s.devices[0].ports[0].hw_counters.insert(
@@ -925,9 +908,34 @@ fn threshold_defaults_follow_their_stated_reasoning() {
         s
     };
     let mut e = engine();
-    assert!(e.evaluate(&with(10), 10_000).0.is_empty());
+    assert!(e.evaluate(&with(at_limit), 10_000).0.is_empty());
     assert_eq!(
-        ids(&e.evaluate(&with(11), 20_000).0),
+        ids(&e.evaluate(&with(at_limit + 1), 20_000).0),
         ["retransmission_rate"]
     );
+}
+
+/// The RdmaTransportRetransmissions alert sums exactly the counters the
+/// retransmission_rate finding reads, each under its own family: no RNR
+/// NAKs (not loss), and the ACK timeouts the finding counts.
+#[test]
+fn retransmission_alert_reads_the_findings_counters() {
+    let rules = include_str!("../../../deploy/prometheus/alerts.yml");
+    let start = rules.find("- alert: RdmaTransportRetransmissions").unwrap();
+    let rule = &rules[start..];
+    let rule = &rule[..rule[1..].find("- alert:").map_or(rule.len(), |e| e + 1)];
+    let expr = &rule[rule.find("expr:").unwrap()..];
+    let mut alert = std::collections::BTreeSet::new();
+    for part in expr.split("rate(").skip(1) {
+        let (metric, rest) = part.split_once("{counter=~\"").unwrap();
+        let names = &rest[..rest.find('"').unwrap()];
+        for n in names.split('|') {
+            alert.insert((metric.to_string(), n.to_string()));
+        }
+    }
+    let finding: std::collections::BTreeSet<(String, String)> =
+        crate::catalog::used_by("retransmission_rate")
+            .map(|k| (k.metric.to_string(), k.file.to_string()))
+            .collect();
+    assert_eq!(alert, finding);
 }
