@@ -13,7 +13,12 @@ fn main() {
     // at start: packed relative relocations (DT_RELR, applied by musl since
     // 1.2.4; Rust ships 1.2.5) take a few KiB instead of ~150 KiB of
     // .rela.dyn in the file.
-    if std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("musl") {
+    // Only the self-contained static build: a dynamic musl build would load
+    // through the system's musl (Debian 12: 1.2.3, no DT_RELR).
+    let features = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
+    if std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("musl")
+        && features.split(',').any(|f| f == "crt-static")
+    {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
     #[cfg(feature = "regen-bindings")]

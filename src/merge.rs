@@ -77,7 +77,12 @@ pub fn covered(nl: &NetlinkReading) -> Covered {
     // The device dump is the kernel's list (sysfs lists the same devices);
     // a reading with failures leaves the listing to sysfs.
     if nl.errors.is_empty() {
-        c.set_devices(nl.devices.iter().map(|d| d.device.name.clone()).collect());
+        c.set_devices(
+            nl.devices
+                .iter()
+                .map(|d| (d.device.name.clone(), d.device.index))
+                .collect(),
+        );
     }
     c
 }

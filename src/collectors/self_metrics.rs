@@ -33,7 +33,7 @@ pub fn collect(cycle: &Cycle, r: &SelfReport, out: &mut Builder) {
         let l = [("collector", status.name)];
         out.gauge(
             "rdma_monitor_collector_duration_seconds",
-            "Time the collector took when last timed (the first cycle, then every 10th).",
+            "Time the collector took in the last cycle.",
             &l,
             status.duration_seconds,
         );

@@ -44,8 +44,9 @@ pub struct Covered {
     /// Ports whose PMA counters (`counters/`) were read by MAD.
     pma: Vec<(String, u32)>,
     /// Every RDMA device the kernel listed this cycle (the filter applied),
-    /// when another source listed them completely (RDMA netlink's device dump).
-    devices: Option<Vec<String>>,
+    /// by name and kernel index, when another source listed them completely
+    /// (RDMA netlink's device dump).
+    devices: Option<Vec<(String, u32)>>,
 }
 
 impl Covered {
@@ -68,9 +69,9 @@ impl Covered {
             .find(|(d, p, _)| d == device && *p == port)
             .map(|(.., s)| *s)
     }
-    /// The kernel's whole device list this cycle, as another source read it.
-    pub fn set_devices(&mut self, names: Vec<String>) {
-        self.devices = Some(names);
+    /// The kernel's whole device list this cycle (name, index), as another source read it.
+    pub fn set_devices(&mut self, devices: Vec<(String, u32)>) {
+        self.devices = Some(devices);
     }
     pub fn is_empty(&self) -> bool {
         self.ports.is_empty() && self.pma.is_empty()
@@ -154,7 +155,7 @@ struct PortHandle {
     unsupported_seen: usize,
     /// The rate read while netlink covered the port, with the port state
     /// and `link_downed` at that read; handles are rebuilt at each rescan.
-    last_rate: Option<(u8, Option<u64>, Rate)>,
+    last_rate: Option<(u8, u64, Rate)>,
 }
 
 #[derive(Debug)]
@@ -177,6 +178,8 @@ pub struct SysfsSource {
     rescan_every: Duration,
     devices: Vec<DeviceHandle>,
     last_rescan: Option<Instant>,
+    /// The other source's device list (name, index) at the last listing.
+    listed_with: Option<Vec<(String, u32)>>,
     /// Unsupported attribute paths per device, kept across rescans while the
     /// device stays (less the missing ones).
     absent: HashMap<Arc<str>, Absent>,
@@ -329,6 +332,7 @@ impl SysfsSource {
             rescan_every,
             devices: Vec::new(),
             last_rescan: None,
+            listed_with: None,
             absent: HashMap::new(),
             stats: SourceStats::default(),
             buf: Box::new([0; 4096]),
@@ -367,18 +371,19 @@ impl SysfsSource {
             .last_rescan
             .is_none_or(|t| now.duration_since(t) >= self.rescan_every);
         // The device list another source read this cycle stands for the
-        // directory listing (5 syscalls) while it names exactly the devices held.
-        let listed_elsewhere = covered.devices.as_ref().is_some_and(|listed| {
-            !listed.is_empty()
-                && listed.len() == self.devices.len()
-                && listed
-                    .iter()
-                    .all(|n| self.devices.iter().any(|d| *d.info.name == **n))
-        });
-        if listed_elsewhere && !due && !self.devices.iter().any(|d| d.vanished) {
+        // directory listing (5 syscalls) while it is the list (names and
+        // kernel indices) it was at the last listing: a device registered
+        // again under the same name has a new index and is rediscovered.
+        let unchanged = covered.devices.is_some() && covered.devices == self.listed_with;
+        if unchanged && !due && !self.devices.iter().any(|d| d.vanished) {
             reading.class_present = true;
         } else {
-            self.list_devices(now, due, &mut reading);
+            let reregistered = match (&covered.devices, &self.listed_with) {
+                (Some(now), Some(then)) => now != then,
+                _ => false,
+            };
+            self.list_devices(now, due || reregistered, &mut reading);
+            self.listed_with = covered.devices.clone();
         }
         for dev in &mut self.devices {
             let absent = self.absent.entry(dev.info.name.clone()).or_default();
@@ -855,20 +860,26 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> Dev
             read_counters(&mut p.counters, r)
         };
         let rate = match (covered.state_of(&dev.info.name, p.port), &p.last_rate) {
-            // A link's rate changes when it trains again, which takes it
-            // through another state (and counts in link_downed): while the
-            // state netlink read and link_downed stay as when `rate` was
-            // read, the rate stands (a pread per port a cycle saved).
+            // A link's rate changes when it trains again, which counts in
+            // link_downed even when two polls both see it active: while the
+            // state netlink read and a readable, unsaturated link_downed
+            // (8 bits in PortCounters, stuck at 255) stay as when `rate` was
+            // read, the rate stands — a pread per port a cycle saved, and
+            // for mlx5 a firmware query. Ports without link_downed (rxe,
+            // MAD-covered) read it every cycle.
             (Some(state), Some((at_state, at_downed, rate)))
-                if *at_state == state && *at_downed == link_downed(&counters) =>
+                if *at_state == state && Some(*at_downed) == link_downed(&counters) =>
             {
                 Some(rate.clone())
             }
             (state, _) => {
                 let rate = r.read(&p.dir, &mut p.rate, parse::parse_rate);
-                p.last_rate = state
-                    .zip(rate.clone())
-                    .map(|(s, rate)| (s, link_downed(&counters), rate));
+                p.last_rate = match (state, link_downed(&counters), &rate) {
+                    (Some(s), Some(downed), Some(rate)) if downed < 255 => {
+                        Some((s, downed, rate.clone()))
+                    }
+                    _ => None,
+                };
                 rate
             }
         };

@@ -483,9 +483,10 @@ fn a_counter_name_is_one_allocation_for_every_port() {
     assert!(Arc::ptr_eq(&a[0], &b[0]));
 }
 
-/// Netlink's device list this cycle, naming exactly the devices held,
-/// stands for the directory listing until a rescan is due; a device it does
-/// not name (or a list that differs) sends sysfs back to its own listing.
+/// Netlink's device list (names and indices), unchanged since the last
+/// listing, stands for the directory listing until a rescan is due; a list
+/// that differs sends sysfs back to its own listing, and the same names
+/// under another index (a device registered again) rediscover.
 #[test]
 fn a_device_list_read_elsewhere_saves_the_listing() {
     let dir = tempfile::tempdir().unwrap();
@@ -501,27 +502,44 @@ fn a_device_list_read_elsewhere_saves_the_listing() {
         .iter()
         .map(|d| d.info.name.to_string())
         .collect();
-    let mut listed = Covered::default();
-    listed.set_devices(names.clone());
-    // The class directory goes away: not listed, so not noticed.
+    let listed = |index_of_mlx4: u32| {
+        let mut c = Covered::default();
+        c.set_devices(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let index = if n == "mlx4_0" {
+                        index_of_mlx4
+                    } else {
+                        i as u32
+                    };
+                    (n.clone(), index)
+                })
+                .collect(),
+        );
+        c
+    };
+    // The first list is checked against a listing of its own.
+    assert_eq!(s.poll_covered(Instant::now(), &listed(7)).devices.len(), 6);
+    // The class directory loses mlx4_0: the same list again is believed.
     std::fs::remove_file(dir.path().join("class/infiniband/mlx4_0")).unwrap();
-    let r = s.poll_covered(Instant::now(), &listed);
+    let r = s.poll_covered(Instant::now(), &listed(7));
     assert_eq!(r.devices.len(), 6);
     assert!(r.class_present);
-    // The other source's list no longer matches: sysfs lists again.
-    let mut fewer = Covered::default();
-    fewer.set_devices(names.into_iter().filter(|n| n != "mlx4_0").collect());
-    assert_eq!(s.poll_covered(Instant::now(), &fewer).devices.len(), 5);
+    // mlx4_0 under a new index: listed again and rediscovered (gone from the class dir).
+    let rescans = s.stats().rescans;
+    assert_eq!(s.poll_covered(Instant::now(), &listed(8)).devices.len(), 5);
+    assert_eq!(s.stats().rescans, rescans + 1);
     // A rescan that is due lists whatever the other source said.
     let mut s = SysfsSource::new(dir.path(), DeviceFilter::default(), Duration::ZERO);
-    s.poll(Instant::now());
-    let mut stale = Covered::default();
-    stale.set_devices(
-        ["efa_0", "hfi1_0", "irdma0", "mlx4_0", "mlx5_0", "mlx5_1"]
-            .map(String::from)
-            .to_vec(),
-    );
-    assert_eq!(s.poll_covered(Instant::now(), &stale).devices.len(), 5);
+    s.poll_covered(Instant::now(), &listed(7));
+    std::os::unix::fs::symlink(
+        "../../devices/pci0000:00/0000:00:02.0/0000:af:00.0/infiniband/mlx4_0",
+        dir.path().join("class/infiniband/mlx4_0"),
+    )
+    .unwrap();
+    assert_eq!(s.poll_covered(Instant::now(), &listed(7)).devices.len(), 6);
 }
 
 /// A port netlink covers keeps the rate it read while netlink's state and
@@ -585,4 +603,44 @@ fn the_rate_is_read_again_when_the_link_may_have_trained() {
     // Without netlink's state the rate is read every cycle.
     write("rate", "100 Gb/sec (4X EDR)\n");
     assert_eq!(rate(&s.poll(Instant::now())), Some(100.0));
+    // A saturated link_downed (255) cannot tell a retrain: read every cycle.
+    write("counters/link_downed", "255\n");
+    s.poll_covered(Instant::now(), &covered(1));
+    write("rate", "200 Gb/sec (4X HDR)\n");
+    assert_eq!(
+        rate(&s.poll_covered(Instant::now(), &covered(1))),
+        Some(200.0)
+    );
+}
+
+/// A covered port without link_downed (no PMA counters: EFA, rxe) reads its
+/// rate every cycle.
+#[test]
+fn a_port_without_link_downed_reads_its_rate_every_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::testutil::copy_tree(&fixture(), dir.path());
+    let mut s = SysfsSource::new(
+        dir.path(),
+        DeviceFilter::default(),
+        Duration::from_secs(3600),
+    );
+    let mut covered = Covered::default();
+    covered.insert("efa_0", 1, 4);
+    s.poll(Instant::now());
+    s.poll_covered(Instant::now(), &covered);
+    let f = dir.path().join("class/infiniband/efa_0/ports/1/rate");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(f)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"50 Gb/sec (2X EDR)\n").unwrap();
+    let r = s.poll_covered(Instant::now(), &covered);
+    assert_eq!(
+        device(&r, "efa_0").ports[0]
+            .rate
+            .clone()
+            .map(|r| r.gbit_per_sec),
+        Some(50.0)
+    );
 }
