@@ -149,8 +149,10 @@ python3 - "$(q 'up{job="rdma-monitor"}')" "$(q 'rdma_port_transmit_bytes_total')
 import json, sys
 up, series, rate, alerts = (json.loads(a)["data"]["result"] for a in sys.argv[1:])
 assert up and up[0]["value"][1] == "1", up
-# 5 ports with PMA counters, and efa_0 whose volume comes from its driver counters.
-assert len(series) == 6, f"transmit bytes series: {len(series)}"
+# 5 ports with PMA counters, efa_0 whose volume comes from its driver counters,
+# and irdma0 whose volume is the sum of its ip4 and ip6 octets.
+assert len(series) == 7, f"transmit bytes series: {len(series)}"
+assert "irdma0" in {s["metric"]["device"] for s in series}, series
 assert float(rate[0]["value"][1]) > 0, rate
 assert {a["metric"]["device"] for a in alerts} == {"hfi1_0", "mlx4_0"}, alerts
 print(f"prometheus: target up, {len(series)} transmit-bytes series, rate(rdma_monitor_cycles_total) = {float(rate[0]['value'][1]):.2f}/s, "
