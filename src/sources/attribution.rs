@@ -7,6 +7,7 @@
 //! went with; in between, the last dump stands (regrouped each cycle when
 //! bound per-PID counters are there, so their values stay current).
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -28,10 +29,172 @@ pub struct AttributionSource {
     host_pid_ns: Option<bool>,
     /// The last dump, what its pass said, and the resource summary of each
     /// device (index, counts) of the reading it went with.
-    last_dump: Option<(ResDump, AttributionStatus)>,
+    last_dump: Option<LastDump>,
     last_summary: Vec<(u32, Vec<Counter>)>,
     /// The last pass grouped bound per-PID counters.
     had_pid_counters: bool,
+    /// The processes of the last dump, watched for their exit.
+    exits: ExitWatch,
+}
+
+struct LastDump {
+    dump: ResDump,
+    status: AttributionStatus,
+    /// The uptime (clock ticks) read just after the dump: a process that
+    /// started later cannot own what it listed, however late it is grouped.
+    not_after: Option<u64>,
+}
+
+/// Opens a pidfd for a PID; `Err(errno)`.
+type OpenPidfd = Box<dyn Fn(u32) -> Result<OwnedFd, i32> + Send>;
+
+/// PIDs watched at most (one pidfd each), and never more than a quarter of
+/// the agent's open-file limit.
+const MAX_WATCHED_PIDS: usize = 1024;
+
+/// The owners of the last dump's resources, one pidfd each: a pidfd polls
+/// readable once its process exits, so one `poll(2)` with timeout 0 a cycle
+/// tells whether the dump still names only live processes. A job that ends
+/// and another that starts with equal resource counts leave the RES_GET
+/// summary as it was; without this the ended job's consumer would be
+/// published with the new job's QPs until the interval. When the set cannot
+/// be watched whole (more PIDs than the budget; no pidfd_open: Linux < 5.3,
+/// ENOSYS, or EPERM under a seccomp filter; a thread's TID before Linux
+/// 6.9), every cycle dumps, as with `attribution.interval: 0`.
+struct ExitWatch {
+    open: OpenPidfd,
+    budget: usize,
+    fds: Vec<OwnedFd>,
+    polled: Vec<libc::pollfd>,
+    /// Every PID of the last dump is watched.
+    complete: bool,
+    /// A PID of the last dump had already exited when it was to be watched.
+    gone: bool,
+}
+
+impl ExitWatch {
+    fn new(open: OpenPidfd) -> ExitWatch {
+        ExitWatch {
+            open,
+            budget: MAX_WATCHED_PIDS.min(open_file_limit() / 4),
+            fds: Vec::new(),
+            polled: Vec::new(),
+            complete: false,
+            gone: false,
+        }
+    }
+
+    /// Closes the last set.
+    fn clear(&mut self) {
+        self.fds.clear();
+        self.polled.clear();
+        self.complete = false;
+        self.gone = false;
+    }
+
+    /// Watches the owners of `dump` in place of the last dump's.
+    fn watch(&mut self, dump: &ResDump) {
+        self.clear();
+        let mut pids: Vec<u32> = (dump.qps.iter().map(|q| &q.owner))
+            .chain(
+                dump.mrs
+                    .iter()
+                    .chain(&dump.cqs)
+                    .chain(&dump.pds)
+                    .map(|o| &o.owner),
+            )
+            .filter_map(|o| match o {
+                consumers::Owner::Pid(p) if *p > 0 => Some(*p),
+                _ => None,
+            })
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        if pids.len() > self.budget {
+            return;
+        }
+        for pid in pids {
+            match (self.open)(pid) {
+                Ok(fd) => {
+                    self.polled.push(libc::pollfd {
+                        fd: fd.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    });
+                    self.fds.push(fd);
+                }
+                // Exited between the dump and here: the dump is stale already.
+                Err(libc::ESRCH) => self.gone = true,
+                Err(_) => {
+                    self.clear();
+                    return;
+                }
+            }
+        }
+        self.complete = true;
+    }
+
+    /// Whether a process of the last dump has exited (or it cannot be told).
+    fn any_exited(&mut self) -> bool {
+        if !self.complete || self.gone {
+            return true;
+        }
+        !self.polled.is_empty() && poll_now(&mut self.polled) != 0
+    }
+}
+
+/// `PIDFD_THREAD` (include/uapi/linux/pidfd.h, Linux 6.9, newer than the
+/// 6.1 headers): a pidfd for a thread, not only a thread-group leader. RDMA
+/// netlink names the task that created a resource (`task_pid_vnr`), which
+/// may be a thread of the process.
+const PIDFD_THREAD: u32 = libc::O_EXCL as u32;
+
+/// `pidfd_open(pid, 0)`, for a thread `PIDFD_THREAD`; `Err(errno)`.
+fn pidfd_open(pid: u32) -> Result<OwnedFd, i32> {
+    let open = |flags: u32| {
+        // SAFETY: pidfd_open takes a PID and flags, passes no memory, and
+        // returns a new descriptor or -1 with errno set.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, flags) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO));
+        }
+        // SAFETY: `fd` is a fresh descriptor owned by nothing else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+    };
+    // EINVAL with flags 0: not a thread-group leader.
+    open(0).or_else(|e| {
+        if e == libc::EINVAL {
+            open(PIDFD_THREAD)
+        } else {
+            Err(e)
+        }
+    })
+}
+
+/// One `poll(2)` with timeout 0: how many descriptors are ready (a pidfd:
+/// its process exited); a failed poll counts as ready (cannot tell).
+fn poll_now(fds: &mut [libc::pollfd]) -> usize {
+    // SAFETY: `fds` is valid for reads and writes of `fds.len()` pollfds for
+    // the whole call; timeout 0 never blocks.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+    if n < 0 { fds.len().max(1) } else { n as usize }
+}
+
+/// RLIMIT_NOFILE's soft limit (0 when it cannot be read).
+fn open_file_limit() -> usize {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a valid rlimit for getrlimit to write.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    if rc < 0 {
+        0
+    } else {
+        usize::try_from(r.rlim_cur).unwrap_or(usize::MAX)
+    }
 }
 
 /// What a cycle's attribution does.
@@ -153,7 +316,16 @@ impl AttributionSource {
             last_dump: None,
             last_summary: Vec::new(),
             had_pid_counters: false,
+            exits: ExitWatch::new(Box::new(pidfd_open)),
         }
+    }
+
+    /// Opens the pidfds of the dumped PIDs with `open` (tests: PIDs of a
+    /// recorded dump stand for processes of the test).
+    #[cfg(test)]
+    pub(crate) fn with_pidfd_opener(mut self, open: OpenPidfd) -> AttributionSource {
+        self.exits = ExitWatch::new(open);
+        self
     }
 
     /// What the cycle publishes when the netlink reading failed: no
@@ -162,6 +334,7 @@ impl AttributionSource {
     pub fn unavailable(&mut self, wall_unix_ms: u64, reason: &str) -> Attribution {
         self.last = None;
         self.last_dump = None;
+        self.exits.clear();
         Attribution {
             consumers: Default::default(),
             status: AttributionStatus {
@@ -194,12 +367,13 @@ impl AttributionSource {
                 })
     }
 
-    fn pass(&self, now: Instant, reading: &NetlinkReading, pid_counters: bool) -> Pass {
+    fn pass(&mut self, now: Instant, reading: &NetlinkReading, pid_counters: bool) -> Pass {
         let failed = self
             .last_dump
             .as_ref()
-            .is_none_or(|(_, s)| !s.errors.is_empty());
-        if failed || self.due(now) || self.summary_changed(reading) {
+            .is_none_or(|d| !d.status.errors.is_empty());
+        // The poll last: only when nothing else already calls for a dump.
+        if failed || self.due(now) || self.summary_changed(reading) || self.exits.any_exited() {
             Pass::Dump
         } else if pid_counters || self.had_pid_counters {
             Pass::Regroup
@@ -224,11 +398,16 @@ impl AttributionSource {
             Pass::Nothing => return None,
             Pass::Regroup => {
                 let started = Instant::now();
-                let (dump, status) = self.last_dump.take()?;
+                let last = self.last_dump.take()?;
                 self.had_pid_counters = !pid_counters.is_empty();
-                let mut a = self.group(&dump, &pid_counters, status.clone());
+                let mut a = self.group(
+                    &last.dump,
+                    &pid_counters,
+                    last.status.clone(),
+                    last.not_after,
+                );
                 a.status.duration_seconds = started.elapsed().as_secs_f64();
-                self.last_dump = Some((dump, status));
+                self.last_dump = Some(last);
                 return Some(a);
             }
             Pass::Dump => {}
@@ -270,22 +449,30 @@ impl AttributionSource {
             .map(|d| (d.device.index, d.resources.clone()))
             .collect();
         self.had_pid_counters = !pid_counters.is_empty();
-        let mut a = self.group(&dump, &pid_counters, status.clone());
+        // Read after the dumps: whatever they listed had started by now.
+        let not_after = uptime_ticks(&self.proc_root, clock_ticks());
+        self.exits.watch(&dump);
+        let mut a = self.group(&dump, &pid_counters, status.clone(), not_after);
         a.status.duration_seconds = started.elapsed().as_secs_f64();
-        self.last_dump = Some((dump, status));
+        self.last_dump = Some(LastDump {
+            dump,
+            status,
+            not_after,
+        });
         Some(a)
     }
 
-    /// Resolves and groups a dump (the replay tests and the benchmark enter here).
+    /// Resolves and groups a dump (the replay tests and the benchmark enter
+    /// here). `not_after`: the uptime in clock ticks read just after the
+    /// dump; a PID whose process started later was reused.
     pub fn group(
         &mut self,
         dump: &ResDump,
         pid_counters: &[PidCounter],
         mut status: AttributionStatus,
+        not_after: Option<u64>,
     ) -> Attribution {
         let started = Instant::now();
-        // Read after the dumps: whatever they listed had started by now.
-        let not_after = uptime_ticks(&self.proc_root, clock_ticks());
         self.resolver.begin_cycle();
         let mut vanished = 0;
         let resolver = &mut self.resolver;

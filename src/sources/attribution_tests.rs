@@ -15,9 +15,12 @@ pub(crate) fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/proc/node-jobs")
 }
 
+/// The recorded PIDs are not this host's: their exits are watched through
+/// pidfds of the test process itself, which outlives every test.
 fn source(max: usize) -> AttributionSource {
     let root = fixture();
     AttributionSource::new(&root.join("proc"), &root, Duration::from_secs(30), max)
+        .with_pidfd_opener(Box::new(|_| pidfd_open(std::process::id())))
 }
 
 pub(crate) fn reading(bound: Vec<BoundCounter>) -> NetlinkReading {
@@ -270,7 +273,7 @@ fn pid_namespace_is_detected_from_proc_self() {
     );
     let nested = proc_fixture("pidns-nested");
     let mut src = AttributionSource::new(&nested, &nested, Duration::ZERO, 256);
-    let a = src.group(&ResDump::default(), &[], AttributionStatus::default());
+    let a = src.group(&ResDump::default(), &[], AttributionStatus::default(), None);
     assert_eq!(a.status.host_pid_namespace, Some(false));
     assert_eq!(
         src.unavailable(1, "x").status.host_pid_namespace,
@@ -408,4 +411,105 @@ fn bound_counters_stay_current_between_dumps() {
         src.poll(later, || 4, &mut client, &reading(Vec::new()))
             .is_none()
     );
+}
+
+/// Job 1234 ends and job 1235 starts with equal resource counts within a
+/// cycle: the summary is unchanged, but the dumped process (here a child of
+/// the test standing for the server, PID 161) exited, so the next cycle
+/// dumps again rather than publishing the ended job's consumer.
+#[test]
+fn an_exited_dumped_process_dumps_again_with_an_equal_summary() {
+    use crate::sources::netlink::nldev::res::tests::{RECORDED_PASS, recorded};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child_pid = child.id();
+    let replies = RECORDED_PASS.iter().cycle().take(16).map(|f| recorded(f));
+    let mut client = Client::new(crate::sources::netlink::Replay::new(replies));
+    let root = fixture();
+    let mut src = AttributionSource::new(&root.join("proc"), &root, Duration::from_secs(30), 256)
+        .with_pidfd_opener(Box::new(move |pid| {
+            pidfd_open(if pid == 161 {
+                child_pid
+            } else {
+                std::process::id()
+            })
+        }));
+    let now = Instant::now();
+    let steady = reading(Vec::new());
+    assert!(src.poll(now, || 1, &mut client, &steady).is_some());
+    let later = now + Duration::from_secs(1);
+    assert!(
+        src.poll(later, || 2, &mut client, &steady).is_none(),
+        "every dumped process alive: the dump stands"
+    );
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    let a = src.poll(later, || 3, &mut client, &steady);
+    assert_eq!(
+        a.map(|a| a.status.timestamp_unix_ms),
+        Some(3),
+        "dumped again"
+    );
+    assert_eq!(client.stats().round_trips, 16);
+}
+
+/// Over the budget of watched PIDs, or without pidfds, every cycle dumps.
+#[test]
+fn an_unwatched_dump_is_not_kept() {
+    use crate::sources::netlink::nldev::res::tests::{RECORDED_PASS, recorded};
+    let replies = RECORDED_PASS.iter().cycle().take(16).map(|f| recorded(f));
+    let mut client = Client::new(crate::sources::netlink::Replay::new(replies));
+    let mut src = source(256).with_pidfd_opener(Box::new(|_| Err(libc::ENOSYS)));
+    let now = Instant::now();
+    let steady = reading(Vec::new());
+    assert!(src.poll(now, || 1, &mut client, &steady).is_some());
+    assert!(src.poll(now, || 2, &mut client, &steady).is_some());
+    assert_eq!(client.stats().round_trips, 16);
+}
+
+/// The PID-reuse check of a regroup between dumps goes by the dump's time:
+/// a process that started after the dump (but before this cycle) cannot own
+/// what the dump listed, even though it started before "now".
+#[test]
+fn a_regroup_judges_reuse_by_the_dump_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    crate::testutil::copy_tree(&fixture(), tmp.path());
+    let proc_root = tmp.path().join("proc");
+    let bound = || {
+        let payload = [
+            attr(RDMA_NLDEV_ATTR_DEV_INDEX, &1u32.to_ne_bytes()),
+            attr(RDMA_NLDEV_ATTR_STAT_COUNTER, &pid_counter(4, 161, 17, 1)),
+        ]
+        .concat();
+        decode_bound_counters(&payload).unwrap()
+    };
+    let mut src = AttributionSource::new(&proc_root, tmp.path(), Duration::from_secs(30), 256)
+        .with_pidfd_opener(Box::new(|_| pidfd_open(std::process::id())));
+    let mut client = Client::new(recorded_replay());
+    let now = Instant::now();
+    let a = src.poll(now, || 1, &mut client, &reading(bound())).unwrap();
+    let owns_161 = |a: &Attribution| {
+        a.consumers
+            .iter()
+            .any(|c| c.processes.iter().any(|p| p.pid == 161))
+    };
+    assert!(owns_161(&a));
+    // The dump was at uptime 1000.00 s (100000 ticks); now it is 2000.00 s
+    // and PID 161 belongs to a process started at 1500.00 s.
+    std::fs::write(proc_root.join("uptime"), "2000.00 1000.00\n").unwrap();
+    let stat = std::fs::read_to_string(proc_root.join("161/stat"))
+        .unwrap()
+        .replace(" 50010 ", " 150000 ");
+    std::fs::write(proc_root.join("161/stat"), stat).unwrap();
+    let later = now + Duration::from_secs(1);
+    let a = src
+        .poll(later, || 2, &mut client, &reading(bound()))
+        .unwrap();
+    assert_eq!(a.status.timestamp_unix_ms, 1, "regrouped, not dumped");
+    assert!(!owns_161(&a), "PID 161 was reused after the dump");
+    assert_eq!(a.status.vanished, 1);
 }

@@ -36,8 +36,9 @@ struct Cached {
 pub struct NetdevSource<E: EthtoolIo = Socket> {
     ethtool: Option<Ethtool<E>>,
     route: Option<NetlinkSocket>,
-    /// Generic netlink, with the ethtool and devlink family ids (when the kernel has them).
-    genl: Option<NetlinkSocket>,
+    /// Generic netlink, with the ethtool and devlink family ids (when the
+    /// kernel has them); boxed so that tests can replay it.
+    genl: Option<Box<dyn NlTransport>>,
     ethtool_family: Option<u16>,
     devlink_family: Option<u16>,
     devlink: Vec<devlink::DevlinkInfo>,
@@ -97,7 +98,9 @@ impl<E: EthtoolIo> NetdevSource<E> {
         NetdevSource {
             ethtool: io.map(Ethtool::new),
             route: NetlinkSocket::open_protocol(sys::NETLINK_ROUTE as i32).ok(),
-            genl: NetlinkSocket::open_protocol(libc::NETLINK_GENERIC).ok(),
+            genl: NetlinkSocket::open_protocol(libc::NETLINK_GENERIC)
+                .ok()
+                .map(|s| Box::new(s) as Box<dyn NlTransport>),
             ethtool_family: None,
             devlink_family: None,
             devlink: Vec::new(),
@@ -231,7 +234,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
             }
             errors.push(e);
         }
-        let asked = self.ask_ethtool_nl(names);
+        let asked = self.ask_ethtool_nl(names, &mut errors);
         let mut out = Vec::with_capacity(names.len());
         for ((name, mut errors), asked) in names.iter().zip(errors).zip(asked) {
             let count = asked.stat_count.and_then(|seq| self.stat_count_answer(seq));
@@ -330,7 +333,9 @@ impl<E: EthtoolIo> NetdevSource<E> {
     /// Every netdev's ethtool netlink requests of the cycle in one batch
     /// (one sendto; generic netlink answers each message of a send):
     /// the statistic count for the GSTATS buffer, pause, FEC, link state.
-    fn ask_ethtool_nl(&mut self, names: &[String]) -> Vec<Asked> {
+    /// A failed batch is an error of each netdev it left unanswered, whose
+    /// requests are then sent again one at a time.
+    fn ask_ethtool_nl(&mut self, names: &[String], errors: &mut [Vec<String>]) -> Vec<Asked> {
         let mut asked = vec![Asked::default(); names.len()];
         let (Some(g), Some(f)) = (&mut self.genl, self.ethtool_family) else {
             return asked;
@@ -362,11 +367,63 @@ impl<E: EthtoolIo> NetdevSource<E> {
         }
         let requests = wire::messages(&self.nl_batch).count() as u64;
         self.stats.netlink_round_trips += requests;
-        if g.batch(&self.nl_batch, &mut self.nl_replies).is_err() {
-            // Nothing answered: the counts come from the ioctls, the rest is absent.
-            self.nl_replies.clear();
+        if let Err(e) = g.batch(&self.nl_batch, &mut self.nl_replies) {
+            // What was answered before the failure stays in `nl_replies`.
+            self.ask_unanswered(&asked, errors, &e);
         }
         asked
+    }
+
+    /// After a failed batch: each netdev with a request left unanswered
+    /// gets the batch's error, and those requests are sent again one at a
+    /// time, until one fails short of a kernel answer (the socket is
+    /// unwell: each further try could wait the receive timeout). What stays
+    /// unanswered is absent, the error says why; the statistic count then
+    /// comes from the ioctls.
+    fn ask_unanswered(
+        &mut self,
+        asked: &[Asked],
+        errors: &mut [Vec<String>],
+        batch_error: &crate::sources::netlink::NlError,
+    ) {
+        let Some(g) = &mut self.genl else { return };
+        let seqs = |a: &Asked| {
+            a.stat_count
+                .into_iter()
+                .chain(a.steps.into_iter().flatten())
+        };
+        let answered: std::collections::HashSet<u32> = wire::messages(&self.nl_replies)
+            .map_while(Result::ok)
+            .map(|m| m.seq)
+            .collect();
+        let mut failed = false;
+        let mut one = Vec::new();
+        for (a, errors) in asked.iter().zip(errors) {
+            let unanswered: Vec<u32> = seqs(a).filter(|s| !answered.contains(s)).collect();
+            if unanswered.is_empty() {
+                continue;
+            }
+            errors.push(format!("ethtool netlink batch: {batch_error}"));
+            for request in wire::frames(&self.nl_batch) {
+                let seq = wire::messages(request)
+                    .next()
+                    .and_then(|m| m.ok())
+                    .map(|m| m.seq);
+                if failed || !seq.is_some_and(|s| unanswered.contains(&s)) {
+                    continue;
+                }
+                self.stats.netlink_round_trips += 1;
+                match g.exchange(request, &mut one) {
+                    Ok(()) | Err(crate::sources::netlink::NlError::Kernel { .. }) => {
+                        self.nl_replies.extend_from_slice(&one);
+                    }
+                    Err(e) => {
+                        errors.push(format!("ethtool netlink, asked alone: {e}"));
+                        failed = true;
+                    }
+                }
+            }
+        }
     }
 
     /// The payloads (after genlmsghdr) of the replies to `seq` in this
@@ -499,5 +556,97 @@ mod fixture_tests {
         let mut ecn = r[0].info.ecn.clone();
         ecn.sort();
         assert_eq!(ecn, [("np", 0, false), ("np", 3, true), ("rp", 3, true)]);
+    }
+
+    /// A generic netlink transport whose batches answer their first request
+    /// and then fail (as the socket does when a receive times out); single
+    /// exchanges replay the recorded replies.
+    struct BatchFails(crate::sources::netlink::Replay);
+
+    impl NlTransport for BatchFails {
+        fn exchange(
+            &mut self,
+            request: &[u8],
+            out: &mut Vec<u8>,
+        ) -> Result<(), crate::sources::netlink::NlError> {
+            self.0.exchange(request, out)
+        }
+        fn stats(&self) -> crate::sources::netlink::TransportStats {
+            self.0.stats()
+        }
+        fn batch(
+            &mut self,
+            requests: &[u8],
+            out: &mut Vec<u8>,
+        ) -> Result<(), crate::sources::netlink::NlError> {
+            out.clear();
+            let first = wire::frames(requests).next().unwrap();
+            let mut one = Vec::new();
+            match self.0.exchange(first, &mut one) {
+                Ok(()) | Err(crate::sources::netlink::NlError::Kernel { .. }) => {
+                    out.extend_from_slice(&one)
+                }
+                Err(e) => return Err(e),
+            }
+            Err(crate::sources::netlink::NlError::Io {
+                op: "recv",
+                source: std::io::Error::from_raw_os_error(libc::EAGAIN),
+            })
+        }
+    }
+
+    /// A failed ethtool-netlink batch is an error of each netdev it left
+    /// unanswered, and their requests are asked again one at a time (the
+    /// recorded veth replies: pause and FEC EOPNOTSUPP, link up). When the
+    /// one-at-a-time exchange fails too, the values are absent and the
+    /// errors say why.
+    #[test]
+    fn a_failed_ethtool_netlink_batch_is_reported_and_asked_again() {
+        use crate::sources::netlink::recorded_net;
+        let replies = [
+            "06-getfamily-ethtool.bin",
+            "07-getfamily-devlink.bin",
+            "08-devlink-info-dump.bin",
+            // The batch answers veth0's pause, then fails.
+            "09-ethtool-pause-veth0.bin",
+            // Asked again alone: the rest of veth0's and all of veth1's.
+            "10-ethtool-fec-veth0.bin",
+            "11-ethtool-linkstate-veth0.bin",
+            "13-ethtool-pause-veth1.bin",
+            "14-ethtool-fec-veth1.bin",
+            "15-ethtool-linkstate-veth1.bin",
+        ]
+        .map(recorded_net);
+        let root = tempfile::tempdir().unwrap();
+        let mut src: NetdevSource<Socket> =
+            NetdevSource::with_io(None, root.path(), Duration::from_secs(60));
+        src.route = None;
+        src.genl = Some(Box::new(BatchFails(
+            crate::sources::netlink::Replay::new(replies).protocol(libc::NETLINK_GENERIC),
+        )));
+        let names = ["veth0".to_string(), "veth1".to_string()];
+        let now = Instant::now();
+        let r = src.poll(&names, now);
+        for n in &r {
+            let link = n.ethtool_nl.as_ref().map(|e| e.link_up);
+            assert_eq!(link, Some(Some(true)), "{}: answered alone", n.name);
+            assert_eq!(n.errors.len(), 1, "{}: {:?}", n.name, n.errors);
+            assert!(
+                n.errors[0].starts_with("ethtool netlink batch: netlink recv: "),
+                "{:?}",
+                n.errors
+            );
+        }
+        // Pause and FEC are unsupported on veth: only the link states are
+        // asked now, and the replay has nothing left: the batch fails at
+        // once, the first request asked alone fails too, nothing more is sent.
+        let before = src.genl.as_ref().unwrap().stats().round_trips;
+        let r = src.poll(&names, now + Duration::from_secs(1));
+        assert!(r.iter().all(|n| n.ethtool_nl.is_none()));
+        assert_eq!(r[0].errors.len(), 2, "{:?}", r[0].errors);
+        assert!(r[0].errors[1].starts_with("ethtool netlink, asked alone: netlink replay"));
+        assert_eq!(r[1].errors.len(), 1, "{:?}", r[1].errors);
+        assert!(r[1].errors[0].starts_with("ethtool netlink batch: netlink replay"));
+        assert_eq!(src.genl.as_ref().unwrap().stats().round_trips - before, 2);
     }
 }
