@@ -25,7 +25,7 @@ pub const ERROR_COUNTERS: &[&str] = &[
     "VL15_dropped",
 ];
 
-/// hw_counters whose sum is the RETR/s column: the catalog's for the
+/// hw_counters whose sum is the RETX/s column: the catalog's for the
 /// `retransmission_rate` finding, which the alert checks against too (one
 /// table: a driver added there counts here).
 pub fn retransmit_counters() -> impl Iterator<Item = &'static str> {
