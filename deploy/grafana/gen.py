@@ -44,11 +44,12 @@ panel("ECN / CNP", [(f"rate(rdma_congestion_cnp_sent_total{{{SEL}}}[{RATE}])", "
 panel("Congestion and drops", [(f"rate(rdma_port_transmit_wait_total{{{SEL}}}[{RATE}])", "{{device}}/{{port}} xmit wait ticks"),
                                (f"rate(rdma_port_transmit_discards_total{{{SEL}}}[{RATE}])", "{{device}}/{{port}} xmit discards"),
                                (f"rate(rdma_congestion_out_of_buffer_total{{{SEL}}}[{RATE}])", "{{device}}/{{port}} out of buffer")])
-# Switch ports only (as the RdmaTransmitWait alert): HCA ports have no
+# Switch ports, once each however many nodes read them (max by port, as the
+# RdmaTransmitWait alert): HCA ports have no
 # documented tick, so no seconds (catalog::xmit_wait); their raw ticks are
 # in "Congestion and drops".
 panel("IB switch transmit wait: share of time a port had data and could not send",
-      [('topk(10, rate(rdma_fabric_port_transmit_wait_seconds_total{instance=~"$instance"}[' + RATE + ']))', "{{node_desc}} port {{port}}")],
+      [('topk(10, max by (node_guid, node_desc, port) (rate(rdma_fabric_port_transmit_wait_seconds_total{instance=~"$instance"}[' + RATE + '])))', "{{node_desc}} port {{port}}")],
       unit="percentunit")
 # Issue 13's families: transport, pause, drops per priority, PHY health, volume origin.
 NSEL = 'instance=~"$instance"'
@@ -61,10 +62,11 @@ panel("RoCE slow restart (mlx5)", [(f"sum by (instance, device, port, kind) (rat
 panel("RDMA volume origin", [(f"rdma_port_volume_origin{{{SEL}}}", "{{device}}/{{port}} {{metric}}: {{origin}} {{counter}}")], kind="table", w=12)
 panel("Time paused per priority (PFC) and link-level pause", [(f"rate(rdma_pfc_pause_duration_seconds_total{{{NSEL}}}[{RATE}])", "{{netdev}} prio {{priority}} {{direction}}"),
                                                              (f"rate(rdma_netdev_global_pause_duration_seconds_total{{{NSEL}}}[{RATE}])", "{{netdev}} link-level {{direction}}")], unit="percentunit")
+# XOFF frames are pause requests, not drops: beside the time paused.
+panel("Link-level pause (802.3x) XOFF frames", [(f"rate(rdma_netdev_global_pause_xoff_frames_total{{{NSEL}}}[{RATE}])", "{{netdev}} link-level XOFF {{direction}}")], unit="pps")
 panel("Drops per priority and queue, pause storms", [(f"rate(rdma_netdev_priority_discards_total{{{NSEL}}}[{RATE}])", "{{netdev}} prio {{priority}} {{kind}}"),
                                                      (f"rate(rdma_netdev_cos_discards_total{{{NSEL}}}[{RATE}])", "{{netdev}} cos {{cos}}"),
-                                                     (f"increase(rdma_netdev_pause_storm_events_total{{{NSEL}}}[{RATE}])", "{{netdev}} storm {{event}}"),
-                                                     (f"rate(rdma_netdev_global_pause_xoff_frames_total{{{NSEL}}}[{RATE}])", "{{netdev}} link-level XOFF {{direction}}")], unit="pps")
+                                                     (f"increase(rdma_netdev_pause_storm_events_total{{{NSEL}}}[{RATE}])", "{{netdev}} storm {{event}}")], unit="pps")
 # Pre-FEC BER as the phy_ber finding computes it: corrected bits over the
 # received bits where the driver counts them (bnxt rx_bits; mlx5 only with a
 # 2026 patch), else over link speed x time, as the finding does.

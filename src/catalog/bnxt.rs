@@ -1,7 +1,7 @@
 //! Broadcom bnxt_re `hw_counters/` (drivers/infiniband/hw/bnxt_re/hw_counters.c,
 //! torvalds/linux: `bnxt_re_stat_descs`). The volume names (tx_bytes, ...)
 //! are shared with EFA and listed in [`super::efa`]; the Ethernet side
-//! (bnxt_en) is in [`super::ethtool::bnxt`].
+//! (bnxt_en) is in [`ETHTOOL`].
 
 use super::{Known, known};
 

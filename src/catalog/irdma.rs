@@ -1,6 +1,6 @@
 //! Intel irdma `hw_counters/` (drivers/infiniband/hw/irdma/verbs.c,
 //! torvalds/linux: `irdma_hw_stat_names`, `irdma_hw_stat_descs` since 6.16).
-//! The Ethernet side (ice) is in [`super::ethtool::ice`].
+//! The Ethernet side (ice) is in [`ICE_ETHTOOL`].
 //!
 //! Two namings. "RDMA/irdma: Add GEN3 HW statistics support" (the GEN3 /
 //! IPU E2000 series, v3 2025-02-07; for 6.16 as far as we know, the first tag not checked here) renamed the TCP and iWARP counters of
@@ -47,9 +47,13 @@ pub const KNOWN: &[Known] = &[
         ECN_MARKED,
         []
     ),
-    // The RNIC's TCP retransmitted segments (iWARP), before and since 6.16.
+    // The RNIC's TCP retransmitted segments (iWARP) before 6.16. The new
+    // name is every generation's since, GEN3's too, and GEN3 is RoCE only
+    // (ig3rdma sets IRDMA_ROCE_PROTOCOL_ONLY): no TCP there, so the new
+    // name gets the neutral `packet` (on an iWARP port a packet is a TCP
+    // segment; on GEN3 a RoCE packet).
     known!(Hw, "tcpRetransSegs", transport RETRANSMISSIONS, ["kind" = "tcp_segment"], ["retransmission_rate"]),
-    known!(Hw, "RetransSegs", transport RETRANSMISSIONS, ["kind" = "tcp_segment"], ["retransmission_rate"]),
+    known!(Hw, "RetransSegs", transport RETRANSMISSIONS, ["kind" = "packet"], ["retransmission_rate"]),
     // GEN3 (6.16), RoCE. RNR NAKs received: each makes the requester retry
     // (as bnxt_re rnr_naks_rcvd); not loss, so not in retransmission_rate.
     known!(Hw, "RNR received", transport RETRANSMISSIONS, ["kind" = "rnr_nak"], []),

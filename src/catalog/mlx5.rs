@@ -3,7 +3,7 @@
 //! `extended_err_cnts`, `roce_accl_cnts`), meanings from
 //! Documentation/networking/device_drivers/ethernet/mellanox/mlx5/counters.rst
 //! ("RDMA counters") and rdma-core's docs. The Ethernet side (`ethtool -S`)
-//! is in [`super::ethtool::mlx5`].
+//! is in [`ETHTOOL`].
 
 use super::pma::{RCV_DATA, RCV_PACKETS, XMIT_DATA, XMIT_PACKETS};
 use super::{Known, known};

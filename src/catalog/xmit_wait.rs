@@ -106,6 +106,14 @@ pub fn counting(vendor_id: u32, device_id: u16) -> Option<(&'static str, Countin
         .map(|(_, name, c)| (*name, *c))
 }
 
+/// A PortXmitWait read at 2^32 − 1: the 32-bit counter (PortCounters, or
+/// PortCountersExtended without the additional counters) has stopped, so
+/// its ticks are no time any more. The reading does not say which width it
+/// came from; a 64-bit counter exactly there is taken as stopped too.
+pub fn wait_saturated(ticks: u64) -> bool {
+    ticks == u64::from(u32::MAX)
+}
+
 /// Seconds one PortXmitWait increment stands for; None when the ASIC, the
 /// width or the speed is not known.
 pub fn seconds_per_tick(c: &WaitClock) -> Option<f64> {

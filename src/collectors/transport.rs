@@ -229,7 +229,7 @@ mod tests {
             Some(Value::U64(7))
         );
         assert_eq!(
-            retrans("irdma2", "tcp_segment", "RetransSegs"),
+            retrans("irdma2", "packet", "RetransSegs"),
             Some(Value::U64(21))
         );
         assert_eq!(

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use super::{CollectError, Collector, Cycle, Registration};
-use crate::catalog::xmit_wait::{WaitClock, seconds_per_tick};
+use crate::catalog::xmit_wait::{WaitClock, seconds_per_tick, wait_saturated};
 use crate::config::Config;
 use crate::mad_worker::{FabricPort, LocalPort};
 use crate::metrics::{Builder, Kind, Value};
@@ -65,7 +65,13 @@ fn export(
     let [(seconds, seconds_help), (tick, tick_help), (raw, raw_help)] = names;
     out.gauge_u64(raw, raw_help, labels, clock.tick.into());
     if let Some((ticks, spt)) = wait(pc, clock) {
+        // The tick length stays true (it also reads the raw ticks family);
+        // the seconds of a stopped counter would be a flat line that rate()
+        // reads as 0 % waited, as the finding gives no share there.
         out.gauge(tick, tick_help, labels, spt);
+        if wait_saturated(ticks) {
+            return;
+        }
         out.push(
             seconds,
             seconds_help,

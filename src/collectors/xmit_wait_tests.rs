@@ -158,3 +158,34 @@ fn no_hw_counter_tx_wait_gives_seconds() {
     assert_eq!(secs("hfi1_0"), None);
     assert_eq!(secs("mlx5_0"), None);
 }
+
+/// A 32-bit PortXmitWait sitting at 2^32 − 1 has stopped: its seconds would
+/// be a flat line that `rate()` reads as 0 % waited, so none are exported
+/// (the tick length and the raw Tick stay); one tick below still counts.
+#[test]
+fn a_saturated_wait_counter_gives_no_seconds() {
+    let mut saturated = port(0xa, 5, u64::from(u32::MAX), clock(54000, 7));
+    if let Reading::Counters { counters, .. } = &mut saturated.counters {
+        counters.extended = false;
+    }
+    let view = MadView {
+        fabric_counters: vec![
+            saturated,
+            port(0xa, 6, u64::from(u32::MAX) - 1, clock(54000, 7)),
+        ],
+        ..MadView::default()
+    };
+    let set = collect(&view);
+    let labels = |p: &'static str| {
+        [
+            ("node_guid", "0x000000000000000a"),
+            ("node_desc", "MF0;leaf1:MQM8700/U1"),
+            ("lid", "1"),
+            ("port", p),
+        ]
+    };
+    assert_eq!(set.get(FABRIC_SECONDS, &labels("5")), None);
+    assert!(set.get(FABRIC_TICK, &labels("5")).is_some());
+    assert_eq!(set.get(FABRIC_RAW, &labels("5")), Some(Value::U64(7)));
+    assert!(set.get(FABRIC_SECONDS, &labels("6")).is_some());
+}

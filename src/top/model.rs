@@ -25,15 +25,14 @@ pub const ERROR_COUNTERS: &[&str] = &[
     "VL15_dropped",
 ];
 
-/// hw_counters that count a retransmission or its cause (mlx5: ACK timeout,
-/// NAK sequence errors, adaptive retransmission; irdma: TCP retransmits).
-pub const RETRANSMIT_COUNTERS: &[&str] = &[
-    "local_ack_timeout_err",
-    "packet_seq_err",
-    "implied_nak_seq_err",
-    "roce_adp_retrans",
-    "tcpRetransSegs",
-];
+/// hw_counters whose sum is the RETX/s column: the catalog's for the
+/// `retransmission_rate` finding, which the alert checks against too (one
+/// table: a driver added there counts here).
+pub fn retransmit_counters() -> impl Iterator<Item = &'static str> {
+    crate::catalog::used_by("retransmission_rate")
+        .filter(|k| k.source == crate::catalog::Source::Hw)
+        .map(|k| k.file)
+}
 
 /// CNPs sent (notification point) and handled (reaction point): mlx5, irdma.
 pub const CNP_COUNTERS: &[&str] = &["np_cnp_sent", "rp_cnp_handled", "cnpSent", "cnpHandled"];
@@ -120,9 +119,12 @@ fn rate(prev: Option<&Counter>, now: &Counter, secs: f64) -> Option<f64> {
 }
 
 /// Sum of the rates of the named counters that exist; None if none has a rate.
-fn sum(rates: &BTreeMap<&str, Option<f64>>, names: &[&str]) -> Option<f64> {
+fn sum<'a>(
+    rates: &BTreeMap<&str, Option<f64>>,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Option<f64> {
     names
-        .iter()
+        .into_iter()
         .filter_map(|n| rates.get(n).copied().flatten())
         .fold(None, |acc, r| Some(acc.unwrap_or(0.0) + r))
 }
@@ -170,13 +172,18 @@ fn port_row(doc: &Doc, prev: Option<&Doc>, device: &str, p: &Port, secs: f64) ->
         .and_then(|d| d.ports.iter().find(|x| x.port == p.port));
     let mut counters = Vec::new();
     let mut rates: BTreeMap<&str, Option<f64>> = BTreeMap::new();
-    for (set, prev_set) in [
-        (&p.counters, prev_port.map(|x| &x.counters)),
-        (&p.hw_counters, prev_port.map(|x| &x.hw_counters)),
+    // hw_counters apart too: the finding reads its names there only.
+    let mut hw_rates: BTreeMap<&str, Option<f64>> = BTreeMap::new();
+    for (set, prev_set, hw) in [
+        (&p.counters, prev_port.map(|x| &x.counters), false),
+        (&p.hw_counters, prev_port.map(|x| &x.hw_counters), true),
     ] {
         for (name, c) in set {
             let r = rate(prev_set.and_then(|s| s.get(name)), c, secs);
             rates.insert(name, r);
+            if hw {
+                hw_rates.insert(name, r);
+            }
             counters.push(CounterRate {
                 name: name.clone(),
                 value: c.value,
@@ -203,11 +210,11 @@ fn port_row(doc: &Doc, prev: Option<&Doc>, device: &str, p: &Port, secs: f64) ->
         speed: speed(p),
         tx: bytes("port_xmit_data"),
         rx: bytes("port_rcv_data"),
-        pkts: sum(&rates, &["port_xmit_packets", "port_rcv_packets"]),
-        errors: sum(&rates, ERROR_COUNTERS),
-        retransmits: sum(&rates, RETRANSMIT_COUNTERS),
-        cnp: sum(&rates, CNP_COUNTERS),
-        ecn: sum(&rates, ECN_COUNTERS),
+        pkts: sum(&rates, ["port_xmit_packets", "port_rcv_packets"]),
+        errors: sum(&rates, ERROR_COUNTERS.iter().copied()),
+        retransmits: sum(&hw_rates, retransmit_counters()),
+        cnp: sum(&rates, CNP_COUNTERS.iter().copied()),
+        ecn: sum(&rates, ECN_COUNTERS.iter().copied()),
         pause_percent: (!netdev.is_empty())
             .then(|| pause_percent(doc, prev, &netdev, secs))
             .flatten(),

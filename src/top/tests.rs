@@ -533,3 +533,32 @@ fn the_fabric_view_reads_the_detail_once_per_sweep() {
     detail.fill(&mut old, || panic!("no fetch")).unwrap();
     assert_eq!(old.mad.unwrap().fabric_counters.len(), 4);
 }
+
+/// The RETR/s column sums the counters of the `retransmission_rate` finding
+/// (the catalog's one table): bnxt `to_retransmits` and irdma `RetransSegs`
+/// count, mlx5 `packet_seq_err` (a NAK sequence error, not a resend the
+/// finding counts) does not, nor a PMA counter.
+#[test]
+fn retransmit_column_is_the_findings_table() {
+    let d = |ms: u64, n: u64| {
+        let v = json!({
+            "schema_version": 1, "hostname": "h", "timestamp_unix_ms": ms,
+            "devices": [{"name": "bnxt_re0", "ports": [{
+                "port": 1,
+                "counters": {"port_xmit_discards": {"value": n}},
+                "hw_counters": {
+                    "to_retransmits": {"value": n},
+                    "RetransSegs": {"value": 10 * n},
+                    "packet_seq_err": {"value": 100 * n}
+                }
+            }]}]
+        });
+        doc::parse(v.to_string().as_bytes()).unwrap()
+    };
+    let mut m = Model::default();
+    m.update(d(1_000, 0));
+    m.update(d(2_000, 1));
+    assert_eq!(m.ports[0].retransmits, Some(11.0));
+    let names: Vec<_> = super::model::retransmit_counters().collect();
+    assert!(names.contains(&"to_retransmits") && !names.contains(&"packet_seq_err"));
+}

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use super::{KeyedHit, Severity, ev};
-use crate::catalog::xmit_wait::{WaitClock, seconds_per_tick};
+use crate::catalog::xmit_wait::{WaitClock, seconds_per_tick, wait_saturated};
 use crate::config::Analysis;
 use crate::snapshot::Snapshot;
 use crate::sources::mad::pma::PortCounters;
@@ -92,8 +92,7 @@ impl WaitRule {
 /// Share of the time between two readings the port waited.
 fn share(before: u64, t0: Instant, after: u64, t1: Instant, spt: f64) -> Option<f64> {
     let secs = t1.checked_duration_since(t0)?.as_secs_f64();
-    // 2^32 − 1: the 32-bit PortXmitWait has stopped counting.
-    if secs <= 0.0 || after < before || after == u64::from(u32::MAX) {
+    if secs <= 0.0 || after < before || wait_saturated(after) {
         return None;
     }
     Some((after - before) as f64 * spt / secs)
