@@ -13,11 +13,13 @@ fn main() {
     // at start: packed relative relocations (DT_RELR, applied by musl since
     // 1.2.4; Rust ships 1.2.5) take a few KiB instead of ~150 KiB of
     // .rela.dyn in the file.
-    // Only the self-contained static build: a dynamic musl build would load
-    // through the system's musl (Debian 12: 1.2.3, no DT_RELR).
-    let features = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
+    // Only the self-contained static build (musl's default): a dynamic musl
+    // build (`-C target-feature=-crt-static`) would load through the
+    // system's musl (Debian 12: 1.2.3, no DT_RELR). Cargo leaves crt-static
+    // out of CARGO_CFG_TARGET_FEATURE, so the flags are what tells.
+    let rustflags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     if std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("musl")
-        && features.split(',').any(|f| f == "crt-static")
+        && !rustflags.contains("-crt-static")
     {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
