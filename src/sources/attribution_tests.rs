@@ -414,29 +414,26 @@ fn bound_counters_stay_current_between_dumps() {
 }
 
 /// Job 1234 ends and job 1235 starts with equal resource counts within a
-/// cycle: the summary is unchanged, but the dumped process (here a child of
-/// the test standing for the server, PID 161) exited, so the next cycle
-/// dumps again rather than publishing the ended job's consumer.
+/// cycle: the summary is unchanged, but the dumped process (the server, PID
+/// 161) exited, so the next cycle dumps again rather than publishing the
+/// ended job's consumer. The server's pidfd stands in as a pipe: it polls
+/// readable once written to, as a pidfd does when its process exits (no
+/// process is started).
 #[test]
 fn an_exited_dumped_process_dumps_again_with_an_equal_summary() {
     use crate::sources::netlink::nldev::res::tests::{RECORDED_PASS, recorded};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("cat")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let child_pid = child.id();
+    use std::io::Write;
+    let (server_fd, mut server_exits) = std::io::pipe().unwrap();
     let replies = RECORDED_PASS.iter().cycle().take(16).map(|f| recorded(f));
     let mut client = Client::new(crate::sources::netlink::Replay::new(replies));
     let root = fixture();
     let mut src = AttributionSource::new(&root.join("proc"), &root, Duration::from_secs(30), 256)
         .with_pidfd_opener(Box::new(move |pid| {
-            pidfd_open(if pid == 161 {
-                child_pid
+            if pid == 161 {
+                server_fd.try_clone().map(OwnedFd::from).map_err(|_| libc::EIO)
             } else {
-                std::process::id()
-            })
+                pidfd_open(std::process::id())
+            }
         }));
     let now = Instant::now();
     let steady = reading(Vec::new());
@@ -446,8 +443,7 @@ fn an_exited_dumped_process_dumps_again_with_an_equal_summary() {
         src.poll(later, || 2, &mut client, &steady).is_none(),
         "every dumped process alive: the dump stands"
     );
-    drop(child.stdin.take());
-    child.wait().unwrap();
+    server_exits.write_all(b"x").unwrap();
     let a = src.poll(later, || 3, &mut client, &steady);
     assert_eq!(
         a.map(|a| a.status.timestamp_unix_ms),
