@@ -42,11 +42,7 @@ mod tests {
             )],
             ..NodeReading::default()
         };
-        let snapshot = crate::collectors::test_snapshot(&node);
-        let cycle = crate::collectors::test_cycle(&node, &snapshot);
-        let mut b = Builder::new();
-        Congestion.collect(&cycle, &mut b).unwrap();
-        let set = b.finish();
+        let set = crate::collectors::test_collect(&mut Congestion, &node);
         let port = [("device", "mlx5_0"), ("port", "1")];
         assert_eq!(
             set.get("rdma_congestion_slow_restart_cnps_total", &port),

@@ -219,6 +219,16 @@ pub(crate) fn test_cycle<'a>(node: &'a NodeReading, snapshot: &'a Snapshot) -> C
     }
 }
 
+/// One collector over `node` in the plain test cycle: the set it builds.
+#[cfg(test)]
+pub(crate) fn test_collect(c: &mut dyn Collector, node: &NodeReading) -> crate::metrics::MetricSet {
+    let snapshot = test_snapshot(node);
+    let cycle = test_cycle(node, &snapshot);
+    let mut b = Builder::new();
+    c.collect(&cycle, &mut b).unwrap();
+    b.finish()
+}
+
 /// Exports the catalogued counters of `area` for every port, under their own metric names.
 fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
     for (dev, port, pma, hw) in cycle.ports_known() {

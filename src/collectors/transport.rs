@@ -192,11 +192,7 @@ mod tests {
             }],
             ..NodeReading::default()
         };
-        let snapshot = super::super::test_snapshot(&node);
-        let cycle = super::super::test_cycle(&node, &snapshot);
-        let mut b = Builder::new();
-        Transport.collect(&cycle, &mut b).unwrap();
-        let set = b.finish();
+        let set = super::super::test_collect(&mut Transport, &node);
         let retrans = |dev: &str, kind: &str, counter: &str| {
             set.get(
                 "rdma_transport_retransmissions_total",

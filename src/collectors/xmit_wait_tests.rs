@@ -149,11 +149,7 @@ fn no_hw_counter_tx_wait_gives_seconds() {
         ],
         ..NodeReading::default()
     };
-    let snapshot = crate::collectors::test_snapshot(&node);
-    let cycle = crate::collectors::test_cycle(&node, &snapshot);
-    let mut b = Builder::new();
-    XmitWait.collect(&cycle, &mut b).unwrap();
-    let set = b.finish();
+    let set = crate::collectors::test_collect(&mut XmitWait, &node);
     let secs = |d: &str| set.get(SECONDS, &[("device", d), ("port", "1")]);
     assert_eq!(secs("hfi1_0"), None);
     assert_eq!(secs("mlx5_0"), None);

@@ -430,7 +430,10 @@ fn an_exited_dumped_process_dumps_again_with_an_equal_summary() {
     let mut src = AttributionSource::new(&root.join("proc"), &root, Duration::from_secs(30), 256)
         .with_pidfd_opener(Box::new(move |pid| {
             if pid == 161 {
-                server_fd.try_clone().map(OwnedFd::from).map_err(|_| libc::EIO)
+                server_fd
+                    .try_clone()
+                    .map(OwnedFd::from)
+                    .map_err(|_| libc::EIO)
             } else {
                 pidfd_open(std::process::id())
             }

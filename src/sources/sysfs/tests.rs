@@ -6,6 +6,18 @@ fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/sysfs/node-mixed")
 }
 
+/// A copy of the bundled tree to change, and a source over it (no rescan due for an hour).
+fn copied_fixture() -> (tempfile::TempDir, SysfsSource) {
+    let dir = tempfile::tempdir().unwrap();
+    crate::testutil::copy_tree(&fixture(), dir.path());
+    let s = SysfsSource::new(
+        dir.path(),
+        DeviceFilter::default(),
+        Duration::from_secs(3600),
+    );
+    (dir, s)
+}
+
 fn poll_fixture() -> (SysfsSource, NodeReading) {
     let mut s = SysfsSource::new(&fixture(), DeviceFilter::default(), Duration::from_secs(60));
     let r = s.poll(Instant::now());
@@ -221,13 +233,7 @@ fn filter_and_absent_class() {
 
 #[test]
 fn devices_come_and_go_without_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    crate::testutil::copy_tree(&fixture(), dir.path());
-    let mut s = SysfsSource::new(
-        dir.path(),
-        DeviceFilter::default(),
-        Duration::from_secs(3600),
-    );
+    let (dir, mut s) = copied_fixture();
     assert_eq!(s.poll(Instant::now()).devices.len(), 6);
     std::fs::remove_file(dir.path().join("class/infiniband/mlx4_0")).unwrap();
     let r = s.poll(Instant::now());
@@ -282,13 +288,7 @@ fn held_attributes_are_one_syscall_a_read() {
 /// A held attribute sees the value the file has now, not the one it had when opened.
 #[test]
 fn held_attributes_reread_the_current_value() {
-    let dir = tempfile::tempdir().unwrap();
-    crate::testutil::copy_tree(&fixture(), dir.path());
-    let mut s = SysfsSource::new(
-        dir.path(),
-        DeviceFilter::default(),
-        Duration::from_secs(3600),
-    );
+    let (dir, mut s) = copied_fixture();
     s.poll(Instant::now());
     s.poll(Instant::now());
     let f = dir
@@ -489,13 +489,7 @@ fn a_counter_name_is_one_allocation_for_every_port() {
 /// under another index (a device registered again) rediscover.
 #[test]
 fn a_device_list_read_elsewhere_saves_the_listing() {
-    let dir = tempfile::tempdir().unwrap();
-    crate::testutil::copy_tree(&fixture(), dir.path());
-    let mut s = SysfsSource::new(
-        dir.path(),
-        DeviceFilter::default(),
-        Duration::from_secs(3600),
-    );
+    let (dir, mut s) = copied_fixture();
     let names: Vec<String> = s
         .poll(Instant::now())
         .devices
@@ -617,13 +611,7 @@ fn the_rate_is_read_again_when_the_link_may_have_trained() {
 /// rate every cycle.
 #[test]
 fn a_port_without_link_downed_reads_its_rate_every_cycle() {
-    let dir = tempfile::tempdir().unwrap();
-    crate::testutil::copy_tree(&fixture(), dir.path());
-    let mut s = SysfsSource::new(
-        dir.path(),
-        DeviceFilter::default(),
-        Duration::from_secs(3600),
-    );
+    let (dir, mut s) = copied_fixture();
     let mut covered = Covered::default();
     covered.insert("efa_0", 1, 4);
     s.poll(Instant::now());
