@@ -53,6 +53,9 @@ pub struct NetdevSource<E: EthtoolIo = Socket> {
     /// (and before them to the link dump), kept from cycle to cycle.
     nl_batch: Vec<u8>,
     nl_replies: Vec<u8>,
+    /// Where each request's replies lie in `nl_replies` (seq, start, end),
+    /// sorted by seq: found without walking the whole buffer per request.
+    nl_index: Vec<(u32, usize, usize)>,
     pub stats: NetdevStats,
 }
 
@@ -112,6 +115,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
             seq: 0,
             nl_batch: Vec::new(),
             nl_replies: Vec::new(),
+            nl_index: Vec::new(),
             stats: NetdevStats::default(),
         }
     }
@@ -337,6 +341,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
     /// requests are then sent again one at a time.
     fn ask_ethtool_nl(&mut self, names: &[String], errors: &mut [Vec<String>]) -> Vec<Asked> {
         let mut asked = vec![Asked::default(); names.len()];
+        self.nl_index.clear();
         let (Some(g), Some(f)) = (&mut self.genl, self.ethtool_family) else {
             return asked;
         };
@@ -371,7 +376,28 @@ impl<E: EthtoolIo> NetdevSource<E> {
             // What was answered before the failure stays in `nl_replies`.
             self.ask_unanswered(&asked, errors, &e);
         }
+        self.index_replies();
         asked
+    }
+
+    /// One walk over the cycle's replies: where each seq's replies lie.
+    fn index_replies(&mut self) {
+        let base = self.nl_replies.as_ptr() as usize;
+        self.nl_index.clear();
+        for frame in wire::frames(&self.nl_replies) {
+            let start = frame.as_ptr() as usize - base;
+            let seq = u32::from_ne_bytes([frame[8], frame[9], frame[10], frame[11]]);
+            self.nl_index.push((seq, start, start + frame.len()));
+        }
+        self.nl_index.sort_unstable();
+        // One range per seq, from its first reply to its last.
+        self.nl_index.dedup_by(|later, first| {
+            let same = later.0 == first.0;
+            if same {
+                first.2 = first.2.max(later.2);
+            }
+            same
+        });
     }
 
     /// After a failed batch: each netdev with a request left unanswered
@@ -438,7 +464,13 @@ impl<E: EthtoolIo> NetdevSource<E> {
             return Ok(false);
         };
         let mut seen = false;
-        crate::sources::netlink::for_each_reply(&self.nl_replies, seq, family, cmd, |p| {
+        // The indexed range of this seq; an unindexed seq (replies past a
+        // malformed one) is looked for in the whole buffer, as before.
+        let replies = match self.nl_index.binary_search_by_key(&seq, |e| e.0) {
+            Ok(i) => &self.nl_replies[self.nl_index[i].1..self.nl_index[i].2],
+            Err(_) => &self.nl_replies[..],
+        };
+        crate::sources::netlink::for_each_reply(replies, seq, family, cmd, |p| {
             seen = true;
             if let Some(body) = p.get(genl::GENL_HDR..) {
                 f(body);
