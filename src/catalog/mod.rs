@@ -310,5 +310,12 @@ pub fn used_by(finding: &str) -> impl Iterator<Item = &'static Known> + '_ {
     all().filter(move |k| k.findings.contains(&finding))
 }
 
+/// The `hw_counters/` file names a finding reads.
+pub fn hw_files_used_by(finding: &str) -> impl Iterator<Item = &'static str> + '_ {
+    used_by(finding)
+        .filter(|k| k.source == Source::Hw)
+        .map(|k| k.file)
+}
+
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 //! that bounded set, never a worker: the fixed pool of workers, started once,
 //! only renders answers to complete requests and hands them back; the same
 //! thread writes them as the socket takes them (POLLOUT), within a write
-//! deadline, at most [`MAX_WRITERS`] at once (a new one evicts the oldest).
+//! deadline, at most `MAX_WRITERS` at once (a new one evicts the oldest).
 //! A slow reader thus never holds a worker either. A full pending set evicts
 //! its oldest entry; a full work queue is answered 503 after the request was
 //! read, so the client sees an answer, not a reset. Accept errors (EMFILE)

@@ -19,7 +19,7 @@ pub struct NetdevStatic {
     pub module: Option<Module>,
     /// Why the module could not be read, when a module seemed to be there.
     pub module_error: Option<String>,
-    /// (role: "np"/"rp", priority, enabled) from /sys/class/net/<if>/ecn.
+    /// (role: "np"/"rp", priority, enabled) from `/sys/class/net/<if>/ecn`.
     pub ecn: Vec<(&'static str, u8, bool)>,
     /// PFC, ETS and trust configuration (dcbnl IEEE), where the driver has DCB.
     pub dcb: Option<Dcb>,
@@ -55,7 +55,7 @@ pub struct Feature {
     pub available: bool,
     pub requested: bool,
     pub active: bool,
-    /// It cannot be changed ("[fixed]" in `ethtool -k`): not available, or never to change.
+    /// It cannot be changed (`[fixed]` in `ethtool -k`): not available, or never to change.
     pub fixed: bool,
 }
 

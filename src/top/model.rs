@@ -29,9 +29,7 @@ pub const ERROR_COUNTERS: &[&str] = &[
 /// `retransmission_rate` finding, which the alert checks against too (one
 /// table: a driver added there counts here).
 pub fn retransmit_counters() -> impl Iterator<Item = &'static str> {
-    crate::catalog::used_by("retransmission_rate")
-        .filter(|k| k.source == crate::catalog::Source::Hw)
-        .map(|k| k.file)
+    crate::catalog::hw_files_used_by("retransmission_rate")
 }
 
 /// CNPs sent (notification point) and handled (reaction point): mlx5, irdma.

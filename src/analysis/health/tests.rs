@@ -229,6 +229,39 @@ fn a_port_with_many_more_errors_than_its_siblings_is_an_outlier() {
     assert_eq!(o[0].evidence["sibling_median_errors_per_second"], 0.0);
 }
 
+/// The retransmissions compared are the `retransmission_rate` finding's
+/// (catalog): mlx5's adaptive retransmissions count, sequence errors do not.
+#[test]
+fn a_port_retransmitting_more_than_its_siblings_is_an_outlier() {
+    let tree = copy(SIXTEEN);
+    let before = read(tree.path());
+    let bump = |dev: &str, file: &str, by: u64| {
+        let p = tree
+            .path()
+            .join("class/infiniband")
+            .join(dev)
+            .join("ports/1/hw_counters")
+            .join(file);
+        let v: u64 = std::fs::read_to_string(&p).unwrap().trim().parse().unwrap();
+        std::fs::write(&p, format!("{}\n", v + by)).unwrap();
+    };
+    // Over 10 s: mlx5_5 +300 adaptive retransmissions (30/s); mlx5_6 +300
+    // NAK sequence errors (not in the finding's table: no outlier).
+    bump("mlx5_5", "roce_adp_retrans", 300);
+    bump("mlx5_6", "packet_seq_err", 300);
+    let after = read(tree.path());
+    let mut engine = Findings::new(Config::defaults().analysis);
+    engine.set_health(Config::defaults().health);
+    let f = engine
+        .evaluate(&snapshot(&after, Some(&before), 10.0), 1_000)
+        .0;
+    let o = of_rule(&f, "port_outlier");
+    assert_eq!(o.len(), 1, "{f:#?}");
+    assert_eq!(o[0].device, "mlx5_5");
+    assert_eq!(o[0].evidence["retransmits_per_second"], 30.0);
+    assert_eq!(o[0].evidence["sibling_median_retransmits_per_second"], 0.0);
+}
+
 #[test]
 fn the_verdict_follows_the_worst_finding_and_check_prints_one_line_each() {
     let tree = one_at_hdr();
