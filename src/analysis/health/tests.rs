@@ -198,32 +198,42 @@ fn a_port_slower_than_its_siblings_is_an_outlier() {
     assert!(of_rule(&findings_of(Path::new(MIXED), "[]"), "port_outlier").is_empty());
 }
 
-#[test]
-fn a_port_with_many_more_errors_than_its_siblings_is_an_outlier() {
+/// Adds `by` to a port-1 counter file (`counters/...`, `hw_counters/...`) of
+/// the copied tree.
+fn bump(root: &Path, device: &str, file: &str, by: u64) {
+    let p = root
+        .join("class/infiniband")
+        .join(device)
+        .join("ports/1")
+        .join(file);
+    let v: u64 = std::fs::read_to_string(&p).unwrap().trim().parse().unwrap();
+    std::fs::write(&p, format!("{}\n", v + by)).unwrap();
+}
+
+/// The port outliers after 10 s in which `change` bumped counters.
+fn outliers_after(change: impl FnOnce(&Path)) -> Vec<Finding> {
     let tree = copy(SIXTEEN);
     let before = read(tree.path());
-    // Over 10 s: mlx5_5 +500 symbol errors (50/s); three others +1 (0.1/s).
-    let bump = |dev: &str, by: u64| {
-        let p = tree
-            .path()
-            .join("class/infiniband")
-            .join(dev)
-            .join("ports/1/counters/symbol_error");
-        let v: u64 = std::fs::read_to_string(&p).unwrap().trim().parse().unwrap();
-        std::fs::write(&p, format!("{}\n", v + by)).unwrap();
-    };
-    bump("mlx5_5", 500);
-    for d in ["mlx5_1", "mlx5_2", "mlx5_3"] {
-        bump(d, 1);
-    }
+    change(tree.path());
     let after = read(tree.path());
     let mut engine = Findings::new(Config::defaults().analysis);
     engine.set_health(Config::defaults().health);
     let f = engine
         .evaluate(&snapshot(&after, Some(&before), 10.0), 1_000)
         .0;
-    let o = of_rule(&f, "port_outlier");
-    assert_eq!(o.len(), 1, "{f:#?}");
+    f.into_iter().filter(|f| f.id == "port_outlier").collect()
+}
+
+#[test]
+fn a_port_with_many_more_errors_than_its_siblings_is_an_outlier() {
+    // Over 10 s: mlx5_5 +500 symbol errors (50/s); three others +1 (0.1/s).
+    let o = outliers_after(|root| {
+        bump(root, "mlx5_5", "counters/symbol_error", 500);
+        for d in ["mlx5_1", "mlx5_2", "mlx5_3"] {
+            bump(root, d, "counters/symbol_error", 1);
+        }
+    });
+    assert_eq!(o.len(), 1, "{o:#?}");
     assert_eq!(o[0].device, "mlx5_5");
     assert_eq!(o[0].evidence["errors_per_second"], 50.0);
     assert_eq!(o[0].evidence["sibling_median_errors_per_second"], 0.0);
@@ -233,30 +243,13 @@ fn a_port_with_many_more_errors_than_its_siblings_is_an_outlier() {
 /// (catalog): mlx5's adaptive retransmissions count, sequence errors do not.
 #[test]
 fn a_port_retransmitting_more_than_its_siblings_is_an_outlier() {
-    let tree = copy(SIXTEEN);
-    let before = read(tree.path());
-    let bump = |dev: &str, file: &str, by: u64| {
-        let p = tree
-            .path()
-            .join("class/infiniband")
-            .join(dev)
-            .join("ports/1/hw_counters")
-            .join(file);
-        let v: u64 = std::fs::read_to_string(&p).unwrap().trim().parse().unwrap();
-        std::fs::write(&p, format!("{}\n", v + by)).unwrap();
-    };
     // Over 10 s: mlx5_5 +300 adaptive retransmissions (30/s); mlx5_6 +300
     // NAK sequence errors (not in the finding's table: no outlier).
-    bump("mlx5_5", "roce_adp_retrans", 300);
-    bump("mlx5_6", "packet_seq_err", 300);
-    let after = read(tree.path());
-    let mut engine = Findings::new(Config::defaults().analysis);
-    engine.set_health(Config::defaults().health);
-    let f = engine
-        .evaluate(&snapshot(&after, Some(&before), 10.0), 1_000)
-        .0;
-    let o = of_rule(&f, "port_outlier");
-    assert_eq!(o.len(), 1, "{f:#?}");
+    let o = outliers_after(|root| {
+        bump(root, "mlx5_5", "hw_counters/roce_adp_retrans", 300);
+        bump(root, "mlx5_6", "hw_counters/packet_seq_err", 300);
+    });
+    assert_eq!(o.len(), 1, "{o:#?}");
     assert_eq!(o[0].device, "mlx5_5");
     assert_eq!(o[0].evidence["retransmits_per_second"], 30.0);
     assert_eq!(o[0].evidence["sibling_median_retransmits_per_second"], 0.0);
