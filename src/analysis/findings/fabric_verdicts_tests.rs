@@ -392,3 +392,77 @@ fn a_port_whose_counters_cannot_be_read_is_a_finding() {
     assert!(u[0].summary.contains("timed out"));
     assert_eq!(u[0].evidence["peer"]["node_guid"], "0x0c42a10300e1a030");
 }
+
+/// A run that saw the good fabric saved its memory in state_dir and
+/// stopped; the node rebooted; the next run resumes the memory
+/// (analysis::state) and finds the cables pulled while it was down.
+#[test]
+fn cables_pulled_while_the_agent_was_down_are_lost_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let boot = |id: &str| {
+        let p = dir.path().join("proc/sys/kernel/random");
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("boot_id"), id).unwrap();
+    };
+    let config = Config::load(
+        None,
+        [
+            ("RDMA_MON_GENERAL__STATE_DIR", dir.path().join("state")),
+            ("RDMA_MON_GENERAL__PROC_ROOT", dir.path().join("proc")),
+        ]
+        .map(|(k, v)| (k.to_string(), v.display().to_string())),
+    )
+    .unwrap();
+    boot("first");
+    let mut before = engine("");
+    let mut memory = crate::analysis::state::Memory::open(&config, &mut before).unwrap();
+    before.evaluate(&snap(fabric_of(GOOD), Vec::new(), 1_000), 1_000);
+    memory.save(&mut before);
+    assert!(
+        before.take_fabric_memory().is_none(),
+        "saved once until the next sweep"
+    );
+
+    boot("second");
+    let mut after = engine("");
+    crate::analysis::state::Memory::open(&config, &mut after).unwrap();
+    let (found, _) = after.evaluate(&snap(fabric_of(UNLINKED), Vec::new(), 5_000), 5_000);
+    assert_eq!(
+        subjects(&found, "fabric_link_lost"),
+        vec![ISL.to_string(), NODE03_LINK.to_string()]
+    );
+    assert_eq!(of(&found, "fabric_node_lost").len(), 1);
+    // Without the memory the first sweep is only the baseline.
+    let mut fresh = engine("");
+    let (none, _) = fresh.evaluate(&snap(fabric_of(UNLINKED), Vec::new(), 5_000), 5_000);
+    assert!(of(&none, "fabric_link_lost").is_empty(), "{none:?}");
+}
+
+/// A cable unseen for `fabric.forget_after` is forgotten, in a running
+/// agent and in a memory resumed after that long.
+#[test]
+fn a_cable_unseen_for_forget_after_is_forgotten() {
+    let hour = std::time::Duration::from_secs(3600);
+    let mut e = engine("");
+    e.set_fabric_forget_after(hour);
+    e.evaluate(&snap(fabric_of(GOOD), Vec::new(), 1_000), 1_000);
+    let saved = e.take_fabric_memory().unwrap();
+    let (lost, _) = e.evaluate(&snap(fabric_of(UNLINKED), Vec::new(), 2_000), 2_000);
+    assert_eq!(of(&lost, "fabric_link_lost").len(), 2);
+    // One hour and a second after the cable was last seen.
+    let late = 1_000 + 3_601_000;
+    let (gone, _) = e.evaluate(&snap(fabric_of(UNLINKED), Vec::new(), late), late);
+    assert!(of(&gone, "fabric_link_lost").is_empty(), "{gone:?}");
+    assert!(of(&gone, "fabric_node_lost").is_empty(), "{gone:?}");
+
+    let mut resumed = engine("");
+    resumed.set_fabric_forget_after(hour);
+    resumed.restore_fabric_memory(saved.clone(), late);
+    let (old, _) = resumed.evaluate(&snap(fabric_of(UNLINKED), Vec::new(), late), late);
+    assert!(of(&old, "fabric_link_lost").is_empty(), "{old:?}");
+    let mut within = engine("");
+    within.set_fabric_forget_after(hour);
+    within.restore_fabric_memory(saved, 2_000);
+    let (kept, _) = within.evaluate(&snap(fabric_of(UNLINKED), Vec::new(), 2_000), 2_000);
+    assert_eq!(of(&kept, "fabric_link_lost").len(), 2);
+}
