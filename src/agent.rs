@@ -60,6 +60,8 @@ pub struct Agent {
     /// Failed reads seen lately: they fail the collectors that depend on them.
     failures: crate::collectors::inputs::Failures,
     prev: Option<(NodeReading, Instant)>,
+    /// The reading before `prev`, handed back to the sources to fill again.
+    spare: Option<NodeReading>,
     published: Arc<Published>,
     writer: SnapshotWriter,
     stats: SelfStats,
@@ -105,6 +107,7 @@ impl Agent {
             ai: None,
             failures: Default::default(),
             prev: None,
+            spare: None,
             published,
             writer,
             stats: SelfStats::default(),
@@ -118,7 +121,8 @@ impl Agent {
         let started = Instant::now();
         let wall = SystemTime::now();
         let mad = self.mad.load_full();
-        let mut reading = self.sources.read(started, mad.clone());
+        let spare = self.spare.take().unwrap_or_default();
+        let mut reading = self.sources.read(started, mad.clone(), spare);
         let accounts = self.sources.accounts();
         let keep = self
             .config
@@ -194,7 +198,7 @@ impl Agent {
         if let Some(ai) = &self.ai {
             ai.offer(doc.clone(), news);
         }
-        self.prev = Some((reading.node, started));
+        self.spare = self.prev.replace((reading.node, started)).map(|(r, _)| r);
         doc
     }
 

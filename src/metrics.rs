@@ -37,6 +37,10 @@ pub struct Family {
     name: &'static str,
     help: &'static str,
     kind: Kind,
+    /// HELP texts at other addresses found equal to `help` (catalog entries
+    /// of one family each carry their own copy): a pointer match settles a
+    /// push without comparing the text again.
+    help_seen: [usize; 4],
     /// Every sample's pre-rendered `{a="b",c="d"}` (or nothing), back to
     /// back: escaping happens once, at build time, and a family of a thousand
     /// series costs a few allocations, not one per series.
@@ -45,6 +49,21 @@ pub struct Family {
 }
 
 impl Family {
+    /// `help` is this family's HELP text, at its address or at one already
+    /// found equal (remembered, round robin, in `help_seen`).
+    fn same_help(&mut self, help: &'static str) -> bool {
+        let at = help.as_ptr() as usize;
+        if std::ptr::eq(self.help, help) || self.help_seen.contains(&at) {
+            return self.help.len() == help.len();
+        }
+        if self.help != help {
+            return false;
+        }
+        self.help_seen.rotate_right(1);
+        self.help_seen[0] = at;
+        true
+    }
+
     /// Each sample with its rendered labels.
     fn series(&self) -> impl Iterator<Item = (&str, &Sample)> {
         let mut start = 0;
@@ -213,6 +232,30 @@ fn escape_help(help: &str, out: &mut Vec<u8>) {
     }
 }
 
+/// Whether a label value has a byte to escape (`\\`, `"`, newline), eight
+/// bytes at a time: every series' labels are checked every cycle.
+fn needs_escape(v: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero ⇔ its high bit is set here (no false positive
+    // for a zero byte once `!x` is and-ed in: the classic haszero test).
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        let x = u64::from_le_bytes(c.try_into().unwrap_or_default());
+        if has_zero(x ^ (ONES * u64::from(b'\\')))
+            || has_zero(x ^ (ONES * u64::from(b'"')))
+            || has_zero(x ^ (ONES * u64::from(b'\n')))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|b| matches!(b, b'\\' | b'"' | b'\n'))
+}
+
 /// Appends `{a="b",c="d"}` (nothing for no labels) to `s`.
 fn render_labels(labels: &[(&str, &str)], s: &mut String) {
     if labels.is_empty() {
@@ -225,7 +268,7 @@ fn render_labels(labels: &[(&str, &str)], s: &mut String) {
         }
         s.push_str(k);
         s.push_str("=\"");
-        if v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        if needs_escape(v.as_bytes()) {
             for c in v.chars() {
                 match c {
                     '\\' => s.push_str("\\\\"),
@@ -294,6 +337,7 @@ impl Builder {
                 name,
                 help,
                 kind,
+                help_seen: [0; 4],
                 labels,
                 samples,
             });
@@ -320,7 +364,7 @@ impl Builder {
                 first: f.kind,
                 second: kind,
             })
-        } else if !std::ptr::eq(f.help, help) && f.help != help {
+        } else if !f.same_help(help) {
             Some(Conflict::Help {
                 name,
                 first: f.help,
@@ -432,6 +476,40 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The eight-at-a-time check finds what the byte loop finds, wherever
+    /// the byte sits.
+    #[test]
+    fn escape_check_agrees_with_a_byte_loop() {
+        let plain = b"mlx5_0port_xmit_data-1.2/ABCxyz~\x7f\x80\xff";
+        for len in 0..plain.len() {
+            for at in 0..=len {
+                for bad in [b'\\', b'"', b'\n', b'a', 0, 0x5b, 0x23, 0x0b] {
+                    let mut v = plain[..len].to_vec();
+                    v.insert(at, bad);
+                    let naive = v.iter().any(|b| matches!(b, b'\\' | b'"' | b'\n'));
+                    assert_eq!(needs_escape(&v), naive, "{v:?}");
+                }
+            }
+        }
+    }
+
+    /// A HELP text at another address with the same words is the same HELP;
+    /// other words are a conflict however often the first ones were seen.
+    #[test]
+    fn help_texts_compare_by_words_not_address() {
+        let same: &'static str = String::from("X.").leak();
+        let other: &'static str = String::from("Y.").leak();
+        let mut b = Builder::new();
+        for i in 0..3u64 {
+            let l = i.to_string();
+            b.counter("rdma_x_total", "X.", &[("i", &l)], i);
+            b.counter("rdma_x_total", same, &[("j", &l)], i);
+        }
+        b.counter("rdma_x_total", other, &[("k", "0")], 0);
+        assert_eq!(b.conflicts.len(), 1, "{:?}", b.conflicts);
+        assert_eq!(b.families[0].samples.len(), 6);
+    }
 
     #[test]
     fn renders_text_format() {
