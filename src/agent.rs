@@ -57,6 +57,8 @@ pub struct Agent {
     /// The AI worker's mailbox, when llm or dify is enabled.
     ai: Option<Arc<crate::analysis::ai::Mailbox>>,
     collectors: collect::Collectors,
+    /// The catalog entries of the last cycle's counters (collectors::KnownCounters).
+    known: crate::collectors::KnownCounters,
     /// Failed reads seen lately: they fail the collectors that depend on them.
     failures: crate::collectors::inputs::Failures,
     prev: Option<(NodeReading, Instant)>,
@@ -98,6 +100,7 @@ impl Agent {
         let memory = crate::analysis::state::Memory::open(&config, &mut findings);
         Agent {
             collectors: collect::Collectors::new(&config),
+            known: Default::default(),
             config,
             sources,
             mad: Arc::new(ArcSwapOption::empty()),
@@ -164,7 +167,7 @@ impl Agent {
             attribution: reading.consumers.as_deref(),
             snapshot: &snapshot,
             findings: &findings,
-            known: Default::default(),
+            known: std::mem::take(&mut self.known),
         };
         let mut out = self.published.metrics.builder();
         let statuses = self.collectors.run(&cycle, &self.failures, &mut out);
@@ -191,6 +194,7 @@ impl Agent {
         if let Some(e) = &self.events {
             e.export(&mut out);
         }
+        self.known = cycle.known.next();
         self.stats.last_cycle_seconds = started.elapsed().as_secs_f64();
 
         let doc = Arc::new(SnapshotDoc::new(snapshot, statuses, findings));

@@ -40,7 +40,7 @@ pub struct Family {
     /// HELP texts at other addresses found equal to `help` (catalog entries
     /// of one family each carry their own copy): a pointer match settles a
     /// push without comparing the text again.
-    help_seen: [usize; 4],
+    help_seen: Vec<&'static str>,
     /// Every sample's pre-rendered `{a="b",c="d"}` (or nothing), back to
     /// back: escaping happens once, at build time, and a family of a thousand
     /// series costs a few allocations, not one per series.
@@ -50,17 +50,15 @@ pub struct Family {
 
 impl Family {
     /// `help` is this family's HELP text, at its address or at one already
-    /// found equal (remembered, round robin, in `help_seen`).
+    /// found equal (remembered in `help_seen`).
     fn same_help(&mut self, help: &'static str) -> bool {
-        let at = help.as_ptr() as usize;
-        if std::ptr::eq(self.help, help) || self.help_seen.contains(&at) {
-            return self.help.len() == help.len();
+        if std::ptr::eq(self.help, help) || self.help_seen.iter().any(|h| std::ptr::eq(*h, help)) {
+            return true;
         }
         if self.help != help {
             return false;
         }
-        self.help_seen.rotate_right(1);
-        self.help_seen[0] = at;
+        self.help_seen.push(help);
         true
     }
 
@@ -240,20 +238,25 @@ fn needs_escape(v: &[u8]) -> bool {
     // A byte of `x` is zero ⇔ its high bit is set here (no false positive
     // for a zero byte once `!x` is and-ed in: the classic haszero test).
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
-    let mut chunks = v.chunks_exact(8);
-    for c in &mut chunks {
-        let x = u64::from_le_bytes(c.try_into().unwrap_or_default());
-        if has_zero(x ^ (ONES * u64::from(b'\\')))
+    let any = |x: u64| {
+        has_zero(x ^ (ONES * u64::from(b'\\')))
             || has_zero(x ^ (ONES * u64::from(b'"')))
             || has_zero(x ^ (ONES * u64::from(b'\n')))
-        {
-            return true;
-        }
+    };
+    let mut chunks = v.chunks_exact(8);
+    if chunks
+        .by_ref()
+        .any(|c| any(u64::from_le_bytes(c.try_into().unwrap_or_default())))
+    {
+        return true;
     }
-    chunks
+    // The rest in one word, padded with zero bytes (none of the three).
+    let rest = chunks
         .remainder()
         .iter()
-        .any(|b| matches!(b, b'\\' | b'"' | b'\n'))
+        .enumerate()
+        .fold(0u64, |x, (i, &b)| x | u64::from(b) << (8 * i));
+    any(rest)
 }
 
 /// Appends `{a="b",c="d"}` (nothing for no labels) to `s`.
@@ -294,12 +297,24 @@ pub struct Builder {
     /// Samples refused because their family was registered otherwise.
     conflicts: Vec<Conflict>,
     index: rustc_hash::FxHashMap<&'static str, usize>,
+    /// The same by the name's address and length: a name pushed from the
+    /// same place is found without hashing and comparing its text.
+    by_addr: rustc_hash::FxHashMap<(usize, usize), usize>,
     /// Collectors push runs of one family: the last one is checked first.
     last: usize,
     /// The emptied label and sample storage of an earlier set's families,
     /// by name, for the same families of this one (see [`Registry::builder`]).
-    spare: rustc_hash::FxHashMap<&'static str, (String, Vec<Sample>)>,
+    spare: rustc_hash::FxHashMap<&'static str, Spare>,
     spare_text: Vec<u8>,
+}
+
+/// A family's storage from an earlier set, emptied.
+#[derive(Debug, Default)]
+struct Spare {
+    labels: String,
+    samples: Vec<Sample>,
+    help: &'static str,
+    help_seen: Vec<&'static str>,
 }
 
 impl Builder {
@@ -313,10 +328,20 @@ impl Builder {
     /// set costs no allocation.
     pub fn reusing(old: MetricSet) -> Builder {
         let mut b = Builder::new();
+        b.index.reserve(old.families.len());
+        b.by_addr.reserve(old.families.len());
         for mut f in old.families {
             f.labels.clear();
             f.samples.clear();
-            b.spare.insert(f.name, (f.labels, f.samples));
+            b.spare.insert(
+                f.name,
+                Spare {
+                    labels: f.labels,
+                    samples: f.samples,
+                    help: f.help,
+                    help_seen: f.help_seen,
+                },
+            );
         }
         b.spare_text = old.rendered.into_inner().unwrap_or_default();
         b
@@ -330,19 +355,29 @@ impl Builder {
         {
             return &mut self.families[self.last];
         }
+        let addr = (name.as_ptr() as usize, name.len());
+        if let Some(&i) = self.by_addr.get(&addr) {
+            self.last = i;
+            return &mut self.families[i];
+        }
         let spare = &mut self.spare;
         let i = *self.index.entry(name).or_insert_with(|| {
-            let (labels, samples) = spare.remove(name).unwrap_or_default();
+            let mut s = spare.remove(name).unwrap_or_default();
+            // The addresses seen stand for the same text only if it is still this one.
+            if !std::ptr::eq(s.help, help) && s.help != help {
+                s.help_seen.clear();
+            }
             self.families.push(Family {
                 name,
                 help,
                 kind,
-                help_seen: [0; 4],
-                labels,
-                samples,
+                help_seen: s.help_seen,
+                labels: s.labels,
+                samples: s.samples,
             });
             self.families.len() - 1
         });
+        self.by_addr.insert(addr, i);
         self.last = i;
         &mut self.families[i]
     }

@@ -113,11 +113,14 @@ fn cycle_allocations() {
     // Before the builder kept a family's labels in one string: 3,203 (two per
     // series and the rest); before it reused the storage of the set two
     // cycles back and the collectors looked each counter up once: 1,632.
-    // Now 1,057 for 1,183 series: the reading, the derived snapshot and the
-    // findings, not the metrics.
+    // Then 1,057 for 1,183 series; since the sysfs poll writes over the
+    // reading of two cycles back (0 of its own), the catalog entries are
+    // kept from cycle to cycle and the health groups borrow their keys:
+    // 821. What remains is the derived snapshot (a map per counter list),
+    // the findings and the metric builder's indexes, not the reading.
     assert!(
-        (n as usize) < series,
-        "{n} allocations a cycle for {series} series"
+        n <= 830,
+        "{n} allocations a cycle for {series} series (821 expected)"
     );
 }
 
