@@ -81,6 +81,17 @@ pub struct MetricSet {
     rendered: OnceLock<Vec<u8>>,
     /// An emptied buffer of an earlier set for the text to be rendered into.
     spare_text: Mutex<Vec<u8>>,
+    /// The builder's family indexes, emptied, for the next builder: made
+    /// afresh each cycle they were allocated and freed every cycle, and musl
+    /// handed their pages back to the kernel and mapped them again.
+    spare_index: Indexes,
+}
+
+/// A builder's families by name and by the name's address.
+#[derive(Debug, Default)]
+struct Indexes {
+    by_name: rustc_hash::FxHashMap<&'static str, usize>,
+    by_addr: rustc_hash::FxHashMap<(usize, usize), usize>,
 }
 
 /// Conflicts kept per set: one is a bug already, the rest only repeat it.
@@ -296,10 +307,9 @@ pub struct Builder {
     families: Vec<Family>,
     /// Samples refused because their family was registered otherwise.
     conflicts: Vec<Conflict>,
-    index: rustc_hash::FxHashMap<&'static str, usize>,
-    /// The same by the name's address and length: a name pushed from the
-    /// same place is found without hashing and comparing its text.
-    by_addr: rustc_hash::FxHashMap<(usize, usize), usize>,
+    /// Families by name, and by the name's address and length: a name
+    /// pushed from the same place is found without hashing its text.
+    index: Indexes,
     /// Collectors push runs of one family: the last one is checked first.
     last: usize,
     /// The emptied label and sample storage of an earlier set's families,
@@ -328,8 +338,9 @@ impl Builder {
     /// set costs no allocation.
     pub fn reusing(old: MetricSet) -> Builder {
         let mut b = Builder::new();
-        b.index.reserve(old.families.len());
-        b.by_addr.reserve(old.families.len());
+        b.index = old.spare_index;
+        b.index.by_name.clear();
+        b.index.by_addr.clear();
         for mut f in old.families {
             f.labels.clear();
             f.samples.clear();
@@ -356,12 +367,12 @@ impl Builder {
             return &mut self.families[self.last];
         }
         let addr = (name.as_ptr() as usize, name.len());
-        if let Some(&i) = self.by_addr.get(&addr) {
+        if let Some(&i) = self.index.by_addr.get(&addr) {
             self.last = i;
             return &mut self.families[i];
         }
         let spare = &mut self.spare;
-        let i = *self.index.entry(name).or_insert_with(|| {
+        let i = *self.index.by_name.entry(name).or_insert_with(|| {
             let mut s = spare.remove(name).unwrap_or_default();
             // The addresses seen stand for the same text only if it is still this one.
             if !std::ptr::eq(s.help, help) && s.help != help {
@@ -377,7 +388,7 @@ impl Builder {
             });
             self.families.len() - 1
         });
-        self.by_addr.insert(addr, i);
+        self.index.by_addr.insert(addr, i);
         self.last = i;
         &mut self.families[i]
     }
@@ -462,6 +473,7 @@ impl Builder {
             conflicts: self.conflicts,
             rendered: OnceLock::new(),
             spare_text: Mutex::new(self.spare_text),
+            spare_index: self.index,
         };
         if cfg!(debug_assertions) {
             let all = set.check();
@@ -597,6 +609,7 @@ mod tests {
             conflicts: b.conflicts,
             rendered: OnceLock::new(),
             spare_text: Mutex::default(),
+            spare_index: Indexes::default(),
         };
         set.check()
     }

@@ -115,12 +115,12 @@ fn cycle_allocations() {
     // cycles back and the collectors looked each counter up once: 1,632.
     // Then 1,057 for 1,183 series; since the sysfs poll writes over the
     // reading of two cycles back (0 of its own), the catalog entries are
-    // kept from cycle to cycle and the health groups borrow their keys:
-    // 821. What remains is the derived snapshot (a map per counter list),
-    // the findings and the metric builder's indexes, not the reading.
+    // kept from cycle to cycle and the builder keeps its indexes with the
+    // set: 851. What remains is the derived snapshot (a map per counter
+    // list) and the findings, not the reading.
     assert!(
-        n <= 830,
-        "{n} allocations a cycle for {series} series (821 expected)"
+        n <= 860,
+        "{n} allocations a cycle for {series} series (851 expected)"
     );
 }
 

@@ -345,8 +345,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 }
 
 fn outlier_hits(snap: &Snapshot, cfg: &Health) -> Vec<KeyedHit> {
-    // Keyed by the snapshot's own strings: no copy per port each cycle.
-    let mut groups: BTreeMap<(&str, &str), Vec<Peer>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Vec<Peer>> = BTreeMap::new();
     for d in &snap.devices {
         let Some(kind) = d.info.hca_type.as_deref().or(d.info.driver.as_deref()) else {
             continue;
@@ -355,12 +354,15 @@ fn outlier_hits(snap: &Snapshot, cfg: &Health) -> Vec<KeyedHit> {
             let Some(ll) = p.info.link_layer.as_deref() else {
                 continue;
             };
-            groups.entry((kind, ll)).or_default().push(Peer {
-                device: &d.info.name,
-                port: p,
-                errors: rate_sum(p, ERROR_COUNTERS),
-                retransmits: rate_sum(p, RETRANSMIT_COUNTERS),
-            });
+            groups
+                .entry((kind.to_string(), ll.to_string()))
+                .or_default()
+                .push(Peer {
+                    device: &d.info.name,
+                    port: p,
+                    errors: rate_sum(p, ERROR_COUNTERS),
+                    retransmits: rate_sum(p, RETRANSMIT_COUNTERS),
+                });
         }
     }
     let mut out = Vec::new();
@@ -445,8 +447,8 @@ fn outlier_hits(snap: &Snapshot, cfg: &Health) -> Vec<KeyedHit> {
             if why.is_empty() {
                 continue;
             }
-            ev.insert("hca_type", kind.to_string().into());
-            ev.insert("link_layer", ll.to_string().into());
+            ev.insert("hca_type", kind.clone().into());
+            ev.insert("link_layer", ll.clone().into());
             ev.insert("siblings", (peers.len() - 1).into());
             out.push((
                 (
