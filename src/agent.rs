@@ -57,9 +57,13 @@ pub struct Agent {
     /// The AI worker's mailbox, when llm or dify is enabled.
     ai: Option<Arc<crate::analysis::ai::Mailbox>>,
     collectors: collect::Collectors,
+    /// The catalog entries of the last cycle's counters (collectors::KnownCounters).
+    known: crate::collectors::KnownCounters,
     /// Failed reads seen lately: they fail the collectors that depend on them.
     failures: crate::collectors::inputs::Failures,
     prev: Option<(NodeReading, Instant)>,
+    /// The reading before `prev`, handed back to the sources to fill again.
+    spare: Option<NodeReading>,
     published: Arc<Published>,
     writer: SnapshotWriter,
     stats: SelfStats,
@@ -97,6 +101,7 @@ impl Agent {
         let memory = crate::analysis::state::Memory::open(&config, &mut findings);
         Agent {
             collectors: collect::Collectors::new(&config),
+            known: Default::default(),
             config,
             sources,
             mad: Arc::new(ArcSwapOption::empty()),
@@ -106,6 +111,7 @@ impl Agent {
             ai: None,
             failures: Default::default(),
             prev: None,
+            spare: None,
             published,
             writer,
             stats: SelfStats::default(),
@@ -119,7 +125,8 @@ impl Agent {
         let started = Instant::now();
         let wall = SystemTime::now();
         let mad = self.mad.load_full();
-        let mut reading = self.sources.read(started, mad.clone());
+        let spare = self.spare.take().unwrap_or_default();
+        let mut reading = self.sources.read(started, mad.clone(), spare);
         let accounts = self.sources.accounts();
         let keep = self
             .config
@@ -161,7 +168,7 @@ impl Agent {
             attribution: reading.consumers.as_deref(),
             snapshot: &snapshot,
             findings: &findings,
-            known: Default::default(),
+            known: std::mem::take(&mut self.known),
         };
         let mut out = self.published.metrics.builder();
         let statuses = self.collectors.run(&cycle, &self.failures, &mut out);
@@ -188,6 +195,7 @@ impl Agent {
         if let Some(e) = &self.events {
             e.export(&mut out);
         }
+        self.known = cycle.known.next();
         self.stats.last_cycle_seconds = started.elapsed().as_secs_f64();
 
         let doc = Arc::new(SnapshotDoc::new(snapshot, statuses, findings));
@@ -195,7 +203,7 @@ impl Agent {
         if let Some(ai) = &self.ai {
             ai.offer(doc.clone(), news);
         }
-        self.prev = Some((reading.node, started));
+        self.spare = self.prev.replace((reading.node, started)).map(|(r, _)| r);
         doc
     }
 

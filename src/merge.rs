@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use crate::model::{
-    Counter, DeviceInfo, DeviceReading, Enumerated, NodeReading, Origin, PortInfo, PortOrigin,
-    PortReading, QpCounter,
+    Counter, DeviceInfo, DeviceReading, Enumerated, NodeReading, Origin, PortInfo, PortReading,
+    QpCounter,
 };
 use crate::sources::netlink::nldev::poll::{self, NetlinkReading};
 use crate::sources::netlink::nldev::{BoundCounter, Device};
@@ -130,17 +130,7 @@ fn port_from_netlink(p: &poll::NldevPortReading) -> PortReading {
         netdev: p.port.netdev.clone(),
         ..PortInfo::default()
     };
-    PortReading {
-        port: p.port.port,
-        info: Arc::new(info),
-        state: None,
-        phys_state: None,
-        rate: None,
-        counters: Vec::new(),
-        hw_counters: Vec::new(),
-        unsupported: Vec::new(),
-        origin: PortOrigin::default(),
-    }
+    PortReading::new(p.port.port, Arc::new(info))
 }
 
 pub fn merge(node: &mut NodeReading, nl: NetlinkReading) {
@@ -243,7 +233,7 @@ pub fn merge_mad(node: &mut NodeReading, view: &crate::mad_worker::MadView) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::DeviceFilter;
+    use crate::model::{DeviceFilter, PortOrigin};
     use crate::sources::netlink::nldev::{Named, Port};
     use crate::sources::sysfs::SysfsSource;
     use std::path::PathBuf;

@@ -37,6 +37,10 @@ pub struct Family {
     name: &'static str,
     help: &'static str,
     kind: Kind,
+    /// HELP texts at other addresses found equal to `help` (catalog entries
+    /// of one family each carry their own copy): a pointer match settles a
+    /// push without comparing the text again.
+    help_seen: Vec<&'static str>,
     /// Every sample's pre-rendered `{a="b",c="d"}` (or nothing), back to
     /// back: escaping happens once, at build time, and a family of a thousand
     /// series costs a few allocations, not one per series.
@@ -45,6 +49,19 @@ pub struct Family {
 }
 
 impl Family {
+    /// `help` is this family's HELP text, at its address or at one already
+    /// found equal (remembered in `help_seen`).
+    fn same_help(&mut self, help: &'static str) -> bool {
+        if std::ptr::eq(self.help, help) || self.help_seen.iter().any(|h| std::ptr::eq(*h, help)) {
+            return true;
+        }
+        if self.help != help {
+            return false;
+        }
+        self.help_seen.push(help);
+        true
+    }
+
     /// Each sample with its rendered labels.
     fn series(&self) -> impl Iterator<Item = (&str, &Sample)> {
         let mut start = 0;
@@ -64,6 +81,17 @@ pub struct MetricSet {
     rendered: OnceLock<Vec<u8>>,
     /// An emptied buffer of an earlier set for the text to be rendered into.
     spare_text: Mutex<Vec<u8>>,
+    /// The builder's family indexes, emptied, for the next builder: made
+    /// afresh each cycle they were allocated and freed every cycle, and musl
+    /// handed their pages back to the kernel and mapped them again.
+    spare_index: Indexes,
+}
+
+/// A builder's families by name and by the name's address.
+#[derive(Debug, Default)]
+struct Indexes {
+    by_name: rustc_hash::FxHashMap<&'static str, usize>,
+    by_addr: rustc_hash::FxHashMap<(usize, usize), usize>,
 }
 
 /// Conflicts kept per set: one is a bug already, the rest only repeat it.
@@ -213,6 +241,35 @@ fn escape_help(help: &str, out: &mut Vec<u8>) {
     }
 }
 
+/// Whether a label value has a byte to escape (`\\`, `"`, newline), eight
+/// bytes at a time: every series' labels are checked every cycle.
+fn needs_escape(v: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero ⇔ its high bit is set here (no false positive
+    // for a zero byte once `!x` is and-ed in: the classic haszero test).
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let any = |x: u64| {
+        has_zero(x ^ (ONES * u64::from(b'\\')))
+            || has_zero(x ^ (ONES * u64::from(b'"')))
+            || has_zero(x ^ (ONES * u64::from(b'\n')))
+    };
+    let mut chunks = v.chunks_exact(8);
+    if chunks
+        .by_ref()
+        .any(|c| any(u64::from_le_bytes(c.try_into().unwrap_or_default())))
+    {
+        return true;
+    }
+    // The rest in one word, padded with zero bytes (none of the three).
+    let rest = chunks
+        .remainder()
+        .iter()
+        .enumerate()
+        .fold(0u64, |x, (i, &b)| x | u64::from(b) << (8 * i));
+    any(rest)
+}
+
 /// Appends `{a="b",c="d"}` (nothing for no labels) to `s`.
 fn render_labels(labels: &[(&str, &str)], s: &mut String) {
     if labels.is_empty() {
@@ -225,7 +282,7 @@ fn render_labels(labels: &[(&str, &str)], s: &mut String) {
         }
         s.push_str(k);
         s.push_str("=\"");
-        if v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        if needs_escape(v.as_bytes()) {
             for c in v.chars() {
                 match c {
                     '\\' => s.push_str("\\\\"),
@@ -250,13 +307,24 @@ pub struct Builder {
     families: Vec<Family>,
     /// Samples refused because their family was registered otherwise.
     conflicts: Vec<Conflict>,
-    index: rustc_hash::FxHashMap<&'static str, usize>,
+    /// Families by name, and by the name's address and length: a name
+    /// pushed from the same place is found without hashing its text.
+    index: Indexes,
     /// Collectors push runs of one family: the last one is checked first.
     last: usize,
     /// The emptied label and sample storage of an earlier set's families,
     /// by name, for the same families of this one (see [`Registry::builder`]).
-    spare: rustc_hash::FxHashMap<&'static str, (String, Vec<Sample>)>,
+    spare: rustc_hash::FxHashMap<&'static str, Spare>,
     spare_text: Vec<u8>,
+}
+
+/// A family's storage from an earlier set, emptied.
+#[derive(Debug, Default)]
+struct Spare {
+    labels: String,
+    samples: Vec<Sample>,
+    help: &'static str,
+    help_seen: Vec<&'static str>,
 }
 
 impl Builder {
@@ -270,10 +338,21 @@ impl Builder {
     /// set costs no allocation.
     pub fn reusing(old: MetricSet) -> Builder {
         let mut b = Builder::new();
+        b.index = old.spare_index;
+        b.index.by_name.clear();
+        b.index.by_addr.clear();
         for mut f in old.families {
             f.labels.clear();
             f.samples.clear();
-            b.spare.insert(f.name, (f.labels, f.samples));
+            b.spare.insert(
+                f.name,
+                Spare {
+                    labels: f.labels,
+                    samples: f.samples,
+                    help: f.help,
+                    help_seen: f.help_seen,
+                },
+            );
         }
         b.spare_text = old.rendered.into_inner().unwrap_or_default();
         b
@@ -287,18 +366,29 @@ impl Builder {
         {
             return &mut self.families[self.last];
         }
+        let addr = (name.as_ptr() as usize, name.len());
+        if let Some(&i) = self.index.by_addr.get(&addr) {
+            self.last = i;
+            return &mut self.families[i];
+        }
         let spare = &mut self.spare;
-        let i = *self.index.entry(name).or_insert_with(|| {
-            let (labels, samples) = spare.remove(name).unwrap_or_default();
+        let i = *self.index.by_name.entry(name).or_insert_with(|| {
+            let mut s = spare.remove(name).unwrap_or_default();
+            // The addresses seen stand for the same text only if it is still this one.
+            if !std::ptr::eq(s.help, help) && s.help != help {
+                s.help_seen.clear();
+            }
             self.families.push(Family {
                 name,
                 help,
                 kind,
-                labels,
-                samples,
+                help_seen: s.help_seen,
+                labels: s.labels,
+                samples: s.samples,
             });
             self.families.len() - 1
         });
+        self.index.by_addr.insert(addr, i);
         self.last = i;
         &mut self.families[i]
     }
@@ -320,7 +410,7 @@ impl Builder {
                 first: f.kind,
                 second: kind,
             })
-        } else if !std::ptr::eq(f.help, help) && f.help != help {
+        } else if !f.same_help(help) {
             Some(Conflict::Help {
                 name,
                 first: f.help,
@@ -383,6 +473,7 @@ impl Builder {
             conflicts: self.conflicts,
             rendered: OnceLock::new(),
             spare_text: Mutex::new(self.spare_text),
+            spare_index: self.index,
         };
         if cfg!(debug_assertions) {
             let all = set.check();
@@ -432,6 +523,40 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The eight-at-a-time check finds what the byte loop finds, wherever
+    /// the byte sits.
+    #[test]
+    fn escape_check_agrees_with_a_byte_loop() {
+        let plain = b"mlx5_0port_xmit_data-1.2/ABCxyz~\x7f\x80\xff";
+        for len in 0..plain.len() {
+            for at in 0..=len {
+                for bad in [b'\\', b'"', b'\n', b'a', 0, 0x5b, 0x23, 0x0b] {
+                    let mut v = plain[..len].to_vec();
+                    v.insert(at, bad);
+                    let naive = v.iter().any(|b| matches!(b, b'\\' | b'"' | b'\n'));
+                    assert_eq!(needs_escape(&v), naive, "{v:?}");
+                }
+            }
+        }
+    }
+
+    /// A HELP text at another address with the same words is the same HELP;
+    /// other words are a conflict however often the first ones were seen.
+    #[test]
+    fn help_texts_compare_by_words_not_address() {
+        let same: &'static str = String::from("X.").leak();
+        let other: &'static str = String::from("Y.").leak();
+        let mut b = Builder::new();
+        for i in 0..3u64 {
+            let l = i.to_string();
+            b.counter("rdma_x_total", "X.", &[("i", &l)], i);
+            b.counter("rdma_x_total", same, &[("j", &l)], i);
+        }
+        b.counter("rdma_x_total", other, &[("k", "0")], 0);
+        assert_eq!(b.conflicts.len(), 1, "{:?}", b.conflicts);
+        assert_eq!(b.families[0].samples.len(), 6);
+    }
 
     #[test]
     fn renders_text_format() {
@@ -484,6 +609,7 @@ mod tests {
             conflicts: b.conflicts,
             rendered: OnceLock::new(),
             spare_text: Mutex::default(),
+            spare_index: Indexes::default(),
         };
         set.check()
     }

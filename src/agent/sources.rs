@@ -95,11 +95,20 @@ impl Table {
         Table { sources }
     }
 
-    /// Reads every source into one reading.
-    pub fn read(&mut self, now: Instant, mad: Option<Arc<MadView>>) -> Reading {
+    /// Reads every source into one reading, built in `spare` (an earlier
+    /// cycle's reading handed back, or an empty one): the sources write over
+    /// its storage instead of allocating afresh.
+    pub fn read(
+        &mut self,
+        now: Instant,
+        mad: Option<Arc<MadView>>,
+        mut spare: NodeReading,
+    ) -> Reading {
+        spare.errors.clear();
+        spare.netdevs.clear();
         let mut cycle = Reading {
             now,
-            node: NodeReading::default(),
+            node: spare,
             mad,
             consumers: None,
         };
@@ -244,7 +253,11 @@ impl Source for Rdma {
         if let Some(view) = &cycle.mad {
             merge::covered_by_mad(view, &mut covered);
         }
-        let mut reading = self.sysfs.poll_covered(now, &covered);
+        // The loop's spare reading: sysfs writes over it, earlier sources' errors kept.
+        let mut reading = std::mem::take(&mut cycle.node);
+        let earlier = std::mem::take(&mut reading.errors);
+        self.sysfs.poll_into(now, &covered, &mut reading);
+        cycle.node.errors = earlier;
         if let Some(mut nl) = nl_reading {
             for e in nl.errors.drain(..) {
                 self.netlink_errors += 1;

@@ -53,8 +53,41 @@ pub struct Cycle<'a> {
 /// once per cycle: four collectors export the catalogued counters of their
 /// area and the performance one the rest, so each counter's lookup was
 /// made five to six times a cycle.
+///
+/// Kept from cycle to cycle ([`KnownCounters::next`]): a source hands out
+/// the same `Arc` for a counter name every cycle, so while every port's
+/// names are the same pointers in the same places, last cycle's entries
+/// stand and nothing is looked up.
 #[derive(Default)]
-pub struct KnownCounters(std::cell::OnceCell<Vec<Option<&'static catalog::Known>>>);
+pub struct KnownCounters {
+    now: std::cell::OnceCell<Vec<Option<&'static catalog::Known>>>,
+    /// The names `kept` was looked up for, port after port, and each port's
+    /// (`counters`, `hw_counters`) lengths.
+    names: std::cell::RefCell<Vec<std::sync::Arc<str>>>,
+    shape: std::cell::RefCell<Vec<(usize, usize)>>,
+    kept: std::cell::RefCell<Vec<Option<&'static catalog::Known>>>,
+}
+
+impl KnownCounters {
+    /// What the next cycle starts from: this cycle's entries and names.
+    pub fn next(self) -> KnownCounters {
+        let KnownCounters {
+            now,
+            names,
+            shape,
+            kept,
+        } = self;
+        if let Some(v) = now.into_inner() {
+            *kept.borrow_mut() = v;
+        }
+        KnownCounters {
+            now: Default::default(),
+            names,
+            shape,
+            kept,
+        }
+    }
+}
 
 impl Cycle<'_> {
     pub fn transport(&self, dev: &DeviceReading, port: &PortReading) -> Transport {
@@ -88,13 +121,36 @@ impl Cycle<'_> {
             &[Option<&'static catalog::Known>],
         ),
     > {
-        let known = self.known.0.get_or_init(|| {
+        let known = self.known.now.get_or_init(|| {
             use catalog::{Source, known_on_port};
-            let mut v = Vec::with_capacity(
+            let (mut names, mut shape) =
+                (self.known.names.borrow_mut(), self.known.shape.borrow_mut());
+            let mut kept = self.known.kept.borrow_mut();
+            let counters = || {
                 self.ports()
-                    .map(|(_, p)| p.counters.len() + p.hw_counters.len())
-                    .sum(),
+                    .flat_map(|(_, p)| p.counters.iter().chain(&p.hw_counters))
+            };
+            let same = shape.len() == self.ports().count()
+                && self
+                    .ports()
+                    .zip(shape.iter())
+                    .all(|((_, p), s)| *s == (p.counters.len(), p.hw_counters.len()))
+                && kept.len() == names.len()
+                && names.len() == counters().count()
+                && counters()
+                    .zip(names.iter())
+                    .all(|(c, n)| std::sync::Arc::ptr_eq(&c.name, n));
+            if same {
+                return std::mem::take(&mut *kept);
+            }
+            names.clear();
+            names.extend(counters().map(|c| c.name.clone()));
+            shape.clear();
+            shape.extend(
+                self.ports()
+                    .map(|(_, p)| (p.counters.len(), p.hw_counters.len())),
             );
+            let mut v = Vec::with_capacity(names.len());
             for (_, p) in self.ports() {
                 for (source, set) in [(Source::Pma, &p.counters), (Source::Hw, &p.hw_counters)] {
                     v.extend(
@@ -267,5 +323,67 @@ fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod known_tests {
+    use super::*;
+
+    /// The catalog entries of every counter, as `ports_known` gives them.
+    fn entries(cycle: &Cycle) -> Vec<(String, Option<&'static str>)> {
+        let mut out = Vec::new();
+        for (_, p, pma, hw) in cycle.ports_known() {
+            let names = p.counters.iter().chain(&p.hw_counters);
+            for (c, k) in names.zip(pma.iter().chain(hw)) {
+                out.push((c.name.to_string(), k.map(|k| k.metric)));
+            }
+        }
+        out
+    }
+
+    /// Entries kept from the cycle before are those a fresh lookup gives:
+    /// the same names again (kept), the same names in other places (a PMA
+    /// counter gone from one port makes its stand-in count there), new names.
+    #[test]
+    fn kept_entries_are_the_fresh_ones() {
+        let pma = [("port_xmit_data", 1)];
+        let hw = [("tx_bytes", 2)];
+        let both = test_device("efa_0", None, &pma, &hw);
+        let stand_in = test_device(
+            "efa_0",
+            None,
+            &[],
+            &[("port_xmit_data", 1), ("tx_bytes", 2)],
+        );
+        let mut kept = KnownCounters::default();
+        let mut node = NodeReading {
+            devices: vec![both],
+            ..NodeReading::default()
+        };
+        let snapshot = test_snapshot(&node);
+        for step in 0..4 {
+            if step == 2 {
+                // The same Arcs, one counter moved from `counters` to `hw_counters`.
+                let p = &mut node.devices[0].ports[0];
+                let moved = p.counters.remove(0);
+                p.hw_counters.insert(0, moved);
+            }
+            if step == 3 {
+                node.devices = vec![stand_in.clone()];
+            }
+            let fresh = entries(&test_cycle(&node, &snapshot));
+            let mut cycle = test_cycle(&node, &snapshot);
+            cycle.known = std::mem::take(&mut kept);
+            assert_eq!(entries(&cycle), fresh, "step {step}");
+            kept = cycle.known.next();
+        }
+        let tx = |e: &[(String, Option<&'static str>)]| {
+            e.iter().find(|(n, _)| n == "tx_bytes").unwrap().1
+        };
+        assert_eq!(
+            tx(&entries(&test_cycle(&node, &snapshot))),
+            Some("rdma_port_transmit_bytes_total")
+        );
     }
 }

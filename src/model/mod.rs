@@ -94,6 +94,23 @@ pub struct PortReading {
     pub origin: PortOrigin,
 }
 
+impl PortReading {
+    /// A port with nothing read yet.
+    pub fn new(port: u32, info: Arc<PortInfo>) -> PortReading {
+        PortReading {
+            port,
+            info,
+            state: None,
+            phys_state: None,
+            rate: None,
+            counters: Vec::new(),
+            hw_counters: Vec::new(),
+            unsupported: Vec::new(),
+            origin: PortOrigin::default(),
+        }
+    }
+}
+
 /// The interface a value was read from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

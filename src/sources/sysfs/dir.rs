@@ -20,10 +20,14 @@ impl Dir {
     pub fn open(path: &Path) -> io::Result<Dir> {
         let c = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-        // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+        Dir::open_c(&c)
+    }
+
+    fn open_c(path: &CStr) -> io::Result<Dir> {
+        // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
         let fd = unsafe {
             libc::open(
-                c.as_ptr(),
+                path.as_ptr(),
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
             )
         };
@@ -59,10 +63,65 @@ impl Dir {
         Ok(file.into())
     }
 
+    /// Lists the directory at `path` (4 syscalls: open, getdents64 until it
+    /// returns nothing, close) into `buf`, kept by the caller between
+    /// listings so a steady listing allocates nothing; each entry's name is
+    /// pushed to `names` as its range in `buf`. `.` and `..` are left out.
+    pub fn list(path: &CStr, buf: &mut Vec<u8>, names: &mut Vec<(usize, usize)>) -> io::Result<()> {
+        names.clear();
+        let dir = Dir::open_c(path)?;
+        let mut filled = 0;
+        loop {
+            // Room for at least one whole entry (a name is at most 255 bytes).
+            if buf.len() - filled < 512 {
+                buf.resize((buf.len() * 2).max(4096), 0);
+            }
+            let n = getdents64(&dir.fd, &mut buf[filled..])?;
+            if n == 0 {
+                break;
+            }
+            let end = filled + n;
+            let mut at = filled;
+            // struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
+            while at + 19 <= end {
+                let reclen = usize::from(u16::from_ne_bytes([buf[at + 16], buf[at + 17]]));
+                if reclen < 20 || at + reclen > end {
+                    return Err(io::Error::from_raw_os_error(libc::EIO));
+                }
+                let name = &buf[at + 19..at + reclen];
+                let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+                if !matches!(&name[..len], b"." | b"..") {
+                    names.push((at + 19, len));
+                }
+                at += reclen;
+            }
+            filled = end;
+        }
+        Ok(())
+    }
+
     /// Reads a small attribute file (sysfs returns a whole attribute in one read).
     pub fn read<'b>(&self, name: &CStr, buf: &'b mut [u8]) -> Result<&'b [u8], FileError> {
         pread0(&self.open_file(name)?, buf)
     }
+}
+
+/// One getdents64 into `buf`: the bytes of whole entries it wrote (0 at the end).
+fn getdents64(dir: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `dir` is an
+    // open directory; the kernel writes whole entries only.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_getdents64,
+            dir.as_raw_fd(),
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
 }
 
 /// Re-reads a held attribute from its start: one syscall. A read that fills

@@ -21,6 +21,7 @@ pub mod parse;
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,6 +112,18 @@ fn classify(e: &FileError) -> Failure {
     }
 }
 
+/// An attribute's bytes as text for `parse`: not UTF-8 and the kernel's
+/// "not available" texts are failures of their own.
+fn text<T>(bytes: &[u8], parse: impl FnOnce(&str) -> Result<T, ParseError>) -> Result<T, Failure> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => match parse::classify(text) {
+            parse::Text::NotAvailable => Err(Failure::Unsupported),
+            parse::Text::Value(v) => parse(v).map_err(|e| Failure::Error(e.to_string())),
+        },
+        Err(_) => Err(Failure::Error(FileError::NotText.to_string())),
+    }
+}
+
 /// A device's attributes left out: the unsupported ones, and among them the
 /// missing ones, which are forgotten (so tried again) at every rescan.
 #[derive(Debug, Default)]
@@ -185,6 +198,10 @@ pub struct SysfsSource {
     absent: HashMap<Arc<str>, Absent>,
     stats: SourceStats,
     buf: Box<[u8; 4096]>,
+    /// `class_dir` for open(2), and the class listing's kept buffers.
+    class_path: CString,
+    dirents: Vec<u8>,
+    listing: Vec<(usize, usize)>,
     /// Attribute fds this source may hold, and how many are free now.
     fd_limit: usize,
     fd_budget: usize,
@@ -219,6 +236,24 @@ impl Reader<'_> {
         attr: &mut Attr,
         parse: impl FnOnce(&str) -> Result<T, ParseError>,
     ) -> Option<T> {
+        self.read_bytes(dir, attr, |bytes| text(bytes, parse))
+    }
+
+    /// [`Reader::read`] of a counter: the common text (digits and a newline)
+    /// is taken as it is, anything else goes through `parse_u64`'s checks.
+    fn read_u64(&mut self, dir: &Dir, attr: &mut Attr) -> Option<u64> {
+        self.read_bytes(dir, attr, |bytes| match parse::digits(bytes) {
+            Some(v) => Ok(v),
+            None => text(bytes, parse::parse_u64),
+        })
+    }
+
+    fn read_bytes<T>(
+        &mut self,
+        dir: &Dir,
+        attr: &mut Attr,
+        parse: impl FnOnce(&[u8]) -> Result<T, Failure>,
+    ) -> Option<T> {
         if attr.skip {
             return None;
         }
@@ -242,15 +277,9 @@ impl Reader<'_> {
             dir.read(&attr.file, self.buf)
         };
         let failure = match bytes {
-            Ok(bytes) => match std::str::from_utf8(bytes) {
-                Ok(text) => match parse::classify(text) {
-                    parse::Text::NotAvailable => Failure::Unsupported,
-                    parse::Text::Value(v) => match parse(v) {
-                        Ok(value) => return Some(value),
-                        Err(e) => Failure::Error(e.to_string()),
-                    },
-                },
-                Err(_) => Failure::Error(FileError::NotText.to_string()),
+            Ok(bytes) => match parse(bytes) {
+                Ok(value) => return Some(value),
+                Err(f) => f,
             },
             Err(e) => classify(&e),
         };
@@ -324,8 +353,10 @@ impl SysfsSource {
     }
 
     pub fn new(sysfs_root: &Path, filter: DeviceFilter, rescan_every: Duration) -> SysfsSource {
+        let class_dir = sysfs_root.join("class/infiniband");
         SysfsSource {
-            class_dir: sysfs_root.join("class/infiniband"),
+            class_path: CString::new(class_dir.as_os_str().as_bytes()).unwrap_or_default(),
+            class_dir,
             debugfs: sysfs_root.join("kernel/debug"),
             cc_params_denied_said: false,
             filter,
@@ -336,6 +367,8 @@ impl SysfsSource {
             absent: HashMap::new(),
             stats: SourceStats::default(),
             buf: Box::new([0; 4096]),
+            dirents: Vec::new(),
+            listing: Vec::new(),
             fd_limit: default_fd_budget(),
             fd_budget: default_fd_budget(),
             names: HashSet::new(),
@@ -367,6 +400,18 @@ impl SysfsSource {
     /// the ports in `covered` (read from RDMA netlink instead).
     pub fn poll_covered(&mut self, now: Instant, covered: &Covered) -> NodeReading {
         let mut reading = NodeReading::default();
+        self.poll_into(now, covered, &mut reading);
+        reading
+    }
+
+    /// [`SysfsSource::poll_covered`] into `reading`, an earlier cycle's
+    /// reading handed back: its devices, ports and counter lists are
+    /// overwritten in place (every field this source fills is written, the
+    /// rest cleared), so a steady cycle allocates nothing.
+    pub fn poll_into(&mut self, now: Instant, covered: &Covered, reading: &mut NodeReading) {
+        reading.netlink = false;
+        reading.class_present = false;
+        reading.errors.clear();
         let due = self
             .last_rescan
             .is_none_or(|t| now.duration_since(t) >= self.rescan_every);
@@ -382,10 +427,13 @@ impl SysfsSource {
                 (Some(now), Some(then)) => now != then,
                 _ => false,
             };
-            self.list_devices(now, due || reregistered, &mut reading);
-            self.listed_with = covered.devices.clone();
+            self.list_devices(now, due || reregistered, reading);
+            if self.listed_with != covered.devices {
+                self.listed_with.clone_from(&covered.devices);
+            }
         }
-        for dev in &mut self.devices {
+        reading.devices.truncate(self.devices.len());
+        for (i, dev) in self.devices.iter_mut().enumerate() {
             let absent = self.absent.entry(dev.info.name.clone()).or_default();
             let mut r = Reader {
                 buf: &mut self.buf,
@@ -396,46 +444,69 @@ impl SysfsSource {
                 fd_budget: &mut self.fd_budget,
                 names: &mut self.names,
             };
-            reading.devices.push(read_device(dev, &mut r, covered));
+            if i == reading.devices.len() {
+                reading.devices.push(empty_reading(&dev.info));
+            }
+            read_device(dev, &mut r, covered, &mut reading.devices[i]);
         }
-        reading
     }
 
     /// Lists the class directory; rescans when the list changed, a held
     /// device vanished or the rescan is `due`.
     fn list_devices(&mut self, now: Instant, due: bool, reading: &mut NodeReading) {
         self.stats.syscalls += 4;
-        let names = match list(&self.class_dir) {
-            Ok(names) => {
-                reading.class_present = true;
-                names
-                    .into_iter()
-                    .filter(|n| self.filter.accepts(n))
-                    .collect()
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => {
-                reading.errors.push(ReadError {
-                    path: self.class_dir.display().to_string(),
-                    reason: errno_text(&e),
-                });
-                // Keep reading the devices we know; the listing may come back.
-                self.devices
-                    .iter()
-                    .map(|d| d.info.name.to_string())
-                    .collect()
-            }
-        };
-        let changed = names.len() != self.devices.len()
-            || names
-                .iter()
-                .zip(&self.devices)
-                .any(|(n, d)| **n != *d.info.name)
-            || self.devices.iter().any(|d| d.vanished);
-        if due || changed {
-            self.rescan(&names, &mut reading.errors);
-            self.last_rescan = Some(now);
-        }
+        // Listed into kept buffers: a steady listing allocates nothing;
+        // owned names are made only for a rescan.
+        let names: Vec<String> =
+            match dir::Dir::list(&self.class_path, &mut self.dirents, &mut self.listing) {
+                Ok(()) => {
+                    reading.class_present = true;
+                    let (buf, filter) = (&self.dirents, &self.filter);
+                    let name =
+                        |&(at, len): &(usize, usize)| std::str::from_utf8(&buf[at..at + len]);
+                    self.listing.retain(|e| {
+                        name(e).is_ok_and(|n| !n.starts_with('.') && filter.accepts(n))
+                    });
+                    self.listing
+                        .sort_unstable_by(|a, b| buf[a.0..a.0 + a.1].cmp(&buf[b.0..b.0 + b.1]));
+                    let changed = self.listing.len() != self.devices.len()
+                        || self
+                            .listing
+                            .iter()
+                            .zip(&self.devices)
+                            .any(|(&(at, len), d)| buf[at..at + len] != *d.info.name.as_bytes())
+                        || self.devices.iter().any(|d| d.vanished);
+                    if !(due || changed) {
+                        return;
+                    }
+                    self.listing
+                        .iter()
+                        .map(|e| name(e).unwrap_or_default().to_string())
+                        .collect()
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if !due && self.devices.is_empty() {
+                        return;
+                    }
+                    Vec::new()
+                }
+                Err(e) => {
+                    reading.errors.push(ReadError {
+                        path: self.class_dir.display().to_string(),
+                        reason: errno_text(&e),
+                    });
+                    if !due && !self.devices.iter().any(|d| d.vanished) {
+                        return;
+                    }
+                    // Keep reading the devices we know; the listing may come back.
+                    self.devices
+                        .iter()
+                        .map(|d| d.info.name.to_string())
+                        .collect()
+                }
+            };
+        self.rescan(&names, &mut reading.errors);
+        self.last_rescan = Some(now);
     }
 
     fn rescan(&mut self, names: &[String], errors: &mut Vec<ReadError>) {
@@ -814,18 +885,33 @@ fn port_netdev(
     fallback
 }
 
-fn read_counters(cd: &mut Option<CounterDir>, r: &mut Reader) -> Vec<Counter> {
-    let Some(cd) = cd else { return Vec::new() };
-    let mut out = Vec::with_capacity(cd.attrs.len());
+/// Reads a counter directory into `out`, the previous reading's list: a
+/// counter in the same place as last cycle (the same name, by pointer)
+/// only has its value set, so a steady cycle allocates nothing here.
+fn read_counters(cd: &mut Option<CounterDir>, r: &mut Reader, out: &mut Vec<Counter>) {
+    let Some(cd) = cd else {
+        out.clear();
+        return;
+    };
+    let mut k = 0;
     for a in &mut cd.attrs {
-        if let Some(value) = r.read(&cd.dir, a, parse::parse_u64) {
-            out.push(Counter {
-                name: a.name.clone(),
-                value,
-            });
+        if let Some(value) = r.read_u64(&cd.dir, a) {
+            match out.get_mut(k) {
+                Some(c) => {
+                    if !Arc::ptr_eq(&c.name, &a.name) {
+                        c.name = a.name.clone();
+                    }
+                    c.value = value;
+                }
+                None => out.push(Counter {
+                    name: a.name.clone(),
+                    value,
+                }),
+            }
+            k += 1;
         }
     }
-    out
+    out.truncate(k);
 }
 
 /// The port's `link_downed` counter in this cycle's PMA reading, if read.
@@ -836,30 +922,83 @@ fn link_downed(counters: &[Counter]) -> Option<u64> {
         .map(|c| c.value)
 }
 
-fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> DeviceReading {
-    let hw_counters = read_counters(&mut dev.hw_counters, r);
-    let mut ports = Vec::with_capacity(dev.ports.len());
+/// Writes an enumerated value into `slot`, keeping its name string when the
+/// name is the same.
+fn store_enum(slot: &mut Option<Enumerated>, (value, name): (u8, &str)) {
+    match slot {
+        Some(e) => {
+            e.value = value;
+            if e.name != name {
+                name.clone_into(&mut e.name);
+            }
+        }
+        None => {
+            *slot = Some(Enumerated {
+                value,
+                name: name.to_string(),
+            })
+        }
+    }
+}
+
+/// Reads an enumerated attribute (`state`, `phys_state`) into `slot`.
+fn read_enum(r: &mut Reader, dir: &Dir, attr: &mut Attr, slot: &mut Option<Enumerated>) {
+    let read = r.read(dir, attr, |t| {
+        parse::parse_enum_ref(t).map(|v| store_enum(slot, v))
+    });
+    if read.is_none() {
+        *slot = None;
+    }
+}
+
+/// A reading of no device's storage, for a device read the first time.
+fn empty_reading(info: &Arc<DeviceInfo>) -> DeviceReading {
+    DeviceReading {
+        info: info.clone(),
+        hw_counters: Vec::new(),
+        ports: Vec::new(),
+        resources: Vec::new(),
+        qp_counters: Vec::new(),
+    }
+}
+
+/// Reads one device into `out`, the reading of a cycle before (of this
+/// device or another: every field is written), reusing its storage.
+fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered, out: &mut DeviceReading) {
+    if !Arc::ptr_eq(&out.info, &dev.info) {
+        out.info = dev.info.clone();
+    }
+    out.resources.clear();
+    out.qp_counters.clear();
+    read_counters(&mut dev.hw_counters, r, &mut out.hw_counters);
+    out.ports.truncate(dev.ports.len());
     let errors_before = r.errors.len();
-    for p in &mut dev.ports {
+    for (i, p) in dev.ports.iter_mut().enumerate() {
+        if i == out.ports.len() {
+            out.ports.push(PortReading::new(p.port, p.info.clone()));
+        }
+        let o = &mut out.ports[i];
+        o.port = p.port;
+        if !Arc::ptr_eq(&o.info, &p.info) {
+            o.info = p.info.clone();
+        }
+        o.origin = PortOrigin::default();
         // What another source already read this cycle is not read again here.
-        let skip = covered.covers(&dev.info.name, p.port);
-        let (state, phys_state, hw_counters) = if skip {
-            (None, None, Vec::new())
+        if covered.covers(&dev.info.name, p.port) {
+            o.state = None;
+            o.phys_state = None;
+            o.hw_counters.clear();
         } else {
-            (
-                r.read(&p.dir, &mut p.state, parse::parse_enum)
-                    .map(enumerated),
-                r.read(&p.dir, &mut p.phys_state, parse::parse_enum)
-                    .map(enumerated),
-                read_counters(&mut p.hw_counters, r),
-            )
-        };
-        let counters = if covered.covers_pma(&dev.info.name, p.port) {
-            Vec::new()
+            read_enum(r, &p.dir, &mut p.state, &mut o.state);
+            read_enum(r, &p.dir, &mut p.phys_state, &mut o.phys_state);
+            read_counters(&mut p.hw_counters, r, &mut o.hw_counters);
+        }
+        if covered.covers_pma(&dev.info.name, p.port) {
+            o.counters.clear();
         } else {
-            read_counters(&mut p.counters, r)
-        };
-        let rate = match (covered.state_of(&dev.info.name, p.port), &p.last_rate) {
+            read_counters(&mut p.counters, r, &mut o.counters);
+        }
+        match (covered.state_of(&dev.info.name, p.port), &p.last_rate) {
             // A link's rate changes when it trains again, which counts in
             // link_downed even when two polls both see it active: while the
             // state netlink read and a readable, unsaturated link_downed
@@ -868,21 +1007,29 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> Dev
             // for mlx5 a firmware query. Ports without link_downed (rxe,
             // MAD-covered) read it every cycle.
             (Some(state), Some((at_state, at_downed, rate)))
-                if *at_state == state && Some(*at_downed) == link_downed(&counters) =>
+                if *at_state == state && Some(*at_downed) == link_downed(&o.counters) =>
             {
-                Some(rate.clone())
+                if o.rate.as_ref() != Some(rate) {
+                    o.rate = Some(rate.clone());
+                }
             }
             (state, _) => {
-                let rate = r.read(&p.dir, &mut p.rate, parse::parse_rate);
-                p.last_rate = match (state, link_downed(&counters), &rate) {
+                let rate = &mut o.rate;
+                if r.read(&p.dir, &mut p.rate, |t| {
+                    parse::parse_rate_ref(t).map(|v| v.store(rate))
+                })
+                .is_none()
+                {
+                    *rate = None;
+                }
+                p.last_rate = match (state, link_downed(&o.counters), &o.rate) {
                     (Some(s), Some(downed), Some(rate)) if downed < 255 => {
                         Some((s, downed, rate.clone()))
                     }
                     _ => None,
                 };
-                rate
             }
-        };
+        }
         if p.unsupported_seen != r.unsupported.len() {
             let prefix = format!("{}/ports/{}/", dev.info.name, p.port);
             p.unsupported = r
@@ -894,17 +1041,7 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> Dev
             p.unsupported.sort();
             p.unsupported_seen = r.unsupported.len();
         }
-        ports.push(PortReading {
-            port: p.port,
-            info: p.info.clone(),
-            state,
-            phys_state,
-            rate,
-            counters,
-            hw_counters,
-            unsupported: p.unsupported.clone(),
-            origin: PortOrigin::default(),
-        });
+        o.unsupported.clone_from(&p.unsupported);
     }
     // A held attribute of a device that went away fails with ENODEV (kernfs
     // deactivated the file): rediscover at the next cycle. A missing file
@@ -912,13 +1049,6 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> Dev
     dev.vanished = r.errors[errors_before..]
         .iter()
         .any(|e| e.reason.starts_with("ENODEV"));
-    DeviceReading {
-        info: dev.info.clone(),
-        hw_counters,
-        ports,
-        resources: Vec::new(),
-        qp_counters: Vec::new(),
-    }
 }
 
 #[cfg(test)]

@@ -42,6 +42,25 @@ pub fn parse_u64(text: &str) -> Result<u64, ParseError> {
     t.parse::<u64>().map_err(|_| ParseError::Number(t.into()))
 }
 
+/// A counter's usual text, decimal digits and one newline, as a number
+/// without the `&str` round trip; `None` for anything else (no digits, any
+/// other byte, more than `u64`), which [`parse_u64`] then judges.
+pub fn digits(text: &[u8]) -> Option<u64> {
+    let digits = text.strip_suffix(b"\n")?;
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(v)
+}
+
 /// `lid`, `sm_lid`, `cap_mask`: hex with a `0x` prefix; `lmc` is decimal.
 pub fn parse_hex_or_dec(text: &str) -> Result<u64, ParseError> {
     let t = text.trim();
@@ -54,6 +73,12 @@ pub fn parse_hex_or_dec(text: &str) -> Result<u64, ParseError> {
 
 /// `state` ("4: ACTIVE"), `phys_state` ("5: LinkUp"), `node_type` ("1: CA").
 pub fn parse_enum(text: &str) -> Result<(u8, String), ParseError> {
+    parse_enum_ref(text).map(|(num, name)| (num, name.to_string()))
+}
+
+/// [`parse_enum`] with the name borrowed from `text` (the per-cycle read
+/// copies it into the previous reading's string only when it changed).
+pub fn parse_enum_ref(text: &str) -> Result<(u8, &str), ParseError> {
     let t = text.trim();
     let (num, name) = t
         .split_once(':')
@@ -62,10 +87,48 @@ pub fn parse_enum(text: &str) -> Result<(u8, String), ParseError> {
         .trim()
         .parse::<u8>()
         .map_err(|_| ParseError::Enum(t.into()))?;
-    Ok((num, name.trim().to_string()))
+    Ok((num, name.trim()))
+}
+
+/// A parsed `rate` whose speed name is borrowed from the text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateRef<'a> {
+    pub gbit_per_sec: f64,
+    pub width: Option<u8>,
+    pub speed: Option<&'a str>,
+}
+
+impl RateRef<'_> {
+    /// Writes this rate into `slot`, keeping the speed string `slot` has
+    /// when it is the same (no allocation in steady state).
+    pub fn store(self, slot: &mut Option<Rate>) {
+        match slot {
+            Some(r) => {
+                r.gbit_per_sec = self.gbit_per_sec;
+                r.width = self.width;
+                if r.speed.as_deref() != self.speed {
+                    r.speed = self.speed.map(str::to_string);
+                }
+            }
+            None => *slot = Some(self.owned()),
+        }
+    }
+
+    pub fn owned(self) -> Rate {
+        Rate {
+            gbit_per_sec: self.gbit_per_sec,
+            width: self.width,
+            speed: self.speed.map(str::to_string),
+        }
+    }
 }
 
 pub fn parse_rate(text: &str) -> Result<Rate, ParseError> {
+    parse_rate_ref(text).map(RateRef::owned)
+}
+
+/// [`parse_rate`] with the speed name borrowed from `text`.
+pub fn parse_rate_ref(text: &str) -> Result<RateRef<'_>, ParseError> {
     let t = text.trim();
     let err = || ParseError::Rate(t.into());
     let (num, rest) = t.split_once(' ').ok_or_else(err)?;
@@ -86,10 +149,10 @@ pub fn parse_rate(text: &str) -> Result<Rate, ParseError> {
         let (w, s) = inner.split_once(' ').unwrap_or((inner, ""));
         width = w.strip_suffix('X').and_then(|n| n.parse::<u8>().ok());
         if !s.trim().is_empty() {
-            speed = Some(s.trim().to_string());
+            speed = Some(s.trim());
         }
     }
-    Ok(Rate {
+    Ok(RateRef {
         gbit_per_sec,
         width,
         speed,
@@ -163,6 +226,31 @@ mod tests {
         assert!(parse_u64("").is_err());
         assert_eq!(classify("N/A (no PMA)\n"), Text::NotAvailable);
         assert_eq!(classify("7\n"), Text::Value("7"));
+    }
+
+    #[test]
+    fn digits_agree_with_parse_u64() {
+        for t in [
+            "0\n",
+            "123\n",
+            "18446744073709551615\n",
+            "18446744073709551616\n",
+            "00000000000000000000001\n",
+            "12",
+            "",
+            "\n",
+            "1 2\n",
+            "-1\n",
+            "+1\n",
+            "1\n\n",
+        ] {
+            if let Some(v) = digits(t.as_bytes()) {
+                assert_eq!(Ok(v), parse_u64(t), "{t:?}");
+            }
+        }
+        assert_eq!(digits(b"18446744073709551615\n"), Some(u64::MAX));
+        assert_eq!(digits(b"18446744073709551616\n"), None);
+        assert_eq!(digits(b"7"), None);
     }
 
     #[test]

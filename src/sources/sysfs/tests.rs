@@ -632,3 +632,40 @@ fn a_port_without_link_downed_reads_its_rate_every_cycle() {
         Some(50.0)
     );
 }
+
+/// A reading written over an earlier one (the loop hands the reading of two
+/// cycles back to the source) is the reading a fresh one would be, whatever
+/// changed in between: a device gone (every later device lands on another
+/// device's storage), a state renamed, a rate without its speed, a counter
+/// file gone, a device back.
+#[test]
+fn a_reading_written_over_is_the_fresh_reading() {
+    let (dir, mut reused) = copied_fixture();
+    let mut fresh = SysfsSource::new(
+        dir.path(),
+        DeviceFilter::default(),
+        Duration::from_secs(3600),
+    );
+    let class = dir.path().join("class/infiniband");
+    let port = class.join("mlx5_1/ports/1");
+    let mut spare = [NodeReading::default(), NodeReading::default()];
+    let mut check = |step: &str, i: usize| {
+        reused.poll_into(Instant::now(), &Covered::default(), &mut spare[i % 2]);
+        assert_eq!(spare[i % 2], fresh.poll(Instant::now()), "{step}");
+    };
+    check("first", 0);
+    check("second", 1);
+    check("steady", 2);
+    let moved = dir.path().join("efa_0-away");
+    std::fs::rename(class.join("efa_0"), &moved).unwrap();
+    check("first device gone", 3);
+    check("first device gone, steady", 4);
+    std::fs::write(port.join("state"), "1: DOWN\n").unwrap();
+    std::fs::write(port.join("rate"), "10 Gb/sec (4X)\n").unwrap();
+    std::fs::remove_file(port.join("counters/symbol_error")).unwrap();
+    check("state, rate and a counter changed", 5);
+    check("changed, steady", 6);
+    std::fs::rename(&moved, class.join("efa_0")).unwrap();
+    check("device back", 7);
+    check("device back, steady", 8);
+}
