@@ -134,5 +134,4 @@ fn dontneed(start: usize, len: usize) -> io::Result<()> {
 }
 
 #[cfg(test)]
-#[path = "resident_tests.rs"]
 mod tests;
