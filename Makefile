@@ -14,7 +14,7 @@ DEMO_ROOT := $(shell ls /sys/class/infiniband 2>/dev/null | grep -q . && echo /s
 # make test prints them at its end.
 export RDMA_MON_SKIPS := $(CURDIR)/target/test-skips.txt
 
-.PHONY: all deps build static demo test test-parts bindings bindings-check unit-test vm-test vm-strace ibsim-test ibsim-scale deploy-test lint bench bench-render bench-compare bench-http bench-cadence measure fuzz release clean
+.PHONY: all deps build static demo test test-parts bindings bindings-check unit-test vm-test vm-strace ibsim-test ibsim-scale deploy-test lint bench bench-render bench-compare bench-http bench-cadence hot-order measure fuzz release clean
 
 all: build
 
@@ -123,6 +123,14 @@ bench-http: static
 bench-cadence: static
 	@tests/deps.sh test >/dev/null
 	python3 tests/bench/cadence.py
+
+# link/hot.order (build.rs links the static binary with it): the functions a
+# steady agent runs, from a callgrind profile of the static build with its
+# symbols. Again after a toolchain or dependency update (names carry hashes).
+hot-order:
+	$(CARGO) rustc --release --target $(MUSL) --bin rdma-monitor -- -C strip=none
+	python3 link/hot-order.py
+	$(CARGO) build --release --target $(MUSL)
 
 # The static binary and its SHA256, in dist/.
 release: static

@@ -22,9 +22,54 @@ fn main() {
         && !rustflags.contains("-crt-static")
     {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+        link_with_lld();
     }
     #[cfg(feature = "regen-bindings")]
     regen::write_bindings();
+}
+
+/// The static binary is linked by the toolchain's own lld (rust-lld, shipped
+/// with every rustup toolchain), for two things GNU ld 2.40 cannot do:
+/// - `--symbol-ordering-file=link/hot.order`: the functions a steady cycle
+///   and scrape run (from a profile, `make hot-order`) placed together at the
+///   start of .text, so the pages the agent keeps mapped are those, not one
+///   64 KiB fault-around window (or a whole large folio) per scattered hot
+///   function. A name the file lists and the build no longer has (renamed,
+///   another toolchain's hash) is skipped: the layout degrades, the binary
+///   stays correct.
+/// - `--icf=all`: identical functions (monomorphized generics) kept once,
+///   ~56 KB. Rust promises no distinct addresses for distinct functions.
+///
+/// Without rust-lld the default linker links as before, with a warning.
+fn link_with_lld() {
+    println!("cargo:rerun-if-changed=link/hot.order");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let host = std::env::var("HOST").unwrap_or_default();
+    let sysroot = std::process::Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let gcc_ld =
+        sysroot.map(|s| std::path::Path::new(&s).join(format!("lib/rustlib/{host}/bin/gcc-ld")));
+    let Some(gcc_ld) = gcc_ld.filter(|d| d.join("ld.lld").is_file()) else {
+        println!(
+            "cargo:warning=rust-lld not found in the toolchain: linking with the default linker, without the hot-code order (more resident pages)"
+        );
+        return;
+    };
+    let order = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
+        .join("link/hot.order");
+    for arg in [
+        "-fuse-ld=lld".to_string(),
+        format!("-B{}", gcc_ld.display()),
+        "-Wl,--icf=all".to_string(),
+        format!("-Wl,--symbol-ordering-file={}", order.display()),
+        "-Wl,--no-warn-symbol-ordering".to_string(),
+    ] {
+        println!("cargo:rustc-link-arg-bins={arg}");
+    }
 }
 
 #[cfg(feature = "regen-bindings")]

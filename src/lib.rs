@@ -23,6 +23,7 @@ pub mod mad_worker;
 pub mod merge;
 pub mod metrics;
 pub mod model;
+pub mod resident;
 pub mod snapshot;
 pub mod sources;
 pub mod sys;

@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. A module may import its own layer's modules (without a
 /// cycle) and every layer below it, never one above.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("kernel ABI and time", &["sys", "clock"]),
+    (
+        "kernel ABI, time, the process's own pages",
+        &["sys", "clock", "resident"],
+    ),
     ("model: the reading and the snapshot schema", &["model"]),
     ("sources: one kernel interface each", &["sources"]),
     (

@@ -339,3 +339,35 @@ fn leftover_temporary_files_are_removed_at_start() {
         "{left:?}"
     );
 }
+
+/// The executable's pages the loop no longer runs are unmapped after the
+/// second cycle and again after a reload (src/resident.rs), each time some.
+#[test]
+fn the_executables_unused_pages_are_released_after_start_and_after_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = start(&mut command(&[
+        ("RDMA_MON_GENERAL__LOG_LEVEL", "debug"),
+        (
+            "RDMA_MON_GENERAL__SNAPSHOT_DIR",
+            dir.path().to_str().unwrap(),
+        ),
+    ]));
+    let released = |line: String| -> u64 {
+        let kib = line
+            .split("unmapped ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next());
+        kib.and_then(|n| n.parse().ok()).unwrap_or(0)
+    };
+    let first = released(agent.line("KiB of the executable's pages"));
+    agent.signal(libc::SIGHUP);
+    agent.line("configuration reloaded");
+    let again = released(agent.line("KiB of the executable's pages"));
+    agent.signal(libc::SIGTERM);
+    let (status, lines) = agent.finish();
+    assert_eq!(status.code(), Some(0), "{lines:#?}");
+    assert!(
+        first > 0 && again > 0,
+        "released {first} KiB, then {again} KiB"
+    );
+}
