@@ -115,7 +115,14 @@ impl Agent {
 
     /// Runs one cycle and publishes its metrics and snapshot.
     pub fn cycle(&mut self) -> Arc<SnapshotDoc> {
-        let started = Instant::now();
+        self.cycle_at(Instant::now()).0
+    }
+
+    /// [`Agent::cycle`] begun at `started` (the loop's clock read); also
+    /// returns when it ended. The clock is read at the start, at the wall
+    /// time, around the collectors and at the end: where it has no vDSO
+    /// read (hpet) each read is a syscall.
+    fn cycle_at(&mut self, started: Instant) -> (Arc<SnapshotDoc>, Instant) {
         let wall = SystemTime::now();
         let mad = self.mad.load_full();
         let mut reading = self.sources.read(started, mad.clone());
@@ -187,7 +194,8 @@ impl Agent {
         if let Some(e) = &self.events {
             e.export(&mut out);
         }
-        self.stats.last_cycle_seconds = started.elapsed().as_secs_f64();
+        let ended = Instant::now();
+        self.stats.last_cycle_seconds = ended.duration_since(started).as_secs_f64();
 
         let doc = Arc::new(SnapshotDoc::new(snapshot, statuses, findings));
         self.published.publish(out.finish(), doc.clone());
@@ -195,7 +203,7 @@ impl Agent {
             ai.offer(doc.clone(), news);
         }
         self.prev = Some((reading.node, started));
-        doc
+        (doc, ended)
     }
 
     /// The derived state of this cycle: deltas, rates and flags against the

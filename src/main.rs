@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, TrySendError};
 use std::time::Duration;
 
 use rdma_monitor::agent::{Agent, Control};
+use rdma_monitor::clock;
 use rdma_monitor::config::{Config, LogLevel, escape};
 use rdma_monitor::exporters::web_config::{self, WebConfigSource};
 use rdma_monitor::exporters::{Published, prometheus};
@@ -375,7 +376,7 @@ struct Reload {
     web: Option<Arc<WebConfigSource>>,
 }
 
-fn spawn_signal_thread(reload: Reload, control: SyncSender<Control>) -> std::io::Result<()> {
+fn spawn_signal_thread(reload: Reload, control: clock::Sender<Control>) -> std::io::Result<()> {
     use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
     let mut signals = signal_hook::iterator::Signals::new([
         SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM,
@@ -434,7 +435,7 @@ fn spawn_signal_thread(reload: Reload, control: SyncSender<Control>) -> std::io:
     Ok(())
 }
 
-fn reload_worker(reload: Reload, requests: &Receiver<()>, control: &SyncSender<Control>) {
+fn reload_worker(reload: Reload, requests: &Receiver<()>, control: &clock::Sender<Control>) {
     while requests.recv().is_ok() {
         let loaded = Config::load(reload.config.as_deref(), std::env::vars())
             .map(|mut c| {
@@ -461,7 +462,7 @@ fn reload_worker(reload: Reload, requests: &Receiver<()>, control: &SyncSender<C
 fn run(config: Config, reload: Reload, published: Arc<Published>) -> ExitCode {
     let web = reload.web.clone();
     // Bounded: a flood of signals while the loop is busy cannot grow it.
-    let (control_tx, control_rx) = std::sync::mpsc::sync_channel(64);
+    let (control_tx, control_rx) = clock::channel(64);
     if let Err(e) = spawn_signal_thread(reload, control_tx) {
         eprintln!("rdma-monitor: cannot install signal handlers: {e}");
         return ExitCode::from(1);

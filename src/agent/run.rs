@@ -63,7 +63,7 @@ impl Agent {
 
     /// Cycles until told to stop: every `poll_interval`, a snapshot file
     /// every `snapshot_interval`, and a last snapshot on the way out.
-    pub fn run(&mut self, control: &std::sync::mpsc::Receiver<Control>) {
+    pub fn run(&mut self, control: &crate::clock::Receiver<Control>) {
         // Temporary files of a write cut short by a crash.
         self.writer.remove_leftovers();
         let poll = self.config.poll_interval();
@@ -74,11 +74,13 @@ impl Agent {
         loop {
             // The clock is read once per step (a syscall where the
             // clocksource has no vDSO): a cycle and a snapshot write take
-            // milliseconds, the schedule is in seconds.
+            // milliseconds, the schedule is in seconds. A cycle begins at
+            // this read and tells when it ended.
             let mut now = Instant::now();
             if now >= next_cycle {
-                last = Some(self.cycle());
-                now = Instant::now();
+                let (doc, ended) = self.cycle_at(now);
+                last = Some(doc);
+                now = ended;
                 // Fixed cadence; after a stall, skip missed cycles instead of bursting.
                 next_cycle = crate::clock::after(next_cycle, poll);
                 if next_cycle <= now {
