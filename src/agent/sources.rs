@@ -23,6 +23,9 @@ use crate::sources::sysfs::SysfsSource;
 
 /// One kernel interface as the loop sees it.
 pub trait Source: Send {
+    /// Reads what the sources before it in the table need this cycle,
+    /// before any of them polls (the link dump: the RDMA ports' rate rule).
+    fn prepare(&mut self, _cycle: &mut Reading) {}
     /// Reads this source's part of the cycle into `cycle.node`.
     fn poll(&mut self, cycle: &mut Reading);
     /// Adds what the last `poll` cost, and this source's totals, to the accounts.
@@ -69,6 +72,9 @@ pub struct Reading {
     pub mad: Option<Arc<MadView>>,
     /// The latest resource dumps grouped by consumer, when attribution is on.
     pub consumers: Option<Arc<Attribution>>,
+    /// (ifindex, carrier changes) of the links whose count tells a speed
+    /// change, from this cycle's link dump (when the netdev source runs).
+    pub carriers: Option<Vec<(u32, u32)>>,
 }
 
 /// What reading the sources cost: the snapshot's `sources` (with this
@@ -102,7 +108,11 @@ impl Table {
             node: NodeReading::default(),
             mad,
             consumers: None,
+            carriers: None,
         };
+        for s in &mut self.sources {
+            s.prepare(&mut cycle);
+        }
         for s in &mut self.sources {
             s.poll(&mut cycle);
         }
@@ -244,6 +254,21 @@ impl Source for Rdma {
         if let Some(view) = &cycle.mad {
             merge::covered_by_mad(view, &mut covered);
         }
+        // Each port's netdev as netlink names it this cycle, with its carrier count.
+        for (d, p) in nl_reading
+            .iter()
+            .flat_map(|r| &r.devices)
+            .flat_map(|d| d.ports.iter().map(move |p| (d, p)))
+        {
+            let carrier = cycle
+                .carriers
+                .iter()
+                .flatten()
+                .find(|c| Some(c.0) == p.port.netdev_index);
+            if let Some(&c) = carrier {
+                covered.set_carrier(&d.device.name, p.port.port, c);
+            }
+        }
         let mut reading = self.sysfs.poll_covered(now, &covered);
         if let Some(mut nl) = nl_reading {
             for e in nl.errors.drain(..) {
@@ -360,6 +385,11 @@ impl Netdev {
 }
 
 impl Source for Netdev {
+    fn prepare(&mut self, cycle: &mut Reading) {
+        self.before = self.source.stats;
+        cycle.carriers = Some(self.source.dump_links());
+    }
+
     fn poll(&mut self, cycle: &mut Reading) {
         let mut names: Vec<String> = cycle
             .node
@@ -370,7 +400,6 @@ impl Source for Netdev {
             .collect();
         names.sort();
         names.dedup();
-        self.before = self.source.stats;
         cycle.node.netdevs = self.source.poll(&names, cycle.now);
         self.netdevs = names.len() as u64;
     }

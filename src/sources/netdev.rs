@@ -56,6 +56,8 @@ pub struct NetdevSource<E: EthtoolIo = Socket> {
     /// Where each request's replies lie in `nl_replies` (seq, start, end),
     /// sorted by seq: found without walking the whole buffer per request.
     nl_index: Vec<(u32, usize, usize)>,
+    /// This cycle's link dump when made ahead of `poll` ([`NetdevSource::dump_links`]).
+    dumped: Option<Result<HashMap<String, Link>, String>>,
     pub stats: NetdevStats,
 }
 
@@ -116,6 +118,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
             nl_batch: Vec::new(),
             nl_replies: Vec::new(),
             nl_index: Vec::new(),
+            dumped: None,
             stats: NetdevStats::default(),
         }
     }
@@ -215,17 +218,10 @@ impl<E: EthtoolIo> NetdevSource<E> {
             self.last_rescan = Some(now);
             self.rescan_genl();
         }
-        let mut links: HashMap<String, Link> = HashMap::new();
-        let mut link_error = None;
-        if let Some(route) = &mut self.route {
-            self.seq = self.seq.wrapping_add(1);
-            self.stats.netlink_round_trips += 1;
-            match rtnetlink::links_into(route, self.seq, &mut self.nl_replies) {
-                Ok(all) => links = all.into_iter().map(|l| (l.name.clone(), l)).collect(),
-                Err(e) => link_error = Some(e.to_string()),
-            }
-            let _ = route.stats();
-        }
+        let (mut links, link_error) = match self.dumped.take().unwrap_or_else(|| self.link_dump()) {
+            Ok(links) => (links, None),
+            Err(e) => (HashMap::new(), Some(e)),
+        };
         let mut errors: Vec<Vec<String>> = Vec::with_capacity(names.len());
         for name in names {
             let mut e = Vec::new();
@@ -284,6 +280,37 @@ impl<E: EthtoolIo> NetdevSource<E> {
 }
 
 impl<E: EthtoolIo> NetdevSource<E> {
+    /// Every link of the node, by name (one rtnetlink dump; none without the socket).
+    fn link_dump(&mut self) -> Result<HashMap<String, Link>, String> {
+        let Some(route) = &mut self.route else {
+            return Ok(HashMap::new());
+        };
+        self.seq = self.seq.wrapping_add(1);
+        self.stats.netlink_round_trips += 1;
+        rtnetlink::links_into(route, self.seq, &mut self.nl_replies)
+            .map(|all| all.into_iter().map(|l| (l.name.clone(), l)).collect())
+            .map_err(|e| e.to_string())
+    }
+
+    /// This cycle's link dump, made before the RDMA sources read (the next
+    /// `poll` uses it): each link's (ifindex, carrier changes) where that
+    /// count tells a speed change ([`Link::speed_follows_carrier`]). A
+    /// RoCE port's rate is its netdev's speed (`ib_get_eth_speed`): it is
+    /// read again when the count moved (`sysfs`'s rate rule).
+    pub fn dump_links(&mut self) -> Vec<(u32, u32)> {
+        let dump = self.link_dump();
+        let carriers = match &dump {
+            Ok(links) => links
+                .values()
+                .filter(|l| l.speed_follows_carrier)
+                .filter_map(|l| Some((u32::try_from(l.index).ok()?, l.carrier_changes?)))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        self.dumped = Some(dump);
+        carriers
+    }
+
     /// Family ids and the devlink device list, at rescans.
     fn rescan_genl(&mut self) {
         let Some(g) = &mut self.genl else { return };

@@ -69,6 +69,7 @@ pub fn decode_link(payload: &[u8]) -> Result<Link, WireError> {
     })?;
     let mut link = Link {
         index: i32::from_ne_bytes(head[4..8].try_into().expect("4 bytes")),
+        speed_follows_carrier: true,
         ..Link::default()
     };
     for a in wire::attrs(&payload[IFINFOMSG..]) {
@@ -85,6 +86,16 @@ pub fn decode_link(payload: &[u8]) -> Result<Link, WireError> {
             sys::IFLA_CARRIER_CHANGES => link.carrier_changes = skip(a.u32()),
             sys::IFLA_CARRIER_UP_COUNT => link.carrier_up_count = skip(a.u32()),
             sys::IFLA_CARRIER_DOWN_COUNT => link.carrier_down_count = skip(a.u32()),
+            // rtnl_link_info_fill: the kind of a link made by rtnl_link_ops
+            // (bond, vlan, veth, ...); a hardware driver's link has none.
+            sys::IFLA_LINKINFO => {
+                let kind = a
+                    .nested()
+                    .filter_map(Result::ok)
+                    .find(|i| u32::from(i.kind) == sys::IFLA_INFO_KIND)
+                    .and_then(|i| i.str().ok());
+                link.speed_follows_carrier = matches!(kind, None | Some("veth"));
+            }
             sys::IFLA_STATS64 => {
                 // Older kernels send fewer fields, newer ones more: take what
                 // is there, but only whole u64 fields.
@@ -189,7 +200,29 @@ mod tests {
         assert_eq!(l.stats64[2], ("rx_bytes", 3));
         assert_eq!(l.stats64.len(), 25);
         assert_eq!(links[1].stats64.len(), 23);
+        assert!(
+            links[0].speed_follows_carrier,
+            "no IFLA_LINKINFO: a hardware driver's link"
+        );
         assert!(decode_link(&[0; 8]).is_err());
+    }
+
+    /// A bond's speed is the sum of its lower links' (bond_ethtool_get_link_ksettings):
+    /// it changes while the bond's own carrier stays, so its carrier count
+    /// cannot tell a speed change. veth's speed is fixed.
+    #[test]
+    fn a_stacked_link_does_not_tell_its_speed_by_its_carrier() {
+        let with_kind = |kind: &str| {
+            let mut payload = vec![0u8; IFINFOMSG];
+            let info = MessageBuilder::new(0, 0, 0)
+                .nested(sys::IFLA_LINKINFO, |b| b.string(sys::IFLA_INFO_KIND, kind))
+                .finish();
+            payload.extend_from_slice(&info[16..]);
+            decode_link(&payload).unwrap().speed_follows_carrier
+        };
+        assert!(!with_kind("bond"));
+        assert!(!with_kind("vlan"));
+        assert!(with_kind("veth"));
     }
 
     /// IFLA_MTU (u32) in 8 bytes, IFLA_OPERSTATE (u8) in 4, a name without
@@ -300,6 +333,18 @@ mod recorded {
                     l.name
                 );
             }
+        }
+        // IFLA_LINKINFO's kind, as `ip -d` shows it: veth's speed is fixed,
+        // lo has no kind; dummy's speed is not its own carrier's to tell.
+        for d in ip_json("ip-link-details.json") {
+            let l = links.iter().find(|l| l.name == d["ifname"]).unwrap();
+            let kind = d["linkinfo"]["info_kind"].as_str();
+            assert_eq!(
+                l.speed_follows_carrier,
+                matches!(kind, None | Some("veth")),
+                "{} ({kind:?})",
+                l.name
+            );
         }
         let veth0 = links.iter().find(|l| l.name == "veth0").unwrap();
         assert!(

@@ -43,6 +43,9 @@ pub struct Covered {
     ports: Vec<(String, u32, u8)>,
     /// Ports whose PMA counters (`counters/`) were read by MAD.
     pma: Vec<(String, u32)>,
+    /// Ports whose netdev (as netlink named it this cycle) tells a speed
+    /// change by its carrier count: (device, port, (ifindex, carrier changes)).
+    carriers: Vec<(String, u32, (u32, u32))>,
     /// Every RDMA device the kernel listed this cycle (the filter applied),
     /// by name and kernel index, when another source listed them completely
     /// (RDMA netlink's device dump).
@@ -59,6 +62,17 @@ impl Covered {
     /// `state`: the port state the other source read this cycle.
     pub fn insert(&mut self, device: &str, port: u32, state: u8) {
         self.ports.push((device.to_string(), port, state));
+    }
+    /// The port's netdev this cycle, (ifindex, carrier changes), where that
+    /// count tells a speed change (the rtnetlink link dump made before sysfs).
+    pub fn set_carrier(&mut self, device: &str, port: u32, carrier: (u32, u32)) {
+        self.carriers.push((device.to_string(), port, carrier));
+    }
+    fn carrier_of(&self, device: &str, port: u32) -> Option<(u32, u32)> {
+        self.carriers
+            .iter()
+            .find(|(d, p, _)| d == device && *p == port)
+            .map(|(.., c)| *c)
     }
     pub fn covers(&self, device: &str, port: u32) -> bool {
         self.state_of(device, port).is_some()
@@ -154,8 +168,8 @@ struct PortHandle {
     unsupported: Vec<Arc<str>>,
     unsupported_seen: usize,
     /// The rate read while netlink covered the port, with the port state
-    /// and `link_downed` at that read; handles are rebuilt at each rescan.
-    last_rate: Option<(u8, u64, Rate)>,
+    /// and what tells a retrain at that read; handles are rebuilt at each rescan.
+    last_rate: Option<(u8, Retrain, Rate)>,
 }
 
 #[derive(Debug)]
@@ -836,6 +850,28 @@ fn link_downed(counters: &[Counter]) -> Option<u64> {
         .map(|c| c.value)
 }
 
+/// What tells that a port's link trained again (its rate can change only
+/// then): the PMA `link_downed` counter while readable and unsaturated (8
+/// bits in PortCounters, stuck at 255), and for a RoCE port the carrier
+/// count of its netdev (whose speed the rate is: `ib_get_eth_speed`), with
+/// the netdev's ifindex (a port bound to another netdev differs too).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Retrain {
+    link_downed: Option<u64>,
+    carrier: Option<(u32, u32)>,
+}
+
+impl Retrain {
+    /// `None` when nothing tells: the rate is read every cycle.
+    fn of(counters: &[Counter], carrier: Option<(u32, u32)>) -> Option<Retrain> {
+        let link_downed = link_downed(counters).filter(|&d| d < 255);
+        (link_downed.is_some() || carrier.is_some()).then_some(Retrain {
+            link_downed,
+            carrier,
+        })
+    }
+}
+
 fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> DeviceReading {
     let hw_counters = read_counters(&mut dev.hw_counters, r);
     let mut ports = Vec::with_capacity(dev.ports.len());
@@ -859,25 +895,28 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> Dev
         } else {
             read_counters(&mut p.counters, r)
         };
+        // The netdev's speed is the rate of an Ethernet (RoCE) port only.
+        let carrier = covered
+            .carrier_of(&dev.info.name, p.port)
+            .filter(|_| p.info.link_layer.as_deref() == Some("Ethernet"));
+        let retrain = Retrain::of(&counters, carrier);
         let rate = match (covered.state_of(&dev.info.name, p.port), &p.last_rate) {
             // A link's rate changes when it trains again, which counts in
-            // link_downed even when two polls both see it active: while the
-            // state netlink read and a readable, unsaturated link_downed
-            // (8 bits in PortCounters, stuck at 255) stay as when `rate` was
-            // read, the rate stands — a pread per port a cycle saved, and
-            // for mlx5 a firmware query. Ports without link_downed (rxe,
-            // MAD-covered) read it every cycle.
-            (Some(state), Some((at_state, at_downed, rate)))
-                if *at_state == state && Some(*at_downed) == link_downed(&counters) =>
+            // link_downed and moves the netdev's carrier even when two polls
+            // both see it active: while the state netlink read and what
+            // tells a retrain ([`Retrain`]) stay as when `rate` was read, the
+            // rate stands — a pread per port a cycle saved, and for mlx5 a
+            // firmware query. Ports with nothing to tell (no link_downed, no
+            // netdev whose carrier tells its speed) read it every cycle.
+            (Some(state), Some((at_state, at_retrain, rate)))
+                if *at_state == state && Some(*at_retrain) == retrain =>
             {
                 Some(rate.clone())
             }
             (state, _) => {
                 let rate = r.read(&p.dir, &mut p.rate, parse::parse_rate);
-                p.last_rate = match (state, link_downed(&counters), &rate) {
-                    (Some(s), Some(downed), Some(rate)) if downed < 255 => {
-                        Some((s, downed, rate.clone()))
-                    }
+                p.last_rate = match (state, retrain, &rate) {
+                    (Some(s), Some(retrain), Some(rate)) => Some((s, retrain, rate.clone())),
                     _ => None,
                 };
                 rate
