@@ -198,7 +198,7 @@ impl Agent {
         self.stats.last_cycle_seconds = ended.duration_since(started).as_secs_f64();
 
         let doc = Arc::new(SnapshotDoc::new(snapshot, statuses, findings));
-        self.published.publish(out.finish(), doc.clone());
+        self.published.publish(out.finish(), doc.clone(), ended);
         if let Some(ai) = &self.ai {
             ai.offer(doc.clone(), news);
         }
