@@ -57,8 +57,21 @@ pub struct NetdevSource<E: EthtoolIo = Socket> {
     /// sorted by seq: found without walking the whole buffer per request.
     nl_index: Vec<(u32, usize, usize)>,
     /// This cycle's link dump when made ahead of `poll` ([`NetdevSource::dump_links`]).
-    dumped: Option<Result<HashMap<String, Link>, String>>,
+    dumped: Option<LinkDump>,
+    /// The watched netdevs' links of this cycle, by the index of their
+    /// name; the storage is kept from cycle to cycle.
+    links: Vec<Option<Link>>,
     pub stats: NetdevStats,
+}
+
+/// A cycle's link dump, its replies in `nl_replies` until the ethtool batch.
+enum LinkDump {
+    /// No rtnetlink socket: no links, and no error either.
+    NoSocket,
+    Failed(String),
+    Received {
+        seq: u32,
+    },
 }
 
 /// The seqs of one netdev's ethtool netlink requests in a cycle's batch:
@@ -119,6 +132,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
             nl_replies: Vec::new(),
             nl_index: Vec::new(),
             dumped: None,
+            links: Vec::new(),
             stats: NetdevStats::default(),
         }
     }
@@ -218,10 +232,8 @@ impl<E: EthtoolIo> NetdevSource<E> {
             self.last_rescan = Some(now);
             self.rescan_genl();
         }
-        let (mut links, link_error) = match self.dumped.take().unwrap_or_else(|| self.link_dump()) {
-            Ok(links) => (links, None),
-            Err(e) => (HashMap::new(), Some(e)),
-        };
+        // Before the ethtool batch: its replies go where the dump's are.
+        let link_error = self.watched_links(names);
         let mut errors: Vec<Vec<String>> = Vec::with_capacity(names.len());
         for name in names {
             let mut e = Vec::new();
@@ -236,7 +248,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
         }
         let asked = self.ask_ethtool_nl(names, &mut errors);
         let mut out = Vec::with_capacity(names.len());
-        for ((name, mut errors), asked) in names.iter().zip(errors).zip(asked) {
+        for (i, ((name, mut errors), asked)) in names.iter().zip(errors).zip(asked).enumerate() {
             let count = asked.stat_count.and_then(|seq| self.stat_count_answer(seq));
             let cached = self.cache.get_mut(name).expect("inserted above");
             let mut ethtool_stats = Vec::new();
@@ -264,7 +276,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
             let ethtool_nl = self.ethtool_nl_answer(name, &asked);
             out.push(NetdevReading {
                 name: name.clone(),
-                link: links.remove(name),
+                link: self.links[i].take(),
                 ethtool_stats,
                 ethtool_nl,
                 info,
@@ -280,16 +292,66 @@ impl<E: EthtoolIo> NetdevSource<E> {
 }
 
 impl<E: EthtoolIo> NetdevSource<E> {
-    /// Every link of the node, by name (one rtnetlink dump; none without the socket).
-    fn link_dump(&mut self) -> Result<HashMap<String, Link>, String> {
+    /// Every link of the node (one rtnetlink dump), received into
+    /// `nl_replies`; a reply that does not decode fails the dump.
+    fn link_dump(&mut self) -> LinkDump {
         let Some(route) = &mut self.route else {
-            return Ok(HashMap::new());
+            return LinkDump::NoSocket;
         };
         self.seq = self.seq.wrapping_add(1);
         self.stats.netlink_round_trips += 1;
-        rtnetlink::links_into(route, self.seq, &mut self.nl_replies)
-            .map(|all| all.into_iter().map(|l| (l.name.clone(), l)).collect())
-            .map_err(|e| e.to_string())
+        let seq = self.seq;
+        let received = route
+            .exchange(&rtnetlink::get_links(seq), &mut self.nl_replies)
+            .and_then(|()| self.each_link(seq, |_, _| {}));
+        match received {
+            Ok(()) => LinkDump::Received { seq },
+            Err(e) => LinkDump::Failed(e.to_string()),
+        }
+    }
+
+    /// Each link of the dump `seq` in `nl_replies`, with its payload.
+    fn each_link(
+        &self,
+        seq: u32,
+        mut f: impl FnMut(rtnetlink::LinkHead<'_>, &[u8]),
+    ) -> Result<(), crate::sources::netlink::NlError> {
+        const CMD: &str = "RTM_GETLINK";
+        crate::sources::netlink::for_each_reply(
+            &self.nl_replies,
+            seq,
+            sys::RTM_NEWLINK as u16,
+            CMD,
+            |p| {
+                let head = rtnetlink::link_head(p).map_err(|source| {
+                    crate::sources::netlink::NlError::Wire { cmd: CMD, source }
+                })?;
+                f(head, p);
+                Ok(())
+            },
+        )
+    }
+
+    /// This cycle's links of `names` (decoded from the dump, which is made
+    /// now unless `dump_links` made it) into `links`; the dump's error.
+    fn watched_links(&mut self, names: &[String]) -> Option<String> {
+        let mut links = std::mem::take(&mut self.links);
+        links.clear();
+        links.resize_with(names.len(), || None);
+        let error = match self.dumped.take().unwrap_or_else(|| self.link_dump()) {
+            LinkDump::NoSocket => None,
+            LinkDump::Failed(e) => Some(e),
+            LinkDump::Received { seq } => {
+                let _ = self.each_link(seq, |head, payload| {
+                    if let Some(i) = names.iter().position(|n| *n == head.name) {
+                        links[i] = rtnetlink::decode_link(payload).ok();
+                    }
+                });
+                None
+            }
+        };
+        self.links = links;
+        error
     }
 
     /// This cycle's link dump, made before the RDMA sources read (the next
@@ -299,14 +361,19 @@ impl<E: EthtoolIo> NetdevSource<E> {
     /// read again when the count moved (`sysfs`'s rate rule).
     pub fn dump_links(&mut self) -> Vec<(u32, u32)> {
         let dump = self.link_dump();
-        let carriers = match &dump {
-            Ok(links) => links
-                .values()
-                .filter(|l| l.speed_follows_carrier)
-                .filter_map(|l| Some((u32::try_from(l.index).ok()?, l.carrier_changes?)))
-                .collect(),
-            Err(_) => Vec::new(),
-        };
+        // One allocation, however many links the node has.
+        let mut carriers = Vec::with_capacity(wire::frames(&self.nl_replies).count());
+        if let LinkDump::Received { seq } = dump {
+            let _ = self.each_link(seq, |head, _| {
+                if let (true, Ok(index), Some(changes)) = (
+                    head.speed_follows_carrier,
+                    u32::try_from(head.index),
+                    head.carrier_changes,
+                ) {
+                    carriers.push((index, changes));
+                }
+            });
+        }
         self.dumped = Some(dump);
         carriers
     }

@@ -61,16 +61,29 @@ pub fn get_links(seq: u32) -> Vec<u8> {
     .finish()
 }
 
-pub fn decode_link(payload: &[u8]) -> Result<Link, WireError> {
+/// What one RTM_NEWLINK says of the link's name, index and carrier, read
+/// without allocating: a dump of every link of the node is walked for these,
+/// and [`decode_link`] decodes only the links that are watched.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkHead<'a> {
+    pub index: i32,
+    pub name: &'a str,
+    pub carrier_changes: Option<u32>,
+    /// See [`Link::speed_follows_carrier`].
+    pub speed_follows_carrier: bool,
+}
+
+pub fn link_head(payload: &[u8]) -> Result<LinkHead<'_>, WireError> {
     let head = payload.get(..IFINFOMSG).ok_or(WireError::Truncated {
         what: "ifinfomsg",
         need: IFINFOMSG,
         have: payload.len(),
     })?;
-    let mut link = Link {
+    let mut h = LinkHead {
         index: i32::from_ne_bytes(head[4..8].try_into().expect("4 bytes")),
+        name: "",
+        carrier_changes: None,
         speed_follows_carrier: true,
-        ..Link::default()
     };
     for a in wire::attrs(&payload[IFINFOMSG..]) {
         let a = a?;
@@ -78,14 +91,10 @@ pub fn decode_link(payload: &[u8]) -> Result<Link, WireError> {
             // Types as rtnl_fill_ifinfo puts them (ifla_policy in net/core/rtnetlink.c).
             sys::IFLA_IFNAME => {
                 if let Some(n) = skip(a.str()) {
-                    link.name = n.to_string();
+                    h.name = n;
                 }
             }
-            sys::IFLA_MTU => link.mtu = skip(a.u32()),
-            sys::IFLA_OPERSTATE => link.operstate = skip(a.u8()),
-            sys::IFLA_CARRIER_CHANGES => link.carrier_changes = skip(a.u32()),
-            sys::IFLA_CARRIER_UP_COUNT => link.carrier_up_count = skip(a.u32()),
-            sys::IFLA_CARRIER_DOWN_COUNT => link.carrier_down_count = skip(a.u32()),
+            sys::IFLA_CARRIER_CHANGES => h.carrier_changes = skip(a.u32()),
             // rtnl_link_info_fill: the kind of a link made by rtnl_link_ops
             // (bond, vlan, veth, ...); a hardware driver's link has none.
             sys::IFLA_LINKINFO => {
@@ -94,8 +103,30 @@ pub fn decode_link(payload: &[u8]) -> Result<Link, WireError> {
                     .filter_map(Result::ok)
                     .find(|i| u32::from(i.kind) == sys::IFLA_INFO_KIND)
                     .and_then(|i| i.str().ok());
-                link.speed_follows_carrier = matches!(kind, None | Some("veth"));
+                h.speed_follows_carrier = matches!(kind, None | Some("veth"));
             }
+            _ => {}
+        }
+    }
+    Ok(h)
+}
+
+pub fn decode_link(payload: &[u8]) -> Result<Link, WireError> {
+    let h = link_head(payload)?;
+    let mut link = Link {
+        index: h.index,
+        name: h.name.to_string(),
+        carrier_changes: h.carrier_changes,
+        speed_follows_carrier: h.speed_follows_carrier,
+        ..Link::default()
+    };
+    for a in wire::attrs(&payload[IFINFOMSG..]) {
+        let a = a?;
+        match u32::from(a.kind) {
+            sys::IFLA_MTU => link.mtu = skip(a.u32()),
+            sys::IFLA_OPERSTATE => link.operstate = skip(a.u8()),
+            sys::IFLA_CARRIER_UP_COUNT => link.carrier_up_count = skip(a.u32()),
+            sys::IFLA_CARRIER_DOWN_COUNT => link.carrier_down_count = skip(a.u32()),
             sys::IFLA_STATS64 => {
                 // Older kernels send fewer fields, newer ones more: take what
                 // is there, but only whole u64 fields.
