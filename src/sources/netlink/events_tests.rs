@@ -165,3 +165,65 @@ fn monitor_events_need_6_12() {
     assert_eq!(monitor_absent("mainline"), None);
     assert_eq!(monitor_absent(""), None);
 }
+
+/// The reader sleeps in poll(2) until an event or its listener's drop: it
+/// does not wake each second to look at a stop flag (a syscall a second for
+/// nothing), and it ends at once when dropped. In a network namespace of
+/// the test's own thread (root needed), where no link changes.
+#[test]
+fn an_idle_reader_sleeps_until_its_listener_is_dropped() {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("*** SKIPPED: not root ***");
+        return;
+    }
+    // SAFETY: unshare takes no pointers; CLONE_NEWNET moves this thread only
+    // (the test's own, and the reader it spawns) into a new network namespace.
+    assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    let s = Multicast::open(libc::NETLINK_ROUTE).unwrap();
+    s.join(libc::RTNLGRP_LINK).unwrap();
+    let l = Listener::spawn("evtest-idle", s, |_, _, _| None::<Result<LinkEvent, _>>).unwrap();
+    let task = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .find(|e| {
+                std::fs::read_to_string(e.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "evtest-idle")
+            })
+            .map(|e| e.path())
+    };
+    let wakes = |t: &std::path::Path| {
+        let status = std::fs::read_to_string(t.join("status")).unwrap();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("voluntary_ctxt_switches:"))
+            .unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let mut t = None;
+    for _ in 0..500 {
+        t = task();
+        if t.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let t = t.expect("reader thread");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let before = wakes(&t);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(wakes(&t), before, "the idle reader woke");
+    drop(l);
+    for _ in 0..500 {
+        if !t.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the reader of a dropped listener still runs");
+}
