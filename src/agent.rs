@@ -119,10 +119,12 @@ impl Agent {
     }
 
     /// [`Agent::cycle`] begun at `started` (the loop's clock read); also
-    /// returns when it ended. The clock is read at the start, at the wall
-    /// time, around the collectors and at the end: where it has no vDSO
-    /// read (hpet) each read is a syscall.
+    /// returns when it ended. The clock is read at the start, for the wall
+    /// time and after the collectors (the cycle's end is told from there by
+    /// the cycle counter): where it has no vDSO read (hpet) each read is a
+    /// syscall.
     fn cycle_at(&mut self, started: Instant) -> (Arc<SnapshotDoc>, Instant) {
+        let mark = collect::Mark::at(started);
         let wall = SystemTime::now();
         let mad = self.mad.load_full();
         let mut reading = self.sources.read(started, mad.clone());
@@ -170,7 +172,7 @@ impl Agent {
             known: Default::default(),
         };
         let mut out = self.published.metrics.builder();
-        let statuses = self.collectors.run(&cycle, &self.failures, &mut out);
+        let (statuses, clocked) = self.collectors.run(&cycle, &self.failures, &mut out, mark);
         let report = SelfReport {
             statuses: &statuses,
             collector_errors: &self.collectors.errors_total,
@@ -194,7 +196,7 @@ impl Agent {
         if let Some(e) = &self.events {
             e.export(&mut out);
         }
-        let ended = Instant::now();
+        let ended = clocked.now();
         self.stats.last_cycle_seconds = ended.duration_since(started).as_secs_f64();
 
         let doc = Arc::new(SnapshotDoc::new(snapshot, statuses, findings));

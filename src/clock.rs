@@ -3,6 +3,7 @@
 //! deadline in the agent is made here instead.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -32,9 +33,10 @@ pub fn unix_ms(t: std::time::SystemTime) -> u64 {
 }
 
 /// A bounded queue from other threads to the loop whose timed wait reads
-/// the clock once (the futex deadline). `std::sync::mpsc`'s `recv_timeout`
-/// reads it four to six times a wait, and where the clocksource has no vDSO
-/// read (hpet, often under virtualisation) each read is a syscall.
+/// no clock (a futex wait with a relative timeout). `std::sync::mpsc`'s
+/// `recv_timeout` reads it four to six times a wait, and where the
+/// clocksource has no vDSO read (hpet, often under virtualisation) each
+/// read is a syscall.
 pub fn channel<T>(bound: usize) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
@@ -43,7 +45,7 @@ pub fn channel<T>(bound: usize) -> (Sender<T>, Receiver<T>) {
             receiver: true,
         }),
         bound: bound.max(1),
-        filled: Condvar::new(),
+        signal: AtomicU32::new(0),
         emptied: Condvar::new(),
     });
     (Sender(shared.clone()), Receiver(shared))
@@ -52,8 +54,9 @@ pub fn channel<T>(bound: usize) -> (Sender<T>, Receiver<T>) {
 struct Shared<T> {
     state: Mutex<State<T>>,
     bound: usize,
-    /// Signalled when a message arrives or the last sender goes.
-    filled: Condvar,
+    /// Moved on when a message arrives or the last sender goes: the word
+    /// the receiver's futex waits on.
+    signal: AtomicU32,
     /// Signalled when a message is taken or the receiver goes.
     emptied: Condvar,
 }
@@ -65,6 +68,12 @@ struct State<T> {
 }
 
 impl<T> Shared<T> {
+    /// Tells the receiver (after the change is made, under the lock or not).
+    fn signal(&self) {
+        self.signal.fetch_add(1, Ordering::Release);
+        futex_wake(&self.signal);
+    }
+
     /// The state; a thread that panicked holding it left it consistent
     /// (every change is a single push, pop or count).
     fn lock(&self) -> MutexGuard<'_, State<T>> {
@@ -85,7 +94,8 @@ impl<T> Sender<T> {
             return Err(TrySendError::Full(msg));
         }
         s.queue.push_back(msg);
-        self.0.filled.notify_one();
+        drop(s);
+        self.0.signal();
         Ok(())
     }
 
@@ -99,7 +109,8 @@ impl<T> Sender<T> {
             return Err(msg);
         }
         s.queue.push_back(msg);
-        self.0.filled.notify_one();
+        drop(s);
+        self.0.signal();
         Ok(())
     }
 }
@@ -116,7 +127,8 @@ impl<T> Drop for Sender<T> {
         let mut s = self.0.lock();
         s.senders -= 1;
         if s.senders == 0 {
-            self.0.filled.notify_all();
+            drop(s);
+            self.0.signal();
         }
     }
 }
@@ -129,13 +141,17 @@ impl<T> Receiver<T> {
     /// and waits again). `Disconnected` once every sender is gone and the
     /// queue is empty.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        let mut s = self.0.lock();
-        if s.queue.is_empty() && s.senders > 0 {
-            s = match self.0.filled.wait_timeout(s, timeout) {
-                Ok((s, _)) => s,
-                Err(e) => e.into_inner().0,
-            };
+        // Read before the queue is looked at: a message queued after the
+        // look has moved it on, and the wait returns at once.
+        let seen = self.0.signal.load(Ordering::Acquire);
+        let idle = {
+            let s = self.0.lock();
+            s.queue.is_empty() && s.senders > 0
+        };
+        if idle {
+            futex_wait(&self.0.signal, seen, timeout);
         }
+        let mut s = self.0.lock();
         match s.queue.pop_front() {
             Some(msg) => {
                 self.0.emptied.notify_one();
@@ -152,6 +168,41 @@ impl<T> Drop for Receiver<T> {
         self.0.lock().receiver = false;
         self.0.emptied.notify_all();
     }
+}
+
+/// Sleeps while `word` holds `seen`, at most `timeout` (FUTEX_WAIT takes a
+/// relative time: no clock is read here), or until [`futex_wake`]. Returns
+/// early on a signal or a spurious wake-up; the caller looks again.
+fn futex_wait(word: &AtomicU32, seen: u32, timeout: Duration) {
+    let t = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: timeout.subsec_nanos().into(),
+    };
+    // SAFETY: FUTEX_WAIT reads the aligned u32 behind `word` (alive for the
+    // call) and the timespec on this stack; it writes neither.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            seen,
+            &t as *const libc::timespec,
+        )
+    };
+}
+
+/// Wakes the thread waiting on `word` in [`futex_wait`], if any.
+fn futex_wake(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only uses the address of the u32 behind `word`
+    // (alive for the call) to find its waiters; it reads or writes no memory.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        )
+    };
 }
 
 #[cfg(test)]

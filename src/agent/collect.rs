@@ -22,8 +22,8 @@ pub struct Collectors {
     table: Vec<Registered>,
     /// Failed runs of each collector since start, in table order.
     pub errors_total: Vec<u64>,
-    /// The cycle counter at the start and at each collector's end, kept
-    /// from run to run.
+    /// The cycle counter at the cycle's start, at each collector's start
+    /// and at the end, kept from run to run.
     stamps: Vec<u64>,
 }
 
@@ -55,7 +55,7 @@ impl Collectors {
             .collect();
         Collectors {
             errors_total: vec![0; table.len()],
-            stamps: Vec::with_capacity(table.len() + 1),
+            stamps: Vec::with_capacity(table.len() + 2),
             table,
         }
     }
@@ -63,23 +63,26 @@ impl Collectors {
     /// Runs every collector; a collector whose inputs failed lately
     /// (`failures`) is reported failed even when it rendered.
     ///
-    /// The clock is read twice, at the start and at the end: where the
-    /// clocksource has no vDSO read (hpet, under virtualisation) each read
-    /// is a syscall, and the table has a dozen collectors. The measured span
-    /// is shared out by the CPU's cycle counter read at each collector's
-    /// end ([`ticks`]): the durations add up to the span, each in
-    /// proportion to the cycles its collector took.
+    /// The clock is read once, at the end: where the clocksource has no
+    /// vDSO read (hpet, under virtualisation) each read is a syscall, and
+    /// the table has a dozen collectors. The span measured from the cycle's
+    /// start (`from`, the loop's read) is shared out by the CPU's cycle
+    /// counter read at each collector's start ([`ticks`]): the part before
+    /// the collectors and each collector's add up to the span, each in
+    /// proportion to the cycles it took. The returned [`Clocked`] tells
+    /// later instants of the cycle by the same counter.
     pub fn run(
         &mut self,
         cycle: &Cycle,
         failures: &collectors::inputs::Failures,
         out: &mut Builder,
-    ) -> Vec<CollectorStatus> {
+        from: Mark,
+    ) -> (Vec<CollectorStatus>, Clocked) {
         let mut statuses = Vec::with_capacity(self.table.len());
-        let start = Instant::now();
         self.stamps.clear();
-        self.stamps.push(ticks(start));
+        self.stamps.push(from.ticks);
         for (c, errors_total) in self.table.iter_mut().zip(&mut self.errors_total) {
+            self.stamps.push(ticks(from.at));
             let result =
                 std::panic::catch_unwind(AssertUnwindSafe(|| c.collector.collect(cycle, out)));
             let error = match result {
@@ -95,7 +98,6 @@ impl Collectors {
                 }
                 None => c.failure.log_ok(&format!("collector {}", c.name)),
             }
-            self.stamps.push(ticks(start));
             statuses.push(CollectorStatus {
                 name: c.name,
                 success: error.is_none(),
@@ -103,11 +105,53 @@ impl Collectors {
                 error,
             });
         }
-        let span = start.elapsed();
-        for (status, share) in statuses.iter_mut().zip(apportion(span, &self.stamps)) {
+        let end = Mark::at(Instant::now());
+        self.stamps.push(end.ticks);
+        let span = end.at.duration_since(from.at);
+        // The first lap is the cycle's part before the collectors.
+        let shares = apportion(span, &self.stamps).skip(1);
+        for (status, share) in statuses.iter_mut().zip(shares) {
             status.duration_seconds = share.as_secs_f64();
         }
-        statuses
+        (statuses, Clocked { from, end })
+    }
+}
+
+/// A clock reading and the cycle counter read right after it.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    pub at: Instant,
+    ticks: u64,
+}
+
+impl Mark {
+    pub fn at(at: Instant) -> Mark {
+        Mark {
+            at,
+            ticks: ticks(at),
+        }
+    }
+}
+
+/// Two marks of one cycle: the cycle counter's rate between them in
+/// nanoseconds, measured in that cycle.
+#[derive(Debug, Clone, Copy)]
+pub struct Clocked {
+    from: Mark,
+    end: Mark,
+}
+
+impl Clocked {
+    /// Now, as the cycle counter tells it from the end mark at the rate
+    /// measured from `from` to the end, without a clock read: for the few
+    /// milliseconds after the collectors that end the cycle.
+    pub fn now(&self) -> Instant {
+        let span = self.end.at.duration_since(self.from.at).as_nanos();
+        let measured = u128::from(self.end.ticks.saturating_sub(self.from.ticks));
+        let since = u128::from(ticks(self.from.at).saturating_sub(self.end.ticks));
+        let ns = (span * since).checked_div(measured).unwrap_or(0);
+        let later = Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX));
+        crate::clock::after(self.end.at, later)
     }
 }
 
@@ -208,12 +252,17 @@ mod tests {
         let node = NodeReading::default();
         let snapshot = test_snapshot(&node);
         let before = Instant::now();
-        let statuses = c.run(
+        let (statuses, clocked) = c.run(
             &test_cycle(&node, &snapshot),
             &Default::default(),
             &mut Builder::new(),
+            Mark::at(before),
         );
         let spent = before.elapsed().as_secs_f64();
+        // Later instants of the cycle come from the cycle counter: never
+        // before the run's end, never past a clock read made after them.
+        let told = clocked.now();
+        assert!(told >= clocked.end.at && told <= Instant::now() + Duration::from_millis(1));
         let d: Vec<f64> = statuses.iter().map(|s| s.duration_seconds).collect();
         assert!(statuses.iter().all(|s| s.success));
         assert!(d[1] >= 0.050 && d[1] > d[0] && d[1] > d[2], "{d:?}");
