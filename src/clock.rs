@@ -175,7 +175,7 @@ impl<T> Drop for Receiver<T> {
 /// early on a signal or a spurious wake-up; the caller looks again.
 fn futex_wait(word: &AtomicU32, seen: u32, timeout: Duration) {
     let t = libc::timespec {
-        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_sec: timeout.as_secs().min(i32::MAX as u64) as _,
         tv_nsec: timeout.subsec_nanos().into(),
     };
     // SAFETY: FUTEX_WAIT reads the aligned u32 behind `word` (alive for the

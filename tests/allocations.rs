@@ -248,11 +248,15 @@ fn netdev_poll_allocates_for_watched_links_only() {
     let (alone, r) = allocations(&mut cycle);
     assert!(r[0].link.is_some(), "lo read: {:?}", r[0].errors);
     for i in 0..4 {
-        ip(&format!("link add rdmamon-v{i} type veth peer name rdmamon-p{i}"));
+        ip(&format!(
+            "link add rdmamon-v{i} type veth peer name rdmamon-p{i}"
+        ));
     }
     cycle();
     let (among, r) = allocations(&mut cycle);
     assert!(r[0].link.is_some());
-    eprintln!("netdev cycle of lo: {alone} allocations alone, {among} beside 8 more links (4 veth pairs)");
+    eprintln!(
+        "netdev cycle of lo: {alone} allocations alone, {among} beside 8 more links (4 veth pairs)"
+    );
     assert_eq!(among, alone, "allocations for links nobody watches");
 }
