@@ -260,3 +260,28 @@ fn netdev_poll_allocates_for_watched_links_only() {
     );
     assert_eq!(among, alone, "allocations for links nobody watches");
 }
+
+/// A decoded link (rtnetlink, recorded in the rxe VM) is one allocation,
+/// its name: its IFLA_STATS64 counters are held in place, not in a list of
+/// their own per netdev a cycle.
+#[test]
+fn a_decoded_link_allocates_its_name_only() {
+    let dump = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/netlink/rxe-6.1-net/01-getlink-dump.bin"),
+    )
+    .unwrap();
+    let payloads: Vec<&[u8]> = rdma_monitor::sources::netlink::wire::messages(&dump)
+        .map(|m| m.unwrap())
+        .filter(|m| u32::from(m.kind) == rdma_monitor::sys::RTM_NEWLINK)
+        .map(|m| m.payload)
+        .collect();
+    let (n, links) = allocations(|| {
+        payloads
+            .iter()
+            .map(|p| rdma_monitor::sources::netlink::rtnetlink::decode_link(p).unwrap())
+            .fold(0, |seen, l| seen + usize::from(l.stats64.len() == 25))
+    });
+    assert_eq!(links, payloads.len(), "every link with its 25 counters");
+    assert_eq!(n as usize, payloads.len(), "allocations for {links} links");
+}

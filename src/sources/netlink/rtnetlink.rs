@@ -18,34 +18,7 @@ pub fn command_name(kind: u16) -> &'static str {
 /// Decoded straight into the model's type: the snapshot schema is the model's.
 pub use crate::model::netdev::Link;
 
-/// Field names of struct rtnl_link_stats64 (linux/if_link.h), in order.
-pub const STATS64_FIELDS: &[&str] = &[
-    "rx_packets",
-    "tx_packets",
-    "rx_bytes",
-    "tx_bytes",
-    "rx_errors",
-    "tx_errors",
-    "rx_dropped",
-    "tx_dropped",
-    "multicast",
-    "collisions",
-    "rx_length_errors",
-    "rx_over_errors",
-    "rx_crc_errors",
-    "rx_frame_errors",
-    "rx_fifo_errors",
-    "rx_missed_errors",
-    "tx_aborted_errors",
-    "tx_carrier_errors",
-    "tx_fifo_errors",
-    "tx_heartbeat_errors",
-    "tx_window_errors",
-    "rx_compressed",
-    "tx_compressed",
-    "rx_nohandler",
-    "rx_otherhost_dropped",
-];
+pub use crate::model::netdev::{STATS64_FIELDS, Stats64};
 const _: () = assert!(STATS64_FIELDS.len() * 8 == std::mem::size_of::<sys::rtnl_link_stats64>());
 
 const IFINFOMSG: usize = std::mem::size_of::<sys::ifinfomsg>();
@@ -131,7 +104,7 @@ pub fn decode_link(payload: &[u8]) -> Result<Link, WireError> {
                 // Older kernels send fewer fields, newer ones more: take what
                 // is there, but only whole u64 fields.
                 if let Some(values) = skip(a.u64s()) {
-                    link.stats64 = STATS64_FIELDS.iter().copied().zip(values).collect();
+                    link.stats64 = Stats64::of(values);
                 }
             }
             _ => {}
@@ -228,7 +201,7 @@ mod tests {
             ),
             (2, "eth2", Some(9000), Some(6), Some(5))
         );
-        assert_eq!(l.stats64[2], ("rx_bytes", 3));
+        assert_eq!(l.stats64.iter().nth(2), Some(("rx_bytes", 3)));
         assert_eq!(l.stats64.len(), 25);
         assert_eq!(links[1].stats64.len(), 23);
         assert!(
@@ -353,7 +326,7 @@ mod recorded {
             // 6.1 sends the whole struct, rx_otherhost_dropped included.
             assert_eq!(l.stats64.len(), STATS64_FIELDS.len());
             for (field, dir, key) in IP_KEYS {
-                let v = l.stats64.iter().find(|(f, _)| f == field).unwrap().1;
+                let v = l.stats64.get(field).unwrap();
                 let (lo, hi) = (
                     b["stats64"][dir][key].as_u64().unwrap(),
                     a["stats64"][dir][key].as_u64().unwrap(),
@@ -382,7 +355,7 @@ mod recorded {
             veth0
                 .stats64
                 .iter()
-                .any(|&(f, v)| f == "rx_bytes" && v > 500_000),
+                .any(|(f, v)| f == "rx_bytes" && v > 500_000),
             "rxe traffic"
         );
     }
