@@ -239,9 +239,12 @@ fn netdev_poll_allocates_for_watched_links_only() {
     let root = tempfile::tempdir().unwrap();
     let mut src = NetdevSource::open(root.path(), Duration::from_secs(3600));
     let names = ["lo".to_string()];
+    // As the agent's cycle: the carrier list is handed back once read.
     let mut cycle = || {
-        src.dump_links();
-        src.poll(&names, Instant::now())
+        let carriers = src.dump_links();
+        let r = src.poll(&names, Instant::now());
+        src.keep_carriers(carriers);
+        r
     };
     cycle();
     cycle();
@@ -259,6 +262,25 @@ fn netdev_poll_allocates_for_watched_links_only() {
         "netdev cycle of lo: {alone} allocations alone, {among} beside 8 more links (4 veth pairs)"
     );
     assert_eq!(among, alone, "allocations for links nobody watches");
+}
+
+/// The link dump's carrier list, handed back after each cycle, is refilled
+/// in place (veth links: their carrier count tells their fixed speed), and
+/// a RoCE port's carrier is noted on its covered entry without a copy of
+/// the device's name: nothing of it allocates in a steady cycle.
+#[test]
+fn the_carriers_of_a_cycle_allocate_nothing() {
+    let mut covered = rdma_monitor::sources::sysfs::Covered::default();
+    let names: Vec<String> = (0..16).map(|i| format!("rxe{i}")).collect();
+    for n in &names {
+        covered.insert(n, 1, 4);
+    }
+    let (n, _) = allocations(|| {
+        for (i, name) in names.iter().enumerate() {
+            covered.set_carrier(name, 1, (i as u32, 2));
+        }
+    });
+    assert_eq!(n, 0, "allocations to note 16 ports' carriers");
 }
 
 /// A decoded link (rtnetlink, recorded in the rxe VM) is one allocation,

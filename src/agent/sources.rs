@@ -400,6 +400,11 @@ impl Source for Netdev {
             .collect();
         names.sort();
         names.dedup();
+        // Read by the RDMA source (polled before this one); its storage
+        // serves the next cycle's dump.
+        if let Some(carriers) = cycle.carriers.take() {
+            self.source.keep_carriers(carriers);
+        }
         cycle.node.netdevs = self.source.poll(&names, cycle.now);
         self.netdevs = names.len() as u64;
     }

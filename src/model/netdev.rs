@@ -203,12 +203,6 @@ pub struct Link {
     pub carrier_changes: Option<u32>,
     pub carrier_up_count: Option<u32>,
     pub carrier_down_count: Option<u32>,
-    /// The link's speed changes only with its carrier: a hardware driver's
-    /// (no IFLA_INFO_KIND) has to train again, and veth's is fixed. A bond's
-    /// or team's is its lower devices' sum, and a vlan's or macvlan's its
-    /// lower device's: they change while the link's own carrier stays.
-    #[serde(skip)]
-    pub speed_follows_carrier: bool,
     /// struct rtnl_link_stats64, by field name, in the header's order
     /// (`[name, value]` pairs in the JSON).
     pub stats64: Stats64,

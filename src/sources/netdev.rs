@@ -61,6 +61,9 @@ pub struct NetdevSource<E: EthtoolIo = Socket> {
     /// The watched netdevs' links of this cycle, by the index of their
     /// name; the storage is kept from cycle to cycle.
     links: Vec<Option<Link>>,
+    /// The (ifindex, carrier changes) list of [`NetdevSource::dump_links`],
+    /// handed back after the cycle.
+    carriers: Vec<(u32, u32)>,
     pub stats: NetdevStats,
 }
 
@@ -133,6 +136,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
             nl_index: Vec::new(),
             dumped: None,
             links: Vec::new(),
+            carriers: Vec::new(),
             stats: NetdevStats::default(),
         }
     }
@@ -356,26 +360,44 @@ impl<E: EthtoolIo> NetdevSource<E> {
 
     /// This cycle's link dump, made before the RDMA sources read (the next
     /// `poll` uses it): each link's (ifindex, carrier changes) where that
-    /// count tells a speed change ([`Link::speed_follows_carrier`]). A
+    /// count tells a speed change ([`rtnetlink::speed_follows_carrier`], by
+    /// the link's kind and the driver GDRVINFO named at the last rescan). A
     /// RoCE port's rate is its netdev's speed (`ib_get_eth_speed`): it is
-    /// read again when the count moved (`sysfs`'s rate rule).
+    /// read again when the count moved (`sysfs`'s rate rule). The list is
+    /// the one handed back by [`NetdevSource::keep_carriers`], refilled.
     pub fn dump_links(&mut self) -> Vec<(u32, u32)> {
         let dump = self.link_dump();
-        // One allocation, however many links the node has.
-        let mut carriers = Vec::with_capacity(wire::frames(&self.nl_replies).count());
+        let mut carriers = std::mem::take(&mut self.carriers);
+        carriers.clear();
         if let LinkDump::Received { seq } = dump {
-            let _ = self.each_link(seq, |head, _| {
-                if let (true, Ok(index), Some(changes)) = (
-                    head.speed_follows_carrier,
-                    u32::try_from(head.index),
-                    head.carrier_changes,
-                ) {
-                    carriers.push((index, changes));
-                }
-            });
+            self.carriers_into(seq, &mut carriers);
         }
         self.dumped = Some(dump);
         carriers
+    }
+
+    /// The list [`NetdevSource::dump_links`] returned, back for the next
+    /// cycle's (its storage kept: no allocation a cycle).
+    pub fn keep_carriers(&mut self, carriers: Vec<(u32, u32)>) {
+        self.carriers = carriers;
+    }
+
+    /// The links of the dump `seq` whose carrier count tells their speed.
+    fn carriers_into(&self, seq: u32, carriers: &mut Vec<(u32, u32)>) {
+        let _ = self.each_link(seq, |head, _| {
+            let driver = self
+                .cache
+                .get(head.name)
+                .and_then(|c| c.info.drvinfo.as_ref())
+                .map(|d| d.driver.as_str());
+            if let (true, Ok(index), Some(changes)) = (
+                rtnetlink::speed_follows_carrier(head.kind, driver),
+                u32::try_from(head.index),
+                head.carrier_changes,
+            ) {
+                carriers.push((index, changes));
+            }
+        });
     }
 
     /// Family ids and the devlink device list, at rescans.
@@ -774,5 +796,58 @@ mod fixture_tests {
         assert_eq!(r[1].errors.len(), 1, "{:?}", r[1].errors);
         assert!(r[1].errors[0].starts_with("ethtool netlink batch: netlink replay"));
         assert_eq!(src.genl.as_ref().unwrap().stats().round_trips - before, 2);
+    }
+
+    /// Of the recorded link dump (lo, veth0, veth1, dummy0), the carrier
+    /// count stands for the speed of veth (fixed) and of a driver known to
+    /// count every retrain (here lo, as if GDRVINFO had said mlx5_core);
+    /// a paravirtual driver, an unknown one and a stacked link are left out
+    /// (their rate is read every cycle). The list's storage is kept.
+    #[test]
+    fn only_veth_and_drivers_that_count_every_retrain_give_a_carrier() {
+        use crate::model::netdev::DrvInfo;
+        let root = tempfile::tempdir().unwrap();
+        let mut src: NetdevSource<Socket> =
+            NetdevSource::with_io(None, root.path(), Duration::from_secs(60));
+        src.nl_replies = crate::sources::netlink::recorded_net("01-getlink-dump.bin");
+        let seq = u32::from_ne_bytes(src.nl_replies[8..12].try_into().unwrap());
+        let mut index = HashMap::new();
+        src.each_link(seq, |h, _| {
+            index.insert(h.index as u32, h.name.to_string());
+        })
+        .unwrap();
+        let named = |src: &NetdevSource<Socket>| {
+            let mut out = Vec::new();
+            src.carriers_into(seq, &mut out);
+            let mut names: Vec<String> = out.iter().map(|(i, _)| index[i].clone()).collect();
+            names.sort();
+            names
+        };
+        // No driver known yet (before the first rescan read GDRVINFO).
+        assert_eq!(named(&src), ["veth0", "veth1"]);
+        let with_driver = |driver: &str| Cached {
+            names: StatNames::default(),
+            info: Arc::new(NetdevStatic {
+                drvinfo: Some(DrvInfo {
+                    driver: driver.into(),
+                    ..DrvInfo::default()
+                }),
+                ..NetdevStatic::default()
+            }),
+        };
+        for driver in ["virtio_net", "hv_netvsc", "ice"] {
+            src.cache.insert("lo".into(), with_driver(driver));
+            assert_eq!(named(&src), ["veth0", "veth1"], "{driver}");
+        }
+        src.cache.insert("lo".into(), with_driver("mlx5_core"));
+        src.cache.insert("dummy0".into(), with_driver("mlx5_core"));
+        assert_eq!(named(&src), ["lo", "veth0", "veth1"]);
+        // Handed back, the list is refilled in place.
+        let kept = Vec::with_capacity(64);
+        let at = kept.as_ptr();
+        src.keep_carriers(kept);
+        src.route = None;
+        let carriers = src.dump_links();
+        assert_eq!((carriers.as_ptr(), carriers.capacity()), (at, 64));
     }
 }

@@ -42,8 +42,39 @@ pub struct LinkHead<'a> {
     pub index: i32,
     pub name: &'a str,
     pub carrier_changes: Option<u32>,
-    /// See [`Link::speed_follows_carrier`].
-    pub speed_follows_carrier: bool,
+    /// IFLA_INFO_KIND: the kind of a link made by rtnl_link_ops (bond,
+    /// vlan, veth, ...); None for a driver's own netdev. See
+    /// [`speed_follows_carrier`].
+    pub kind: Option<&'a str>,
+}
+
+/// Whether a link's carrier count tells every change of its speed, so that
+/// a RoCE port's rate (its netdev's speed, `ib_get_eth_speed`) needs reading
+/// again only when the count moved. `kind` is the link's IFLA_INFO_KIND,
+/// `driver` its ethtool driver name (GDRVINFO, read at rescans).
+///
+/// - veth: fixed speed (veth_get_link_ksettings reports SPEED_10000).
+/// - mlx5_core, mlx4_en: a speed change retrains the link, and the driver's
+///   link event handler (mlx5e_update_carrier, mlx4_en_update_carrier)
+///   counts an event that finds the carrier as it was with
+///   netif_carrier_event (added in 2021 with these callers, for link flap
+///   detection by the carrier counts): a down and up between two of its
+///   link queries still moves the count.
+/// - Everything else reads the rate every cycle. Paravirtual drivers change
+///   speed with no carrier event: hv_netvsc on RNDIS_STATUS_LINK_SPEED_CHANGE
+///   (7f5d5af0b2f8), virtio_net and netvsc on `ethtool -s speed`
+///   (ethtool_virtdev_set_link_ksettings stores it). A physical driver
+///   whose link handler only calls netif_carrier_on/off (which do nothing
+///   when the carrier is already so) misses a down and up between two of
+///   its link reads; none other is known here to count them. A
+///   stacked link (bond, team, vlan, macvlan) has its lower links' speed,
+///   which moves while its own carrier stays. An unknown driver (GDRVINFO
+///   not read yet, or failed) is not trusted either.
+pub fn speed_follows_carrier(kind: Option<&str>, driver: Option<&str>) -> bool {
+    match kind {
+        Some(k) => k == "veth",
+        None => matches!(driver, Some("mlx5_core" | "mlx4_en")),
+    }
 }
 
 pub fn link_head(payload: &[u8]) -> Result<LinkHead<'_>, WireError> {
@@ -56,7 +87,7 @@ pub fn link_head(payload: &[u8]) -> Result<LinkHead<'_>, WireError> {
         index: i32::from_ne_bytes(head[4..8].try_into().expect("4 bytes")),
         name: "",
         carrier_changes: None,
-        speed_follows_carrier: true,
+        kind: None,
     };
     for a in wire::attrs(&payload[IFINFOMSG..]) {
         let a = a?;
@@ -71,12 +102,11 @@ pub fn link_head(payload: &[u8]) -> Result<LinkHead<'_>, WireError> {
             // rtnl_link_info_fill: the kind of a link made by rtnl_link_ops
             // (bond, vlan, veth, ...); a hardware driver's link has none.
             sys::IFLA_LINKINFO => {
-                let kind = a
+                h.kind = a
                     .nested()
                     .filter_map(Result::ok)
                     .find(|i| u32::from(i.kind) == sys::IFLA_INFO_KIND)
                     .and_then(|i| i.str().ok());
-                h.speed_follows_carrier = matches!(kind, None | Some("veth"));
             }
             _ => {}
         }
@@ -90,7 +120,6 @@ pub fn decode_link(payload: &[u8]) -> Result<Link, WireError> {
         index: h.index,
         name: h.name.to_string(),
         carrier_changes: h.carrier_changes,
-        speed_follows_carrier: h.speed_follows_carrier,
         ..Link::default()
     };
     for a in wire::attrs(&payload[IFINFOMSG..]) {
@@ -204,9 +233,10 @@ mod tests {
         assert_eq!(l.stats64.iter().nth(2), Some(("rx_bytes", 3)));
         assert_eq!(l.stats64.len(), 25);
         assert_eq!(links[1].stats64.len(), 23);
-        assert!(
-            links[0].speed_follows_carrier,
-            "no IFLA_LINKINFO: a hardware driver's link"
+        assert_eq!(
+            link_head(&newlink(2, "eth2", &stats)[16..]).unwrap().kind,
+            None,
+            "no IFLA_LINKINFO: a driver's own link"
         );
         assert!(decode_link(&[0; 8]).is_err());
     }
@@ -222,11 +252,27 @@ mod tests {
                 .nested(sys::IFLA_LINKINFO, |b| b.string(sys::IFLA_INFO_KIND, kind))
                 .finish();
             payload.extend_from_slice(&info[16..]);
-            decode_link(&payload).unwrap().speed_follows_carrier
+            let head = link_head(&payload).unwrap();
+            assert_eq!(head.kind, Some(kind));
+            speed_follows_carrier(head.kind, Some("mlx5_core"))
         };
         assert!(!with_kind("bond"));
         assert!(!with_kind("vlan"));
         assert!(with_kind("veth"));
+    }
+
+    /// A driver's own link tells its speed by its carrier only for the
+    /// drivers known to count every retrain in it; a paravirtual one
+    /// (virtio_net, hv_netvsc) changes speed with no carrier event, and an
+    /// unknown driver is not trusted.
+    #[test]
+    fn only_drivers_that_count_every_retrain_tell_the_speed_by_the_carrier() {
+        assert!(speed_follows_carrier(None, Some("mlx5_core")));
+        assert!(speed_follows_carrier(None, Some("mlx4_en")));
+        for driver in [Some("virtio_net"), Some("hv_netvsc"), Some("ice"), None] {
+            assert!(!speed_follows_carrier(None, driver), "{driver:?}");
+        }
+        assert!(speed_follows_carrier(Some("veth"), None));
     }
 
     /// IFLA_MTU (u32) in 8 bytes, IFLA_OPERSTATE (u8) in 4, a name without
@@ -338,17 +384,17 @@ mod recorded {
                 );
             }
         }
-        // IFLA_LINKINFO's kind, as `ip -d` shows it: veth's speed is fixed,
-        // lo has no kind; dummy's speed is not its own carrier's to tell.
-        for d in ip_json("ip-link-details.json") {
-            let l = links.iter().find(|l| l.name == d["ifname"]).unwrap();
-            let kind = d["linkinfo"]["info_kind"].as_str();
-            assert_eq!(
-                l.speed_follows_carrier,
-                matches!(kind, None | Some("veth")),
-                "{} ({kind:?})",
-                l.name
-            );
+        // IFLA_LINKINFO's kind, as `ip -d` shows it.
+        let dump = recorded_net("01-getlink-dump.bin");
+        let heads: Vec<_> = wire::frames(&dump)
+            .filter_map(|f| link_head(&f[16..]).ok())
+            .filter(|h| !h.name.is_empty())
+            .collect();
+        let details = ip_json("ip-link-details.json");
+        assert_eq!(heads.len(), details.len());
+        for d in details {
+            let h = heads.iter().find(|h| h.name == d["ifname"]).unwrap();
+            assert_eq!(h.kind, d["linkinfo"]["info_kind"].as_str(), "{}", h.name);
         }
         let veth0 = links.iter().find(|l| l.name == "veth0").unwrap();
         assert!(

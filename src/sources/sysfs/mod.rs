@@ -39,13 +39,12 @@ use crate::model::{
 /// Ports whose state and hw counters another source has read this cycle.
 #[derive(Debug, Clone, Default)]
 pub struct Covered {
-    /// Ports whose state and hw counters another source read, with the state it read.
-    ports: Vec<(String, u32, u8)>,
+    /// Ports whose state and hw counters another source read, with the
+    /// state it read and, where it tells a speed change, the port's netdev
+    /// this cycle as netlink named it: (ifindex, carrier changes).
+    ports: Vec<(String, u32, u8, Option<(u32, u32)>)>,
     /// Ports whose PMA counters (`counters/`) were read by MAD.
     pma: Vec<(String, u32)>,
-    /// Ports whose netdev (as netlink named it this cycle) tells a speed
-    /// change by its carrier count: (device, port, (ifindex, carrier changes)).
-    carriers: Vec<(String, u32, (u32, u32))>,
     /// Every RDMA device the kernel listed this cycle (the filter applied),
     /// by name and kernel index, when another source listed them completely
     /// (RDMA netlink's device dump).
@@ -61,18 +60,27 @@ impl Covered {
     }
     /// `state`: the port state the other source read this cycle.
     pub fn insert(&mut self, device: &str, port: u32, state: u8) {
-        self.ports.push((device.to_string(), port, state));
+        self.ports.push((device.to_string(), port, state, None));
     }
     /// The port's netdev this cycle, (ifindex, carrier changes), where that
-    /// count tells a speed change (the rtnetlink link dump made before sysfs).
+    /// count tells a speed change (the rtnetlink link dump made before
+    /// sysfs), noted on the port [`Covered::insert`] put in (no allocation:
+    /// it is made for every RoCE port every cycle). Only a covered port's
+    /// rate can stand ([`read_device`]): another port's carrier is dropped.
     pub fn set_carrier(&mut self, device: &str, port: u32, carrier: (u32, u32)) {
-        self.carriers.push((device.to_string(), port, carrier));
+        if let Some(p) = self
+            .ports
+            .iter_mut()
+            .find(|(d, p, ..)| d == device && *p == port)
+        {
+            p.3 = Some(carrier);
+        }
     }
     fn carrier_of(&self, device: &str, port: u32) -> Option<(u32, u32)> {
-        self.carriers
+        self.ports
             .iter()
-            .find(|(d, p, _)| d == device && *p == port)
-            .map(|(.., c)| *c)
+            .find(|(d, p, ..)| d == device && *p == port)
+            .and_then(|(.., c)| *c)
     }
     pub fn covers(&self, device: &str, port: u32) -> bool {
         self.state_of(device, port).is_some()
@@ -80,8 +88,8 @@ impl Covered {
     fn state_of(&self, device: &str, port: u32) -> Option<u8> {
         self.ports
             .iter()
-            .find(|(d, p, _)| d == device && *p == port)
-            .map(|(.., s)| *s)
+            .find(|(d, p, ..)| d == device && *p == port)
+            .map(|(_, _, s, _)| *s)
     }
     /// The kernel's whole device list this cycle (name, index), as another source read it.
     pub fn set_devices(&mut self, devices: Vec<(String, u32)>) {
@@ -907,7 +915,10 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered) -> Dev
             // tells a retrain ([`Retrain`]) stay as when `rate` was read, the
             // rate stands — a pread per port a cycle saved, and for mlx5 a
             // firmware query. Ports with nothing to tell (no link_downed, no
-            // netdev whose carrier tells its speed) read it every cycle.
+            // netdev whose carrier tells its speed: only veth and drivers
+            // that count every retrain, rtnetlink::speed_follows_carrier;
+            // virtio_net and hv_netvsc change speed with no carrier event)
+            // read it every cycle.
             (Some(state), Some((at_state, at_retrain, rate)))
                 if *at_state == state && Some(*at_retrain) == retrain =>
             {
