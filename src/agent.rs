@@ -124,7 +124,7 @@ impl Agent {
     /// the cycle counter): where it has no vDSO read (hpet) each read is a
     /// syscall.
     fn cycle_at(&mut self, started: Instant) -> (Arc<SnapshotDoc>, Instant) {
-        let mark = collect::Mark::at(started);
+        let mark = self.collectors.mark(started);
         let wall = SystemTime::now();
         let mad = self.mad.load_full();
         let mut reading = self.sources.read(started, mad.clone());

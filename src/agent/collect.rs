@@ -2,6 +2,7 @@
 //! an error costing its own area for one cycle, not the agent.
 
 use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::repeated::Repeated;
@@ -22,18 +23,22 @@ pub struct Collectors {
     table: Vec<Registered>,
     /// Failed runs of each collector since start, in table order.
     pub errors_total: Vec<u64>,
-    /// The cycle counter at the cycle's start, at each collector's start
-    /// and at the end, kept from run to run.
+    /// The ticks at the cycle's start, at each collector's start and at
+    /// the end, kept from run to run.
     stamps: Vec<u64>,
+    ticker: Ticker,
 }
 
 impl Collectors {
     pub fn new(config: &Config) -> Collectors {
+        let ticker = Ticker::choose(&config.general.sysfs_root);
+        log::debug!("collectors timed by {}", ticker.read.name());
         Collectors::of(
             collectors::REGISTRY
                 .iter()
                 .map(|r| (r.name, r.reads, (r.factory)(config)))
                 .collect(),
+            ticker,
         )
     }
 
@@ -43,6 +48,7 @@ impl Collectors {
             &'static [collectors::inputs::Input],
             Box<dyn Collector>,
         )>,
+        ticker: Ticker,
     ) -> Collectors {
         let table: Vec<Registered> = table
             .into_iter()
@@ -57,20 +63,23 @@ impl Collectors {
             errors_total: vec![0; table.len()],
             stamps: Vec::with_capacity(table.len() + 2),
             table,
+            ticker,
         }
+    }
+
+    /// The cycle's start: `at` (the loop's clock read) and the ticks then.
+    pub fn mark(&self, at: Instant) -> Mark {
+        self.ticker.mark(at)
     }
 
     /// Runs every collector; a collector whose inputs failed lately
     /// (`failures`) is reported failed even when it rendered.
     ///
-    /// The clock is read once, at the end: where the clocksource has no
-    /// vDSO read (hpet, under virtualisation) each read is a syscall, and
-    /// the table has a dozen collectors. The span measured from the cycle's
-    /// start (`from`, the loop's read) is shared out by the CPU's cycle
-    /// counter read at each collector's start ([`ticks`]): the part before
-    /// the collectors and each collector's add up to the span, each in
-    /// proportion to the cycles it took. The returned [`Clocked`] tells
-    /// later instants of the cycle by the same counter.
+    /// The span from the cycle's start (`from`, the loop's read) to a clock
+    /// read at the end is shared out by the [`Ticker`] read at each
+    /// collector's start: the part before the collectors and each
+    /// collector's add up to the span, each in proportion to its ticks. The
+    /// returned [`Clocked`] tells later instants of the cycle.
     pub fn run(
         &mut self,
         cycle: &Cycle,
@@ -82,7 +91,7 @@ impl Collectors {
         self.stamps.clear();
         self.stamps.push(from.ticks);
         for (c, errors_total) in self.table.iter_mut().zip(&mut self.errors_total) {
-            self.stamps.push(ticks(from.at));
+            self.stamps.push(self.ticker.ticks());
             let result =
                 std::panic::catch_unwind(AssertUnwindSafe(|| c.collector.collect(cycle, out)));
             let error = match result {
@@ -105,7 +114,7 @@ impl Collectors {
                 error,
             });
         }
-        let end = Mark::at(Instant::now());
+        let end = self.ticker.mark(Instant::now());
         self.stamps.push(end.ticks);
         let span = end.at.duration_since(from.at);
         // The first lap is the cycle's part before the collectors.
@@ -113,45 +122,147 @@ impl Collectors {
         for (status, share) in statuses.iter_mut().zip(shares) {
             status.duration_seconds = share.as_secs_f64();
         }
-        (statuses, Clocked { from, end })
+        (
+            statuses,
+            Clocked {
+                from,
+                end,
+                ticker: self.ticker,
+            },
+        )
     }
 }
 
-/// A clock reading and the cycle counter read right after it.
+/// A clock reading and the ticks then.
 #[derive(Debug, Clone, Copy)]
 pub struct Mark {
     pub at: Instant,
     ticks: u64,
 }
 
-impl Mark {
-    pub fn at(at: Instant) -> Mark {
-        Mark {
-            at,
-            ticks: ticks(at),
-        }
-    }
-}
-
-/// Two marks of one cycle: the cycle counter's rate between them in
-/// nanoseconds, measured in that cycle.
+/// Two marks of one cycle, and what ticked between them.
 #[derive(Debug, Clone, Copy)]
 pub struct Clocked {
     from: Mark,
     end: Mark,
+    ticker: Ticker,
 }
 
 impl Clocked {
-    /// Now, as the cycle counter tells it from the end mark at the rate
-    /// measured from `from` to the end, without a clock read: for the few
-    /// milliseconds after the collectors that end the cycle.
+    /// Now, for the few milliseconds after the collectors that end the
+    /// cycle: a clock read where the clocksource has a vDSO read, else the
+    /// cycle counter told from the end mark at the rate it ran from `from`
+    /// to the end (no clock read, which would be a syscall).
     pub fn now(&self) -> Instant {
+        if self.ticker.read == Read::Clock {
+            return Instant::now();
+        }
         let span = self.end.at.duration_since(self.from.at).as_nanos();
         let measured = u128::from(self.end.ticks.saturating_sub(self.from.ticks));
-        let since = u128::from(ticks(self.from.at).saturating_sub(self.end.ticks));
+        let since = u128::from(self.ticker.ticks().saturating_sub(self.end.ticks));
         let ns = (span * since).checked_div(measured).unwrap_or(0);
         let later = Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX));
         crate::clock::after(self.end.at, later)
+    }
+}
+
+/// What tells the collectors' shares of a cycle, decided once at start.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticker {
+    /// Where [`Read::Clock`]'s ticks (nanoseconds) count from.
+    origin: Instant,
+    read: Read,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// A clock read per collector: exact, and no syscall where the
+    /// clocksource has a vDSO read.
+    Clock,
+    /// The CPU's cycle counter ([`counter`]): no syscall, but a share is
+    /// only as true as the counter's rate is steady across the cycle and
+    /// the CPUs the thread ran on (a counter that went backwards counts as
+    /// no ticks, [`apportion`]).
+    Counter,
+    /// Ticks a test hands out ([`script`]).
+    #[cfg(test)]
+    Script,
+}
+
+impl Read {
+    fn name(self) -> &'static str {
+        match self {
+            Read::Clock => "a clock read each",
+            Read::Counter => "the CPU's cycle counter",
+            #[cfg(test)]
+            Read::Script => "a test's ticks",
+        }
+    }
+}
+
+/// The kernel's clocksource, as `clocksource0` names it.
+const CLOCKSOURCE: &str = "devices/system/clocksource/clocksource0/current_clocksource";
+
+/// Clocksources whose clock reads the vDSO serves without a syscall
+/// (vclock_mode set by their drivers: x86 tsc, kvm-clock and Xen's pvclock
+/// (with a stable TSC), Hyper-V's TSC page; arm64's arch timer). hpet lost
+/// its vDSO read in Linux 5.6; acpi_pm and jiffies never had one.
+const VDSO_CLOCKSOURCES: &[&str] = &[
+    "tsc",
+    "kvm-clock",
+    "xen",
+    "hyperv_clocksource_tsc_page",
+    "arch_sys_counter",
+];
+
+impl Ticker {
+    /// The ticker for this node: see [`Ticker::read_for`].
+    pub fn choose(sysfs_root: &Path) -> Ticker {
+        Ticker {
+            origin: Instant::now(),
+            read: Ticker::read_for(sysfs_root),
+        }
+    }
+
+    /// A clock read per collector where the clocksource (under `sysfs_root`,
+    /// else `/sys`) has a vDSO read: exact, and no syscall. Otherwise the
+    /// cycle counter where this thread may read it (the threads it starts
+    /// inherit that, and only a thread itself changes it), else clock reads.
+    fn read_for(sysfs_root: &Path) -> Read {
+        let clocksource = [sysfs_root, Path::new("/sys")]
+            .iter()
+            .find_map(|root| crate::sources::file::read_attr(&root.join(CLOCKSOURCE)).ok());
+        decide(clocksource.as_deref(), counter_usable())
+    }
+
+    fn ticks(&self) -> u64 {
+        match self.read {
+            Read::Clock => nanos(self.origin.elapsed()),
+            Read::Counter => counter(),
+            #[cfg(test)]
+            Read::Script => script::next(),
+        }
+    }
+
+    /// `at` and the ticks then (for clock reads, `at` itself: no second read).
+    fn mark(&self, at: Instant) -> Mark {
+        let ticks = match self.read {
+            Read::Clock => nanos(at.saturating_duration_since(self.origin)),
+            _ => self.ticks(),
+        };
+        Mark { at, ticks }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn decide(clocksource: Option<&str>, counter_usable: bool) -> Read {
+    match clocksource {
+        Some(c) if VDSO_CLOCKSOURCES.contains(&c) => Read::Clock,
+        _ if counter_usable => Read::Counter,
+        _ => Read::Clock,
     }
 }
 
@@ -179,31 +290,81 @@ fn apportion(span: Duration, stamps: &[u64]) -> impl Iterator<Item = Duration> +
     })
 }
 
-/// The CPU's cycle counter: x86_64's time-stamp counter, aarch64's virtual
-/// counter (both read without a syscall and constant-rate on the CPUs this
-/// runs on). Elsewhere the nanoseconds since `origin`, a clock read each.
+/// Whether this thread may read the time-stamp counter: a thread under
+/// `prctl(PR_SET_TSC, PR_TSC_SIGSEGV)` (kept across fork and exec; set by rr
+/// and some sandboxes) gets SIGSEGV from RDTSC.
 #[cfg(target_arch = "x86_64")]
-fn ticks(_origin: Instant) -> u64 {
-    // SAFETY: RDTSC has no operands and no memory effects; every x86_64
-    // CPU has it, and Linux leaves it readable in user mode.
-    unsafe { core::arch::x86_64::_rdtsc() }
+fn counter_usable() -> bool {
+    let mut mode: libc::c_int = 0;
+    // SAFETY: PR_GET_TSC writes one int through the pointer, which points to
+    // `mode` on this stack, alive for the call.
+    let r = unsafe { libc::prctl(libc::PR_GET_TSC, &mut mode as *mut libc::c_int) };
+    r == 0 && mode == libc::PR_TSC_ENABLE
 }
 
+/// CNTVCT_EL0 is readable at EL0 under Linux, or trapped and emulated by
+/// the kernel where an erratum needs it (arm64 traps.c, cntvct_read_handler):
+/// never a signal.
 #[cfg(target_arch = "aarch64")]
-fn ticks(_origin: Instant) -> u64 {
-    let t: u64;
-    // SAFETY: CNTVCT_EL0 is readable at EL0 under Linux (the vDSO clock
-    // reads it; kernels that must trap it emulate the read); the
-    // instruction writes one register and touches no memory.
+fn counter_usable() -> bool {
+    true
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn counter_usable() -> bool {
+    false
+}
+
+/// x86_64's time-stamp counter, after the instructions before it (LFENCE:
+/// RDTSC alone may run ahead of them), constant-rate on the CPUs this
+/// runs on. Only read where [`counter_usable`] said so.
+#[cfg(target_arch = "x86_64")]
+fn counter() -> u64 {
+    // SAFETY: LFENCE and RDTSC have no operands and no memory effects;
+    // every x86_64 CPU has both (SSE2), and counter_usable checked that
+    // this thread may run RDTSC.
     unsafe {
-        core::arch::asm!("mrs {t}, cntvct_el0", t = out(reg) t, options(nomem, nostack, preserves_flags));
+        core::arch::x86_64::_mm_lfence();
+        core::arch::x86_64::_rdtsc()
+    }
+}
+
+/// aarch64's virtual counter, after the instructions before it (ISB: the
+/// read is not ordered otherwise).
+#[cfg(target_arch = "aarch64")]
+fn counter() -> u64 {
+    let t: u64;
+    // SAFETY: ISB and a read of CNTVCT_EL0 (readable at EL0 under Linux, or
+    // emulated: see counter_usable) write one register and touch no memory.
+    unsafe {
+        core::arch::asm!("isb", "mrs {t}, cntvct_el0", t = out(reg) t, options(nomem, nostack, preserves_flags));
     }
     t
 }
 
+/// No cycle counter here: [`counter_usable`] is false, so never read.
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-fn ticks(origin: Instant) -> u64 {
-    u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+fn counter() -> u64 {
+    0
+}
+
+/// Ticks handed out to this thread's [`Read::Script`] ticker, in order.
+#[cfg(test)]
+mod script {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    thread_local! {
+        static TICKS: RefCell<VecDeque<u64>> = const { RefCell::new(VecDeque::new()) };
+    }
+
+    pub fn set(ticks: &[u64]) {
+        TICKS.with(|t| *t.borrow_mut() = ticks.iter().copied().collect());
+    }
+
+    pub fn next() -> u64 {
+        TICKS.with(|t| t.borrow_mut().pop_front().expect("a scripted tick"))
+    }
 }
 
 #[cfg(test)]
@@ -228,45 +389,118 @@ mod tests {
         assert_eq!(apportion(span, &[7]).count(), 0);
     }
 
-    /// Burns its cycles until `hold` has passed (no timing is asserted on).
-    struct Busy(Duration);
+    /// A collector that does nothing: its share comes from the ticks.
+    struct Idle;
 
-    impl Collector for Busy {
+    impl Collector for Idle {
         fn collect(&mut self, _: &Cycle, _: &mut Builder) -> Result<(), CollectError> {
-            let t = Instant::now();
-            let mut x = 0u64;
-            while t.elapsed() < self.0 {
-                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
-            }
             Ok(())
         }
     }
 
+    fn scripted() -> Ticker {
+        Ticker {
+            origin: Instant::now(),
+            read: Read::Script,
+        }
+    }
+
+    /// Each collector's share follows the ticks read at its start (handed
+    /// out here, no timing), the shares and the part before the collectors
+    /// make the measured span exactly, and later instants of the cycle are
+    /// told at the rate the ticks ran.
     #[test]
-    fn a_busy_collector_gets_the_larger_share_and_the_shares_make_the_span() {
-        let mut c = Collectors::of(vec![
-            ("idle", &[], Box::new(Busy(Duration::ZERO))),
-            ("busy", &[], Box::new(Busy(Duration::from_millis(60)))),
-            ("idle2", &[], Box::new(Busy(Duration::ZERO))),
-        ]);
+    fn shares_follow_the_ticks_read_at_each_collector() {
+        let mut c = Collectors::of(
+            vec![
+                ("first", &[], Box::new(Idle)),
+                ("busy", &[], Box::new(Idle)),
+                ("last", &[], Box::new(Idle)),
+            ],
+            scripted(),
+        );
         let node = NodeReading::default();
         let snapshot = test_snapshot(&node);
-        let before = Instant::now();
+        // The start, the three collectors' starts, the end, then `now`.
+        script::set(&[1_000, 1_100, 1_200, 2_000, 2_100, 3_200]);
+        let from = c.mark(Instant::now());
         let (statuses, clocked) = c.run(
             &test_cycle(&node, &snapshot),
             &Default::default(),
             &mut Builder::new(),
-            Mark::at(before),
+            from,
         );
-        let spent = before.elapsed().as_secs_f64();
-        // Later instants of the cycle come from the cycle counter: never
-        // before the run's end, never past a clock read made after them.
-        let told = clocked.now();
-        assert!(told >= clocked.end.at && told <= Instant::now() + Duration::from_millis(1));
-        let d: Vec<f64> = statuses.iter().map(|s| s.duration_seconds).collect();
         assert!(statuses.iter().all(|s| s.success));
-        assert!(d[1] >= 0.050 && d[1] > d[0] && d[1] > d[2], "{d:?}");
-        let sum: f64 = d.iter().sum();
-        assert!(sum <= spent + 1e-9 && sum >= 0.050, "{sum} of {spent}");
+        let span = clocked.end.at.duration_since(from.at);
+        let d: Vec<Duration> = statuses
+            .iter()
+            .map(|s| Duration::from_secs_f64(s.duration_seconds))
+            .collect();
+        let before = span.saturating_sub(d.iter().sum());
+        let ns = |d: Duration| d.as_nanos() as i128;
+        // Laps of 100 (before), 100, 800 and 100 ticks of 1,100; f64 seconds
+        // round to a few nanoseconds (integer shares floor; the difference
+        // of f64 sums adds a few more).
+        for (got, ticks) in [(before, 100), (d[0], 100), (d[1], 800), (d[2], 100)] {
+            let want = ns(span) * ticks / 1_100;
+            assert!(
+                (ns(got) - want).abs() <= 5,
+                "{got:?} for {ticks} ticks of {span:?}"
+            );
+        }
+        // 1,100 ticks after the end: one span later.
+        assert_eq!(clocked.now(), clocked.end.at + span);
+    }
+
+    /// A clock read per collector where the clocksource has a vDSO read;
+    /// else the cycle counter where this thread may read it; else clock reads.
+    #[test]
+    fn the_ticker_is_the_clock_where_its_read_is_cheap_or_the_counter_is_not_ours() {
+        for c in [
+            "tsc",
+            "kvm-clock",
+            "arch_sys_counter",
+            "hyperv_clocksource_tsc_page",
+        ] {
+            assert_eq!(decide(Some(c), true), Read::Clock, "{c}");
+        }
+        assert_eq!(decide(Some("hpet"), true), Read::Counter);
+        assert_eq!(decide(Some("acpi_pm"), false), Read::Clock);
+        assert_eq!(decide(None, false), Read::Clock);
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join(CLOCKSOURCE);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "hpet\n").unwrap();
+        let want = if counter_usable() {
+            Read::Counter
+        } else {
+            Read::Clock
+        };
+        assert_eq!(Ticker::read_for(root.path()), want);
+    }
+
+    /// A thread under prctl(PR_SET_TSC, PR_TSC_SIGSEGV) (rr, some sandboxes)
+    /// would die of RDTSC: its collectors are timed by clock reads. The
+    /// thread reads no clock here (the vDSO's own RDTSC would fault too,
+    /// where the clocksource is the TSC).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_thread_that_may_not_read_the_tsc_does_not_count_on_it() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join(CLOCKSOURCE);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "hpet\n").unwrap();
+        let path = root.path().to_owned();
+        let read = std::thread::spawn(move || {
+            // SAFETY: PR_SET_TSC takes its mode by value and changes only
+            // this thread's TSC access (the thread ends after the check).
+            let r = unsafe { libc::prctl(libc::PR_SET_TSC, libc::PR_TSC_SIGSEGV) };
+            assert_eq!(r, 0, "PR_SET_TSC: {}", std::io::Error::last_os_error());
+            (counter_usable(), Ticker::read_for(&path))
+        })
+        .join()
+        .unwrap();
+        assert_eq!(read, (false, Read::Clock));
+        assert!(counter_usable(), "this thread's TSC is untouched");
     }
 }

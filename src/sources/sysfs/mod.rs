@@ -37,12 +37,15 @@ use crate::model::{
 };
 
 /// Ports whose state and hw counters another source has read this cycle.
+/// A netdev's (ifindex, carrier changes) this cycle.
+type Carrier = (u32, u32);
+
 #[derive(Debug, Clone, Default)]
 pub struct Covered {
     /// Ports whose state and hw counters another source read, with the
     /// state it read and, where it tells a speed change, the port's netdev
     /// this cycle as netlink named it: (ifindex, carrier changes).
-    ports: Vec<(String, u32, u8, Option<(u32, u32)>)>,
+    ports: Vec<(String, u32, u8, Option<Carrier>)>,
     /// Ports whose PMA counters (`counters/`) were read by MAD.
     pma: Vec<(String, u32)>,
     /// Every RDMA device the kernel listed this cycle (the filter applied),
