@@ -142,8 +142,9 @@ pub struct Listener<E> {
 
 impl<E> Drop for Listener<E> {
     fn drop(&mut self) {
-        // The thread ends at once; nobody waits for it.
-        self.stop.store(true, Ordering::Relaxed);
+        // The thread ends at once; nobody waits for it. Release: a reader
+        // woken by the eventfd write below sees the flag (Acquire there).
+        self.stop.store(true, Ordering::Release);
         let _ = std::io::Write::write(&mut &*self.wake, &1u64.to_ne_bytes());
     }
 }
@@ -213,10 +214,16 @@ fn read_loop<E>(
     wake: &std::fs::File,
     decode: &Decode<E>,
 ) {
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.load(Ordering::Acquire) {
         match socket.wait_readable(std::os::fd::AsFd::as_fd(wake)) {
             Ok(true) => {}
-            Ok(false) => continue,
+            Ok(false) => {
+                // The wake-up (or EINTR): drained (non-blocking), so that an
+                // eventfd left readable cannot spin this loop in poll; the
+                // flag is looked at again.
+                let _ = std::io::Read::read(&mut &*wake, &mut [0u8; 8]);
+                continue;
+            }
             Err(e) => {
                 inbox.lock().unwrap_or_else(|p| p.into_inner()).failed = Some(e.to_string());
                 return;

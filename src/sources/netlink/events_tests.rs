@@ -227,3 +227,52 @@ fn an_idle_reader_sleeps_until_its_listener_is_dropped() {
     }
     panic!("the reader of a dropped listener still runs");
 }
+
+/// A wake-up with no stop behind it (the eventfd readable while the flag is
+/// down) is drained, not left readable for poll(2) to return at once, again
+/// and again; the reader waits on, and ends when the flag is raised and it
+/// is woken. No namespace or event needed: the socket joins no group.
+#[test]
+fn a_wake_up_without_stop_is_drained_not_spun_on() {
+    let mut socket = Multicast::open(libc::NETLINK_ROUTE).unwrap();
+    let inbox: Arc<Mutex<Inbox<LinkEvent>>> = Arc::new(Mutex::new(Inbox {
+        events: VecDeque::new(),
+        received: 0,
+        lost: 0,
+        malformed: 0,
+        failed: None,
+    }));
+    let stop = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(eventfd().unwrap());
+    let reader = {
+        let (inbox, stop, wake) = (inbox.clone(), stop.clone(), wake.clone());
+        std::thread::spawn(move || {
+            let decode = |_: u16, _: &[u8], _: u64| None::<Result<LinkEvent, _>>;
+            read_loop(&mut socket, &inbox, &stop, &wake, &decode)
+        })
+    };
+    let readable = |f: &std::fs::File| {
+        let mut p = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(f),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, and the count says one.
+        unsafe { libc::poll(&mut p, 1, 0) == 1 }
+    };
+    std::io::Write::write(&mut &*wake, &1u64.to_ne_bytes()).unwrap();
+    // Bounded: a reader that never drains fails the test, it does not hang.
+    let drained = (0..1_000).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        !readable(&wake)
+    });
+    assert!(
+        drained,
+        "the eventfd is still readable: the reader spins in poll"
+    );
+    assert!(!reader.is_finished(), "the reader ended without its stop");
+    stop.store(true, Ordering::Release);
+    std::io::Write::write(&mut &*wake, &1u64.to_ne_bytes()).unwrap();
+    reader.join().unwrap();
+    assert!(inbox.lock().unwrap().failed.is_none());
+}
