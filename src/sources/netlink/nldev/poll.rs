@@ -105,7 +105,10 @@ impl<T: NlTransport> NetlinkSource<T> {
         // The device list is received into the last cycle's (kept: a list
         // of a few KiB is a fresh mapping under musl each time).
         let mut devices = std::mem::take(&mut self.devices);
-        self.client.devices_into(&mut devices)?;
+        if let Err(e) = self.client.devices_into(&mut devices) {
+            self.keep_devices(devices);
+            return Err(e);
+        }
         devices.retain(|d| self.filter.accepts(&d.name));
         let due = self
             .last_rescan
@@ -174,7 +177,10 @@ impl<T: NlTransport> NetlinkSource<T> {
             let bound = self.client.queue_bound_counters(device.index);
             queued.push((port_gets, stat_gets, res, bound));
         }
-        self.client.send_batch()?;
+        if let Err(e) = self.client.send_batch() {
+            self.keep_devices(devices);
+            return Err(e);
+        }
 
         reading.devices.reserve(devices.len());
         for ((device, status), (port_gets, stat_gets, res, bound)) in
@@ -262,6 +268,19 @@ impl<T: NlTransport> NetlinkSource<T> {
         }
         self.devices = devices;
         Ok(reading)
+    }
+
+    /// Room of the kept device list.
+    #[cfg(test)]
+    pub(super) fn kept_devices(&self) -> usize {
+        self.devices.capacity()
+    }
+
+    /// The device list's storage back for the next cycle, empty, when the
+    /// cycle ends early.
+    fn keep_devices(&mut self, mut devices: Vec<Device>) {
+        devices.clear();
+        self.devices = devices;
     }
 
     fn bound_counters_alone(
