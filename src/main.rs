@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TrySendError};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use rdma_monitor::agent::{Agent, Control};
@@ -392,6 +392,9 @@ fn spawn_signal_thread(reload: Reload, control: clock::Sender<Control>) -> std::
         .name("signals".into())
         .spawn(move || {
             let mut stopping = false;
+            // Notes of ignored signals that found the queue full: counted
+            // and told with the next one.
+            let mut unsaid = 0u64;
             for sig in signals.forever() {
                 match sig {
                     SIGTERM | SIGINT | SIGQUIT if stopping => {
@@ -426,9 +429,10 @@ fn spawn_signal_thread(reload: Reload, control: clock::Sender<Control>) -> std::
                         let _ = reload_tx.try_send(());
                     }
                     SIGHUP => {}
-                    other => {
-                        let _ = control.try_send(Control::Ignored(other));
-                    }
+                    signal => match control.try_send(Control::Ignored { signal, unsaid }) {
+                        Ok(()) => unsaid = 0,
+                        Err(_) => unsaid += 1,
+                    },
                 }
             }
         })?;
@@ -452,9 +456,12 @@ fn reload_worker(reload: Reload, requests: &Receiver<()>, control: &clock::Sende
         if let Some(web) = &reload.web {
             web.refresh(std::time::Instant::now(), true);
         }
-        match control.try_send(Control::Reload(loaded)) {
-            Ok(()) | Err(TrySendError::Full(_)) => {}
-            Err(TrySendError::Disconnected(_)) => return,
+        // Waits for room (this thread is the reload's own): a reload that
+        // found the queue full of notes was lost, and an earlier one, read
+        // from an older file, applied in its place. Further SIGHUPs wait in
+        // `requests` (one pending) and read the file after this one.
+        if control.send(Control::Reload(loaded)).is_err() {
+            return;
         }
     }
 }

@@ -16,8 +16,9 @@ pub enum Control {
     /// The configuration file read again (SIGHUP): the new configuration, or
     /// why it was refused (the running one is kept).
     Reload(Result<Box<Config>, String>),
-    /// A signal that is only noted (its default action would kill the agent).
-    Ignored(i32),
+    /// A signal that is only noted (its default action would kill the
+    /// agent), and how many such notes before it found the queue full.
+    Ignored { signal: i32, unsaid: u64 },
 }
 
 /// The configuration keys a reload applies; every other key takes effect
@@ -100,10 +101,15 @@ impl Agent {
             let wait = next_cycle.min(next_snapshot).saturating_duration_since(now);
             match control.recv_timeout(wait.max(Duration::from_millis(1))) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Ok(Control::Ignored(sig)) => {
+                Ok(Control::Ignored { signal, unsaid }) => {
                     log::info!(
-                        "signal {sig} ignored (SIGHUP reloads the configuration, SIGTERM/SIGINT/SIGQUIT stop)"
+                        "signal {signal} ignored (SIGHUP reloads the configuration, SIGTERM/SIGINT/SIGQUIT stop)"
                     );
+                    if unsaid > 0 {
+                        log::info!(
+                            "{unsaid} more ignored signals before it, not noted one by one: the loop was busy"
+                        );
+                    }
                 }
                 Ok(Control::Reload(Err(why))) => {
                     log::error!("configuration not reloaded, the running one is kept: {why}");
