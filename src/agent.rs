@@ -122,7 +122,16 @@ impl Agent {
 
     /// Runs one cycle and publishes its metrics and snapshot.
     pub fn cycle(&mut self) -> Arc<SnapshotDoc> {
-        let started = Instant::now();
+        self.cycle_at(Instant::now()).0
+    }
+
+    /// [`Agent::cycle`] begun at `started` (the loop's clock read); also
+    /// returns when it ended. The clock is read at the start, for the wall
+    /// time and after the collectors (the cycle's end is told from there by
+    /// the cycle counter): where it has no vDSO read (hpet) each read is a
+    /// syscall.
+    fn cycle_at(&mut self, started: Instant) -> (Arc<SnapshotDoc>, Instant) {
+        let mark = self.collectors.mark(started);
         let wall = SystemTime::now();
         let mad = self.mad.load_full();
         let spare = self.spare.take().unwrap_or_default();
@@ -171,7 +180,7 @@ impl Agent {
             known: std::mem::take(&mut self.known),
         };
         let mut out = self.published.metrics.builder();
-        let statuses = self.collectors.run(&cycle, &self.failures, &mut out);
+        let (statuses, clocked) = self.collectors.run(&cycle, &self.failures, &mut out, mark);
         let report = SelfReport {
             statuses: &statuses,
             collector_errors: &self.collectors.errors_total,
@@ -196,15 +205,16 @@ impl Agent {
             e.export(&mut out);
         }
         self.known = cycle.known.next();
-        self.stats.last_cycle_seconds = started.elapsed().as_secs_f64();
+        let ended = clocked.now();
+        self.stats.last_cycle_seconds = ended.duration_since(started).as_secs_f64();
 
         let doc = Arc::new(SnapshotDoc::new(snapshot, statuses, findings));
-        self.published.publish(out.finish(), doc.clone());
+        self.published.publish(out.finish(), doc.clone(), ended);
         if let Some(ai) = &self.ai {
             ai.offer(doc.clone(), news);
         }
         self.spare = self.prev.replace((reading.node, started)).map(|(r, _)| r);
-        doc
+        (doc, ended)
     }
 
     /// The derived state of this cycle: deltas, rates and flags against the

@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use rdma_monitor::agent::{Agent, Control};
+use rdma_monitor::clock;
 use rdma_monitor::config::{Config, LogLevel, escape};
 use rdma_monitor::exporters::web_config::{self, WebConfigSource};
 use rdma_monitor::exporters::{Published, prometheus};
@@ -375,7 +376,7 @@ struct Reload {
     web: Option<Arc<WebConfigSource>>,
 }
 
-fn spawn_signal_thread(reload: Reload, control: SyncSender<Control>) -> std::io::Result<()> {
+fn spawn_signal_thread(reload: Reload, control: clock::Sender<Control>) -> std::io::Result<()> {
     use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
     let mut signals = signal_hook::iterator::Signals::new([
         SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM,
@@ -391,6 +392,9 @@ fn spawn_signal_thread(reload: Reload, control: SyncSender<Control>) -> std::io:
         .name("signals".into())
         .spawn(move || {
             let mut stopping = false;
+            // Notes of ignored signals that found the queue full: counted
+            // and told with the next one.
+            let mut unsaid = 0u64;
             for sig in signals.forever() {
                 match sig {
                     SIGTERM | SIGINT | SIGQUIT if stopping => {
@@ -425,16 +429,17 @@ fn spawn_signal_thread(reload: Reload, control: SyncSender<Control>) -> std::io:
                         let _ = reload_tx.try_send(());
                     }
                     SIGHUP => {}
-                    other => {
-                        let _ = control.try_send(Control::Ignored(other));
-                    }
+                    signal => match control.try_send(Control::Ignored { signal, unsaid }) {
+                        Ok(()) => unsaid = 0,
+                        Err(_) => unsaid += 1,
+                    },
                 }
             }
         })?;
     Ok(())
 }
 
-fn reload_worker(reload: Reload, requests: &Receiver<()>, control: &SyncSender<Control>) {
+fn reload_worker(reload: Reload, requests: &Receiver<()>, control: &clock::Sender<Control>) {
     while requests.recv().is_ok() {
         let loaded = Config::load(reload.config.as_deref(), std::env::vars())
             .map(|mut c| {
@@ -451,9 +456,12 @@ fn reload_worker(reload: Reload, requests: &Receiver<()>, control: &SyncSender<C
         if let Some(web) = &reload.web {
             web.refresh(std::time::Instant::now(), true);
         }
-        match control.try_send(Control::Reload(loaded)) {
-            Ok(()) | Err(TrySendError::Full(_)) => {}
-            Err(TrySendError::Disconnected(_)) => return,
+        // Waits for room (this thread is the reload's own): a reload that
+        // found the queue full of notes was lost, and an earlier one, read
+        // from an older file, applied in its place. Further SIGHUPs wait in
+        // `requests` (one pending) and read the file after this one.
+        if control.send(Control::Reload(loaded)).is_err() {
+            return;
         }
     }
 }
@@ -461,7 +469,7 @@ fn reload_worker(reload: Reload, requests: &Receiver<()>, control: &SyncSender<C
 fn run(config: Config, reload: Reload, published: Arc<Published>) -> ExitCode {
     let web = reload.web.clone();
     // Bounded: a flood of signals while the loop is busy cannot grow it.
-    let (control_tx, control_rx) = std::sync::mpsc::sync_channel(64);
+    let (control_tx, control_rx) = clock::channel(64);
     if let Err(e) = spawn_signal_thread(reload, control_tx) {
         eprintln!("rdma-monitor: cannot install signal handlers: {e}");
         return ExitCode::from(1);

@@ -6,6 +6,8 @@
 #[path = "support/rxe_cycle.rs"]
 mod rxe_cycle;
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::PathBuf;
@@ -17,6 +19,7 @@ use rdma_monitor::config::Config;
 use rdma_monitor::exporters::Published;
 use rdma_monitor::metrics::Builder;
 use rdma_monitor::model::{DeviceFilter, NodeReading};
+use rdma_monitor::sources::netdev::NetdevSource;
 use rdma_monitor::sources::netlink::nldev::poll::NetlinkSource;
 use rdma_monitor::sources::netlink::{NlError, NlTransport, TransportStats};
 use rdma_monitor::sources::sysfs::{Covered, SysfsSource};
@@ -205,4 +208,105 @@ fn netlink_poll_allocations() {
     );
     assert_eq!(ports, 2);
     assert!(n <= 60, "{n} allocations for {ports} ports");
+}
+
+/// A steady netdev cycle allocates for the watched netdevs only, not for
+/// every link of the node: the link dump is walked, and only the watched
+/// links decoded (a decoded link is a name and a list of 25 counters: under
+/// musl, lists of a few KiB are mapped and unmapped each cycle). In a
+/// network namespace of this test's thread: its own links, root needed.
+#[test]
+fn netdev_poll_allocates_for_watched_links_only() {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        return common::skip("netdev allocations", "not root");
+    }
+    // SAFETY: unshare takes no pointers; CLONE_NEWNET moves this thread only
+    // (the test's own) into a new network namespace.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        let why = std::io::Error::last_os_error();
+        return common::skip(
+            "netdev allocations",
+            &format!("unshare(CLONE_NEWNET): {why}"),
+        );
+    }
+    let ip = |args: &str| {
+        // The child is forked from this thread: it runs in its namespace.
+        let ok = std::process::Command::new("ip")
+            .args(args.split(' '))
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip {args}");
+    };
+    ip("link set lo up");
+    let root = tempfile::tempdir().unwrap();
+    let mut src = NetdevSource::open(root.path(), Duration::from_secs(3600));
+    let names = ["lo".to_string()];
+    // As the agent's cycle: the carrier list is handed back once read.
+    let mut cycle = || {
+        let carriers = src.dump_links();
+        let r = src.poll(&names, Instant::now());
+        src.keep_carriers(carriers);
+        r
+    };
+    cycle();
+    cycle();
+    let (alone, r) = allocations(&mut cycle);
+    assert!(r[0].link.is_some(), "lo read: {:?}", r[0].errors);
+    for i in 0..4 {
+        ip(&format!(
+            "link add rdmamon-v{i} type veth peer name rdmamon-p{i}"
+        ));
+    }
+    cycle();
+    let (among, r) = allocations(&mut cycle);
+    assert!(r[0].link.is_some());
+    eprintln!(
+        "netdev cycle of lo: {alone} allocations alone, {among} beside 8 more links (4 veth pairs)"
+    );
+    assert_eq!(among, alone, "allocations for links nobody watches");
+}
+
+/// The link dump's carrier list, handed back after each cycle, is refilled
+/// in place (veth links: their carrier count tells their fixed speed), and
+/// a RoCE port's carrier is noted on its covered entry without a copy of
+/// the device's name: nothing of it allocates in a steady cycle.
+#[test]
+fn the_carriers_of_a_cycle_allocate_nothing() {
+    let mut covered = rdma_monitor::sources::sysfs::Covered::default();
+    let names: Vec<String> = (0..16).map(|i| format!("rxe{i}")).collect();
+    for n in &names {
+        covered.insert(n, 1, 4);
+    }
+    let (n, _) = allocations(|| {
+        for (i, name) in names.iter().enumerate() {
+            covered.set_carrier(name, 1, (i as u32, 2));
+        }
+    });
+    assert_eq!(n, 0, "allocations to note 16 ports' carriers");
+}
+
+/// A decoded link (rtnetlink, recorded in the rxe VM) is one allocation,
+/// its name: its IFLA_STATS64 counters are held in place, not in a list of
+/// their own per netdev a cycle.
+#[test]
+fn a_decoded_link_allocates_its_name_only() {
+    let dump = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/netlink/rxe-6.1-net/01-getlink-dump.bin"),
+    )
+    .unwrap();
+    let payloads: Vec<&[u8]> = rdma_monitor::sources::netlink::wire::messages(&dump)
+        .map(|m| m.unwrap())
+        .filter(|m| u32::from(m.kind) == rdma_monitor::sys::RTM_NEWLINK)
+        .map(|m| m.payload)
+        .collect();
+    let (n, links) = allocations(|| {
+        payloads
+            .iter()
+            .map(|p| rdma_monitor::sources::netlink::rtnetlink::decode_link(p).unwrap())
+            .fold(0, |seen, l| seen + usize::from(l.stats64.len() == 25))
+    });
+    assert_eq!(links, payloads.len(), "every link with its 25 counters");
+    assert_eq!(n as usize, payloads.len(), "allocations for {links} links");
 }

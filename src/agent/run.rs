@@ -16,8 +16,9 @@ pub enum Control {
     /// The configuration file read again (SIGHUP): the new configuration, or
     /// why it was refused (the running one is kept).
     Reload(Result<Box<Config>, String>),
-    /// A signal that is only noted (its default action would kill the agent).
-    Ignored(i32),
+    /// A signal that is only noted (its default action would kill the
+    /// agent), and how many such notes before it found the queue full.
+    Ignored { signal: i32, unsaid: u64 },
 }
 
 /// The configuration keys a reload applies; every other key takes effect
@@ -63,7 +64,7 @@ impl Agent {
 
     /// Cycles until told to stop: every `poll_interval`, a snapshot file
     /// every `snapshot_interval`, and a last snapshot on the way out.
-    pub fn run(&mut self, control: &std::sync::mpsc::Receiver<Control>) {
+    pub fn run(&mut self, control: &crate::clock::Receiver<Control>) {
         // Temporary files of a write cut short by a crash.
         self.writer.remove_leftovers();
         let poll = self.config.poll_interval();
@@ -76,11 +77,13 @@ impl Agent {
         loop {
             // The clock is read once per step (a syscall where the
             // clocksource has no vDSO): a cycle and a snapshot write take
-            // milliseconds, the schedule is in seconds.
+            // milliseconds, the schedule is in seconds. A cycle begins at
+            // this read and tells when it ended.
             let mut now = Instant::now();
             if now >= next_cycle {
-                last = Some(self.cycle());
-                now = Instant::now();
+                let (doc, ended) = self.cycle_at(now);
+                last = Some(doc);
+                now = ended;
                 if self.stats.cycles == RELEASE_AFTER_CYCLES
                     || std::mem::take(&mut reloaded)
                     || next_release.is_some_and(|t| now >= t)
@@ -107,10 +110,15 @@ impl Agent {
             let wait = next_cycle.min(next_snapshot).saturating_duration_since(now);
             match control.recv_timeout(wait.max(Duration::from_millis(1))) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Ok(Control::Ignored(sig)) => {
+                Ok(Control::Ignored { signal, unsaid }) => {
                     log::info!(
-                        "signal {sig} ignored (SIGHUP reloads the configuration, SIGTERM/SIGINT/SIGQUIT stop)"
+                        "signal {signal} ignored (SIGHUP reloads the configuration, SIGTERM/SIGINT/SIGQUIT stop)"
                     );
+                    if unsaid > 0 {
+                        log::info!(
+                            "{unsaid} more ignored signals before it, not noted one by one: the loop was busy"
+                        );
+                    }
                 }
                 Ok(Control::Reload(Err(why))) => {
                     log::error!("configuration not reloaded, the running one is kept: {why}");

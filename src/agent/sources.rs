@@ -23,6 +23,9 @@ use crate::sources::sysfs::SysfsSource;
 
 /// One kernel interface as the loop sees it.
 pub trait Source: Send {
+    /// Reads what the sources before it in the table need this cycle,
+    /// before any of them polls (the link dump: the RDMA ports' rate rule).
+    fn prepare(&mut self, _cycle: &mut Reading) {}
     /// Reads this source's part of the cycle into `cycle.node`.
     fn poll(&mut self, cycle: &mut Reading);
     /// Adds what the last `poll` cost, and this source's totals, to the accounts.
@@ -69,6 +72,9 @@ pub struct Reading {
     pub mad: Option<Arc<MadView>>,
     /// The latest resource dumps grouped by consumer, when attribution is on.
     pub consumers: Option<Arc<Attribution>>,
+    /// (ifindex, carrier changes) of the links whose count tells a speed
+    /// change, from this cycle's link dump (when the netdev source runs).
+    pub carriers: Option<Vec<(u32, u32)>>,
 }
 
 /// What reading the sources cost: the snapshot's `sources` (with this
@@ -111,7 +117,11 @@ impl Table {
             node: spare,
             mad,
             consumers: None,
+            carriers: None,
         };
+        for s in &mut self.sources {
+            s.prepare(&mut cycle);
+        }
         for s in &mut self.sources {
             s.poll(&mut cycle);
         }
@@ -253,6 +263,21 @@ impl Source for Rdma {
         if let Some(view) = &cycle.mad {
             merge::covered_by_mad(view, &mut covered);
         }
+        // Each port's netdev as netlink names it this cycle, with its carrier count.
+        for (d, p) in nl_reading
+            .iter()
+            .flat_map(|r| &r.devices)
+            .flat_map(|d| d.ports.iter().map(move |p| (d, p)))
+        {
+            let carrier = cycle
+                .carriers
+                .iter()
+                .flatten()
+                .find(|c| Some(c.0) == p.port.netdev_index);
+            if let Some(&c) = carrier {
+                covered.set_carrier(&d.device.name, p.port.port, c);
+            }
+        }
         // The loop's spare reading: sysfs writes over it, earlier sources' errors kept.
         let mut reading = std::mem::take(&mut cycle.node);
         let earlier = std::mem::take(&mut reading.errors);
@@ -373,6 +398,11 @@ impl Netdev {
 }
 
 impl Source for Netdev {
+    fn prepare(&mut self, cycle: &mut Reading) {
+        self.before = self.source.stats;
+        cycle.carriers = Some(self.source.dump_links());
+    }
+
     fn poll(&mut self, cycle: &mut Reading) {
         let mut names: Vec<String> = cycle
             .node
@@ -383,7 +413,11 @@ impl Source for Netdev {
             .collect();
         names.sort();
         names.dedup();
-        self.before = self.source.stats;
+        // Read by the RDMA source (polled before this one); its storage
+        // serves the next cycle's dump.
+        if let Some(carriers) = cycle.carriers.take() {
+            self.source.keep_carriers(carriers);
+        }
         cycle.node.netdevs = self.source.poll(&names, cycle.now);
         self.netdevs = names.len() as u64;
     }

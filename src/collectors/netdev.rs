@@ -86,14 +86,14 @@ impl Collector for Netdev {
         for nd in cycle.netdevs() {
             let n = nd.name.as_str();
             if let Some(l) = &nd.link {
-                for (field, v) in &l.stats64 {
-                    match LINK.iter().find(|(f, _, _)| f == field) {
-                        Some((_, metric, help)) => out.counter(metric, help, &[("netdev", n)], *v),
+                for (field, v) in l.stats64.iter() {
+                    match LINK.iter().find(|(f, _, _)| *f == field) {
+                        Some((_, metric, help)) => out.counter(metric, help, &[("netdev", n)], v),
                         None => out.counter(
                             "rdma_netdev_link_stat_total",
                             "Other IFLA_STATS64 counters of the netdev, by field name (stat label).",
                             &[("netdev", n), ("stat", field)],
-                            *v,
+                            v,
                         ),
                     }
                 }

@@ -33,7 +33,7 @@ pub fn collect(cycle: &Cycle, r: &SelfReport, out: &mut Builder) {
         let l = [("collector", status.name)];
         out.gauge(
             "rdma_monitor_collector_duration_seconds",
-            "Time the collector took in the last cycle.",
+            "Time the collector took in the last cycle: the cycle's span on the monotonic clock shared out by a clock read at each collector's start where the clocksource has a vDSO read, else by the CPU's cycle counter (TSC, CNTVCT) read there.",
             &l,
             status.duration_seconds,
         );
@@ -64,7 +64,7 @@ pub fn collect(cycle: &Cycle, r: &SelfReport, out: &mut Builder) {
     );
     out.gauge(
         "rdma_monitor_cycle_duration_seconds",
-        "Wall time of the previous complete collection cycle.",
+        "Wall time of the previous complete collection cycle, on the monotonic clock from its start to its end; the end is a clock read where the clocksource has a vDSO read, else told by the CPU's cycle counter at the rate it ran during the cycle's collectors.",
         &[],
         r.last_cycle_seconds,
     );

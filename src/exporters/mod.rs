@@ -73,10 +73,12 @@ impl Published {
         }
     }
 
-    pub fn publish(&self, metrics: crate::metrics::MetricSet, doc: Arc<SnapshotDoc>) {
+    /// Publishes a cycle that ended `at` (the loop's clock read: no read of
+    /// its own, a syscall where the clocksource has no vDSO).
+    pub fn publish(&self, metrics: crate::metrics::MetricSet, doc: Arc<SnapshotDoc>, at: Instant) {
         self.metrics.publish(metrics);
         self.snapshot.store(Some(doc));
-        let ms = self.epoch.elapsed().as_millis() as u64;
+        let ms = at.saturating_duration_since(self.epoch).as_millis() as u64;
         self.last_cycle_mono_ms
             .store(ms.saturating_add(1), Ordering::Release);
     }

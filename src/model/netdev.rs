@@ -120,6 +120,79 @@ pub struct Module {
     pub rx_power_thresholds: Option<Thresholds>,
 }
 
+/// Field names of struct rtnl_link_stats64 (linux/if_link.h), in order.
+pub const STATS64_FIELDS: [&str; 25] = [
+    "rx_packets",
+    "tx_packets",
+    "rx_bytes",
+    "tx_bytes",
+    "rx_errors",
+    "tx_errors",
+    "rx_dropped",
+    "tx_dropped",
+    "multicast",
+    "collisions",
+    "rx_length_errors",
+    "rx_over_errors",
+    "rx_crc_errors",
+    "rx_frame_errors",
+    "rx_fifo_errors",
+    "rx_missed_errors",
+    "tx_aborted_errors",
+    "tx_carrier_errors",
+    "tx_fifo_errors",
+    "tx_heartbeat_errors",
+    "tx_window_errors",
+    "rx_compressed",
+    "tx_compressed",
+    "rx_nohandler",
+    "rx_otherhost_dropped",
+];
+
+/// struct rtnl_link_stats64 as the kernel sent it: the values of the fields
+/// it has, in the header's order (an older kernel sends fewer), held in
+/// place: a list per link was a heap block per netdev a cycle, which musl
+/// maps and unmaps in groups. In the JSON, `[name, value]` pairs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stats64 {
+    values: [u64; STATS64_FIELDS.len()],
+    len: usize,
+}
+
+impl Stats64 {
+    /// The struct's first fields, as many as are named (a newer kernel's
+    /// further fields are left out).
+    pub fn of(values: impl IntoIterator<Item = u64>) -> Stats64 {
+        let mut s = Stats64::default();
+        for (slot, v) in s.values.iter_mut().zip(values) {
+            *slot = v;
+            s.len += 1;
+        }
+        s
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        STATS64_FIELDS
+            .iter()
+            .copied()
+            .zip(self.values[..self.len].iter().copied())
+    }
+    pub fn get(&self, field: &str) -> Option<u64> {
+        self.iter().find(|(f, _)| *f == field).map(|(_, v)| v)
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Serialize for Stats64 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Link {
     pub index: i32,
@@ -132,7 +205,7 @@ pub struct Link {
     pub carrier_down_count: Option<u32>,
     /// struct rtnl_link_stats64, by field name, in the header's order
     /// (`[name, value]` pairs in the JSON).
-    pub stats64: Vec<(&'static str, u64)>,
+    pub stats64: Stats64,
 }
 
 /// The DCB configuration of a netdev (RTM_GETDCB, DCB_CMD_IEEE_GET): PFC per

@@ -56,7 +56,25 @@ pub struct NetdevSource<E: EthtoolIo = Socket> {
     /// Where each request's replies lie in `nl_replies` (seq, start, end),
     /// sorted by seq: found without walking the whole buffer per request.
     nl_index: Vec<(u32, usize, usize)>,
+    /// This cycle's link dump when made ahead of `poll` ([`NetdevSource::dump_links`]).
+    dumped: Option<LinkDump>,
+    /// The watched netdevs' links of this cycle, by the index of their
+    /// name; the storage is kept from cycle to cycle.
+    links: Vec<Option<Link>>,
+    /// The (ifindex, carrier changes) list of [`NetdevSource::dump_links`],
+    /// handed back after the cycle.
+    carriers: Vec<(u32, u32)>,
     pub stats: NetdevStats,
+}
+
+/// A cycle's link dump, its replies in `nl_replies` until the ethtool batch.
+enum LinkDump {
+    /// No rtnetlink socket: no links, and no error either.
+    NoSocket,
+    Failed(String),
+    Received {
+        seq: u32,
+    },
 }
 
 /// The seqs of one netdev's ethtool netlink requests in a cycle's batch:
@@ -116,6 +134,9 @@ impl<E: EthtoolIo> NetdevSource<E> {
             nl_batch: Vec::new(),
             nl_replies: Vec::new(),
             nl_index: Vec::new(),
+            dumped: None,
+            links: Vec::new(),
+            carriers: Vec::new(),
             stats: NetdevStats::default(),
         }
     }
@@ -215,17 +236,8 @@ impl<E: EthtoolIo> NetdevSource<E> {
             self.last_rescan = Some(now);
             self.rescan_genl();
         }
-        let mut links: HashMap<String, Link> = HashMap::new();
-        let mut link_error = None;
-        if let Some(route) = &mut self.route {
-            self.seq = self.seq.wrapping_add(1);
-            self.stats.netlink_round_trips += 1;
-            match rtnetlink::links_into(route, self.seq, &mut self.nl_replies) {
-                Ok(all) => links = all.into_iter().map(|l| (l.name.clone(), l)).collect(),
-                Err(e) => link_error = Some(e.to_string()),
-            }
-            let _ = route.stats();
-        }
+        // Before the ethtool batch: its replies go where the dump's are.
+        let link_error = self.watched_links(names);
         let mut errors: Vec<Vec<String>> = Vec::with_capacity(names.len());
         for name in names {
             let mut e = Vec::new();
@@ -240,7 +252,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
         }
         let asked = self.ask_ethtool_nl(names, &mut errors);
         let mut out = Vec::with_capacity(names.len());
-        for ((name, mut errors), asked) in names.iter().zip(errors).zip(asked) {
+        for (i, ((name, mut errors), asked)) in names.iter().zip(errors).zip(asked).enumerate() {
             let count = asked.stat_count.and_then(|seq| self.stat_count_answer(seq));
             let cached = self.cache.get_mut(name).expect("inserted above");
             let mut ethtool_stats = Vec::new();
@@ -268,7 +280,7 @@ impl<E: EthtoolIo> NetdevSource<E> {
             let ethtool_nl = self.ethtool_nl_answer(name, &asked);
             out.push(NetdevReading {
                 name: name.clone(),
-                link: links.remove(name),
+                link: self.links[i].take(),
                 ethtool_stats,
                 ethtool_nl,
                 info,
@@ -284,6 +296,110 @@ impl<E: EthtoolIo> NetdevSource<E> {
 }
 
 impl<E: EthtoolIo> NetdevSource<E> {
+    /// Every link of the node (one rtnetlink dump), received into
+    /// `nl_replies`; a reply that does not decode fails the dump.
+    fn link_dump(&mut self) -> LinkDump {
+        let Some(route) = &mut self.route else {
+            return LinkDump::NoSocket;
+        };
+        self.seq = self.seq.wrapping_add(1);
+        self.stats.netlink_round_trips += 1;
+        let seq = self.seq;
+        let received = route
+            .exchange(&rtnetlink::get_links(seq), &mut self.nl_replies)
+            .and_then(|()| self.each_link(seq, |_, _| {}));
+        match received {
+            Ok(()) => LinkDump::Received { seq },
+            Err(e) => LinkDump::Failed(e.to_string()),
+        }
+    }
+
+    /// Each link of the dump `seq` in `nl_replies`, with its payload.
+    fn each_link(
+        &self,
+        seq: u32,
+        mut f: impl FnMut(rtnetlink::LinkHead<'_>, &[u8]),
+    ) -> Result<(), crate::sources::netlink::NlError> {
+        const CMD: &str = "RTM_GETLINK";
+        crate::sources::netlink::for_each_reply(
+            &self.nl_replies,
+            seq,
+            sys::RTM_NEWLINK as u16,
+            CMD,
+            |p| {
+                let head = rtnetlink::link_head(p).map_err(|source| {
+                    crate::sources::netlink::NlError::Wire { cmd: CMD, source }
+                })?;
+                f(head, p);
+                Ok(())
+            },
+        )
+    }
+
+    /// This cycle's links of `names` (decoded from the dump, which is made
+    /// now unless `dump_links` made it) into `links`; the dump's error.
+    fn watched_links(&mut self, names: &[String]) -> Option<String> {
+        let mut links = std::mem::take(&mut self.links);
+        links.clear();
+        links.resize_with(names.len(), || None);
+        let error = match self.dumped.take().unwrap_or_else(|| self.link_dump()) {
+            LinkDump::NoSocket => None,
+            LinkDump::Failed(e) => Some(e),
+            LinkDump::Received { seq } => {
+                let _ = self.each_link(seq, |head, payload| {
+                    if let Some(i) = names.iter().position(|n| *n == head.name) {
+                        links[i] = rtnetlink::decode_link(payload).ok();
+                    }
+                });
+                None
+            }
+        };
+        self.links = links;
+        error
+    }
+
+    /// This cycle's link dump, made before the RDMA sources read (the next
+    /// `poll` uses it): each link's (ifindex, carrier changes) where that
+    /// count tells a speed change ([`rtnetlink::speed_follows_carrier`], by
+    /// the link's kind and the driver GDRVINFO named at the last rescan). A
+    /// RoCE port's rate is its netdev's speed (`ib_get_eth_speed`): it is
+    /// read again when the count moved (`sysfs`'s rate rule). The list is
+    /// the one handed back by [`NetdevSource::keep_carriers`], refilled.
+    pub fn dump_links(&mut self) -> Vec<(u32, u32)> {
+        let dump = self.link_dump();
+        let mut carriers = std::mem::take(&mut self.carriers);
+        carriers.clear();
+        if let LinkDump::Received { seq } = dump {
+            self.carriers_into(seq, &mut carriers);
+        }
+        self.dumped = Some(dump);
+        carriers
+    }
+
+    /// The list [`NetdevSource::dump_links`] returned, back for the next
+    /// cycle's (its storage kept: no allocation a cycle).
+    pub fn keep_carriers(&mut self, carriers: Vec<(u32, u32)>) {
+        self.carriers = carriers;
+    }
+
+    /// The links of the dump `seq` whose carrier count tells their speed.
+    fn carriers_into(&self, seq: u32, carriers: &mut Vec<(u32, u32)>) {
+        let _ = self.each_link(seq, |head, _| {
+            let driver = self
+                .cache
+                .get(head.name)
+                .and_then(|c| c.info.drvinfo.as_ref())
+                .map(|d| d.driver.as_str());
+            if let (true, Ok(index), Some(changes)) = (
+                rtnetlink::speed_follows_carrier(head.kind, driver),
+                u32::try_from(head.index),
+                head.carrier_changes,
+            ) {
+                carriers.push((index, changes));
+            }
+        });
+    }
+
     /// Family ids and the devlink device list, at rescans.
     fn rescan_genl(&mut self) {
         let Some(g) = &mut self.genl else { return };
@@ -680,5 +796,58 @@ mod fixture_tests {
         assert_eq!(r[1].errors.len(), 1, "{:?}", r[1].errors);
         assert!(r[1].errors[0].starts_with("ethtool netlink batch: netlink replay"));
         assert_eq!(src.genl.as_ref().unwrap().stats().round_trips - before, 2);
+    }
+
+    /// Of the recorded link dump (lo, veth0, veth1, dummy0), the carrier
+    /// count stands for the speed of veth (fixed) and of a driver known to
+    /// count every retrain (here lo, as if GDRVINFO had said mlx5_core);
+    /// a paravirtual driver, an unknown one and a stacked link are left out
+    /// (their rate is read every cycle). The list's storage is kept.
+    #[test]
+    fn only_veth_and_drivers_that_count_every_retrain_give_a_carrier() {
+        use crate::model::netdev::DrvInfo;
+        let root = tempfile::tempdir().unwrap();
+        let mut src: NetdevSource<Socket> =
+            NetdevSource::with_io(None, root.path(), Duration::from_secs(60));
+        src.nl_replies = crate::sources::netlink::recorded_net("01-getlink-dump.bin");
+        let seq = u32::from_ne_bytes(src.nl_replies[8..12].try_into().unwrap());
+        let mut index = HashMap::new();
+        src.each_link(seq, |h, _| {
+            index.insert(h.index as u32, h.name.to_string());
+        })
+        .unwrap();
+        let named = |src: &NetdevSource<Socket>| {
+            let mut out = Vec::new();
+            src.carriers_into(seq, &mut out);
+            let mut names: Vec<String> = out.iter().map(|(i, _)| index[i].clone()).collect();
+            names.sort();
+            names
+        };
+        // No driver known yet (before the first rescan read GDRVINFO).
+        assert_eq!(named(&src), ["veth0", "veth1"]);
+        let with_driver = |driver: &str| Cached {
+            names: StatNames::default(),
+            info: Arc::new(NetdevStatic {
+                drvinfo: Some(DrvInfo {
+                    driver: driver.into(),
+                    ..DrvInfo::default()
+                }),
+                ..NetdevStatic::default()
+            }),
+        };
+        for driver in ["virtio_net", "hv_netvsc", "ice"] {
+            src.cache.insert("lo".into(), with_driver(driver));
+            assert_eq!(named(&src), ["veth0", "veth1"], "{driver}");
+        }
+        src.cache.insert("lo".into(), with_driver("mlx5_core"));
+        src.cache.insert("dummy0".into(), with_driver("mlx5_core"));
+        assert_eq!(named(&src), ["lo", "veth0", "veth1"]);
+        // Handed back, the list is refilled in place.
+        let kept = Vec::with_capacity(64);
+        let at = kept.as_ptr();
+        src.keep_carriers(kept);
+        src.route = None;
+        let carriers = src.dump_links();
+        assert_eq!((carriers.as_ptr(), carriers.capacity()), (at, 64));
     }
 }

@@ -4,7 +4,10 @@
 # written at SIGTERM and carries the agent's own count of its last cycle).
 # strace attaches to all its threads once discovery is over (strace makes
 # each syscall slow, more so under TCG: discovery reads a few thousand GID
-# files), twice: -f with every call written out, then -c -f for the table.
+# files) and the allocator has settled (musl's mallocng maps and unmaps a
+# group per allocation in a size class that empties and fills again, until
+# its bounce counter, within the first few dozen cycles, keeps the group),
+# twice: -f with every call written out, then -c -f for the table.
 # Then 14 more rxe devices on 7 more veth pairs, and the netlink path again
 # (run "always16"): the count per port at 2 and at 16 devices.
 set -u
@@ -18,7 +21,7 @@ trace() { # trace RUN NETLINK_MODE
   RDMA_MON_GENERAL__SNAPSHOT_INTERVAL=3600 RDMA_MON_GENERAL__SNAPSHOT_DIR="$OUT/snap-$run" \
   ./rdma-monitor 2> "$OUT/agent-$run.err" &
   agent=$!
-  sleep 10
+  sleep 30
   for how in "-o $OUT/trace-$run.txt" "-c -o $OUT/summary-$run.txt"; do
     LD_LIBRARY_PATH=$PWD/lib ./strace -f -qq $how -p $agent &
     tracer=$!

@@ -129,17 +129,18 @@ impl CounterRules {
 fn retransmissions(th: &Analysis, snap: &Snapshot, out: &mut Vec<KeyedHit>) {
     for d in &snap.devices {
         for p in &d.ports {
-            let mut total = 0.0;
-            let mut seen: BTreeMap<&'static str, serde_json::Value> = BTreeMap::new();
-            for k in catalog::used_by("retransmission_rate") {
-                if let Some(r) = p.hw_counters.get(k.file).and_then(|c| c.rate) {
-                    total += r;
-                    seen.insert(k.file, r.into());
-                }
-            }
-            if seen.is_empty() || total <= th.retransmissions_per_second {
+            let rates = || {
+                catalog::used_by("retransmission_rate")
+                    .filter_map(|k| Some((k.file, p.hw_counters.get(k.file)?.rate?)))
+            };
+            // Summed first: the evidence (a map, a heap block per port) only
+            // for a port over the threshold.
+            let (n, total) = rates().fold((0, 0.0), |(n, t), (_, r)| (n + 1, t + r));
+            if n == 0 || total <= th.retransmissions_per_second {
                 continue;
             }
+            let seen: BTreeMap<&'static str, serde_json::Value> =
+                rates().map(|(f, r)| (f, r.into())).collect();
             let mut evidence = ev(&[
                 ("per_second", total.into()),
                 ("threshold", th.retransmissions_per_second.into()),

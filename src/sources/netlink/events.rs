@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::wire::{self, WireError, skip};
 use super::{Multicast, NlError};
@@ -31,8 +31,6 @@ const _: () = assert!(RDMA_NL_GROUP_NOTIFY == 4);
 
 /// Queued events per listener before the oldest are dropped (and counted).
 const QUEUE_MAX: usize = 4096;
-/// How long the reader sleeps in poll(2) before it looks at its stop flag.
-const WAKE: Duration = Duration::from_secs(1);
 
 const IFINFOMSG: usize = std::mem::size_of::<sys::ifinfomsg>();
 /// IFF_LOWER_UP (linux/if.h): the carrier, in ifi_flags.
@@ -138,13 +136,28 @@ pub struct Inbox<E> {
 pub struct Listener<E> {
     inbox: Arc<Mutex<Inbox<E>>>,
     stop: Arc<AtomicBool>,
+    /// Written at drop: the reader's poll wakes, sees `stop` and ends.
+    wake: Arc<std::fs::File>,
 }
 
 impl<E> Drop for Listener<E> {
     fn drop(&mut self) {
-        // The thread sees it within WAKE and ends; nobody waits for it.
-        self.stop.store(true, Ordering::Relaxed);
+        // The thread ends at once; nobody waits for it. Release: a reader
+        // woken by the eventfd write below sees the flag (Acquire there).
+        self.stop.store(true, Ordering::Release);
+        let _ = std::io::Write::write(&mut &*self.wake, &1u64.to_ne_bytes());
     }
+}
+
+/// An eventfd (non-blocking, not inherited by exec).
+fn eventfd() -> std::io::Result<std::fs::File> {
+    // SAFETY: eventfd takes no pointers.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a descriptor just made, owned by nothing else.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
 impl<E: Send + 'static> Listener<E> {
@@ -168,16 +181,20 @@ impl<E: Send + 'static> Listener<E> {
             failed: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
-        let (i, s) = (inbox.clone(), stop.clone());
+        let wake = Arc::new(eventfd().map_err(|source| NlError::Io {
+            op: "eventfd",
+            source,
+        })?);
+        let (i, s, w) = (inbox.clone(), stop.clone(), wake.clone());
         std::thread::Builder::new()
             .name(name.to_string())
             .stack_size(128 * 1024)
-            .spawn(move || read_loop(&mut socket, &i, &s, &decode))
+            .spawn(move || read_loop(&mut socket, &i, &s, &w, &decode))
             .map_err(|source| NlError::Io {
                 op: "spawn event reader",
                 source,
             })?;
-        Ok(Listener { inbox, stop })
+        Ok(Listener { inbox, stop, wake })
     }
 }
 
@@ -194,12 +211,19 @@ fn read_loop<E>(
     socket: &mut Multicast,
     inbox: &Mutex<Inbox<E>>,
     stop: &AtomicBool,
+    wake: &std::fs::File,
     decode: &Decode<E>,
 ) {
-    while !stop.load(Ordering::Relaxed) {
-        match socket.wait_readable(WAKE) {
+    while !stop.load(Ordering::Acquire) {
+        match socket.wait_readable(std::os::fd::AsFd::as_fd(wake)) {
             Ok(true) => {}
-            Ok(false) => continue,
+            Ok(false) => {
+                // The wake-up (or EINTR): drained (non-blocking), so that an
+                // eventfd left readable cannot spin this loop in poll; the
+                // flag is looked at again.
+                let _ = std::io::Read::read(&mut &*wake, &mut [0u8; 8]);
+                continue;
+            }
             Err(e) => {
                 inbox.lock().unwrap_or_else(|p| p.into_inner()).failed = Some(e.to_string());
                 return;

@@ -165,3 +165,114 @@ fn monitor_events_need_6_12() {
     assert_eq!(monitor_absent("mainline"), None);
     assert_eq!(monitor_absent(""), None);
 }
+
+/// The reader sleeps in poll(2) until an event or its listener's drop: it
+/// does not wake each second to look at a stop flag (a syscall a second for
+/// nothing), and it ends at once when dropped. In a network namespace of
+/// the test's own thread (root needed), where no link changes.
+#[test]
+fn an_idle_reader_sleeps_until_its_listener_is_dropped() {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("*** SKIPPED: not root ***");
+        return;
+    }
+    // SAFETY: unshare takes no pointers; CLONE_NEWNET moves this thread only
+    // (the test's own, and the reader it spawns) into a new network namespace.
+    assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    let s = Multicast::open(libc::NETLINK_ROUTE).unwrap();
+    s.join(libc::RTNLGRP_LINK).unwrap();
+    let l = Listener::spawn("evtest-idle", s, |_, _, _| None::<Result<LinkEvent, _>>).unwrap();
+    let task = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .find(|e| {
+                std::fs::read_to_string(e.path().join("comm"))
+                    .is_ok_and(|c| c.trim() == "evtest-idle")
+            })
+            .map(|e| e.path())
+    };
+    let wakes = |t: &std::path::Path| {
+        let status = std::fs::read_to_string(t.join("status")).unwrap();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("voluntary_ctxt_switches:"))
+            .unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let mut t = None;
+    for _ in 0..500 {
+        t = task();
+        if t.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let t = t.expect("reader thread");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let before = wakes(&t);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(wakes(&t), before, "the idle reader woke");
+    drop(l);
+    for _ in 0..500 {
+        if !t.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the reader of a dropped listener still runs");
+}
+
+/// A wake-up with no stop behind it (the eventfd readable while the flag is
+/// down) is drained, not left readable for poll(2) to return at once, again
+/// and again; the reader waits on, and ends when the flag is raised and it
+/// is woken. No namespace or event needed: the socket joins no group.
+#[test]
+fn a_wake_up_without_stop_is_drained_not_spun_on() {
+    let mut socket = Multicast::open(libc::NETLINK_ROUTE).unwrap();
+    let inbox: Arc<Mutex<Inbox<LinkEvent>>> = Arc::new(Mutex::new(Inbox {
+        events: VecDeque::new(),
+        received: 0,
+        lost: 0,
+        malformed: 0,
+        failed: None,
+    }));
+    let stop = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(eventfd().unwrap());
+    let reader = {
+        let (inbox, stop, wake) = (inbox.clone(), stop.clone(), wake.clone());
+        std::thread::spawn(move || {
+            let decode = |_: u16, _: &[u8], _: u64| None::<Result<LinkEvent, _>>;
+            read_loop(&mut socket, &inbox, &stop, &wake, &decode)
+        })
+    };
+    let readable = |f: &std::fs::File| {
+        let mut p = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(f),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, and the count says one.
+        unsafe { libc::poll(&mut p, 1, 0) == 1 }
+    };
+    std::io::Write::write(&mut &*wake, &1u64.to_ne_bytes()).unwrap();
+    // Bounded: a reader that never drains fails the test, it does not hang.
+    let drained = (0..1_000).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        !readable(&wake)
+    });
+    assert!(
+        drained,
+        "the eventfd is still readable: the reader spins in poll"
+    );
+    assert!(!reader.is_finished(), "the reader ended without its stop");
+    stop.store(true, Ordering::Release);
+    std::io::Write::write(&mut &*wake, &1u64.to_ne_bytes()).unwrap();
+    reader.join().unwrap();
+    assert!(inbox.lock().unwrap().failed.is_none());
+}

@@ -160,17 +160,33 @@ pub fn replies<T: NlTransport + ?Sized, R>(
     request: &[u8],
     kind: u16,
     cmd: &'static str,
-    mut decode: impl FnMut(&[u8]) -> Result<R, WireError>,
+    decode: impl FnMut(&[u8]) -> Result<R, WireError>,
 ) -> Result<Vec<R>, NlError> {
+    let mut out = Vec::new();
+    replies_into(t, buf, request, kind, cmd, decode, &mut out)?;
+    Ok(out)
+}
+
+/// [`replies`] into `out` (cleared first): a caller that keeps it from cycle
+/// to cycle decodes without allocating the list (musl maps a list of a few
+/// KiB afresh, and unmaps it when freed, each cycle).
+pub fn replies_into<T: NlTransport + ?Sized, R>(
+    t: &mut T,
+    buf: &mut Vec<u8>,
+    request: &[u8],
+    kind: u16,
+    cmd: &'static str,
+    mut decode: impl FnMut(&[u8]) -> Result<R, WireError>,
+    out: &mut Vec<R>,
+) -> Result<(), NlError> {
+    out.clear();
     let seq = messages(request)
         .next()
         .and_then(|m| m.ok())
         .map_or(0, |m| m.seq);
     t.exchange(request, buf)?;
-    let mut out = Vec::new();
     for_each_reply(buf, seq, kind, cmd, |payload| {
         out.push(decode(payload).map_err(|source| NlError::Wire { cmd, source })?);
         Ok(())
-    })?;
-    Ok(out)
+    })
 }

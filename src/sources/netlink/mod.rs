@@ -34,7 +34,7 @@ pub mod wire;
 
 use std::io;
 
-pub use exchange::{BatchExchange, Exchange, for_each_reply, replies};
+pub use exchange::{BatchExchange, Exchange, for_each_reply, replies, replies_into};
 pub use socket::{Multicast, NetlinkSocket};
 pub use transport::{NlTransport, Replay, TransportStats};
 use wire::WireError;

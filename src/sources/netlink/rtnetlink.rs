@@ -18,34 +18,7 @@ pub fn command_name(kind: u16) -> &'static str {
 /// Decoded straight into the model's type: the snapshot schema is the model's.
 pub use crate::model::netdev::Link;
 
-/// Field names of struct rtnl_link_stats64 (linux/if_link.h), in order.
-pub const STATS64_FIELDS: &[&str] = &[
-    "rx_packets",
-    "tx_packets",
-    "rx_bytes",
-    "tx_bytes",
-    "rx_errors",
-    "tx_errors",
-    "rx_dropped",
-    "tx_dropped",
-    "multicast",
-    "collisions",
-    "rx_length_errors",
-    "rx_over_errors",
-    "rx_crc_errors",
-    "rx_frame_errors",
-    "rx_fifo_errors",
-    "rx_missed_errors",
-    "tx_aborted_errors",
-    "tx_carrier_errors",
-    "tx_fifo_errors",
-    "tx_heartbeat_errors",
-    "tx_window_errors",
-    "rx_compressed",
-    "tx_compressed",
-    "rx_nohandler",
-    "rx_otherhost_dropped",
-];
+pub use crate::model::netdev::{STATS64_FIELDS, Stats64};
 const _: () = assert!(STATS64_FIELDS.len() * 8 == std::mem::size_of::<sys::rtnl_link_stats64>());
 
 const IFINFOMSG: usize = std::mem::size_of::<sys::ifinfomsg>();
@@ -61,15 +34,60 @@ pub fn get_links(seq: u32) -> Vec<u8> {
     .finish()
 }
 
-pub fn decode_link(payload: &[u8]) -> Result<Link, WireError> {
+/// What one RTM_NEWLINK says of the link's name, index and carrier, read
+/// without allocating: a dump of every link of the node is walked for these,
+/// and [`decode_link`] decodes only the links that are watched.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkHead<'a> {
+    pub index: i32,
+    pub name: &'a str,
+    pub carrier_changes: Option<u32>,
+    /// IFLA_INFO_KIND: the kind of a link made by rtnl_link_ops (bond,
+    /// vlan, veth, ...); None for a driver's own netdev. See
+    /// [`speed_follows_carrier`].
+    pub kind: Option<&'a str>,
+}
+
+/// Whether a link's carrier count tells every change of its speed, so that
+/// a RoCE port's rate (its netdev's speed, `ib_get_eth_speed`) needs reading
+/// again only when the count moved. `kind` is the link's IFLA_INFO_KIND,
+/// `driver` its ethtool driver name (GDRVINFO, read at rescans).
+///
+/// - veth: fixed speed (veth_get_link_ksettings reports SPEED_10000).
+/// - mlx5_core, mlx4_en: a speed change retrains the link, and the driver's
+///   link event handler (mlx5e_update_carrier, mlx4_en_update_carrier)
+///   counts an event that finds the carrier as it was with
+///   netif_carrier_event (added in 2021 with these callers, for link flap
+///   detection by the carrier counts): a down and up between two of its
+///   link queries still moves the count.
+/// - Everything else reads the rate every cycle. Paravirtual drivers change
+///   speed with no carrier event: hv_netvsc on RNDIS_STATUS_LINK_SPEED_CHANGE
+///   (7f5d5af0b2f8), virtio_net and netvsc on `ethtool -s speed`
+///   (ethtool_virtdev_set_link_ksettings stores it). A physical driver
+///   whose link handler only calls netif_carrier_on/off (which do nothing
+///   when the carrier is already so) misses a down and up between two of
+///   its link reads; none other is known here to count them. A
+///   stacked link (bond, team, vlan, macvlan) has its lower links' speed,
+///   which moves while its own carrier stays. An unknown driver (GDRVINFO
+///   not read yet, or failed) is not trusted either.
+pub fn speed_follows_carrier(kind: Option<&str>, driver: Option<&str>) -> bool {
+    match kind {
+        Some(k) => k == "veth",
+        None => matches!(driver, Some("mlx5_core" | "mlx4_en")),
+    }
+}
+
+pub fn link_head(payload: &[u8]) -> Result<LinkHead<'_>, WireError> {
     let head = payload.get(..IFINFOMSG).ok_or(WireError::Truncated {
         what: "ifinfomsg",
         need: IFINFOMSG,
         have: payload.len(),
     })?;
-    let mut link = Link {
+    let mut h = LinkHead {
         index: i32::from_ne_bytes(head[4..8].try_into().expect("4 bytes")),
-        ..Link::default()
+        name: "",
+        carrier_changes: None,
+        kind: None,
     };
     for a in wire::attrs(&payload[IFINFOMSG..]) {
         let a = a?;
@@ -77,19 +95,45 @@ pub fn decode_link(payload: &[u8]) -> Result<Link, WireError> {
             // Types as rtnl_fill_ifinfo puts them (ifla_policy in net/core/rtnetlink.c).
             sys::IFLA_IFNAME => {
                 if let Some(n) = skip(a.str()) {
-                    link.name = n.to_string();
+                    h.name = n;
                 }
             }
+            sys::IFLA_CARRIER_CHANGES => h.carrier_changes = skip(a.u32()),
+            // rtnl_link_info_fill: the kind of a link made by rtnl_link_ops
+            // (bond, vlan, veth, ...); a hardware driver's link has none.
+            sys::IFLA_LINKINFO => {
+                h.kind = a
+                    .nested()
+                    .filter_map(Result::ok)
+                    .find(|i| u32::from(i.kind) == sys::IFLA_INFO_KIND)
+                    .and_then(|i| i.str().ok());
+            }
+            _ => {}
+        }
+    }
+    Ok(h)
+}
+
+pub fn decode_link(payload: &[u8]) -> Result<Link, WireError> {
+    let h = link_head(payload)?;
+    let mut link = Link {
+        index: h.index,
+        name: h.name.to_string(),
+        carrier_changes: h.carrier_changes,
+        ..Link::default()
+    };
+    for a in wire::attrs(&payload[IFINFOMSG..]) {
+        let a = a?;
+        match u32::from(a.kind) {
             sys::IFLA_MTU => link.mtu = skip(a.u32()),
             sys::IFLA_OPERSTATE => link.operstate = skip(a.u8()),
-            sys::IFLA_CARRIER_CHANGES => link.carrier_changes = skip(a.u32()),
             sys::IFLA_CARRIER_UP_COUNT => link.carrier_up_count = skip(a.u32()),
             sys::IFLA_CARRIER_DOWN_COUNT => link.carrier_down_count = skip(a.u32()),
             sys::IFLA_STATS64 => {
                 // Older kernels send fewer fields, newer ones more: take what
                 // is there, but only whole u64 fields.
                 if let Some(values) = skip(a.u64s()) {
-                    link.stats64 = STATS64_FIELDS.iter().copied().zip(values).collect();
+                    link.stats64 = Stats64::of(values);
                 }
             }
             _ => {}
@@ -186,10 +230,49 @@ mod tests {
             ),
             (2, "eth2", Some(9000), Some(6), Some(5))
         );
-        assert_eq!(l.stats64[2], ("rx_bytes", 3));
+        assert_eq!(l.stats64.iter().nth(2), Some(("rx_bytes", 3)));
         assert_eq!(l.stats64.len(), 25);
         assert_eq!(links[1].stats64.len(), 23);
+        assert_eq!(
+            link_head(&newlink(2, "eth2", &stats)[16..]).unwrap().kind,
+            None,
+            "no IFLA_LINKINFO: a driver's own link"
+        );
         assert!(decode_link(&[0; 8]).is_err());
+    }
+
+    /// A bond's speed is the sum of its lower links' (bond_ethtool_get_link_ksettings):
+    /// it changes while the bond's own carrier stays, so its carrier count
+    /// cannot tell a speed change. veth's speed is fixed.
+    #[test]
+    fn a_stacked_link_does_not_tell_its_speed_by_its_carrier() {
+        let with_kind = |kind: &str| {
+            let mut payload = vec![0u8; IFINFOMSG];
+            let info = MessageBuilder::new(0, 0, 0)
+                .nested(sys::IFLA_LINKINFO, |b| b.string(sys::IFLA_INFO_KIND, kind))
+                .finish();
+            payload.extend_from_slice(&info[16..]);
+            let head = link_head(&payload).unwrap();
+            assert_eq!(head.kind, Some(kind));
+            speed_follows_carrier(head.kind, Some("mlx5_core"))
+        };
+        assert!(!with_kind("bond"));
+        assert!(!with_kind("vlan"));
+        assert!(with_kind("veth"));
+    }
+
+    /// A driver's own link tells its speed by its carrier only for the
+    /// drivers known to count every retrain in it; a paravirtual one
+    /// (virtio_net, hv_netvsc) changes speed with no carrier event, and an
+    /// unknown driver is not trusted.
+    #[test]
+    fn only_drivers_that_count_every_retrain_tell_the_speed_by_the_carrier() {
+        assert!(speed_follows_carrier(None, Some("mlx5_core")));
+        assert!(speed_follows_carrier(None, Some("mlx4_en")));
+        for driver in [Some("virtio_net"), Some("hv_netvsc"), Some("ice"), None] {
+            assert!(!speed_follows_carrier(None, driver), "{driver:?}");
+        }
+        assert!(speed_follows_carrier(Some("veth"), None));
     }
 
     /// IFLA_MTU (u32) in 8 bytes, IFLA_OPERSTATE (u8) in 4, a name without
@@ -289,7 +372,7 @@ mod recorded {
             // 6.1 sends the whole struct, rx_otherhost_dropped included.
             assert_eq!(l.stats64.len(), STATS64_FIELDS.len());
             for (field, dir, key) in IP_KEYS {
-                let v = l.stats64.iter().find(|(f, _)| f == field).unwrap().1;
+                let v = l.stats64.get(field).unwrap();
                 let (lo, hi) = (
                     b["stats64"][dir][key].as_u64().unwrap(),
                     a["stats64"][dir][key].as_u64().unwrap(),
@@ -301,12 +384,24 @@ mod recorded {
                 );
             }
         }
+        // IFLA_LINKINFO's kind, as `ip -d` shows it.
+        let dump = recorded_net("01-getlink-dump.bin");
+        let heads: Vec<_> = wire::frames(&dump)
+            .filter_map(|f| link_head(&f[16..]).ok())
+            .filter(|h| !h.name.is_empty())
+            .collect();
+        let details = ip_json("ip-link-details.json");
+        assert_eq!(heads.len(), details.len());
+        for d in details {
+            let h = heads.iter().find(|h| h.name == d["ifname"]).unwrap();
+            assert_eq!(h.kind, d["linkinfo"]["info_kind"].as_str(), "{}", h.name);
+        }
         let veth0 = links.iter().find(|l| l.name == "veth0").unwrap();
         assert!(
             veth0
                 .stats64
                 .iter()
-                .any(|&(f, v)| f == "rx_bytes" && v > 500_000),
+                .any(|(f, v)| f == "rx_bytes" && v > 500_000),
             "rxe traffic"
         );
     }

@@ -4,7 +4,7 @@
 //! datagram). Syscalls and round trips are counted for the self-metrics.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use super::wire::{align4, frames, messages};
@@ -481,17 +481,17 @@ impl Multicast {
         }
     }
 
-    /// Waits until a datagram is queued or `timeout` passes (poll(2)): the
-    /// reader thread sleeps here, it never spins.
-    pub fn wait_readable(&self, timeout: Duration) -> Result<bool, NlError> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
+    /// Waits until a datagram is queued (`Ok(true)`) or `wake` is readable
+    /// (poll(2), no timeout): the reader thread sleeps here until there is
+    /// something to do; it never spins, nor wakes only to look.
+    pub fn wait_readable(&self, wake: BorrowedFd<'_>) -> Result<bool, NlError> {
+        let mut pfd = [self.fd.as_raw_fd(), wake.as_raw_fd()].map(|fd| libc::pollfd {
+            fd,
             events: libc::POLLIN,
             revents: 0,
-        };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: `pfd` is one valid pollfd and the count says one.
-        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        });
+        // SAFETY: `pfd` is two valid pollfds and the count says two.
+        let rc = unsafe { libc::poll(pfd.as_mut_ptr(), 2, -1) };
         if rc < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -502,7 +502,8 @@ impl Multicast {
                 source: e,
             });
         }
-        Ok(rc > 0)
+        // An error on the socket (ENOBUFS) is for the receive to report.
+        Ok(pfd[0].revents != 0)
     }
 }
 

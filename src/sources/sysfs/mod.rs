@@ -38,10 +38,15 @@ use crate::model::{
 };
 
 /// Ports whose state and hw counters another source has read this cycle.
+/// A netdev's (ifindex, carrier changes) this cycle.
+type Carrier = (u32, u32);
+
 #[derive(Debug, Clone, Default)]
 pub struct Covered {
-    /// Ports whose state and hw counters another source read, with the state it read.
-    ports: Vec<(String, u32, u8)>,
+    /// Ports whose state and hw counters another source read, with the
+    /// state it read and, where it tells a speed change, the port's netdev
+    /// this cycle as netlink named it: (ifindex, carrier changes).
+    ports: Vec<(String, u32, u8, Option<Carrier>)>,
     /// Ports whose PMA counters (`counters/`) were read by MAD.
     pma: Vec<(String, u32)>,
     /// Every RDMA device the kernel listed this cycle (the filter applied),
@@ -59,7 +64,27 @@ impl Covered {
     }
     /// `state`: the port state the other source read this cycle.
     pub fn insert(&mut self, device: &str, port: u32, state: u8) {
-        self.ports.push((device.to_string(), port, state));
+        self.ports.push((device.to_string(), port, state, None));
+    }
+    /// The port's netdev this cycle, (ifindex, carrier changes), where that
+    /// count tells a speed change (the rtnetlink link dump made before
+    /// sysfs), noted on the port [`Covered::insert`] put in (no allocation:
+    /// it is made for every RoCE port every cycle). Only a covered port's
+    /// rate can stand ([`read_device`]): another port's carrier is dropped.
+    pub fn set_carrier(&mut self, device: &str, port: u32, carrier: (u32, u32)) {
+        if let Some(p) = self
+            .ports
+            .iter_mut()
+            .find(|(d, p, ..)| d == device && *p == port)
+        {
+            p.3 = Some(carrier);
+        }
+    }
+    fn carrier_of(&self, device: &str, port: u32) -> Option<(u32, u32)> {
+        self.ports
+            .iter()
+            .find(|(d, p, ..)| d == device && *p == port)
+            .and_then(|(.., c)| *c)
     }
     pub fn covers(&self, device: &str, port: u32) -> bool {
         self.state_of(device, port).is_some()
@@ -67,8 +92,8 @@ impl Covered {
     fn state_of(&self, device: &str, port: u32) -> Option<u8> {
         self.ports
             .iter()
-            .find(|(d, p, _)| d == device && *p == port)
-            .map(|(.., s)| *s)
+            .find(|(d, p, ..)| d == device && *p == port)
+            .map(|(_, _, s, _)| *s)
     }
     /// The kernel's whole device list this cycle (name, index), as another source read it.
     pub fn set_devices(&mut self, devices: Vec<(String, u32)>) {
@@ -167,8 +192,8 @@ struct PortHandle {
     unsupported: Vec<Arc<str>>,
     unsupported_seen: usize,
     /// The rate read while netlink covered the port, with the port state
-    /// and `link_downed` at that read; handles are rebuilt at each rescan.
-    last_rate: Option<(u8, u64, Rate)>,
+    /// and what tells a retrain at that read; handles are rebuilt at each rescan.
+    last_rate: Option<(u8, Retrain, Rate)>,
 }
 
 #[derive(Debug)]
@@ -922,6 +947,28 @@ fn link_downed(counters: &[Counter]) -> Option<u64> {
         .map(|c| c.value)
 }
 
+/// What tells that a port's link trained again (its rate can change only
+/// then): the PMA `link_downed` counter while readable and unsaturated (8
+/// bits in PortCounters, stuck at 255), and for a RoCE port the carrier
+/// count of its netdev (whose speed the rate is: `ib_get_eth_speed`), with
+/// the netdev's ifindex (a port bound to another netdev differs too).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Retrain {
+    link_downed: Option<u64>,
+    carrier: Option<(u32, u32)>,
+}
+
+impl Retrain {
+    /// `None` when nothing tells: the rate is read every cycle.
+    fn of(counters: &[Counter], carrier: Option<(u32, u32)>) -> Option<Retrain> {
+        let link_downed = link_downed(counters).filter(|&d| d < 255);
+        (link_downed.is_some() || carrier.is_some()).then_some(Retrain {
+            link_downed,
+            carrier,
+        })
+    }
+}
+
 /// Writes an enumerated value into `slot`, keeping its name string when the
 /// name is the same.
 fn store_enum(slot: &mut Option<Enumerated>, (value, name): (u8, &str)) {
@@ -998,16 +1045,24 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered, out: &
         } else {
             read_counters(&mut p.counters, r, &mut o.counters);
         }
+        // The netdev's speed is the rate of an Ethernet (RoCE) port only.
+        let carrier = covered
+            .carrier_of(&dev.info.name, p.port)
+            .filter(|_| p.info.link_layer.as_deref() == Some("Ethernet"));
+        let retrain = Retrain::of(&o.counters, carrier);
         match (covered.state_of(&dev.info.name, p.port), &p.last_rate) {
             // A link's rate changes when it trains again, which counts in
-            // link_downed even when two polls both see it active: while the
-            // state netlink read and a readable, unsaturated link_downed
-            // (8 bits in PortCounters, stuck at 255) stay as when `rate` was
-            // read, the rate stands — a pread per port a cycle saved, and
-            // for mlx5 a firmware query. Ports without link_downed (rxe,
-            // MAD-covered) read it every cycle.
-            (Some(state), Some((at_state, at_downed, rate)))
-                if *at_state == state && Some(*at_downed) == link_downed(&o.counters) =>
+            // link_downed and moves the netdev's carrier even when two polls
+            // both see it active: while the state netlink read and what
+            // tells a retrain ([`Retrain`]) stay as when `rate` was read, the
+            // rate stands — a pread per port a cycle saved, and for mlx5 a
+            // firmware query. Ports with nothing to tell (no link_downed, no
+            // netdev whose carrier tells its speed: only veth and drivers
+            // that count every retrain, rtnetlink::speed_follows_carrier;
+            // virtio_net and hv_netvsc change speed with no carrier event)
+            // read it every cycle.
+            (Some(state), Some((at_state, at_retrain, rate)))
+                if *at_state == state && Some(*at_retrain) == retrain =>
             {
                 if o.rate.as_ref() != Some(rate) {
                     o.rate = Some(rate.clone());
@@ -1022,10 +1077,8 @@ fn read_device(dev: &mut DeviceHandle, r: &mut Reader, covered: &Covered, out: &
                 {
                     *rate = None;
                 }
-                p.last_rate = match (state, link_downed(&o.counters), &o.rate) {
-                    (Some(s), Some(downed), Some(rate)) if downed < 255 => {
-                        Some((s, downed, rate.clone()))
-                    }
+                p.last_rate = match (state, retrain, &o.rate) {
+                    (Some(s), Some(retrain), Some(rate)) => Some((s, retrain, rate.clone())),
                     _ => None,
                 };
             }

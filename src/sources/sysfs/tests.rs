@@ -669,3 +669,69 @@ fn a_reading_written_over_is_the_fresh_reading() {
     check("device back", 7);
     check("device back, steady", 8);
 }
+
+/// A RoCE port without link_downed (irdma, rxe): its rate is its netdev's
+/// speed (`ib_get_eth_speed`), which changes only when the link trains
+/// again, and that moves the netdev's carrier. While netlink's state, the
+/// port's netdev and that netdev's carrier count stay, the rate stands.
+#[test]
+fn a_roce_port_reads_its_rate_again_when_its_netdev_retrained() {
+    let (dir, mut s) = copied_fixture();
+    let covered = |device: &str, carrier: Option<(u32, u32)>| {
+        let mut c = Covered::default();
+        c.insert(device, 1, 4);
+        if let Some(carrier) = carrier {
+            c.set_carrier(device, 1, carrier);
+        }
+        c
+    };
+    let write = |device: &str, text: &str| {
+        let f = dir
+            .path()
+            .join(format!("class/infiniband/{device}/ports/1/rate"));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(f)
+            .unwrap();
+        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+    };
+    let mut rate =
+        |device: &str, c: &Covered| device_rate(&s.poll_covered(Instant::now(), c), device);
+    let first = rate("irdma0", &covered("irdma0", Some((5, 10))));
+    assert!(first.is_some());
+    write("irdma0", "50 Gb/sec (2X EDR)\n");
+    assert_eq!(
+        rate("irdma0", &covered("irdma0", Some((5, 10)))),
+        first,
+        "kept"
+    );
+    assert_eq!(
+        rate("irdma0", &covered("irdma0", Some((5, 12)))),
+        Some(50.0),
+        "the carrier moved"
+    );
+    write("irdma0", "100 Gb/sec (4X EDR)\n");
+    assert_eq!(
+        rate("irdma0", &covered("irdma0", Some((6, 12)))),
+        Some(100.0),
+        "bound to another netdev"
+    );
+    write("irdma0", "200 Gb/sec (4X HDR)\n");
+    assert_eq!(
+        rate("irdma0", &covered("irdma0", None)),
+        Some(200.0),
+        "no carrier to tell: every cycle"
+    );
+    // A port that is not Ethernet is not its netdev's speed.
+    rate("efa_0", &covered("efa_0", Some((7, 1))));
+    write("efa_0", "50 Gb/sec (2X EDR)\n");
+    assert_eq!(rate("efa_0", &covered("efa_0", Some((7, 1)))), Some(50.0));
+}
+
+fn device_rate(r: &NodeReading, name: &str) -> Option<f64> {
+    device(r, name).ports[0]
+        .rate
+        .clone()
+        .map(|r| r.gbit_per_sec)
+}

@@ -8,7 +8,7 @@ use super::{
     get_stat_status, get_sys, nldev_type,
 };
 use crate::sources::netlink::wire::{WireError, messages};
-use crate::sources::netlink::{NlError, NlTransport, TransportStats, replies};
+use crate::sources::netlink::{NlError, NlTransport, TransportStats, replies_into};
 use crate::sys::{self, RDMA_NLDEV_CMD_GET};
 
 pub struct Client<T: NlTransport> {
@@ -174,15 +174,28 @@ impl<T: NlTransport> Client<T> {
         build: impl FnOnce(u32) -> Vec<u8>,
         decode: impl Fn(&[u8]) -> Result<R, WireError>,
     ) -> Result<Vec<R>, NlError> {
+        let mut out = Vec::new();
+        self.run_into(build, decode, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Client::run`] into `out` (cleared first).
+    fn run_into<R>(
+        &mut self,
+        build: impl FnOnce(u32) -> Vec<u8>,
+        decode: impl Fn(&[u8]) -> Result<R, WireError>,
+        out: &mut Vec<R>,
+    ) -> Result<(), NlError> {
         let (request, Queued { kind, .. }) = self.build(build);
         let cmd = command_name(kind);
-        replies(
+        replies_into(
             &mut self.transport,
             &mut self.buf,
             &request,
             kind,
             cmd,
             decode,
+            out,
         )
     }
 
@@ -196,6 +209,10 @@ impl<T: NlTransport> Client<T> {
 
     pub fn devices(&mut self) -> Result<Vec<Device>, NlError> {
         self.run(get_devices, decode_device)
+    }
+    /// [`Client::devices`] into a list kept by the caller.
+    pub fn devices_into(&mut self, out: &mut Vec<Device>) -> Result<(), NlError> {
+        self.run_into(get_devices, decode_device, out)
     }
     pub fn ports(&mut self, dev: u32) -> Result<Vec<Port>, NlError> {
         self.run(|s| get_ports(s, dev), decode_port)

@@ -58,6 +58,8 @@ pub struct NetlinkSource<T: NlTransport> {
     configured: HashSet<(String, u32)>,
     known_devices: Vec<String>,
     sys: Option<Sys>,
+    /// The device list's storage, kept from cycle to cycle (empty between).
+    devices: Vec<Device>,
 }
 
 impl<T: NlTransport> NetlinkSource<T> {
@@ -72,6 +74,7 @@ impl<T: NlTransport> NetlinkSource<T> {
             status: HashMap::new(),
             configured: HashSet::new(),
             known_devices: Vec::new(),
+            devices: Vec::new(),
             sys: None,
         }
     }
@@ -99,17 +102,24 @@ impl<T: NlTransport> NetlinkSource<T> {
         first_seen: &mut PortWriter<'_, T>,
     ) -> Result<NetlinkReading, NlError> {
         let mut reading = NetlinkReading::default();
-        let devices: Vec<Device> = self
-            .client
-            .devices()?
-            .into_iter()
-            .filter(|d| self.filter.accepts(&d.name))
-            .collect();
-        let names: Vec<String> = devices.iter().map(|d| d.name.clone()).collect();
+        // The device list is received into the last cycle's (kept: a list
+        // of a few KiB is a fresh mapping under musl each time).
+        let mut devices = std::mem::take(&mut self.devices);
+        if let Err(e) = self.client.devices_into(&mut devices) {
+            self.keep_devices(devices);
+            return Err(e);
+        }
+        devices.retain(|d| self.filter.accepts(&d.name));
         let due = self
             .last_rescan
             .is_none_or(|t| now.duration_since(t) >= self.rescan_every);
-        if due || names != self.known_devices {
+        let same = devices.len() == self.known_devices.len()
+            && devices
+                .iter()
+                .zip(&self.known_devices)
+                .all(|(d, k)| d.name == *k);
+        if due || !same {
+            let names: Vec<String> = devices.iter().map(|d| d.name.clone()).collect();
             self.no_stats.clear();
             self.status.retain(|(d, _), _| names.contains(d));
             self.configured.retain(|(d, _)| names.contains(d));
@@ -167,10 +177,14 @@ impl<T: NlTransport> NetlinkSource<T> {
             let bound = self.client.queue_bound_counters(device.index);
             queued.push((port_gets, stat_gets, res, bound));
         }
-        self.client.send_batch()?;
+        if let Err(e) = self.client.send_batch() {
+            self.keep_devices(devices);
+            return Err(e);
+        }
 
+        reading.devices.reserve(devices.len());
         for ((device, status), (port_gets, stat_gets, res, bound)) in
-            devices.into_iter().zip(status).zip(queued)
+            devices.drain(..).zip(status).zip(queued)
         {
             let mut port_readings = Vec::with_capacity(port_gets.len());
             let mut gone = None;
@@ -252,7 +266,21 @@ impl<T: NlTransport> NetlinkSource<T> {
                 bound_counters,
             });
         }
+        self.devices = devices;
         Ok(reading)
+    }
+
+    /// Room of the kept device list.
+    #[cfg(test)]
+    pub(super) fn kept_devices(&self) -> usize {
+        self.devices.capacity()
+    }
+
+    /// The device list's storage back for the next cycle, empty, when the
+    /// cycle ends early.
+    fn keep_devices(&mut self, mut devices: Vec<Device>) {
+        devices.clear();
+        self.devices = devices;
     }
 
     fn bound_counters_alone(

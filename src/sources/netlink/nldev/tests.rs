@@ -423,6 +423,12 @@ fn one_cycle_over_replayed_replies() {
     let qps: Vec<u64> = r.devices.iter().map(|d| d.resources[0].value).collect();
     assert_eq!(qps, [3, 4], "each device's own RES_GET answer");
     assert_eq!(src.stats().round_trips, 12);
+    // A cycle whose device list fails (the replay has nothing left) keeps
+    // the list's storage for the next one.
+    let kept = src.kept_devices();
+    assert!(kept >= 2);
+    assert!(src.poll(Instant::now()).is_err());
+    assert_eq!(src.kept_devices(), kept, "the kept device list dropped");
 }
 
 fn status_entry(name: &str, index: u32, dynamic: Option<u8>) -> Vec<u8> {
