@@ -122,9 +122,12 @@ fn dontneed(start: usize, len: usize) -> io::Result<()> {
     // SAFETY: the range is one whole mapping of /proc/self/smaps: private,
     // read-only, file-backed, with no anonymous page, so no byte of it was
     // ever written here and none can be (no 'w'). MADV_DONTNEED drops its
-    // page table entries; the next access faults the same bytes back from
-    // the file (the kernel keeps a running executable from being written).
-    // No Rust object owns the range; code running in it just faults back.
+    // page table entries; the next access faults the file's bytes back from
+    // the page cache: the same bytes unless the file was written in place
+    // while it runs (refused with ETXTBSY on most kernels; an upgrade renames
+    // a new file over the name, which leaves this inode as it is) — the same
+    // exposure as any clean page the kernel reclaims under pressure. No Rust
+    // object owns the range; code running in it just faults back.
     let rc = unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
     if rc == 0 {
         Ok(())

@@ -371,3 +371,56 @@ fn the_executables_unused_pages_are_released_after_start_and_after_a_reload() {
         "released {first} KiB, then {again} KiB"
     );
 }
+
+/// A reload that finds the loop's queue full of notes of ignored signals
+/// (the loop stuck on a full stderr) waits for room: it is applied once the
+/// loop moves on, not dropped. The notes beyond the queue's room are counted.
+#[test]
+fn a_reload_behind_a_full_queue_is_applied_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let snaps = dir.path().join("snaps");
+    let text = format!(
+        "general:\n  snapshot_interval: 3600\n  snapshot_dir: {}\n",
+        snaps.display()
+    );
+    std::fs::write(&config, &text).unwrap();
+    let (r, w) = stalled_stderr();
+    let mut cmd = command(&[]);
+    cmd.args(["--config", config.to_str().unwrap()]);
+    let child = cmd.stderr(Stdio::from(w)).spawn().unwrap();
+    // The pipe's write end is the child's alone: its exit ends the reader.
+    drop(cmd);
+    wait_for_handler(child.id(), libc::SIGHUP);
+    let mut agent = Agent {
+        child,
+        lines: std::sync::mpsc::channel().1,
+        seen: Vec::new(),
+    };
+    // The loop is blocked on its first log line: each note queues (one at
+    // a time: the signal thread takes a signal before the next is sent).
+    for _ in 0..100 {
+        agent.signal(libc::SIGUSR1);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::fs::write(&config, text + "  snapshot_keep: 7\n").unwrap();
+    agent.signal(libc::SIGHUP);
+    // Let the reload worker read the file and meet the full queue.
+    std::thread::sleep(Duration::from_millis(200));
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(std::fs::File::from(r))
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    agent.lines = lines;
+    agent.line("configuration reloaded");
+    agent.signal(libc::SIGTERM);
+    let (status, _) = agent.finish();
+    assert_eq!(status.code(), Some(0));
+}

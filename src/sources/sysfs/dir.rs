@@ -67,6 +67,8 @@ impl Dir {
     /// returns nothing, close) into `buf`, kept by the caller between
     /// listings so a steady listing allocates nothing; each entry's name is
     /// pushed to `names` as its range in `buf`. `.` and `..` are left out.
+    /// A listing larger than [`MAX_LISTING`] bytes is refused (EFBIG): a
+    /// wrong root or an endless directory must not grow memory without bound.
     pub fn list(path: &CStr, buf: &mut Vec<u8>, names: &mut Vec<(usize, usize)>) -> io::Result<()> {
         names.clear();
         let dir = Dir::open_c(path)?;
@@ -74,7 +76,10 @@ impl Dir {
         loop {
             // Room for at least one whole entry (a name is at most 255 bytes).
             if buf.len() - filled < 512 {
-                buf.resize((buf.len() * 2).max(4096), 0);
+                if buf.len() >= MAX_LISTING {
+                    return Err(io::Error::from_raw_os_error(libc::EFBIG));
+                }
+                buf.resize((buf.len() * 2).clamp(4096, MAX_LISTING), 0);
             }
             let n = getdents64(&dir.fd, &mut buf[filled..])?;
             if n == 0 {
@@ -105,6 +110,10 @@ impl Dir {
         pread0(&self.open_file(name)?, buf)
     }
 }
+
+/// The most bytes of directory entries a listing reads: the RDMA class of a
+/// node is a few dozen entries of ~40 bytes; 1 MiB is ~25,000 of them.
+pub const MAX_LISTING: usize = 1 << 20;
 
 /// One getdents64 into `buf`: the bytes of whole entries it wrote (0 at the end).
 fn getdents64(dir: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {

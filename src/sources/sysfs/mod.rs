@@ -224,7 +224,7 @@ pub struct SysfsSource {
     stats: SourceStats,
     buf: Box<[u8; 4096]>,
     /// `class_dir` for open(2), and the class listing's kept buffers.
-    class_path: CString,
+    class_path: Option<CString>,
     dirents: Vec<u8>,
     listing: Vec<(usize, usize)>,
     /// Attribute fds this source may hold, and how many are free now.
@@ -380,7 +380,7 @@ impl SysfsSource {
     pub fn new(sysfs_root: &Path, filter: DeviceFilter, rescan_every: Duration) -> SysfsSource {
         let class_dir = sysfs_root.join("class/infiniband");
         SysfsSource {
-            class_path: CString::new(class_dir.as_os_str().as_bytes()).unwrap_or_default(),
+            class_path: CString::new(class_dir.as_os_str().as_bytes()).ok(),
             class_dir,
             debugfs: sysfs_root.join("kernel/debug"),
             cc_params_denied_said: false,
@@ -482,54 +482,56 @@ impl SysfsSource {
         self.stats.syscalls += 4;
         // Listed into kept buffers: a steady listing allocates nothing;
         // owned names are made only for a rescan.
-        let names: Vec<String> =
-            match dir::Dir::list(&self.class_path, &mut self.dirents, &mut self.listing) {
-                Ok(()) => {
-                    reading.class_present = true;
-                    let (buf, filter) = (&self.dirents, &self.filter);
-                    let name =
-                        |&(at, len): &(usize, usize)| std::str::from_utf8(&buf[at..at + len]);
-                    self.listing.retain(|e| {
-                        name(e).is_ok_and(|n| !n.starts_with('.') && filter.accepts(n))
-                    });
-                    self.listing
-                        .sort_unstable_by(|a, b| buf[a.0..a.0 + a.1].cmp(&buf[b.0..b.0 + b.1]));
-                    let changed = self.listing.len() != self.devices.len()
-                        || self
-                            .listing
-                            .iter()
-                            .zip(&self.devices)
-                            .any(|(&(at, len), d)| buf[at..at + len] != *d.info.name.as_bytes())
-                        || self.devices.iter().any(|d| d.vanished);
-                    if !(due || changed) {
-                        return;
-                    }
-                    self.listing
+        // A root with a NUL byte cannot be opened: said, not taken for no RDMA.
+        let listed = match &self.class_path {
+            Some(path) => dir::Dir::list(path, &mut self.dirents, &mut self.listing),
+            None => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        };
+        let names: Vec<String> = match listed {
+            Ok(()) => {
+                reading.class_present = true;
+                let (buf, filter) = (&self.dirents, &self.filter);
+                let name = |&(at, len): &(usize, usize)| std::str::from_utf8(&buf[at..at + len]);
+                self.listing
+                    .retain(|e| name(e).is_ok_and(|n| !n.starts_with('.') && filter.accepts(n)));
+                self.listing
+                    .sort_unstable_by(|a, b| buf[a.0..a.0 + a.1].cmp(&buf[b.0..b.0 + b.1]));
+                let changed = self.listing.len() != self.devices.len()
+                    || self
+                        .listing
                         .iter()
-                        .map(|e| name(e).unwrap_or_default().to_string())
-                        .collect()
+                        .zip(&self.devices)
+                        .any(|(&(at, len), d)| buf[at..at + len] != *d.info.name.as_bytes())
+                    || self.devices.iter().any(|d| d.vanished);
+                if !(due || changed) {
+                    return;
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    if !due && self.devices.is_empty() {
-                        return;
-                    }
-                    Vec::new()
+                self.listing
+                    .iter()
+                    .map(|e| name(e).unwrap_or_default().to_string())
+                    .collect()
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if !due && self.devices.is_empty() {
+                    return;
                 }
-                Err(e) => {
-                    reading.errors.push(ReadError {
-                        path: self.class_dir.display().to_string(),
-                        reason: errno_text(&e),
-                    });
-                    if !due && !self.devices.iter().any(|d| d.vanished) {
-                        return;
-                    }
-                    // Keep reading the devices we know; the listing may come back.
-                    self.devices
-                        .iter()
-                        .map(|d| d.info.name.to_string())
-                        .collect()
+                Vec::new()
+            }
+            Err(e) => {
+                reading.errors.push(ReadError {
+                    path: self.class_dir.display().to_string(),
+                    reason: errno_text(&e),
+                });
+                if !due && !self.devices.iter().any(|d| d.vanished) {
+                    return;
                 }
-            };
+                // Keep reading the devices we know; the listing may come back.
+                self.devices
+                    .iter()
+                    .map(|d| d.info.name.to_string())
+                    .collect()
+            }
+        };
         self.rescan(&names, &mut reading.errors);
         self.last_rescan = Some(now);
     }

@@ -735,3 +735,41 @@ fn device_rate(r: &NodeReading, name: &str) -> Option<f64> {
         .clone()
         .map(|r| r.gbit_per_sec)
 }
+
+/// A sysfs root with a NUL byte cannot be opened: a read error, not a node
+/// without RDMA.
+#[test]
+fn a_root_with_a_nul_byte_is_an_error_not_an_absent_class() {
+    use std::os::unix::ffi::OsStrExt;
+    let root = Path::new(std::ffi::OsStr::from_bytes(b"/sys\0/x"));
+    let mut s = SysfsSource::new(root, DeviceFilter::default(), Duration::from_secs(60));
+    let r = s.poll(Instant::now());
+    assert!(!r.class_present);
+    assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+}
+
+/// A class directory whose listing outgrows dir::MAX_LISTING is refused
+/// with an error (bounded memory), not read whole.
+#[test]
+fn a_listing_larger_than_the_bound_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let class = root.path().join("class/infiniband");
+    std::fs::create_dir_all(&class).unwrap();
+    // 4,500 entries of ~270 bytes each: over 1 MiB of dirents.
+    for i in 0..4_500 {
+        std::fs::create_dir(class.join(format!("{i:0>250}"))).unwrap();
+    }
+    let mut s = SysfsSource::new(
+        root.path(),
+        DeviceFilter::default(),
+        Duration::from_secs(60),
+    );
+    let r = s.poll(Instant::now());
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.reason.contains("too large") || e.reason.contains("EFBIG")),
+        "{:?}",
+        r.errors.first()
+    );
+}
