@@ -95,7 +95,6 @@ impl Agent {
         let mut findings = Findings::new(config.analysis.clone());
         findings.set_health(config.health.clone());
         findings.set_expected_topology(&config.fabric.expected_topology);
-        findings.set_fabric_forget_after(config.fabric_forget_after());
         let live = config.general.sysfs_root == std::path::Path::new("/sys");
         let events = live.then(|| crate::analysis::events::EventWatch::open(&config.events));
         let memory = crate::analysis::state::Memory::open(&config, &mut findings);
@@ -263,7 +262,7 @@ impl Agent {
     /// logged once per kind of failure until one succeeds.
     pub fn write_snapshot(&mut self, doc: &SnapshotDoc) {
         if let Some(m) = &mut self.memory {
-            m.save(&mut self.findings);
+            m.save(&self.findings);
         }
         match self.writer.write(&doc.snapshot.timestamp, doc.json()) {
             Ok(path) => {

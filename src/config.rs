@@ -250,8 +250,6 @@ pub struct Fabric {
     pub umad_device: String,
     /// A topology in ibnetdiscover's format each sweep is compared with ("" = none).
     pub expected_topology: String,
-    /// Seconds after which a fabric node or cable no sweep has seen is forgotten (0 = never).
-    pub forget_after: f64,
     /// Retention of the per-sweep detail files (`fabric-*.json` in snapshot_dir).
     pub detail_keep: u32,
     pub detail_max_age: f64,
@@ -405,7 +403,7 @@ impl Config {
     }
 
     /// Every duration key with its value: checked against [`DURATION_RANGES`].
-    fn durations(&self) -> [(&'static str, f64); 15] {
+    fn durations(&self) -> [(&'static str, f64); 14] {
         [
             ("general.poll_interval", self.general.poll_interval),
             ("general.snapshot_interval", self.general.snapshot_interval),
@@ -414,7 +412,6 @@ impl Config {
             ("fabric.sweep_budget", self.fabric.sweep_budget),
             ("fabric.discovery_interval", self.fabric.discovery_interval),
             ("fabric.detail_max_age", self.fabric.detail_max_age),
-            ("fabric.forget_after", self.fabric.forget_after),
             ("llm.interval", self.llm.interval),
             ("llm.timeout", self.llm.timeout),
             ("dify.interval", self.dify.interval),
@@ -508,10 +505,6 @@ impl Config {
     pub fn poll_interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.general.poll_interval)
     }
-    /// `fabric.forget_after` (zero: never).
-    pub fn fabric_forget_after(&self) -> std::time::Duration {
-        std::time::Duration::from_secs_f64(self.fabric.forget_after)
-    }
     pub fn snapshot_interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.general.snapshot_interval)
     }
@@ -586,10 +579,6 @@ pub const DURATION_RANGES: &[DurationRange] = &[
     DurationRange {
         zero_is_never: true,
         ..DurationRange::new("fabric.detail_max_age", 60.0, 366.0 * DAY)
-    },
-    DurationRange {
-        zero_is_never: true,
-        ..DurationRange::new("fabric.forget_after", 60.0, 366.0 * DAY)
     },
     DurationRange::new("llm.interval", 1.0, DAY),
     DurationRange::new("llm.timeout", 0.1, HOUR),

@@ -60,41 +60,6 @@ pub struct EngineState {
     pub changed: BTreeMap<String, (u64, String)>,
 }
 
-/// The fabric verdicts' memory of earlier sweeps (`fabric-memory.json`): not
-/// tied to this node's boot, the fabric does not reboot with it.
-pub const FABRIC_FILE: &str = "fabric-memory.json";
-const FABRIC_TMP: &str = ".fabric-memory.json.tmp";
-/// 2,048 nodes and their cables take about 0.5 MiB.
-const FABRIC_MAX: usize = 16 << 20;
-
-/// Every node and cable seen in a whole fabric sweep, with when it was last seen.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SavedFabric {
-    pub nodes: Vec<SavedFabricNode>,
-    pub links: Vec<SavedFabricLink>,
-    /// The cables of the last whole sweep (`fabric_link_added` compares with it).
-    pub last_sweep: Option<Vec<[(u64, u8); 2]>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SavedFabricNode {
-    pub guid: u64,
-    pub description: String,
-    pub node_type: u8,
-    pub last_seen_unix_ms: u64,
-}
-
-/// A cable by its ends (node GUID, port), the LIDs at those ends, and the
-/// widest and fastest it ran at (lanes, speed rank).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SavedFabricLink {
-    pub a: (u64, u8),
-    pub b: (u64, u8),
-    pub lids: (u16, u16),
-    pub best: (u8, u8),
-    pub last_seen_unix_ms: u64,
-}
-
 #[derive(Serialize, Deserialize)]
 struct StateFile {
     boot_id: String,
@@ -125,67 +90,37 @@ pub fn boot_id(proc_root: &Path) -> Result<String, StateError> {
 
 /// The saved state of this boot: `None` without a file or when it is from another boot.
 pub fn load(dir: &Path, boot_id: &str) -> Result<Option<EngineState>, StateError> {
-    let file: Option<StateFile> = read_json(&dir.join(FILE), MAX)?;
-    Ok(file.and_then(|f| (f.boot_id == boot_id).then_some(f.engine)))
-}
-
-/// Replaces the saved state with `engine`, atomically.
-pub fn save(dir: &Path, boot_id: &str, engine: &EngineState) -> Result<(), StateError> {
-    let file = StateFile {
-        boot_id: boot_id.to_string(),
-        engine: engine.clone(),
-    };
-    write_json(dir, FILE, TMP, &file)
-}
-
-/// The saved fabric memory: `None` without a file.
-pub fn load_fabric(dir: &Path) -> Result<Option<SavedFabric>, StateError> {
-    read_json(&dir.join(FABRIC_FILE), FABRIC_MAX)
-}
-
-/// Replaces the saved fabric memory, atomically.
-pub fn save_fabric(dir: &Path, fabric: &SavedFabric) -> Result<(), StateError> {
-    write_json(dir, FABRIC_FILE, FABRIC_TMP, fabric)
-}
-
-/// A JSON file of at most `max` bytes (never through a symlink); `None` when absent.
-fn read_json<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    max: usize,
-) -> Result<Option<T>, StateError> {
-    let text = match crate::sources::file::read_text(path, max, crate::sources::file::Follow::No) {
+    let path = dir.join(FILE);
+    let text = match crate::sources::file::read_text(&path, MAX, crate::sources::file::Follow::No) {
         Ok(t) => t,
         Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(None),
         Err(e) => {
             return Err(StateError::Read {
-                path: path.to_owned(),
+                path,
                 reason: e.to_string(),
             });
         }
     };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| StateError::Read {
-            path: path.to_owned(),
-            reason: format!("not a state file: {e}"),
-        })
+    let file: StateFile = serde_json::from_str(&text).map_err(|e| StateError::Read {
+        path: path.clone(),
+        reason: format!("not a state file: {e}"),
+    })?;
+    Ok((file.boot_id == boot_id).then_some(file.engine))
 }
 
-/// Writes `value` as `dir/name` whole or not at all (through `tmp`, never
-/// following a symlink planted there).
-fn write_json<T: Serialize>(
-    dir: &Path,
-    name: &str,
-    tmp: &str,
-    value: &T,
-) -> Result<(), StateError> {
+/// Replaces the saved state with `engine`, atomically.
+pub fn save(dir: &Path, boot_id: &str, engine: &EngineState) -> Result<(), StateError> {
     let err = |path: &Path| {
         let path = path.to_owned();
         move |source| StateError::Write { path, source }
     };
     std::fs::create_dir_all(dir).map_err(err(dir))?;
-    let (path, tmp) = (dir.join(name), dir.join(tmp));
-    let json = serde_json::to_vec(value).map_err(|e| err(&path)(std::io::Error::other(e)))?;
+    let (path, tmp) = (dir.join(FILE), dir.join(TMP));
+    let json = serde_json::to_vec(&StateFile {
+        boot_id: boot_id.to_string(),
+        engine: engine.clone(),
+    })
+    .map_err(|e| err(&path)(std::io::Error::other(e)))?;
     let create = || {
         std::fs::OpenOptions::new()
             .write(true)
@@ -235,21 +170,6 @@ impl Memory {
         if dir.as_os_str().is_empty() {
             return None;
         }
-        // The fabric's memory is not this boot's: resumed even when the rest is not.
-        match load_fabric(dir) {
-            Ok(Some(f)) => {
-                log::info!(
-                    "resuming the fabric memory of {} node(s) and {} cable(s) from {}",
-                    f.nodes.len(),
-                    f.links.len(),
-                    dir.join(FABRIC_FILE).display()
-                );
-                findings
-                    .restore_fabric_memory(f, crate::clock::unix_ms(std::time::SystemTime::now()));
-            }
-            Ok(None) => {}
-            Err(e) => log::warn!("{e}; the fabric verdicts start without earlier sweeps"),
-        }
         let boot_id = match boot_id(&config.general.proc_root) {
             Ok(id) => id,
             Err(e) => {
@@ -278,12 +198,8 @@ impl Memory {
     }
 
     /// Saves the engine's state; a failure is said once until a save works.
-    pub fn save(&mut self, findings: &mut crate::analysis::findings::Findings) {
-        let fabric = findings
-            .take_fabric_memory()
-            .map_or(Ok(()), |f| save_fabric(&self.dir, &f));
-        let saved = save(&self.dir, &self.boot_id, &findings.save_state()).and(fabric);
-        match saved {
+    pub fn save(&mut self, findings: &crate::analysis::findings::Findings) {
+        match save(&self.dir, &self.boot_id, &findings.save_state()) {
             Ok(()) => self.save_failing = false,
             Err(e) if !self.save_failing => {
                 self.save_failing = true;

@@ -4,11 +4,8 @@
 //!
 //! - `fabric_link_lost`: a cable seen in an earlier sweep, or listed in the
 //!   expected topology, is not in this sweep. It stays until the cable is
-//!   back, or until the cable has been unseen for `fabric.forget_after`
-//!   (the expected topology does not forget). With `general.state_dir` the
-//!   earlier sweeps are kept across restarts and reboots
-//!   (`fabric-memory.json`, analysis::state): a cable pulled while the agent
-//!   was down is still found lost.
+//!   back (or the agent restarts, which forgets the earlier sweeps; the
+//!   expected topology does not forget).
 //! - `fabric_node_lost`: the same for a node (switch, HCA, router).
 //! - `fabric_link_degraded`: a cable's active width or speed is below what
 //!   both ends support and are enabled for (PortInfo Supported ∩ Enabled),
@@ -38,7 +35,6 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{KeyedHit, ev};
-use crate::analysis::state::{SavedFabric, SavedFabricLink, SavedFabricNode};
 use crate::config::Analysis;
 use crate::mad_worker::{MadView, Reading};
 use crate::model::finding::Severity;
@@ -124,7 +120,6 @@ struct LinkMemo {
     lids: (u16, u16),
     /// The widest and fastest this cable has been.
     best: (u8, u8),
-    last_seen_unix_ms: u64,
 }
 
 /// The fabric verdicts' memory from sweep to sweep.
@@ -134,14 +129,10 @@ pub(super) struct FabricVerdicts {
     expected: Option<Result<Topology, String>>,
     expected_stamp: Option<(Option<std::time::SystemTime>, u64)>,
     last: Option<Arc<Fabric>>,
-    /// Every node and cable seen in a whole sweep: (description, type, last
-    /// seen) and memo; forgotten when unseen for `forget_after_ms` (0 = never).
-    nodes: BTreeMap<u64, (String, u8, u64)>,
+    /// Every node and cable seen in a whole sweep: (description, type) and memo.
+    nodes: BTreeMap<u64, (String, u8)>,
     links: BTreeMap<LinkKey, LinkMemo>,
     prev_links: Option<BTreeSet<LinkKey>>,
-    forget_after_ms: u64,
-    /// The memory changed since it was last taken to be saved.
-    unsaved: bool,
     /// The verdicts of the last sweep, repeated each cycle until the next one.
     structural: Vec<KeyedHit>,
     ports: Vec<KeyedHit>,
@@ -150,79 +141,6 @@ pub(super) struct FabricVerdicts {
 }
 
 impl FabricVerdicts {
-    /// Nodes and cables unseen this long are forgotten (0 = never).
-    pub(super) fn set_forget_after(&mut self, after: std::time::Duration) {
-        self.forget_after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
-    }
-
-    /// The memory of earlier sweeps, when it changed since the last call.
-    pub(super) fn take_unsaved(&mut self) -> Option<SavedFabric> {
-        if !std::mem::take(&mut self.unsaved) {
-            return None;
-        }
-        Some(SavedFabric {
-            nodes: self
-                .nodes
-                .iter()
-                .map(|(&guid, (description, node_type, seen))| SavedFabricNode {
-                    guid,
-                    description: description.clone(),
-                    node_type: *node_type,
-                    last_seen_unix_ms: *seen,
-                })
-                .collect(),
-            links: self
-                .links
-                .iter()
-                .map(|(&(a, b), m)| SavedFabricLink {
-                    a,
-                    b,
-                    lids: m.lids,
-                    best: m.best,
-                    last_seen_unix_ms: m.last_seen_unix_ms,
-                })
-                .collect(),
-            last_sweep: self
-                .prev_links
-                .as_ref()
-                .map(|l| l.iter().map(|&(a, b)| [a, b]).collect()),
-        })
-    }
-
-    /// Resumes from a saved memory (an earlier run of the agent); what has
-    /// been unseen for `forget_after` by `now_ms` stays forgotten.
-    pub(super) fn restore(&mut self, saved: SavedFabric, now_ms: u64) {
-        let keep = |seen: u64| {
-            self.forget_after_ms == 0 || now_ms.saturating_sub(seen) <= self.forget_after_ms
-        };
-        let nodes: Vec<_> = saved
-            .nodes
-            .into_iter()
-            .filter(|n| keep(n.last_seen_unix_ms))
-            .map(|n| (n.guid, (n.description, n.node_type, n.last_seen_unix_ms)))
-            .collect();
-        let links: Vec<_> = saved
-            .links
-            .into_iter()
-            .filter(|l| keep(l.last_seen_unix_ms))
-            .map(|l| {
-                let memo = LinkMemo {
-                    lids: l.lids,
-                    best: l.best,
-                    last_seen_unix_ms: l.last_seen_unix_ms,
-                };
-                (link_key(l.a, l.b), memo)
-            })
-            .collect();
-        self.nodes.extend(nodes);
-        self.links.extend(links);
-        if self.prev_links.is_none() {
-            self.prev_links = saved
-                .last_sweep
-                .map(|l| l.into_iter().map(|[a, b]| link_key(a, b)).collect());
-        }
-    }
-
     pub(super) fn set_expected(&mut self, path: &str) {
         self.expected_path = (!path.is_empty()).then(|| PathBuf::from(path));
         self.expected = None;
@@ -241,7 +159,7 @@ impl FabricVerdicts {
         if self.last.as_ref().is_none_or(|l| !Arc::ptr_eq(l, fabric)) {
             self.last = Some(fabric.clone());
             self.load_expected();
-            self.judge_sweep(fabric, snap.timestamp_unix_ms);
+            self.judge_sweep(fabric);
             self.judge_ports(fabric, view, th, snap.timestamp_unix_ms);
         }
         let mut out = self.structural.clone();
@@ -351,19 +269,13 @@ impl FabricVerdicts {
         ((id, subject, None, None), severity, summary, evidence)
     }
 
-    fn judge_sweep(&mut self, f: &Fabric, now_ms: u64) {
+    fn judge_sweep(&mut self, f: &Fabric) {
         if f.unexplored_paths > 0 {
             log::warn!(
                 "fabric sweep incomplete ({} paths not explored): fabric verdicts keep the last whole sweep's",
                 f.unexplored_paths
             );
             return;
-        }
-        // What has been unseen too long is not judged lost any more.
-        if self.forget_after_ms > 0 {
-            let fresh = |seen: u64| now_ms.saturating_sub(seen) <= self.forget_after_ms;
-            self.nodes.retain(|_, n| fresh(n.2));
-            self.links.retain(|_, m| fresh(m.last_seen_unix_ms));
         }
         // Looked up per cable: an index, not Fabric::node's walk (700 nodes at 648 HCAs).
         let idx: HashMap<u64, &crate::sources::mad::discovery::Node> =
@@ -511,7 +423,7 @@ impl FabricVerdicts {
         // Remember this sweep.
         for n in &f.nodes {
             self.nodes
-                .insert(n.guid, (n.description.clone(), n.node_type, now_ms));
+                .insert(n.guid, (n.description.clone(), n.node_type));
         }
         for (&k, &(a, b)) in &current {
             let lid = |(g, p): End| idx.get(&g).map_or(0, |n| n.lid_of(p));
@@ -528,10 +440,8 @@ impl FabricVerdicts {
             let m = self.links.entry(k).or_default();
             m.lids = (la, lb);
             m.best = (m.best.0.max(now.0), m.best.1.max(now.1));
-            m.last_seen_unix_ms = now_ms;
         }
         self.prev_links = Some(current.into_keys().collect());
-        self.unsaved = true;
         self.structural = hits;
     }
 

@@ -209,26 +209,6 @@ impl Findings {
             .collect();
     }
 
-    /// The fabric verdicts' memory when a sweep changed it since the last
-    /// call (to be saved: analysis::state).
-    pub fn take_fabric_memory(&mut self) -> Option<crate::analysis::state::SavedFabric> {
-        self.fabric.take_unsaved()
-    }
-
-    /// Resumes the fabric verdicts' memory of an earlier run.
-    pub fn restore_fabric_memory(
-        &mut self,
-        saved: crate::analysis::state::SavedFabric,
-        now_ms: u64,
-    ) {
-        self.fabric.restore(saved, now_ms);
-    }
-
-    /// Fabric nodes and cables unseen this long are forgotten (0 = never).
-    pub fn set_fabric_forget_after(&mut self, after: std::time::Duration) {
-        self.fabric.set_forget_after(after);
-    }
-
     /// Compares fabric sweeps with this topology file too ("" = none).
     pub fn set_expected_topology(&mut self, path: &str) {
         self.fabric.set_expected(path);

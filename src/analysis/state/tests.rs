@@ -137,36 +137,3 @@ fn save_never_follows_a_planted_symlink_and_replaces_the_file_whole() {
     assert_eq!(load(dir.path(), "another boot").unwrap(), None);
     assert!(!dir.path().join(TMP).exists());
 }
-
-#[test]
-fn the_fabric_memory_round_trips_and_a_broken_one_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    assert_eq!(load_fabric(dir.path()).unwrap(), None);
-    let f = SavedFabric {
-        nodes: vec![SavedFabricNode {
-            guid: 0x248a_0703_009c_0a10,
-            description: "MF0;leaf1:MSB7800/U1".into(),
-            node_type: 2,
-            last_seen_unix_ms: 1_000,
-        }],
-        links: vec![SavedFabricLink {
-            a: (0x248a_0703_009c_0a10, 7),
-            b: (0x248a_0703_009c_0b20, 7),
-            lids: (1, 2),
-            best: (4, 3),
-            last_seen_unix_ms: 1_000,
-        }],
-        last_sweep: Some(vec![[
-            (0x248a_0703_009c_0a10, 7),
-            (0x248a_0703_009c_0b20, 7),
-        ]]),
-    };
-    save_fabric(dir.path(), &f).unwrap();
-    assert_eq!(load_fabric(dir.path()).unwrap(), Some(f));
-    std::fs::write(dir.path().join(FABRIC_FILE), "{\"nodes\": 3").unwrap();
-    let e = load_fabric(dir.path()).unwrap_err().to_string();
-    assert!(
-        e.contains("fabric-memory.json") && e.contains("not a state file"),
-        "{e}"
-    );
-}
