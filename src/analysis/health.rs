@@ -47,8 +47,13 @@ const ERROR_COUNTERS: &[&str] = &[
 /// Counters that move when packets are sent again: the catalog's for the
 /// `retransmission_rate` finding (one table for the finding, its alert,
 /// `top` and this comparison: a driver added there counts here).
+/// Looked up once: the catalog has a hundred entries, a port a handful.
 fn retransmit_counters() -> impl Iterator<Item = &'static str> {
-    crate::catalog::hw_files_used_by("retransmission_rate")
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| crate::catalog::hw_files_used_by("retransmission_rate").collect())
+        .iter()
+        .copied()
 }
 
 /// Rules keyed by a netdev, not an RDMA device.
