@@ -118,16 +118,17 @@ pub fn release_file_pages() -> io::Result<Released> {
     Ok(done)
 }
 
+/// Drops the page table entries of `[start, start + len)`, one whole
+/// mapping of /proc/self/smaps that is private, read-only, file-backed and
+/// holds no anonymous page: no byte of it was ever written here and none can
+/// be (no 'w'). The next access faults the file's bytes back from the page
+/// cache: the same bytes unless the file was written in place while it runs
+/// (refused with ETXTBSY on most kernels; an upgrade renames a new file over
+/// the name, which leaves this inode as it is) — the same exposure as any
+/// clean page the kernel reclaims under pressure.
 fn dontneed(start: usize, len: usize) -> io::Result<()> {
-    // SAFETY: the range is one whole mapping of /proc/self/smaps: private,
-    // read-only, file-backed, with no anonymous page, so no byte of it was
-    // ever written here and none can be (no 'w'). MADV_DONTNEED drops its
-    // page table entries; the next access faults the file's bytes back from
-    // the page cache: the same bytes unless the file was written in place
-    // while it runs (refused with ETXTBSY on most kernels; an upgrade renames
-    // a new file over the name, which leaves this inode as it is) — the same
-    // exposure as any clean page the kernel reclaims under pressure. No Rust
-    // object owns the range; code running in it just faults back.
+    // SAFETY: no Rust object owns this read-only file mapping (see above):
+    // dropping its PTEs changes no byte; code running in it faults back.
     let rc = unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
     if rc == 0 {
         Ok(())

@@ -119,7 +119,7 @@ pub fn decode_rdma_event(payload: &[u8], unix_ms: u64) -> Result<RdmaEvent, Wire
 }
 
 /// Events a listener has queued since the last take.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Inbox<E> {
     pub events: VecDeque<E>,
     pub received: u64,
@@ -130,6 +130,19 @@ pub struct Inbox<E> {
     pub malformed: u64,
     /// A receive error other than ENOBUFS ended the reader.
     pub failed: Option<String>,
+}
+
+/// Empty, for any event type (a derive would ask `E: Default`).
+impl<E> Default for Inbox<E> {
+    fn default() -> Self {
+        Inbox {
+            events: VecDeque::new(),
+            received: 0,
+            lost: 0,
+            malformed: 0,
+            failed: None,
+        }
+    }
 }
 
 /// A reader thread on one multicast socket.
@@ -173,13 +186,7 @@ impl<E: Send + 'static> Listener<E> {
         mut socket: Multicast,
         decode: impl Fn(u16, &[u8], u64) -> Option<Result<E, WireError>> + Send + 'static,
     ) -> Result<Listener<E>, NlError> {
-        let inbox: Arc<Mutex<Inbox<E>>> = Arc::new(Mutex::new(Inbox {
-            events: VecDeque::new(),
-            received: 0,
-            lost: 0,
-            malformed: 0,
-            failed: None,
-        }));
+        let inbox: Arc<Mutex<Inbox<E>>> = Arc::new(Mutex::new(Inbox::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(eventfd().map_err(|source| NlError::Io {
             op: "eventfd",

@@ -235,13 +235,7 @@ fn an_idle_reader_sleeps_until_its_listener_is_dropped() {
 #[test]
 fn a_wake_up_without_stop_is_drained_not_spun_on() {
     let mut socket = Multicast::open(libc::NETLINK_ROUTE).unwrap();
-    let inbox: Arc<Mutex<Inbox<LinkEvent>>> = Arc::new(Mutex::new(Inbox {
-        events: VecDeque::new(),
-        received: 0,
-        lost: 0,
-        malformed: 0,
-        failed: None,
-    }));
+    let inbox: Arc<Mutex<Inbox<LinkEvent>>> = Arc::new(Mutex::new(Inbox::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(eventfd().unwrap());
     let reader = {
