@@ -12,6 +12,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod agent;
+pub mod allocator;
 pub mod analysis;
 pub mod catalog;
 pub mod clock;

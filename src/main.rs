@@ -15,49 +15,11 @@ use rdma_monitor::exporters::web_config::{self, WebConfigSource};
 use rdma_monitor::exporters::{Published, prometheus};
 use rdma_monitor::snapshot::SnapshotDoc;
 
-/// The static (musl) build allocates through dlmalloc: musl's mallocng
-/// unmaps a size class's group once its last slot is freed and maps it again
-/// at the next cycle (10+ mmap/munmap pairs a cycle, each munmap a TLB
-/// shootdown across the agent's threads), where dlmalloc keeps freed chunks
-/// for reuse. Measured side by side (`make bench-cadence`, README): about a
-/// sixth less CPU a second at the same heap. glibc builds keep glibc's.
+/// The static (musl) build's allocator (rdma_monitor::allocator says why);
+/// glibc builds keep glibc's.
 #[cfg(target_env = "musl")]
 #[global_allocator]
-static ALLOCATOR: Dlmalloc = Dlmalloc;
-
-#[cfg(target_env = "musl")]
-struct Dlmalloc;
-
-/// Calls, not inlined copies: dlmalloc's methods are `#[inline]`, and
-/// inlined at every allocation site under LTO they add ~270 KB of code.
-#[cfg(target_env = "musl")]
-// SAFETY: every method forwards its arguments unchanged to dlmalloc's own
-// `GlobalAlloc`, whose contract is the same as this impl's.
-unsafe impl std::alloc::GlobalAlloc for Dlmalloc {
-    #[inline(never)]
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        // SAFETY: the caller's guarantees for `alloc` are passed on as they are.
-        unsafe { dlmalloc::GlobalDlmalloc.alloc(layout) }
-    }
-
-    #[inline(never)]
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        // SAFETY: `ptr` was allocated by this allocator, i.e. by dlmalloc, with `layout`.
-        unsafe { dlmalloc::GlobalDlmalloc.dealloc(ptr, layout) }
-    }
-
-    #[inline(never)]
-    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
-        // SAFETY: the caller's guarantees for `alloc_zeroed` are passed on as they are.
-        unsafe { dlmalloc::GlobalDlmalloc.alloc_zeroed(layout) }
-    }
-
-    #[inline(never)]
-    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
-        // SAFETY: `ptr` came from dlmalloc with `layout`; `new` is the caller's valid size.
-        unsafe { dlmalloc::GlobalDlmalloc.realloc(ptr, layout, new) }
-    }
-}
+static ALLOCATOR: rdma_monitor::allocator::Allocator = rdma_monitor::allocator::Allocator;
 
 const USAGE: &str = "\
 usage: rdma-monitor [--config PATH] [--once | --check-config | topology | check [--npd]] [--version]

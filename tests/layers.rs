@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 /// cycle) and every layer below it, never one above.
 const LAYERS: &[(&str, &[&str])] = &[
     (
-        "kernel ABI, time, the process's own pages",
-        &["sys", "clock", "resident"],
+        "kernel ABI, time, the process's own pages and memory",
+        &["sys", "clock", "resident", "allocator"],
     ),
     ("model: the reading and the snapshot schema", &["model"]),
     ("sources: one kernel interface each", &["sources"]),

@@ -1,0 +1,105 @@
+//! The static build's allocator: dlmalloc for the many small, short-lived
+//! allocations of a cycle, the C library's `malloc` for large ones.
+//!
+//! musl's mallocng unmaps a size class's group once its last slot is freed
+//! and maps it again at the next cycle: 10+ mmap/munmap pairs a cycle, each
+//! munmap a TLB shootdown across the agent's threads. dlmalloc keeps freed
+//! chunks for reuse instead. It also keeps the memory of a large buffer once
+//! freed (a snapshot's JSON, ~1 MiB at 64 HCAs every 30 s), so an allocation
+//! of [`LARGE`] or more goes to `malloc`, which maps such a block on its own
+//! and unmaps it when freed (musl: from 128 KiB; glibc: its mmap threshold).
+
+use std::alloc::{GlobalAlloc, Layout};
+
+/// From this size on, `malloc`: musl maps blocks of 128 KiB and more on
+/// their own (its MMAP_THRESHOLD, 131,052 bytes usable).
+pub const LARGE: usize = 128 * 1024;
+
+/// `malloc` aligns to 16 bytes (x86_64, aarch64); a larger alignment stays
+/// with dlmalloc whatever the size.
+const MALLOC_ALIGN: usize = 16;
+
+pub struct Allocator;
+
+/// Which allocator holds a block of `layout`: decided by size and alignment
+/// alone, so `dealloc` and `realloc` find the one `alloc` used.
+fn is_large(size: usize, align: usize) -> bool {
+    size >= LARGE && align <= MALLOC_ALIGN
+}
+
+// SAFETY: each method hands a block to exactly one allocator, chosen by
+// `is_large` of its layout, and gives it back to the same one: `dealloc`
+// and `realloc` receive the layout the block was allocated with, so they
+// choose as `alloc` did. A realloc that crosses `LARGE` allocates in the
+// other allocator, copies the smaller of the two sizes and frees the old
+// block. dlmalloc's and malloc's blocks are valid for their sizes and
+// aligned as asked (malloc: 16 bytes, checked by `is_large`).
+unsafe impl GlobalAlloc for Allocator {
+    // Calls, not inlined copies: dlmalloc's methods are `#[inline]`, and
+    // inlined at every allocation site under LTO they add ~270 KB of code.
+    #[inline(never)]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if is_large(layout.size(), layout.align()) {
+            // SAFETY: malloc has no precondition; null is the failure both report.
+            unsafe { libc::malloc(layout.size()).cast() }
+        } else {
+            // SAFETY: the caller's guarantees for `alloc` are passed on.
+            unsafe { dlmalloc::GlobalDlmalloc.alloc(layout) }
+        }
+    }
+
+    #[inline(never)]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if is_large(layout.size(), layout.align()) {
+            // SAFETY: a large layout's block came from malloc (see `alloc`).
+            unsafe { libc::free(ptr.cast()) }
+        } else {
+            // SAFETY: a small layout's block came from dlmalloc with `layout`.
+            unsafe { dlmalloc::GlobalDlmalloc.dealloc(ptr, layout) }
+        }
+    }
+
+    #[inline(never)]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if is_large(layout.size(), layout.align()) {
+            // SAFETY: calloc has no precondition; null is the failure both report.
+            unsafe { libc::calloc(1, layout.size()).cast() }
+        } else {
+            // SAFETY: the caller's guarantees for `alloc_zeroed` are passed on.
+            unsafe { dlmalloc::GlobalDlmalloc.alloc_zeroed(layout) }
+        }
+    }
+
+    #[inline(never)]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let was = is_large(layout.size(), layout.align());
+        let will = is_large(new_size, layout.align());
+        match (was, will) {
+            // SAFETY: `ptr` came from malloc (large layout), `new_size` is non-zero.
+            (true, true) => unsafe { libc::realloc(ptr.cast(), new_size).cast() },
+            // SAFETY: `ptr` came from dlmalloc with `layout` (small layout).
+            (false, false) => unsafe { dlmalloc::GlobalDlmalloc.realloc(ptr, layout, new_size) },
+            _ => {
+                // SAFETY: the caller guarantees `new_size` with `layout`'s
+                // alignment is a valid layout (GlobalAlloc::realloc).
+                let new_layout =
+                    unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+                // SAFETY: a valid, non-zero-sized layout.
+                let new = unsafe { self.alloc(new_layout) };
+                if !new.is_null() {
+                    // SAFETY: both blocks are valid for the smaller size and
+                    // distinct (the old one is still allocated); the old
+                    // one is freed with its own layout.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                        self.dealloc(ptr, layout);
+                    }
+                }
+                new
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
