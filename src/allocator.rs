@@ -5,15 +5,20 @@
 //! and maps it again at the next cycle: 10+ mmap/munmap pairs a cycle, each
 //! munmap a TLB shootdown across the agent's threads. dlmalloc keeps freed
 //! chunks for reuse instead. It also keeps the memory of a large buffer once
-//! freed (a snapshot's JSON, ~1 MiB at 64 HCAs every 30 s), so an allocation
-//! of [`LARGE`] or more goes to `malloc`, which maps such a block on its own
-//! and unmaps it when freed (musl: from 128 KiB; glibc: its mmap threshold).
+//! freed (a snapshot's JSON grows to 1 MiB at 64 HCAs every 30 s), so an
+//! allocation of [`LARGE`] or more goes to `malloc`, which maps such a block
+//! on its own and unmaps it when freed (musl: from 128 KiB; glibc: its mmap
+//! threshold).
 
 use std::alloc::{GlobalAlloc, Layout};
 
-/// From this size on, `malloc`: musl maps blocks of 128 KiB and more on
-/// their own (its MMAP_THRESHOLD, 131,052 bytes usable).
-pub const LARGE: usize = 128 * 1024;
+/// From this size on, `malloc`. Below it dlmalloc also holds the buffers a
+/// cycle or a scrape fills again each time (the rendered text, ~480 KiB at 64
+/// HCAs): through malloc they were mapped, faulted in and unmapped each
+/// time. Measured side by side at 64 HCAs (`make bench-cadence`, 2026-11-30):
+/// 128 KiB 1.92× floor, RSS 5.41 MiB; 512 KiB 1.80×, 5.76 MiB; everything
+/// in dlmalloc 1.80×, 6.34 MiB.
+pub const LARGE: usize = 512 * 1024;
 
 /// `malloc` aligns to 16 bytes (x86_64, aarch64); a larger alignment stays
 /// with dlmalloc whatever the size.
