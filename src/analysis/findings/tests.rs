@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::detect::Transport;
 use crate::model::Rate;
 use crate::model::{DeviceInfo, Enumerated, PortInfo, PortOrigin};
-use crate::snapshot::{CounterView, DeviceView, Snapshot};
+use crate::snapshot::{CounterView, DeviceView, NameMap, Snapshot};
 
 fn state(v: u8) -> Option<Enumerated> {
     let name = match v {
@@ -48,7 +48,7 @@ fn port(st: u8, counters: &[(&str, CounterView)]) -> PortView {
             .iter()
             .map(|(n, v)| (Arc::from(*n), v.clone()))
             .collect(),
-        hw_counters: BTreeMap::new(),
+        hw_counters: NameMap::default(),
         unsupported: Vec::new(),
     }
 }
@@ -72,7 +72,7 @@ fn snap_of(devices: Vec<(&str, Option<&str>, Vec<PortView>)>) -> Snapshot {
                 hca_type: Some("MT4123".into()),
                 ..DeviceInfo::default()
             }),
-            hw_counters: BTreeMap::new(),
+            hw_counters: NameMap::default(),
             ports,
             resources: BTreeMap::new(),
             qp_counters: Vec::new(),
