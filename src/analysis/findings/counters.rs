@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{KeyedHit, Severity, ev};
-use crate::catalog::{self, ethtool};
+use crate::catalog::ethtool;
 use crate::config::Analysis;
 use crate::snapshot::Snapshot;
 
@@ -130,8 +130,10 @@ fn retransmissions(th: &Analysis, snap: &Snapshot, out: &mut Vec<KeyedHit>) {
     for d in &snap.devices {
         for p in &d.ports {
             let rates = || {
-                catalog::used_by("retransmission_rate")
-                    .filter_map(|k| Some((k.file, p.hw_counters.get(k.file)?.rate?)))
+                super::rule_files()
+                    .retransmission_rate
+                    .iter()
+                    .filter_map(|f| Some((*f, p.hw_counters.get(f)?.rate?)))
             };
             // Summed first: the evidence (a map, a heap block per port) only
             // for a port over the threshold.

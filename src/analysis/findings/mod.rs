@@ -34,6 +34,7 @@
 //! - `kernel_log_event`: kernel log lines matching a pattern (analysis::kernel_log).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, OnceLock};
 
 mod configuration;
 mod dominant;
@@ -73,10 +74,13 @@ struct PortHistory {
 pub struct Findings {
     th: Analysis,
     active: HashMap<Key, Finding>,
-    ports: HashMap<(String, u32), PortHistory>,
+    /// Keyed by the reading's own device name (a shared string: no copy per port a cycle).
+    ports: HashMap<(Arc<str>, u32), PortHistory>,
     /// Fingerprint of each thing's configuration, and when and how it last changed.
     config: HashMap<String, String>,
     changed: HashMap<String, (u64, String)>,
+    /// A thing's name and fingerprint, written each cycle to compare with `config`.
+    scratch: (String, String),
     /// Pause duration (µs) per (netdev, direction, priority; None: link-level pause) at the last cycle.
     pause_us: HashMap<(String, &'static str, Option<u8>), u64>,
     /// Last carrier-change count and driver link-down count per netdev.
@@ -109,6 +113,41 @@ fn delta_of(c: Option<&CounterView>) -> u64 {
     c.and_then(|c| c.delta).unwrap_or(0)
 }
 
+/// The counter files the port rules read, from the catalog
+/// (`catalog::used_by`), found once: the catalog has a hundred entries and
+/// every port is judged every cycle.
+struct RuleFiles {
+    /// The PMA file of each per-minute or per-second PMA rule.
+    symbol_errors: Option<&'static str>,
+    receive_errors: Option<&'static str>,
+    transmit_discards: Option<&'static str>,
+    /// Every file (in catalog order) of the rules that read driver counters.
+    out_of_buffer: Vec<&'static str>,
+    cnp_rate: Vec<&'static str>,
+    retransmission_rate: Vec<&'static str>,
+}
+
+fn rule_files() -> &'static RuleFiles {
+    use crate::catalog::{Source, used_by};
+    static FILES: OnceLock<RuleFiles> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let pma = |id: &str| {
+            used_by(id)
+                .find(|k| k.source == Source::Pma)
+                .map(|k| k.file)
+        };
+        let all = |id: &str| used_by(id).map(|k| k.file).collect();
+        RuleFiles {
+            symbol_errors: pma("symbol_errors"),
+            receive_errors: pma("receive_errors"),
+            transmit_discards: pma("transmit_discards"),
+            out_of_buffer: all("out_of_buffer"),
+            cnp_rate: all("cnp_rate"),
+            retransmission_rate: all("retransmission_rate"),
+        }
+    })
+}
+
 /// What the rules saw on one port: (id, severity, summary, evidence).
 type Hit = (
     &'static str,
@@ -129,6 +168,7 @@ impl Findings {
             ports: HashMap::new(),
             config: HashMap::new(),
             changed: HashMap::new(),
+            scratch: Default::default(),
             carrier: HashMap::new(),
             link_downs: HashMap::new(),
             pause_us: HashMap::new(),
@@ -165,7 +205,7 @@ impl Findings {
                 .ports
                 .iter()
                 .map(|((device, port), h)| SavedPort {
-                    device: device.clone(),
+                    device: device.to_string(),
                     port: *port,
                     ever_active: h.ever_active,
                     best_width: h.best_width,
@@ -186,7 +226,7 @@ impl Findings {
     pub fn restore_state(&mut self, s: crate::analysis::state::EngineState) {
         for p in s.ports {
             self.ports.insert(
-                (p.device, p.port),
+                (p.device.into(), p.port),
                 PortHistory {
                     was_active: false,
                     ever_active: p.ever_active,

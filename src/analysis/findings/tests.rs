@@ -539,6 +539,43 @@ fn dcqcn_and_pfc_changes_are_configuration_changes() {
     );
 }
 
+/// The active offloads are one fingerprint, the names joined by commas.
+#[test]
+fn an_offload_change_names_the_offloads_before_and_after() {
+    use crate::model::netdev::Feature;
+    let with = |active: &[(&str, bool)]| {
+        let mut s = with_netdev(one(4, &[]), 0, None);
+        let mut info = (*s.netdevs[0].info).clone();
+        info.features = active
+            .iter()
+            .map(|(n, on)| Feature {
+                name: n.to_string(),
+                available: true,
+                requested: *on,
+                active: *on,
+                fixed: false,
+            })
+            .collect();
+        s.netdevs[0].info = Arc::new(info);
+        s
+    };
+    let mut e = engine();
+    let before = [("rx-checksum", true), ("tso", false), ("gro", true)];
+    assert!(e.evaluate(&with(&before), 10_000).0.is_empty());
+    assert!(e.evaluate(&with(&before), 20_000).0.is_empty());
+    let f = e
+        .evaluate(
+            &with(&[("rx-checksum", true), ("tso", true), ("gro", true)]),
+            30_000,
+        )
+        .0;
+    assert_eq!(ids(&f), ["configuration_changed"]);
+    assert_eq!(
+        f[0].summary,
+        "netdev eth2 offloads changed: rx-checksum,gro -> rx-checksum,tso,gro"
+    );
+}
+
 /// The storm rule reads every pause-duration name the catalog knows: bnxt's
 /// `pfc_priN_rx_duration_us` and mlx5's link-level `tx_global_pause_duration`.
 #[test]
