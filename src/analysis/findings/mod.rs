@@ -81,8 +81,8 @@ pub struct Findings {
     changed: HashMap<String, (u64, String)>,
     /// A thing's name and fingerprint, written each cycle to compare with `config`.
     scratch: (String, String),
-    /// Pause duration (µs) per (netdev, direction, priority; None: link-level pause) at the last cycle.
-    pause_us: HashMap<(String, &'static str, Option<u8>), u64>,
+    /// Pause duration (µs) per netdev and (direction, priority; None: link-level pause) at the last cycle.
+    pause_us: PerNetdev<(&'static str, Option<u8>)>,
     /// Last carrier-change count and driver link-down count per netdev.
     carrier: HashMap<String, u32>,
     link_downs: HashMap<String, u64>,
@@ -111,6 +111,38 @@ fn rate_of(c: Option<&CounterView>) -> Option<f64> {
 
 fn delta_of(c: Option<&CounterView>) -> u64 {
     c.and_then(|c| c.delta).unwrap_or(0)
+}
+
+/// Puts `value` under `name`, returning the value it replaced; the name
+/// is copied only the first time it is seen (the maps keyed by netdev are
+/// updated for every netdev every cycle).
+fn replace<V>(map: &mut HashMap<String, V>, name: &str, value: V) -> Option<V> {
+    match map.get_mut(name) {
+        Some(v) => Some(std::mem::replace(v, value)),
+        None => map.insert(name.to_string(), value),
+    }
+}
+
+/// Last values of statistics per netdev, by key within the netdev.
+pub(super) struct PerNetdev<K>(HashMap<String, HashMap<K, u64>>);
+
+impl<K> Default for PerNetdev<K> {
+    fn default() -> Self {
+        PerNetdev(HashMap::new())
+    }
+}
+
+impl<K: Eq + std::hash::Hash> PerNetdev<K> {
+    /// Stores `value`, returning the one it replaced.
+    pub(super) fn replace(&mut self, netdev: &str, key: K, value: u64) -> Option<u64> {
+        if let Some(per) = self.0.get_mut(netdev) {
+            return per.insert(key, value);
+        }
+        self.0
+            .entry(netdev.to_string())
+            .or_default()
+            .insert(key, value)
+    }
 }
 
 /// The counter files the port rules read, from the catalog
@@ -171,7 +203,7 @@ impl Findings {
             scratch: Default::default(),
             carrier: HashMap::new(),
             link_downs: HashMap::new(),
-            pause_us: HashMap::new(),
+            pause_us: PerNetdev::default(),
             counters: Default::default(),
             xmit_wait: Default::default(),
             fabric: Default::default(),
@@ -267,7 +299,7 @@ impl Findings {
         let mut carrier_flaps: HashMap<String, u64> = HashMap::new();
         for nd in &snap.netdevs {
             if let Some(c) = nd.link.as_ref().and_then(|l| l.carrier_changes) {
-                let before = self.carrier.insert(nd.name.clone(), c);
+                let before = replace(&mut self.carrier, &nd.name, c);
                 if let Some(b) = before
                     && c > b
                 {
@@ -276,7 +308,7 @@ impl Findings {
             }
             // The driver's own link-down count, where ethtool netlink has it.
             if let Some(d) = nd.ethtool_nl.as_ref().and_then(|e| e.link_down_events) {
-                let before = self.link_downs.insert(nd.name.clone(), d);
+                let before = replace(&mut self.link_downs, &nd.name, d);
                 if let Some(b) = before
                     && d > b
                 {
