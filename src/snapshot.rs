@@ -20,7 +20,7 @@ use crate::sources::netlink::TransportStats;
 use crate::sources::sysfs::SourceStats;
 
 mod names;
-pub use names::NameMap;
+pub use names::{NameMap, Positions};
 
 /// Bumped when a field changes meaning or goes away; adding fields keeps it.
 /// 2 (2026-11-30): `mad.fabric` and `mad.fabric_counters` moved to the

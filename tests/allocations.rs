@@ -78,16 +78,21 @@ fn tree16() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/sysfs/node-16hca")
 }
 
+/// The sysfs source of the 16-HCA tree (no rescan within a test).
+fn source16() -> SysfsSource {
+    SysfsSource::new(
+        &tree16(),
+        DeviceFilter::default(),
+        Duration::from_secs(3600),
+    )
+}
+
 /// A steady sysfs cycle on the 16-HCA tree (848 attributes, every one held
 /// open after the first cycle), read into the reading of the cycle before
 /// (the loop hands it back: agent.rs).
 #[test]
 fn sysfs_poll_allocations() {
-    let mut s = SysfsSource::new(
-        &tree16(),
-        DeviceFilter::default(),
-        Duration::from_secs(3600),
-    );
+    let mut s = source16();
     let mut reading = NodeReading::default();
     s.poll_into(Instant::now(), &Covered::default(), &mut reading);
     s.poll_into(Instant::now(), &Covered::default(), &mut reading);
@@ -227,11 +232,7 @@ fn mlx5_netdev(i: usize, tick: u64) -> NetdevReading {
 /// netdev below every threshold costs the findings engine nothing.
 #[test]
 fn derive_and_findings_allocations() {
-    let mut s = SysfsSource::new(
-        &tree16(),
-        DeviceFilter::default(),
-        Duration::from_secs(3600),
-    );
+    let mut s = source16();
     let mut before = NodeReading::default();
     let mut now = NodeReading::default();
     s.poll_into(Instant::now(), &Covered::default(), &mut before);

@@ -29,7 +29,7 @@ use serde_json::Value;
 use crate::analysis::findings::KeyedHit;
 use crate::config::health::{ExpectSeverity, Expectation, Health, glob_match};
 use crate::model::finding::{Finding, Severity};
-use crate::snapshot::{PortView, Snapshot};
+use crate::snapshot::{CounterView, PortView, Positions, Snapshot};
 
 const STATE_ACTIVE: u8 = 4;
 
@@ -48,13 +48,17 @@ const ERROR_COUNTERS: &[&str] = &[
 /// `retransmission_rate` finding (one table for the finding, its alert,
 /// `top` and this comparison: a driver added there counts here).
 /// Looked up once: the catalog has a hundred entries, a port a handful.
-fn retransmit_counters() -> impl Iterator<Item = &'static str> {
+fn retransmit_counters() -> &'static [&'static str] {
     static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    NAMES
-        .get_or_init(|| crate::catalog::hw_files_used_by("retransmission_rate").collect())
-        .iter()
-        .copied()
+    NAMES.get_or_init(|| crate::catalog::hw_files_used_by("retransmission_rate").collect())
 }
+
+/// Where each port's error and retransmission counters sit, by the port's
+/// place among the snapshot's ports: kept by the findings engine from
+/// cycle to cycle, so a port whose counter lists did not change is summed
+/// without looking a name up (`snapshot::Positions`).
+#[derive(Debug, Default)]
+pub struct PeerPositions(Vec<[Positions; 2]>);
 
 /// Rules keyed by a netdev, not an RDMA device.
 const NETDEV_RULES: &[&str] = &[
@@ -184,9 +188,9 @@ pub fn export(findings: &[Finding], out: &mut crate::metrics::Builder) {
 }
 
 /// The hits of every rule of this module on one snapshot.
-pub fn hits(snap: &Snapshot, cfg: &Health) -> Vec<KeyedHit> {
+pub fn hits(snap: &Snapshot, cfg: &Health, positions: &mut PeerPositions) -> Vec<KeyedHit> {
     let mut out = expectation_hits(snap, &cfg.expect);
-    out.extend(outlier_hits(snap, cfg));
+    out.extend(outlier_hits(snap, cfg, positions));
     out
 }
 
@@ -324,15 +328,13 @@ struct Peer<'a> {
     retransmits: Option<f64>,
 }
 
-fn rate_sum<'n>(p: &PortView, names: impl IntoIterator<Item = &'n str>) -> Option<f64> {
-    names
-        .into_iter()
-        .filter_map(|n| {
-            p.counters
-                .get(n)
-                .or_else(|| p.hw_counters.get(n))
-                .and_then(|c| c.rate)
-        })
+/// The rates of some counters summed, each looked for among the PMA
+/// counters first, then the driver's: `(in counters, in hw_counters)` per name.
+fn rate_sum<'a>(
+    found: impl Iterator<Item = (Option<&'a CounterView>, Option<&'a CounterView>)>,
+) -> Option<f64> {
+    found
+        .filter_map(|(pma, hw)| pma.or(hw).and_then(|c| c.rate))
         .reduce(|a, b| a + b)
 }
 
@@ -363,26 +365,31 @@ fn of_peer<T: Clone + Default>(v: &mut Vec<T>, peers: usize, i: usize) -> &mut T
     &mut v[i]
 }
 
-fn outlier_hits(snap: &Snapshot, cfg: &Health) -> Vec<KeyedHit> {
+fn outlier_hits(snap: &Snapshot, cfg: &Health, positions: &mut PeerPositions) -> Vec<KeyedHit> {
     // Every active port in one list, then grouped by sorting (unstable
     // sort allocates nothing; the groups keep the devices' order).
     let ports = snap.devices.iter().map(|d| d.ports.len()).sum();
+    positions.0.resize_with(ports, Default::default);
+    let mut places = positions.0.iter_mut();
     let mut all: Vec<Peer> = Vec::with_capacity(ports);
     for d in &snap.devices {
-        let Some(kind) = d.info.hca_type.as_deref().or(d.info.driver.as_deref()) else {
-            continue;
-        };
-        for p in d.ports.iter().filter(|p| is_active(p)) {
-            let Some(ll) = p.info.link_layer.as_deref() else {
+        let kind = d.info.hca_type.as_deref().or(d.info.driver.as_deref());
+        for p in &d.ports {
+            let Some([errors, retransmits]) = places.next() else {
+                break;
+            };
+            let (Some(kind), true, Some(ll)) = (kind, is_active(p), p.info.link_layer.as_deref())
+            else {
                 continue;
             };
+            let (pma, hw) = (&p.counters, &p.hw_counters);
             all.push(Peer {
                 group: (kind, ll),
                 order: all.len(),
                 device: &d.info.name,
                 port: p,
-                errors: rate_sum(p, ERROR_COUNTERS.iter().copied()),
-                retransmits: rate_sum(p, retransmit_counters()),
+                errors: rate_sum(errors.find(ERROR_COUNTERS, pma, hw)),
+                retransmits: rate_sum(retransmits.find(retransmit_counters(), pma, hw)),
             });
         }
     }

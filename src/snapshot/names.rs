@@ -41,10 +41,11 @@ impl<V> NameMap<V> {
     }
 
     pub fn get(&self, name: &str) -> Option<&V> {
-        self.entries
-            .binary_search_by(|(n, _)| (**n).cmp(name))
-            .ok()
-            .map(|i| &self.entries[i].1)
+        self.index_of(name).map(|i| &self.entries[i].1)
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.entries.binary_search_by(|(n, _)| (**n).cmp(name)).ok()
     }
 
     /// Puts `value` under `name`, in order; returns the value it replaced.
@@ -81,6 +82,52 @@ impl<V> NameMap<V> {
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.entries.iter().map(|(_, v)| v)
+    }
+}
+
+/// Where a fixed list of names sits in a port's two counter maps: found by
+/// name once, then confirmed each cycle by pointer. A source hands out the
+/// same names (the same `Arc`s) cycle after cycle, so for a port whose
+/// lists did not change no name is compared; any change (a rescan, a
+/// counter gone or moved) finds them by name again. One `Positions` serves
+/// one list of wanted names.
+#[derive(Debug, Default)]
+pub struct Positions {
+    /// The names of both maps when last found, kept alive: a pointer
+    /// compare cannot be fooled by a freed and reused address.
+    names: Vec<Arc<str>>,
+    /// How many of `names` are the first map's.
+    split: usize,
+    /// Per wanted name: its index in the first map, in the second.
+    at: Vec<(Option<usize>, Option<usize>)>,
+}
+
+impl Positions {
+    /// Each of `wanted`'s entries in `a` and in `b`, in `wanted`'s order.
+    pub fn find<'s, 'm, V>(
+        &'s mut self,
+        wanted: &[&str],
+        a: &'m NameMap<V>,
+        b: &'m NameMap<V>,
+    ) -> impl Iterator<Item = (Option<&'m V>, Option<&'m V>)> + use<'s, 'm, V> {
+        let same = self.at.len() == wanted.len()
+            && self.split == a.len()
+            && self.names.len() == a.len() + b.len()
+            && a.keys()
+                .chain(b.keys())
+                .zip(&self.names)
+                .all(|(x, y)| Arc::ptr_eq(x, y));
+        if !same {
+            self.names.clear();
+            self.names.extend(a.keys().chain(b.keys()).cloned());
+            self.split = a.len();
+            self.at.clear();
+            self.at
+                .extend(wanted.iter().map(|n| (a.index_of(n), b.index_of(n))));
+        }
+        self.at
+            .iter()
+            .map(move |(i, j)| (i.map(|i| &a.entries[i].1), j.map(|j| &b.entries[j].1)))
     }
 }
 

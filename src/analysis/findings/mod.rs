@@ -88,6 +88,7 @@ pub struct Findings {
     link_downs: HashMap<String, u64>,
     /// Expectations and peer comparison (analysis::health), when configured.
     health: Option<crate::config::Health>,
+    peer_positions: crate::analysis::health::PeerPositions,
     /// First-seen times from a state saved before a restart, claimed by the
     /// first evaluation (a finding still there keeps its time and is no news).
     restored: HashMap<(String, String, Option<u32>, Option<u8>), u64>,
@@ -208,6 +209,7 @@ impl Findings {
             xmit_wait: Default::default(),
             fabric: Default::default(),
             health: None,
+            peer_positions: Default::default(),
             restored: HashMap::new(),
             events: Default::default(),
         }
@@ -371,7 +373,11 @@ impl Findings {
         hits.extend(self.firmware_rule(snap));
         hits.extend(self.fabric.hits(snap, &self.th));
         if let Some(h) = &self.health {
-            hits.extend(crate::analysis::health::hits(snap, h));
+            hits.extend(crate::analysis::health::hits(
+                snap,
+                h,
+                &mut self.peer_positions,
+            ));
         }
         let dominant = dominant::hits(snap, &hits);
         hits.extend(dominant);

@@ -98,3 +98,44 @@ fn serialises_as_the_btreemap_it_replaces() {
         );
     }
 }
+
+/// What `Positions` finds is what looking each name up finds, whatever
+/// changed between two cycles: nothing, a name replaced by another of the
+/// same count, a counter moved from one map to the other, a map grown.
+#[test]
+fn positions_find_what_a_lookup_finds_across_changes() {
+    use super::Positions;
+    let wanted = ["b", "x", "d", "absent"];
+    let lookups = |a: &NameMap<u64>, b: &NameMap<u64>| -> Vec<(Option<u64>, Option<u64>)> {
+        wanted
+            .iter()
+            .map(|n| (a.get(n).copied(), b.get(n).copied()))
+            .collect()
+    };
+    let mut at = Positions::default();
+    let mut check = |a: &NameMap<u64>, b: &NameMap<u64>| {
+        let found: Vec<(Option<u64>, Option<u64>)> = at
+            .find(&wanted, a, b)
+            .map(|(x, y)| (x.copied(), y.copied()))
+            .collect();
+        assert_eq!(found, lookups(a, b));
+    };
+    let a = NameMap::from_entries(entries(&["a", "b", "c"]));
+    let b = NameMap::from_entries(entries(&["d", "x"]));
+    check(&a, &b);
+    // The same maps again, and new values under the same names (a cycle).
+    check(&a, &b);
+    let a2: NameMap<u64> = a.iter().map(|(n, v)| (n.clone(), v + 100)).collect();
+    check(&a2, &b);
+    // Another name in place of one (same lengths).
+    let a3 = NameMap::from_entries(entries(&["a", "c", "x"]));
+    check(&a3, &b);
+    // "d" moved from the second map to the first, the same Arc.
+    let d = b.keys().next().expect("d").clone();
+    let mut moved = a.clone();
+    moved.insert(d, 7);
+    let rest: NameMap<u64> = b.iter().skip(1).map(|(n, v)| (n.clone(), *v)).collect();
+    check(&moved, &rest);
+    // Empty maps.
+    check(&NameMap::default(), &NameMap::default());
+}
