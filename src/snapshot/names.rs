@@ -110,6 +110,31 @@ impl Positions {
         a: &'m NameMap<V>,
         b: &'m NameMap<V>,
     ) -> impl Iterator<Item = (Option<&'m V>, Option<&'m V>)> + use<'s, 'm, V> {
+        self.refresh(wanted, a, b);
+        self.at
+            .iter()
+            .map(move |(i, j)| (i.map(|i| &a.entries[i].1), j.map(|j| &b.entries[j].1)))
+    }
+
+    /// The `k`th wanted name's entry in the first map (`a` of the last
+    /// [`Positions::refresh`]); `None` for another map.
+    pub fn first<'m, V>(&self, k: usize, a: &'m NameMap<V>) -> Option<&'m V> {
+        self.entry(self.at.get(k)?.0?, 0, a)
+    }
+
+    /// The `k`th wanted name's entry in the second map (`b` of the last refresh).
+    pub fn second<'m, V>(&self, k: usize, b: &'m NameMap<V>) -> Option<&'m V> {
+        self.entry(self.at.get(k)?.1?, self.split, b)
+    }
+
+    /// Entry `i` of `m`, if it is the name kept at `offset + i` (the very same string).
+    fn entry<'m, V>(&self, i: usize, offset: usize, m: &'m NameMap<V>) -> Option<&'m V> {
+        let (n, v) = m.entries.get(i)?;
+        Arc::ptr_eq(n, self.names.get(offset + i)?).then_some(v)
+    }
+
+    /// Confirms where `wanted` sits in `a` and `b`, or finds it again by name.
+    pub fn refresh<V>(&mut self, wanted: &[&str], a: &NameMap<V>, b: &NameMap<V>) {
         let same = self.at.len() == wanted.len()
             && self.split == a.len()
             && self.names.len() == a.len() + b.len()
@@ -125,9 +150,6 @@ impl Positions {
             self.at
                 .extend(wanted.iter().map(|n| (a.index_of(n), b.index_of(n))));
         }
-        self.at
-            .iter()
-            .map(move |(i, j)| (i.map(|i| &a.entries[i].1), j.map(|j| &b.entries[j].1)))
     }
 }
 

@@ -69,6 +69,8 @@ struct PortHistory {
     down_pending: bool,
     /// Link-event ups counted while the port was down at the polls since.
     event_ups_pending: u64,
+    /// Where the counters the port rules read sit in its counter lists.
+    at: crate::snapshot::Positions,
 }
 
 pub struct Findings {
@@ -150,33 +152,55 @@ impl<K: Eq + std::hash::Hash> PerNetdev<K> {
 /// (`catalog::used_by`), found once: the catalog has a hundred entries and
 /// every port is judged every cycle.
 struct RuleFiles {
-    /// The PMA file of each per-minute or per-second PMA rule.
-    symbol_errors: Option<&'static str>,
-    receive_errors: Option<&'static str>,
-    transmit_discards: Option<&'static str>,
-    /// Every file (in catalog order) of the rules that read driver counters.
-    out_of_buffer: Vec<&'static str>,
-    cnp_rate: Vec<&'static str>,
+    /// Every name the port rules read, in one list (`snapshot::Positions`):
+    /// `link_downed`, `link_error_recovery`, then the files below.
+    port_names: Vec<&'static str>,
+    /// The PMA file of each per-minute or per-second PMA rule, and where it
+    /// is in `port_names`.
+    symbol_errors: Option<(&'static str, usize)>,
+    receive_errors: Option<(&'static str, usize)>,
+    transmit_discards: Option<(&'static str, usize)>,
+    /// Where every file (in catalog order) of the rules that read driver
+    /// counters is in `port_names`.
+    out_of_buffer: std::ops::Range<usize>,
+    cnp_rate: std::ops::Range<usize>,
+    /// The files of `retransmission_rate` (findings/counters.rs).
     retransmission_rate: Vec<&'static str>,
 }
+
+/// Where `link_downed` and `link_error_recovery` are in `RuleFiles::port_names`.
+const LINK_DOWNED: usize = 0;
+const LINK_ERROR_RECOVERY: usize = 1;
 
 fn rule_files() -> &'static RuleFiles {
     use crate::catalog::{Source, used_by};
     static FILES: OnceLock<RuleFiles> = OnceLock::new();
     FILES.get_or_init(|| {
-        let pma = |id: &str| {
-            used_by(id)
-                .find(|k| k.source == Source::Pma)
-                .map(|k| k.file)
+        let mut names = vec!["link_downed", "link_error_recovery"];
+        let mut pma = |id: &str| {
+            let file = used_by(id).find(|k| k.source == Source::Pma)?.file;
+            names.push(file);
+            Some((file, names.len() - 1))
         };
-        let all = |id: &str| used_by(id).map(|k| k.file).collect();
+        let (symbol_errors, receive_errors, transmit_discards) = (
+            pma("symbol_errors"),
+            pma("receive_errors"),
+            pma("transmit_discards"),
+        );
+        let mut all = |id: &str| {
+            let start = names.len();
+            names.extend(used_by(id).map(|k| k.file));
+            start..names.len()
+        };
+        let (out_of_buffer, cnp_rate) = (all("out_of_buffer"), all("cnp_rate"));
         RuleFiles {
-            symbol_errors: pma("symbol_errors"),
-            receive_errors: pma("receive_errors"),
-            transmit_discards: pma("transmit_discards"),
-            out_of_buffer: all("out_of_buffer"),
-            cnp_rate: all("cnp_rate"),
-            retransmission_rate: all("retransmission_rate"),
+            port_names: names,
+            symbol_errors,
+            receive_errors,
+            transmit_discards,
+            out_of_buffer,
+            cnp_rate,
+            retransmission_rate: used_by("retransmission_rate").map(|k| k.file).collect(),
         }
     })
 }
@@ -269,6 +293,7 @@ impl Findings {
                     transitions: p.transitions.into_iter().collect(),
                     down_pending: p.down_pending,
                     event_ups_pending: 0,
+                    at: Default::default(),
                 },
             );
         }

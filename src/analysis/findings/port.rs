@@ -15,15 +15,19 @@ impl Findings {
         let th = &self.th;
         let h = self.ports.entry((device.clone(), p.port)).or_default();
         let mut hits = Vec::new();
-        let c = |n: &str| p.counters.get(n);
-        let hw = |n: &str| p.hw_counters.get(n);
+        // The counters the rules read, found by name once (rule_files).
+        let files = rule_files();
+        h.at.refresh(&files.port_names, &p.counters, &p.hw_counters);
+        let at = &h.at;
+        let c = |k: usize| at.first(k, &p.counters);
+        let hw = |k: usize| at.second(k, &p.hw_counters);
         // Written out only into a hit's summary: most ports have none.
         let name = PortName(device, p.port);
 
         // State, and the transitions that make a flap.
         let active = p.state.as_ref().is_some_and(|s| s.value == STATE_ACTIVE);
-        let downed = delta_of(c("link_downed"))
-            .max(delta_of(hw("link_downed")))
+        let downed = delta_of(c(LINK_DOWNED))
+            .max(delta_of(hw(LINK_DOWNED)))
             .max(carrier_flaps);
         if p.state.is_some() {
             // A down→up a link event saw is a finished transition at its time,
@@ -123,11 +127,15 @@ impl Findings {
             h.best_rate = h.best_rate.max(rate.gbit_per_sec);
         }
 
-        for (file, id) in [
-            ("link_downed", "link_downed"),
-            ("link_error_recovery", "link_error_recovery"),
+        for (k, file, id) in [
+            (LINK_DOWNED, "link_downed", "link_downed"),
+            (
+                LINK_ERROR_RECOVERY,
+                "link_error_recovery",
+                "link_error_recovery",
+            ),
         ] {
-            let d = delta_of(c(file)).max(delta_of(hw(file)));
+            let d = delta_of(c(k)).max(delta_of(hw(k)));
             if d > 0 {
                 hits.push((
                     id,
@@ -137,8 +145,6 @@ impl Findings {
                 ));
             }
         }
-        // The counters each rule reads, from the catalog.
-        let files = rule_files();
         let per_minute = [
             (
                 "symbol_errors",
@@ -152,10 +158,10 @@ impl Findings {
             ),
         ];
         for (id, file, limit) in per_minute {
-            let Some(file) = file else {
+            let Some((file, k)) = file else {
                 continue;
             };
-            if let Some(r) = rate_of(c(file))
+            if let Some(r) = rate_of(c(k))
                 && r * 60.0 > limit
             {
                 hits.push((
@@ -174,13 +180,13 @@ impl Findings {
         }
         let per_second: [(Option<f64>, &'static str, &str, f64); 3] = [
             (
-                files.transmit_discards.and_then(|f| rate_of(c(f))),
+                files.transmit_discards.and_then(|(_, k)| rate_of(c(k))),
                 "transmit_discards",
                 "port_xmit_discards",
                 th.transmit_discards_per_second,
             ),
             (
-                files.out_of_buffer.iter().find_map(|f| rate_of(hw(f))),
+                files.out_of_buffer.clone().find_map(|k| rate_of(hw(k))),
                 "out_of_buffer",
                 "out_of_buffer",
                 th.out_of_buffer_per_second,
@@ -188,8 +194,8 @@ impl Findings {
             (
                 files
                     .cnp_rate
-                    .iter()
-                    .filter_map(|f| rate_of(hw(f)))
+                    .clone()
+                    .filter_map(|k| rate_of(hw(k)))
                     .reduce(f64::max),
                 "cnp_rate",
                 "CNPs",

@@ -139,3 +139,28 @@ fn positions_find_what_a_lookup_finds_across_changes() {
     // Empty maps.
     check(&NameMap::default(), &NameMap::default());
 }
+
+/// After a refresh, an entry is taken by index only if it is the very name
+/// found: a map other than the one refreshed with gives nothing.
+#[test]
+fn positions_by_index_answer_only_for_the_maps_they_found() {
+    use super::Positions;
+    let wanted = ["b", "x"];
+    let a = NameMap::from_entries(entries(&["a", "b"]));
+    let b = NameMap::from_entries(entries(&["x"]));
+    let mut at = Positions::default();
+    at.refresh(&wanted, &a, &b);
+    assert_eq!(at.first(0, &a), Some(&1));
+    assert_eq!(at.second(0, &b), None);
+    assert_eq!(at.first(1, &a), None);
+    assert_eq!(at.second(1, &b), Some(&0));
+    assert_eq!(at.first(2, &a), None);
+    // Equal names, other strings: not the maps found.
+    let a_copy = NameMap::from_entries(entries(&["a", "b"]));
+    let b_copy = NameMap::from_entries(entries(&["x"]));
+    assert_eq!(at.first(0, &a_copy), None);
+    assert_eq!(at.second(1, &b_copy), None);
+    at.refresh(&wanted, &a_copy, &b_copy);
+    assert_eq!(at.first(0, &a_copy), Some(&1));
+    assert_eq!(at.second(1, &b_copy), Some(&0));
+}
