@@ -164,3 +164,43 @@ fn positions_by_index_answer_only_for_the_maps_they_found() {
     assert_eq!(at.first(0, &a_copy), Some(&1));
     assert_eq!(at.second(1, &b_copy), Some(&0));
 }
+
+/// The eight-bytes-at-a-time order is `str`'s, on names that share
+/// prefixes of every length, prefixes of each other, and non-ASCII bytes.
+#[test]
+fn names_order_as_str_does() {
+    let names = [
+        "",
+        "a",
+        "b",
+        "port",
+        "port_rcv",
+        "port_rcv_",
+        "port_rcv_data",
+        "port_rcv_errors",
+        "port_rcv_data_64",
+        "port_xmit_data",
+        "port_rcv_dat",
+        "rx_prio0_discards",
+        "rx_prio0_pause_duration",
+        "rx_prio1_discards",
+        "rx_prio10",
+        "Z",
+        "é",
+        "éa",
+        "e\u{7f}",
+        "abcdefgh",
+        "abcdefghi",
+        "abcdefgg",
+        "abcdefghabcdefgh",
+        "abcdefghabcdefgi",
+        "abcdefghabcdefg",
+        "\0",
+        "\0\0\0\0\0\0\0\0\0",
+    ];
+    for a in names {
+        for b in names {
+            assert_eq!(super::order(a, b), a.cmp(b), "{a:?} {b:?}");
+        }
+    }
+}
