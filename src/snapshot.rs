@@ -19,6 +19,9 @@ use crate::model::{PortOrigin, QpCounter, Saturation};
 use crate::sources::netlink::TransportStats;
 use crate::sources::sysfs::SourceStats;
 
+mod names;
+pub use names::{NameMap, Positions};
+
 /// Bumped when a field changes meaning or goes away; adding fields keeps it.
 /// 2 (2026-11-30): `mad.fabric` and `mad.fabric_counters` moved to the
 /// sweep's detail file, `mad.fabric_summary` names it.
@@ -89,8 +92,8 @@ pub struct PortView {
     pub throughput: Option<Throughput>,
     /// Where the state and the hw counters were read this cycle.
     pub origin: PortOrigin,
-    pub counters: BTreeMap<Arc<str>, CounterView>,
-    pub hw_counters: BTreeMap<Arc<str>, CounterView>,
+    pub counters: NameMap<CounterView>,
+    pub hw_counters: NameMap<CounterView>,
     /// Attribute files of this port the kernel does not provide here (left out, not zero).
     pub unsupported: Vec<Arc<str>>,
 }
@@ -99,7 +102,7 @@ pub struct PortView {
 pub struct DeviceView {
     #[serde(flatten)]
     pub info: Arc<DeviceInfo>,
-    pub hw_counters: BTreeMap<Arc<str>, CounterView>,
+    pub hw_counters: NameMap<CounterView>,
     pub ports: Vec<PortView>,
     /// Current resource counts (RDMA netlink RES_GET); empty without netlink.
     pub resources: BTreeMap<Arc<str>, u64>,
@@ -219,31 +222,31 @@ fn views(
     prev: Option<&[Counter]>,
     elapsed: f64,
     saturation: Saturation,
-) -> BTreeMap<Arc<str>, CounterView> {
+) -> NameMap<CounterView> {
     let prev = prev.unwrap_or(&[]);
     let mut j = 0;
-    now.iter()
-        .map(|c| {
-            // Both lists come sorted by file name; walk them together. A
-            // source hands out the same name each cycle: the pointer
-            // settles most steps without comparing the text.
-            let same = |p: &Counter| Arc::ptr_eq(&p.name, &c.name) || p.name == c.name;
-            while j < prev.len() && !same(&prev[j]) && *prev[j].name < *c.name {
-                j += 1;
-            }
-            let before = prev.get(j).filter(|p| same(p)).map(|p| p.value);
-            // Only a value some counter saturates at needs the name looked up.
-            let saturates_at = if saturation_values().contains(&c.value) {
-                saturation(&c.name)
-            } else {
-                &[]
-            };
-            (
-                c.name.clone(),
-                change(before, c.value, elapsed, saturates_at),
-            )
-        })
-        .collect()
+    let mut out = Vec::with_capacity(now.len());
+    out.extend(now.iter().map(|c| {
+        // Both lists come sorted by file name; walk them together. A
+        // source hands out the same name each cycle: the pointer
+        // settles most steps without comparing the text.
+        let same = |p: &Counter| Arc::ptr_eq(&p.name, &c.name) || p.name == c.name;
+        while j < prev.len() && !same(&prev[j]) && *prev[j].name < *c.name {
+            j += 1;
+        }
+        let before = prev.get(j).filter(|p| same(p)).map(|p| p.value);
+        // Only a value some counter saturates at needs the name looked up.
+        let saturates_at = if saturation_values().contains(&c.value) {
+            saturation(&c.name)
+        } else {
+            &[]
+        };
+        (
+            c.name.clone(),
+            change(before, c.value, elapsed, saturates_at),
+        )
+    }));
+    NameMap::from_entries(out)
 }
 
 fn port_view(

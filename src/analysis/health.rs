@@ -29,7 +29,7 @@ use serde_json::Value;
 use crate::analysis::findings::KeyedHit;
 use crate::config::health::{ExpectSeverity, Expectation, Health, glob_match};
 use crate::model::finding::{Finding, Severity};
-use crate::snapshot::{PortView, Snapshot};
+use crate::snapshot::{CounterView, PortView, Positions, Snapshot};
 
 const STATE_ACTIVE: u8 = 4;
 
@@ -48,13 +48,17 @@ const ERROR_COUNTERS: &[&str] = &[
 /// `retransmission_rate` finding (one table for the finding, its alert,
 /// `top` and this comparison: a driver added there counts here).
 /// Looked up once: the catalog has a hundred entries, a port a handful.
-fn retransmit_counters() -> impl Iterator<Item = &'static str> {
+fn retransmit_counters() -> &'static [&'static str] {
     static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    NAMES
-        .get_or_init(|| crate::catalog::hw_files_used_by("retransmission_rate").collect())
-        .iter()
-        .copied()
+    NAMES.get_or_init(|| crate::catalog::hw_files_used_by("retransmission_rate").collect())
 }
+
+/// Where each port's error and retransmission counters sit, by the port's
+/// place among the snapshot's ports: kept by the findings engine from
+/// cycle to cycle, so a port whose counter lists did not change is summed
+/// without looking a name up (`snapshot::Positions`).
+#[derive(Debug, Default)]
+pub struct PeerPositions(Vec<[Positions; 2]>);
 
 /// Rules keyed by a netdev, not an RDMA device.
 const NETDEV_RULES: &[&str] = &[
@@ -184,9 +188,9 @@ pub fn export(findings: &[Finding], out: &mut crate::metrics::Builder) {
 }
 
 /// The hits of every rule of this module on one snapshot.
-pub fn hits(snap: &Snapshot, cfg: &Health) -> Vec<KeyedHit> {
+pub fn hits(snap: &Snapshot, cfg: &Health, positions: &mut PeerPositions) -> Vec<KeyedHit> {
     let mut out = expectation_hits(snap, &cfg.expect);
-    out.extend(outlier_hits(snap, cfg));
+    out.extend(outlier_hits(snap, cfg, positions));
     out
 }
 
@@ -314,98 +318,120 @@ fn expectation_hits(snap: &Snapshot, rules: &[Expectation]) -> Vec<KeyedHit> {
 
 /// A port with what the peer comparison looks at.
 struct Peer<'a> {
+    /// Its group: HCA type (or driver) and link layer.
+    group: (&'a str, &'a str),
+    /// Its place among the node's active ports.
+    order: usize,
     device: &'a str,
     port: &'a PortView,
     errors: Option<f64>,
     retransmits: Option<f64>,
 }
 
-fn rate_sum<'n>(p: &PortView, names: impl IntoIterator<Item = &'n str>) -> Option<f64> {
-    names
-        .into_iter()
-        .filter_map(|n| {
-            p.counters
-                .get(n)
-                .or_else(|| p.hw_counters.get(n))
-                .and_then(|c| c.rate)
-        })
+/// The rates of some counters summed, each looked for among the PMA
+/// counters first, then the driver's: `(in counters, in hw_counters)` per name.
+fn rate_sum<'a>(
+    found: impl Iterator<Item = (Option<&'a CounterView>, Option<&'a CounterView>)>,
+) -> Option<f64> {
+    found
+        .filter_map(|(pma, hw)| pma.or(hw).and_then(|c| c.rate))
         .reduce(|a, b| a + b)
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
+/// The median of `sorted` (sorted by `f64::total_cmp`) without one entry
+/// equal to `v`: a port's siblings' median, from one sorted list of the
+/// group instead of a list per port.
+fn median_without(sorted: &[f64], v: f64) -> Option<f64> {
+    let skip = sorted.iter().position(|x| x.total_cmp(&v).is_eq())?;
+    let n = sorted.len() - 1;
+    if n == 0 {
         return None;
     }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    Some(if v.len().is_multiple_of(2) {
-        (v[mid - 1] + v[mid]) / 2.0
+    let at = |k: usize| sorted[if k < skip { k } else { k + 1 }];
+    let mid = n / 2;
+    Some(if n.is_multiple_of(2) {
+        (at(mid - 1) + at(mid)) / 2.0
     } else {
-        v[mid]
+        at(mid)
     })
 }
 
-fn outlier_hits(snap: &Snapshot, cfg: &Health) -> Vec<KeyedHit> {
-    let mut groups: BTreeMap<(String, String), Vec<Peer>> = BTreeMap::new();
+/// The entry of peer `i` in a per-peer list that is made (one per peer of
+/// the group) only when some peer has something to say.
+fn of_peer<T: Clone + Default>(v: &mut Vec<T>, peers: usize, i: usize) -> &mut T {
+    if v.is_empty() {
+        v.resize(peers, T::default());
+    }
+    &mut v[i]
+}
+
+fn outlier_hits(snap: &Snapshot, cfg: &Health, positions: &mut PeerPositions) -> Vec<KeyedHit> {
+    // Every active port in one list, then grouped by sorting (unstable
+    // sort allocates nothing; the groups keep the devices' order).
+    let ports = snap.devices.iter().map(|d| d.ports.len()).sum();
+    positions.0.resize_with(ports, Default::default);
+    let mut places = positions.0.iter_mut();
+    let mut all: Vec<Peer> = Vec::with_capacity(ports);
     for d in &snap.devices {
-        let Some(kind) = d.info.hca_type.as_deref().or(d.info.driver.as_deref()) else {
-            continue;
-        };
-        for p in d.ports.iter().filter(|p| is_active(p)) {
-            let Some(ll) = p.info.link_layer.as_deref() else {
+        let kind = d.info.hca_type.as_deref().or(d.info.driver.as_deref());
+        for p in &d.ports {
+            let Some([errors, retransmits]) = places.next() else {
+                break;
+            };
+            let (Some(kind), true, Some(ll)) = (kind, is_active(p), p.info.link_layer.as_deref())
+            else {
                 continue;
             };
-            groups
-                .entry((kind.to_string(), ll.to_string()))
-                .or_default()
-                .push(Peer {
-                    device: &d.info.name,
-                    port: p,
-                    errors: rate_sum(p, ERROR_COUNTERS.iter().copied()),
-                    retransmits: rate_sum(p, retransmit_counters()),
-                });
+            let (pma, hw) = (&p.counters, &p.hw_counters);
+            all.push(Peer {
+                group: (kind, ll),
+                order: all.len(),
+                device: &d.info.name,
+                port: p,
+                errors: rate_sum(errors.find(ERROR_COUNTERS, pma, hw)),
+                retransmits: rate_sum(retransmits.find(retransmit_counters(), pma, hw)),
+            });
         }
     }
+    all.sort_unstable_by_key(|p| (p.group, p.order));
     let mut out = Vec::new();
-    for ((kind, ll), peers) in &groups {
+    for peers in all.chunk_by(|a, b| a.group == b.group) {
+        let (kind, ll) = peers[0].group;
         if peers.len() < 2 {
             continue;
         }
-        let mut reasons: Vec<Vec<String>> = vec![Vec::new(); peers.len()];
-        let mut evidence: Vec<BTreeMap<&'static str, Value>> = vec![BTreeMap::new(); peers.len()];
-        // The typical rate and width: the most common, a tie to the faster.
-        let mut counts: BTreeMap<(u64, u8), usize> = BTreeMap::new();
-        for p in peers {
-            if let Some(r) = &p.port.rate {
-                *counts
-                    .entry((r.gbit_per_sec.to_bits(), r.width.unwrap_or(0)))
-                    .or_default() += 1;
-            }
-        }
-        let typical = counts
-            .iter()
+        // Made only for a group where some port is an outlier.
+        let mut reasons: Vec<Vec<String>> = Vec::new();
+        let mut evidence: Vec<BTreeMap<&'static str, Value>> = Vec::new();
+        // The typical rate and width: the most common, a tie to the faster
+        // (a group is a node's ports: counted pairwise, nothing allocated).
+        let key = |r: &crate::model::Rate| (r.gbit_per_sec.to_bits(), r.width.unwrap_or(0));
+        let rates = || peers.iter().filter_map(|p| p.port.rate.as_ref());
+        let typical = rates()
+            .map(|r| (key(r), rates().filter(|q| key(q) == key(r)).count()))
             .max_by(|a, b| {
-                a.1.cmp(b.1).then(
+                a.1.cmp(&b.1).then(
                     f64::from_bits(a.0.0)
                         .total_cmp(&f64::from_bits(b.0.0))
                         .then(a.0.1.cmp(&b.0.1)),
                 )
             })
-            .map(|((g, w), n)| (f64::from_bits(*g), *w, *n));
+            .map(|((g, w), n)| (f64::from_bits(g), w, n));
         if let Some((gbit, width, n)) = typical {
             for (i, p) in peers.iter().enumerate() {
                 let Some(r) = &p.port.rate else { continue };
                 let w = r.width.unwrap_or(0);
                 if r.gbit_per_sec < gbit || (w > 0 && width > 0 && w < width) {
-                    reasons[i].push(format!(
+                    of_peer(&mut reasons, peers.len(), i).push(format!(
                         "runs at {} Gb/s {w}X, {n} of its {} {kind} {ll} siblings at {gbit} Gb/s {width}X",
                         r.gbit_per_sec,
                         peers.len()
                     ));
-                    evidence[i].insert("gbit_per_sec", r.gbit_per_sec.into());
-                    evidence[i].insert("width", w.into());
-                    evidence[i].insert("typical_gbit_per_sec", gbit.into());
-                    evidence[i].insert("typical_width", width.into());
+                    let ev = of_peer(&mut evidence, peers.len(), i);
+                    ev.insert("gbit_per_sec", r.gbit_per_sec.into());
+                    ev.insert("width", w.into());
+                    ev.insert("typical_gbit_per_sec", gbit.into());
+                    ev.insert("typical_width", width.into());
                 }
             }
         }
@@ -419,21 +445,28 @@ fn outlier_hits(snap: &Snapshot, cfg: &Health) -> Vec<KeyedHit> {
                 p.retransmits
             }),
         ] {
+            // Only a port above the floor can be an outlier; on most
+            // cycles none is, and no median is needed.
+            if !peers
+                .iter()
+                .any(|p| get(p).is_some_and(|v| v > cfg.outlier_min_per_second))
+            {
+                continue;
+            }
+            let mut sorted: Vec<f64> = peers.iter().filter_map(get).collect();
+            sorted.sort_by(f64::total_cmp);
             for (i, p) in peers.iter().enumerate() {
                 let Some(v) = get(p) else { continue };
-                let others: Vec<f64> = peers
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .filter_map(|(_, q)| get(q))
-                    .collect();
-                let Some(m) = median(others) else { continue };
+                let Some(m) = median_without(&sorted, v) else {
+                    continue;
+                };
                 if v > cfg.outlier_min_per_second && v >= cfg.outlier_factor * m {
-                    reasons[i].push(format!(
+                    of_peer(&mut reasons, peers.len(), i).push(format!(
                         "{what} rate {v:.3}/s, its siblings' median {m:.3}/s"
                     ));
-                    evidence[i].insert(key, v.into());
-                    evidence[i].insert(
+                    let ev = of_peer(&mut evidence, peers.len(), i);
+                    ev.insert(key, v.into());
+                    ev.insert(
                         if what == "error" {
                             "sibling_median_errors_per_second"
                         } else {
@@ -444,12 +477,16 @@ fn outlier_hits(snap: &Snapshot, cfg: &Health) -> Vec<KeyedHit> {
                 }
             }
         }
+        if reasons.is_empty() {
+            continue;
+        }
+        evidence.resize(peers.len(), BTreeMap::new());
         for ((p, why), mut ev) in peers.iter().zip(reasons).zip(evidence) {
             if why.is_empty() {
                 continue;
             }
-            ev.insert("hca_type", kind.clone().into());
-            ev.insert("link_layer", ll.clone().into());
+            ev.insert("hca_type", kind.into());
+            ev.insert("link_layer", ll.into());
             ev.insert("siblings", (peers.len() - 1).into());
             out.push((
                 (

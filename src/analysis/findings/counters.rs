@@ -13,27 +13,30 @@
 //!   counter) above `pre_fec_ber` (warning), or symbol errors FEC could not
 //!   correct (critical).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use super::{KeyedHit, Severity, ev};
-use crate::catalog::{self, ethtool};
+use super::{KeyedHit, PerNetdev, Severity, ev};
+use crate::catalog::ethtool;
 use crate::config::Analysis;
 use crate::snapshot::Snapshot;
 
 /// Raw values of the netdev statistics these rules read, from the last cycle.
 #[derive(Default)]
 pub(super) struct CounterRules {
-    last: HashMap<(String, &'static str, Option<u8>), u64>,
+    /// By netdev, then (statistic, index).
+    last: PerNetdev<(&'static str, Option<u8>)>,
 }
 
 /// The increase of a statistic since the last cycle; None on the first sight
 /// or when it went down (a reset is not a rate).
 fn step(
-    last: &mut HashMap<(String, &'static str, Option<u8>), u64>,
-    key: (String, &'static str, Option<u8>),
+    last: &mut PerNetdev<(&'static str, Option<u8>)>,
+    netdev: &str,
+    key: (&'static str, Option<u8>),
     value: u64,
 ) -> Option<u64> {
-    last.insert(key, value).and_then(|b| value.checked_sub(b))
+    last.replace(netdev, key, value)
+        .and_then(|b| value.checked_sub(b))
 }
 
 impl CounterRules {
@@ -51,13 +54,12 @@ impl CounterRules {
                     continue;
                 };
                 let s = hit.stat;
-                let key = (nd.name.clone(), s.name, hit.index);
                 let reads_drops = s.findings.contains(&"priority_drops");
                 let reads_ber = s.findings.contains(&"phy_ber");
                 if !reads_drops && !reads_ber {
                     continue;
                 }
-                let Some(d) = step(&mut self.last, key, c.value) else {
+                let Some(d) = step(&mut self.last, &nd.name, (s.name, hit.index), c.value) else {
                     continue;
                 };
                 if reads_ber {
@@ -65,7 +67,7 @@ impl CounterRules {
                     match s.family.map(|f| f.metric) {
                         Some(m) if m == ethtool::PHY_RECEIVED_BITS.metric => received = Some(d),
                         Some(m) if m == ethtool::PHY_ERRORS.metric => {
-                            uncorrected = Some((d, c.name.to_string()))
+                            uncorrected = Some((d, &*c.name))
                         }
                         _ => corrected = Some(d),
                     }
@@ -100,11 +102,7 @@ impl CounterRules {
             if corrected.is_none()
                 && let Some(v) = nd.ethtool_nl.as_ref().and_then(|e| e.fec_corrected_bits)
             {
-                corrected = step(
-                    &mut self.last,
-                    (nd.name.clone(), "fec_corrected_bits", None),
-                    v,
-                );
+                corrected = step(&mut self.last, &nd.name, ("fec_corrected_bits", None), v);
             }
             let speed_bits = nd
                 .info
@@ -130,8 +128,10 @@ fn retransmissions(th: &Analysis, snap: &Snapshot, out: &mut Vec<KeyedHit>) {
     for d in &snap.devices {
         for p in &d.ports {
             let rates = || {
-                catalog::used_by("retransmission_rate")
-                    .filter_map(|k| Some((k.file, p.hw_counters.get(k.file)?.rate?)))
+                super::rule_files()
+                    .retransmission_rate
+                    .iter()
+                    .filter_map(|f| Some((*f, p.hw_counters.get(f)?.rate?)))
             };
             // Summed first: the evidence (a map, a heap block per port) only
             // for a port over the threshold.
@@ -172,7 +172,7 @@ fn ber(
     received: Option<u64>,
     speed_bits: Option<f64>,
     interval: Option<f64>,
-    uncorrected: Option<(u64, String)>,
+    uncorrected: Option<(u64, &str)>,
 ) -> Vec<KeyedHit> {
     let mut out = Vec::new();
     if let Some((n, name)) = uncorrected.filter(|(n, _)| *n > 0) {

@@ -4,6 +4,21 @@ use super::*;
 
 impl Findings {
     pub(super) fn firmware_rule(&self, snap: &Snapshot) -> Vec<KeyedHit> {
+        // Nearly always each type runs one firmware: told by comparing each
+        // device with the first of its type, before any listing is built.
+        let versions = || {
+            snap.devices
+                .iter()
+                .filter_map(|d| d.info.hca_type.as_deref().zip(d.info.fw_ver.as_deref()))
+        };
+        let differs = |(t, fw): (&str, &str)| {
+            versions()
+                .find(|(u, _)| *u == t)
+                .is_some_and(|(_, first)| first != fw)
+        };
+        if !versions().any(differs) {
+            return Vec::new();
+        }
         let mut by_type: BTreeMap<&str, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
         for d in &snap.devices {
             if let (Some(t), Some(fw)) = (d.info.hca_type.as_deref(), d.info.fw_ver.as_deref()) {

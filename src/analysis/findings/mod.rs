@@ -34,6 +34,7 @@
 //! - `kernel_log_event`: kernel log lines matching a pattern (analysis::kernel_log).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, OnceLock};
 
 mod configuration;
 mod dominant;
@@ -68,22 +69,28 @@ struct PortHistory {
     down_pending: bool,
     /// Link-event ups counted while the port was down at the polls since.
     event_ups_pending: u64,
+    /// Where the counters the port rules read sit in its counter lists.
+    at: crate::snapshot::Positions,
 }
 
 pub struct Findings {
     th: Analysis,
     active: HashMap<Key, Finding>,
-    ports: HashMap<(String, u32), PortHistory>,
+    /// Keyed by the reading's own device name (a shared string: no copy per port a cycle).
+    ports: HashMap<(Arc<str>, u32), PortHistory>,
     /// Fingerprint of each thing's configuration, and when and how it last changed.
     config: HashMap<String, String>,
     changed: HashMap<String, (u64, String)>,
-    /// Pause duration (µs) per (netdev, direction, priority; None: link-level pause) at the last cycle.
-    pause_us: HashMap<(String, &'static str, Option<u8>), u64>,
+    /// A thing's name and fingerprint, written each cycle to compare with `config`.
+    scratch: (String, String),
+    /// Pause duration (µs) per netdev and (direction, priority; None: link-level pause) at the last cycle.
+    pause_us: PerNetdev<(&'static str, Option<u8>)>,
     /// Last carrier-change count and driver link-down count per netdev.
     carrier: HashMap<String, u32>,
     link_downs: HashMap<String, u64>,
     /// Expectations and peer comparison (analysis::health), when configured.
     health: Option<crate::config::Health>,
+    peer_positions: crate::analysis::health::PeerPositions,
     /// First-seen times from a state saved before a restart, claimed by the
     /// first evaluation (a finding still there keeps its time and is no news).
     restored: HashMap<(String, String, Option<u32>, Option<u8>), u64>,
@@ -109,6 +116,95 @@ fn delta_of(c: Option<&CounterView>) -> u64 {
     c.and_then(|c| c.delta).unwrap_or(0)
 }
 
+/// Puts `value` under `name`, returning the value it replaced; the name
+/// is copied only the first time it is seen (the maps keyed by netdev are
+/// updated for every netdev every cycle).
+fn replace<V>(map: &mut HashMap<String, V>, name: &str, value: V) -> Option<V> {
+    match map.get_mut(name) {
+        Some(v) => Some(std::mem::replace(v, value)),
+        None => map.insert(name.to_string(), value),
+    }
+}
+
+/// Last values of statistics per netdev, by key within the netdev.
+pub(super) struct PerNetdev<K>(HashMap<String, HashMap<K, u64>>);
+
+impl<K> Default for PerNetdev<K> {
+    fn default() -> Self {
+        PerNetdev(HashMap::new())
+    }
+}
+
+impl<K: Eq + std::hash::Hash> PerNetdev<K> {
+    /// Stores `value`, returning the one it replaced.
+    pub(super) fn replace(&mut self, netdev: &str, key: K, value: u64) -> Option<u64> {
+        if let Some(per) = self.0.get_mut(netdev) {
+            return per.insert(key, value);
+        }
+        self.0
+            .entry(netdev.to_string())
+            .or_default()
+            .insert(key, value)
+    }
+}
+
+/// The counter files the port rules read, from the catalog
+/// (`catalog::used_by`), found once: the catalog has a hundred entries and
+/// every port is judged every cycle.
+struct RuleFiles {
+    /// Every name the port rules read, in one list (`snapshot::Positions`):
+    /// `link_downed`, `link_error_recovery`, then the files below.
+    port_names: Vec<&'static str>,
+    /// The PMA file of each per-minute or per-second PMA rule, and where it
+    /// is in `port_names`.
+    symbol_errors: Option<(&'static str, usize)>,
+    receive_errors: Option<(&'static str, usize)>,
+    transmit_discards: Option<(&'static str, usize)>,
+    /// Where every file (in catalog order) of the rules that read driver
+    /// counters is in `port_names`.
+    out_of_buffer: std::ops::Range<usize>,
+    cnp_rate: std::ops::Range<usize>,
+    /// The files of `retransmission_rate` (findings/counters.rs).
+    retransmission_rate: Vec<&'static str>,
+}
+
+/// Where `link_downed` and `link_error_recovery` are in `RuleFiles::port_names`.
+const LINK_DOWNED: usize = 0;
+const LINK_ERROR_RECOVERY: usize = 1;
+
+fn rule_files() -> &'static RuleFiles {
+    use crate::catalog::{Source, used_by};
+    static FILES: OnceLock<RuleFiles> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let mut names = vec!["link_downed", "link_error_recovery"];
+        let mut pma = |id: &str| {
+            let file = used_by(id).find(|k| k.source == Source::Pma)?.file;
+            names.push(file);
+            Some((file, names.len() - 1))
+        };
+        let (symbol_errors, receive_errors, transmit_discards) = (
+            pma("symbol_errors"),
+            pma("receive_errors"),
+            pma("transmit_discards"),
+        );
+        let mut all = |id: &str| {
+            let start = names.len();
+            names.extend(used_by(id).map(|k| k.file));
+            start..names.len()
+        };
+        let (out_of_buffer, cnp_rate) = (all("out_of_buffer"), all("cnp_rate"));
+        RuleFiles {
+            port_names: names,
+            symbol_errors,
+            receive_errors,
+            transmit_discards,
+            out_of_buffer,
+            cnp_rate,
+            retransmission_rate: used_by("retransmission_rate").map(|k| k.file).collect(),
+        }
+    })
+}
+
 /// What the rules saw on one port: (id, severity, summary, evidence).
 type Hit = (
     &'static str,
@@ -129,13 +225,15 @@ impl Findings {
             ports: HashMap::new(),
             config: HashMap::new(),
             changed: HashMap::new(),
+            scratch: Default::default(),
             carrier: HashMap::new(),
             link_downs: HashMap::new(),
-            pause_us: HashMap::new(),
+            pause_us: PerNetdev::default(),
             counters: Default::default(),
             xmit_wait: Default::default(),
             fabric: Default::default(),
             health: None,
+            peer_positions: Default::default(),
             restored: HashMap::new(),
             events: Default::default(),
         }
@@ -165,7 +263,7 @@ impl Findings {
                 .ports
                 .iter()
                 .map(|((device, port), h)| SavedPort {
-                    device: device.clone(),
+                    device: device.to_string(),
                     port: *port,
                     ever_active: h.ever_active,
                     best_width: h.best_width,
@@ -186,7 +284,7 @@ impl Findings {
     pub fn restore_state(&mut self, s: crate::analysis::state::EngineState) {
         for p in s.ports {
             self.ports.insert(
-                (p.device, p.port),
+                (p.device.into(), p.port),
                 PortHistory {
                     was_active: false,
                     ever_active: p.ever_active,
@@ -195,6 +293,7 @@ impl Findings {
                     transitions: p.transitions.into_iter().collect(),
                     down_pending: p.down_pending,
                     event_ups_pending: 0,
+                    at: Default::default(),
                 },
             );
         }
@@ -227,7 +326,7 @@ impl Findings {
         let mut carrier_flaps: HashMap<String, u64> = HashMap::new();
         for nd in &snap.netdevs {
             if let Some(c) = nd.link.as_ref().and_then(|l| l.carrier_changes) {
-                let before = self.carrier.insert(nd.name.clone(), c);
+                let before = replace(&mut self.carrier, &nd.name, c);
                 if let Some(b) = before
                     && c > b
                 {
@@ -236,7 +335,7 @@ impl Findings {
             }
             // The driver's own link-down count, where ethtool netlink has it.
             if let Some(d) = nd.ethtool_nl.as_ref().and_then(|e| e.link_down_events) {
-                let before = self.link_downs.insert(nd.name.clone(), d);
+                let before = replace(&mut self.link_downs, &nd.name, d);
                 if let Some(b) = before
                     && d > b
                 {
@@ -299,7 +398,11 @@ impl Findings {
         hits.extend(self.firmware_rule(snap));
         hits.extend(self.fabric.hits(snap, &self.th));
         if let Some(h) = &self.health {
-            hits.extend(crate::analysis::health::hits(snap, h));
+            hits.extend(crate::analysis::health::hits(
+                snap,
+                h,
+                &mut self.peer_positions,
+            ));
         }
         let dominant = dominant::hits(snap, &hits);
         hits.extend(dominant);

@@ -11,7 +11,7 @@ impl Findings {
             for nd in &snap.netdevs {
                 for c in &nd.ethtool_stats {
                     if let Some((dir, prio)) = pause_duration(&c.name) {
-                        self.pause_us.insert((nd.name.clone(), dir, prio), c.value);
+                        self.pause_us.replace(&nd.name, (dir, prio), c.value);
                     }
                 }
             }
@@ -22,7 +22,7 @@ impl Findings {
                 let Some((dir, prio)) = pause_duration(&c.name) else {
                     continue;
                 };
-                let before = self.pause_us.insert((nd.name.clone(), dir, prio), c.value);
+                let before = self.pause_us.replace(&nd.name, (dir, prio), c.value);
                 let Some(b) = before.filter(|b| c.value >= *b) else {
                     continue;
                 };

@@ -6,23 +6,28 @@ use super::*;
 impl Findings {
     pub(super) fn port_rules(
         &mut self,
-        device: &str,
+        device: &Arc<str>,
         p: &PortView,
         now_ms: u64,
         carrier_flaps: u64,
         event_ups: &[u64],
     ) -> Vec<Hit> {
         let th = &self.th;
-        let h = self.ports.entry((device.to_string(), p.port)).or_default();
+        let h = self.ports.entry((device.clone(), p.port)).or_default();
         let mut hits = Vec::new();
-        let c = |n: &str| p.counters.get(n);
-        let hw = |n: &str| p.hw_counters.get(n);
-        let name = format!("{device}/{}", p.port);
+        // The counters the rules read, found by name once (rule_files).
+        let files = rule_files();
+        h.at.refresh(&files.port_names, &p.counters, &p.hw_counters);
+        let at = &h.at;
+        let c = |k: usize| at.first(k, &p.counters);
+        let hw = |k: usize| at.second(k, &p.hw_counters);
+        // Written out only into a hit's summary: most ports have none.
+        let name = PortName(device, p.port);
 
         // State, and the transitions that make a flap.
         let active = p.state.as_ref().is_some_and(|s| s.value == STATE_ACTIVE);
-        let downed = delta_of(c("link_downed"))
-            .max(delta_of(hw("link_downed")))
+        let downed = delta_of(c(LINK_DOWNED))
+            .max(delta_of(hw(LINK_DOWNED)))
             .max(carrier_flaps);
         if p.state.is_some() {
             // A down→up a link event saw is a finished transition at its time,
@@ -122,11 +127,15 @@ impl Findings {
             h.best_rate = h.best_rate.max(rate.gbit_per_sec);
         }
 
-        for (file, id) in [
-            ("link_downed", "link_downed"),
-            ("link_error_recovery", "link_error_recovery"),
+        for (k, file, id) in [
+            (LINK_DOWNED, "link_downed", "link_downed"),
+            (
+                LINK_ERROR_RECOVERY,
+                "link_error_recovery",
+                "link_error_recovery",
+            ),
         ] {
-            let d = delta_of(c(file)).max(delta_of(hw(file)));
+            let d = delta_of(c(k)).max(delta_of(hw(k)));
             if d > 0 {
                 hits.push((
                     id,
@@ -137,18 +146,22 @@ impl Findings {
             }
         }
         let per_minute = [
-            ("symbol_errors", th.symbol_errors_per_minute),
-            ("receive_errors", th.receive_errors_per_minute),
+            (
+                "symbol_errors",
+                files.symbol_errors,
+                th.symbol_errors_per_minute,
+            ),
+            (
+                "receive_errors",
+                files.receive_errors,
+                th.receive_errors_per_minute,
+            ),
         ];
-        // The PMA counters each rule reads, from the catalog.
-        let pma = |id: &str| {
-            crate::catalog::used_by(id).find(|k| k.source == crate::catalog::Source::Pma)
-        };
-        for (id, limit) in per_minute {
-            let Some(file) = pma(id).map(|k| k.file) else {
+        for (id, file, limit) in per_minute {
+            let Some((file, k)) = file else {
                 continue;
             };
-            if let Some(r) = rate_of(c(file))
+            if let Some(r) = rate_of(c(k))
                 && r * 60.0 > limit
             {
                 hits.push((
@@ -167,20 +180,22 @@ impl Findings {
         }
         let per_second: [(Option<f64>, &'static str, &str, f64); 3] = [
             (
-                pma("transmit_discards").and_then(|k| rate_of(c(k.file))),
+                files.transmit_discards.and_then(|(_, k)| rate_of(c(k))),
                 "transmit_discards",
                 "port_xmit_discards",
                 th.transmit_discards_per_second,
             ),
             (
-                crate::catalog::used_by("out_of_buffer").find_map(|k| rate_of(hw(k.file))),
+                files.out_of_buffer.clone().find_map(|k| rate_of(hw(k))),
                 "out_of_buffer",
                 "out_of_buffer",
                 th.out_of_buffer_per_second,
             ),
             (
-                crate::catalog::used_by("cnp_rate")
-                    .filter_map(|k| rate_of(hw(k.file)))
+                files
+                    .cnp_rate
+                    .clone()
+                    .filter_map(|k| rate_of(hw(k)))
                     .reduce(f64::max),
                 "cnp_rate",
                 "CNPs",
@@ -223,5 +238,14 @@ impl Findings {
         }
         // One finding per (rule, port): several saturated counters share it.
         merge_same_key(hits)
+    }
+}
+
+/// "device/port", as a hit's summary names the port.
+struct PortName<'a>(&'a str, u32);
+
+impl std::fmt::Display for PortName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.0, self.1)
     }
 }

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::detect::Transport;
 use crate::model::Rate;
 use crate::model::{DeviceInfo, Enumerated, PortInfo, PortOrigin};
-use crate::snapshot::{CounterView, DeviceView, Snapshot};
+use crate::snapshot::{CounterView, DeviceView, NameMap, Snapshot};
 
 fn state(v: u8) -> Option<Enumerated> {
     let name = match v {
@@ -48,7 +48,7 @@ fn port(st: u8, counters: &[(&str, CounterView)]) -> PortView {
             .iter()
             .map(|(n, v)| (Arc::from(*n), v.clone()))
             .collect(),
-        hw_counters: BTreeMap::new(),
+        hw_counters: NameMap::default(),
         unsupported: Vec::new(),
     }
 }
@@ -72,7 +72,7 @@ fn snap_of(devices: Vec<(&str, Option<&str>, Vec<PortView>)>) -> Snapshot {
                 hca_type: Some("MT4123".into()),
                 ..DeviceInfo::default()
             }),
-            hw_counters: BTreeMap::new(),
+            hw_counters: NameMap::default(),
             ports,
             resources: BTreeMap::new(),
             qp_counters: Vec::new(),
@@ -536,6 +536,43 @@ fn dcqcn_and_pfc_changes_are_configuration_changes() {
     assert!(
         summaries.contains(&"netdev eth2 pfc changed: priorities [3] -> priorities [3,4]"),
         "{summaries:?}"
+    );
+}
+
+/// The active offloads are one fingerprint, the names joined by commas.
+#[test]
+fn an_offload_change_names_the_offloads_before_and_after() {
+    use crate::model::netdev::Feature;
+    let with = |active: &[(&str, bool)]| {
+        let mut s = with_netdev(one(4, &[]), 0, None);
+        let mut info = (*s.netdevs[0].info).clone();
+        info.features = active
+            .iter()
+            .map(|(n, on)| Feature {
+                name: n.to_string(),
+                available: true,
+                requested: *on,
+                active: *on,
+                fixed: false,
+            })
+            .collect();
+        s.netdevs[0].info = Arc::new(info);
+        s
+    };
+    let mut e = engine();
+    let before = [("rx-checksum", true), ("tso", false), ("gro", true)];
+    assert!(e.evaluate(&with(&before), 10_000).0.is_empty());
+    assert!(e.evaluate(&with(&before), 20_000).0.is_empty());
+    let f = e
+        .evaluate(
+            &with(&[("rx-checksum", true), ("tso", true), ("gro", true)]),
+            30_000,
+        )
+        .0;
+    assert_eq!(ids(&f), ["configuration_changed"]);
+    assert_eq!(
+        f[0].summary,
+        "netdev eth2 offloads changed: rx-checksum,gro -> rx-checksum,tso,gro"
     );
 }
 

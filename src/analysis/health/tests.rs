@@ -272,3 +272,61 @@ fn the_verdict_follows_the_worst_finding_and_check_prints_one_line_each() {
         finding_line(&f[0])
     );
 }
+
+/// The siblings' median from the group's one sorted list equals the median
+/// of a list of the siblings made per port (what it replaced).
+#[test]
+fn the_median_without_a_port_is_its_siblings_median() {
+    fn naive(all: &[f64], i: usize) -> Option<f64> {
+        let mut v: Vec<f64> = all
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, x)| *x)
+            .collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let mid = v.len() / 2;
+        Some(if v.len().is_multiple_of(2) {
+            (v[mid - 1] + v[mid]) / 2.0
+        } else {
+            v[mid]
+        })
+    }
+    for group in [
+        &[3.0][..],
+        &[1.0, 50.0][..],
+        &[0.0, 0.0, 0.1, 50.0][..],
+        &[5.0, 1.0, 1.0, 0.0, 7.5][..],
+        &[2.0, 2.0, 2.0, 9.0, 0.5, 0.25, 100.0, 2.0][..],
+    ] {
+        let mut sorted = group.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        for (i, v) in group.iter().enumerate() {
+            assert_eq!(
+                median_without(&sorted, *v),
+                naive(group, i),
+                "{group:?} {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_outlier_is_measured_against_its_siblings_median_when_they_err_too() {
+    // Over 10 s: mlx5_5 +500 symbol errors (50/s), nine others +10 (1/s):
+    // its siblings' median is 1/s (eight at 1/s, six at 0, one at 50/s
+    // for each of the nine: not 10 times theirs).
+    let o = outliers_after(|root| {
+        bump(root, "mlx5_5", "counters/symbol_error", 500);
+        for d in 6..15 {
+            bump(root, &format!("mlx5_{d}"), "counters/symbol_error", 10);
+        }
+    });
+    assert_eq!(o.len(), 1, "{o:#?}");
+    assert_eq!(o[0].device, "mlx5_5");
+    assert_eq!(o[0].evidence["errors_per_second"], 50.0);
+    assert_eq!(o[0].evidence["sibling_median_errors_per_second"], 1.0);
+}
