@@ -4,10 +4,16 @@
 //! sent its whole request head (poll(2)), each with a deadline for the whole
 //! head counted from accept, not per read. A slow client costs an entry in
 //! that bounded set, never a worker: the fixed pool of workers, started once,
-//! only renders answers to complete requests and hands them back; the same
-//! thread writes them as the socket takes them (POLLOUT), within a write
-//! deadline, at most `MAX_WRITERS` at once (a new one evicts the oldest).
-//! A slow reader thus never holds a worker either. A full pending set evicts
+//! takes complete requests from a bounded queue (each request wakes exactly
+//! one idle worker) and renders their answers. A worker sends a plain-HTTP
+//! answer itself, head and body parts in one non-blocking `sendmsg`, and
+//! closes the connection when the socket took it all, which is the common
+//! case (a scrape fits the socket buffer): the connection thread hears
+//! nothing of it. Only what the socket did not take (and every TLS answer)
+//! is handed back to the connection thread, which writes it as the socket
+//! takes it (POLLOUT), within a write deadline, at most `MAX_WRITERS` at
+//! once (a new one evicts the oldest). A slow reader thus never holds a
+//! worker either. A full pending set evicts
 //! its oldest entry; a full work queue is answered 503 after the request was
 //! read, so the client sees an answer, not a reset. Accept errors (EMFILE)
 //! back off. Every answer closes the connection; Prometheus and curl need
@@ -26,18 +32,20 @@
 //! Only GET and HEAD are served; any other method is 405 with `Allow`, whatever its target; an
 //! absolute-form target is served by its path, an asterisk-form one with GET is 400.
 
-use std::io::{self, Read, Write};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rustls::ServerConnection;
 
 use super::web_config::{Auth, WebConfig, WebConfigSource};
+use crate::clock;
 
 /// The whole request head must arrive within this time from accept.
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
@@ -48,8 +56,8 @@ const MAX_WRITERS: usize = 64;
 const MAX_REQUEST_HEAD: usize = 8192;
 /// Connections still sending their request head.
 const MAX_PENDING: usize = 256;
-/// Complete requests waiting for a worker.
-const MAX_QUEUED: usize = 256;
+/// Complete requests waiting for a worker; one more is answered 503.
+pub const MAX_QUEUED: usize = 256;
 /// Workers of the scrape endpoint.
 pub const WORKERS: usize = 4;
 const WORKER_STACK: usize = 1024 * 1024;
@@ -98,6 +106,10 @@ pub struct Stats {
     pub write_timeouts: AtomicU64,
     /// Answers cut off to make room for a new one (the oldest writer).
     pub write_evicted: AtomicU64,
+    /// Answers handed back by a worker to the connection thread, which
+    /// writes them as the client reads: plain answers the socket did not
+    /// take whole at once (a slow or distant reader), and every TLS answer.
+    pub handed_back: AtomicU64,
 }
 
 /// An accepted connection: the socket, its TLS session if any, and the web
@@ -134,11 +146,10 @@ pub fn spawn(
     let local_addr = listener.local_addr()?;
     let stats = Arc::new(Stats::default());
     let handler = handler(stats.clone());
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(Conn, Request)>(MAX_QUEUED);
-    let rx = Arc::new(Mutex::new(rx));
-    // Workers hand their answers back to the connection thread, and wake
-    // its poll(2) through the socket pair.
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<(Conn, Vec<Part>)>();
+    let queue = Arc::new(Queue::default());
+    // Workers hand the answers the socket did not take back to the
+    // connection thread, and wake its poll(2) through the socket pair.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<Writer>();
     let (wake_rx, wake_tx) = UnixStream::pair()?;
     wake_rx.set_nonblocking(true)?;
     wake_tx.set_nonblocking(true)?;
@@ -147,7 +158,7 @@ pub fn spawn(
         web.watch()?;
     }
     for i in 0..workers.max(1) {
-        let rx = rx.clone();
+        let queue = queue.clone();
         let handler = handler.clone();
         let web = web.clone();
         let stats = stats.clone();
@@ -158,10 +169,10 @@ pub fn spawn(
             // miniz_oxide's compressor state passes through the stack in
             // debug builds; untouched stack pages cost no memory.
             .stack_size(WORKER_STACK)
-            .spawn(move || worker(&rx, &*handler, web.as_deref(), &stats, &done, &wake))?;
+            .spawn(move || worker(&queue, &*handler, web.as_deref(), &stats, &done, &wake))?;
     }
     let stats2 = stats.clone();
-    let acceptor = Acceptor::new(listener, tx, stats2, web, done_rx, wake_rx);
+    let acceptor = Acceptor::new(listener, queue, stats2, web, done_rx, wake_rx);
     std::thread::Builder::new()
         .name(name.into())
         .stack_size(128 * 1024)
@@ -169,18 +180,71 @@ pub fn spawn(
     Ok(Server { local_addr, stats })
 }
 
+/// Complete requests waiting for a worker, at most [`MAX_QUEUED`]. A request
+/// wakes exactly one idle worker, and none of the others: idle workers wait
+/// on the condition variable, never on the lock.
+#[derive(Default)]
+struct Queue {
+    jobs: Mutex<Jobs>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Jobs {
+    waiting: VecDeque<(Conn, Request)>,
+    /// The connection thread is gone: workers end once the queue is empty.
+    closed: bool,
+}
+
+impl Queue {
+    /// The jobs; a thread that panicked holding them left them consistent
+    /// (every change is a single push, pop or flag).
+    fn lock(&self) -> MutexGuard<'_, Jobs> {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a job unless the queue is full (or closed): then it is given back.
+    fn push(&self, job: (Conn, Request)) -> Result<(), (Conn, Request)> {
+        let mut jobs = self.lock();
+        if jobs.closed || jobs.waiting.len() >= MAX_QUEUED {
+            return Err(job);
+        }
+        jobs.waiting.push_back(job);
+        drop(jobs);
+        // After the unlock, so the woken worker does not wait for the lock.
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next job, waiting for one; `None` once closed and empty.
+    fn pop(&self) -> Option<(Conn, Request)> {
+        let mut jobs = self.lock();
+        loop {
+            if let Some(job) = jobs.waiting.pop_front() {
+                return Some(job);
+            }
+            if jobs.closed {
+                return None;
+            }
+            jobs = self.ready.wait(jobs).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+}
+
 fn worker(
-    rx: &Mutex<Receiver<(Conn, Request)>>,
+    queue: &Queue,
     handler: &dyn Handler,
     web: Option<&WebConfigSource>,
     stats: &Stats,
-    done: &Sender<(Conn, Vec<Part>)>,
+    done: &Sender<Writer>,
     wake: &UnixStream,
 ) {
-    loop {
-        // The lock is held only while waiting; recv never panics, so no poison.
-        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        let Ok((conn, req)) = job else { return };
+    while let Some((mut conn, req)) = queue.pop() {
         // A handler bug costs one answer, never a worker.
         let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut out = Responder {
@@ -221,16 +285,41 @@ fn worker(
             }
             out.parts
         }));
-        match answer {
-            // The connection thread writes it as the client reads: a slow
-            // reader never holds a worker.
-            Ok(parts) if !parts.is_empty() => {
-                if done.send((conn, parts)).is_ok() {
-                    // A full pipe already means a wake-up is due.
-                    let _ = (&*wake).write(&[1]);
-                }
+        let parts = match answer {
+            Ok(parts) if !parts.is_empty() => parts,
+            _ => {
+                close(conn);
+                continue;
             }
-            _ => close(conn),
+        };
+        let mut out = Outgoing {
+            parts,
+            part: 0,
+            offset: 0,
+        };
+        // What the socket takes now goes at once, without blocking; TLS
+        // answers are encrypted and written by the connection thread.
+        if conn.tls.is_none() {
+            match out.progress(&mut conn) {
+                Progress::Done => {
+                    close(conn);
+                    continue;
+                }
+                Progress::Failed => continue,
+                Progress::Blocked => {}
+            }
+        }
+        // The rest is written by the connection thread as the client reads:
+        // a slow reader never holds a worker.
+        stats.handed_back.fetch_add(1, Relaxed);
+        let w = Writer {
+            conn,
+            out,
+            deadline: clock::from_now(WRITE_DEADLINE),
+        };
+        if done.send(w).is_ok() {
+            // A full pipe already means a wake-up is due.
+            let _ = (&*wake).write(&[1]);
         }
     }
 }
@@ -279,12 +368,17 @@ impl Responder<'_> {
 /// An answer being written by the connection thread on POLLOUT.
 struct Writer {
     conn: Conn,
+    out: Outgoing,
+    deadline: Instant,
+}
+
+/// An answer's parts and how far they were written.
+struct Outgoing {
     parts: Vec<Part>,
     /// The part being written and the bytes of it already written (or, with
     /// TLS, given to rustls).
     part: usize,
     offset: usize,
-    deadline: Instant,
 }
 
 enum Progress {
@@ -293,22 +387,81 @@ enum Progress {
     Failed,
 }
 
-impl Writer {
+/// Parts given to one `sendmsg`: an answer has a head and one or two body
+/// parts; a longer one takes more calls.
+const MAX_IOVECS: usize = 8;
+
+impl Outgoing {
     /// Writes what the socket takes now, without blocking.
-    fn progress(&mut self) -> Progress {
-        let stream = &self.conn.stream;
+    fn progress(&mut self, conn: &mut Conn) -> Progress {
+        match conn.tls.as_deref_mut() {
+            Some(tls) => self.progress_tls(&conn.stream, tls),
+            None => self.progress_plain(&conn.stream),
+        }
+    }
+
+    /// Every part left in one `sendmsg` (head and body together, so the
+    /// answer costs one syscall and leaves in full segments); a short write
+    /// means the socket buffer is full, and POLLOUT tells when to go on.
+    fn progress_plain(&mut self, stream: &TcpStream) -> Progress {
         loop {
-            if let Some(tls) = self.conn.tls.as_deref_mut() {
-                // What rustls already encrypted goes out before more is given.
-                while tls.wants_write() {
-                    match tls.write_tls(&mut &*stream) {
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            return Progress::Blocked;
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(_) => return Progress::Failed,
+            let mut iov = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut n = 0;
+            let mut want = 0;
+            for (i, part) in self.parts.iter().enumerate().skip(self.part) {
+                if n == MAX_IOVECS {
+                    break;
+                }
+                let skip = if i == self.part { self.offset } else { 0 };
+                let bytes = &part.bytes()[skip..];
+                if !bytes.is_empty() {
+                    iov[n] = IoSlice::new(bytes);
+                    n += 1;
+                    want += bytes.len();
+                }
+            }
+            if n == 0 {
+                return Progress::Done;
+            }
+            let sent = match send_vectored(stream, &iov[..n]) {
+                Ok(0) => return Progress::Failed,
+                Ok(sent) => sent,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Blocked,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Progress::Failed,
+            };
+            self.advance(sent);
+            if sent < want {
+                return Progress::Blocked;
+            }
+        }
+    }
+
+    /// Moves past `n` written bytes.
+    fn advance(&mut self, mut n: usize) {
+        while let Some(part) = self.parts.get(self.part) {
+            let rest = part.bytes().len() - self.offset;
+            if n < rest {
+                self.offset += n;
+                return;
+            }
+            n -= rest;
+            self.part += 1;
+            self.offset = 0;
+        }
+    }
+
+    fn progress_tls(&mut self, stream: &TcpStream, tls: &mut ServerConnection) -> Progress {
+        loop {
+            // What rustls already encrypted goes out before more is given.
+            while tls.wants_write() {
+                match tls.write_tls(&mut &*stream) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Progress::Blocked;
                     }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return Progress::Failed,
                 }
             }
             let Some(part) = self.parts.get(self.part) else {
@@ -320,13 +473,9 @@ impl Writer {
                 self.offset = 0;
                 continue;
             }
-            let written = match self.conn.tls.as_deref_mut() {
-                // rustls takes plaintext up to its buffer limit.
-                Some(tls) => tls.writer().write(rest),
-                None => (&*stream).write(rest),
-            };
-            match written {
-                // rustls' buffer was flushed just above, so 0 is an error.
+            // rustls takes plaintext up to its buffer limit; its buffer was
+            // flushed just above, so 0 is an error.
+            match tls.writer().write(rest) {
                 Ok(0) => return Progress::Failed,
                 Ok(n) => self.offset += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Blocked,
@@ -334,6 +483,26 @@ impl Writer {
                 Err(_) => return Progress::Failed,
             }
         }
+    }
+}
+
+/// One non-blocking `sendmsg` of `bufs`; no SIGPIPE when the peer is gone
+/// (EPIPE instead, like std's `send`).
+fn send_vectored(stream: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: an all-zero msghdr is valid (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // IoSlice is ABI-compatible with iovec on Unix (std documents it); the
+    // kernel only reads the buffers, which `bufs` borrows for the call.
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len() as _;
+    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+    // SAFETY: `msg` points at `bufs.len()` live iovecs and nothing else; the
+    // descriptor is the stream's, open for the call.
+    let n = unsafe { libc::sendmsg(stream.as_raw_fd(), &msg, flags) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
     }
 }
 
@@ -426,17 +595,24 @@ struct Pending {
 
 struct Acceptor {
     listener: TcpListener,
-    queue: SyncSender<(Conn, Request)>,
+    queue: Arc<Queue>,
     stats: Arc<Stats>,
     web: Option<Arc<WebConfigSource>>,
     pending: Vec<Pending>,
-    /// Answers from the workers, and the wake-up that comes with each.
-    done: Receiver<(Conn, Vec<Part>)>,
+    /// Answers the workers handed back, and the wake-up that comes with each.
+    done: Receiver<Writer>,
     wake: UnixStream,
     writers: Vec<Writer>,
     /// Accepting is paused until then after an accept error.
     backoff_until: Option<Instant>,
     backoff: Duration,
+}
+
+impl Drop for Acceptor {
+    /// Lets the workers end (the connection thread panicked).
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 enum Head {
@@ -448,10 +624,10 @@ enum Head {
 impl Acceptor {
     fn new(
         listener: TcpListener,
-        queue: SyncSender<(Conn, Request)>,
+        queue: Arc<Queue>,
         stats: Arc<Stats>,
         web: Option<Arc<WebConfigSource>>,
-        done: Receiver<(Conn, Vec<Part>)>,
+        done: Receiver<Writer>,
         wake: UnixStream,
     ) -> Self {
         Acceptor {
@@ -520,7 +696,7 @@ impl Acceptor {
                     self.writers.push(w);
                     continue;
                 }
-                match w.progress() {
+                match w.out.progress(&mut w.conn) {
                     Progress::Blocked => self.writers.push(w),
                     Progress::Done => close(w.conn),
                     Progress::Failed => {}
@@ -552,19 +728,15 @@ impl Acceptor {
         }
     }
 
-    /// Starts writing the answers the workers finished.
+    /// Goes on writing the answers the workers handed back.
     fn take_answers(&mut self) {
         let mut sink = [0u8; 64];
         while matches!((&self.wake).read(&mut sink), Ok(n) if n > 0) {}
-        while let Ok((conn, parts)) = self.done.try_recv() {
-            let mut w = Writer {
-                conn,
-                parts,
-                part: 0,
-                offset: 0,
-                deadline: Instant::now() + WRITE_DEADLINE,
-            };
-            match w.progress() {
+        while let Ok(mut w) = self.done.try_recv() {
+            // The client may have read meanwhile (and a TLS answer is not
+            // started yet): what the socket takes now goes before a writer
+            // slot is taken.
+            match w.out.progress(&mut w.conn) {
                 Progress::Blocked => {}
                 Progress::Done => {
                     close(w.conn);
@@ -670,9 +842,9 @@ impl Acceptor {
                 return answer_now(conn, status, headers, body);
             }
         };
-        match self.queue.try_send((conn, req)) {
+        match self.queue.push((conn, req)) {
             Ok(()) => {}
-            Err(TrySendError::Full((conn, _)) | TrySendError::Disconnected((conn, _))) => {
+            Err((conn, _)) => {
                 self.stats.busy.fetch_add(1, Relaxed);
                 answer_now(conn, 503, &[("Retry-After", "1")], "busy, try again\n");
             }
