@@ -35,7 +35,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, Sender};
@@ -574,13 +574,12 @@ fn close(mut conn: Conn) {
         let _ = (&stream).write(&out);
     }
     let _ = stream.shutdown(Shutdown::Write);
-    if stream.set_nonblocking(true).is_ok() {
-        let mut sink = [0u8; 4096];
-        for _ in 0..16 {
-            match (&stream).read(&mut sink) {
-                Ok(n) if n > 0 => {}
-                _ => break,
-            }
+    // Every connection is non-blocking from accept on.
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match (&stream).read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
         }
     }
 }
@@ -706,21 +705,12 @@ impl Acceptor {
                 self.take_answers();
             }
             let polled = std::mem::take(&mut self.pending);
-            for (mut p, fd) in polled.into_iter().zip(pending_fds) {
+            for (p, fd) in polled.into_iter().zip(pending_fds) {
                 if fd.revents == 0 {
                     self.pending.push(p);
                     continue;
                 }
-                let head = if p.conn.tls.is_some() {
-                    read_tls_head(&mut p, &self.stats)
-                } else {
-                    read_head(&mut p)
-                };
-                match head {
-                    Head::Incomplete => self.pending.push(p),
-                    Head::Closed => {}
-                    Head::Done(r) => self.dispatch(p.conn, r),
-                }
+                self.read(p);
             }
             if listening && fds.last().is_some_and(|f| f.revents != 0) {
                 self.accept();
@@ -771,15 +761,27 @@ impl Acceptor {
         }
     }
 
+    /// Reads what a pending connection sent: it stays pending, goes, or
+    /// its request is dispatched.
+    fn read(&mut self, mut p: Pending) {
+        let head = if p.conn.tls.is_some() {
+            read_tls_head(&mut p, &self.stats)
+        } else {
+            read_head(&mut p)
+        };
+        match head {
+            Head::Incomplete => self.pending.push(p),
+            Head::Closed => {}
+            Head::Done(r) => self.dispatch(p.conn, r),
+        }
+    }
+
     fn accept(&mut self) {
         // A bounded batch per wake-up, so that pending heads are read too.
         for _ in 0..64 {
-            match self.listener.accept() {
-                Ok((stream, _)) => {
+            match accept_nonblocking(&self.listener) {
+                Ok(stream) => {
                     self.backoff = BACKOFF_MIN;
-                    if stream.set_nonblocking(true).is_err() {
-                        continue;
-                    }
                     if self.pending.len() >= MAX_PENDING {
                         // The oldest has had the longest to send its head.
                         let old = self.pending.remove(0);
@@ -803,11 +805,13 @@ impl Acceptor {
                         None => None,
                     };
                     let conn = Conn { stream, tls, web };
-                    self.pending.push(Pending {
+                    // The head (or TLS hello) has usually arrived by now: read
+                    // at once rather than after another poll.
+                    self.read(Pending {
                         conn,
                         head: Vec::new(),
                         scanned: 0,
-                        deadline: Instant::now() + HEAD_DEADLINE,
+                        deadline: clock::from_now(HEAD_DEADLINE),
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -850,6 +854,27 @@ impl Acceptor {
             }
         }
     }
+}
+
+/// accept(2) of a non-blocking connection (accept4 with `SOCK_NONBLOCK`:
+/// no second syscall to make it so); the peer's address is not asked for.
+fn accept_nonblocking(listener: &TcpListener) -> io::Result<TcpStream> {
+    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: null address and length pointers ask for no peer address; the
+    // listener's descriptor is open for the call.
+    let fd = unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            flags,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: accept4 returned a new descriptor that nothing else owns.
+    Ok(unsafe { TcpStream::from_raw_fd(fd) })
 }
 
 /// Reads what arrived; `Done` once the head is complete (or cannot be).
