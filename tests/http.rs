@@ -734,3 +734,39 @@ fn a_full_queue_is_answered_busy_and_the_queued_requests_later() {
     }
     assert_eq!(server.stats.busy.load(Relaxed), 1);
 }
+
+/// Context switches of this process's thread named `name`.
+fn switches(name: &str) -> u64 {
+    let task = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .map(|t| t.unwrap().path())
+        .find(|t| std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim() == name))
+        .unwrap_or_else(|| panic!("no thread {name}"));
+    let status = std::fs::read_to_string(task.join("status")).unwrap();
+    status
+        .lines()
+        .filter_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .map(|v| v.trim().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// With no client and nothing due, the connection thread sleeps in poll
+/// until a client comes: it does not wake every second for nothing.
+#[test]
+fn an_idle_server_does_not_wake() {
+    let server = http::spawn("idle-test", "127.0.0.1:0".parse().unwrap(), None, 1, |_| {
+        Arc::new(Parts {
+            big: Arc::new(Vec::new()),
+            release: Mutex::new(std::sync::mpsc::channel().1),
+            blocked: AtomicU64::new(0),
+        })
+    })
+    .unwrap();
+    let (head, _) = reply(send_get(server.local_addr, "/"));
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    // Settled in poll after the answer.
+    std::thread::sleep(Duration::from_millis(200));
+    let before = switches("idle-test");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(switches("idle-test"), before, "woken while idle");
+}

@@ -675,9 +675,9 @@ impl Acceptor {
                 .chain(self.writers.iter().map(|w| w.deadline))
                 .chain(self.backoff_until)
                 .min();
-            let timeout = wake.map_or(BACKOFF_MAX, |t| {
-                t.saturating_duration_since(now).min(BACKOFF_MAX)
-            });
+            // Nothing due: sleep until a client or a handed-back answer
+            // comes, rather than waking every second for nothing.
+            let timeout = wake.map(|t| t.saturating_duration_since(now).min(BACKOFF_MAX));
             if let Err(e) = poll(&mut fds, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     // Never a busy loop, whatever the kernel says.
@@ -1073,8 +1073,9 @@ fn pollfd(fd: &impl AsRawFd) -> libc::pollfd {
     }
 }
 
-fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<usize> {
-    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+/// poll(2); `None` waits without a timeout.
+fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
+    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
     // SAFETY: `fds` is an exclusively borrowed slice of initialised pollfds, its
     // length the count passed; the kernel writes only `revents` within it.
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
