@@ -7,15 +7,15 @@
 //! takes complete requests from a bounded queue (each request wakes exactly
 //! one idle worker) and renders their answers. A worker sends a plain-HTTP
 //! answer itself, head and body parts in one non-blocking `sendmsg`, and
-//! closes the connection when the socket took it all, which is the common
-//! case (a scrape fits the socket buffer): the connection thread hears
-//! nothing of it. Only what the socket did not take (and every TLS answer)
-//! is handed back to the connection thread, which writes it as the socket
-//! takes it (POLLOUT), within a write deadline, at most `MAX_WRITERS` at
-//! once (a new one evicts the oldest). A slow reader thus never holds a
-//! worker either. A full pending set evicts
-//! its oldest entry; a full work queue is answered 503 after the request was
-//! read, so the client sees an answer, not a reset. Accept errors (EMFILE)
+//! closes the connection when the socket took it all, the common case (16
+//! HCAs scrape in ~13 KB with gzip, 120 KB without, which loopback takes): the
+//! connection thread hears nothing of it. Only what the socket did not take
+//! (and every TLS answer) is handed back to the connection thread, which
+//! writes it as the socket takes it (POLLOUT), within a write deadline, at
+//! most `MAX_WRITERS` at once (a new one evicts the oldest). A slow reader
+//! thus never holds a worker either. A full pending set evicts its oldest
+//! entry; a full work queue is answered 503 after the request was read, so
+//! the client sees an answer, not a reset. Accept errors (EMFILE)
 //! back off. Every answer closes the connection; Prometheus and curl need
 //! nothing more.
 //!
