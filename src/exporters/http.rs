@@ -358,7 +358,9 @@ impl Responder<'_> {
     pub fn send(&mut self, status: u16, headers: &[(&str, &str)], body: Vec<Part>) {
         let len: usize = body.iter().map(|b| b.bytes().len()).sum();
         let head = response_head(status, headers, self.extra, len);
-        self.parts = vec![Part::Owned(head.into_bytes())];
+        self.parts.clear();
+        self.parts.reserve(1 + body.len());
+        self.parts.push(Part::Owned(head.into_bytes()));
         if !self.head_only {
             self.parts.extend(body);
         }
@@ -526,7 +528,10 @@ fn response_head(
     extra: &[(String, String)],
     len: usize,
 ) -> String {
-    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    use std::fmt::Write as _;
+    // One allocation: a scrape's head is ~150 bytes, and longer headers grow it.
+    let mut head = String::with_capacity(256);
+    let _ = write!(head, "HTTP/1.1 {status} {}\r\n", reason(status));
     let extra = extra.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     for (k, v) in headers.iter().copied().chain(extra) {
         head.push_str(k);
@@ -534,9 +539,7 @@ fn response_head(
         head.push_str(v);
         head.push_str("\r\n");
     }
-    head.push_str(&format!(
-        "Content-Length: {len}\r\nConnection: close\r\n\r\n"
-    ));
+    let _ = write!(head, "Content-Length: {len}\r\nConnection: close\r\n\r\n");
     head
 }
 
