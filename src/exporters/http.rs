@@ -143,6 +143,7 @@ pub fn spawn(
 ) -> io::Result<Server> {
     let listener = TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
+    defer_accept(&listener);
     let local_addr = listener.local_addr()?;
     let stats = Arc::new(Stats::default());
     let handler = handler(stats.clone());
@@ -856,6 +857,33 @@ impl Acceptor {
                 answer_now(conn, 503, &[("Retry-After", "1")], "busy, try again\n");
             }
         }
+    }
+}
+
+/// TCP_DEFER_ACCEPT: the listener reports a connection once its first bytes
+/// (the request head, or the TLS hello) are in, so that accepting it and
+/// reading its head take one wake-up of the connection thread, not two. A
+/// client that connects and sends nothing is still accepted after about a
+/// second (one SYN-ACK retransmission, RFC 6298's initial RTO; the kernel
+/// turns the seconds into retransmissions), and its head deadline then runs
+/// as for any other; until then it costs a request socket in the kernel's
+/// bounded SYN queue, nothing here. Only an optimisation: a kernel that
+/// refuses it changes nothing else.
+fn defer_accept(listener: &TcpListener) {
+    let secs: libc::c_int = 1;
+    // SAFETY: the option value points to a live c_int and its size is
+    // passed; the listener's descriptor is open for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&secs as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        log::debug!("http: TCP_DEFER_ACCEPT: {}", io::Error::last_os_error());
     }
 }
 
