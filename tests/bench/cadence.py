@@ -4,7 +4,8 @@
 on the same sysfs tree, at the agent's real cadence: a cycle a second and one
 scrape a second of the agent and of node_exporter, for SECONDS (30) seconds,
 all three running at once. CPU is the sum of /proc/<pid>/task/*/schedstat
-(time on CPU, ns) over the window; RSS is VmRSS at the end. Trees: the
+(time on CPU, ns) over the window (for the agent also that of its HTTP
+threads, http and http-N, alone); RSS is VmRSS at the end. Trees: the
 16-HCA fixture and a 64-HCA tree made from it (four copies renamed), so the
 cost per HCA can be compared. Each tree is run twice: as it is (static), and
 changing as a busy node's would (a writer in this script, outside the
