@@ -1,6 +1,7 @@
 //! The HTTP endpoint against careless and hostile clients: answers before the
 //! first cycle and on a stalled loop, gzip, bare-LF request heads, methods,
-//! slowloris, many concurrent scrapers, and accept errors (EMFILE).
+//! slowloris, many concurrent scrapers, and accept errors (EMFILE); and the
+//! server alone with a test handler: who writes an answer, the busy queue.
 //!
 //! The server runs in this process on the library API, fed by real cycles on
 //! the bundled tree; the EMFILE test runs the binary so that its file limit
@@ -13,8 +14,13 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::Sender;
+
 use rdma_monitor::agent::Agent;
 use rdma_monitor::config::Config;
+use rdma_monitor::exporters::http::{self, Handler, Part, Request, Responder};
 use rdma_monitor::exporters::{Published, prometheus};
 
 fn tree() -> PathBuf {
@@ -590,4 +596,177 @@ fn a_flood_of_wrong_passwords_does_not_starve_scrapes() {
     let t = text(&exchange(addr, scrape.as_bytes()).unwrap());
     let busy = value(&t, "rdma_monitor_http_rejected_total{reason=\"auth_busy\"}");
     assert_eq!(busy, statuses.get(&503).map(|n| f64::from(*n)), "{t}");
+}
+
+/// Answers `/big` with a head and three body parts (static, shared, owned),
+/// `/block` by waiting until the test lets it go.
+struct Parts {
+    big: Arc<Vec<u8>>,
+    release: Mutex<std::sync::mpsc::Receiver<()>>,
+    /// `/block` requests that reached the handler.
+    blocked: AtomicU64,
+}
+
+impl Handler for Parts {
+    fn handle(&self, req: &Request, out: &mut Responder<'_>) {
+        if req.path == "/block" {
+            self.blocked.fetch_add(1, Relaxed);
+            let _ = self.release.lock().unwrap().recv();
+        }
+        out.send(
+            200,
+            &[("Content-Type", "application/octet-stream")],
+            vec![
+                Part::Static(b"first\n"),
+                Part::Shared(self.big.clone()),
+                Part::Owned(b"last\n".to_vec()),
+            ],
+        );
+    }
+}
+
+/// A server of [`Parts`] with `workers` workers, its body, and the sender
+/// that lets each `/block` request go.
+fn parts_server(workers: usize, len: usize) -> (http::Server, Vec<u8>, Arc<Parts>, Sender<()>) {
+    let big: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    let body = [&b"first\n"[..], &big, b"last\n"].concat();
+    let (release, rx) = std::sync::mpsc::channel();
+    let handler = Arc::new(Parts {
+        big: Arc::new(big),
+        release: Mutex::new(rx),
+        blocked: AtomicU64::new(0),
+    });
+    let h = handler.clone();
+    let server = http::spawn("test", "127.0.0.1:0".parse().unwrap(), None, workers, |_| h).unwrap();
+    (server, body, handler, release)
+}
+
+/// The whole reply (the server closes), split into head and body.
+fn reply(mut s: TcpStream) -> (String, Vec<u8>) {
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let end = http::head_end(&all, 0).expect("a head");
+    (
+        String::from_utf8_lossy(&all[..end]).into_owned(),
+        all[end..].to_vec(),
+    )
+}
+
+fn send_get(addr: SocketAddr, path: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s
+}
+
+/// An answer the socket takes whole is sent and closed by the worker: the
+/// connection thread is not involved (nothing handed back), and every part
+/// arrives in order.
+#[test]
+fn a_complete_answer_is_sent_by_the_worker_not_handed_back() {
+    let (server, body, _, _release) = parts_server(2, 120_000);
+    for _ in 0..3 {
+        let (head, got) = reply(send_get(server.local_addr, "/big"));
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
+        assert!(got == body, "{} bytes of {}", got.len(), body.len());
+    }
+    let s = &server.stats;
+    assert_eq!(s.requests.load(Relaxed), 3);
+    assert_eq!(s.handed_back.load(Relaxed), 0);
+}
+
+/// A client that reads slowly (a 1 KiB receive buffer, small segments, set
+/// before connect): the socket cannot take the answer at once, the worker
+/// hands the rest back, and the connection thread finishes it.
+#[test]
+fn a_partial_write_is_finished_by_the_connection_thread() {
+    let (server, body, _, _release) = parts_server(1, 1 << 20);
+    let slow = (0..2)
+        .map(|_| slow_reader(server.local_addr))
+        .collect::<Vec<_>>();
+    let slow: Vec<TcpStream> = slow
+        .into_iter()
+        .map(|mut s| {
+            s.write_all(b"GET /big HTTP/1.1\r\n\r\n").unwrap();
+            s
+        })
+        .collect();
+    // The only worker is free again for others while the slow ones wait.
+    let (_, got) = reply(send_get(server.local_addr, "/big"));
+    assert!(got == body);
+    for s in slow {
+        let (head, got) = reply(s);
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(got == body, "{} bytes of {}", got.len(), body.len());
+    }
+    // The fast one may have been taken whole.
+    assert!(server.stats.handed_back.load(Relaxed) >= 2);
+    assert_eq!(server.stats.write_timeouts.load(Relaxed), 0);
+}
+
+/// With the only worker held and the queue full, one more request is
+/// answered 503 at once; the queued ones are all answered once the worker
+/// is free.
+#[test]
+fn a_full_queue_is_answered_busy_and_the_queued_requests_later() {
+    let (server, body, handler, release) = parts_server(1, 10);
+    let addr = server.local_addr;
+    let held = send_get(addr, "/block");
+    while handler.blocked.load(Relaxed) == 0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let queued: Vec<TcpStream> = (0..http::MAX_QUEUED)
+        .map(|_| send_get(addr, "/big"))
+        .collect();
+    // Each counted request is in the queue or with the worker.
+    while server.stats.requests.load(Relaxed) < http::MAX_QUEUED as u64 + 1 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (head, _) = reply(send_get(addr, "/big"));
+    assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+    assert_eq!(server.stats.busy.load(Relaxed), 1);
+    release.send(()).unwrap();
+    for s in std::iter::once(held).chain(queued) {
+        let (head, got) = reply(s);
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+        assert!(got == body);
+    }
+    assert_eq!(server.stats.busy.load(Relaxed), 1);
+}
+
+/// Context switches of this process's thread named `name`.
+fn switches(name: &str) -> u64 {
+    let task = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .map(|t| t.unwrap().path())
+        .find(|t| std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim() == name))
+        .unwrap_or_else(|| panic!("no thread {name}"));
+    let status = std::fs::read_to_string(task.join("status")).unwrap();
+    status
+        .lines()
+        .filter_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .map(|v| v.trim().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// With no client and nothing due, the connection thread sleeps in poll
+/// until a client comes: it does not wake every second for nothing.
+#[test]
+fn an_idle_server_does_not_wake() {
+    let server = http::spawn("idle-test", "127.0.0.1:0".parse().unwrap(), None, 1, |_| {
+        Arc::new(Parts {
+            big: Arc::new(Vec::new()),
+            release: Mutex::new(std::sync::mpsc::channel().1),
+            blocked: AtomicU64::new(0),
+        })
+    })
+    .unwrap();
+    let (head, _) = reply(send_get(server.local_addr, "/"));
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    // Settled in poll after the answer.
+    std::thread::sleep(Duration::from_millis(200));
+    let before = switches("idle-test");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(switches("idle-test"), before, "woken while idle");
 }

@@ -4,7 +4,8 @@
 on the same sysfs tree, at the agent's real cadence: a cycle a second and one
 scrape a second of the agent and of node_exporter, for SECONDS (30) seconds,
 all three running at once. CPU is the sum of /proc/<pid>/task/*/schedstat
-(time on CPU, ns) over the window; RSS is VmRSS at the end. Trees: the
+(time on CPU, ns) over the window (for the agent also that of its HTTP
+threads, http and http-N, alone); RSS is VmRSS at the end. Trees: the
 16-HCA fixture and a 64-HCA tree made from it (four copies renamed), so the
 cost per HCA can be compared. Each tree is run twice: as it is (static), and
 changing as a busy node's would (a writer in this script, outside the
@@ -41,12 +42,18 @@ def free_port():
     return port
 
 
-def cpu_ns(pid):
-    """Time on CPU of every live thread of pid (schedstat's first field)."""
+HTTP_THREAD = re.compile(r"http(-\d+)?")
+
+
+def cpu_ns(pid, only=None):
+    """Time on CPU of every live thread of pid (schedstat's first field), or
+    of those whose name matches `only`."""
     total = 0
-    for f in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+    for task in glob.glob(f"/proc/{pid}/task/*"):
         try:
-            total += int(open(f).read().split()[0])
+            if only and not only.fullmatch(open(f"{task}/comm").read().strip()):
+                continue
+            total += int(open(f"{task}/schedstat").read().split()[0])
         except (OSError, ValueError, IndexError):
             pass  # a thread that ended between the listing and the read
     return total
@@ -162,6 +169,7 @@ def wait_http(url):
 
 def bench(tree, hcas, floor, ne, work, changer):
     procs = {}
+    agents = set()
     for i, agent in enumerate(AGENTS):
         aport = free_port()
         env = {"PATH": "/usr/bin:/bin", "RDMA_MON_GENERAL__SYSFS_ROOT": tree,
@@ -170,6 +178,7 @@ def bench(tree, hcas, floor, ne, work, changer):
                "RDMA_MON_GENERAL__SNAPSHOT_DIR": os.path.join(work, f"snapshots-{hcas}-{i}"),
                "RDMA_MON_GENERAL__LOG_LEVEL": "error"}
         name = "rdma-monitor (static)" if len(AGENTS) == 1 else os.path.basename(agent)[:24]
+        agents.add(name)
         procs[name] = (subprocess.Popen([agent], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
                        f"http://127.0.0.1:{aport}/metrics")
     nport = free_port()
@@ -188,6 +197,7 @@ def bench(tree, hcas, floor, ne, work, changer):
             changer.start()
         time.sleep(3.0)  # past discovery and the first cycles
         start = {name: cpu_ns(p.pid) for name, (p, _) in procs.items()}
+        start_http = {name: cpu_ns(p.pid, HTTP_THREAD) for name, (p, _) in procs.items()}
         t0 = time.monotonic()
         scrapes = sizes = 0
         threads0 = {name: threads(p.pid) for name, (p, _) in procs.items()}
@@ -200,7 +210,9 @@ def bench(tree, hcas, floor, ne, work, changer):
         elapsed = time.monotonic() - t0
         out = {}
         for name, (p, _) in procs.items():
+            http_ns = cpu_ns(p.pid, HTTP_THREAD) - start_http[name]
             out[name] = {"cpu_us_s": (cpu_ns(p.pid) - start[name]) / 1e3 / elapsed, "rss": rss_kib(p.pid),
+                         "http_us_s": http_ns / 1e3 / elapsed if name in agents else None,
                          "threads": f"{threads0[name]}->{threads(p.pid)}"}
     finally:
         if changer:
@@ -228,7 +240,8 @@ def main():
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}; " + ", ".join(f"{a} ({os.path.getsize(a) / 1048576:.2f} MiB)" for a in AGENTS))
     print(f"a cycle a second and a scrape a second each, {SECONDS:.0f} s, all at once; "
-          "CPU from /proc/PID/task/*/schedstat, RSS = VmRSS at the end")
+          "CPU from /proc/PID/task/*/schedstat (HTTP: the agent's threads http and http-N), "
+          "RSS = VmRSS at the end")
     results = {}
     try:
         for hcas in trees:
@@ -246,10 +259,11 @@ def main():
                 floor_cpu = r["floor"]["cpu_us_s"]
                 moved = f", {changer.per_second} counter files changed a second" if changer else ""
                 print(f"\n{hcas} HCAs, {kind} ({files} files a cycle{moved}):")
-                print(f"  {'':24} {'CPU µs/s':>9} {'× floor':>8} {'RSS MiB':>8} {'threads':>8}")
+                print(f"  {'':24} {'CPU µs/s':>9} {'× floor':>8} {'RSS MiB':>8} {'threads':>8} {'of it HTTP':>10}")
                 for name, v in r.items():
+                    http = "" if v["http_us_s"] is None else f"{v['http_us_s']:10.0f}"
                     print(f"  {name:24} {v['cpu_us_s']:9.0f} {v['cpu_us_s'] / floor_cpu:8.2f} "
-                          f"{v['rss'] / 1024:8.2f} {v['threads']:>8}")
+                          f"{v['rss'] / 1024:8.2f} {v['threads']:>8} {http}")
         if len(trees) > 1:
             lo, hi = min(trees), max(trees)
             for kind in kinds:
