@@ -11,7 +11,6 @@
 //! threshold).
 
 use std::alloc::{GlobalAlloc, Layout};
-use std::sync::{Mutex, MutexGuard};
 
 /// From this size on, `malloc`. Below it dlmalloc also holds the buffers a
 /// cycle or a scrape fills again each time (the rendered text, ~480 KiB at 64
@@ -26,36 +25,6 @@ pub const LARGE: usize = 512 * 1024;
 const MALLOC_ALIGN: usize = 16;
 
 pub struct Allocator;
-
-/// dlmalloc's state. Its own instance rather than the crate's global one, so
-/// that [`trim`] can reach it.
-struct Heap(dlmalloc::Dlmalloc);
-
-// SAFETY: the heap's raw pointers refer to memory it mapped itself and that
-// no thread owns; every use of it is under `HEAP`'s lock.
-unsafe impl Send for Heap {}
-
-static HEAP: Mutex<Heap> = Mutex::new(Heap(dlmalloc::Dlmalloc::new()));
-
-/// The heap, locked. A panic never happens while it is held (dlmalloc
-/// does not panic), so a poisoned lock is taken as it is.
-fn heap() -> MutexGuard<'static, Heap> {
-    HEAP.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Free space kept at the top of the heap by [`trim`]: what a cycle takes
-/// and gives back stays mapped up to this much.
-pub const KEEP_FREE: usize = 256 * 1024;
-
-/// Gives back to the kernel the free space at the top of the heap beyond
-/// [`KEEP_FREE`] (dlmalloc alone does so only past 2 MiB): run after each
-/// cycle, so a cycle's peak (findings over moving counters, a snapshot
-/// write) is not kept resident until the next one. Returns whether memory
-/// was released.
-pub fn trim() -> bool {
-    // SAFETY: `trim` only releases memory no block uses; the lock is held.
-    unsafe { heap().0.trim(KEEP_FREE) }
-}
 
 /// Which allocator holds a block of `layout`: decided by size and alignment
 /// alone, so `dealloc` and `realloc` find the one `alloc` used.
@@ -79,8 +48,8 @@ unsafe impl GlobalAlloc for Allocator {
             // SAFETY: malloc has no precondition; null is the failure both report.
             unsafe { libc::malloc(layout.size()).cast() }
         } else {
-            // SAFETY: a non-zero size (GlobalAlloc) and its alignment; the lock is held.
-            unsafe { heap().0.malloc(layout.size(), layout.align()) }
+            // SAFETY: the caller's guarantees for `alloc` are passed on.
+            unsafe { dlmalloc::GlobalDlmalloc.alloc(layout) }
         }
     }
 
@@ -90,8 +59,8 @@ unsafe impl GlobalAlloc for Allocator {
             // SAFETY: a large layout's block came from malloc (see `alloc`).
             unsafe { libc::free(ptr.cast()) }
         } else {
-            // SAFETY: a small layout's block came from the heap with `layout`.
-            unsafe { heap().0.free(ptr, layout.size(), layout.align()) }
+            // SAFETY: a small layout's block came from dlmalloc with `layout`.
+            unsafe { dlmalloc::GlobalDlmalloc.dealloc(ptr, layout) }
         }
     }
 
@@ -101,8 +70,8 @@ unsafe impl GlobalAlloc for Allocator {
             // SAFETY: calloc has no precondition; null is the failure both report.
             unsafe { libc::calloc(1, layout.size()).cast() }
         } else {
-            // SAFETY: a non-zero size (GlobalAlloc) and its alignment; the lock is held.
-            unsafe { heap().0.calloc(layout.size(), layout.align()) }
+            // SAFETY: the caller's guarantees for `alloc_zeroed` are passed on.
+            unsafe { dlmalloc::GlobalDlmalloc.alloc_zeroed(layout) }
         }
     }
 
@@ -113,12 +82,8 @@ unsafe impl GlobalAlloc for Allocator {
         match (was, will) {
             // SAFETY: `ptr` came from malloc (large layout), `new_size` is non-zero.
             (true, true) => unsafe { libc::realloc(ptr.cast(), new_size).cast() },
-            // SAFETY: `ptr` came from the heap with `layout` (small layout).
-            (false, false) => unsafe {
-                heap()
-                    .0
-                    .realloc(ptr, layout.size(), layout.align(), new_size)
-            },
+            // SAFETY: `ptr` came from dlmalloc with `layout` (small layout).
+            (false, false) => unsafe { dlmalloc::GlobalDlmalloc.realloc(ptr, layout, new_size) },
             _ => {
                 // SAFETY: the caller guarantees `new_size` with `layout`'s
                 // alignment is a valid layout (GlobalAlloc::realloc).

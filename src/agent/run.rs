@@ -107,9 +107,6 @@ impl Agent {
                     next_snapshot = crate::clock::after(now, snapshot_every);
                 }
             }
-            // What the cycle and the snapshot write freed at the heap's top
-            // goes back before the wait (crate::allocator).
-            crate::allocator::trim();
             let wait = next_cycle.min(next_snapshot).saturating_duration_since(now);
             match control.recv_timeout(wait.max(Duration::from_millis(1))) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
