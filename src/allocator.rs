@@ -9,6 +9,10 @@
 //! allocation of [`LARGE`] or more goes to `malloc`, which maps such a block
 //! on its own and unmaps it when freed (musl: from 128 KiB; glibc: its mmap
 //! threshold).
+//!
+//! dlmalloc's lock is not reset in a child after `fork` (musl's malloc's
+//! is): the agent never forks; code that does must call
+//! `dlmalloc::enable_alloc_after_fork` in the child first.
 
 use std::alloc::{GlobalAlloc, Layout};
 

@@ -1065,6 +1065,12 @@ fn every_golden_family_matches_the_tree() {
             "0".into(),
         );
     }
+    // Plain HTTP on loopback: the worker's one write took every answer so far whole.
+    put(
+        "rdma_monitor_http_answers_handed_back_total",
+        &[],
+        "0".into(),
+    );
 
     // rdma_monitor_unsupported_attributes counts what the agent chose to skip; its
     // independent check is in scrape_has_every_counter_with_its_value (N/A files).

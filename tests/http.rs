@@ -713,16 +713,16 @@ fn a_full_queue_is_answered_busy_and_the_queued_requests_later() {
     let (server, body, handler, release) = parts_server(1, 10);
     let addr = server.local_addr;
     let held = send_get(addr, "/block");
-    while handler.blocked.load(Relaxed) == 0 {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for("the worker to hold the first request", || {
+        handler.blocked.load(Relaxed) > 0
+    });
     let queued: Vec<TcpStream> = (0..http::MAX_QUEUED)
         .map(|_| send_get(addr, "/big"))
         .collect();
     // Each counted request is in the queue or with the worker.
-    while server.stats.requests.load(Relaxed) < http::MAX_QUEUED as u64 + 1 {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for("every queued request's head", || {
+        server.stats.requests.load(Relaxed) > http::MAX_QUEUED as u64
+    });
     let (head, _) = reply(send_get(addr, "/big"));
     assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
     assert_eq!(server.stats.busy.load(Relaxed), 1);
@@ -735,38 +735,11 @@ fn a_full_queue_is_answered_busy_and_the_queued_requests_later() {
     assert_eq!(server.stats.busy.load(Relaxed), 1);
 }
 
-/// Context switches of this process's thread named `name`.
-fn switches(name: &str) -> u64 {
-    let task = std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .map(|t| t.unwrap().path())
-        .find(|t| std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim() == name))
-        .unwrap_or_else(|| panic!("no thread {name}"));
-    let status = std::fs::read_to_string(task.join("status")).unwrap();
-    status
-        .lines()
-        .filter_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-        .map(|v| v.trim().parse::<u64>().unwrap())
-        .sum()
-}
-
-/// With no client and nothing due, the connection thread sleeps in poll
-/// until a client comes: it does not wake every second for nothing.
-#[test]
-fn an_idle_server_does_not_wake() {
-    let server = http::spawn("idle-test", "127.0.0.1:0".parse().unwrap(), None, 1, |_| {
-        Arc::new(Parts {
-            big: Arc::new(Vec::new()),
-            release: Mutex::new(std::sync::mpsc::channel().1),
-            blocked: AtomicU64::new(0),
-        })
-    })
-    .unwrap();
-    let (head, _) = reply(send_get(server.local_addr, "/"));
-    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
-    // Settled in poll after the answer.
-    std::thread::sleep(Duration::from_millis(200));
-    let before = switches("idle-test");
-    std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(switches("idle-test"), before, "woken while idle");
+/// Waits until `done`, failing the test after 60 s instead of hanging it.
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < give_up, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -325,8 +325,9 @@ fn worker(
     }
 }
 
-/// A piece of an answer's body: answers are written by the connection
-/// thread after the worker returned, so they own or share their bytes.
+/// A piece of an answer's body: what the socket did not take from the
+/// worker is written by the connection thread after the worker returned, so
+/// parts own or share their bytes.
 pub enum Part {
     Static(&'static [u8]),
     Owned(Vec<u8>),
@@ -345,7 +346,7 @@ impl Part {
     }
 }
 
-/// Collects one answer; the connection thread writes it.
+/// Collects one answer; the worker sends it (what is left, the connection thread).
 pub struct Responder<'a> {
     head_only: bool,
     /// Headers from the web config, added to every answer.
@@ -672,17 +673,13 @@ impl Acceptor {
             if listening {
                 fds.push(pollfd(&self.listener));
             }
-            let wake = self
+            let due = self
                 .pending
                 .iter()
                 .map(|p| p.deadline)
                 .chain(self.writers.iter().map(|w| w.deadline))
-                .chain(self.backoff_until)
-                .min();
-            // Nothing due: sleep until a client or a handed-back answer
-            // comes, rather than waking every second for nothing.
-            let timeout = wake.map(|t| t.saturating_duration_since(now).min(BACKOFF_MAX));
-            if let Err(e) = poll(&mut fds, timeout) {
+                .chain(self.backoff_until);
+            if let Err(e) = poll(&mut fds, poll_timeout(now, due)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     // Never a busy loop, whatever the kernel says.
                     log::warn!("http: poll: {e}");
@@ -828,7 +825,7 @@ impl Acceptor {
                     if n == 0 || self.backoff == BACKOFF_MAX {
                         log::warn!("http: accept: {e}; pausing {:?}", self.backoff);
                     }
-                    self.backoff_until = Some(Instant::now() + self.backoff);
+                    self.backoff_until = Some(clock::from_now(self.backoff));
                     self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
                     return;
                 }
@@ -1105,8 +1102,25 @@ fn pollfd(fd: &impl AsRawFd) -> libc::pollfd {
 }
 
 /// poll(2); `None` waits without a timeout.
+/// How long the connection thread may sleep: until the first of the `due`
+/// deadlines (at most [`BACKOFF_MAX`]), or with nothing due until a client or
+/// a handed-back answer comes (`None`), rather than waking every second for
+/// nothing.
+fn poll_timeout(now: Instant, due: impl Iterator<Item = Instant>) -> Option<Duration> {
+    due.min()
+        .map(|t| t.saturating_duration_since(now).min(BACKOFF_MAX))
+}
+
+/// poll(2)'s timeout: -1 for none, else milliseconds rounded up (a
+/// deadline 0.9 ms away must not become poll(0) and a spin until it passes).
+fn poll_ms(timeout: Option<Duration>) -> libc::c_int {
+    timeout.map_or(-1, |t| {
+        t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int
+    })
+}
+
 fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
-    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
+    let ms = poll_ms(timeout);
     // SAFETY: `fds` is an exclusively borrowed slice of initialised pollfds, its
     // length the count passed; the kernel writes only `revents` within it.
     let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };

@@ -322,6 +322,12 @@ fn scrape_time_series(f: &super::Freshness, s: &Stats, web: Option<&WebConfigSou
             ("{reason=\"evicted\"}", n(&s.write_evicted)),
         ],
     );
+    family(
+        "rdma_monitor_http_answers_handed_back_total",
+        "Answers the worker's one non-blocking write did not send whole (a slow or distant reader), and every TLS answer: finished by the connection thread as the client reads.",
+        "counter",
+        &[("", n(&s.handed_back))],
+    );
     // Only with a web config: absent is not zero.
     if let Some(web) = web {
         let (failures, ok) = web.reload_status();

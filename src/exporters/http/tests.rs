@@ -134,3 +134,42 @@ fn the_head_limit_is_exact_and_checked_as_bytes_arrive() {
     assert_eq!(fed(&chunks), Some(Err(Reject::TooLarge)));
     assert_eq!(fed(&chunks[..8]), None);
 }
+
+/// With nothing due the connection thread sleeps in poll until a client
+/// comes (no wake-up a second for nothing); otherwise until the first
+/// deadline, never longer than the backoff's cap.
+#[test]
+fn the_connection_thread_sleeps_until_the_first_deadline_or_a_client() {
+    let now = Instant::now();
+    assert_eq!(poll_timeout(now, std::iter::empty()), None);
+    let soon = crate::clock::after(now, Duration::from_millis(300));
+    let later = crate::clock::after(now, Duration::from_secs(4));
+    assert_eq!(
+        poll_timeout(now, [later, soon].into_iter()),
+        Some(Duration::from_millis(300))
+    );
+    assert_eq!(
+        poll_timeout(
+            now,
+            [crate::clock::after(now, Duration::from_secs(3600))].into_iter()
+        ),
+        Some(BACKOFF_MAX)
+    );
+    // A deadline already past: poll returns at once.
+    assert_eq!(
+        poll_timeout(later, [soon].into_iter()),
+        Some(Duration::ZERO)
+    );
+}
+
+/// A timeout below a millisecond is one millisecond, not poll(0): the
+/// thread would spin until the deadline passed.
+#[test]
+fn a_timeout_below_a_millisecond_rounds_up() {
+    assert_eq!(poll_ms(None), -1);
+    assert_eq!(poll_ms(Some(Duration::ZERO)), 0);
+    assert_eq!(poll_ms(Some(Duration::from_micros(200))), 1);
+    assert_eq!(poll_ms(Some(Duration::from_micros(1_001))), 2);
+    assert_eq!(poll_ms(Some(Duration::from_millis(7))), 7);
+    assert_eq!(poll_ms(Some(Duration::from_secs(u64::MAX))), i32::MAX);
+}

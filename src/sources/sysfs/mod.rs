@@ -70,7 +70,7 @@ impl Covered {
     /// count tells a speed change (the rtnetlink link dump made before
     /// sysfs), noted on the port [`Covered::insert`] put in (no allocation:
     /// it is made for every RoCE port every cycle). Only a covered port's
-    /// rate can stand ([`read_device`]): another port's carrier is dropped.
+    /// rate can stand (`read_device`): another port's carrier is dropped.
     pub fn set_carrier(&mut self, device: &str, port: u32, carrier: (u32, u32)) {
         if let Some(p) = self
             .ports
