@@ -71,6 +71,8 @@ struct PortHistory {
     event_ups_pending: u64,
     /// Where the counters the port rules read sit in its counter lists.
     at: crate::snapshot::Positions,
+    /// The evaluation that last saw the port ([`Findings::evaluations`]).
+    seen: u64,
 }
 
 pub struct Findings {
@@ -78,6 +80,9 @@ pub struct Findings {
     active: HashMap<Key, Finding>,
     /// Keyed by the reading's own device name (a shared string: no copy per port a cycle).
     ports: HashMap<(Arc<str>, u32), PortHistory>,
+    /// Evaluations so far: a port's history not seen in the last one lets
+    /// go of the counter names its positions hold (the history stays).
+    evaluations: u64,
     /// Fingerprint of each thing's configuration, and when and how it last changed.
     config: HashMap<String, String>,
     changed: HashMap<String, (u64, String)>,
@@ -223,6 +228,7 @@ impl Findings {
             th,
             active: HashMap::new(),
             ports: HashMap::new(),
+            evaluations: 0,
             config: HashMap::new(),
             changed: HashMap::new(),
             scratch: Default::default(),
@@ -294,6 +300,7 @@ impl Findings {
                     down_pending: p.down_pending,
                     event_ups_pending: 0,
                     at: Default::default(),
+                    seen: 0,
                 },
             );
         }
@@ -395,6 +402,13 @@ impl Findings {
                 ));
             }
         }
+        // A port gone from the reading (a device removed or renamed) keeps
+        // its history but not its counters' names.
+        let this = self.evaluations;
+        for h in self.ports.values_mut().filter(|h| h.seen != this) {
+            h.at = Default::default();
+        }
+        self.evaluations += 1;
         hits.extend(self.firmware_rule(snap));
         hits.extend(self.fabric.hits(snap, &self.th));
         if let Some(h) = &self.health {

@@ -14,6 +14,7 @@ impl Findings {
     ) -> Vec<Hit> {
         let th = &self.th;
         let h = self.ports.entry((device.clone(), p.port)).or_default();
+        h.seen = self.evaluations;
         let mut hits = Vec::new();
         // The counters the rules read, found by name once (rule_files).
         let files = rule_files();

@@ -976,3 +976,26 @@ fn retransmission_alert_reads_the_findings_counters() {
             .collect();
     assert_eq!(alert, finding);
 }
+
+/// A port gone from the reading (its device removed) lets go of its
+/// counters' names: a node whose devices come and go under new names does
+/// not keep every name it ever read.
+#[test]
+fn a_port_gone_from_the_reading_lets_go_of_its_counter_names() {
+    let mut e = engine();
+    let with = one(4, &[("symbol_error", cv(0, Some(0), Some(0.0), None))]);
+    let name = with.devices[0].ports[0]
+        .counters
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    e.evaluate(&with, 0);
+    drop(with);
+    assert!(
+        Arc::strong_count(&name) > 1,
+        "the port's positions hold the name"
+    );
+    e.evaluate(&snap_of(vec![]), 10_000);
+    assert_eq!(Arc::strong_count(&name), 1);
+}
