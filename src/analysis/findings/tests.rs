@@ -999,3 +999,29 @@ fn a_port_gone_from_the_reading_lets_go_of_its_counter_names() {
     e.evaluate(&snap_of(vec![]), 10_000);
     assert_eq!(Arc::strong_count(&name), 1);
 }
+
+/// The second cycle of a port whose counters are the same strings (as a
+/// source hands them out) reads its counters through the positions found in
+/// the first: a rule fires on the value at the right place, in both lists.
+#[test]
+fn rules_read_the_counters_through_kept_positions() {
+    let mut e = engine();
+    let quiet = one(
+        4,
+        &[
+            ("link_downed", cv(0, Some(0), Some(0.0), None)),
+            ("port_rcv_errors", cv(0, Some(0), Some(0.0), None)),
+            ("symbol_error", cv(100, Some(0), Some(0.0), None)),
+        ],
+    );
+    assert!(e.evaluate(&quiet, 0).0.is_empty());
+    let mut busy = quiet.clone();
+    let p = &mut busy.devices[0].ports[0];
+    let name = p.counters.keys().nth(2).unwrap().clone();
+    assert_eq!(&*name, "symbol_error");
+    // The same Arc, a new value: the kept position is confirmed by pointer.
+    p.counters.insert(name, cv(105, Some(5), Some(0.5), None));
+    let (f, _) = e.evaluate(&busy, 10_000);
+    assert_eq!(ids(&f), ["symbol_errors"]);
+    assert!(f[0].summary.contains("mlx5_0"), "{}", f[0].summary);
+}
