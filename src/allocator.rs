@@ -36,17 +36,18 @@ fn is_large(size: usize, align: usize) -> bool {
     size >= LARGE && align <= MALLOC_ALIGN
 }
 
-// SAFETY: each method hands a block to exactly one allocator, chosen by
-// `is_large` of its layout, and gives it back to the same one: `dealloc`
-// and `realloc` receive the layout the block was allocated with, so they
-// choose as `alloc` did. A realloc that crosses `LARGE` allocates in the
-// other allocator, copies the smaller of the two sizes and frees the old
-// block. dlmalloc's and malloc's blocks are valid for their sizes and
-// aligned as asked (malloc: 16 bytes, checked by `is_large`).
+/// Each method hands a block to exactly one allocator, chosen by
+/// `is_large` of its layout, and gives it back to the same one: `dealloc`
+/// and `realloc` receive the layout the block was allocated with, so they
+/// choose as `alloc` did. A realloc that crosses `LARGE` allocates in the
+/// other allocator, copies the smaller of the two sizes and frees the old
+/// block. The methods are calls, not inlined copies: dlmalloc's are
+/// `#[inline]`, and inlined at every allocation site under LTO they add
+/// ~270 KB of code.
+// SAFETY: blocks valid for their sizes, aligned as asked (malloc: 16, see `is_large`).
 unsafe impl GlobalAlloc for Allocator {
-    // Calls, not inlined copies: dlmalloc's methods are `#[inline]`, and
-    // inlined at every allocation site under LTO they add ~270 KB of code.
     #[inline(never)]
+    // SAFETY: a trait method; its contract is GlobalAlloc's, its blocks as the impl says.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if is_large(layout.size(), layout.align()) {
             // SAFETY: malloc has no precondition; null is the failure both report.
@@ -58,6 +59,7 @@ unsafe impl GlobalAlloc for Allocator {
     }
 
     #[inline(never)]
+    // SAFETY: a trait method; its contract is GlobalAlloc's, its blocks as the impl says.
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if is_large(layout.size(), layout.align()) {
             // SAFETY: a large layout's block came from malloc (see `alloc`).
@@ -69,6 +71,7 @@ unsafe impl GlobalAlloc for Allocator {
     }
 
     #[inline(never)]
+    // SAFETY: a trait method; its contract is GlobalAlloc's, its blocks as the impl says.
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if is_large(layout.size(), layout.align()) {
             // SAFETY: calloc has no precondition; null is the failure both report.
@@ -80,6 +83,7 @@ unsafe impl GlobalAlloc for Allocator {
     }
 
     #[inline(never)]
+    // SAFETY: a trait method; its contract is GlobalAlloc's, its blocks as the impl says.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let was = is_large(layout.size(), layout.align());
         let will = is_large(new_size, layout.align());

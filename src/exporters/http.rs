@@ -35,7 +35,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, Sender};
@@ -868,19 +868,14 @@ impl Acceptor {
 /// refuses it changes nothing else.
 fn defer_accept(listener: &TcpListener) {
     let secs: libc::c_int = 1;
-    // SAFETY: the option value points to a live c_int and its size is
-    // passed; the listener's descriptor is open for the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_DEFER_ACCEPT,
-            (&secs as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        log::debug!("http: TCP_DEFER_ACCEPT: {}", io::Error::last_os_error());
+    let set = crate::sources::netlink::set_option(
+        listener.as_fd(),
+        libc::IPPROTO_TCP,
+        libc::TCP_DEFER_ACCEPT,
+        &secs,
+    );
+    if let Err(e) = set {
+        log::debug!("http: TCP_DEFER_ACCEPT: {e}");
     }
 }
 

@@ -27,6 +27,7 @@ pub mod genl;
 pub mod nldev;
 pub mod rtnetlink;
 mod socket;
+pub(crate) use socket::set_option;
 #[cfg(test)]
 pub(crate) mod testing;
 mod transport;

@@ -4,7 +4,7 @@
 //! datagram). Syscalls and round trips are counted for the self-metrics.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use super::wire::{align4, frames, messages};
@@ -148,18 +148,33 @@ fn set_recv_timeout(fd: &OwnedFd, timeout: Duration) -> Result<(), NlError> {
         tv_sec: timeout.as_secs() as _,
         tv_usec: 0,
     };
-    // SAFETY: `tv` is a valid timeval for SO_RCVTIMEO and the length matches it.
+    set_option(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv).map_err(|source| NlError::Io {
+        op: "setsockopt(SO_RCVTIMEO)",
+        source,
+    })
+}
+
+/// Sets socket option `name` of `level` to `value` (an int, a timeval ...),
+/// passing its size.
+pub(crate) fn set_option<T: Copy>(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: `value` points to a live `T` and its size is passed; `fd` is
+    // open for the call (borrowed).
     let rc = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as u32,
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if rc < 0 {
-        return Err(last_error("setsockopt(SO_RCVTIMEO)"));
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
@@ -167,16 +182,8 @@ fn set_recv_timeout(fd: &OwnedFd, timeout: Duration) -> Result<(), NlError> {
 /// Asks for a receive buffer of `want` bytes and returns the one the kernel
 /// gave (its default when it refused).
 fn grow_recv_buffer(fd: &OwnedFd, want: i32) -> usize {
-    // SAFETY: `want` is a valid int for SO_RCVBUF and the length matches it.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&want as *const i32).cast(),
-            std::mem::size_of::<i32>() as u32,
-        )
-    };
+    // Refused: the kernel's default stays, read back below.
+    let _ = set_option(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, &want);
     let mut got: i32 = 0;
     let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
     // SAFETY: `got` and `len` are valid for writes of the sizes given.
@@ -428,21 +435,16 @@ impl Multicast {
     /// Joins multicast group `group` (NETLINK_ADD_MEMBERSHIP). A kernel
     /// that has no such group answers EINVAL.
     pub fn join(&self, group: u32) -> Result<(), NlError> {
-        // SAFETY: `group` is a valid u32 for NETLINK_ADD_MEMBERSHIP and the
-        // length matches it.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_NETLINK,
-                libc::NETLINK_ADD_MEMBERSHIP,
-                (&group as *const u32).cast(),
-                std::mem::size_of::<u32>() as u32,
-            )
-        };
-        if rc < 0 {
-            return Err(last_error("setsockopt(NETLINK_ADD_MEMBERSHIP)"));
-        }
-        Ok(())
+        set_option(
+            self.fd.as_fd(),
+            libc::SOL_NETLINK,
+            libc::NETLINK_ADD_MEMBERSHIP,
+            &group,
+        )
+        .map_err(|source| NlError::Io {
+            op: "setsockopt(NETLINK_ADD_MEMBERSHIP)",
+            source,
+        })
     }
 
     /// The next queued datagram, without waiting. `Err` with ENOBUFS means
