@@ -7,7 +7,6 @@
 //! Kernel counters are absolute values rebuilt each cycle, so a device reset
 //! shows as a drop that Prometheus treats as a counter reset.
 
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -146,9 +145,12 @@ impl MetricSet {
         self.rendered.get_or_init(|| {
             let mut out =
                 std::mem::take(&mut *self.spare_text.lock().unwrap_or_else(|e| e.into_inner()));
-            out.clear();
-            out.reserve(self.estimated_len());
-            self.render(&mut out);
+            // Written over from the start: the earlier text's bytes are room
+            // that need not be zeroed again.
+            self.render_into(Cursor {
+                out: &mut out,
+                at: 0,
+            });
             out
         })
     }
@@ -166,31 +168,37 @@ impl MetricSet {
             .sum()
     }
 
+    /// Appends the text exposition to `out`.
     pub fn render(&self, out: &mut Vec<u8>) {
+        self.render_into(Cursor::new(out));
+    }
+
+    fn render_into(&self, mut c: Cursor<'_>) {
         let mut ibuf = itoa::Buffer::new();
+        c.room(self.estimated_len());
         for f in &self.families {
             if f.samples.is_empty() {
                 continue;
             }
-            out.extend_from_slice(b"# HELP ");
-            out.extend_from_slice(f.name.as_bytes());
-            out.push(b' ');
-            escape_help(f.help, out);
-            out.extend_from_slice(b"\n# TYPE ");
-            out.extend_from_slice(f.name.as_bytes());
-            out.extend_from_slice(match f.kind {
+            c.put(b"# HELP ");
+            c.put(f.name.as_bytes());
+            c.byte(b' ');
+            escape_help(f.help, &mut c);
+            c.put(b"\n# TYPE ");
+            c.put(f.name.as_bytes());
+            c.put(match f.kind {
                 Kind::Counter => b" counter\n",
                 Kind::Gauge => b" gauge\n",
             });
             for (labels, s) in f.series() {
-                push_piece(out, f.name.as_bytes());
-                push_piece(out, labels);
-                out.push(b' ');
+                c.put(f.name.as_bytes());
+                c.put(labels);
+                c.byte(b' ');
                 match s.value {
-                    Value::U64(v) => out.extend_from_slice(ibuf.format(v).as_bytes()),
-                    Value::F64(v) => write_f64(v, out),
+                    Value::U64(v) => c.put(ibuf.format(v).as_bytes()),
+                    Value::F64(v) => write_f64(v, &mut c),
                 }
-                out.push(b'\n');
+                c.byte(b'\n');
             }
         }
     }
@@ -217,80 +225,238 @@ impl MetricSet {
     }
 }
 
-fn write_f64(v: f64, out: &mut Vec<u8>) {
+fn write_f64(v: f64, c: &mut Cursor<'_>) {
     if v.is_nan() {
-        out.extend_from_slice(b"NaN");
+        c.put(b"NaN");
     } else if v.is_infinite() {
-        out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+        c.put(if v > 0.0 { b"+Inf" } else { b"-Inf" });
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
         // Whole numbers print without a fraction, exactly.
-        out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+        c.put(itoa::Buffer::new().format(v as i64).as_bytes());
     } else {
-        let mut s = String::new();
-        let _ = write!(s, "{v}");
-        out.extend_from_slice(s.as_bytes());
+        // Display never uses an exponent: the longest (5e-324) is 326 bytes.
+        let mut text = [0u8; 400];
+        let mut rest = &mut text[..];
+        let _ = std::io::Write::write_fmt(&mut rest, format_args!("{v}"));
+        let n = 400 - rest.len();
+        c.put(&text[..n]);
     }
 }
 
-fn escape_help(help: &str, out: &mut Vec<u8>) {
-    for b in help.bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            _ => out.push(b),
-        }
-    }
-}
-
-/// Whether a label value has a byte to escape (`\\`, `"`, newline), eight
-/// bytes at a time: every series' labels are checked every cycle.
-fn needs_escape(v: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // A byte of `x` is zero ⇔ its high bit is set here (no false positive
-    // for a zero byte once `!x` is and-ed in: the classic haszero test).
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
-    let any = |x: u64| {
-        has_zero(x ^ (ONES * u64::from(b'\\')))
-            || has_zero(x ^ (ONES * u64::from(b'"')))
-            || has_zero(x ^ (ONES * u64::from(b'\n')))
-    };
-    let mut chunks = v.chunks_exact(8);
-    if chunks
-        .by_ref()
-        .any(|c| any(u64::from_le_bytes(c.try_into().unwrap_or_default())))
-    {
-        return true;
-    }
-    // The rest in one word, padded with zero bytes (none of the three).
-    let rest = chunks
-        .remainder()
-        .iter()
-        .enumerate()
-        .fold(0u64, |x, (i, &b)| x | u64::from(b) << (8 * i));
-    any(rest)
-}
-
-/// Appends `bytes` eight at a time. The pieces of a series (a name, a
-/// label value, a series' labels: a few dozen bytes) are too short for the
-/// static build's memcpy: musl's starts every copy with `rep movsq`, about
-/// 19 ns for a 10-byte piece against 9 ns this way (musl build on this
-/// machine); longer pieces go to memcpy.
-#[inline]
-fn push_piece(out: &mut Vec<u8>, bytes: &[u8]) {
-    if bytes.len() > 64 {
-        out.extend_from_slice(bytes);
+fn escape_help(help: &str, c: &mut Cursor<'_>) {
+    if !help.bytes().any(|b| b == b'\\' || b == b'\n') {
+        c.put(help.as_bytes());
         return;
     }
-    out.reserve(bytes.len());
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        if let Ok(w) = <&[u8; 8]>::try_from(w) {
-            out.extend_from_slice(w);
+    for b in help.bytes() {
+        match b {
+            b'\\' => c.put(b"\\\\"),
+            b'\n' => c.put(b"\\n"),
+            _ => c.byte(b),
         }
     }
-    for &b in words.remainder() {
-        out.push(b);
+}
+
+/// Whether a label value has a byte to escape (`\\`, `"`, newline), a word
+/// at a time: every series' labels are checked every cycle.
+fn needs_escape(v: &[u8]) -> bool {
+    let n = v.len();
+    if n < 8 {
+        return word_escapes(short_word(v));
+    }
+    let mut i = 0;
+    while i + 8 < n {
+        if word_escapes(word_at(v, i)) {
+            return true;
+        }
+        i += 8;
+    }
+    // The last word overlaps the one before: no byte is missed.
+    word_escapes(word_at(v, n - 8))
+}
+
+/// Whether a word holds a `\\`, a `"` or a newline: the classic test for a
+/// zero byte (exact as to whether there is one) on the word xor each.
+#[inline]
+fn word_escapes(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero = |y: u64| y.wrapping_sub(ONES) & !y;
+    (zero(x ^ (ONES * u64::from(b'\\')))
+        | zero(x ^ (ONES * u64::from(b'"')))
+        | zero(x ^ (ONES * u64::from(b'\n'))))
+        & HIGHS
+        != 0
+}
+
+/// The eight bytes of `v` from `at` (zero past its end, which cannot be one
+/// of the three).
+#[inline]
+fn word_at(v: &[u8], at: usize) -> u64 {
+    v.get(at..)
+        .and_then(|v| v.first_chunk::<8>())
+        .map_or(0, |w| u64::from_le_bytes(*w))
+}
+
+/// Every byte of a value shorter than eight in one word (some twice, the
+/// rest zero).
+#[inline]
+fn short_word(v: &[u8]) -> u64 {
+    let n = v.len();
+    let half = |at: usize| {
+        v.get(at..)
+            .and_then(|v| v.first_chunk::<4>())
+            .map_or(0, |w| u64::from(u32::from_le_bytes(*w)))
+    };
+    if n >= 4 {
+        half(0) | half(n - 4) << 32
+    } else if n > 0 {
+        u64::from(v[0]) | u64::from(v[n / 2]) << 8 | u64::from(v[n - 1]) << 16
+    } else {
+        0
+    }
+}
+
+/// Writes a buffer piece by piece: grown once to the room the caller
+/// expects (only bytes past its length are zeroed), filled by short word
+/// moves with one room check per piece, and cut to what was written when
+/// dropped. The pieces of a series (a name, a label, a value: a few dozen
+/// bytes) are too short for the static build's memcpy: musl's starts every
+/// copy with `rep movsq`, about 19 ns for a 10-byte piece (musl build on
+/// this machine), and a byte pushed at a time checks the capacity each time.
+struct Cursor<'a> {
+    out: &'a mut Vec<u8>,
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// Writes after what `out` holds.
+    fn new(out: &'a mut Vec<u8>) -> Cursor<'a> {
+        let at = out.len();
+        Cursor { out, at }
+    }
+
+    /// Makes room for `n` more bytes.
+    fn room(&mut self, n: usize) {
+        let want = self.at + n;
+        if self.out.len() < want {
+            self.out.resize(want, 0);
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self, n: usize) {
+        let len = self.out.len();
+        self.room(n.max(len / 2).max(64));
+    }
+
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        if self.at >= self.out.len() {
+            self.grow(1);
+        }
+        if let Some(d) = self.out.get_mut(self.at) {
+            *d = b;
+        }
+        self.at += 1;
+    }
+
+    #[inline]
+    fn put(&mut self, piece: &[u8]) {
+        let n = piece.len();
+        if self.out.len() - self.at < n {
+            self.grow(n);
+        }
+        if let Some(dst) = self.out.get_mut(self.at..self.at + n) {
+            copy_short(dst, piece);
+        }
+        self.at += n;
+    }
+}
+
+impl Cursor<'_> {
+    /// Writes a label value that has no byte to escape, checking each word
+    /// as it is moved; writes nothing and answers `false` for one that has.
+    #[inline]
+    fn put_plain(&mut self, v: &[u8]) -> bool {
+        let n = v.len();
+        if !(8..=64).contains(&n) {
+            if needs_escape(v) {
+                return false;
+            }
+            self.put(v);
+            return true;
+        }
+        if self.out.len() - self.at < n {
+            self.grow(n);
+        }
+        let Some(dst) = self.out.get_mut(self.at..self.at + n) else {
+            return false;
+        };
+        let mut store = |at: usize| {
+            let w = word_at(v, at);
+            if let Some(d) = dst.get_mut(at..).and_then(|d| d.first_chunk_mut::<8>()) {
+                *d = w.to_le_bytes();
+            }
+            !word_escapes(w)
+        };
+        let mut i = 0;
+        while i + 8 < n {
+            if !store(i) {
+                return false;
+            }
+            i += 8;
+        }
+        if !store(n - 8) {
+            return false;
+        }
+        self.at += n;
+        true
+    }
+}
+
+impl Drop for Cursor<'_> {
+    fn drop(&mut self) {
+        self.out.truncate(self.at);
+    }
+}
+
+/// `dst.copy_from_slice(src)` (same lengths) in fixed-size moves: eight
+/// bytes at a time, the last word overlapping the one before; shorter
+/// pieces in two overlapping halves. Long pieces go to memcpy.
+#[inline]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if n != dst.len() {
+        return;
+    }
+    if n > 64 {
+        dst.copy_from_slice(src);
+    } else if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            move_word::<8>(dst, src, i);
+            i += 8;
+        }
+        move_word::<8>(dst, src, n - 8);
+    } else if n >= 4 {
+        move_word::<4>(dst, src, 0);
+        move_word::<4>(dst, src, n - 4);
+    } else if n > 0 {
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
+    }
+}
+
+/// `N` bytes of `src` from `at` to `dst` at `at`, as one move (a slice's
+/// `copy_from_slice` of a length known only at run time is a memcpy call).
+#[inline(always)]
+fn move_word<const N: usize>(dst: &mut [u8], src: &[u8], at: usize) {
+    let d = dst.get_mut(at..).and_then(|d| d.first_chunk_mut::<N>());
+    let s = src.get(at..).and_then(|s| s.first_chunk::<N>());
+    if let (Some(d), Some(s)) = (d, s) {
+        *d = *s;
     }
 }
 
@@ -299,30 +465,36 @@ fn render_labels(labels: &[(&str, &str)], s: &mut Vec<u8>) {
     if labels.is_empty() {
         return;
     }
-    s.push(b'{');
+    let mut c = Cursor::new(s);
+    // `{`, each `k="v"` and a `,` or the `}`: the length when nothing is
+    // escaped, the common case; an escape makes more room as it goes.
+    c.room(
+        1 + labels
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 4)
+            .sum::<usize>(),
+    );
+    c.byte(b'{');
     for (i, (k, v)) in labels.iter().enumerate() {
         if i > 0 {
-            s.push(b',');
+            c.byte(b',');
         }
-        push_piece(s, k.as_bytes());
-        s.extend_from_slice(b"=\"");
-        if needs_escape(v.as_bytes()) {
+        c.put(k.as_bytes());
+        c.put(b"=\"");
+        if !c.put_plain(v.as_bytes()) {
             // The three are ASCII: no byte of a longer UTF-8 sequence is one.
             for &b in v.as_bytes() {
                 match b {
-                    b'\\' => s.extend_from_slice(b"\\\\"),
-                    b'"' => s.extend_from_slice(b"\\\""),
-                    b'\n' => s.extend_from_slice(b"\\n"),
-                    _ => s.push(b),
+                    b'\\' => c.put(b"\\\\"),
+                    b'"' => c.put(b"\\\""),
+                    b'\n' => c.put(b"\\n"),
+                    _ => c.byte(b),
                 }
             }
-        } else {
-            // The common case: nothing to escape, one copy.
-            push_piece(s, v.as_bytes());
         }
-        s.push(b'"');
+        c.byte(b'"');
     }
-    s.push(b'}');
+    c.byte(b'}');
 }
 
 /// Builds a [`MetricSet`]. Families are keyed by name: pushing to a name
@@ -611,8 +783,37 @@ mod tests {
         }
     }
 
-    /// A piece copied eight bytes at a time is the piece, whatever its length
-    /// and wherever the buffer stood.
+    /// A label renders as a byte loop escapes it, whatever its length (up
+    /// to past the word moves' 64) and wherever the byte to escape sits.
+    #[test]
+    fn labels_render_as_a_byte_loop_escapes_them() {
+        let plain =
+            "mlx5_0port_xmit_data-1.2/ABCxyz~ü0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP";
+        for len in (0..plain.len()).filter(|&l| plain.is_char_boundary(l)) {
+            for at in (0..=len).filter(|&a| plain.is_char_boundary(a)) {
+                for bad in ["\\", "\"", "\n", "a", "\0", "é"] {
+                    let v = format!("{}{bad}{}", &plain[..at], &plain[at..len]);
+                    let mut want = String::from("{k=\"");
+                    for ch in v.chars() {
+                        match ch {
+                            '\\' => want.push_str("\\\\"),
+                            '"' => want.push_str("\\\""),
+                            '\n' => want.push_str("\\n"),
+                            _ => want.push(ch),
+                        }
+                    }
+                    want.push_str("\"}");
+                    let mut out = b"x".to_vec();
+                    render_labels(&[("k", &v)], &mut out);
+                    assert_eq!(&out[1..], want.as_bytes(), "{v:?}");
+                }
+            }
+        }
+    }
+
+    /// A piece copied in words is the piece, whatever its length and
+    /// wherever the buffer stood, with room made beforehand or not; the
+    /// buffer ends where the writing did.
     #[test]
     fn pieces_are_copied_whole() {
         let text = "mlx5_0 port_xmit_data ünïcödé \\\"\n 0123456789abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -620,11 +821,71 @@ mod tests {
             for end in start..=text.len() {
                 let piece = &text.as_bytes()[start..end];
                 for before in [0, 3, 8] {
-                    let mut out = vec![b'.'; before];
-                    push_piece(&mut out, piece);
-                    assert_eq!(&out[before..], piece, "{start}..{end} after {before}");
+                    for room in [0, 1, piece.len(), 300] {
+                        let mut out = vec![b'.'; before];
+                        let mut c = Cursor::new(&mut out);
+                        c.room(room);
+                        c.put(piece);
+                        c.byte(b'!');
+                        drop(c);
+                        assert!(out[..before].iter().all(|&b| b == b'.'));
+                        assert_eq!(
+                            &out[before..out.len() - 1],
+                            piece,
+                            "{start}..{end} after {before}, room {room}"
+                        );
+                        assert_eq!(out.last(), Some(&b'!'));
+                    }
                 }
             }
+        }
+    }
+
+    /// Fractional values print as Rust's Display prints them (never an
+    /// exponent), however long: the longest is over 300 bytes.
+    #[test]
+    fn fractions_print_whole_however_long() {
+        for v in [
+            0.25,
+            -1.5e-7,
+            1e300 + 0.5,
+            5e-324,
+            -f64::MAX,
+            123_456_789_012_345.6,
+        ] {
+            let mut b = Builder::new();
+            b.gauge("rdma_v", "V.", &[], v);
+            let text = String::from_utf8(b.finish().text().to_vec()).unwrap();
+            let line = text.lines().last().unwrap();
+            let want = if v.fract() == 0.0 && v.abs() < 1e15 {
+                format!("rdma_v {}", v as i64)
+            } else {
+                format!("rdma_v {v}")
+            };
+            assert_eq!(line, want);
+        }
+    }
+
+    /// A text written over an earlier, longer or shorter one is the text
+    /// alone: nothing of the earlier one is left after it or inside it.
+    #[test]
+    fn a_text_rendered_over_an_old_one_is_that_text_alone() {
+        let mut b = Builder::new();
+        fill(&mut b, 30);
+        let set = b.finish();
+        let mut fresh = Vec::new();
+        set.render(&mut fresh);
+        for old in [
+            vec![b'x'; 10],
+            vec![b'y'; fresh.len()],
+            vec![b'z'; 3 * fresh.len()],
+        ] {
+            let mut out = old;
+            set.render_into(Cursor {
+                out: &mut out,
+                at: 0,
+            });
+            assert_eq!(out, fresh);
         }
     }
 
