@@ -17,12 +17,15 @@
 use std::alloc::{GlobalAlloc, Layout};
 
 /// From this size on, `malloc`. Below it dlmalloc also holds the buffers a
-/// cycle or a scrape fills again each time (the rendered text, ~480 KiB at 64
-/// HCAs): through malloc they were mapped, faulted in and unmapped each
-/// time. Measured side by side at 64 HCAs (`make bench-cadence`, 2026-11-30):
-/// 128 KiB 1.92× floor, RSS 5.41 MiB; 512 KiB 1.80×, 5.76 MiB; everything
-/// in dlmalloc 1.80×, 6.34 MiB.
-pub const LARGE: usize = 512 * 1024;
+/// cycle or a scrape fills again each time (the rendered text, ~130 KiB at
+/// 16 HCAs): through malloc they were mapped, faulted in and unmapped each
+/// time. Above it, what dlmalloc kept once freed cost more than the faults:
+/// at 64 HCAs with moving counters the text (~500 KiB) and the snapshot's
+/// JSON (1 MiB) left 7.28 MiB resident at 512 KiB against 5.93 MiB at
+/// 128 KiB, the scrape thread's CPU 0.65 → 1.08 ms/s (`make bench-cadence`,
+/// 2026-11-30 14:45); at 16 HCAs 128 KiB sent the text to malloc too
+/// (0.36 → 0.53 ms/s, 14:50).
+pub const LARGE: usize = 256 * 1024;
 
 /// `malloc` aligns to 16 bytes (x86_64, aarch64); a larger alignment stays
 /// with dlmalloc whatever the size.
