@@ -5,7 +5,8 @@ on the same sysfs tree, at the agent's real cadence: a cycle a second and one
 scrape a second of the agent and of node_exporter, for SECONDS (30) seconds,
 all three running at once. CPU is the sum of /proc/<pid>/task/*/schedstat
 (time on CPU, ns) over the window (for the agent also that of its HTTP
-threads, http and http-N, alone); RSS is VmRSS at the end. Trees: the
+threads, http and http-N, alone); RSS is smaps_rollup's Rss at the end
+(exact, where VmRSS is a per-CPU batched count: see rss_kib). Trees: the
 16-HCA fixture and a 64-HCA tree made from it (four copies renamed), so the
 cost per HCA can be compared. Each tree is run twice: as it is (static), and
 changing as a busy node's would (a writer in this script, outside the
@@ -64,6 +65,20 @@ def threads(pid):
 
 
 def rss_kib(pid):
+    """Resident memory from a walk of the page tables (smaps_rollup's Rss).
+    Not VmRSS: since Linux 6.2 ("mm: convert mm's rss stats into
+    percpu_counter"; per-thread caches before) /proc/PID/status reads the
+    counts without the per-CPU parts not yet folded in (up to a batch of 32
+    pages per CPU and counter), so VmRSS can be off by several hundred KiB
+    (seen here: 6.15 MiB VmRSS beside 5.67 MiB Rss, read one after the
+    other)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Rss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     with open(f"/proc/{pid}/status") as f:
         d = dict(line.split(":", 1) for line in f if ":" in line)
     return int(d["VmRSS"].split()[0])
@@ -241,7 +256,7 @@ def main():
           f"load {os.getloadavg()[0]:.2f}; " + ", ".join(f"{a} ({os.path.getsize(a) / 1048576:.2f} MiB)" for a in AGENTS))
     print(f"a cycle a second and a scrape a second each, {SECONDS:.0f} s, all at once; "
           "CPU from /proc/PID/task/*/schedstat (HTTP: the agent's threads http and http-N), "
-          "RSS = VmRSS at the end")
+          "RSS = smaps_rollup's Rss at the end")
     results = {}
     try:
         for hcas in trees:
