@@ -16,15 +16,16 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 
-/// From this size on, `malloc`. Below it dlmalloc also holds the buffers a
-/// cycle or a scrape fills again each time (the rendered text, ~130 KiB at
-/// 16 HCAs): through malloc they were mapped, faulted in and unmapped each
-/// time. Above it, what dlmalloc kept once freed cost more than the faults:
-/// at 64 HCAs with moving counters the text (~500 KiB) and the snapshot's
-/// JSON (1 MiB) left 7.28 MiB resident at 512 KiB against 5.93 MiB at
-/// 128 KiB, the scrape thread's CPU 0.65 → 1.08 ms/s (`make bench-cadence`,
-/// 2026-11-30 14:45); at 16 HCAs 128 KiB sent the text to malloc too
-/// (0.36 → 0.53 ms/s, 14:50).
+/// From this size on, `malloc`. The trade: a block `malloc` maps is
+/// faulted in again each time it is allocated, where dlmalloc keeps what it
+/// once held. At 64 HCAs with moving counters, 512 KiB kept 7.28 MiB
+/// resident (the RSS target is 6) against 5.93 MiB at 128 KiB, but the
+/// scrape thread went from 0.65 to 1.08 ms/s: its rendered text (~420 KiB
+/// there, 520 KiB of room) is mapped and faulted in at each new set
+/// (`make bench-cadence`, 2026-11-30 14:45). 256 KiB sends that text and the
+/// snapshot's JSON to `malloc` as 128 KiB did, and keeps the 16-HCA text
+/// (~120 KiB) with dlmalloc, which 128 KiB did not (the scrape thread 0.36
+/// → 0.53 ms/s there, 14:50).
 pub const LARGE: usize = 256 * 1024;
 
 /// `malloc` aligns to 16 bytes (x86_64, aarch64); a larger alignment stays
