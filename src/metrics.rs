@@ -385,47 +385,6 @@ impl<'a> Cursor<'a> {
     }
 }
 
-impl Cursor<'_> {
-    /// Writes a label value that has no byte to escape, checking each word
-    /// as it is moved; writes nothing and answers `false` for one that has.
-    #[inline]
-    fn put_plain(&mut self, v: &[u8]) -> bool {
-        let n = v.len();
-        if !(8..=64).contains(&n) {
-            if needs_escape(v) {
-                return false;
-            }
-            self.put(v);
-            return true;
-        }
-        if self.out.len() - self.at < n {
-            self.grow(n);
-        }
-        let Some(dst) = self.out.get_mut(self.at..self.at + n) else {
-            return false;
-        };
-        let mut store = |at: usize| {
-            let w = word_at(v, at);
-            if let Some(d) = dst.get_mut(at..).and_then(|d| d.first_chunk_mut::<8>()) {
-                *d = w.to_le_bytes();
-            }
-            !word_escapes(w)
-        };
-        let mut i = 0;
-        while i + 8 < n {
-            if !store(i) {
-                return false;
-            }
-            i += 8;
-        }
-        if !store(n - 8) {
-            return false;
-        }
-        self.at += n;
-        true
-    }
-}
-
 impl Drop for Cursor<'_> {
     fn drop(&mut self) {
         self.out.truncate(self.at);
@@ -492,7 +451,7 @@ fn render_labels(labels: &[(&str, &str)], s: &mut Vec<u8>) {
         }
         c.put(k.as_bytes());
         c.put(b"=\"");
-        if !c.put_plain(v.as_bytes()) {
+        if needs_escape(v.as_bytes()) {
             // The three are ASCII: no byte of a longer UTF-8 sequence is one.
             for &b in v.as_bytes() {
                 match b {
@@ -502,6 +461,8 @@ fn render_labels(labels: &[(&str, &str)], s: &mut Vec<u8>) {
                     _ => c.byte(b),
                 }
             }
+        } else {
+            c.put(v.as_bytes());
         }
         c.byte(b'"');
     }

@@ -234,28 +234,28 @@ fn views(
 ) -> NameMap<CounterView> {
     let prev = prev.unwrap_or(&[]);
     let mut j = 0;
-    let mut out = Vec::with_capacity(now.len());
-    out.extend(now.iter().map(|c| {
-        // Both lists come sorted by file name; walk them together. A
-        // source hands out the same name each cycle: the pointer
-        // settles most steps without comparing the text.
-        let same = |p: &Counter| Arc::ptr_eq(&p.name, &c.name) || p.name == c.name;
-        while j < prev.len() && !same(&prev[j]) && *prev[j].name < *c.name {
-            j += 1;
-        }
-        let before = prev.get(j).filter(|p| same(p)).map(|p| p.value);
-        // Only a value some counter saturates at needs the name looked up.
-        let saturates_at = if saturation_values().contains(&c.value) {
-            saturation(&c.name)
-        } else {
-            &[]
-        };
-        (
-            c.name.clone(),
-            change(before, c.value, elapsed, saturates_at),
-        )
-    }));
-    NameMap::from_entries(out)
+    now.iter()
+        .map(|c| {
+            // Both lists come sorted by file name; walk them together. A
+            // source hands out the same name each cycle: the pointer
+            // settles most steps without comparing the text.
+            let same = |p: &Counter| Arc::ptr_eq(&p.name, &c.name) || p.name == c.name;
+            while j < prev.len() && !same(&prev[j]) && *prev[j].name < *c.name {
+                j += 1;
+            }
+            let before = prev.get(j).filter(|p| same(p)).map(|p| p.value);
+            // Only a value some counter saturates at needs the name looked up.
+            let saturates_at = if saturation_values().contains(&c.value) {
+                saturation(&c.name)
+            } else {
+                &[]
+            };
+            (
+                c.name.clone(),
+                change(before, c.value, elapsed, saturates_at),
+            )
+        })
+        .collect()
 }
 
 fn port_view(

@@ -48,9 +48,19 @@ const ERROR_COUNTERS: &[&str] = &[
 /// `retransmission_rate` finding (one table for the finding, its alert,
 /// `top` and this comparison: a driver added there counts here).
 /// Looked up once: the catalog has a hundred entries, a port a handful.
-fn retransmit_counters() -> &'static [&'static str] {
+pub(crate) fn retransmit_counters() -> &'static [&'static str] {
     static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
     NAMES.get_or_init(|| crate::catalog::hw_files_used_by("retransmission_rate").collect())
+}
+
+/// The counters the peer comparison reads: [`ERROR_COUNTERS`], then
+/// [`retransmit_counters`], in one list for one `Positions` per port.
+fn peer_counters() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let retransmits = retransmit_counters().iter();
+        ERROR_COUNTERS.iter().chain(retransmits).copied().collect()
+    })
 }
 
 /// Where each port's error and retransmission counters sit, by the port's
@@ -58,7 +68,7 @@ fn retransmit_counters() -> &'static [&'static str] {
 /// cycle to cycle, so a port whose counter lists did not change is summed
 /// without looking a name up (`snapshot::Positions`).
 #[derive(Debug, Default)]
-pub struct PeerPositions(Vec<[Positions; 2]>);
+pub struct PeerPositions(Vec<Positions>);
 
 /// Rules keyed by a netdev, not an RDMA device.
 const NETDEV_RULES: &[&str] = &[
@@ -375,21 +385,22 @@ fn outlier_hits(snap: &Snapshot, cfg: &Health, positions: &mut PeerPositions) ->
     for d in &snap.devices {
         let kind = d.info.hca_type.as_deref().or(d.info.driver.as_deref());
         for p in &d.ports {
-            let Some([errors, retransmits]) = places.next() else {
+            let Some(at) = places.next() else {
                 break;
             };
             let (Some(kind), true, Some(ll)) = (kind, is_active(p), p.info.link_layer.as_deref())
             else {
                 continue;
             };
-            let (pma, hw) = (&p.counters, &p.hw_counters);
+            let mut found = at.find(peer_counters(), &p.counters, &p.hw_counters);
+            let errors = rate_sum(found.by_ref().take(ERROR_COUNTERS.len()));
             all.push(Peer {
                 group: (kind, ll),
                 order: all.len(),
                 device: &d.info.name,
                 port: p,
-                errors: rate_sum(errors.find(ERROR_COUNTERS, pma, hw)),
-                retransmits: rate_sum(retransmits.find(retransmit_counters(), pma, hw)),
+                errors,
+                retransmits: rate_sum(found),
             });
         }
     }

@@ -1096,7 +1096,6 @@ fn pollfd(fd: &impl AsRawFd) -> libc::pollfd {
     }
 }
 
-/// poll(2); `None` waits without a timeout.
 /// How long the connection thread may sleep: until the first of the `due`
 /// deadlines (at most [`BACKOFF_MAX`]), or with nothing due until a client or
 /// a handed-back answer comes (`None`), rather than waking every second for
@@ -1114,6 +1113,7 @@ fn poll_ms(timeout: Option<Duration>) -> libc::c_int {
     })
 }
 
+/// poll(2); `None` waits without a timeout.
 fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
     let ms = poll_ms(timeout);
     // SAFETY: `fds` is an exclusively borrowed slice of initialised pollfds, its

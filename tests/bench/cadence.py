@@ -72,16 +72,8 @@ def rss_kib(pid):
     pages per CPU and counter), so VmRSS can be off by several hundred KiB
     (seen here: 6.15 MiB VmRSS beside 5.67 MiB Rss, read one after the
     other)."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Rss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    with open(f"/proc/{pid}/status") as f:
-        d = dict(line.split(":", 1) for line in f if ":" in line)
-    return int(d["VmRSS"].split()[0])
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Rss:"))
 
 
 def make_tree(copies, out):

@@ -128,8 +128,7 @@ fn retransmissions(th: &Analysis, snap: &Snapshot, out: &mut Vec<KeyedHit>) {
     for d in &snap.devices {
         for p in &d.ports {
             let rates = || {
-                super::rule_files()
-                    .retransmission_rate
+                crate::analysis::health::retransmit_counters()
                     .iter()
                     .filter_map(|f| Some((*f, p.hw_counters.get(f)?.rate?)))
             };

@@ -169,8 +169,6 @@ struct RuleFiles {
     /// counters is in `port_names`.
     out_of_buffer: std::ops::Range<usize>,
     cnp_rate: std::ops::Range<usize>,
-    /// The files of `retransmission_rate` (findings/counters.rs).
-    retransmission_rate: Vec<&'static str>,
 }
 
 /// Where `link_downed` and `link_error_recovery` are in `RuleFiles::port_names`.
@@ -205,7 +203,6 @@ fn rule_files() -> &'static RuleFiles {
             transmit_discards,
             out_of_buffer,
             cnp_rate,
-            retransmission_rate: used_by("retransmission_rate").map(|k| k.file).collect(),
         }
     })
 }
