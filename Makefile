@@ -101,7 +101,7 @@ bench:
 	$(CARGO) bench --bench agent
 
 # metrics-exporter-prometheus rendering the same 20,000 series as make bench's
-# render_20k_series (its own crate: the agent never compiles it).
+# build_and_render_20k_series (its own crate: the agent never compiles it).
 bench-render:
 	cd tests/bench/render-compare && $(CARGO) run --release --locked
 

@@ -1,8 +1,8 @@
 //! The metrics registry: the collection loop builds a complete [`MetricSet`]
 //! each cycle and publishes it with one atomic pointer swap; scrapes load the
-//! current set without locks and never trigger collection. A set renders its
-//! Prometheus text once, on the first scrape that needs it, and every later
-//! scrape of the same set reuses those bytes.
+//! current set without locks and never trigger collection. A set's
+//! Prometheus text is written as the set is built, a piece per family, and
+//! every scrape of the set sends those pieces as they are.
 //!
 //! Kernel counters are absolute values rebuilt each cycle, so a device reset
 //! shows as a drop that Prometheus treats as a counter reset.
@@ -25,8 +25,10 @@ pub enum Value {
 
 #[derive(Debug, Clone)]
 struct Sample {
-    /// Where this sample's labels end in its family's `labels`; they start
-    /// where the previous sample's end.
+    /// Where this sample's labels and its line end in its family's `text`;
+    /// the line starts where the previous sample's ends (the first where
+    /// the family's HELP and TYPE lines do), with the family's name.
+    labels_end: usize,
     end: usize,
     value: Value,
 }
@@ -40,15 +42,53 @@ pub struct Family {
     /// of one family each carry their own copy): a pointer match settles a
     /// push without comparing the text again.
     help_seen: Vec<&'static str>,
-    /// Every sample's pre-rendered `{a="b",c="d"}` (or nothing), back to
-    /// back: escaping happens once, at build time, and a family of a thousand
-    /// series costs a few allocations, not one per series. UTF-8: made of
-    /// `&str` pieces and ASCII only.
-    labels: Vec<u8>,
+    /// The family's exposition text: its HELP and TYPE lines, then each
+    /// sample's line `name{a="b",c="d"} value`, written as the sample is
+    /// pushed. A scrape's text is these texts back to back: rendering is one
+    /// copy per family, not a second pass over every series' pieces. UTF-8:
+    /// made of `&str` pieces and ASCII only.
+    text: Vec<u8>,
+    /// Where the HELP and TYPE lines end in `text`.
+    head: usize,
     samples: Vec<Sample>,
 }
 
 impl Family {
+    /// A family with its HELP and TYPE lines written into `spare`'s text.
+    fn new(name: &'static str, help: &'static str, kind: Kind, spare: Spare) -> Family {
+        let mut text = spare.text;
+        text.clear();
+        let mut c = Cursor::new(&mut text);
+        c.room(help.len() + 2 * name.len() + 24);
+        c.put(b"# HELP ");
+        c.put(name.as_bytes());
+        c.byte(b' ');
+        escape_help(help, &mut c);
+        c.put(b"\n# TYPE ");
+        c.put(name.as_bytes());
+        c.put(match kind {
+            Kind::Counter => b" counter\n",
+            Kind::Gauge => b" gauge\n",
+        });
+        drop(c);
+        let mut help_seen = spare.help_seen;
+        // The addresses seen stand for the same text only if it is still this one.
+        if !std::ptr::eq(spare.help, help) && spare.help != help {
+            help_seen.clear();
+        }
+        let mut samples = spare.samples;
+        samples.clear();
+        Family {
+            name,
+            help,
+            kind,
+            help_seen,
+            head: text.len(),
+            text,
+            samples,
+        }
+    }
+
     /// `help` is this family's HELP text, at its address or at one already
     /// found equal (remembered in `help_seen`).
     fn same_help(&mut self, help: &'static str) -> bool {
@@ -62,13 +102,37 @@ impl Family {
         true
     }
 
+    /// Appends a sample and its line.
+    fn add(&mut self, labels: &[(&str, &str)], value: Value) {
+        let mut c = Cursor::new(&mut self.text);
+        // The line when nothing is escaped and the value is at most 20
+        // digits, the common case; more room is made as it goes otherwise.
+        c.room(self.name.len() + label_room(labels) + 22);
+        c.put(self.name.as_bytes());
+        write_labels(labels, &mut c);
+        let labels_end = c.at;
+        c.byte(b' ');
+        match value {
+            Value::U64(v) => c.put(itoa::Buffer::new().format(v).as_bytes()),
+            Value::F64(v) => write_f64(v, &mut c),
+        }
+        c.byte(b'\n');
+        let end = c.at;
+        drop(c);
+        self.samples.push(Sample {
+            labels_end,
+            end,
+            value,
+        });
+    }
+
     /// Each sample with its rendered labels.
     fn series(&self) -> impl Iterator<Item = (&[u8], &Sample)> {
-        let mut start = 0;
+        let mut start = self.head;
         self.samples.iter().map(move |s| {
-            let labels = &self.labels[start..s.end];
+            let from = start + self.name.len();
             start = s.end;
-            (labels, s)
+            (self.text.get(from..s.labels_end).unwrap_or_default(), s)
         })
     }
 }
@@ -78,10 +142,9 @@ impl Family {
 pub struct MetricSet {
     families: Vec<Family>,
     conflicts: Vec<Conflict>,
+    /// The text in one buffer, made when asked for (scrapes send the
+    /// families' texts as they are: [`MetricSet::family_text`]).
     rendered: OnceLock<Vec<u8>>,
-    /// The buffer of an earlier set's text (empty when no scrape held that
-    /// set when it was replaced) for the text to be rendered into.
-    spare_text: Mutex<Vec<u8>>,
     /// The builder's family indexes, emptied, for the next builder: made
     /// afresh each cycle they were allocated and freed every cycle, and musl
     /// handed their pages back to the kernel and mapped them again.
@@ -141,30 +204,39 @@ impl MetricSet {
         all
     }
 
-    /// The Prometheus text exposition (format 0.0.4), rendered once per set.
+    /// The Prometheus text exposition (format 0.0.4) in one buffer, made
+    /// once per set.
     pub fn text(&self) -> &[u8] {
         self.rendered.get_or_init(|| {
-            let mut out =
-                std::mem::take(&mut *self.spare_text.lock().unwrap_or_else(|e| e.into_inner()));
-            // Written over from the start: an earlier text's bytes (a set
-            // still held by a scrape when it was replaced keeps its text for
-            // the next) are room that need not be zeroed again.
-            self.render_into(Cursor::over(&mut out));
+            let mut out = Vec::new();
+            self.render(&mut out);
             out
         })
     }
 
-    fn estimated_len(&self) -> usize {
+    /// The families that have samples: those a scrape shows.
+    fn shown(&self) -> impl Iterator<Item = &Family> + Clone {
+        self.families.iter().filter(|f| !f.samples.is_empty())
+    }
+
+    /// How many families the set has (some may be empty: every sample
+    /// refused).
+    pub fn families(&self) -> usize {
+        self.families.len()
+    }
+
+    /// Family `i`'s part of the text: its HELP and TYPE lines and its
+    /// samples' lines, or nothing (no samples, or past the last).
+    pub fn family_text(&self, i: usize) -> &[u8] {
         self.families
-            .iter()
-            .map(|f| {
-                f.help.len()
-                    + 2 * f.name.len()
-                    + 32
-                    + f.samples.len() * (f.name.len() + 24)
-                    + f.labels.len()
-            })
-            .sum()
+            .get(i)
+            .filter(|f| !f.samples.is_empty())
+            .map_or(&[], |f| &f.text)
+    }
+
+    /// The text in pieces, in order: what [`MetricSet::text`] joins.
+    pub fn texts(&self) -> impl Iterator<Item = &[u8]> + Clone {
+        self.shown().map(|f| &f.text[..])
     }
 
     /// Appends the text exposition to `out`.
@@ -172,33 +244,11 @@ impl MetricSet {
         self.render_into(Cursor::new(out));
     }
 
+    /// The families' texts back to back, in the room of their exact length.
     fn render_into(&self, mut c: Cursor<'_>) {
-        let mut ibuf = itoa::Buffer::new();
-        c.room(self.estimated_len());
-        for f in &self.families {
-            if f.samples.is_empty() {
-                continue;
-            }
-            c.put(b"# HELP ");
-            c.put(f.name.as_bytes());
-            c.byte(b' ');
-            escape_help(f.help, &mut c);
-            c.put(b"\n# TYPE ");
-            c.put(f.name.as_bytes());
-            c.put(match f.kind {
-                Kind::Counter => b" counter\n",
-                Kind::Gauge => b" gauge\n",
-            });
-            for (labels, s) in f.series() {
-                c.put(f.name.as_bytes());
-                c.put(labels);
-                c.byte(b' ');
-                match s.value {
-                    Value::U64(v) => c.put(ibuf.format(v).as_bytes()),
-                    Value::F64(v) => write_f64(v, &mut c),
-                }
-                c.byte(b'\n');
-            }
+        c.room(self.texts().map(<[u8]>::len).sum());
+        for text in self.texts() {
+            c.put(text);
         }
     }
 
@@ -338,16 +388,6 @@ impl<'a> Cursor<'a> {
         Cursor { out, at, start: at }
     }
 
-    /// Writes over `out` from its start: its bytes are room that need not
-    /// be zeroed again.
-    fn over(out: &'a mut Vec<u8>) -> Cursor<'a> {
-        Cursor {
-            out,
-            at: 0,
-            start: 0,
-        }
-    }
-
     /// Makes room for `n` more bytes.
     fn room(&mut self, n: usize) {
         let want = self.at + n;
@@ -432,18 +472,29 @@ fn move_word<const N: usize>(dst: &mut [u8], src: &[u8], at: usize) {
 
 /// Appends `{a="b",c="d"}` (nothing for no labels) to `s`.
 fn render_labels(labels: &[(&str, &str)], s: &mut Vec<u8>) {
+    let mut c = Cursor::new(s);
+    c.room(label_room(labels));
+    write_labels(labels, &mut c);
+}
+
+/// The length of `{a="b",c="d"}` when nothing is escaped, the common case
+/// (an escape makes more room as it goes): `{`, each `k="v"` and a `,` or
+/// the `}`.
+fn label_room(labels: &[(&str, &str)]) -> usize {
+    if labels.is_empty() {
+        return 0;
+    }
+    1 + labels
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 4)
+        .sum::<usize>()
+}
+
+/// Writes `{a="b",c="d"}` (nothing for no labels).
+fn write_labels(labels: &[(&str, &str)], c: &mut Cursor<'_>) {
     if labels.is_empty() {
         return;
     }
-    let mut c = Cursor::new(s);
-    // `{`, each `k="v"` and a `,` or the `}`: the length when nothing is
-    // escaped, the common case; an escape makes more room as it goes.
-    c.room(
-        1 + labels
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 4)
-            .sum::<usize>(),
-    );
     c.byte(b'{');
     for (i, (k, v)) in labels.iter().enumerate() {
         if i > 0 {
@@ -484,13 +535,12 @@ pub struct Builder {
     /// The emptied label and sample storage of an earlier set's families,
     /// by name, for the same families of this one (see [`Registry::builder`]).
     spare: rustc_hash::FxHashMap<&'static str, Spare>,
-    spare_text: Vec<u8>,
 }
 
 /// A family's storage from an earlier set, emptied.
 #[derive(Debug, Default)]
 struct Spare {
-    labels: Vec<u8>,
+    text: Vec<u8>,
     samples: Vec<Sample>,
     help: &'static str,
     help_seen: Vec<&'static str>,
@@ -502,7 +552,7 @@ impl Builder {
     }
 
     /// A builder that fills the storage of `old` (its families' labels and
-    /// samples, its rendered text) instead of allocating afresh: a cycle
+    /// samples' texts) instead of allocating afresh: a cycle
     /// builds the same families as the one before, so in steady state the
     /// set costs no allocation.
     pub fn reusing(old: MetricSet) -> Builder {
@@ -510,20 +560,17 @@ impl Builder {
         b.index = old.spare_index;
         b.index.by_name.clear();
         b.index.by_addr.clear();
-        for mut f in old.families {
-            f.labels.clear();
-            f.samples.clear();
+        for f in old.families {
             b.spare.insert(
                 f.name,
                 Spare {
-                    labels: f.labels,
+                    text: f.text,
                     samples: f.samples,
                     help: f.help,
                     help_seen: f.help_seen,
                 },
             );
         }
-        b.spare_text = old.rendered.into_inner().unwrap_or_default();
         b
     }
 
@@ -542,19 +589,8 @@ impl Builder {
         }
         let spare = &mut self.spare;
         let i = *self.index.by_name.entry(name).or_insert_with(|| {
-            let mut s = spare.remove(name).unwrap_or_default();
-            // The addresses seen stand for the same text only if it is still this one.
-            if !std::ptr::eq(s.help, help) && s.help != help {
-                s.help_seen.clear();
-            }
-            self.families.push(Family {
-                name,
-                help,
-                kind,
-                help_seen: s.help_seen,
-                labels: s.labels,
-                samples: s.samples,
-            });
+            let s = spare.remove(name).unwrap_or_default();
+            self.families.push(Family::new(name, help, kind, s));
             self.families.len() - 1
         });
         self.index.by_addr.insert(addr, i);
@@ -586,11 +622,7 @@ impl Builder {
                 second: help,
             })
         } else {
-            render_labels(labels, &mut f.labels);
-            f.samples.push(Sample {
-                end: f.labels.len(),
-                value,
-            });
+            f.add(labels, value);
             None
         };
         if let Some(c) = conflict
@@ -641,7 +673,6 @@ impl Builder {
             families: self.families,
             conflicts: self.conflicts,
             rendered: OnceLock::new(),
-            spare_text: Mutex::new(self.spare_text),
             spare_index: self.index,
         };
         if cfg!(debug_assertions) {
@@ -679,10 +710,8 @@ enum Spent {
 impl Registry {
     pub fn publish(&self, set: MetricSet) {
         let old = self.current.swap(Arc::new(set));
-        // The replaced set's rendered text is dropped now, not kept for the
-        // next builder: it is the set's largest part (~0.4 MiB at 64 HCAs)
-        // and would stay resident the whole interval; the next render
-        // allocates its text afresh instead.
+        // A text joined for a caller of `text()` is dropped now, not kept
+        // for the next builder: it would stay resident the whole interval.
         let spent = match Arc::try_unwrap(old) {
             Ok(mut set) => {
                 set.rendered = OnceLock::new();
@@ -852,26 +881,6 @@ mod tests {
         }
     }
 
-    /// A text written over an earlier, longer or shorter one is the text
-    /// alone: nothing of the earlier one is left after it or inside it.
-    #[test]
-    fn a_text_rendered_over_an_old_one_is_that_text_alone() {
-        let mut b = Builder::new();
-        fill(&mut b, 30);
-        let set = b.finish();
-        let mut fresh = Vec::new();
-        set.render(&mut fresh);
-        for old in [
-            vec![b'x'; 10],
-            vec![b'y'; fresh.len()],
-            vec![b'z'; 3 * fresh.len()],
-        ] {
-            let mut out = old;
-            set.render_into(Cursor::over(&mut out));
-            assert_eq!(out, fresh);
-        }
-    }
-
     /// Labels render as text: escaped where the value asks, other UTF-8 as it is.
     #[test]
     fn labels_render_escaped_and_utf8_intact() {
@@ -960,7 +969,6 @@ mod tests {
             families: b.families,
             conflicts: b.conflicts,
             rendered: OnceLock::new(),
-            spare_text: Mutex::default(),
             spare_index: Indexes::default(),
         };
         set.check()
@@ -1026,7 +1034,6 @@ mod tests {
         fill(&mut fresh, 40);
         let mut reused = Builder::reusing(old);
         assert_eq!(reused.spare.len(), 3);
-        assert!(reused.spare_text.capacity() > 0);
         fill(&mut reused, 40);
         let (fresh, reused) = (fresh.finish(), reused.finish());
         assert_eq!(

@@ -255,6 +255,18 @@ fn slow_reader(addr: SocketAddr) -> TcpStream {
     unsafe { TcpStream::from_raw_fd(fd) }
 }
 
+/// `n` slow readers, each having asked for `path`.
+fn slow_readers(addr: SocketAddr, n: usize, path: &str) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut s = slow_reader(addr);
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .unwrap();
+            s
+        })
+        .collect()
+}
+
 fn tcp_socket() -> libc::c_int {
     // SAFETY: socket(2) takes no pointers.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
@@ -297,14 +309,7 @@ fn slow_readers_do_not_hold_the_workers() {
     assert_eq!(snapshot.status, 200);
     // Twice as many readers as workers, each leaving most of a ~130 KB
     // answer unread.
-    let slow: Vec<TcpStream> = (0..8)
-        .map(|_| {
-            let mut s = slow_reader(addr);
-            s.write_all(b"GET /snapshot HTTP/1.1\r\nHost: x\r\n\r\n")
-                .unwrap();
-            s
-        })
-        .collect();
+    let slow = slow_readers(addr, 8, "/snapshot");
     for _ in 0..4 {
         let r = get(addr, "/metrics");
         assert_eq!(r.status, 200, "{}", r.head);
@@ -322,6 +327,52 @@ fn slow_readers_do_not_hold_the_workers() {
         s.read_to_end(&mut resp).unwrap();
         assert!(resp.starts_with(b"HTTP/1.1 200 "));
         assert!(resp.ends_with(&snapshot.body), "{} bytes", resp.len());
+    }
+}
+
+/// A metrics answer goes out as its families' texts, a piece each, over
+/// many partial writes to a slow reader: what arrives is the set's text,
+/// whole and in order, then the scrape-time series.
+#[test]
+fn a_slow_reader_gets_the_whole_metrics_text_in_order() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/sysfs/node-16hca");
+    let (mut agent, published, addr) = setup_on(root, 10.0);
+    agent.cycle();
+    let want = published.metrics.load().text().to_vec();
+    assert!(want.len() > 100_000, "{} bytes", want.len());
+    for mut s in slow_readers(addr, 3, "/metrics") {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut resp = Vec::new();
+        let mut buf = [0u8; 700];
+        // A few hundred bytes at a time, with pauses: the server's writes
+        // stop at every boundary the socket buffer allows.
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            resp.extend_from_slice(&buf[..n]);
+            if resp.len() % 7 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let (head, body) = (&resp[..split], &resp[split + 4..]);
+        let head = String::from_utf8_lossy(head);
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(length, body.len());
+        assert_eq!(&body[..want.len()], &want[..]);
+        assert!(
+            body[want.len()..].starts_with(b"# HELP rdma_monitor_last_cycle_age_seconds "),
+            "{}",
+            String::from_utf8_lossy(&body[want.len()..])
+        );
     }
 }
 

@@ -6,7 +6,7 @@ use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration};
 use crate::config::Config;
 use crate::metrics::Builder;
-use crate::sources::sysfs::parse::format_guid;
+use crate::sources::sysfs::parse::GuidText;
 
 pub const REGISTRATION: Registration = Registration {
     name: "configuration",
@@ -20,27 +20,26 @@ impl Collector for Configuration {
     fn collect(&mut self, cycle: &Cycle, out: &mut Builder) -> Result<(), CollectError> {
         for dev in &cycle.node.devices {
             let i = &dev.info;
-            let guid = |g: Option<u64>| g.map(format_guid).unwrap_or_default();
+            let guid = |g: Option<u64>| g.map(GuidText::new);
             let (node_guid, sys_image_guid) = (guid(i.node_guid), guid(i.sys_image_guid));
-            let s = |v: &Option<String>| v.clone().unwrap_or_default();
-            let node_type = i
-                .node_type
-                .as_ref()
-                .map(|t| t.name.clone())
-                .unwrap_or_default();
+            let node_type = i.node_type.as_ref().map_or("", |t| &*t.name);
+            let s = text_or_empty;
             out.gauge_u64(
                 "rdma_device_info",
                 "RDMA device identity: firmware, board, HCA type, GUIDs, driver (value is always 1).",
                 &[
                     ("device", &i.name),
-                    ("node_type", &node_type),
-                    ("fw_ver", &s(&i.fw_ver)),
-                    ("board_id", &s(&i.board_id)),
-                    ("hca_type", &s(&i.hca_type)),
-                    ("node_guid", &node_guid),
-                    ("sys_image_guid", &sys_image_guid),
-                    ("node_desc", &s(&i.node_desc)),
-                    ("driver", &s(&i.driver)),
+                    ("node_type", node_type),
+                    ("fw_ver", s(&i.fw_ver)),
+                    ("board_id", s(&i.board_id)),
+                    ("hca_type", s(&i.hca_type)),
+                    ("node_guid", node_guid.as_ref().map_or("", GuidText::as_str)),
+                    (
+                        "sys_image_guid",
+                        sys_image_guid.as_ref().map_or("", GuidText::as_str),
+                    ),
+                    ("node_desc", s(&i.node_desc)),
+                    ("driver", s(&i.driver)),
                 ],
                 1,
             );
@@ -62,21 +61,22 @@ impl Collector for Configuration {
             );
         }
         for (dev, port) in cycle.ports() {
-            let p = port.port.to_string();
+            let mut p = itoa::Buffer::new();
+            let p = p.format(port.port);
             let info = &port.info;
             out.gauge_u64(
                 "rdma_port_info",
                 "RDMA port identity: link layer, detected transport, netdev (value is always 1).",
                 &[
                     ("device", &dev.info.name),
-                    ("port", &p),
+                    ("port", p),
                     ("link_layer", info.link_layer.as_deref().unwrap_or("")),
                     ("transport", cycle.transport(dev, port).as_str()),
                     ("netdev", info.netdev.as_deref().unwrap_or("")),
                 ],
                 1,
             );
-            let labels = [("device", &*dev.info.name), ("port", p.as_str())];
+            let labels = [("device", &*dev.info.name), ("port", p)];
             if let Some(mask) = info.cap_mask {
                 out.gauge_u64(
                     "rdma_port_capability_mask",
@@ -96,4 +96,9 @@ impl Collector for Configuration {
         }
         Ok(())
     }
+}
+
+/// An attribute's text, empty when absent (an `_info` label is never left out).
+fn text_or_empty(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
 }

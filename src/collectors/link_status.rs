@@ -23,8 +23,8 @@ impl Collector for LinkStatus {
     fn collect(&mut self, cycle: &Cycle, out: &mut Builder) -> Result<(), CollectError> {
         export_known(cycle, out, Area::LinkStatus);
         for (dev, port) in cycle.ports() {
-            let p = port.port.to_string();
-            let labels = [("device", &*dev.info.name), ("port", p.as_str())];
+            let mut p = itoa::Buffer::new();
+            let labels = [("device", &*dev.info.name), ("port", p.format(port.port))];
             if let Some(s) = &port.state {
                 out.gauge_u64(
                     "rdma_port_state",

@@ -331,9 +331,19 @@ fn worker(
 pub enum Part {
     Static(&'static [u8]),
     Owned(Vec<u8>),
-    /// A published buffer (metrics text, snapshot JSON, gzip prefix),
-    /// shared rather than copied.
+    /// A published buffer (snapshot JSON, gzip prefix), shared rather than
+    /// copied.
     Shared(Arc<dyn AsRef<[u8]> + Send + Sync>),
+    /// Piece `usize` of a published buffer made of pieces (a metric set's
+    /// families' texts), shared: the answer is its pieces in one
+    /// `sendmsg`, never copied into one text.
+    Piece(Arc<dyn Pieces + Send + Sync>, usize),
+}
+
+/// A published buffer in pieces.
+pub trait Pieces {
+    /// Piece `i` (empty past the last).
+    fn piece(&self, i: usize) -> &[u8];
 }
 
 impl Part {
@@ -342,6 +352,7 @@ impl Part {
             Part::Static(b) => b,
             Part::Owned(b) => b,
             Part::Shared(b) => (**b).as_ref(),
+            Part::Piece(b, i) => b.piece(*i),
         }
     }
 }
@@ -391,9 +402,10 @@ enum Progress {
     Failed,
 }
 
-/// Parts given to one `sendmsg`: an answer has a head and one or two body
-/// parts; a longer one takes more calls.
-const MAX_IOVECS: usize = 8;
+/// Parts given to one `sendmsg` (or to rustls at once): a metrics answer is
+/// a head, a part per family (~150 at 16 HCAs) and a tail; a longer one
+/// takes more calls.
+const MAX_IOVECS: usize = 256;
 
 impl Outgoing {
     /// Writes what the socket takes now, without blocking.
@@ -410,20 +422,7 @@ impl Outgoing {
     fn progress_plain(&mut self, stream: &TcpStream) -> Progress {
         loop {
             let mut iov = [IoSlice::new(&[]); MAX_IOVECS];
-            let mut n = 0;
-            let mut want = 0;
-            for (i, part) in self.parts.iter().enumerate().skip(self.part) {
-                if n == MAX_IOVECS {
-                    break;
-                }
-                let skip = if i == self.part { self.offset } else { 0 };
-                let bytes = &part.bytes()[skip..];
-                if !bytes.is_empty() {
-                    iov[n] = IoSlice::new(bytes);
-                    n += 1;
-                    want += bytes.len();
-                }
-            }
+            let (n, want) = self.unwritten(&mut iov);
             if n == 0 {
                 return Progress::Done;
             }
@@ -439,6 +438,26 @@ impl Outgoing {
                 return Progress::Blocked;
             }
         }
+    }
+
+    /// The parts not yet written, from where the writing stands, into `iov`
+    /// (empty ones left out): how many slices and their bytes.
+    fn unwritten<'a>(&'a self, iov: &mut [IoSlice<'a>; MAX_IOVECS]) -> (usize, usize) {
+        let mut n = 0;
+        let mut want = 0;
+        for (i, part) in self.parts.iter().enumerate().skip(self.part) {
+            if n == MAX_IOVECS {
+                break;
+            }
+            let skip = if i == self.part { self.offset } else { 0 };
+            let bytes = part.bytes().get(skip..).unwrap_or_default();
+            if !bytes.is_empty() {
+                iov[n] = IoSlice::new(bytes);
+                n += 1;
+                want += bytes.len();
+            }
+        }
+        (n, want)
     }
 
     /// Moves past `n` written bytes.
@@ -468,20 +487,17 @@ impl Outgoing {
                     Err(_) => return Progress::Failed,
                 }
             }
-            let Some(part) = self.parts.get(self.part) else {
+            let mut iov = [IoSlice::new(&[]); MAX_IOVECS];
+            let (n, _) = self.unwritten(&mut iov);
+            if n == 0 {
                 return Progress::Done;
-            };
-            let rest = &part.bytes()[self.offset..];
-            if rest.is_empty() {
-                self.part += 1;
-                self.offset = 0;
-                continue;
             }
-            // rustls takes plaintext up to its buffer limit; its buffer was
-            // flushed just above, so 0 is an error.
-            match tls.writer().write(rest) {
+            // rustls takes plaintext up to its buffer limit, in full records
+            // across the slices; its buffer was flushed just above, so 0 is
+            // an error.
+            match tls.writer().write_vectored(&iov[..n]) {
                 Ok(0) => return Progress::Failed,
-                Ok(n) => self.offset += n,
+                Ok(taken) => self.advance(taken),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Blocked,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Progress::Failed,

@@ -30,18 +30,34 @@ fn sample_text(n: usize) -> Vec<u8> {
 #[test]
 fn gzip_prefix_and_tail_decompress_to_text_and_tail() {
     let text = sample_text(2000);
-    let prefix = GzipPrefix::new(&text);
-    assert!(prefix.bytes.len() < text.len() / 4, "compressed at all");
-    for tail in [
-        &b""[..],
-        b"rdma_monitor_scrape_stale 0\n",
-        &vec![b'a'; 70_000],
-    ] {
-        let end = prefix.finish(tail);
-        assert_eq!(gunzip(&[&prefix.bytes, &end]), [&text[..], tail].concat());
+    // One piece, and pieces of every size up to past the compressor's
+    // output steps (a family's text is tens of bytes to tens of KiB).
+    let cuts = [
+        vec![text.len()],
+        vec![1, 7, 100, 4096, 65_536, 5, text.len()],
+    ];
+    for cut in cuts {
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        for n in cut {
+            let end = (at + n).min(text.len());
+            pieces.push(&text[at..end]);
+            at = end;
+        }
+        assert_eq!(pieces.concat(), text);
+        let prefix = GzipPrefix::new(pieces.iter().copied());
+        assert!(prefix.bytes.len() < text.len() / 4, "compressed at all");
+        for tail in [
+            &b""[..],
+            b"rdma_monitor_scrape_stale 0\n",
+            &vec![b'a'; 70_000],
+        ] {
+            let end = prefix.finish(tail);
+            assert_eq!(gunzip(&[&prefix.bytes, &end]), [&text[..], tail].concat());
+        }
     }
     // An empty set is a valid stream too.
-    let empty = GzipPrefix::new(b"");
+    let empty = GzipPrefix::new(std::iter::empty());
     assert_eq!(gunzip(&[&empty.bytes, &empty.finish(b"x\n")]), b"x\n");
 }
 

@@ -178,9 +178,22 @@ pub fn parse_guid(text: &str) -> Result<u64, ParseError> {
     Ok(value)
 }
 
-/// The GUID as `ibstat`/`rdma dev` print it: 0x0002c90300496f10.
-pub fn format_guid(guid: u64) -> String {
-    format!("{guid:#018x}")
+/// The GUID as `ibstat`/`rdma dev` print it: 0x0002c90300496f10, on the
+/// stack (labels written every cycle).
+pub struct GuidText([u8; 18]);
+
+impl GuidText {
+    pub fn new(guid: u64) -> GuidText {
+        let mut t = *b"0x0000000000000000";
+        for (i, d) in t[2..].iter_mut().enumerate() {
+            *d = b"0123456789abcdef"[(guid >> (60 - 4 * i) & 0xf) as usize];
+        }
+        GuidText(t)
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// `gids/N`: eight 16-bit hex groups. Returns `None` for the all-zero (unused) GID.
@@ -296,7 +309,9 @@ mod tests {
             parse_guid("0002:c903:0049:6f10\n"),
             Ok(0x0002_c903_0049_6f10)
         );
-        assert_eq!(format_guid(0x0002_c903_0049_6f10), "0x0002c90300496f10");
+        for g in [0, 1, 0x0002_c903_0049_6f10, u64::MAX, 0xf000_0000_0000_000f] {
+            assert_eq!(GuidText::new(g).as_str(), format!("{g:#018x}"));
+        }
         assert!(parse_guid("0002:c903:0049").is_err());
         assert!(parse_guid("0002:c903:0049:6f10:0000").is_err());
         assert!(parse_guid("00020:c903:0049:6f1").is_err());
