@@ -23,14 +23,23 @@ pub enum Value {
     F64(f64),
 }
 
+/// Where a sample's labels and its line end in its family's `text`; the
+/// line starts where the previous sample's ends (the first where the
+/// family's HELP and TYPE lines do), with the family's name. The value is
+/// only in the text: two sets of every series are kept (the published one
+/// and the one being built), and 12 bytes a sample instead of 32 is ~0.2 MiB
+/// less at 64 HCAs. Offsets past 4 GiB are `u32::MAX`: such a sample's
+/// labels read as empty in [`MetricSet::get`] and [`MetricSet::check`].
 #[derive(Debug, Clone)]
 struct Sample {
-    /// Where this sample's labels and its line end in its family's `text`;
-    /// the line starts where the previous sample's ends (the first where
-    /// the family's HELP and TYPE lines do), with the family's name.
-    labels_end: usize,
-    end: usize,
-    value: Value,
+    labels_end: u32,
+    end: u32,
+    /// Written from an `f64` (`Value::F64`).
+    float: bool,
+}
+
+fn offset(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
 }
 
 #[derive(Debug, Clone)]
@@ -120,19 +129,28 @@ impl Family {
         let end = c.at;
         drop(c);
         self.samples.push(Sample {
-            labels_end,
-            end,
-            value,
+            labels_end: offset(labels_end),
+            end: offset(end),
+            float: matches!(value, Value::F64(_)),
         });
     }
 
-    /// Each sample with its rendered labels.
-    fn series(&self) -> impl Iterator<Item = (&[u8], &Sample)> {
+    /// Each sample's rendered labels and value.
+    fn series(&self) -> impl Iterator<Item = (&[u8], Option<Value>)> {
         let mut start = self.head;
         self.samples.iter().map(move |s| {
             let from = start + self.name.len();
-            start = s.end;
-            (self.text.get(from..s.labels_end).unwrap_or_default(), s)
+            let (labels_end, end) = (s.labels_end as usize, s.end as usize);
+            start = end;
+            let labels = self.text.get(from..labels_end).unwrap_or_default();
+            // After the labels' space, before the newline.
+            let value = self.text.get(labels_end + 1..end.saturating_sub(1));
+            let value = std::str::from_utf8(value.unwrap_or_default()).ok();
+            let value = value.and_then(|v| match s.float {
+                true => v.parse().ok().map(Value::F64),
+                false => v.parse().ok().map(Value::U64),
+            });
+            (labels, value)
         })
     }
 }
@@ -269,8 +287,8 @@ impl MetricSet {
             .iter()
             .find(|f| f.name == name)?
             .series()
-            .find(|(l, _)| *l == want)
-            .map(|(_, s)| s.value)
+            .find(|(l, _)| *l == want)?
+            .1
     }
 }
 
@@ -917,6 +935,48 @@ mod tests {
         b.counter("rdma_x_total", other, &[("k", "0")], 0);
         assert_eq!(b.conflicts.len(), 1, "{:?}", b.conflicts);
         assert_eq!(b.families[0].samples.len(), 6);
+    }
+
+    /// A value kept only in the text reads back as it was pushed, integers
+    /// and floats alike (a whole float is written as an integer).
+    #[test]
+    fn values_read_back_from_the_text() {
+        let ints = [0, 1, 9, 10, u64::from(u32::MAX) + 1, u64::MAX - 1, u64::MAX];
+        let floats = [
+            0.0,
+            -0.0,
+            0.25,
+            -3.0,
+            1e15,
+            1e-300,
+            5e-324,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let mut b = Builder::new();
+        for (i, v) in ints.iter().enumerate() {
+            b.gauge_u64("rdma_i", "I.", &[("i", &i.to_string())], *v);
+        }
+        for (i, v) in floats.iter().enumerate() {
+            b.gauge("rdma_f", "F.", &[("i", &i.to_string())], *v);
+        }
+        b.gauge("rdma_nan", "NaN.", &[], f64::NAN);
+        let set = b.finish();
+        for (i, v) in ints.iter().enumerate() {
+            assert_eq!(
+                set.get("rdma_i", &[("i", &i.to_string())]),
+                Some(Value::U64(*v))
+            );
+        }
+        for (i, v) in floats.iter().enumerate() {
+            assert_eq!(
+                set.get("rdma_f", &[("i", &i.to_string())]),
+                Some(Value::F64(*v))
+            );
+        }
+        assert!(matches!(set.get("rdma_nan", &[]), Some(Value::F64(v)) if v.is_nan()));
+        assert_eq!(set.get("rdma_i", &[("i", "99")]), None);
     }
 
     #[test]
