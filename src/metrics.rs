@@ -111,14 +111,15 @@ impl Family {
         true
     }
 
-    /// Appends a sample and its line.
-    fn add(&mut self, labels: &[(&str, &str)], value: Value) {
+    /// Appends a sample and its line; its labels are `prefix` (rendered,
+    /// open: see [`Builder::set_prefix`]) then `labels`.
+    fn add(&mut self, prefix: &[u8], labels: &[(&str, &str)], value: Value) {
         let mut c = Cursor::new(&mut self.text);
         // The line when nothing is escaped and the value is at most 20
         // digits, the common case; more room is made as it goes otherwise.
-        c.room(self.name.len() + label_room(labels) + 22);
+        c.room(self.name.len() + prefix.len() + label_room(labels) + 23);
         c.put(self.name.as_bytes());
-        write_labels(labels, &mut c);
+        write_labels(prefix, labels, &mut c);
         let labels_end = c.at;
         c.byte(b' ');
         match value {
@@ -492,7 +493,7 @@ fn move_word<const N: usize>(dst: &mut [u8], src: &[u8], at: usize) {
 fn render_labels(labels: &[(&str, &str)], s: &mut Vec<u8>) {
     let mut c = Cursor::new(s);
     c.room(label_room(labels));
-    write_labels(labels, &mut c);
+    write_labels(&[], labels, &mut c);
 }
 
 /// The length of `{a="b",c="d"}` when nothing is escaped, the common case
@@ -508,14 +509,19 @@ fn label_room(labels: &[(&str, &str)]) -> usize {
         .sum::<usize>()
 }
 
-/// Writes `{a="b",c="d"}` (nothing for no labels).
-fn write_labels(labels: &[(&str, &str)], c: &mut Cursor<'_>) {
-    if labels.is_empty() {
-        return;
+/// Writes `{a="b",c="d"}` (nothing for no labels), after `prefix`'s
+/// rendered labels when there are any (`{a="b"`, open).
+fn write_labels(prefix: &[u8], labels: &[(&str, &str)], c: &mut Cursor<'_>) {
+    if prefix.is_empty() {
+        if labels.is_empty() {
+            return;
+        }
+        c.byte(b'{');
+    } else {
+        c.put(prefix);
     }
-    c.byte(b'{');
     for (i, (k, v)) in labels.iter().enumerate() {
-        if i > 0 {
+        if i > 0 || !prefix.is_empty() {
             c.byte(b',');
         }
         c.put(k.as_bytes());
@@ -553,6 +559,8 @@ pub struct Builder {
     /// The emptied label and sample storage of an earlier set's families,
     /// by name, for the same families of this one (see [`Registry::builder`]).
     spare: rustc_hash::FxHashMap<&'static str, Spare>,
+    /// `{a="b",c="d"` for [`Builder::push_prefixed`] (empty: none).
+    prefix: Vec<u8>,
 }
 
 /// A family's storage from an earlier set, emptied.
@@ -592,18 +600,19 @@ impl Builder {
         b
     }
 
-    fn family(&mut self, name: &'static str, help: &'static str, kind: Kind) -> &mut Family {
+    /// The index of the family `name` in `families`, made if new.
+    fn family(&mut self, name: &'static str, help: &'static str, kind: Kind) -> usize {
         if self
             .families
             .get(self.last)
             .is_some_and(|f| std::ptr::eq(f.name, name))
         {
-            return &mut self.families[self.last];
+            return self.last;
         }
         let addr = (name.as_ptr() as usize, name.len());
         if let Some(&i) = self.index.by_addr.get(&addr) {
             self.last = i;
-            return &mut self.families[i];
+            return i;
         }
         let spare = &mut self.spare;
         let i = *self.index.by_name.entry(name).or_insert_with(|| {
@@ -613,7 +622,7 @@ impl Builder {
         });
         self.index.by_addr.insert(addr, i);
         self.last = i;
-        &mut self.families[i]
+        i
     }
 
     pub fn push(
@@ -624,7 +633,45 @@ impl Builder {
         labels: &[(&str, &str)],
         value: Value,
     ) {
-        let f = self.family(name, help, kind);
+        self.push_after(false, name, help, kind, labels, value);
+    }
+
+    /// Sets the labels [`Builder::push_prefixed`] starts with: rendered
+    /// once for the run of series that share them (a port's device and port
+    /// for each of its counters) instead of once per series.
+    pub fn set_prefix(&mut self, labels: &[(&str, &str)]) {
+        self.prefix.clear();
+        render_labels(labels, &mut self.prefix);
+        // Open, for the series' own labels to follow.
+        self.prefix.pop();
+    }
+
+    /// [`Builder::push`] with the labels of the last [`Builder::set_prefix`]
+    /// before `labels`: the same series, written the same way.
+    pub fn push_prefixed(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        kind: Kind,
+        labels: &[(&str, &str)],
+        value: Value,
+    ) {
+        self.push_after(true, name, help, kind, labels, value);
+    }
+
+    fn push_after(
+        &mut self,
+        prefixed: bool,
+        name: &'static str,
+        help: &'static str,
+        kind: Kind,
+        labels: &[(&str, &str)],
+        value: Value,
+    ) {
+        let i = self.family(name, help, kind);
+        let Some(f) = self.families.get_mut(i) else {
+            return;
+        };
         // As client_golang's Gather: one TYPE and one HELP per family. The
         // sample is refused, not rendered under the wrong TYPE.
         let conflict = if f.kind != kind {
@@ -640,7 +687,7 @@ impl Builder {
                 second: help,
             })
         } else {
-            f.add(labels, value);
+            f.add(if prefixed { &self.prefix } else { &[] }, labels, value);
             None
         };
         if let Some(c) = conflict
@@ -935,6 +982,46 @@ mod tests {
         b.counter("rdma_x_total", other, &[("k", "0")], 0);
         assert_eq!(b.conflicts.len(), 1, "{:?}", b.conflicts);
         assert_eq!(b.families[0].samples.len(), 6);
+    }
+
+    /// A series pushed after a prefix is the series pushed with all its
+    /// labels: however the labels split between prefix and the rest
+    /// (none, some, all), escapes included.
+    #[test]
+    fn prefixed_series_are_the_series() {
+        let all = [
+            ("device", "mlx5_0"),
+            ("port", "1"),
+            ("node_desc", "a \"b\" \\ c\nd"),
+            ("counter", "rx_prio0_bytes"),
+        ];
+        for split in 0..=all.len() {
+            let (head, rest) = all.split_at(split);
+            let mut whole = Builder::new();
+            let mut prefixed = Builder::new();
+            for v in 0..3u64 {
+                let i = v.to_string();
+                let mut full = all.to_vec();
+                let mut own = rest.to_vec();
+                if v > 0 {
+                    full.push(("i", &i));
+                    own.push(("i", &i));
+                }
+                let half = Value::F64(v as f64 / 2.0);
+                whole.counter("rdma_a_total", "A.", &full, v);
+                whole.push("rdma_b", "B.", Kind::Gauge, &own, half);
+                prefixed.set_prefix(head);
+                prefixed.push_prefixed("rdma_a_total", "A.", Kind::Counter, &own, Value::U64(v));
+                prefixed.set_prefix(&[]);
+                prefixed.push_prefixed("rdma_b", "B.", Kind::Gauge, &own, half);
+            }
+            let (whole, prefixed) = (whole.finish(), prefixed.finish());
+            assert_eq!(
+                String::from_utf8_lossy(whole.text()),
+                String::from_utf8_lossy(prefixed.text()),
+                "prefix {head:?}"
+            );
+        }
     }
 
     /// A value kept only in the text reads back as it was pushed, integers
