@@ -59,6 +59,10 @@ pub struct Family {
     text: Vec<u8>,
     /// Where the HELP and TYPE lines end in `text`.
     head: usize,
+    /// Where this set's text ends while it is built: bytes past it are an
+    /// earlier set's, written over as samples come (not zeroed first), and
+    /// cut at [`Builder::finish`].
+    used: usize,
     samples: Vec<Sample>,
 }
 
@@ -66,8 +70,7 @@ impl Family {
     /// A family with its HELP and TYPE lines written into `spare`'s text.
     fn new(name: &'static str, help: &'static str, kind: Kind, spare: Spare) -> Family {
         let mut text = spare.text;
-        text.clear();
-        let mut c = Cursor::new(&mut text);
+        let mut c = Cursor::over(&mut text, 0);
         c.room(help.len() + 2 * name.len() + 24);
         c.put(b"# HELP ");
         c.put(name.as_bytes());
@@ -79,6 +82,7 @@ impl Family {
             Kind::Counter => b" counter\n",
             Kind::Gauge => b" gauge\n",
         });
+        let head = c.at;
         drop(c);
         let mut help_seen = spare.help_seen;
         // The addresses seen stand for the same text only if it is still this one.
@@ -92,7 +96,8 @@ impl Family {
             help,
             kind,
             help_seen,
-            head: text.len(),
+            head,
+            used: head,
             text,
             samples,
         }
@@ -114,7 +119,7 @@ impl Family {
     /// Appends a sample and its line; its labels are `prefix` (rendered,
     /// open: see [`Builder::set_prefix`]) then `labels`.
     fn add(&mut self, prefix: &[u8], labels: &[(&str, &str)], value: Value) {
-        let mut c = Cursor::new(&mut self.text);
+        let mut c = Cursor::over(&mut self.text, self.used);
         // The line when nothing is escaped and the value is at most 20
         // digits, the common case; more room is made as it goes otherwise.
         c.room(self.name.len() + prefix.len() + label_room(labels) + 23);
@@ -129,6 +134,7 @@ impl Family {
         c.byte(b'\n');
         let end = c.at;
         drop(c);
+        self.used = end;
         self.samples.push(Sample {
             labels_end: offset(labels_end),
             end: offset(end),
@@ -398,13 +404,32 @@ struct Cursor<'a> {
     /// Where this cursor began: it grows by what it wrote, not by what the
     /// buffer held before (a label set appended to a family's labels).
     start: usize,
+    /// Leave the bytes past where the writing stopped (see [`Cursor::over`]).
+    keep: bool,
 }
 
 impl<'a> Cursor<'a> {
     /// Writes after what `out` holds.
     fn new(out: &'a mut Vec<u8>) -> Cursor<'a> {
         let at = out.len();
-        Cursor { out, at, start: at }
+        Cursor {
+            out,
+            at,
+            start: at,
+            keep: false,
+        }
+    }
+
+    /// Writes from `at` over what `out` holds past it, and leaves what it
+    /// did not write over: an earlier text's bytes are room that need not
+    /// be zeroed again. The caller keeps where its text ends.
+    fn over(out: &'a mut Vec<u8>, at: usize) -> Cursor<'a> {
+        Cursor {
+            out,
+            at,
+            start: at,
+            keep: true,
+        }
     }
 
     /// Makes room for `n` more bytes.
@@ -446,7 +471,9 @@ impl<'a> Cursor<'a> {
 
 impl Drop for Cursor<'_> {
     fn drop(&mut self) {
-        self.out.truncate(self.at);
+        if !self.keep {
+            self.out.truncate(self.at);
+        }
     }
 }
 
@@ -733,7 +760,10 @@ impl Builder {
     /// every conflict. Release builds refuse conflicting samples (see
     /// [`MetricSet::conflicts`]) and skip the duplicate search, which costs a
     /// sort per family each cycle.
-    pub fn finish(self) -> MetricSet {
+    pub fn finish(mut self) -> MetricSet {
+        for f in &mut self.families {
+            f.text.truncate(f.used);
+        }
         let set = MetricSet {
             families: self.families,
             conflicts: self.conflicts,
@@ -1172,22 +1202,32 @@ mod tests {
 
     #[test]
     fn a_builder_reusing_a_set_builds_what_a_new_one_builds() {
-        let mut b = Builder::new();
-        fill(&mut b, 50);
-        b.gauge("rdma_gone", "Only in the first set.", &[], 1.0);
-        let old = b.finish();
-        old.text();
-        let mut fresh = Builder::new();
-        fill(&mut fresh, 40);
-        let mut reused = Builder::reusing(old);
-        assert_eq!(reused.spare.len(), 3);
-        fill(&mut reused, 40);
-        let (fresh, reused) = (fresh.finish(), reused.finish());
-        assert_eq!(
-            String::from_utf8_lossy(fresh.text()),
-            String::from_utf8_lossy(reused.text())
-        );
-        assert_eq!(reused.len(), 41);
+        // Fewer, more and as many series as the set reused, with values of
+        // other lengths: what is written over an earlier text is this text
+        // alone, nothing of the earlier one left inside or after it.
+        for (before, after) in [(50, 40), (40, 50), (10, 10), (1000, 3)] {
+            let mut b = Builder::new();
+            fill(&mut b, before);
+            b.gauge("rdma_gone", "Only in the first set.", &[], 1.0);
+            let old = b.finish();
+            old.text();
+            let mut fresh = Builder::new();
+            fill(&mut fresh, after);
+            let mut reused = Builder::reusing(old);
+            assert_eq!(reused.spare.len(), 3);
+            fill(&mut reused, after);
+            let (fresh, reused) = (fresh.finish(), reused.finish());
+            assert_eq!(
+                String::from_utf8_lossy(fresh.text()),
+                String::from_utf8_lossy(reused.text())
+            );
+            assert_eq!(reused.len(), after as usize + 1);
+            let last = (after - 1).to_string();
+            assert_eq!(
+                reused.get("rdma_a_total", &[("port", &last)]),
+                Some(Value::U64(after - 1))
+            );
+        }
     }
 
     #[test]
