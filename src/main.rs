@@ -480,38 +480,6 @@ fn run(config: Config, reload: Reload, published: Arc<Published>) -> ExitCode {
         eprintln!("rdma-monitor: cannot install signal handlers: {e}");
         return ExitCode::from(1);
     }
-    // The collection loop runs on its own thread with a file table of its
-    // own, started before the HTTP server so that none of the server's
-    // connections is in the table it copies (see `own_file_table`).
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (loop_config, loop_published) = (config.clone(), published.clone());
-    let collection = std::thread::Builder::new()
-        .name("collect".into())
-        // As the main thread's it replaces (what a serde or regex recursion may need).
-        .stack_size(8 << 20)
-        .spawn(move || {
-            let own = own_file_table();
-            let _ = ready_tx.send(());
-            // A seccomp profile may refuse unshare: the reads then cost a
-            // little more, nothing else changes.
-            if let Err(e) = own {
-                log::info!(
-                    "collection thread: no file table of its own ({e}): it shares the process's"
-                );
-            }
-            let mut agent = Agent::new(loop_config, loop_published);
-            agent.start_mad(true);
-            agent.start_ai();
-            agent.run(&control_rx);
-        });
-    let collection = match collection {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("rdma-monitor: cannot start the collection thread: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let _ = ready_rx.recv();
     if !config.general.sysfs_root.is_dir() {
         log::warn!(
             "sysfs_root {} does not exist or is not a directory: nothing to read until it appears",
@@ -549,34 +517,11 @@ fn run(config: Config, reload: Reload, published: Arc<Published>) -> ExitCode {
         config.general.snapshot_interval,
         config.general.snapshot_dir.display()
     );
-    match collection.join() {
-        Ok(()) => ExitCode::SUCCESS,
-        // As a panic on the main thread ends the process.
-        Err(_) => ExitCode::from(101),
-    }
-}
-
-/// Gives the calling thread a file table of its own, a copy of the
-/// process's (`unshare(CLONE_FILES)`): a file read in a process whose table
-/// is shared by several threads makes the kernel take and drop a reference
-/// to the file at each `read`/`pread` (`fdget` cannot borrow the table's
-/// entry while another thread may close it), an atomic pair on a cold cache
-/// line for each of the ~850 files a second at 16 HCAs (perf: `fdget` 5.6 %
-/// of the agent's samples at `make bench-cadence`). The collection thread
-/// opens, reads and closes its files itself and hands no descriptor to a
-/// thread outside it (the threads it starts share its table); a descriptor
-/// must not cross between it and the HTTP, signal or reload threads, which
-/// keep the process's table: its number would name another file there.
-/// Descriptors open before the call are in both tables (standard streams,
-/// the signal pipe): they stay open until both close them.
-fn own_file_table() -> std::io::Result<()> {
-    // SAFETY: unshare takes a flag word, no pointers; CLONE_FILES only
-    // copies this thread's descriptor table.
-    if unsafe { libc::unshare(libc::CLONE_FILES) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    let mut agent = Agent::new(config, published);
+    agent.start_mad(true);
+    agent.start_ai();
+    agent.run(&control_rx);
+    ExitCode::SUCCESS
 }
 
 /// One sweep, printed as ibnetdiscover prints a fabric.

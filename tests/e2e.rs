@@ -523,59 +523,6 @@ fn snapshot_endpoint_file_and_sigterm() {
     }
 }
 
-/// The collection thread reads its files through a file table of its own:
-/// the tree's files are open there and not in the HTTP threads' table, and
-/// the listener is not in the collection thread's.
-#[test]
-fn the_collection_thread_has_a_file_table_of_its_own() {
-    let agent = start(&[]);
-    let pid = agent.child.id();
-    let tasks: Vec<(String, Vec<String>)> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .map(|t| {
-            let t = t.unwrap().path();
-            let comm = std::fs::read_to_string(t.join("comm"))
-                .unwrap()
-                .trim()
-                .to_string();
-            let fds = std::fs::read_dir(t.join("fd"))
-                .map(|d| {
-                    d.filter_map(|f| std::fs::read_link(f.ok()?.path()).ok())
-                        .map(|l| l.display().to_string())
-                        .collect()
-                })
-                .unwrap_or_default();
-            (comm, fds)
-        })
-        .collect();
-    let fds = |name: &str| {
-        tasks
-            .iter()
-            .find(|(comm, _)| comm == name)
-            .unwrap_or_else(|| panic!("no {name} thread in {tasks:?}"))
-            .1
-            .clone()
-    };
-    let root = tree().canonicalize().unwrap().display().to_string();
-    let (collect, http) = (fds("collect"), fds("http"));
-    let in_tree = |fds: &[String]| fds.iter().filter(|f| f.starts_with(&root)).count();
-    assert!(in_tree(&collect) > 10, "{collect:?}");
-    assert_eq!(in_tree(&http), 0, "{http:?}");
-    // The listener (opened after the collection thread took its copy), by
-    // its inode in /proc/net/tcp: local address 127.0.0.1:port, LISTEN.
-    let local = format!("0100007F:{:04X}", agent.port);
-    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    let inode = tcp
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|f| f.get(1) == Some(&local.as_str()) && f.get(3) == Some(&"0A"))
-        .and_then(|f| f.get(9).map(|i| i.to_string()))
-        .unwrap_or_else(|| panic!("no listener {local} in {tcp}"));
-    let listener = format!("socket:[{inode}]");
-    assert!(http.contains(&listener), "{listener} not in {http:?}");
-    assert!(!collect.contains(&listener), "{listener} in {collect:?}");
-}
-
 #[test]
 fn once_prints_a_snapshot() {
     let out = Command::new(BIN)
