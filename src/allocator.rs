@@ -20,12 +20,13 @@ use std::alloc::{GlobalAlloc, Layout};
 /// faulted in again each time it is allocated, where dlmalloc keeps what it
 /// once held. At 64 HCAs with moving counters, 512 KiB kept 7.28 MiB
 /// resident (the RSS target is 6) against 5.93 MiB at 128 KiB, but the
-/// scrape thread went from 0.65 to 1.08 ms/s: its rendered text (~420 KiB
-/// there, 520 KiB of room) is mapped and faulted in at each new set
-/// (`make bench-cadence`, 2026-11-30 14:45). 256 KiB sends that text and the
-/// snapshot's JSON to `malloc` as 128 KiB did, and keeps the 16-HCA text
-/// (~120 KiB) with dlmalloc, which 128 KiB did not (the scrape thread 0.36
-/// → 0.53 ms/s there, 14:50).
+/// scrape thread went from 0.65 to 1.08 ms/s: the scrape's text, then
+/// rendered into a new buffer for each set (~420 KiB there), was mapped and
+/// faulted in each time (`make bench-cadence`, 2026-11-30 14:45); 256 KiB
+/// kept the 16-HCA text (~120 KiB) with dlmalloc (the scrape thread 0.36 →
+/// 0.53 ms/s at 128 KiB, 14:50). Since, the text lives in the families'
+/// buffers, reused set to set, and a scrape allocates none: what goes to
+/// `malloc` each time is the snapshot's JSON (1 MiB at 64 HCAs, every 30 s).
 pub const LARGE: usize = 256 * 1024;
 
 /// `malloc` aligns to 16 bytes (x86_64, aarch64); a larger alignment stays

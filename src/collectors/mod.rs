@@ -325,6 +325,7 @@ fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
             }
         }
     }
+    out.set_prefix(&[]);
 }
 
 #[cfg(test)]

@@ -262,13 +262,13 @@ impl AsRef<[u8]> for GzipPrefix {
     }
 }
 
-/// Series that only make sense at scrape time, in the text format.
 /// A scrape-time sample's value.
 enum Num {
     U(u64),
     F(f64),
 }
 
+/// Series that only make sense at scrape time, in the text format.
 fn scrape_time_series(f: &super::Freshness, s: &Stats, web: Option<&WebConfigSource>) -> Vec<u8> {
     let mut out = String::with_capacity(1536);
     let age = f.age.map_or(f64::NAN, |a| a.as_secs_f64());
