@@ -1,5 +1,5 @@
 //! Renders 20,000 counter series with metrics-exporter-prometheus, shaped as
-//! the agent's own build-and-render benchmark (benches/agent.rs, `big_set`: 16 HCAs ×
+//! the agent's own build-and-render benchmark (benches/agent.rs, `big_labels`: 16 HCAs ×
 //! 2 ports × driver counters, one family with device, port and counter
 //! labels), and prints the median and range of 21 renders.
 
