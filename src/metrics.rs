@@ -67,9 +67,13 @@ pub struct Family {
 }
 
 impl Family {
-    /// A family with its HELP and TYPE lines written into `spare`'s text.
-    fn new(name: &'static str, help: &'static str, kind: Kind, spare: Spare) -> Family {
-        let mut text = spare.text;
+    /// A family with its HELP and TYPE lines, in the storage of `spare`
+    /// (the same family in an earlier set) when there is one.
+    fn new(name: &'static str, help: &'static str, kind: Kind, spare: Option<Family>) -> Family {
+        let (mut text, mut samples, mut help_seen, spare_help) = match spare {
+            Some(f) => (f.text, f.samples, f.help_seen, f.help),
+            None => Default::default(),
+        };
         let mut c = Cursor::over(&mut text, 0);
         // "# HELP " name " " help "\n# TYPE " name " counter\n"
         c.room(help.len() + 2 * name.len() + 26);
@@ -85,12 +89,10 @@ impl Family {
         });
         let head = c.at;
         drop(c);
-        let mut help_seen = spare.help_seen;
         // The addresses seen stand for the same text only if it is still this one.
-        if !std::ptr::eq(spare.help, help) && spare.help != help {
+        if !std::ptr::eq(spare_help, help) && spare_help != help {
             help_seen.clear();
         }
-        let mut samples = spare.samples;
         samples.clear();
         Family {
             name,
@@ -118,7 +120,7 @@ impl Family {
     }
 
     /// Appends a sample and its line; its labels are `prefix` (rendered,
-    /// open: see [`Builder::set_prefix`]) then `labels`.
+    /// open: see [`Builder::prefixed`]) then `labels`.
     fn add(&mut self, prefix: &[u8], labels: &[(&str, &str)], value: Value) {
         let mut c = Cursor::over(&mut self.text, self.used);
         // The line when nothing is escaped and the value is at most 20
@@ -587,18 +589,9 @@ pub struct Builder {
     last: usize,
     /// The text and sample storage of an earlier set's families (their
     /// text written over, not emptied first: see [`Family::used`]), by name, for the same families of this one (see [`Registry::builder`]).
-    spare: rustc_hash::FxHashMap<&'static str, Spare>,
-    /// `{a="b",c="d"` for [`Builder::push_prefixed`] (empty: none).
+    spare: rustc_hash::FxHashMap<&'static str, Family>,
+    /// `{a="b",c="d"` while a [`Prefixed`] guard lives (empty otherwise).
     prefix: Vec<u8>,
-}
-
-/// A family's storage from an earlier set, emptied.
-#[derive(Debug, Default)]
-struct Spare {
-    text: Vec<u8>,
-    samples: Vec<Sample>,
-    help: &'static str,
-    help_seen: Vec<&'static str>,
 }
 
 impl Builder {
@@ -616,15 +609,7 @@ impl Builder {
         b.index.by_name.clear();
         b.index.by_addr.clear();
         for f in old.families {
-            b.spare.insert(
-                f.name,
-                Spare {
-                    text: f.text,
-                    samples: f.samples,
-                    help: f.help,
-                    help_seen: f.help_seen,
-                },
-            );
+            b.spare.insert(f.name, f);
         }
         b
     }
@@ -645,8 +630,8 @@ impl Builder {
         }
         let spare = &mut self.spare;
         let i = *self.index.by_name.entry(name).or_insert_with(|| {
-            let s = spare.remove(name).unwrap_or_default();
-            self.families.push(Family::new(name, help, kind, s));
+            self.families
+                .push(Family::new(name, help, kind, spare.remove(name)));
             self.families.len() - 1
         });
         self.index.by_addr.insert(addr, i);
@@ -656,42 +641,6 @@ impl Builder {
 
     pub fn push(
         &mut self,
-        name: &'static str,
-        help: &'static str,
-        kind: Kind,
-        labels: &[(&str, &str)],
-        value: Value,
-    ) {
-        self.push_after(false, name, help, kind, labels, value);
-    }
-
-    /// Sets the labels [`Builder::push_prefixed`] starts with: rendered
-    /// once for the run of series that share them (a port's device and port
-    /// for each of its counters) instead of once per series. They stay set
-    /// until the next call: a run ends with `set_prefix(&[])`.
-    pub fn set_prefix(&mut self, labels: &[(&str, &str)]) {
-        self.prefix.clear();
-        render_labels(labels, &mut self.prefix);
-        // Open, for the series' own labels to follow.
-        self.prefix.pop();
-    }
-
-    /// [`Builder::push`] with the labels of the last [`Builder::set_prefix`]
-    /// before `labels`: the same series, written the same way.
-    pub fn push_prefixed(
-        &mut self,
-        name: &'static str,
-        help: &'static str,
-        kind: Kind,
-        labels: &[(&str, &str)],
-        value: Value,
-    ) {
-        self.push_after(true, name, help, kind, labels, value);
-    }
-
-    fn push_after(
-        &mut self,
-        prefixed: bool,
         name: &'static str,
         help: &'static str,
         kind: Kind,
@@ -717,7 +666,7 @@ impl Builder {
                 second: help,
             })
         } else {
-            f.add(if prefixed { &self.prefix } else { &[] }, labels, value);
+            f.add(&self.prefix, labels, value);
             None
         };
         if let Some(c) = conflict
@@ -725,6 +674,18 @@ impl Builder {
         {
             self.conflicts.push(c);
         }
+    }
+
+    /// This builder, with `labels` rendered once before the labels of every
+    /// series pushed through the guard (a port's device and port for each
+    /// of its counters) instead of once per series: the same series,
+    /// written the same way. The prefix ends with the guard.
+    pub fn prefixed(&mut self, labels: &[(&str, &str)]) -> Prefixed<'_> {
+        self.prefix.clear();
+        render_labels(labels, &mut self.prefix);
+        // Open, for the series' own labels to follow.
+        self.prefix.pop();
+        Prefixed(self)
     }
 
     /// A monotonic counter as the kernel reports it (absolute, never accumulated here).
@@ -778,6 +739,29 @@ impl Builder {
             assert!(all.is_empty(), "inconsistent metric set: {all:#?}");
         }
         set
+    }
+}
+
+/// A [`Builder`] whose pushes start with a label prefix (see
+/// [`Builder::prefixed`]).
+pub struct Prefixed<'a>(&'a mut Builder);
+
+impl std::ops::Deref for Prefixed<'_> {
+    type Target = Builder;
+    fn deref(&self) -> &Builder {
+        self.0
+    }
+}
+
+impl std::ops::DerefMut for Prefixed<'_> {
+    fn deref_mut(&mut self) -> &mut Builder {
+        self.0
+    }
+}
+
+impl Drop for Prefixed<'_> {
+    fn drop(&mut self) {
+        self.0.prefix.clear();
     }
 }
 
@@ -1043,10 +1027,14 @@ mod tests {
                 let half = Value::F64(v as f64 / 2.0);
                 whole.counter("rdma_a_total", "A.", &full, v);
                 whole.push("rdma_b", "B.", Kind::Gauge, &own, half);
-                prefixed.set_prefix(head);
-                prefixed.push_prefixed("rdma_a_total", "A.", Kind::Counter, &own, Value::U64(v));
-                prefixed.set_prefix(&[]);
-                prefixed.push_prefixed("rdma_b", "B.", Kind::Gauge, &own, half);
+                prefixed.prefixed(head).push(
+                    "rdma_a_total",
+                    "A.",
+                    Kind::Counter,
+                    &own,
+                    Value::U64(v),
+                );
+                prefixed.push("rdma_b", "B.", Kind::Gauge, &own, half);
             }
             let (whole, prefixed) = (whole.finish(), prefixed.finish());
             assert_eq!(

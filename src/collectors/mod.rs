@@ -25,7 +25,7 @@ mod dashboard_tests;
 
 use crate::config::{Config, NetworkMode};
 use crate::detect::{self, Transport};
-use crate::metrics::{Builder, Kind, Value};
+use crate::metrics::Builder;
 use crate::model::finding::Finding;
 use crate::model::netdev::NetdevReading;
 use crate::model::{DeviceReading, NodeReading, PortReading};
@@ -288,22 +288,18 @@ pub(crate) fn test_collect(c: &mut dyn Collector, node: &NodeReading) -> crate::
 /// Exports the catalogued counters of `area` for every port, under their own metric names.
 fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
     for (dev, port, pma, hw) in cycle.ports_known() {
+        let mut port_label = itoa::Buffer::new();
+        // device and port: rendered once for all of the port's series.
+        let mut out = out.prefixed(&[
+            ("device", &*dev.info.name),
+            ("port", port_label.format(port.port)),
+        ]);
         let sets = [(pma, &port.counters), (hw, &port.hw_counters)];
-        let mut prefix_set = false;
         for (known, counters) in sets {
             for (c, k) in counters.iter().zip(known) {
                 let Some(k) = k.filter(|k| k.area == area) else {
                     continue;
                 };
-                // device and port: rendered once for all of the port's series.
-                if !prefix_set {
-                    let mut port_label = itoa::Buffer::new();
-                    out.set_prefix(&[
-                        ("device", &*dev.info.name),
-                        ("port", port_label.format(port.port)),
-                    ]);
-                    prefix_set = true;
-                }
                 // At most two fixed labels and counter: on the stack.
                 let mut buf = [("", ""); 3];
                 let mut n = 0;
@@ -316,16 +312,20 @@ fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
                     n += 1;
                 }
                 let labels = &buf[..n];
-                let value = match c.value.checked_mul(k.scale) {
-                    Some(v) => Value::U64(v),
+                match c.value.checked_mul(k.scale) {
+                    Some(v) => out.counter(k.metric, k.help, labels, v),
                     // Past 2^64 bytes only a float can carry it.
-                    None => Value::F64(c.value as f64 * k.scale as f64),
-                };
-                out.push_prefixed(k.metric, k.help, Kind::Counter, labels, value);
+                    None => out.push(
+                        k.metric,
+                        k.help,
+                        crate::metrics::Kind::Counter,
+                        labels,
+                        crate::metrics::Value::F64(c.value as f64 * k.scale as f64),
+                    ),
+                }
             }
         }
     }
-    out.set_prefix(&[]);
 }
 
 #[cfg(test)]

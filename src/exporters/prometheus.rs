@@ -9,7 +9,6 @@
 //! such scrape, and the scrape-time series are appended to that cached
 //! stream as a final stored deflate block (see [`GzipPrefix`]).
 
-use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -21,7 +20,7 @@ use super::Published;
 use super::http::{self, Handler, Part, Request, Responder, Stats};
 use super::web_config::WebConfigSource;
 use crate::config::Endpoints;
-use crate::metrics::MetricSet;
+use crate::metrics::{Builder, MetricSet};
 
 pub use super::http::Server;
 
@@ -262,121 +261,99 @@ impl AsRef<[u8]> for GzipPrefix {
     }
 }
 
-/// A scrape-time sample's value.
-enum Num {
-    U(u64),
-    F(f64),
-}
-
-/// Series that only make sense at scrape time, in the text format.
+/// Series that only make sense at scrape time, in the text format: built
+/// and rendered as any other set.
 fn scrape_time_series(f: &super::Freshness, s: &Stats, web: Option<&WebConfigSource>) -> Vec<u8> {
-    let mut out = String::with_capacity(1536);
+    let mut b = Builder::new();
     let age = f.age.map_or(f64::NAN, |a| a.as_secs_f64());
-    // Written piece by piece: a `format!` per line cost ~75,000 instructions a scrape.
-    let mut family = |name: &str, help: &str, kind: &str, samples: &[(&str, Num)]| {
-        for piece in [
-            "# HELP ",
-            name,
-            " ",
-            help,
-            "\n# TYPE ",
-            name,
-            " ",
-            kind,
-            "\n",
-        ] {
-            out.push_str(piece);
-        }
-        for (labels, v) in samples {
-            out.push_str(name);
-            out.push_str(labels);
-            out.push(' ');
-            match *v {
-                Num::U(v) => out.push_str(itoa::Buffer::new().format(v)),
-                Num::F(v) => {
-                    let _ = write!(out, "{v}");
-                }
-            }
-            out.push('\n');
-        }
-    };
-    family(
+    b.gauge(
         "rdma_monitor_last_cycle_age_seconds",
         "Seconds since the last collection cycle completed, at scrape time.",
-        "gauge",
-        &[("", Num::F(age))],
+        &[],
+        age,
     );
-    family(
+    b.gauge_u64(
         "rdma_monitor_scrape_stale",
         "1 when no collection cycle has completed for 3 poll intervals (at least 1 s): every other series is that old.",
-        "gauge",
-        &[("", Num::U(f.stale().into()))],
+        &[],
+        f.stale().into(),
     );
-    family(
+    b.gauge(
         "rdma_monitor_stale_after_seconds",
         "Age of the last cycle after which scrapes are stale and /healthz fails.",
-        "gauge",
-        &[("", Num::F(f.stale_after.as_secs_f64()))],
+        &[],
+        f.stale_after.as_secs_f64(),
     );
-    let n = |c: &std::sync::atomic::AtomicU64| Num::U(c.load(Relaxed));
-    family(
+    let mut counter = |name, help, reason: &str, c: &std::sync::atomic::AtomicU64| {
+        let labels: &[(&str, &str)] = if reason.is_empty() {
+            &[]
+        } else {
+            &[("reason", reason)]
+        };
+        b.counter(name, help, labels, c.load(Relaxed));
+    };
+    counter(
         "rdma_monitor_http_requests_total",
         "Complete HTTP request heads received.",
-        "counter",
-        &[("", n(&s.requests))],
+        "",
+        &s.requests,
     );
-    family(
-        "rdma_monitor_http_rejected_total",
-        "HTTP connections answered with an error or closed before a request: busy (503, every worker busy), head_timeout (head not complete within 5 s), evicted (oldest unfinished head, to admit a new connection), bad_request (malformed, too large, or a method other than GET/HEAD), tls (failed TLS handshake or record: plain HTTP on the TLS port, no or untrusted client certificate), unauthorized (401, basic auth missing or wrong), auth_busy (503, a password not seen before while another was being checked: bcrypt runs one at a time).",
-        "counter",
-        &[
-            ("{reason=\"busy\"}", n(&s.busy)),
-            ("{reason=\"head_timeout\"}", n(&s.head_timeouts)),
-            ("{reason=\"evicted\"}", n(&s.evicted)),
-            ("{reason=\"bad_request\"}", n(&s.bad_requests)),
-            ("{reason=\"tls\"}", n(&s.tls_errors)),
-            ("{reason=\"unauthorized\"}", n(&s.unauthorized)),
-            ("{reason=\"auth_busy\"}", n(&s.auth_busy)),
-        ],
-    );
-    family(
+    const REJECTED: &str = "HTTP connections answered with an error or closed before a request: busy (503, every worker busy), head_timeout (head not complete within 5 s), evicted (oldest unfinished head, to admit a new connection), bad_request (malformed, too large, or a method other than GET/HEAD), tls (failed TLS handshake or record: plain HTTP on the TLS port, no or untrusted client certificate), unauthorized (401, basic auth missing or wrong), auth_busy (503, a password not seen before while another was being checked: bcrypt runs one at a time).";
+    for (reason, c) in [
+        ("busy", &s.busy),
+        ("head_timeout", &s.head_timeouts),
+        ("evicted", &s.evicted),
+        ("bad_request", &s.bad_requests),
+        ("tls", &s.tls_errors),
+        ("unauthorized", &s.unauthorized),
+        ("auth_busy", &s.auth_busy),
+    ] {
+        counter("rdma_monitor_http_rejected_total", REJECTED, reason, c);
+    }
+    counter(
         "rdma_monitor_http_accept_errors_total",
         "Failed accept(2) calls (EMFILE, ENFILE ...); each pauses accepting for 50 ms to 1 s.",
-        "counter",
-        &[("", n(&s.accept_errors))],
+        "",
+        &s.accept_errors,
     );
-    family(
+    const WRITE_FAILURES: &str = "Answers cut off: timeout (the client did not read the whole answer within 10 s), evicted (the oldest unfinished answer, to make room: at most 64 are written at once).";
+    counter(
         "rdma_monitor_http_write_failures_total",
-        "Answers cut off: timeout (the client did not read the whole answer within 10 s), evicted (the oldest unfinished answer, to make room: at most 64 are written at once).",
-        "counter",
-        &[
-            ("{reason=\"timeout\"}", n(&s.write_timeouts)),
-            ("{reason=\"evicted\"}", n(&s.write_evicted)),
-        ],
+        WRITE_FAILURES,
+        "timeout",
+        &s.write_timeouts,
     );
-    family(
+    counter(
+        "rdma_monitor_http_write_failures_total",
+        WRITE_FAILURES,
+        "evicted",
+        &s.write_evicted,
+    );
+    counter(
         "rdma_monitor_http_answers_handed_back_total",
         "Answers the worker's one non-blocking write did not send whole (a slow or distant reader), and every TLS answer: finished by the connection thread as the client reads.",
-        "counter",
-        &[("", n(&s.handed_back))],
+        "",
+        &s.handed_back,
     );
     // Only with a web config: absent is not zero.
     if let Some(web) = web {
         let (failures, ok) = web.reload_status();
-        family(
+        b.counter(
             "rdma_monitor_web_config_reload_failures_total",
             "Loads of the web config file (or the files it names) that failed since start, retries included; the previous configuration stayed in force.",
-            "counter",
-            &[("", Num::U(failures))],
+            &[],
+            failures,
         );
-        family(
+        b.gauge_u64(
             "rdma_monitor_web_config_last_reload_success",
             "1 when the last load of the web config succeeded, 0 while the files on disk do not load (the previous configuration is in force).",
-            "gauge",
-            &[("", Num::U(ok.into()))],
+            &[],
+            ok.into(),
         );
     }
-    out.into_bytes()
+    let mut out = Vec::with_capacity(1536);
+    b.finish().render(&mut out);
+    out
 }
 
 /// A gzip stream without its end: the header and the whole text as deflate
