@@ -121,13 +121,20 @@ impl Family {
 
     /// Appends a sample and its line; its labels are `prefix` (rendered,
     /// open: see [`Builder::prefixed`]) then `labels`.
-    fn add(&mut self, prefix: &[u8], labels: &[(&str, &str)], value: Value) {
+    fn add(&mut self, prefix: &[u8], labels: Labels<'_>, value: Value) {
         let mut c = Cursor::over(&mut self.text, self.used);
         // The line when nothing is escaped and the value is at most 20
         // digits, the common case; more room is made as it goes otherwise.
-        c.room(self.name.len() + prefix.len() + label_room(labels) + 23);
+        let room = match labels {
+            Labels::Pairs(l) => label_room(l),
+            Labels::Tail(t) => t.0.len() + 1,
+        };
+        c.room(self.name.len() + prefix.len() + room + 23);
         c.put(self.name.as_bytes());
-        write_labels(prefix, labels, &mut c);
+        match labels {
+            Labels::Pairs(l) => write_labels(prefix, l, &mut c),
+            Labels::Tail(t) => write_tail(prefix, t, &mut c),
+        }
         let labels_end = c.at;
         c.byte(b' ');
         match value {
@@ -551,8 +558,14 @@ fn write_labels(prefix: &[u8], labels: &[(&str, &str)], c: &mut Cursor<'_>) {
     } else {
         c.put(prefix);
     }
+    write_pairs(labels, !prefix.is_empty(), c);
+    c.byte(b'}');
+}
+
+/// Writes `a="b",c="d"`, with a comma before the first too when `comma`.
+fn write_pairs(labels: &[(&str, &str)], comma: bool, c: &mut Cursor<'_>) {
     for (i, (k, v)) in labels.iter().enumerate() {
-        if i > 0 || !prefix.is_empty() {
+        if i > 0 || comma {
             c.byte(b',');
         }
         c.put(k.as_bytes());
@@ -572,7 +585,84 @@ fn write_labels(prefix: &[u8], labels: &[(&str, &str)], c: &mut Cursor<'_>) {
         }
         c.byte(b'"');
     }
-    c.byte(b'}');
+}
+
+/// Writes a line's labels: `prefix` (open, as in [`write_labels`]) then a
+/// rendered tail. A tail starts with its comma, or is the lone `}` of no
+/// labels: after no prefix, the comma becomes the `{` (nothing for `}`).
+fn write_tail(prefix: &[u8], tail: Tail<'_>, c: &mut Cursor<'_>) {
+    if !prefix.is_empty() {
+        c.put(prefix);
+        c.put(tail.0);
+    } else if let Some(rest) = tail.0.strip_prefix(b",") {
+        c.byte(b'{');
+        c.put(rest);
+    }
+}
+
+/// How a pushed sample's labels come: as pairs, rendered as the line is
+/// written, or as a tail rendered before (see [`Tails`]).
+#[derive(Clone, Copy)]
+enum Labels<'a> {
+    Pairs(&'a [(&'a str, &'a str)]),
+    Tail(Tail<'a>),
+}
+
+/// Labels rendered once, for series a collector pushes every cycle with
+/// the same labels: each is what follows a [`Builder::prefixed`] prefix
+/// (`,a="b",c="d"}`), copied into the line instead of rendered and escaped
+/// again (a port's counters, 70 % of the series, with a tail each that is
+/// the same on every port of a driver).
+#[derive(Debug, Default)]
+pub struct Tails {
+    text: Vec<u8>,
+    /// Where each tail ends in `text` (it starts where the one before ends).
+    ends: Vec<u32>,
+}
+
+/// One of [`Tails`]' rendered tails.
+#[derive(Debug, Clone, Copy)]
+pub struct Tail<'a>(&'a [u8]);
+
+impl<'a> Tail<'a> {
+    pub fn as_bytes(self) -> &'a [u8] {
+        self.0
+    }
+}
+
+impl Tails {
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    /// Renders `labels` as a tail: its index for [`Tails::get`].
+    pub fn add(&mut self, labels: &[(&str, &str)]) -> usize {
+        let mut c = Cursor::new(&mut self.text);
+        c.room(label_room(labels) + 1);
+        write_pairs(labels, true, &mut c);
+        c.byte(b'}');
+        drop(c);
+        self.ends.push(offset(self.text.len()));
+        self.ends.len() - 1
+    }
+
+    pub fn get(&self, i: usize) -> Option<Tail<'_>> {
+        let end = *self.ends.get(i)? as usize;
+        let start = match i {
+            0 => 0,
+            _ => *self.ends.get(i - 1)? as usize,
+        };
+        self.text.get(start..end).map(Tail)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
 }
 
 /// Builds a [`MetricSet`]. Families are keyed by name: pushing to a name
@@ -645,6 +735,17 @@ impl Builder {
         help: &'static str,
         kind: Kind,
         labels: &[(&str, &str)],
+        value: Value,
+    ) {
+        self.push_labels(name, help, kind, Labels::Pairs(labels), value);
+    }
+
+    fn push_labels(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        kind: Kind,
+        labels: Labels<'_>,
         value: Value,
     ) {
         let i = self.family(name, help, kind);
@@ -756,6 +857,23 @@ impl std::ops::Deref for Prefixed<'_> {
 impl std::ops::DerefMut for Prefixed<'_> {
     fn deref_mut(&mut self) -> &mut Builder {
         self.0
+    }
+}
+
+impl Prefixed<'_> {
+    /// A series whose labels after the prefix are a rendered `tail`: the
+    /// series [`Builder::push`] makes of the same labels, without
+    /// rendering them again.
+    pub fn push_tail(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        kind: Kind,
+        tail: Tail<'_>,
+        value: Value,
+    ) {
+        self.0
+            .push_labels(name, help, kind, Labels::Tail(tail), value);
     }
 }
 
@@ -1043,6 +1161,49 @@ mod tests {
                 "prefix {head:?}"
             );
         }
+    }
+
+    /// A series pushed with a rendered tail is the series pushed with its
+    /// labels: for every split of the labels between prefix and tail
+    /// (none, some, all), escapes included, and from tails rendered among
+    /// others.
+    #[test]
+    fn a_tail_is_the_labels_it_was_rendered_from() {
+        let all = [
+            ("device", "mlx5_0"),
+            ("port", "1"),
+            ("node_desc", "a \"b\" \\ c\nd"),
+            ("counter", "rx_prio0_bytes"),
+        ];
+        for split in 0..=all.len() {
+            let (head, rest) = all.split_at(split);
+            let mut tails = Tails::default();
+            tails.add(&[("x", "y")]);
+            let i = tails.add(rest);
+            tails.add(&[]);
+            let mut whole = Builder::new();
+            let mut tailed = Builder::new();
+            for (name, v) in [
+                ("rdma_a_total", 0),
+                ("rdma_b_total", 1),
+                ("rdma_c_total", 2),
+            ] {
+                whole.counter(name, "A.", &all, v);
+                let tail = tails.get(i).unwrap();
+                let mut p = tailed.prefixed(head);
+                p.push_tail(name, "A.", Kind::Counter, tail, Value::U64(v));
+            }
+            let (whole, tailed) = (whole.finish(), tailed.finish());
+            assert_eq!(
+                String::from_utf8_lossy(whole.text()),
+                String::from_utf8_lossy(tailed.text()),
+                "prefix {head:?}"
+            );
+        }
+        let mut tails = Tails::default();
+        assert_eq!(tails.add(&[]), 0);
+        assert_eq!(tails.get(0).unwrap().as_bytes(), b"}");
+        assert!(tails.get(1).is_none());
     }
 
     /// A value kept only in the text reads back as it was pushed, integers

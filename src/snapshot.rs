@@ -244,6 +244,10 @@ fn views(
                 j += 1;
             }
             let before = prev.get(j).filter(|p| same(p)).map(|p| p.value);
+            // Names are unique in a list: the next one's match is further on
+            // (without this step, every counter's walk began with a text
+            // comparison against the counter before it).
+            j += usize::from(before.is_some());
             // Only a value some counter saturates at needs the name looked up.
             let saturates_at = if saturation_values().contains(&c.value) {
                 saturation(&c.name)

@@ -25,7 +25,7 @@ mod dashboard_tests;
 
 use crate::config::{Config, NetworkMode};
 use crate::detect::{self, Transport};
-use crate::metrics::Builder;
+use crate::metrics::{Builder, Tail, Tails};
 use crate::model::finding::Finding;
 use crate::model::netdev::NetdevReading;
 use crate::model::{DeviceReading, NodeReading, PortReading};
@@ -52,20 +52,76 @@ pub struct Cycle<'a> {
 /// `hw_counters/`, port after port in [`Cycle::ports`] order), looked up
 /// once per cycle: four collectors export the catalogued counters of their
 /// area and the performance one the rest, so each counter's lookup was
-/// made five to six times a cycle.
+/// made five to six times a cycle. With each entry, the series' labels
+/// after `device` and `port`, rendered ([`Tails`]).
 ///
 /// Kept from cycle to cycle ([`KnownCounters::next`]): a source hands out
 /// the same `Arc` for a counter name every cycle, so while every port's
 /// names are the same pointers in the same places, last cycle's entries
-/// stand and nothing is looked up.
+/// and tails stand and nothing is looked up or rendered.
 #[derive(Default)]
 pub struct KnownCounters {
-    now: std::cell::OnceCell<Vec<Option<&'static catalog::Known>>>,
+    now: std::cell::OnceCell<Entries>,
     /// The names `kept` was looked up for, port after port, and each port's
     /// (`counters`, `hw_counters`) lengths.
     names: std::cell::RefCell<Vec<std::sync::Arc<str>>>,
     shape: std::cell::RefCell<Vec<(usize, usize)>>,
-    kept: std::cell::RefCell<Vec<Option<&'static catalog::Known>>>,
+    kept: std::cell::RefCell<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    known: Vec<Entry>,
+    tails: Tails,
+}
+
+/// A counter's catalog entry and the index of its series' tail.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub known: Option<&'static catalog::Known>,
+    tail: u32,
+}
+
+/// A port with its counters' entries ([`Cycle::ports_known`]).
+pub struct KnownPort<'a> {
+    pub dev: &'a DeviceReading,
+    pub port: &'a PortReading,
+    /// The entries of `port.counters`, then of `port.hw_counters`.
+    pub pma: &'a [Entry],
+    pub hw: &'a [Entry],
+    tails: &'a Tails,
+}
+
+impl KnownPort<'_> {
+    /// The labels after `device` and `port` of counter `c`'s series, as
+    /// [`series_labels`] gives them, rendered.
+    pub fn tail(&self, e: Entry) -> Option<Tail<'_>> {
+        self.tails.get(e.tail as usize)
+    }
+}
+
+/// The labels a port counter's series has after `device` and `port`: its
+/// catalog entry's fixed ones (at most two) and `counter` where the entry
+/// has it; `counter` alone where the catalog has no entry.
+fn series_labels<'a>(
+    known: Option<&'static catalog::Known>,
+    counter: &'a str,
+    buf: &'a mut [(&'a str, &'a str); 3],
+) -> &'a [(&'a str, &'a str)] {
+    let Some(k) = known else {
+        buf[0] = ("counter", counter);
+        return &buf[..1];
+    };
+    let mut n = 0;
+    for l in k.labels.iter().take(2) {
+        buf[n] = *l;
+        n += 1;
+    }
+    if k.counter_label {
+        buf[n] = ("counter", counter);
+        n += 1;
+    }
+    &buf[..n]
 }
 
 impl KnownCounters {
@@ -110,19 +166,8 @@ impl Cycle<'_> {
     /// Every port with the catalog entries of its `counters` and of its
     /// `hw_counters` (`known_on_port`: a stand-in driver counter counts only
     /// where the PMA counter is missing), in [`Cycle::ports`] order.
-    #[allow(clippy::type_complexity)]
-    pub fn ports_known(
-        &self,
-    ) -> impl Iterator<
-        Item = (
-            &DeviceReading,
-            &PortReading,
-            &[Option<&'static catalog::Known>],
-            &[Option<&'static catalog::Known>],
-        ),
-    > {
-        let known = self.known.now.get_or_init(|| {
-            use catalog::{Source, known_on_port};
+    pub fn ports_known(&self) -> impl Iterator<Item = KnownPort<'_>> {
+        let entries = self.known.now.get_or_init(|| {
             let (mut names, mut shape) =
                 (self.known.names.borrow_mut(), self.known.shape.borrow_mut());
             let mut kept = self.known.kept.borrow_mut();
@@ -135,13 +180,14 @@ impl Cycle<'_> {
                     .ports()
                     .zip(shape.iter())
                     .all(|((_, p), s)| *s == (p.counters.len(), p.hw_counters.len()))
-                && kept.len() == names.len()
+                && kept.known.len() == names.len()
                 && names.len() == counters().count()
                 && counters()
                     .zip(names.iter())
                     .all(|(c, n)| std::sync::Arc::ptr_eq(&c.name, n));
+            let mut entries = std::mem::take(&mut *kept);
             if same {
-                return std::mem::take(&mut *kept);
+                return entries;
             }
             names.clear();
             names.extend(counters().map(|c| c.name.clone()));
@@ -150,24 +196,53 @@ impl Cycle<'_> {
                 self.ports()
                     .map(|(_, p)| (p.counters.len(), p.hw_counters.len())),
             );
-            let mut v = Vec::with_capacity(names.len());
-            for (_, p) in self.ports() {
-                for (source, set) in [(Source::Pma, &p.counters), (Source::Hw, &p.hw_counters)] {
-                    v.extend(
-                        set.iter()
-                            .map(|c| known_on_port(source, &c.name, &p.counters)),
-                    );
-                }
-            }
-            v
+            self.look_up(&mut entries);
+            entries
         });
         let mut at = 0;
-        self.ports().map(move |(d, p)| {
-            let (pma, rest) = known[at..].split_at(p.counters.len());
-            let hw = &rest[..p.hw_counters.len()];
-            at += p.counters.len() + p.hw_counters.len();
-            (d, p, pma, hw)
+        self.ports().map(move |(dev, port)| {
+            let (pma, rest) = entries.known[at..].split_at(port.counters.len());
+            let hw = &rest[..port.hw_counters.len()];
+            at += port.counters.len() + port.hw_counters.len();
+            KnownPort {
+                dev,
+                port,
+                pma,
+                hw,
+                tails: &entries.tails,
+            }
         })
+    }
+
+    /// Every counter's catalog entry and tail, looked up and rendered
+    /// afresh into `entries`' storage. Ports of one driver have the same
+    /// tails: each distinct one is rendered once.
+    fn look_up(&self, entries: &mut Entries) {
+        use catalog::{Source, known_on_port};
+        entries.known.clear();
+        entries.tails.clear();
+        // By the entry's address and the name (when it is a label).
+        let mut seen: rustc_hash::FxHashMap<(usize, Option<&str>), u32> = Default::default();
+        for (_, p) in self.ports() {
+            for (source, set) in [(Source::Pma, &p.counters), (Source::Hw, &p.hw_counters)] {
+                for c in set {
+                    let known = known_on_port(source, &c.name, &p.counters);
+                    let key = match known {
+                        Some(k) => (
+                            std::ptr::from_ref(k) as usize,
+                            k.counter_label.then_some(&*c.name),
+                        ),
+                        None => (0, Some(&*c.name)),
+                    };
+                    let tail = *seen.entry(key).or_insert_with(|| {
+                        let mut buf = [("", ""); 3];
+                        let labels = series_labels(known, &c.name, &mut buf);
+                        u32::try_from(entries.tails.add(labels)).unwrap_or(u32::MAX)
+                    });
+                    entries.known.push(Entry { known, tail });
+                }
+            }
+        }
     }
 }
 
@@ -287,42 +362,31 @@ pub(crate) fn test_collect(c: &mut dyn Collector, node: &NodeReading) -> crate::
 
 /// Exports the catalogued counters of `area` for every port, under their own metric names.
 fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
-    for (dev, port, pma, hw) in cycle.ports_known() {
+    for port in cycle.ports_known() {
         let mut port_label = itoa::Buffer::new();
         // device and port: rendered once for all of the port's series.
         let mut out = out.prefixed(&[
-            ("device", &*dev.info.name),
-            ("port", port_label.format(port.port)),
+            ("device", &*port.dev.info.name),
+            ("port", port_label.format(port.port.port)),
         ]);
-        let sets = [(pma, &port.counters), (hw, &port.hw_counters)];
-        for (known, counters) in sets {
-            for (c, k) in counters.iter().zip(known) {
-                let Some(k) = k.filter(|k| k.area == area) else {
+        let sets = [
+            (port.pma, &port.port.counters),
+            (port.hw, &port.port.hw_counters),
+        ];
+        for (entries, counters) in sets {
+            for (c, e) in counters.iter().zip(entries) {
+                let Some(k) = e.known.filter(|k| k.area == area) else {
                     continue;
                 };
-                // At most two fixed labels and counter: on the stack.
-                let mut buf = [("", ""); 3];
-                let mut n = 0;
-                for l in k.labels.iter().take(2) {
-                    buf[n] = *l;
-                    n += 1;
-                }
-                if k.counter_label {
-                    buf[n] = ("counter", &c.name);
-                    n += 1;
-                }
-                let labels = &buf[..n];
-                match c.value.checked_mul(k.scale) {
-                    Some(v) => out.counter(k.metric, k.help, labels, v),
+                let Some(tail) = port.tail(*e) else {
+                    continue;
+                };
+                let value = match c.value.checked_mul(k.scale) {
+                    Some(v) => crate::metrics::Value::U64(v),
                     // Past 2^64 bytes only a float can carry it.
-                    None => out.push(
-                        k.metric,
-                        k.help,
-                        crate::metrics::Kind::Counter,
-                        labels,
-                        crate::metrics::Value::F64(c.value as f64 * k.scale as f64),
-                    ),
-                }
+                    None => crate::metrics::Value::F64(c.value as f64 * k.scale as f64),
+                };
+                out.push_tail(k.metric, k.help, crate::metrics::Kind::Counter, tail, value);
             }
         }
     }
@@ -333,15 +397,57 @@ mod known_tests {
     use super::*;
 
     /// The catalog entries of every counter, as `ports_known` gives them.
-    fn entries(cycle: &Cycle) -> Vec<(String, Option<&'static str>)> {
+    /// With each its rendered tail.
+    fn entries(cycle: &Cycle) -> Vec<(String, Option<&'static str>, String)> {
         let mut out = Vec::new();
-        for (_, p, pma, hw) in cycle.ports_known() {
-            let names = p.counters.iter().chain(&p.hw_counters);
-            for (c, k) in names.zip(pma.iter().chain(hw)) {
-                out.push((c.name.to_string(), k.map(|k| k.metric)));
+        for p in cycle.ports_known() {
+            let names = p.port.counters.iter().chain(&p.port.hw_counters);
+            for (c, e) in names.zip(p.pma.iter().chain(p.hw)) {
+                let tail = p.tail(*e).map(|t| t.as_bytes()).unwrap_or_default();
+                let tail = String::from_utf8_lossy(tail).into_owned();
+                out.push((c.name.to_string(), e.known.map(|k| k.metric), tail));
             }
         }
         out
+    }
+
+    /// Each counter's tail is its own labels rendered, however many ports
+    /// and counters share a driver's tails: catalogued counters with their
+    /// entry's labels, the rest by name.
+    #[test]
+    fn tails_are_each_counters_labels() {
+        let dev = |name| {
+            test_device(
+                name,
+                None,
+                &[("port_xmit_data", 1), ("symbol_error", 0)],
+                &[("rx_a_unknown", 1), ("rx_b_unknown", 2), ("tx_bytes", 3)],
+            )
+        };
+        let node = NodeReading {
+            devices: vec![dev("mlx5_0"), dev("mlx5_1")],
+            ..NodeReading::default()
+        };
+        let snapshot = test_snapshot(&node);
+        let cycle = test_cycle(&node, &snapshot);
+        let mut seen = 0;
+        for p in cycle.ports_known() {
+            let sets = [(p.pma, &p.port.counters), (p.hw, &p.port.hw_counters)];
+            for (entries, counters) in sets {
+                for (c, e) in counters.iter().zip(entries) {
+                    let mut buf = [("", ""); 3];
+                    let mut want = Tails::default();
+                    let i = want.add(series_labels(e.known, &c.name, &mut buf));
+                    let got = p.tail(*e).unwrap().as_bytes();
+                    assert_eq!(got, want.get(i).unwrap().as_bytes(), "{}", c.name);
+                    if &*c.name == "rx_b_unknown" {
+                        assert_eq!(got, b",counter=\"rx_b_unknown\"}");
+                        seen += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(seen, 2);
     }
 
     /// Entries kept from the cycle before are those a fresh lookup gives:
@@ -380,8 +486,8 @@ mod known_tests {
             assert_eq!(entries(&cycle), fresh, "step {step}");
             kept = cycle.known.next();
         }
-        let tx = |e: &[(String, Option<&'static str>)]| {
-            e.iter().find(|(n, _)| n == "tx_bytes").unwrap().1
+        let tx = |e: &[(String, Option<&'static str>, String)]| {
+            e.iter().find(|(n, ..)| n == "tx_bytes").unwrap().1
         };
         assert_eq!(
             tx(&entries(&test_cycle(&node, &snapshot))),

@@ -5,7 +5,7 @@ use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration, export_known};
 use crate::catalog::Area;
 use crate::config::Config;
-use crate::metrics::Builder;
+use crate::metrics::{Builder, Kind, Value};
 
 pub const REGISTRATION: Registration = Registration {
     name: "performance",
@@ -36,22 +36,26 @@ impl Collector for Performance {
                 );
             }
         }
-        for (dev, port, pma, hw) in cycle.ports_known() {
+        for port in cycle.ports_known() {
             let mut p = itoa::Buffer::new();
-            let p = p.format(port.port);
-            // The driver counters and the PMA ones the catalog has no family for.
+            let mut out = out.prefixed(&[
+                ("device", &*port.dev.info.name),
+                ("port", p.format(port.port.port)),
+            ]);
+            // The driver counters and the PMA ones the catalog has no
+            // family for: labelled with their own names (their tail).
             let unknown = [
-                (HW_PORT, HW_PORT_HELP, &port.hw_counters, hw),
-                (PMA_OTHER, PMA_OTHER_HELP, &port.counters, pma),
+                (HW_PORT, HW_PORT_HELP, &port.port.hw_counters, port.hw),
+                (PMA_OTHER, PMA_OTHER_HELP, &port.port.counters, port.pma),
             ];
-            for (family, help, counters, known) in unknown {
-                for (c, _) in counters.iter().zip(known).filter(|(_, k)| k.is_none()) {
-                    let labels = [
-                        ("device", &*dev.info.name),
-                        ("port", p),
-                        ("counter", &c.name),
-                    ];
-                    out.counter(family, help, &labels, c.value);
+            for (family, help, counters, entries) in unknown {
+                for (c, e) in counters.iter().zip(entries) {
+                    if e.known.is_some() {
+                        continue;
+                    }
+                    if let Some(tail) = port.tail(*e) {
+                        out.push_tail(family, help, Kind::Counter, tail, Value::U64(c.value));
+                    }
                 }
             }
         }
