@@ -3,7 +3,9 @@
 (tests/bench/floor.c) and node_exporter's infiniband collector side by side
 on the same sysfs tree, at the agent's real cadence: a cycle a second and one
 scrape a second of the agent and of node_exporter, for SECONDS (30) seconds,
-all three running at once. CPU is the sum of /proc/<pid>/task/*/schedstat
+all three running at once, each in a slot of its own within the second (see
+bench: reading the same files in the same milliseconds, they slowed each
+other). CPU is the sum of /proc/<pid>/task/*/schedstat
 (time on CPU, ns) over the window (for the agent also that of its HTTP
 threads, http and http-N, alone); RSS is smaps_rollup's Rss at the end
 (exact, where VmRSS is a per-CPU batched count: see rss_kib). Trees: the
@@ -12,8 +14,11 @@ cost per HCA can be compared. Each tree is run twice: as it is (static), and
 changing as a busy node's would (a writer in this script, outside the
 measured processes, adds to every port's data and packet counters and to a
 quarter of its hw_counters each second, in place, so held files see it).
-Environment: BENCH_SECONDS (30), TREES (16,64), KINDS (static,changing),
-AGENT (the binary; several, comma-separated, run side by side: to compare builds)."""
+Environment: BENCH_SECONDS (30), ROUNDS (3: windows per tree, every process
+started afresh for each; medians reported, and the range of the ratio to the
+floor: one window varies by ±15 % on a shared 2-core machine), TREES (16,64),
+KINDS (static,changing), AGENT (the binary; several, comma-separated, run side
+by side: to compare builds)."""
 import glob
 import os
 import platform
@@ -32,6 +37,7 @@ TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
 AGENTS = os.environ.get("AGENT", os.path.join(TARGET, "x86_64-unknown-linux-musl/release/rdma-monitor")).split(",")
 TREE16 = os.path.join(REPO, "fixtures/sysfs/node-16hca")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "30"))
+ROUNDS = max(1, int(os.environ.get("ROUNDS", "3")))
 PCI = re.compile(r"0000:([0-9a-f]{2}):00\.0")
 
 
@@ -146,10 +152,12 @@ class Changer(threading.Thread):
                     self.files += [(os.path.join(hw, n), True) for n in sorted(os.listdir(hw)) if n != "lifespan"]
         self.values = {f: int(open(f).read().split()[0]) for f, _ in self.files}
         self.per_second = 0
+        # When in each second it writes (bench() gives it a slot of its own).
+        self.phase = 0.0
 
     def run(self):
         tick = 0
-        while not self.stop.wait(1.0 - time.monotonic() % 1.0):
+        while not self.stop.wait(1.0 - (time.monotonic() - self.phase) % 1.0):
             writes = 0
             for i, (f, hw) in enumerate(self.files):
                 if hw and i % 4 != tick % 4:
@@ -175,9 +183,21 @@ def wait_http(url):
 
 
 def bench(tree, hcas, floor, ne, work, changer):
+    """One window. Each agent, the floor, the scrapes and the writer work
+    in a slot of their own within each second (started that far apart):
+    started together, they read the same files in the same milliseconds and
+    whichever came second paid for it (the same two builds swapped places
+    in the ranking when their start order was swapped)."""
     procs = {}
     agents = set()
+    slot = 1.0 / (len(AGENTS) + 3)
+    base = time.monotonic()
+
+    def at_slot(i):
+        time.sleep(max(0.0, base + i * slot - time.monotonic()))
+
     for i, agent in enumerate(AGENTS):
+        at_slot(i)
         aport = free_port()
         env = {"PATH": "/usr/bin:/bin", "RDMA_MON_GENERAL__SYSFS_ROOT": tree,
                "RDMA_MON_GENERAL__POLL_INTERVAL": "1", "RDMA_MON_PROMETHEUS__LISTEN_ADDRESS": "127.0.0.1",
@@ -189,6 +209,7 @@ def bench(tree, hcas, floor, ne, work, changer):
         procs[name] = (subprocess.Popen([agent], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
                        f"http://127.0.0.1:{aport}/metrics")
     nport = free_port()
+    at_slot(len(AGENTS))
     procs["floor"] = (subprocess.Popen([floor, tree, "1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True), None)
     if ne:
         procs["node_exporter"] = (subprocess.Popen(
@@ -201,11 +222,14 @@ def bench(tree, hcas, floor, ne, work, changer):
             if url:
                 wait_http(url)
         if changer:
+            changer.phase = base + (len(AGENTS) + 2) * slot
             changer.start()
-        time.sleep(3.0)  # past discovery and the first cycles
+        # Past discovery and the first cycles, at the scrapes' slot.
+        t0 = time.monotonic() + 3.0
+        t0 += (base + (len(AGENTS) + 1) * slot - t0) % 1.0
+        time.sleep(t0 - time.monotonic())
         start = {name: cpu_ns(p.pid) for name, (p, _) in procs.items()}
         start_http = {name: cpu_ns(p.pid, HTTP_THREAD) for name, (p, _) in procs.items()}
-        t0 = time.monotonic()
         scrapes = sizes = 0
         threads0 = {name: threads(p.pid) for name, (p, _) in procs.items()}
         while (now := time.monotonic() - t0) < SECONDS:
@@ -231,6 +255,30 @@ def bench(tree, hcas, floor, ne, work, changer):
     return files, out
 
 
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def median_window(windows):
+    """Each process's medians over the windows: CPU, HTTP, RSS, and the ratio
+    to the floor taken window by window (the floor ran beside it in each),
+    with every window's ratio for the range. One window of the same build
+    was seen anywhere from 1.33 to 2.04 × floor on this kind of machine."""
+    out = {}
+    for name in windows[0]:
+        rows = [w[name] for w in windows]
+        ratios = [w[name]["cpu_us_s"] / w["floor"]["cpu_us_s"] for w in windows]
+        http = [r["http_us_s"] for r in rows if r["http_us_s"] is not None]
+        out[name] = {"cpu_us_s": median(r["cpu_us_s"] for r in rows),
+                     "http_us_s": median(http) if http else None,
+                     "rss": median(r["rss"] for r in rows),
+                     "threads": rows[-1]["threads"],
+                     "ratio": median(ratios), "ratios": ratios}
+    return out
+
+
 def main():
     for agent in AGENTS:
         if not os.path.exists(agent):
@@ -246,7 +294,8 @@ def main():
     kinds = os.environ.get("KINDS", "static,changing").split(",")
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}; " + ", ".join(f"{a} ({os.path.getsize(a) / 1048576:.2f} MiB)" for a in AGENTS))
-    print(f"a cycle a second and a scrape a second each, {SECONDS:.0f} s, all at once; "
+    print(f"a cycle a second and a scrape a second each, {SECONDS:.0f} s, all at once, {ROUNDS} windows each "
+          "(all processes started afresh for each); "
           "CPU from /proc/PID/task/*/schedstat (HTTP: the agent's threads http and http-N), "
           "RSS = smaps_rollup's Rss at the end")
     results = {}
@@ -260,16 +309,22 @@ def main():
                     tree = os.path.join(work, f"tree-{hcas}-{kind}")
                     if not os.path.exists(tree):
                         make_tree(hcas // 16, tree)
-                changer = Changer(tree) if changing else None
-                files, r = bench(tree, hcas, floor, ne, work, changer)
+                windows = []
+                for _ in range(ROUNDS):
+                    # A thread starts once: a writer per window.
+                    changer = Changer(tree) if changing else None
+                    files, r = bench(tree, hcas, floor, ne, work, changer)
+                    windows.append(r)
+                r = median_window(windows)
                 results[(hcas, kind)] = r
-                floor_cpu = r["floor"]["cpu_us_s"]
                 moved = f", {changer.per_second} counter files changed a second" if changer else ""
-                print(f"\n{hcas} HCAs, {kind} ({files} files a cycle{moved}):")
-                print(f"  {'':24} {'CPU µs/s':>9} {'× floor':>8} {'RSS MiB':>8} {'threads':>8} {'of it HTTP':>10}")
+                print(f"\n{hcas} HCAs, {kind} ({files} files a cycle{moved}; median of {ROUNDS} windows, "
+                      "× floor: the median of each window's ratio, and its range):")
+                print(f"  {'':24} {'CPU µs/s':>9} {'× floor':>8} {'range':>11} {'RSS MiB':>8} {'threads':>8} {'of it HTTP':>10}")
                 for name, v in r.items():
                     http = "" if v["http_us_s"] is None else f"{v['http_us_s']:10.0f}"
-                    print(f"  {name:24} {v['cpu_us_s']:9.0f} {v['cpu_us_s'] / floor_cpu:8.2f} "
+                    lo, hi = min(v["ratios"]), max(v["ratios"])
+                    print(f"  {name:24} {v['cpu_us_s']:9.0f} {v['ratio']:8.2f} {f'{lo:.2f}–{hi:.2f}':>11} "
                           f"{v['rss'] / 1024:8.2f} {v['threads']:>8} {http}")
         if len(trees) > 1:
             lo, hi = min(trees), max(trees)
