@@ -13,6 +13,10 @@ listed, in the order of the profiled binary.
 A rescan (general.rescan_interval, 60 s) and snapshot writes (30 s) fall in
 the window. The netlink path (real devices) is not in this profile: its
 modules are listed after by name (see AFTER), so they sit next to the rest.
+Run it again after changing code on the hot path: a function renamed or
+added is missing from the old list (lld skips names it does not find, and
+local symbols carry a number that moves with other changes), and the layout
+it gave is gone without a warning.
 Environment: AGENT (the binary with symbols), DURATION (75).
 Needs valgrind (apt-get install valgrind) and nm."""
 import os
