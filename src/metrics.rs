@@ -127,7 +127,7 @@ impl Family {
         // digits, the common case; more room is made as it goes otherwise.
         let room = match labels {
             Labels::Pairs(l) => label_room(l),
-            Labels::Tail(t) => t.0.len() + 1,
+            Labels::Tail(t) => t.0.len(),
         };
         c.room(self.name.len() + prefix.len() + room + 23);
         c.put(self.name.as_bytes());
@@ -611,8 +611,8 @@ enum Labels<'a> {
 /// Labels rendered once, for series a collector pushes every cycle with
 /// the same labels: each is what follows a [`Builder::prefixed`] prefix
 /// (`,a="b",c="d"}`), copied into the line instead of rendered and escaped
-/// again (a port's counters, 70 % of the series, with a tail each that is
-/// the same on every port of a driver).
+/// again (a port's counters, most of the series, with tails that are the
+/// same on every port of a driver).
 #[derive(Debug, Default)]
 pub struct Tails {
     text: Vec<u8>,
@@ -636,15 +636,28 @@ impl Tails {
         self.ends.clear();
     }
 
-    /// Renders `labels` as a tail: its index for [`Tails::get`].
-    pub fn add(&mut self, labels: &[(&str, &str)]) -> usize {
+    /// Renders `labels` as a tail: its index for [`Tails::get`]. `None`
+    /// past `u32` tails or bytes: no index handed out is `u32::MAX`.
+    pub fn add(&mut self, labels: &[(&str, &str)]) -> Option<u32> {
+        let index = u32::try_from(self.ends.len())
+            .ok()
+            .filter(|&i| i < u32::MAX)?;
+        let start = self.text.len();
         let mut c = Cursor::new(&mut self.text);
-        c.room(label_room(labels) + 1);
+        c.room(label_room(labels));
         write_pairs(labels, true, &mut c);
         c.byte(b'}');
         drop(c);
-        self.ends.push(offset(self.text.len()));
-        self.ends.len() - 1
+        match u32::try_from(self.text.len()) {
+            Ok(end) => {
+                self.ends.push(end);
+                Some(index)
+            }
+            Err(_) => {
+                self.text.truncate(start);
+                None
+            }
+        }
     }
 
     pub fn get(&self, i: usize) -> Option<Tail<'_>> {
@@ -1179,7 +1192,7 @@ mod tests {
             let (head, rest) = all.split_at(split);
             let mut tails = Tails::default();
             tails.add(&[("x", "y")]);
-            let i = tails.add(rest);
+            let i = tails.add(rest).unwrap() as usize;
             tails.add(&[]);
             let mut whole = Builder::new();
             let mut tailed = Builder::new();
@@ -1200,10 +1213,21 @@ mod tests {
                 "prefix {head:?}"
             );
         }
+        // No labels at all: no prefix and the lone `}`.
         let mut tails = Tails::default();
-        assert_eq!(tails.add(&[]), 0);
+        assert_eq!(tails.add(&[]), Some(0));
         assert_eq!(tails.get(0).unwrap().as_bytes(), b"}");
         assert!(tails.get(1).is_none());
+        let mut whole = Builder::new();
+        whole.counter("rdma_a_total", "A.", &[], 5);
+        let mut tailed = Builder::new();
+        let tail = tails.get(0).unwrap();
+        tailed
+            .prefixed(&[])
+            .push_tail("rdma_a_total", "A.", Kind::Counter, tail, Value::U64(5));
+        let (whole, tailed) = (whole.finish(), tailed.finish());
+        assert_eq!(whole.text(), tailed.text());
+        assert!(tailed.text().ends_with(b"\nrdma_a_total 5\n"));
     }
 
     /// A value kept only in the text reads back as it was pushed, integers

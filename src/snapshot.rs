@@ -243,11 +243,16 @@ fn views(
             while j < prev.len() && !same(&prev[j]) && *prev[j].name < *c.name {
                 j += 1;
             }
-            let before = prev.get(j).filter(|p| same(p)).map(|p| p.value);
-            // Names are unique in a list: the next one's match is further on
-            // (without this step, every counter's walk began with a text
-            // comparison against the counter before it).
-            j += usize::from(before.is_some());
+            // After a match the walk goes on past it: the next name's match
+            // is further on (without the step, every counter's walk began
+            // with a text comparison against the counter before it). A name
+            // listed twice (netlink lists are not deduplicated) finds its
+            // match one back.
+            let at = prev.get(j).filter(|p| same(p));
+            j += usize::from(at.is_some());
+            let before = at
+                .or_else(|| prev.get(j.checked_sub(1)?).filter(|p| same(p)))
+                .map(|p| p.value);
             // Only a value some counter saturates at needs the name looked up.
             let saturates_at = if saturation_values().contains(&c.value) {
                 saturation(&c.name)
@@ -504,5 +509,20 @@ mod tests {
         assert_eq!(v["a"].delta, Some(10));
         assert_eq!(v["c"].delta, None);
         assert_eq!(v["d"].delta, Some(40));
+    }
+
+    /// A name listed twice in one cycle (each copy) is matched as before the
+    /// walk stepped past matches: the map keeps the last copy, with its delta.
+    #[test]
+    fn views_match_a_name_listed_twice() {
+        let c = |n: &str, v: u64| Counter {
+            name: n.into(),
+            value: v,
+        };
+        let prev = [c("a", 1), c("b", 2)];
+        let now = [c("a", 5), c("a", 7), c("b", 3)];
+        let v = views(&now, Some(&prev), 1.0, pma_width);
+        assert_eq!(v["a"].delta, Some(6));
+        assert_eq!(v["b"].delta, Some(1));
     }
 }

@@ -55,10 +55,11 @@ pub struct Cycle<'a> {
 /// made five to six times a cycle. With each entry, the series' labels
 /// after `device` and `port`, rendered ([`Tails`]).
 ///
-/// Kept from cycle to cycle ([`KnownCounters::next`]): a source hands out
-/// the same `Arc` for a counter name every cycle, so while every port's
-/// names are the same pointers in the same places, last cycle's entries
-/// and tails stand and nothing is looked up or rendered.
+/// Kept from cycle to cycle ([`KnownCounters::next`]): while every port has
+/// the same names in the same places, last cycle's entries and tails stand
+/// and nothing is looked up or rendered. Sources hand out the same `Arc`
+/// for a name every cycle, so the pointer settles it; where one makes new
+/// ones (the MAD merge) the text does.
 #[derive(Default)]
 pub struct KnownCounters {
     now: std::cell::OnceCell<Entries>,
@@ -67,6 +68,9 @@ pub struct KnownCounters {
     names: std::cell::RefCell<Vec<std::sync::Arc<str>>>,
     shape: std::cell::RefCell<Vec<(usize, usize)>>,
     kept: std::cell::RefCell<Entries>,
+    /// How many times the entries were looked up afresh.
+    #[cfg(test)]
+    look_ups: std::cell::Cell<usize>,
 }
 
 #[derive(Default)]
@@ -86,15 +90,18 @@ pub struct Entry {
 pub struct KnownPort<'a> {
     pub dev: &'a DeviceReading,
     pub port: &'a PortReading,
-    /// The entries of `port.counters`, then of `port.hw_counters`.
+    /// The entries of `port.counters`, in its order.
     pub pma: &'a [Entry],
+    /// The entries of `port.hw_counters`, in its order.
     pub hw: &'a [Entry],
     tails: &'a Tails,
 }
 
 impl KnownPort<'_> {
-    /// The labels after `device` and `port` of counter `c`'s series, as
-    /// [`series_labels`] gives them, rendered.
+    /// The labels after `device` and `port` of the series of the counter
+    /// whose entry `e` is (one of this port's, this cycle), as
+    /// [`series_labels`] gives them, rendered. `None` only for a tail
+    /// [`Tails`] refused (past `u32`).
     pub fn tail(&self, e: Entry) -> Option<Tail<'_>> {
         self.tails.get(e.tail as usize)
     }
@@ -132,6 +139,8 @@ impl KnownCounters {
             names,
             shape,
             kept,
+            #[cfg(test)]
+            look_ups,
         } = self;
         if let Some(v) = now.into_inner() {
             *kept.borrow_mut() = v;
@@ -141,6 +150,8 @@ impl KnownCounters {
             names,
             shape,
             kept,
+            #[cfg(test)]
+            look_ups,
         }
     }
 }
@@ -184,7 +195,7 @@ impl Cycle<'_> {
                 && names.len() == counters().count()
                 && counters()
                     .zip(names.iter())
-                    .all(|(c, n)| std::sync::Arc::ptr_eq(&c.name, n));
+                    .all(|(c, n)| std::sync::Arc::ptr_eq(&c.name, n) || c.name == *n);
             let mut entries = std::mem::take(&mut *kept);
             if same {
                 return entries;
@@ -197,6 +208,8 @@ impl Cycle<'_> {
                     .map(|(_, p)| (p.counters.len(), p.hw_counters.len())),
             );
             self.look_up(&mut entries);
+            #[cfg(test)]
+            self.known.look_ups.set(self.known.look_ups.get() + 1);
             entries
         });
         let mut at = 0;
@@ -237,7 +250,8 @@ impl Cycle<'_> {
                     let tail = *seen.entry(key).or_insert_with(|| {
                         let mut buf = [("", ""); 3];
                         let labels = series_labels(known, &c.name, &mut buf);
-                        u32::try_from(entries.tails.add(labels)).unwrap_or(u32::MAX)
+                        // Refused past u32: no tail, the series is left out.
+                        entries.tails.add(labels).unwrap_or(u32::MAX)
                     });
                     entries.known.push(Entry { known, tail });
                 }
@@ -360,6 +374,14 @@ pub(crate) fn test_collect(c: &mut dyn Collector, node: &NodeReading) -> crate::
     b.finish()
 }
 
+/// A counter's series left out for want of a tail: only past `u32` tails,
+/// a bug anywhere else, which stops debug builds and tests.
+fn missing_tail(counter: &str) {
+    if cfg!(debug_assertions) {
+        panic!("no tail for counter {counter}");
+    }
+}
+
 /// Exports the catalogued counters of `area` for every port, under their own metric names.
 fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
     for port in cycle.ports_known() {
@@ -379,6 +401,7 @@ fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
                     continue;
                 };
                 let Some(tail) = port.tail(*e) else {
+                    missing_tail(&c.name);
                     continue;
                 };
                 let value = match c.value.checked_mul(k.scale) {
@@ -421,7 +444,12 @@ mod known_tests {
                 name,
                 None,
                 &[("port_xmit_data", 1), ("symbol_error", 0)],
-                &[("rx_a_unknown", 1), ("rx_b_unknown", 2), ("tx_bytes", 3)],
+                &[
+                    ("roce_adp_retrans", 4),
+                    ("rx_a_unknown", 1),
+                    ("rx_b_unknown", 2),
+                    ("tx_bytes", 3),
+                ],
             )
         };
         let node = NodeReading {
@@ -439,15 +467,31 @@ mod known_tests {
                     let mut want = Tails::default();
                     let i = want.add(series_labels(e.known, &c.name, &mut buf));
                     let got = p.tail(*e).unwrap().as_bytes();
-                    assert_eq!(got, want.get(i).unwrap().as_bytes(), "{}", c.name);
-                    if &*c.name == "rx_b_unknown" {
-                        assert_eq!(got, b",counter=\"rx_b_unknown\"}");
-                        seen += 1;
-                    }
+                    assert_eq!(
+                        got,
+                        want.get(i.unwrap() as usize).unwrap().as_bytes(),
+                        "{}",
+                        c.name
+                    );
+                    let text = |want: &str| {
+                        assert_eq!(String::from_utf8_lossy(got), want);
+                        1
+                    };
+                    seen += match &*c.name {
+                        "rx_b_unknown" => text(",counter=\"rx_b_unknown\"}"),
+                        // A catalog entry with a fixed label and `counter`.
+                        "roce_adp_retrans" => {
+                            text(",kind=\"adaptive\",counter=\"roce_adp_retrans\"}")
+                        }
+                        _ => 0,
+                    };
                 }
             }
         }
-        assert_eq!(seen, 2);
+        assert_eq!(seen, 4);
+        // The second device's six counters share the first's tails.
+        let rendered = cycle.known.now.get().unwrap().tails.len();
+        assert_eq!(rendered, 6);
     }
 
     /// Entries kept from the cycle before are those a fresh lookup gives:
@@ -470,20 +514,33 @@ mod known_tests {
             ..NodeReading::default()
         };
         let snapshot = test_snapshot(&node);
-        for step in 0..4 {
+        for step in 0..5 {
             if step == 2 {
+                // The same names in new Arcs, as the MAD merge makes them.
+                node.devices = vec![test_device("efa_0", None, &pma, &hw)];
+            }
+            if step == 3 {
                 // The same Arcs, one counter moved from `counters` to `hw_counters`.
                 let p = &mut node.devices[0].ports[0];
                 let moved = p.counters.remove(0);
                 p.hw_counters.insert(0, moved);
             }
-            if step == 3 {
+            if step == 4 {
                 node.devices = vec![stand_in.clone()];
             }
             let fresh = entries(&test_cycle(&node, &snapshot));
             let mut cycle = test_cycle(&node, &snapshot);
             cycle.known = std::mem::take(&mut kept);
+            let before = cycle.known.look_ups.get();
             assert_eq!(entries(&cycle), fresh, "step {step}");
+            assert!(fresh.iter().all(|(.., tail)| tail.ends_with('}')));
+            // Looked up in the first cycle and after the move, kept for the
+            // same names in the same places, in the same Arcs or not (step 4
+            // is step 3's layout in new Arcs).
+            let looked_up = cycle.known.look_ups.get() - before;
+            assert_eq!(looked_up, usize::from(matches!(step, 0 | 3)), "step {step}");
+            let tails = cycle.known.now.get().unwrap().tails.len();
+            assert_eq!(tails, 2, "step {step}: the tails of this cycle only");
             kept = cycle.known.next();
         }
         let tx = |e: &[(String, Option<&'static str>, String)]| {

@@ -53,8 +53,11 @@ impl Collector for Performance {
                     if e.known.is_some() {
                         continue;
                     }
-                    if let Some(tail) = port.tail(*e) {
-                        out.push_tail(family, help, Kind::Counter, tail, Value::U64(c.value));
+                    match port.tail(*e) {
+                        Some(tail) => {
+                            out.push_tail(family, help, Kind::Counter, tail, Value::U64(c.value))
+                        }
+                        None => super::missing_tail(&c.name),
                     }
                 }
             }

@@ -3,9 +3,10 @@
 (tests/bench/floor.c) and node_exporter's infiniband collector side by side
 on the same sysfs tree, at the agent's real cadence: a cycle a second and one
 scrape a second of the agent and of node_exporter, for SECONDS (30) seconds,
-all three running at once, each in a slot of its own within the second (see
-bench: reading the same files in the same milliseconds, they slowed each
-other). CPU is the sum of /proc/<pid>/task/*/schedstat
+all three running at once, the agents and the floor each started in a slot
+of its own within the second, the scrapes (and with them node_exporter's
+reads) and the counter writer in two more (see bench: reading the same files
+in the same milliseconds, they slowed each other). CPU is the sum of /proc/<pid>/task/*/schedstat
 (time on CPU, ns) over the window (for the agent also that of its HTTP
 threads, http and http-N, alone); RSS is smaps_rollup's Rss at the end
 (exact, where VmRSS is a per-CPU batched count: see rss_kib). Trees: the
@@ -183,11 +184,14 @@ def wait_http(url):
 
 
 def bench(tree, hcas, floor, ne, work, changer):
-    """One window. Each agent, the floor, the scrapes and the writer work
-    in a slot of their own within each second (started that far apart):
-    started together, they read the same files in the same milliseconds and
-    whichever came second paid for it (the same two builds swapped places
-    in the ranking when their start order was swapped)."""
+    """One window. Each agent, the floor, the scrapes (node_exporter reads
+    when scraped) and the writer work in a slot of their own within each
+    second: processes are started a slot apart, and a process's first read
+    follows its start by its set-up (tens of milliseconds: the agent's
+    discovery, the floor's opens), well inside a slot. Started together,
+    they read the same files in the same milliseconds and whichever came
+    second paid for it (the same two builds swapped places in the ranking
+    when their start order was swapped)."""
     procs = {}
     agents = set()
     slot = 1.0 / (len(AGENTS) + 3)
@@ -248,6 +252,7 @@ def bench(tree, hcas, floor, ne, work, changer):
     finally:
         if changer:
             changer.stop.set()
+            changer.join()
         for p, _ in procs.values():
             p.terminate()
         for p, _ in procs.values():
