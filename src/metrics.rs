@@ -617,7 +617,7 @@ enum Labels<'a> {
 pub struct Tails {
     text: Vec<u8>,
     /// Where each tail ends in `text` (it starts where the one before ends).
-    ends: Vec<u32>,
+    ends: Vec<usize>,
 }
 
 /// One of [`Tails`]' rendered tails.
@@ -636,35 +636,22 @@ impl Tails {
         self.ends.clear();
     }
 
-    /// Renders `labels` as a tail: its index for [`Tails::get`]. `None`
-    /// past `u32` tails or bytes: no index handed out is `u32::MAX`.
-    pub fn add(&mut self, labels: &[(&str, &str)]) -> Option<u32> {
-        let index = u32::try_from(self.ends.len())
-            .ok()
-            .filter(|&i| i < u32::MAX)?;
-        let start = self.text.len();
+    /// Renders `labels` as a tail: its index for [`Tails::get`].
+    pub fn add(&mut self, labels: &[(&str, &str)]) -> usize {
         let mut c = Cursor::new(&mut self.text);
         c.room(label_room(labels));
         write_pairs(labels, true, &mut c);
         c.byte(b'}');
         drop(c);
-        match u32::try_from(self.text.len()) {
-            Ok(end) => {
-                self.ends.push(end);
-                Some(index)
-            }
-            Err(_) => {
-                self.text.truncate(start);
-                None
-            }
-        }
+        self.ends.push(self.text.len());
+        self.ends.len() - 1
     }
 
     pub fn get(&self, i: usize) -> Option<Tail<'_>> {
-        let end = *self.ends.get(i)? as usize;
+        let end = *self.ends.get(i)?;
         let start = match i {
             0 => 0,
-            _ => *self.ends.get(i - 1)? as usize,
+            _ => *self.ends.get(i - 1)?,
         };
         self.text.get(start..end).map(Tail)
     }
@@ -1132,17 +1119,21 @@ mod tests {
         assert_eq!(b.families[0].samples.len(), 6);
     }
 
+    /// Labels split between a prefix and the rest at every place by the
+    /// prefix and tail tests: one with every byte that is escaped.
+    const SPLIT_LABELS: [(&str, &str); 4] = [
+        ("device", "mlx5_0"),
+        ("port", "1"),
+        ("node_desc", "a \"b\" \\ c\nd"),
+        ("counter", "rx_prio0_bytes"),
+    ];
+
     /// A series pushed after a prefix is the series pushed with all its
     /// labels: however the labels split between prefix and the rest
     /// (none, some, all), escapes included.
     #[test]
     fn prefixed_series_are_the_series() {
-        let all = [
-            ("device", "mlx5_0"),
-            ("port", "1"),
-            ("node_desc", "a \"b\" \\ c\nd"),
-            ("counter", "rx_prio0_bytes"),
-        ];
+        let all = SPLIT_LABELS;
         for split in 0..=all.len() {
             let (head, rest) = all.split_at(split);
             let mut whole = Builder::new();
@@ -1182,17 +1173,12 @@ mod tests {
     /// others.
     #[test]
     fn a_tail_is_the_labels_it_was_rendered_from() {
-        let all = [
-            ("device", "mlx5_0"),
-            ("port", "1"),
-            ("node_desc", "a \"b\" \\ c\nd"),
-            ("counter", "rx_prio0_bytes"),
-        ];
+        let all = SPLIT_LABELS;
         for split in 0..=all.len() {
             let (head, rest) = all.split_at(split);
             let mut tails = Tails::default();
             tails.add(&[("x", "y")]);
-            let i = tails.add(rest).unwrap() as usize;
+            let i = tails.add(rest);
             tails.add(&[]);
             let mut whole = Builder::new();
             let mut tailed = Builder::new();
@@ -1215,7 +1201,7 @@ mod tests {
         }
         // No labels at all: no prefix and the lone `}`.
         let mut tails = Tails::default();
-        assert_eq!(tails.add(&[]), Some(0));
+        assert_eq!(tails.add(&[]), 0);
         assert_eq!(tails.get(0).unwrap().as_bytes(), b"}");
         assert!(tails.get(1).is_none());
         let mut whole = Builder::new();

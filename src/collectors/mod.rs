@@ -25,7 +25,7 @@ mod dashboard_tests;
 
 use crate::config::{Config, NetworkMode};
 use crate::detect::{self, Transport};
-use crate::metrics::{Builder, Tail, Tails};
+use crate::metrics::{Builder, Kind, Prefixed, Tail, Tails, Value};
 use crate::model::finding::Finding;
 use crate::model::netdev::NetdevReading;
 use crate::model::{DeviceReading, NodeReading, PortReading};
@@ -83,7 +83,7 @@ struct Entries {
 #[derive(Debug, Clone, Copy)]
 pub struct Entry {
     pub known: Option<&'static catalog::Known>,
-    tail: u32,
+    tail: usize,
 }
 
 /// A port with its counters' entries ([`Cycle::ports_known`]).
@@ -98,12 +98,41 @@ pub struct KnownPort<'a> {
 }
 
 impl KnownPort<'_> {
+    /// `out` with this port's `device` and `port` labels rendered once, for
+    /// every series of the port pushed through it ([`KnownPort::push`]).
+    pub fn prefixed<'b>(&self, out: &'b mut Builder) -> Prefixed<'b> {
+        let mut port = itoa::Buffer::new();
+        out.prefixed(&[
+            ("device", &*self.dev.info.name),
+            ("port", port.format(self.port.port)),
+        ])
+    }
+
+    /// A counter's series under `name`: the port's labels (`out`, from
+    /// [`KnownPort::prefixed`]), then the tail of its entry `e` (one of
+    /// this port's, this cycle).
+    pub fn push(
+        &self,
+        out: &mut Prefixed<'_>,
+        name: &'static str,
+        help: &'static str,
+        counter: &str,
+        e: Entry,
+        value: Value,
+    ) {
+        match self.tail(e) {
+            Some(tail) => out.push_tail(name, help, Kind::Counter, tail, value),
+            // Entries and tails are made together: a bug, which stops debug
+            // builds and tests; a release build leaves the series out.
+            None if cfg!(debug_assertions) => panic!("no tail for counter {counter}"),
+            None => {}
+        }
+    }
+
     /// The labels after `device` and `port` of the series of the counter
-    /// whose entry `e` is (one of this port's, this cycle), as
-    /// [`series_labels`] gives them, rendered. `None` only for a tail
-    /// [`Tails`] refused (past `u32`).
-    pub fn tail(&self, e: Entry) -> Option<Tail<'_>> {
-        self.tails.get(e.tail as usize)
+    /// whose entry `e` is, as [`series_labels`] gives them, rendered.
+    fn tail(&self, e: Entry) -> Option<Tail<'_>> {
+        self.tails.get(e.tail)
     }
 }
 
@@ -235,7 +264,7 @@ impl Cycle<'_> {
         entries.known.clear();
         entries.tails.clear();
         // By the entry's address and the name (when it is a label).
-        let mut seen: rustc_hash::FxHashMap<(usize, Option<&str>), u32> = Default::default();
+        let mut seen: rustc_hash::FxHashMap<(usize, Option<&str>), usize> = Default::default();
         for (_, p) in self.ports() {
             for (source, set) in [(Source::Pma, &p.counters), (Source::Hw, &p.hw_counters)] {
                 for c in set {
@@ -249,9 +278,7 @@ impl Cycle<'_> {
                     };
                     let tail = *seen.entry(key).or_insert_with(|| {
                         let mut buf = [("", ""); 3];
-                        let labels = series_labels(known, &c.name, &mut buf);
-                        // Refused past u32: no tail, the series is left out.
-                        entries.tails.add(labels).unwrap_or(u32::MAX)
+                        entries.tails.add(series_labels(known, &c.name, &mut buf))
                     });
                     entries.known.push(Entry { known, tail });
                 }
@@ -374,23 +401,10 @@ pub(crate) fn test_collect(c: &mut dyn Collector, node: &NodeReading) -> crate::
     b.finish()
 }
 
-/// A counter's series left out for want of a tail: only past `u32` tails,
-/// a bug anywhere else, which stops debug builds and tests.
-fn missing_tail(counter: &str) {
-    if cfg!(debug_assertions) {
-        panic!("no tail for counter {counter}");
-    }
-}
-
 /// Exports the catalogued counters of `area` for every port, under their own metric names.
 fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
     for port in cycle.ports_known() {
-        let mut port_label = itoa::Buffer::new();
-        // device and port: rendered once for all of the port's series.
-        let mut out = out.prefixed(&[
-            ("device", &*port.dev.info.name),
-            ("port", port_label.format(port.port.port)),
-        ]);
+        let mut out = port.prefixed(out);
         let sets = [
             (port.pma, &port.port.counters),
             (port.hw, &port.port.hw_counters),
@@ -400,16 +414,12 @@ fn export_known(cycle: &Cycle, out: &mut Builder, area: catalog::Area) {
                 let Some(k) = e.known.filter(|k| k.area == area) else {
                     continue;
                 };
-                let Some(tail) = port.tail(*e) else {
-                    missing_tail(&c.name);
-                    continue;
-                };
                 let value = match c.value.checked_mul(k.scale) {
-                    Some(v) => crate::metrics::Value::U64(v),
+                    Some(v) => Value::U64(v),
                     // Past 2^64 bytes only a float can carry it.
-                    None => crate::metrics::Value::F64(c.value as f64 * k.scale as f64),
+                    None => Value::F64(c.value as f64 * k.scale as f64),
                 };
-                out.push_tail(k.metric, k.help, crate::metrics::Kind::Counter, tail, value);
+                port.push(&mut out, k.metric, k.help, &c.name, *e, value);
             }
         }
     }
@@ -467,12 +477,7 @@ mod known_tests {
                     let mut want = Tails::default();
                     let i = want.add(series_labels(e.known, &c.name, &mut buf));
                     let got = p.tail(*e).unwrap().as_bytes();
-                    assert_eq!(
-                        got,
-                        want.get(i.unwrap() as usize).unwrap().as_bytes(),
-                        "{}",
-                        c.name
-                    );
+                    assert_eq!(got, want.get(i).unwrap().as_bytes(), "{}", c.name);
                     let text = |want: &str| {
                         assert_eq!(String::from_utf8_lossy(got), want);
                         1

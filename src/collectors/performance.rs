@@ -5,7 +5,7 @@ use super::inputs::Input;
 use super::{CollectError, Collector, Cycle, Registration, export_known};
 use crate::catalog::Area;
 use crate::config::Config;
-use crate::metrics::{Builder, Kind, Value};
+use crate::metrics::{Builder, Value};
 
 pub const REGISTRATION: Registration = Registration {
     name: "performance",
@@ -37,11 +37,7 @@ impl Collector for Performance {
             }
         }
         for port in cycle.ports_known() {
-            let mut p = itoa::Buffer::new();
-            let mut out = out.prefixed(&[
-                ("device", &*port.dev.info.name),
-                ("port", p.format(port.port.port)),
-            ]);
+            let mut out = port.prefixed(out);
             // The driver counters and the PMA ones the catalog has no
             // family for: labelled with their own names (their tail).
             let unknown = [
@@ -50,14 +46,8 @@ impl Collector for Performance {
             ];
             for (family, help, counters, entries) in unknown {
                 for (c, e) in counters.iter().zip(entries) {
-                    if e.known.is_some() {
-                        continue;
-                    }
-                    match port.tail(*e) {
-                        Some(tail) => {
-                            out.push_tail(family, help, Kind::Counter, tail, Value::U64(c.value))
-                        }
-                        None => super::missing_tail(&c.name),
+                    if e.known.is_none() {
+                        port.push(&mut out, family, help, &c.name, *e, Value::U64(c.value));
                     }
                 }
             }

@@ -317,18 +317,17 @@ fn scrape_time_series(f: &super::Freshness, s: &Stats, web: Option<&WebConfigSou
         &s.accept_errors,
     );
     const WRITE_FAILURES: &str = "Answers cut off: timeout (the client did not read the whole answer within 10 s), evicted (the oldest unfinished answer, to make room: at most 64 are written at once).";
-    counter(
-        "rdma_monitor_http_write_failures_total",
-        WRITE_FAILURES,
-        "timeout",
-        &s.write_timeouts,
-    );
-    counter(
-        "rdma_monitor_http_write_failures_total",
-        WRITE_FAILURES,
-        "evicted",
-        &s.write_evicted,
-    );
+    for (reason, c) in [
+        ("timeout", &s.write_timeouts),
+        ("evicted", &s.write_evicted),
+    ] {
+        counter(
+            "rdma_monitor_http_write_failures_total",
+            WRITE_FAILURES,
+            reason,
+            c,
+        );
+    }
     counter(
         "rdma_monitor_http_answers_handed_back_total",
         "Answers the worker's one non-blocking write did not send whole (a slow or distant reader), and every TLS answer: finished by the connection thread as the client reads.",

@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from statistics import median
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
@@ -194,7 +195,9 @@ def bench(tree, hcas, floor, ne, work, changer):
     when their start order was swapped)."""
     procs = {}
     agents = set()
-    slot = 1.0 / (len(AGENTS) + 3)
+    # Slots: each agent's, then the floor's, the scrapes', the writer's.
+    floor_slot, scrape_slot, writer_slot = len(AGENTS), len(AGENTS) + 1, len(AGENTS) + 2
+    slot = 1.0 / (writer_slot + 1)
     base = time.monotonic()
 
     def at_slot(i):
@@ -213,7 +216,7 @@ def bench(tree, hcas, floor, ne, work, changer):
         procs[name] = (subprocess.Popen([agent], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
                        f"http://127.0.0.1:{aport}/metrics")
     nport = free_port()
-    at_slot(len(AGENTS))
+    at_slot(floor_slot)
     procs["floor"] = (subprocess.Popen([floor, tree, "1"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True), None)
     if ne:
         procs["node_exporter"] = (subprocess.Popen(
@@ -226,11 +229,11 @@ def bench(tree, hcas, floor, ne, work, changer):
             if url:
                 wait_http(url)
         if changer:
-            changer.phase = base + (len(AGENTS) + 2) * slot
+            changer.phase = base + writer_slot * slot
             changer.start()
         # Past discovery and the first cycles, at the scrapes' slot.
         t0 = time.monotonic() + 3.0
-        t0 += (base + (len(AGENTS) + 1) * slot - t0) % 1.0
+        t0 += (base + scrape_slot * slot - t0) % 1.0
         time.sleep(t0 - time.monotonic())
         start = {name: cpu_ns(p.pid) for name, (p, _) in procs.items()}
         start_http = {name: cpu_ns(p.pid, HTTP_THREAD) for name, (p, _) in procs.items()}
@@ -258,12 +261,6 @@ def bench(tree, hcas, floor, ne, work, changer):
         for p, _ in procs.values():
             p.wait(timeout=10)
     return files, out
-
-
-def median(values):
-    v = sorted(values)
-    n = len(v)
-    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
 
 
 def median_window(windows):
