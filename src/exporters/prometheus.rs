@@ -393,7 +393,10 @@ impl GzipPrefix {
         let len = pieces.clone().map(<[u8]>::len).sum::<usize>();
         let mut bytes = Vec::with_capacity(GZIP_HEADER.len() + len / 4 + 1024);
         bytes.extend_from_slice(&GZIP_HEADER);
-        let mut c = Compress::new(Compression::default(), false);
+        // Level 1: a scrape a second compresses every set, and level 6 took
+        // 9x the time (2.3 ms against 0.25 ms for the 16-HCA set's 118 KiB,
+        // miniz_oxide) for 12 KiB instead of 16 KiB on the wire.
+        let mut c = Compress::new(Compression::fast(), false);
         let mut crc = crc32fast::Hasher::new();
         for piece in pieces {
             crc.update(piece);

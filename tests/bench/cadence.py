@@ -19,7 +19,9 @@ Environment: BENCH_SECONDS (30), ROUNDS (3: windows per tree, every process
 started afresh for each; medians reported, and the range of the ratio to the
 floor: one window varies by ±15 % on a shared 2-core machine), TREES (16,64),
 KINDS (static,changing), AGENT (the binary; several, comma-separated, run side
-by side: to compare builds)."""
+by side: to compare builds), ENCODING (gzip: each scrape asks for
+`Accept-Encoding: gzip` as Prometheus's does unless told not to, so every
+set is compressed once; identity: plain text)."""
 import glob
 import os
 import platform
@@ -40,6 +42,9 @@ AGENTS = os.environ.get("AGENT", os.path.join(TARGET, "x86_64-unknown-linux-musl
 TREE16 = os.path.join(REPO, "fixtures/sysfs/node-16hca")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "30"))
 ROUNDS = max(1, int(os.environ.get("ROUNDS", "3")))
+ENCODING = os.environ.get("ENCODING", "gzip")
+if ENCODING not in ("gzip", "identity"):
+    sys.exit(f"ENCODING is gzip or identity, not {ENCODING}")
 PCI = re.compile(r"0000:([0-9a-f]{2}):00\.0")
 
 
@@ -242,7 +247,8 @@ def bench(tree, hcas, floor, ne, work, changer):
         while (now := time.monotonic() - t0) < SECONDS:
             for p, url in procs.values():
                 if url:
-                    sizes = len(urllib.request.urlopen(url, timeout=5).read())
+                    req = urllib.request.Request(url, headers={"Accept-Encoding": ENCODING})
+                    sizes = len(urllib.request.urlopen(req, timeout=5).read())
                     scrapes += 1
             time.sleep(max(0.0, 1.0 - (time.monotonic() - t0) % 1.0))
         elapsed = time.monotonic() - t0
@@ -296,7 +302,7 @@ def main():
     kinds = os.environ.get("KINDS", "static,changing").split(",")
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}; " + ", ".join(f"{a} ({os.path.getsize(a) / 1048576:.2f} MiB)" for a in AGENTS))
-    print(f"a cycle a second and a scrape a second each, {SECONDS:.0f} s, all at once, {ROUNDS} windows each "
+    print(f"a cycle a second and a scrape a second each (Accept-Encoding: {ENCODING}), {SECONDS:.0f} s, all at once, {ROUNDS} windows each "
           "(all processes started afresh for each); "
           "CPU from /proc/PID/task/*/schedstat (HTTP: the agent's threads http and http-N), "
           "RSS = smaps_rollup's Rss at the end")
@@ -338,4 +344,5 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-main()
+if __name__ == "__main__":
+    main()
