@@ -6,8 +6,9 @@
 //! munmap a TLB shootdown across the agent's threads. dlmalloc keeps freed
 //! chunks for reuse instead. It also keeps the memory of a large buffer once
 //! freed (a snapshot's JSON grows to 1 MiB at 64 HCAs every 30 s), so an
-//! allocation of [`LARGE`] or more goes to `malloc`, which maps such a block
-//! on its own and unmaps it when freed (musl: from 128 KiB; glibc: its mmap
+//! allocation of [`LARGE`] or more goes to `malloc`, which gives its pages
+//! back when it is freed (musl: `strace` shows an mmap/munmap pair for each
+//! block of 33 KiB and more allocated and freed; glibc: from its mmap
 //! threshold).
 //!
 //! dlmalloc's lock is not reset in a child after `fork` (musl's malloc's
@@ -18,16 +19,18 @@ use std::alloc::{GlobalAlloc, Layout};
 
 /// From this size on, `malloc`. The trade: a block `malloc` maps is
 /// faulted in again each time it is allocated, where dlmalloc keeps what it
-/// once held. At 64 HCAs with moving counters, 512 KiB kept 7.28 MiB
-/// resident (the RSS target is 6) against 5.93 MiB at 128 KiB, but the
-/// scrape thread went from 0.65 to 1.08 ms/s: the scrape's text, then
-/// rendered into a new buffer for each set (~420 KiB there), was mapped and
-/// faulted in each time (`make bench-cadence`, 2026-11-30 14:45); 256 KiB
-/// kept the 16-HCA text (~120 KiB) with dlmalloc (the scrape thread 0.36 →
-/// 0.53 ms/s at 128 KiB, 14:50). Since, the text lives in the families'
-/// buffers, reused set to set, and a scrape allocates none: what goes to
-/// `malloc` each time is the snapshot's JSON (1 MiB at 64 HCAs, every 30 s).
-pub const LARGE: usize = 256 * 1024;
+/// once held. What comes here in a steady agent is transient and big: a
+/// gzip scrape's compressor (miniz_oxide's window, hash chains and buffers,
+/// ~310 KiB in five blocks of 33 to 85 KiB) and compressed text, and the
+/// snapshot's JSON (1 MiB at 64 HCAs every 30 s); the cycle's buffers are
+/// reused and stay with dlmalloc. At 256 KiB dlmalloc kept the compressor's
+/// blocks once freed: at 64 HCAs with a gzip scrape a second 5.68 MiB
+/// resident against 5.25–5.34 at 32 KiB, for six mmap/munmap pairs a
+/// second (all the compressor's and the compressed text's) and CPU within
+/// 1 % (6.85 against 6.90 ms/s; 2026-11-30 23:35). Earlier, at 512 KiB,
+/// the scrape's text, then rendered into a new buffer for each set, had
+/// kept 7.28 MiB resident; that text now lives in buffers reused set to set.
+pub const LARGE: usize = 32 * 1024;
 
 /// `malloc` aligns to 16 bytes (x86_64, aarch64); a larger alignment stays
 /// with dlmalloc whatever the size.
