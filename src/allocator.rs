@@ -6,31 +6,106 @@
 //! munmap a TLB shootdown across the agent's threads. dlmalloc keeps freed
 //! chunks for reuse instead. It also keeps the memory of a large buffer once
 //! freed (a snapshot's JSON grows to 1 MiB at 64 HCAs every 30 s), so an
-//! allocation of [`LARGE`] or more goes to `malloc`, which gives its pages
-//! back when it is freed (musl: `strace` shows an mmap/munmap pair for each
-//! block of 33 KiB and more allocated and freed; glibc: from its mmap
+//! allocation of [`LARGE`] or more goes to `malloc`, which maps such a block
+//! on its own and unmaps it when freed (musl: from 128 KiB; glibc: its mmap
 //! threshold).
+//!
+//! A block of [`SHORT_LIVED`] or more below [`LARGE`] goes to `malloc`
+//! too when it is allocated zeroed (tables, windows) or by a thread marked
+//! with [`short_lived_blocks`] (the HTTP workers), and is noted (see
+//! [`Noted`]) so that `dealloc` and `realloc`, which see only the layout,
+//! send it back there: a gzip scrape's compressor (~310 KiB in blocks of 33
+//! to 83 KiB) and compressed text, made once per set and freed soon after.
+//! dlmalloc kept them: at 64 HCAs with a gzip scrape a second 5.68 MiB
+//! resident, against 5.25–5.34 MiB when they are given back (2026-11-30,
+//! `LARGE` lowered to 32 KiB for the test). Other blocks of that size stay
+//! with dlmalloc, such as the ethtool statistics of a NIC with thousands of
+//! them, made each cycle: through `malloc`, each would be an mmap/munmap
+//! pair a cycle.
 //!
 //! dlmalloc's lock is not reset in a child after `fork` (musl's malloc's
 //! is): the agent never forks; code that does must call
 //! `dlmalloc::enable_alloc_after_fork` in the child first.
 
 use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 /// From this size on, `malloc`. The trade: a block `malloc` maps is
 /// faulted in again each time it is allocated, where dlmalloc keeps what it
-/// once held. What comes here in a steady agent is transient and big: a
-/// gzip scrape's compressor (miniz_oxide's window, hash chains and buffers,
-/// ~310 KiB in five blocks of 33 to 85 KiB) and compressed text, and the
-/// snapshot's JSON (1 MiB at 64 HCAs every 30 s); the cycle's buffers are
-/// reused and stay with dlmalloc. At 256 KiB dlmalloc kept the compressor's
-/// blocks once freed: at 64 HCAs with a gzip scrape a second 5.68 MiB
-/// resident against 5.25–5.34 at 32 KiB, for six mmap/munmap pairs a
-/// second (all the compressor's and the compressed text's) and CPU within
-/// 1 % (6.85 against 6.90 ms/s; 2026-11-30 23:35). Earlier, at 512 KiB,
-/// the scrape's text, then rendered into a new buffer for each set, had
-/// kept 7.28 MiB resident; that text now lives in buffers reused set to set.
-pub const LARGE: usize = 32 * 1024;
+/// once held. At 64 HCAs with moving counters, 512 KiB kept 7.28 MiB
+/// resident (the RSS target is 6) against 5.93 MiB at 128 KiB, but the
+/// scrape thread went from 0.65 to 1.08 ms/s: the scrape's text, then
+/// rendered into a new buffer for each set (~420 KiB there), was mapped and
+/// faulted in each time (`make bench-cadence`, 2026-11-30 14:45); 256 KiB
+/// kept the 16-HCA text (~120 KiB) with dlmalloc (the scrape thread 0.36 →
+/// 0.53 ms/s at 128 KiB, 14:50). Since, the text lives in the families'
+/// buffers, reused set to set, and a scrape allocates none: what goes to
+/// `malloc` each time is the snapshot's JSON (1 MiB at 64 HCAs, every 30 s).
+pub const LARGE: usize = 256 * 1024;
+
+/// From this size on (below [`LARGE`]), a block allocated zeroed or by a
+/// short-lived-blocks thread goes to `malloc`, when a slot of [`Noted`] is
+/// free.
+pub const SHORT_LIVED: usize = 32 * 1024;
+
+/// Where the blocks below [`LARGE`] that `malloc` holds are noted: a
+/// block's address in a slot while it lives. A few live at once (a
+/// compressor's five blocks, a compressed set, a long-lived zeroed buffer
+/// or two); when every slot is taken, a new block goes to dlmalloc.
+struct Noted([AtomicUsize; NOTED_SLOTS]);
+
+const NOTED_SLOTS: usize = 32;
+
+static FROM_MALLOC: Noted = Noted([const { AtomicUsize::new(0) }; NOTED_SLOTS]);
+
+thread_local! {
+    /// Set by [`short_lived_blocks`].
+    static SHORT_LIVED_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as one whose blocks of [`SHORT_LIVED`] or more
+/// live briefly (an HTTP worker: a compressor for one set, an answer for
+/// one scrape): they go to `malloc`, which gives their pages back when they
+/// are freed, whichever thread frees them.
+pub fn short_lived_blocks() {
+    SHORT_LIVED_THREAD.with(|t| t.set(true));
+}
+
+/// Whether a new block of `size` and `align` goes to `malloc` and is noted.
+fn goes_to_malloc_noted(size: usize, align: usize, zeroed: bool) -> bool {
+    may_be_noted(size, align)
+        && (zeroed || SHORT_LIVED_THREAD.try_with(Cell::get).unwrap_or(false))
+}
+
+impl Noted {
+    /// Notes `addr`; false when every slot is taken.
+    fn note(&self, addr: usize) -> bool {
+        self.0
+            .iter()
+            .any(|slot| slot.compare_exchange(0, addr, AcqRel, Relaxed).is_ok())
+    }
+
+    /// Whether `addr` is noted. A block's address is in at most one slot,
+    /// no other live block has it, and only its owner frees or moves it, so
+    /// the answer stands until the owner acts.
+    fn holds(&self, addr: usize) -> bool {
+        self.0.iter().any(|slot| slot.load(Acquire) == addr)
+    }
+
+    /// Forgets `addr` if it was noted, and says whether it was.
+    fn take(&self, addr: usize) -> bool {
+        self.0
+            .iter()
+            .any(|slot| slot.compare_exchange(addr, 0, AcqRel, Relaxed).is_ok())
+    }
+}
+
+/// Whether a block of `size` and `align` may be a noted one.
+fn may_be_noted(size: usize, align: usize) -> bool {
+    (SHORT_LIVED..LARGE).contains(&size) && align <= MALLOC_ALIGN
+}
 
 /// `malloc` aligns to 16 bytes (x86_64, aarch64); a larger alignment stays
 /// with dlmalloc whatever the size.
@@ -47,9 +122,10 @@ fn is_large(size: usize, align: usize) -> bool {
 /// Each method hands a block to exactly one allocator, chosen by
 /// `is_large` of its layout, and gives it back to the same one: `dealloc`
 /// and `realloc` receive the layout the block was allocated with, so they
-/// choose as `alloc` did. A realloc that crosses `LARGE` allocates in the
-/// other allocator, copies the smaller of the two sizes and frees the old
-/// block. The methods are calls, not inlined copies: dlmalloc's are
+/// choose as `alloc` did, except for a block below `LARGE` that `malloc`
+/// holds, found among the noted ones. A realloc that crosses `LARGE`, or
+/// moves a noted block, allocates where `alloc` would, copies the smaller of
+/// the two sizes and frees the old block. The methods are calls, not inlined copies: dlmalloc's are
 /// `#[inline]`, and inlined at every allocation site under LTO they add
 /// ~270 KB of code.
 // SAFETY: blocks valid for their sizes, aligned as asked (malloc: 16, see `is_large`).
@@ -59,21 +135,32 @@ unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if is_large(layout.size(), layout.align()) {
             // SAFETY: malloc has no precondition; null is the failure both report.
-            unsafe { libc::malloc(layout.size()).cast() }
-        } else {
-            // SAFETY: the caller's guarantees for `alloc` are passed on.
-            unsafe { dlmalloc::GlobalDlmalloc.alloc(layout) }
+            return unsafe { libc::malloc(layout.size()).cast() };
         }
+        if goes_to_malloc_noted(layout.size(), layout.align(), false) {
+            // SAFETY: as above.
+            let p: *mut u8 = unsafe { libc::malloc(layout.size()).cast() };
+            if p.is_null() || FROM_MALLOC.note(p as usize) {
+                return p;
+            }
+            // SAFETY: from malloc just above, not noted, not handed out.
+            unsafe { libc::free(p.cast()) };
+        }
+        // SAFETY: the caller's guarantees for `alloc` are passed on.
+        unsafe { dlmalloc::GlobalDlmalloc.alloc(layout) }
     }
 
     #[inline(never)]
     // SAFETY: a trait method; its contract is GlobalAlloc's, its blocks as the impl says.
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if is_large(layout.size(), layout.align()) {
-            // SAFETY: a large layout's block came from malloc (see `alloc`).
+        if is_large(layout.size(), layout.align())
+            || (may_be_noted(layout.size(), layout.align()) && FROM_MALLOC.take(ptr as usize))
+        {
+            // SAFETY: a large layout's block came from malloc (see `alloc`),
+            // a noted one from malloc or calloc (see `alloc`, `alloc_zeroed`).
             unsafe { libc::free(ptr.cast()) }
         } else {
-            // SAFETY: a small layout's block came from dlmalloc with `layout`.
+            // SAFETY: any other block came from dlmalloc with `layout`.
             unsafe { dlmalloc::GlobalDlmalloc.dealloc(ptr, layout) }
         }
     }
@@ -83,16 +170,41 @@ unsafe impl GlobalAlloc for Allocator {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if is_large(layout.size(), layout.align()) {
             // SAFETY: calloc has no precondition; null is the failure both report.
-            unsafe { libc::calloc(1, layout.size()).cast() }
-        } else {
-            // SAFETY: the caller's guarantees for `alloc_zeroed` are passed on.
-            unsafe { dlmalloc::GlobalDlmalloc.alloc_zeroed(layout) }
+            return unsafe { libc::calloc(1, layout.size()).cast() };
         }
+        if goes_to_malloc_noted(layout.size(), layout.align(), true) {
+            // SAFETY: as above.
+            let p: *mut u8 = unsafe { libc::calloc(1, layout.size()).cast() };
+            if p.is_null() || FROM_MALLOC.note(p as usize) {
+                return p;
+            }
+            // SAFETY: from calloc just above, not noted, not handed out.
+            unsafe { libc::free(p.cast()) };
+        }
+        // SAFETY: the caller's guarantees for `alloc_zeroed` are passed on.
+        unsafe { dlmalloc::GlobalDlmalloc.alloc_zeroed(layout) }
     }
 
     #[inline(never)]
     // SAFETY: a trait method; its contract is GlobalAlloc's, its blocks as the impl says.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if may_be_noted(layout.size(), layout.align()) && FROM_MALLOC.holds(ptr as usize) {
+            // SAFETY: the caller guarantees `new_size` with `layout`'s
+            // alignment is a valid layout (GlobalAlloc::realloc).
+            let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+            // SAFETY: a valid, non-zero-sized layout.
+            let new = unsafe { self.alloc(new_layout) };
+            if !new.is_null() {
+                FROM_MALLOC.take(ptr as usize);
+                // SAFETY: both blocks are valid for the smaller size and
+                // distinct; the old one came from malloc or calloc and is no longer noted.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                    libc::free(ptr.cast());
+                }
+            }
+            return new;
+        }
         let was = is_large(layout.size(), layout.align());
         let will = is_large(new_size, layout.align());
         match (was, will) {

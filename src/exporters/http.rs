@@ -170,7 +170,12 @@ pub fn spawn(
             // miniz_oxide's compressor state passes through the stack in
             // debug builds; untouched stack pages cost no memory.
             .stack_size(WORKER_STACK)
-            .spawn(move || worker(&queue, &*handler, web.as_deref(), &stats, &done, &wake))?;
+            .spawn(move || {
+                // A compressor per set, an answer per scrape: given back
+                // when freed instead of kept by the allocator.
+                crate::allocator::short_lived_blocks();
+                worker(&queue, &*handler, web.as_deref(), &stats, &done, &wake)
+            })?;
     }
     let stats2 = stats.clone();
     let acceptor = Acceptor::new(listener, queue, stats2, web, done_rx, wake_rx);
