@@ -394,8 +394,8 @@ impl GzipPrefix {
         let mut bytes = Vec::with_capacity(GZIP_HEADER.len() + len / 4 + 1024);
         bytes.extend_from_slice(&GZIP_HEADER);
         // Level 1: a scrape a second compresses every set, and level 6 took
-        // 9x the time (2.3 ms against 0.25 ms for the 16-HCA set's 118 KiB,
-        // miniz_oxide) for 12 KiB instead of 16 KiB on the wire.
+        // 9x the time (miniz_oxide, the 16-HCA set's 118 KiB: 2.3 ms against
+        // 0.25 ms) to make 11.9 KB of deflate instead of 15.8 KB.
         let mut c = Compress::new(Compression::fast(), false);
         let mut crc = crc32fast::Hasher::new();
         for piece in pieces {

@@ -350,7 +350,7 @@ def main():
         print(f"flood: 200 concurrent scrapers, {FLOOD_SECS:.0f} s each, one server at a time")
         flood(aport, agent.pid, "rdma-monitor")
         flood(nport, node.pid, "node_exporter")
-        print("scrape cost of the agent, 300 back-to-back scrapes each (CPU from /proc/PID/stat; gzip: a set is compressed once, for the first)")
+        print("scrape cost of the agent, 300 back-to-back scrapes each (CPU from /proc/PID/stat; gzip: a set, made each second, is compressed once for all the scrapes until the next)")
         scrape_cost("plain", agent.pid, http_get(aport))
         scrape_cost("gzip", agent.pid, http_get(aport, b"Accept-Encoding: gzip\r\n"))
         print("the same, a scrape a second (a new set each: gzip compresses each), 20 scrapes")
