@@ -10,18 +10,18 @@
 //! on its own and unmaps it when freed (musl: from 128 KiB; glibc: its mmap
 //! threshold).
 //!
-//! A block of [`SHORT_LIVED`] or more below [`LARGE`] goes to `malloc`
-//! too when it is allocated zeroed (tables, windows) or by a thread marked
-//! with [`short_lived_blocks`] (the HTTP workers), and is noted (see
-//! [`Noted`]) so that `dealloc` and `realloc`, which see only the layout,
-//! send it back there: a gzip scrape's compressor (~310 KiB in blocks of 33
-//! to 83 KiB) and compressed text, made once per set and freed soon after.
-//! dlmalloc kept them: at 64 HCAs with a gzip scrape a second 5.68 MiB
-//! resident, against 5.25–5.34 MiB when they are given back (2026-11-30,
-//! `LARGE` lowered to 32 KiB for the test). Other blocks of that size stay
-//! with dlmalloc, such as the ethtool statistics of a NIC with thousands of
-//! them, made each cycle: through `malloc`, each would be an mmap/munmap
-//! pair a cycle.
+//! A block of [`SHORT_LIVED`] or more below [`LARGE`] allocated afresh by a
+//! thread marked with [`short_lived_blocks`] (the HTTP workers) goes to
+//! `malloc` too, when a slot of [`Noted`] is free, and is noted there so
+//! that `dealloc` and `realloc`, which see only the layout, send it back:
+//! a gzip scrape's compressor (~310 KiB in blocks of 33 to 83 KiB, freed
+//! once the set is compressed) and the compressed set (kept until a gzip
+//! scrape meets a newer set). dlmalloc kept the compressor's memory: at 64
+//! HCAs with a gzip scrape a second 6.18 MiB resident, against 5.83 MiB
+//! when it is given back (`make bench-cadence`, 2026-12-01). Other threads'
+//! blocks of that size stay with dlmalloc, such as the ethtool statistics
+//! of a NIC with thousands of them, made each cycle: through `malloc`, each
+//! would be an mmap/munmap pair a cycle.
 //!
 //! dlmalloc's lock is not reset in a child after `fork` (musl's malloc's
 //! is): the agent never forks; code that does must call
@@ -45,15 +45,15 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 /// `malloc` each time is the snapshot's JSON (1 MiB at 64 HCAs, every 30 s).
 pub const LARGE: usize = 256 * 1024;
 
-/// From this size on (below [`LARGE`]), a block allocated zeroed or by a
-/// short-lived-blocks thread goes to `malloc`, when a slot of [`Noted`] is
-/// free.
+/// From this size on (below [`LARGE`]), a block a short-lived-blocks
+/// thread allocates goes to `malloc`, when a slot of [`Noted`] is free.
 pub const SHORT_LIVED: usize = 32 * 1024;
 
 /// Where the blocks below [`LARGE`] that `malloc` holds are noted: a
 /// block's address in a slot while it lives. A few live at once (a
-/// compressor's five blocks, a compressed set, a long-lived zeroed buffer
-/// or two); when every slot is taken, a new block goes to dlmalloc.
+/// compressor's five blocks, a compressed set or two, the failed-password
+/// set a worker keeps under a password flood); when every slot is taken, a
+/// new block goes to dlmalloc.
 struct Noted([AtomicUsize; NOTED_SLOTS]);
 
 const NOTED_SLOTS: usize = 32;
@@ -66,25 +66,26 @@ thread_local! {
 }
 
 /// Marks the calling thread as one whose blocks of [`SHORT_LIVED`] or more
-/// live briefly (an HTTP worker: a compressor for one set, an answer for
-/// one scrape): they go to `malloc`, which gives their pages back when they
-/// are freed, whichever thread frees them.
+/// live briefly (an HTTP worker: a compressor and a compressed text per
+/// set): those it allocates afresh (not those it grows with `realloc`) go
+/// to `malloc`, which gives their pages back when they are freed, whichever
+/// thread frees them.
 pub fn short_lived_blocks() {
     SHORT_LIVED_THREAD.with(|t| t.set(true));
 }
 
 /// Whether a new block of `size` and `align` goes to `malloc` and is noted.
-fn goes_to_malloc_noted(size: usize, align: usize, zeroed: bool) -> bool {
-    may_be_noted(size, align)
-        && (zeroed || SHORT_LIVED_THREAD.try_with(Cell::get).unwrap_or(false))
+fn goes_to_malloc_noted(size: usize, align: usize) -> bool {
+    may_be_noted(size, align) && SHORT_LIVED_THREAD.try_with(Cell::get).unwrap_or(false)
 }
 
 impl Noted {
     /// Notes `addr`; false when every slot is taken.
     fn note(&self, addr: usize) -> bool {
-        self.0
-            .iter()
-            .any(|slot| slot.compare_exchange(0, addr, AcqRel, Relaxed).is_ok())
+        // Read first: a failed compare-exchange still takes the cache line.
+        self.0.iter().any(|slot| {
+            slot.load(Relaxed) == 0 && slot.compare_exchange(0, addr, AcqRel, Relaxed).is_ok()
+        })
     }
 
     /// Whether `addr` is noted. A block's address is in at most one slot,
@@ -96,9 +97,9 @@ impl Noted {
 
     /// Forgets `addr` if it was noted, and says whether it was.
     fn take(&self, addr: usize) -> bool {
-        self.0
-            .iter()
-            .any(|slot| slot.compare_exchange(addr, 0, AcqRel, Relaxed).is_ok())
+        self.0.iter().any(|slot| {
+            slot.load(Relaxed) == addr && slot.compare_exchange(addr, 0, AcqRel, Relaxed).is_ok()
+        })
     }
 }
 
@@ -137,7 +138,7 @@ unsafe impl GlobalAlloc for Allocator {
             // SAFETY: malloc has no precondition; null is the failure both report.
             return unsafe { libc::malloc(layout.size()).cast() };
         }
-        if goes_to_malloc_noted(layout.size(), layout.align(), false) {
+        if goes_to_malloc_noted(layout.size(), layout.align()) {
             // SAFETY: as above.
             let p: *mut u8 = unsafe { libc::malloc(layout.size()).cast() };
             if p.is_null() || FROM_MALLOC.note(p as usize) {
@@ -172,7 +173,7 @@ unsafe impl GlobalAlloc for Allocator {
             // SAFETY: calloc has no precondition; null is the failure both report.
             return unsafe { libc::calloc(1, layout.size()).cast() };
         }
-        if goes_to_malloc_noted(layout.size(), layout.align(), true) {
+        if goes_to_malloc_noted(layout.size(), layout.align()) {
             // SAFETY: as above.
             let p: *mut u8 = unsafe { libc::calloc(1, layout.size()).cast() };
             if p.is_null() || FROM_MALLOC.note(p as usize) {

@@ -171,7 +171,7 @@ pub fn spawn(
             // debug builds; untouched stack pages cost no memory.
             .stack_size(WORKER_STACK)
             .spawn(move || {
-                // A compressor per set, an answer per scrape: given back
+                // A compressor and a compressed text per set: given back
                 // when freed instead of kept by the allocator.
                 crate::allocator::short_lived_blocks();
                 worker(&queue, &*handler, web.as_deref(), &stats, &done, &wake)
