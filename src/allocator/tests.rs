@@ -133,11 +133,8 @@ fn a_marked_threads_blocks_are_noted_while_they_live() {
         );
         assert!(FROM_MALLOC.holds(z as usize), "zeroed, too");
         // SAFETY: `z` holds `layout.size()` bytes.
-        assert!(
-            unsafe { std::slice::from_raw_parts(z, layout.size()) }
-                .iter()
-                .all(|&b| b == 0)
-        );
+        let zeroed = unsafe { std::slice::from_raw_parts(z, layout.size()) };
+        assert!(zeroed.iter().all(|&b| b == 0));
         assert!(
             !FROM_MALLOC.holds(q as usize),
             "below SHORT_LIVED: dlmalloc's"
@@ -226,11 +223,8 @@ fn blocks_go_to_dlmalloc_when_no_slot_is_free() {
     let p = unnoted.expect("more blocks than slots: one is dlmalloc's") as *mut u8;
     assert_eq!(slots_taken(), NOTED_SLOTS);
     // SAFETY: `p` holds `layout.size()` bytes.
-    assert!(
-        unsafe { std::slice::from_raw_parts(p, layout.size()) }
-            .iter()
-            .all(|&b| b == 0)
-    );
+    let zeroed = unsafe { std::slice::from_raw_parts(p, layout.size()) };
+    assert!(zeroed.iter().all(|&b| b == 0));
     // SAFETY: each allocated above with `layout`.
     unsafe {
         Allocator.dealloc(p, layout);
