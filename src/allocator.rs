@@ -103,6 +103,21 @@ impl Noted {
     }
 }
 
+/// `p`, a block just from `malloc` or `calloc` below [`LARGE`], noted; null
+/// (the failure both report) as it is; `None` when no slot is free, `p`
+/// freed then.
+///
+/// # Safety
+/// `p` is null or a live block from `malloc`/`calloc` that nothing else holds.
+unsafe fn noted(p: *mut u8) -> Option<*mut u8> {
+    if p.is_null() || FROM_MALLOC.note(p as usize) {
+        return Some(p);
+    }
+    // SAFETY: the caller's: from malloc or calloc, handed to no one.
+    unsafe { libc::free(p.cast()) };
+    None
+}
+
 /// Whether a block of `size` and `align` may be a noted one.
 fn may_be_noted(size: usize, align: usize) -> bool {
     (SHORT_LIVED..LARGE).contains(&size) && align <= MALLOC_ALIGN
@@ -139,13 +154,10 @@ unsafe impl GlobalAlloc for Allocator {
             return unsafe { libc::malloc(layout.size()).cast() };
         }
         if goes_to_malloc_noted(layout.size(), layout.align()) {
-            // SAFETY: as above.
-            let p: *mut u8 = unsafe { libc::malloc(layout.size()).cast() };
-            if p.is_null() || FROM_MALLOC.note(p as usize) {
+            // SAFETY: as above; a block just from malloc, as `noted` asks.
+            if let Some(p) = unsafe { noted(libc::malloc(layout.size()).cast()) } {
                 return p;
             }
-            // SAFETY: from malloc just above, not noted, not handed out.
-            unsafe { libc::free(p.cast()) };
         }
         // SAFETY: the caller's guarantees for `alloc` are passed on.
         unsafe { dlmalloc::GlobalDlmalloc.alloc(layout) }
@@ -174,13 +186,10 @@ unsafe impl GlobalAlloc for Allocator {
             return unsafe { libc::calloc(1, layout.size()).cast() };
         }
         if goes_to_malloc_noted(layout.size(), layout.align()) {
-            // SAFETY: as above.
-            let p: *mut u8 = unsafe { libc::calloc(1, layout.size()).cast() };
-            if p.is_null() || FROM_MALLOC.note(p as usize) {
+            // SAFETY: as above; a block just from calloc, as `noted` asks.
+            if let Some(p) = unsafe { noted(libc::calloc(1, layout.size()).cast()) } {
                 return p;
             }
-            // SAFETY: from calloc just above, not noted, not handed out.
-            unsafe { libc::free(p.cast()) };
         }
         // SAFETY: the caller's guarantees for `alloc_zeroed` are passed on.
         unsafe { dlmalloc::GlobalDlmalloc.alloc_zeroed(layout) }
@@ -189,30 +198,19 @@ unsafe impl GlobalAlloc for Allocator {
     #[inline(never)]
     // SAFETY: a trait method; its contract is GlobalAlloc's, its blocks as the impl says.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if may_be_noted(layout.size(), layout.align()) && FROM_MALLOC.holds(ptr as usize) {
-            // SAFETY: the caller guarantees `new_size` with `layout`'s
-            // alignment is a valid layout (GlobalAlloc::realloc).
-            let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-            // SAFETY: a valid, non-zero-sized layout.
-            let new = unsafe { self.alloc(new_layout) };
-            if !new.is_null() {
-                FROM_MALLOC.take(ptr as usize);
-                // SAFETY: both blocks are valid for the smaller size and
-                // distinct; the old one came from malloc or calloc and is no longer noted.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-                    libc::free(ptr.cast());
-                }
-            }
-            return new;
-        }
         let was = is_large(layout.size(), layout.align());
         let will = is_large(new_size, layout.align());
-        match (was, will) {
+        let is_noted =
+            may_be_noted(layout.size(), layout.align()) && FROM_MALLOC.holds(ptr as usize);
+        match (is_noted, was, will) {
             // SAFETY: `ptr` came from malloc (large layout), `new_size` is non-zero.
-            (true, true) => unsafe { libc::realloc(ptr.cast(), new_size).cast() },
-            // SAFETY: `ptr` came from dlmalloc with `layout` (small layout).
-            (false, false) => unsafe { dlmalloc::GlobalDlmalloc.realloc(ptr, layout, new_size) },
+            (false, true, true) => unsafe { libc::realloc(ptr.cast(), new_size).cast() },
+            // SAFETY: `ptr` came from dlmalloc with `layout` (small, not noted).
+            (false, false, false) => unsafe {
+                dlmalloc::GlobalDlmalloc.realloc(ptr, layout, new_size)
+            },
+            // Across `LARGE`, or a noted block: moved to where `alloc` puts
+            // the new size; `dealloc` frees the old one where it is.
             _ => {
                 // SAFETY: the caller guarantees `new_size` with `layout`'s
                 // alignment is a valid layout (GlobalAlloc::realloc).

@@ -23,6 +23,8 @@ import sys
 import threading
 import time
 
+from cadence import HTTP_THREAD, cpu_ns
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 AGENT = os.environ.get("AGENT", os.path.join(REPO, "target/x86_64-unknown-linux-musl/release/rdma-monitor"))
 TREE = os.path.join(REPO, "fixtures/sysfs/node-16hca")
@@ -236,29 +238,17 @@ def scrape_cost(label, pid, get, n=300):
     print(f"  {label:<34} {ms:6.2f} ms CPU per scrape, {size} bytes", flush=True)
 
 
-def http_threads_ns(pid):
-    """CPU of the agent's HTTP threads (http, http-N), ns, from schedstat."""
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            if open(f"/proc/{pid}/task/{task}/comm").read().startswith("http"):
-                total += int(open(f"/proc/{pid}/task/{task}/schedstat").read().split()[0])
-        except OSError:
-            pass
-    return total
-
-
 def scrape_cost_per_set(label, pid, get, n=20):
     """CPU of the HTTP threads per scrape at a scrape a second, so that each
     scrape meets a new set (a cycle a second): with gzip, each compresses."""
     get()
     time.sleep(1.0)
-    t0 = http_threads_ns(pid)
+    t0 = cpu_ns(pid, HTTP_THREAD)
     size = 0
     for _ in range(n):
         size = get()
         time.sleep(1.0)
-    ms = (http_threads_ns(pid) - t0) / 1e6 / n
+    ms = (cpu_ns(pid, HTTP_THREAD) - t0) / 1e6 / n
     print(f"  {label:<34} {ms:6.2f} ms CPU per scrape (HTTP threads), {size} bytes", flush=True)
 
 
