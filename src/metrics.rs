@@ -66,29 +66,48 @@ pub struct Family {
     samples: Vec<Sample>,
 }
 
+/// Writes a family's HELP and TYPE lines at the start of `text`; where they end.
+fn write_head(text: &mut Vec<u8>, name: &str, help: &str, kind: Kind) -> usize {
+    let mut c = Cursor::over(text, 0);
+    // "# HELP " name " " help "\n# TYPE " name " counter\n"
+    c.room(help.len() + 2 * name.len() + 26);
+    c.put(b"# HELP ");
+    c.put(name.as_bytes());
+    c.byte(b' ');
+    escape_help(help, &mut c);
+    c.put(b"\n# TYPE ");
+    c.put(name.as_bytes());
+    c.put(match kind {
+        Kind::Counter => b" counter\n",
+        Kind::Gauge => b" gauge\n",
+    });
+    c.at
+}
+
 impl Family {
     /// A family with its HELP and TYPE lines, in the storage of `spare`
     /// (the same family in an earlier set) when there is one.
     fn new(name: &'static str, help: &'static str, kind: Kind, spare: Option<Family>) -> Family {
-        let (mut text, mut samples, mut help_seen, spare_help) = match spare {
-            Some(f) => (f.text, f.samples, f.help_seen, f.help),
+        let (mut text, mut samples, mut help_seen, spare_help, spare_head) = match spare {
+            Some(f) => {
+                // Its HELP and TYPE lines are this family's (spares are found
+                // by name) when its help is this text and its kind this kind:
+                // kept, not written and escaped again every cycle.
+                let same = std::ptr::eq(f.help, help) && f.kind == kind;
+                (
+                    f.text,
+                    f.samples,
+                    f.help_seen,
+                    f.help,
+                    same.then_some(f.head),
+                )
+            }
             None => Default::default(),
         };
-        let mut c = Cursor::over(&mut text, 0);
-        // "# HELP " name " " help "\n# TYPE " name " counter\n"
-        c.room(help.len() + 2 * name.len() + 26);
-        c.put(b"# HELP ");
-        c.put(name.as_bytes());
-        c.byte(b' ');
-        escape_help(help, &mut c);
-        c.put(b"\n# TYPE ");
-        c.put(name.as_bytes());
-        c.put(match kind {
-            Kind::Counter => b" counter\n",
-            Kind::Gauge => b" gauge\n",
-        });
-        let head = c.at;
-        drop(c);
+        let head = match spare_head {
+            Some(head) => head,
+            None => write_head(&mut text, name, help, kind),
+        };
         // The addresses seen stand for the same text only if it is still this one.
         if !std::ptr::eq(spare_help, help) && spare_help != help {
             help_seen.clear();
@@ -1389,6 +1408,42 @@ mod tests {
                 reused.get("rdma_a_total", &[("port", &last)]),
                 Some(Value::U64(after - 1))
             );
+        }
+    }
+
+    /// A family's HELP and TYPE lines are kept from the set reused only
+    /// while they are still its own: another help (equal text at another
+    /// address, or another text) or another kind writes them again.
+    #[test]
+    fn a_reused_family_keeps_its_head_only_while_it_is_the_same() {
+        let help = "Help \\ with a backslash.".to_string();
+        let other_address: &'static str = help.clone().leak();
+        let cases: [(&'static str, Kind, &str); 4] = [
+            ("Help \\ with a backslash.", Kind::Counter, "counter"),
+            (other_address, Kind::Counter, "counter"),
+            ("Other help.", Kind::Counter, "counter"),
+            ("Other help.", Kind::Gauge, "gauge"),
+        ];
+        let mut set = {
+            let mut b = Builder::new();
+            b.push(
+                "rdma_h",
+                "Help \\ with a backslash.",
+                Kind::Counter,
+                &[],
+                Value::U64(1),
+            );
+            b.finish()
+        };
+        for (help, kind, type_word) in cases {
+            let mut b = Builder::reusing(set);
+            b.push("rdma_h", help, kind, &[("a", "b")], Value::U64(2));
+            set = b.finish();
+            let want = format!(
+                "# HELP rdma_h {}\n# TYPE rdma_h {type_word}\nrdma_h{{a=\"b\"}} 2\n",
+                help.replace('\\', "\\\\")
+            );
+            assert_eq!(String::from_utf8_lossy(set.text()), want);
         }
     }
 
