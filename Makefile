@@ -124,6 +124,12 @@ bench-cadence: static
 	@tests/deps.sh test >/dev/null
 	python3 tests/bench/cadence.py
 
+# User-space instructions per cycle (collection thread) and per scrape (HTTP
+# threads) under callgrind: repeatable where CPU time is not, to tell whether
+# a change took work off the hot path. AGENT=a,b compares builds; needs valgrind.
+bench-instructions: static
+	python3 tests/bench/instructions.py
+
 # link/hot.order (build.rs links the static binary with it): the functions a
 # steady agent runs, from a callgrind profile of the static build with its
 # symbols. Again after a toolchain or dependency update (names carry hashes).

@@ -1413,37 +1413,42 @@ mod tests {
 
     /// A family's HELP and TYPE lines are kept from the set reused only
     /// while they are still its own: another help (equal text at another
-    /// address, or another text) or another kind writes them again.
+    /// address, or another text) or another kind writes them again. The old
+    /// set's head is marked before each reuse, so a kept head shows.
     #[test]
     fn a_reused_family_keeps_its_head_only_while_it_is_the_same() {
-        let help = "Help \\ with a backslash.".to_string();
-        let other_address: &'static str = help.clone().leak();
-        let cases: [(&'static str, Kind, &str); 4] = [
-            ("Help \\ with a backslash.", Kind::Counter, "counter"),
-            (other_address, Kind::Counter, "counter"),
-            ("Other help.", Kind::Counter, "counter"),
-            ("Other help.", Kind::Gauge, "gauge"),
+        let help: &'static str = "Help \\ with a backslash.";
+        let other_address: &'static str = help.to_string().leak();
+        let other: &'static str = "Other help.";
+        // (help, kind, TYPE word, kept)
+        let cases = [
+            (help, Kind::Counter, "counter", true),
+            (other_address, Kind::Counter, "counter", false),
+            (other, Kind::Counter, "counter", false),
+            (other, Kind::Counter, "counter", true),
+            (other, Kind::Gauge, "gauge", false),
         ];
         let mut set = {
             let mut b = Builder::new();
-            b.push(
-                "rdma_h",
-                "Help \\ with a backslash.",
-                Kind::Counter,
-                &[],
-                Value::U64(1),
-            );
+            b.push("rdma_h", help, Kind::Counter, &[], Value::U64(1));
             b.finish()
         };
-        for (help, kind, type_word) in cases {
+        for (help, kind, type_word, kept) in cases {
+            // "# HELP" becomes "# hELP" in the set about to be reused.
+            set.families[0].text[2] = b'h';
             let mut b = Builder::reusing(set);
             b.push("rdma_h", help, kind, &[("a", "b")], Value::U64(2));
             set = b.finish();
             let want = format!(
-                "# HELP rdma_h {}\n# TYPE rdma_h {type_word}\nrdma_h{{a=\"b\"}} 2\n",
+                "# {}ELP rdma_h {}\n# TYPE rdma_h {type_word}\nrdma_h{{a=\"b\"}} 2\n",
+                if kept { "h" } else { "H" },
                 help.replace('\\', "\\\\")
             );
-            assert_eq!(String::from_utf8_lossy(set.text()), want);
+            assert_eq!(
+                String::from_utf8_lossy(set.text()),
+                want,
+                "{help} {type_word}"
+            );
         }
     }
 
