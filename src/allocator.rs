@@ -109,6 +109,7 @@ impl Noted {
 ///
 /// # Safety
 /// `p` is null or a live block from `malloc`/`calloc` that nothing else holds.
+// SAFETY: callers pass what `# Safety` says; the block is either returned noted or freed, never both.
 unsafe fn noted(p: *mut u8) -> Option<*mut u8> {
     if p.is_null() || FROM_MALLOC.note(p as usize) {
         return Some(p);

@@ -43,20 +43,24 @@ fn note() {
 // SAFETY: every call is passed on to System unchanged; only a thread-local
 // counter (const-initialised, so it never allocates) is added.
 unsafe impl GlobalAlloc for Counting {
+    // SAFETY: a trait method; GlobalAlloc's contract, passed on to System.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note();
         // SAFETY: the caller's contract for `alloc` is System's.
         unsafe { System.alloc(layout) }
     }
+    // SAFETY: a trait method; GlobalAlloc's contract, passed on to System.
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: ptr came from System with this layout (every alloc goes there).
         unsafe { System.dealloc(ptr, layout) }
     }
+    // SAFETY: a trait method; GlobalAlloc's contract, passed on to System.
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         note();
         // SAFETY: the caller's contract for `alloc_zeroed` is System's.
         unsafe { System.alloc_zeroed(layout) }
     }
+    // SAFETY: a trait method; GlobalAlloc's contract, passed on to System.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         note();
         // SAFETY: ptr came from System with this layout; the caller's contract holds.
