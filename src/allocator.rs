@@ -119,6 +119,41 @@ unsafe fn noted(p: *mut u8) -> Option<*mut u8> {
     None
 }
 
+/// `alloc` (`zeroed`: `alloc_zeroed`): `malloc` (`calloc`) for a large
+/// block or a short-lived thread's noted one, dlmalloc otherwise.
+///
+/// # Safety
+/// `layout` has a non-zero size (GlobalAlloc's contract for both).
+#[inline(always)]
+// SAFETY: callers pass what `# Safety` says; every block goes to one allocator.
+unsafe fn allocate(layout: Layout, zeroed: bool) -> *mut u8 {
+    let from_c = || -> *mut u8 {
+        // SAFETY: malloc and calloc have no precondition; null is the failure both report.
+        unsafe {
+            match zeroed {
+                true => libc::calloc(1, layout.size()).cast(),
+                false => libc::malloc(layout.size()).cast(),
+            }
+        }
+    };
+    if is_large(layout.size(), layout.align()) {
+        return from_c();
+    }
+    if goes_to_malloc_noted(layout.size(), layout.align()) {
+        // SAFETY: a block just from malloc or calloc, as `noted` asks.
+        if let Some(p) = unsafe { noted(from_c()) } {
+            return p;
+        }
+    }
+    // SAFETY: the caller's non-zero layout, for dlmalloc's `alloc` and `alloc_zeroed` alike.
+    unsafe {
+        match zeroed {
+            true => dlmalloc::GlobalDlmalloc.alloc_zeroed(layout),
+            false => dlmalloc::GlobalDlmalloc.alloc(layout),
+        }
+    }
+}
+
 /// Whether a block of `size` and `align` may be a noted one.
 fn may_be_noted(size: usize, align: usize) -> bool {
     (SHORT_LIVED..LARGE).contains(&size) && align <= MALLOC_ALIGN
@@ -150,18 +185,8 @@ unsafe impl GlobalAlloc for Allocator {
     #[inline(never)]
     // SAFETY: a trait method; its contract is GlobalAlloc's, its blocks as the impl says.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if is_large(layout.size(), layout.align()) {
-            // SAFETY: malloc has no precondition; null is the failure both report.
-            return unsafe { libc::malloc(layout.size()).cast() };
-        }
-        if goes_to_malloc_noted(layout.size(), layout.align()) {
-            // SAFETY: as above; a block just from malloc, as `noted` asks.
-            if let Some(p) = unsafe { noted(libc::malloc(layout.size()).cast()) } {
-                return p;
-            }
-        }
         // SAFETY: the caller's guarantees for `alloc` are passed on.
-        unsafe { dlmalloc::GlobalDlmalloc.alloc(layout) }
+        unsafe { allocate(layout, false) }
     }
 
     #[inline(never)]
@@ -170,8 +195,8 @@ unsafe impl GlobalAlloc for Allocator {
         if is_large(layout.size(), layout.align())
             || (may_be_noted(layout.size(), layout.align()) && FROM_MALLOC.take(ptr as usize))
         {
-            // SAFETY: a large layout's block came from malloc (see `alloc`),
-            // a noted one from malloc or calloc (see `alloc`, `alloc_zeroed`).
+            // SAFETY: a large layout's block came from malloc (see `allocate`),
+            // a noted one from malloc or calloc (see `allocate`).
             unsafe { libc::free(ptr.cast()) }
         } else {
             // SAFETY: any other block came from dlmalloc with `layout`.
@@ -182,18 +207,8 @@ unsafe impl GlobalAlloc for Allocator {
     #[inline(never)]
     // SAFETY: a trait method; its contract is GlobalAlloc's, its blocks as the impl says.
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if is_large(layout.size(), layout.align()) {
-            // SAFETY: calloc has no precondition; null is the failure both report.
-            return unsafe { libc::calloc(1, layout.size()).cast() };
-        }
-        if goes_to_malloc_noted(layout.size(), layout.align()) {
-            // SAFETY: as above; a block just from calloc, as `noted` asks.
-            if let Some(p) = unsafe { noted(libc::calloc(1, layout.size()).cast()) } {
-                return p;
-            }
-        }
         // SAFETY: the caller's guarantees for `alloc_zeroed` are passed on.
-        unsafe { dlmalloc::GlobalDlmalloc.alloc_zeroed(layout) }
+        unsafe { allocate(layout, true) }
     }
 
     #[inline(never)]

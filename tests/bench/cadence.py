@@ -180,6 +180,15 @@ class Changer(threading.Thread):
             tick += 1
 
 
+def agent_env(tree, port, snapshots):
+    """The agent's environment in the benches: `tree` polled once a second,
+    metrics on 127.0.0.1:`port`, snapshots in `snapshots`, errors only."""
+    return {"PATH": "/usr/bin:/bin", "RDMA_MON_GENERAL__SYSFS_ROOT": tree,
+            "RDMA_MON_GENERAL__POLL_INTERVAL": "1", "RDMA_MON_PROMETHEUS__LISTEN_ADDRESS": "127.0.0.1",
+            "RDMA_MON_PROMETHEUS__PORT": str(port), "RDMA_MON_GENERAL__SNAPSHOT_DIR": snapshots,
+            "RDMA_MON_GENERAL__LOG_LEVEL": "error"}
+
+
 def wait_http(url):
     for _ in range(200):
         try:
@@ -211,11 +220,7 @@ def bench(tree, hcas, floor, ne, work, changer):
     for i, agent in enumerate(AGENTS):
         at_slot(i)
         aport = free_port()
-        env = {"PATH": "/usr/bin:/bin", "RDMA_MON_GENERAL__SYSFS_ROOT": tree,
-               "RDMA_MON_GENERAL__POLL_INTERVAL": "1", "RDMA_MON_PROMETHEUS__LISTEN_ADDRESS": "127.0.0.1",
-               "RDMA_MON_PROMETHEUS__PORT": str(aport),
-               "RDMA_MON_GENERAL__SNAPSHOT_DIR": os.path.join(work, f"snapshots-{hcas}-{i}"),
-               "RDMA_MON_GENERAL__LOG_LEVEL": "error"}
+        env = agent_env(tree, aport, os.path.join(work, f"snapshots-{hcas}-{i}"))
         name = "rdma-monitor (static)" if len(AGENTS) == 1 else os.path.basename(agent)[:24]
         agents.add(name)
         procs[name] = (subprocess.Popen([agent], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),

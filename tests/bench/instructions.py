@@ -61,15 +61,7 @@ def dumps(work, part):
 def measure(agent, work):
     port = cadence.free_port()
     url = f"http://127.0.0.1:{port}/metrics"
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "RDMA_MON_GENERAL__SYSFS_ROOT": cadence.TREE16,
-        "RDMA_MON_GENERAL__POLL_INTERVAL": "1",
-        "RDMA_MON_PROMETHEUS__LISTEN_ADDRESS": "127.0.0.1",
-        "RDMA_MON_PROMETHEUS__PORT": str(port),
-        "RDMA_MON_GENERAL__SNAPSHOT_DIR": os.path.join(work, "snapshots"),
-        "RDMA_MON_GENERAL__LOG_LEVEL": "error",
-    }
+    env = cadence.agent_env(cadence.TREE16, port, os.path.join(work, "snapshots"))
     out = os.path.join(work, "cg.out")
     vg = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--separate-threads=yes",
