@@ -116,12 +116,14 @@ bench-http: static
 	python3 tests/bench/http_compare.py
 
 # The shipped static agent, the floor program (tests/bench/floor.c: the same
-# files held open, one pread each a second) and node_exporter side by side at
+# files held open, one pread each a second), floor + serve (the same reads,
+# and each scrape answered with the agent's text, compressed once a second:
+# an exporter with no parsing or rendering) and node_exporter side by side at
 # the real cadence (a cycle and a scrape a second, 30 s), on the 16-HCA fixture
 # and a 64-HCA tree made from it, each as it is and changing every second as a
 # busy node's: CPU from schedstat, ratios to the floor, RSS.
 bench-cadence: static
-	@tests/deps.sh test >/dev/null
+	@tests/deps.sh bench >/dev/null
 	python3 tests/bench/cadence.py
 
 # User-space instructions per cycle (collection thread) and per scrape (HTTP

@@ -5,6 +5,8 @@
 #   tests/deps.sh static    build + musl-tools (ring's C for the musl target)
 #   tests/deps.sh test      static + everything `make test` runs
 #   tests/deps.sh ci        test + what .ci/run adds (make measure, bench-compare)
+#   tests/deps.sh bench     test + what make bench-cadence adds (libdeflate for
+#                           its floor + serve)
 #   tests/deps.sh bindings  libclang-dev and linux-libc-dev, for `make bindings`
 # As root, apt-get installs the missing Debian packages; otherwise one line
 # names them and the script exits 1. Rust pieces come from rustup, the
@@ -16,7 +18,7 @@ pkgs=()
 need() { pkgs+=("$1"); }
 has() { command -v "$1" >/dev/null 2>&1; }
 
-case "$what" in build | static | test | ci | bindings) ;; *) echo "usage: $0 build|static|test|ci|bindings" >&2; exit 2 ;; esac
+case "$what" in build | static | test | ci | bench | bindings) ;; *) echo "usage: $0 build|static|test|ci|bench|bindings" >&2; exit 2 ;; esac
 
 if [ "$what" = bindings ]; then
   # clang-sys loads libclang.so (libclang-dev), not libclang-cpp.so.
@@ -27,7 +29,7 @@ else
   [ -e /usr/include/stdlib.h ] || need libc6-dev
 fi
 [ "$what" = build ] || [ "$what" = bindings ] || has musl-gcc || need musl-tools
-if [ "$what" = test ] || [ "$what" = ci ]; then
+if [ "$what" = test ] || [ "$what" = ci ] || [ "$what" = bench ]; then
   has promtool || need prometheus                   # e2e: promtool check metrics; deploy-test
   has python3 || need python3                       # test scripts and oracles
   python3 -c 'import yaml' 2>/dev/null || need python3-yaml
@@ -52,6 +54,9 @@ if [ "$what" = test ] || [ "$what" = ci ]; then
 fi
 if [ "$what" = ci ]; then
   [ -x /usr/bin/time ] || need time                 # make measure
+fi
+if [ "$what" = bench ]; then
+  [ -e /usr/include/libdeflate.h ] || need libdeflate-dev
 fi
 
 if [ ${#pkgs[@]} -gt 0 ]; then

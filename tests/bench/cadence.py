@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """make bench-cadence: the shipped static agent, the floor program
-(tests/bench/floor.c) and node_exporter's infiniband collector side by side
+(tests/bench/floor.c), "floor + serve" (the same program also answering each
+scrape with the agent's own text, compressed once a second by the fastest
+deflate measured: the least any exporter of these files can cost, with no
+parsing and no rendering) and node_exporter's infiniband collector side by side
 on the same sysfs tree, at the agent's real cadence: a cycle a second and one
 scrape a second of the agent and of node_exporter, for SECONDS (30) seconds,
 all three running at once, the agents and the floor each started in a slot
@@ -198,6 +201,9 @@ def wait_http(url):
     sys.exit(f"{url} never answered")
 
 
+SERVE = "floor + serve"
+
+
 def bench(tree, hcas, floor, ne, work, changer):
     """One window. Each agent, the floor, the scrapes (node_exporter reads
     when scraped) and the writer work in a slot of their own within each
@@ -209,8 +215,8 @@ def bench(tree, hcas, floor, ne, work, changer):
     when their start order was swapped)."""
     procs = {}
     agents = set()
-    # Slots: each agent's, then the floor's, the scrapes', the writer's.
-    floor_slot, scrape_slot, writer_slot = len(AGENTS), len(AGENTS) + 1, len(AGENTS) + 2
+    # Slots: each agent's, then the floor's, floor + serve's, the scrapes', the writer's.
+    floor_slot, serve_slot, scrape_slot, writer_slot = (len(AGENTS) + i for i in range(4))
     slot = 1.0 / (writer_slot + 1)
     base = time.monotonic()
 
@@ -223,6 +229,8 @@ def bench(tree, hcas, floor, ne, work, changer):
         env = agent_env(tree, aport, os.path.join(work, f"snapshots-{hcas}-{i}"))
         name = "rdma-monitor (static)" if len(AGENTS) == 1 else os.path.basename(agent)[:24]
         agents.add(name)
+        if i == 0:
+            first = name
         procs[name] = (subprocess.Popen([agent], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
                        f"http://127.0.0.1:{aport}/metrics")
     nport = free_port()
@@ -238,6 +246,16 @@ def bench(tree, hcas, floor, ne, work, changer):
         for p, url in procs.values():
             if url:
                 wait_http(url)
+        # floor + serve answers with the first agent's own text of this tree,
+        # started in its slot of the next second.
+        body = os.path.join(work, f"body-{hcas}.txt")
+        with open(body, "wb") as f:
+            f.write(wait_http(procs[first][1]))
+        sport = free_port()
+        time.sleep((base + serve_slot * slot - time.monotonic()) % 1.0)
+        procs[SERVE] = (subprocess.Popen([floor, tree, "1", str(sport), body], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL), f"http://127.0.0.1:{sport}/metrics")
+        wait_http(procs[SERVE][1])
         if changer:
             changer.phase = base + writer_slot * slot
             changer.start()
@@ -299,7 +317,7 @@ def main():
     work = tempfile.mkdtemp(prefix="rdma-monitor-cadence-")
     floor = os.path.join(work, "floor")
     subprocess.run(["cc", "-O2", "-Wall", "-Wno-format-truncation", "-o", floor,
-                    os.path.join(REPO, "tests/bench/floor.c")], check=True)
+                    os.path.join(REPO, "tests/bench/floor.c"), "-ldeflate"], check=True)
     ne = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
     if not ne:
         print("node_exporter is not installed (tests/deps.sh test): left out")

@@ -4,10 +4,24 @@
  * less hw_counters/lifespan, a setting), holds them open, and preads each
  * once per interval into one buffer. No parsing, no output: what any
  * program reading these files at that cadence must pay at least.
- * Usage: floor ROOT [INTERVAL_S]   (runs until killed; prints the file count) */
+ *
+ * Given PORT and BODY it is also the least an exporter of these files can
+ * cost ("floor + serve"): the same reads, and every HTTP request on
+ * 127.0.0.1:PORT answered with the bytes of the file BODY (the agent's own
+ * scrape text), gzip-compressed when the request names gzip, once per
+ * interval (a set changes each cycle) with the fastest deflate measured
+ * (libdeflate, level 1). No parsing, no rendering, one thread.
+ * Usage: floor ROOT [INTERVAL_S [PORT BODY]]   (runs until killed; prints the
+ * file count) */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <libdeflate.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +62,86 @@ static void add_dir(const char *dir)
 	closedir(d);
 }
 
+/* What the serve mode answers with: the body, and its gzip form made at most
+ * once per interval. */
+static char *body, *gz;
+static size_t body_len, gz_cap, gz_len;
+static int gz_stale = 1;
+static struct libdeflate_compressor *deflater;
+
+static void load_body(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		perror(path), exit(1);
+	body_len = st.st_size;
+	body = malloc(body_len + 1);
+	if (!body || read(fd, body, body_len) != (ssize_t)body_len)
+		perror(path), exit(1);
+	close(fd);
+	gz_cap = libdeflate_gzip_compress_bound(NULL, body_len);
+	gz = malloc(gz_cap);
+	deflater = libdeflate_alloc_compressor(1);
+	if (!gz || !deflater)
+		exit(1);
+}
+
+static int listen_on(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 64) < 0)
+		perror("listen"), exit(1);
+	return fd;
+}
+
+/* One request on a new connection: its head read, the answer written, the
+ * connection closed. */
+static void answer(int lfd)
+{
+	char req[4096], head[256];
+	size_t got = 0;
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	while (got < sizeof req - 1) {
+		ssize_t r = read(fd, req + got, sizeof req - 1 - got);
+		if (r <= 0)
+			break;
+		got += r;
+		req[got] = 0;
+		if (strstr(req, "\r\n\r\n"))
+			break;
+	}
+	req[got] = 0;
+	int gzip = strstr(req, "gzip") != NULL;
+	if (gzip && gz_stale) {
+		gz_len = libdeflate_gzip_compress(deflater, body, body_len, gz, gz_cap);
+		gz_stale = 0;
+	}
+	struct iovec v[2] = { { head, 0 }, { gzip ? gz : body, gzip ? gz_len : body_len } };
+	v[0].iov_len = snprintf(head, sizeof head,
+				"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+				"%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
+				gzip ? "Content-Encoding: gzip\r\n" : "", v[1].iov_len);
+	for (size_t off = 0; off < v[0].iov_len + v[1].iov_len;) {
+		ssize_t w = writev(fd, v, 2);
+		if (w <= 0)
+			break;
+		off += w;
+		for (int i = 0; i < 2; i++) {
+			size_t k = (size_t)w < v[i].iov_len ? (size_t)w : v[i].iov_len;
+			v[i].iov_base = (char *)v[i].iov_base + k;
+			v[i].iov_len -= k;
+			w -= k;
+		}
+	}
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	char class[4096], path[4096];
@@ -57,9 +151,15 @@ int main(int argc, char **argv)
 	static char buf[4096];
 	struct timespec next;
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: floor ROOT [INTERVAL_S]\n");
+	int lfd = -1;
+
+	if (argc < 2 || argc == 4) {
+		fprintf(stderr, "usage: floor ROOT [INTERVAL_S [PORT BODY]]\n");
 		return 2;
+	}
+	if (argc > 4) {
+		load_body(argv[4]);
+		lfd = listen_on(atoi(argv[3]));
 	}
 	snprintf(class, sizeof class, "%s/class/infiniband", argv[1]);
 	if (!(devs = opendir(class)))
@@ -98,6 +198,17 @@ int main(int argc, char **argv)
 		next.tv_nsec += (long)(interval * 1e9);
 		next.tv_sec += next.tv_nsec / 1000000000L;
 		next.tv_nsec %= 1000000000L;
+		gz_stale = 1;
+		while (lfd >= 0) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long ms = (next.tv_sec - now.tv_sec) * 1000 + (next.tv_nsec - now.tv_nsec) / 1000000;
+			if (ms <= 0)
+				break;
+			struct pollfd p = { lfd, POLLIN, 0 };
+			if (poll(&p, 1, (int)ms) > 0)
+				answer(lfd);
+		}
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
 	}
 }
