@@ -49,7 +49,9 @@ agent once.json --once
 "$IB/golden.sh" "$OUT/golden-after" --counters-only > /dev/null 2>&1
 # The fabric in a scrape: a running agent, scraped once, checked by promtool.
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-(cd "$RUN" && env LD_PRELOAD="$PRELOAD" IBSIM_SOCKNAME="$IBSIM_SOCKNAME" SIM_HOST=node01 \
+# exec: the kill below then reaches timeout, which passes it on to the
+# agent (a killed subshell left both running until the timeout).
+(cd "$RUN" && exec env LD_PRELOAD="$PRELOAD" IBSIM_SOCKNAME="$IBSIM_SOCKNAME" SIM_HOST=node01 \
   RDMA_MON_GENERAL__SYSFS_ROOT="$EMPTY" RDMA_MON_NETWORK__NETLINK=never \
   RDMA_MON_FABRIC__UMAD_DEVICE=/dev/infiniband/umad0 RDMA_MON_FABRIC__ENABLED=true \
   RDMA_MON_PROMETHEUS__LISTEN_ADDRESS=127.0.0.1 RDMA_MON_PROMETHEUS__PORT=$PORT \
@@ -66,7 +68,7 @@ kill -TERM $server 2>/dev/null; wait $server || true
 # MADs per cycle for the local port and its far end (no fabric mode):
 # two scrapes two seconds apart, the difference divided by the cycles run.
 PORT2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-(cd "$RUN" && env LD_PRELOAD="$PRELOAD" IBSIM_SOCKNAME="$IBSIM_SOCKNAME" SIM_HOST=node01 \
+(cd "$RUN" && exec env LD_PRELOAD="$PRELOAD" IBSIM_SOCKNAME="$IBSIM_SOCKNAME" SIM_HOST=node01 \
   RDMA_MON_GENERAL__SYSFS_ROOT="$EMPTY" RDMA_MON_NETWORK__NETLINK=never \
   RDMA_MON_FABRIC__UMAD_DEVICE=/dev/infiniband/umad0 \
   RDMA_MON_PROMETHEUS__LISTEN_ADDRESS=127.0.0.1 RDMA_MON_PROMETHEUS__PORT=$PORT2 \

@@ -18,7 +18,9 @@ under ibnetdiscover 2>/dev/null | sed 's/generated on .*/generated on DATE/' > "
 
 # --- A. between sweeps ---
 VPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-(cd "$RUN" && env LD_PRELOAD="$PRELOAD" IBSIM_SOCKNAME="$IBSIM_SOCKNAME" SIM_HOST=node01 \
+# exec: the kill below then reaches timeout, which passes it on to the
+# agent (a killed subshell left both running until the timeout).
+(cd "$RUN" && exec env LD_PRELOAD="$PRELOAD" IBSIM_SOCKNAME="$IBSIM_SOCKNAME" SIM_HOST=node01 \
   RDMA_MON_GENERAL__SYSFS_ROOT="$EMPTY" RDMA_MON_NETWORK__NETLINK=never \
   RDMA_MON_FABRIC__UMAD_DEVICE=/dev/infiniband/umad0 RDMA_MON_FABRIC__ENABLED=true \
   RDMA_MON_FABRIC__INTERVAL=1 RDMA_MON_FABRIC__TIMEOUT_MS=100 \
