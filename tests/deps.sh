@@ -5,8 +5,8 @@
 #   tests/deps.sh static    build + musl-tools (ring's C for the musl target)
 #   tests/deps.sh test      static + everything `make test` runs
 #   tests/deps.sh ci        test + what .ci/run adds (make measure, bench-compare)
-#   tests/deps.sh bench     test + what make bench-cadence adds (libdeflate for
-#                           its floor + serve)
+#   tests/deps.sh bench     test + what make bench-cadence adds (ISA-L's igzip
+#                           for its floor + serve)
 #   tests/deps.sh bindings  libclang-dev and linux-libc-dev, for `make bindings`
 # As root, apt-get installs the missing Debian packages; otherwise one line
 # names them and the script exits 1. Rust pieces come from rustup, the
@@ -56,7 +56,7 @@ if [ "$what" = ci ]; then
   [ -x /usr/bin/time ] || need time                 # make measure
 fi
 if [ "$what" = bench ]; then
-  [ -e /usr/include/libdeflate.h ] || need libdeflate-dev
+  [ -e /usr/include/isa-l/igzip_lib.h ] || need libisal-dev
 fi
 
 if [ ${#pkgs[@]} -gt 0 ]; then

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """make bench-cadence: the shipped static agent, the floor program
 (tests/bench/floor.c), "floor + serve" (the same program also answering each
-scrape with the agent's own text, compressed once a second by the fastest
-deflate measured: the least any exporter of these files can cost, with no
-parsing and no rendering) and node_exporter's infiniband collector side by side
+scrape with the agent's own text, compressed at most once a second by the
+fastest deflate measured, ISA-L's igzip: an exporter reduced to its reads and
+its answers, with no parsing and no rendering) and node_exporter's infiniband
+collector side by side
 on the same sysfs tree, at the agent's real cadence: a cycle a second and one
 scrape a second of the agent and of node_exporter, for SECONDS (30) seconds,
-all three running at once, the agents and the floor each started in a slot
-of its own within the second, the scrapes (and with them node_exporter's
-reads) and the counter writer in two more (see bench: reading the same files
+all running at once, the agents, the floor and floor + serve each started in
+a slot of its own within the second, the scrapes (and with them
+node_exporter's reads) and the counter writer in two more (see bench: reading the same files
 in the same milliseconds, they slowed each other). CPU is the sum of /proc/<pid>/task/*/schedstat
 (time on CPU, ns) over the window (for the agent also that of its HTTP
 threads, http and http-N, alone); RSS is smaps_rollup's Rss at the end
@@ -317,10 +318,10 @@ def main():
     work = tempfile.mkdtemp(prefix="rdma-monitor-cadence-")
     floor = os.path.join(work, "floor")
     subprocess.run(["cc", "-O2", "-Wall", "-Wno-format-truncation", "-o", floor,
-                    os.path.join(REPO, "tests/bench/floor.c"), "-ldeflate"], check=True)
+                    os.path.join(REPO, "tests/bench/floor.c"), "-lisal"], check=True)
     ne = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
     if not ne:
-        print("node_exporter is not installed (tests/deps.sh test): left out")
+        print("node_exporter is not installed (tests/deps.sh bench): left out")
     trees = [int(t) for t in os.environ.get("TREES", "16,64").split(",")]
     kinds = os.environ.get("KINDS", "static,changing").split(",")
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.machine()}, {os.cpu_count()} cores, "
