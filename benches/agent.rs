@@ -1,5 +1,5 @@
-//! `make bench`: building and rendering a large scrape, and the cost of one collection
-//! cycle over the bundled sysfs tree.
+//! `make bench`: building and rendering a large scrape, the cost of one collection
+//! cycle over the bundled sysfs tree, and the findings engine over many findings.
 
 #[path = "../tests/support/rxe_cycle.rs"]
 mod rxe_cycle;
@@ -9,10 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdma_monitor::agent::Agent;
-use rdma_monitor::config::Config;
+use rdma_monitor::analysis::findings::Findings;
+use rdma_monitor::config::{Config, NetworkMode};
 use rdma_monitor::exporters::Published;
 use rdma_monitor::metrics::Registry;
-use rdma_monitor::model::DeviceFilter;
+use rdma_monitor::model::{
+    DeviceFilter, DeviceInfo, DeviceReading, Enumerated, NodeReading, PortInfo, PortReading,
+};
+use rdma_monitor::snapshot::{self, Snapshot};
 use rdma_monitor::sources::netlink::Replay;
 use rdma_monitor::sources::netlink::nldev::poll::NetlinkSource;
 use rdma_monitor::sources::sysfs::SysfsSource;
@@ -120,6 +124,40 @@ fn full_cycle_16hca(bencher: divan::Bencher) {
     let mut agent = Agent::new(config, published);
     agent.cycle();
     bencher.bench_local(|| divan::black_box(agent.cycle()));
+}
+
+/// The findings engine in steady state over `n` ports that are down, a
+/// finding each: a fabric can raise thousands, and each finding used to be
+/// looked for among all the others (the cost grew with the square of `n`).
+#[divan::bench(args = [100, 1000, 4000])]
+fn findings_ports_down(bencher: divan::Bencher, n: usize) {
+    let mut node = NodeReading::default();
+    for i in 0..n {
+        let mut port = PortReading::new(1, Arc::new(PortInfo::default()));
+        port.state = Some(Enumerated {
+            value: 1,
+            name: "DOWN".into(),
+        });
+        node.devices.push(DeviceReading {
+            info: Arc::new(DeviceInfo {
+                name: format!("mlx5_{i}").into(),
+                ..DeviceInfo::default()
+            }),
+            hw_counters: Vec::new(),
+            ports: vec![port],
+            resources: Vec::new(),
+            qp_counters: Vec::new(),
+        });
+    }
+    let views = snapshot::devices(&node, None, 1.0, NetworkMode::Auto);
+    let snap = Snapshot::of_devices(views, Some(1.0));
+    let mut findings = Findings::new(Config::defaults().analysis);
+    let mut now_ms = 1_000;
+    assert_eq!(findings.evaluate(&snap, now_ms).0.len(), n);
+    bencher.bench_local(|| {
+        now_ms += 1_000;
+        divan::black_box(findings.evaluate(&snap, now_ms))
+    });
 }
 
 /// A netlink attribute (header, payload, padding to 4).

@@ -375,10 +375,10 @@ pub fn devices(
         .collect()
 }
 
-#[cfg(test)]
 impl Snapshot {
-    /// A snapshot of these devices and nothing else, for rule tests.
-    pub(crate) fn of_devices(devices: Vec<DeviceView>, interval_seconds: Option<f64>) -> Snapshot {
+    /// A snapshot of these devices and nothing else, for rule tests and
+    /// benches (the agent's own come from [`crate::agent`]).
+    pub fn of_devices(devices: Vec<DeviceView>, interval_seconds: Option<f64>) -> Snapshot {
         Snapshot {
             schema_version: SCHEMA_VERSION,
             agent: "t",

@@ -12,7 +12,9 @@ For each agent: started under callgrind, left 5 s past its first answer,
 then its counts zeroed (callgrind_control -d) and counted for BENCH_SECONDS, cycles
 from its own rdma_monitor_cycles_total before and after.
 Environment: AGENT (a,b to compare builds; default the static build),
-BENCH_SECONDS (20), ENCODING (identity or gzip: what the scrapes ask for; identity).
+BENCH_SECONDS (20), ENCODING (identity or gzip: what the scrapes ask for; identity),
+KIND (static, or changing: a copy of the tree whose counters move every second
+as make bench-cadence's changing trees do, so that rates and findings run).
 Needs valgrind (apt-get install valgrind)."""
 import glob
 import os
@@ -31,6 +33,9 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 ENCODING = os.environ.get("ENCODING", "identity")
 if ENCODING not in ("gzip", "identity"):
     sys.exit(f"ENCODING is gzip or identity, not {ENCODING}")
+KIND = os.environ.get("KIND", "static")
+if KIND not in ("static", "changing"):
+    sys.exit(f"KIND is static or changing, not {KIND}")
 
 
 def scrape(url):
@@ -61,7 +66,14 @@ def dumps(work, part):
 def measure(agent, work):
     port = cadence.free_port()
     url = f"http://127.0.0.1:{port}/metrics"
-    env = cadence.agent_env(cadence.TREE16, port, os.path.join(work, "snapshots"))
+    tree, changer = cadence.TREE16, None
+    if KIND == "changing":
+        tree = os.path.join(work, "tree")
+        cadence.make_tree(1, tree)
+        changer = cadence.Changer(tree)
+        changer.phase = time.monotonic() + 0.5
+        changer.start()
+    env = cadence.agent_env(tree, port, os.path.join(work, "snapshots"))
     out = os.path.join(work, "cg.out")
     vg = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--separate-threads=yes",
@@ -92,6 +104,9 @@ def measure(agent, work):
     finally:
         vg.terminate()
         vg.wait()
+        if changer:
+            changer.stop.set()
+            changer.join()
     counted = dumps(work, 2)
     if 1 not in counted or after <= before:
         sys.exit(f"no counts for {agent}: threads {sorted(counted)}, cycles {before}..{after}")
@@ -103,7 +118,7 @@ def measure(agent, work):
 def main():
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         sys.exit("needs valgrind: apt-get install valgrind")
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; 16-HCA fixture, a cycle and a scrape "
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; 16-HCA fixture ({KIND}), a cycle and a scrape "
           f"(Accept-Encoding: {ENCODING}) a second, {SECONDS:.0f} s under callgrind; user-space instructions")
     print(f"  {'agent':40} {'cycles':>6} {'collection thread / cycle':>26} {'other threads / scrape':>23}")
     for agent in cadence.AGENTS:

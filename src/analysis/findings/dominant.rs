@@ -2,6 +2,8 @@
 //! where one consumer holds most of the port's user QPs: name it, so the
 //! operator knows which job or pod to look at first.
 
+use rustc_hash::FxHashMap;
+
 use super::{KeyedHit, Severity, ev};
 use crate::model::consumers::OVERFLOW_ID;
 use crate::snapshot::Snapshot;
@@ -11,16 +13,22 @@ const SHARE: f64 = 0.5;
 
 pub(super) fn hits(snap: &Snapshot, port_hits: &[KeyedHit]) -> Vec<KeyedHit> {
     let mut out = Vec::new();
+    // No consumer holds a QP anywhere (attribution off, or idle).
+    if snap.consumers.is_empty() {
+        return out;
+    }
+    // The ports with a hit, in the order of their first, found by hashing:
+    // a fabric can raise thousands of hits.
     let mut ports: Vec<(&str, u32, Vec<&'static str>)> = Vec::new();
+    let mut place: FxHashMap<(&str, u32), usize> = FxHashMap::default();
     for ((id, dev, port, _), sev, _, _) in port_hits {
         let Some(port) = *port else { continue };
         if *sev > Severity::Warning {
             continue;
         }
-        match ports
-            .iter_mut()
-            .find(|(d, p, _)| *d == dev.as_str() && *p == port)
-        {
+        let next = ports.len();
+        let at = *place.entry((dev.as_str(), port)).or_insert(next);
+        match ports.get_mut(at) {
             Some((_, _, ids)) => ids.push(id),
             None => ports.push((dev.as_str(), port, vec![id])),
         }

@@ -36,6 +36,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 mod configuration;
 mod dominant;
 mod fabric;
@@ -77,7 +79,7 @@ struct PortHistory {
 
 pub struct Findings {
     th: Analysis,
-    active: HashMap<Key, Finding>,
+    active: FxHashMap<Key, Finding>,
     /// Keyed by the reading's own device name (a shared string: no copy per port a cycle).
     ports: HashMap<(Arc<str>, u32), PortHistory>,
     /// Evaluations so far: a port's history not seen in the last one lets
@@ -223,7 +225,7 @@ impl Findings {
     pub fn new(th: Analysis) -> Findings {
         Findings {
             th,
-            active: HashMap::new(),
+            active: FxHashMap::default(),
             ports: HashMap::new(),
             evaluations: 0,
             config: HashMap::new(),
@@ -422,9 +424,12 @@ impl Findings {
         let hits = merge_same_key(hits);
 
         let mut new_serious = false;
-        let mut seen: Vec<Key> = Vec::with_capacity(hits.len());
+        // A set, not a list: a fabric can raise thousands of findings, and
+        // each would be looked for among all the others.
+        let mut seen: FxHashSet<Key> = FxHashSet::default();
+        seen.reserve(hits.len());
         for (key, severity, summary, evidence) in hits {
-            seen.push(key.clone());
+            seen.insert(key.clone());
             match self.active.get_mut(&key) {
                 Some(f) => {
                     if severity < f.severity {
@@ -470,18 +475,33 @@ impl Findings {
     }
 }
 
-/// One hit per key: the summaries of hits with the same key are joined and
-/// their counters' evidence folded together.
-fn merge_same_key<K: PartialEq, S>(
+/// One hit per key, in the order keys first appear: the summaries of hits
+/// with the same key are joined and their counters' evidence folded
+/// together.
+fn merge_same_key<K: Eq + std::hash::Hash, S>(
     hits: Vec<(K, S, String, BTreeMap<&'static str, serde_json::Value>)>,
 ) -> Vec<(K, S, String, BTreeMap<&'static str, serde_json::Value>)> {
+    // Each hit's place in the result, found by hashing (a search of the
+    // result for each hit grows with the square of a fabric's findings).
+    let mut place: FxHashMap<&K, usize> = FxHashMap::default();
+    place.reserve(hits.len());
+    let places: Vec<usize> = hits
+        .iter()
+        .map(|hit| {
+            let next = place.len();
+            *place.entry(&hit.0).or_insert(next)
+        })
+        .collect();
+    drop(place);
     let mut merged: Vec<(K, S, String, _)> = Vec::with_capacity(hits.len());
-    for hit in hits {
-        match merged.iter_mut().find(|m| m.0 == hit.0) {
+    for (hit, at) in hits.into_iter().zip(places) {
+        match merged.get_mut(at) {
             Some(m) => {
                 m.2 = format!("{}; {}", m.2, hit.2);
                 merge_counter_evidence(&mut m.3, &hit.3);
             }
+            // Places are given in order of first appearance: a new key's is
+            // the next one.
             None => merged.push(hit),
         }
     }

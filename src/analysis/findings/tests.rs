@@ -1025,3 +1025,25 @@ fn rules_read_the_counters_through_kept_positions() {
     assert_eq!(ids(&f), ["symbol_errors"]);
     assert!(f[0].summary.contains("mlx5_0"), "{}", f[0].summary);
 }
+
+#[test]
+fn hits_with_one_key_merge_in_the_order_keys_first_appear() {
+    let hit = |key: &str, summary: &str| {
+        (
+            key.to_string(),
+            Severity::Warning,
+            summary.to_string(),
+            BTreeMap::new(),
+        )
+    };
+    let merged = merge_same_key(vec![
+        hit("a", "a1"),
+        hit("b", "b1"),
+        hit("a", "a2"),
+        hit("c", "c1"),
+        hit("b", "b2"),
+    ]);
+    let got: Vec<(String, String)> = merged.into_iter().map(|(k, _, s, _)| (k, s)).collect();
+    let want = [("a", "a1; a2"), ("b", "b1; b2"), ("c", "c1")];
+    assert_eq!(got, want.map(|(k, s)| (k.to_string(), s.to_string())));
+}
