@@ -128,7 +128,8 @@ bench-cadence: static
 
 # User-space instructions per cycle (collection thread) and per scrape (HTTP
 # threads) under callgrind: repeatable where CPU time is not, to tell whether
-# a change took work off the hot path. AGENT=a,b compares builds; needs valgrind.
+# a change took work off the hot path. AGENT=a,b compares builds; KIND=changing
+# moves the counters every second (rates and findings run); needs valgrind.
 bench-instructions: static
 	python3 tests/bench/instructions.py
 
