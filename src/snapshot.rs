@@ -377,7 +377,9 @@ pub fn devices(
 
 impl Snapshot {
     /// A snapshot of these devices and nothing else, for rule tests and
-    /// benches (the agent's own come from [`crate::agent`]).
+    /// benches (the agent's own come from [`crate::agent`]): placeholder
+    /// identity (agent "t", host "h").
+    #[doc(hidden)]
     pub fn of_devices(devices: Vec<DeviceView>, interval_seconds: Option<f64>) -> Snapshot {
         Snapshot {
             schema_version: SCHEMA_VERSION,

@@ -71,8 +71,6 @@ def measure(agent, work):
         tree = os.path.join(work, "tree")
         cadence.make_tree(1, tree)
         changer = cadence.Changer(tree)
-        changer.phase = time.monotonic() + 0.5
-        changer.start()
     env = cadence.agent_env(tree, port, os.path.join(work, "snapshots"))
     out = os.path.join(work, "cg.out")
     vg = subprocess.Popen(
@@ -80,6 +78,9 @@ def measure(agent, work):
          f"--callgrind-out-file={out}", agent],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        if changer:
+            changer.phase = time.monotonic() + 0.5
+            changer.start()
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -104,7 +105,7 @@ def measure(agent, work):
     finally:
         vg.terminate()
         vg.wait()
-        if changer:
+        if changer and changer.is_alive():
             changer.stop.set()
             changer.join()
     counted = dumps(work, 2)

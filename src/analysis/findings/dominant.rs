@@ -17,8 +17,8 @@ pub(super) fn hits(snap: &Snapshot, port_hits: &[KeyedHit]) -> Vec<KeyedHit> {
     if snap.consumers.is_empty() {
         return out;
     }
-    // The ports with a hit, in the order of their first, found by hashing:
-    // a fabric can raise thousands of hits.
+    // The ports with a hit, in the order of their first (local ports only:
+    // fabric hits have none).
     let mut ports: Vec<(&str, u32, Vec<&'static str>)> = Vec::new();
     let mut place: FxHashMap<(&str, u32), usize> = FxHashMap::default();
     for ((id, dev, port, _), sev, _, _) in port_hits {

@@ -468,8 +468,16 @@ impl Findings {
         // A condition that is gone clears its finding.
         self.active.retain(|k, _| seen.contains(k));
         let mut out: Vec<Finding> = self.active.values().cloned().collect();
+        // A total order (a key is (id, place, port, priority)): the findings'
+        // order never depends on the map's.
         out.sort_by(|a, b| {
-            (a.severity, a.place(), a.port, a.id).cmp(&(b.severity, b.place(), b.port, b.id))
+            (a.severity, a.place(), a.port, a.id, a.priority).cmp(&(
+                b.severity,
+                b.place(),
+                b.port,
+                b.id,
+                b.priority,
+            ))
         });
         (out, new_serious)
     }
@@ -497,7 +505,8 @@ fn merge_same_key<K: Eq + std::hash::Hash, S>(
     for (hit, at) in hits.into_iter().zip(places) {
         match merged.get_mut(at) {
             Some(m) => {
-                m.2 = format!("{}; {}", m.2, hit.2);
+                m.2.push_str("; ");
+                m.2.push_str(&hit.2);
                 merge_counter_evidence(&mut m.3, &hit.3);
             }
             // Places are given in order of first appearance: a new key's is

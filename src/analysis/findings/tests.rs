@@ -801,6 +801,76 @@ fn a_dominant_consumer_of_a_troubled_port_is_named() {
     );
 }
 
+#[test]
+fn each_troubled_port_names_its_own_dominant_consumer_with_all_its_findings() {
+    use crate::model::consumers::{Consumer, Kind, Labels, PortUse};
+    let consumer = |id: &str, device: &str, qps: u64| Consumer {
+        kind: Kind::SlurmJob,
+        id: id.into(),
+        labels: Labels {
+            job_id: Some(id.into()),
+            ..Labels::default()
+        },
+        ports: vec![PortUse {
+            device: device.into(),
+            port: 1,
+            qps,
+            ..PortUse::default()
+        }],
+        mrs: 0,
+        mr_bytes: 0,
+        odp_mrs: 0,
+        cqs: 0,
+        pds: 0,
+        counters: Vec::new(),
+        processes: Vec::new(),
+    };
+    let mut s = one(4, &[]);
+    s.consumers = Arc::new(vec![
+        consumer("1", "mlx5_0", 9),
+        consumer("2", "mlx5_1", 9),
+        consumer("3", "mlx5_0", 1),
+        consumer("3", "mlx5_1", 1),
+    ]);
+    let hit = |id: &'static str, device: &str| {
+        (
+            (id, device.to_string(), Some(1), None),
+            Severity::Warning,
+            String::new(),
+            BTreeMap::new(),
+        )
+    };
+    // The two ports' hits interleaved: each port keeps its own, in order.
+    let hits = [
+        hit("cnp_rate", "mlx5_0"),
+        hit("cnp_rate", "mlx5_1"),
+        hit("retransmission_rate", "mlx5_0"),
+        hit("link_flapping", "mlx5_1"),
+    ];
+    let got: Vec<(String, serde_json::Value, serde_json::Value)> = dominant::hits(&s, &hits)
+        .into_iter()
+        .map(|((id, device, port, _), _, _, ev)| {
+            assert_eq!((id, port), ("port_dominant_consumer", Some(1)));
+            (device, ev["consumer"].clone(), ev["findings"].clone())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "mlx5_0".to_string(),
+                serde_json::json!("1"),
+                serde_json::json!(["cnp_rate", "retransmission_rate"])
+            ),
+            (
+                "mlx5_1".to_string(),
+                serde_json::json!("2"),
+                serde_json::json!(["cnp_rate", "link_flapping"])
+            ),
+        ]
+    );
+}
+
 /// A MAD view with one local port (ConnectX-6: tick read, length not
 /// documented) and its switch port (Quantum, HDR 4x, Tick 7: 0.32 ns a
 /// tick), both read at `at` with PortXmitWait = `wait`.
@@ -1028,22 +1098,34 @@ fn rules_read_the_counters_through_kept_positions() {
 
 #[test]
 fn hits_with_one_key_merge_in_the_order_keys_first_appear() {
-    let hit = |key: &str, summary: &str| {
+    let hit = |key: &str, severity: Severity, summary: &str| {
         (
             key.to_string(),
-            Severity::Warning,
+            severity,
             summary.to_string(),
             BTreeMap::new(),
         )
     };
+    // The first hit of a key sets its severity (phy_ber pushes the critical
+    // one first).
     let merged = merge_same_key(vec![
-        hit("a", "a1"),
-        hit("b", "b1"),
-        hit("a", "a2"),
-        hit("c", "c1"),
-        hit("b", "b2"),
+        hit("a", Severity::Critical, "a1"),
+        hit("b", Severity::Info, "b1"),
+        hit("a", Severity::Warning, "a2"),
+        hit("c", Severity::Warning, "c1"),
+        hit("b", Severity::Critical, "b2"),
     ]);
-    let got: Vec<(String, String)> = merged.into_iter().map(|(k, _, s, _)| (k, s)).collect();
-    let want = [("a", "a1; a2"), ("b", "b1; b2"), ("c", "c1")];
-    assert_eq!(got, want.map(|(k, s)| (k.to_string(), s.to_string())));
+    let got: Vec<(String, Severity, String)> = merged
+        .into_iter()
+        .map(|(k, sev, s, _)| (k, sev, s))
+        .collect();
+    let want = [
+        ("a", Severity::Critical, "a1; a2"),
+        ("b", Severity::Info, "b1; b2"),
+        ("c", Severity::Warning, "c1"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(k, sev, s)| (k.to_string(), sev, s.to_string()))
+    );
 }
