@@ -741,12 +741,10 @@ fn phy_ber_from_either_source() {
     assert_eq!(f[0].evidence["pre_fec_ber"], serde_json::json!(5e-4));
 }
 
-/// A port with a serious finding where one job holds most of the attributed
-/// QPs names the job; a port without one, or a job with half or less, does not.
-#[test]
-fn a_dominant_consumer_of_a_troubled_port_is_named() {
+/// A Slurm job holding `qps` QPs on port 1 of `device`, and nothing else.
+fn job_on(id: &str, device: &str, qps: u64) -> crate::model::consumers::Consumer {
     use crate::model::consumers::{Consumer, Kind, Labels, PortUse};
-    let consumer = |id: &str, qps: u64| Consumer {
+    Consumer {
         kind: Kind::SlurmJob,
         id: id.into(),
         labels: Labels {
@@ -754,7 +752,7 @@ fn a_dominant_consumer_of_a_troubled_port_is_named() {
             ..Labels::default()
         },
         ports: vec![PortUse {
-            device: "mlx5_0".into(),
+            device: device.into(),
             port: 1,
             qps,
             ..PortUse::default()
@@ -766,7 +764,15 @@ fn a_dominant_consumer_of_a_troubled_port_is_named() {
         pds: 0,
         counters: Vec::new(),
         processes: Vec::new(),
-    };
+    }
+}
+
+/// A port with a serious finding where one job holds most of the attributed
+/// QPs names the job; a port without one, or a job with half or less, does not.
+#[test]
+fn a_dominant_consumer_of_a_troubled_port_is_named() {
+    use crate::model::consumers::Consumer;
+    let consumer = |id: &str, qps: u64| job_on(id, "mlx5_0", qps);
     let with = |st: u8, c: Vec<Consumer>| {
         let mut s = one(st, &[]);
         s.consumers = Arc::new(c);
@@ -803,34 +809,12 @@ fn a_dominant_consumer_of_a_troubled_port_is_named() {
 
 #[test]
 fn each_troubled_port_names_its_own_dominant_consumer_with_all_its_findings() {
-    use crate::model::consumers::{Consumer, Kind, Labels, PortUse};
-    let consumer = |id: &str, device: &str, qps: u64| Consumer {
-        kind: Kind::SlurmJob,
-        id: id.into(),
-        labels: Labels {
-            job_id: Some(id.into()),
-            ..Labels::default()
-        },
-        ports: vec![PortUse {
-            device: device.into(),
-            port: 1,
-            qps,
-            ..PortUse::default()
-        }],
-        mrs: 0,
-        mr_bytes: 0,
-        odp_mrs: 0,
-        cqs: 0,
-        pds: 0,
-        counters: Vec::new(),
-        processes: Vec::new(),
-    };
     let mut s = one(4, &[]);
     s.consumers = Arc::new(vec![
-        consumer("1", "mlx5_0", 9),
-        consumer("2", "mlx5_1", 9),
-        consumer("3", "mlx5_0", 1),
-        consumer("3", "mlx5_1", 1),
+        job_on("1", "mlx5_0", 9),
+        job_on("2", "mlx5_1", 9),
+        job_on("3", "mlx5_0", 1),
+        job_on("3", "mlx5_1", 1),
     ]);
     let hit = |id: &'static str, device: &str| {
         (
