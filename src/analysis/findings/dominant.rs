@@ -2,8 +2,6 @@
 //! where one consumer holds most of the port's user QPs: name it, so the
 //! operator knows which job or pod to look at first.
 
-use rustc_hash::FxHashMap;
-
 use super::{KeyedHit, Severity, ev};
 use crate::model::consumers::OVERFLOW_ID;
 use crate::snapshot::Snapshot;
@@ -17,20 +15,19 @@ pub(super) fn hits(snap: &Snapshot, port_hits: &[KeyedHit]) -> Vec<KeyedHit> {
     if snap.consumers.is_empty() {
         return out;
     }
-    // The ports with a hit, in the order of their first (local ports only:
-    // fabric hits have none).
+    // The serious hits on a port (local ports only: fabric hits have none),
+    // grouped by port in the order of each port's first.
+    let troubled: Vec<(&str, u32, &'static str)> = port_hits
+        .iter()
+        .filter(|(_, sev, _, _)| *sev <= Severity::Warning)
+        .filter_map(|((id, dev, port, _), ..)| Some((dev.as_str(), (*port)?, *id)))
+        .collect();
+    let places = super::first_appearance(troubled.iter().map(|&(dev, port, _)| (dev, port)));
     let mut ports: Vec<(&str, u32, Vec<&'static str>)> = Vec::new();
-    let mut place: FxHashMap<(&str, u32), usize> = FxHashMap::default();
-    for ((id, dev, port, _), sev, _, _) in port_hits {
-        let Some(port) = *port else { continue };
-        if *sev > Severity::Warning {
-            continue;
-        }
-        let next = ports.len();
-        let at = *place.entry((dev.as_str(), port)).or_insert(next);
+    for ((dev, port, id), at) in troubled.into_iter().zip(places) {
         match ports.get_mut(at) {
             Some((_, _, ids)) => ids.push(id),
-            None => ports.push((dev.as_str(), port, vec![id])),
+            None => ports.push((dev, port, vec![id])),
         }
     }
     for (dev, port, ids) in ports {

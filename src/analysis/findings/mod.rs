@@ -483,24 +483,25 @@ impl Findings {
     }
 }
 
+/// For each key, the place of its group among the distinct keys in the
+/// order they first appear (a, b, a → 0, 1, 0), found by hashing: a search
+/// of the groups for each key grows with the square of a fabric's findings.
+fn first_appearance<K: Eq + std::hash::Hash>(keys: impl Iterator<Item = K>) -> Vec<usize> {
+    let mut place: FxHashMap<K, usize> = FxHashMap::default();
+    keys.map(|k| {
+        let next = place.len();
+        *place.entry(k).or_insert(next)
+    })
+    .collect()
+}
+
 /// One hit per key, in the order keys first appear: the summaries of hits
 /// with the same key are joined and their counters' evidence folded
 /// together.
 fn merge_same_key<K: Eq + std::hash::Hash, S>(
     hits: Vec<(K, S, String, BTreeMap<&'static str, serde_json::Value>)>,
 ) -> Vec<(K, S, String, BTreeMap<&'static str, serde_json::Value>)> {
-    // Each hit's place in the result, found by hashing (a search of the
-    // result for each hit grows with the square of a fabric's findings).
-    let mut place: FxHashMap<&K, usize> = FxHashMap::default();
-    place.reserve(hits.len());
-    let places: Vec<usize> = hits
-        .iter()
-        .map(|hit| {
-            let next = place.len();
-            *place.entry(&hit.0).or_insert(next)
-        })
-        .collect();
-    drop(place);
+    let places = first_appearance(hits.iter().map(|hit| &hit.0));
     let mut merged: Vec<(K, S, String, _)> = Vec::with_capacity(hits.len());
     for (hit, at) in hits.into_iter().zip(places) {
         match merged.get_mut(at) {
