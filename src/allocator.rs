@@ -14,14 +14,16 @@
 //! thread marked with [`short_lived_blocks`] (the HTTP workers) goes to
 //! `malloc` too, when a slot of [`Noted`] is free, and is noted there so
 //! that `dealloc` and `realloc`, which see only the layout, send it back:
-//! a gzip scrape's compressor (~310 KiB in blocks of 33 to 83 KiB, freed
-//! once the set is compressed) and the compressed set (kept until a gzip
-//! scrape meets a newer set). dlmalloc kept the compressor's memory: at 64
+//! the compressed set of a gzip scrape (kept until a gzip scrape meets a
+//! newer set). This was made for miniz_oxide's compressor (~310 KiB in
+//! blocks of 33 to 83 KiB, made afresh per set), which dlmalloc kept: at 64
 //! HCAs with a gzip scrape a second 6.18 MiB resident, against 5.83 MiB
-//! when it is given back (`make bench-cadence`, 2026-12-01). Other threads'
-//! blocks of that size stay with dlmalloc, such as the ethtool statistics
-//! of a NIC with thousands of them, made each cycle: through `malloc`, each
-//! would be an mmap/munmap pair a cycle.
+//! when it was given back (`make bench-cadence`, 2026-12-01); the agent's
+//! own deflater keeps its 48 KiB from set to set
+//! (`exporters::deflate::Deflater`). Other threads' blocks of that size
+//! stay with dlmalloc, such as the ethtool statistics of a NIC with
+//! thousands of them, made each cycle: through `malloc`, each would be an
+//! mmap/munmap pair a cycle.
 //!
 //! dlmalloc's lock is not reset in a child after `fork` (musl's malloc's
 //! is): the agent never forks; code that does must call
@@ -66,8 +68,7 @@ thread_local! {
 }
 
 /// Marks the calling thread as one whose blocks of [`SHORT_LIVED`] or more
-/// live briefly (an HTTP worker: a compressor and a compressed text per
-/// set): those it allocates afresh (not those it grows with `realloc`) go
+/// live briefly (an HTTP worker: a compressed text per set): those it allocates afresh (not those it grows with `realloc`) go
 /// to `malloc`, which gives their pages back when they are freed, whichever
 /// thread frees them.
 pub fn short_lived_blocks() {

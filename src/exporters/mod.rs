@@ -1,5 +1,6 @@
 //! Outputs: what the collection loop publishes and who reads it.
 
+pub mod deflate;
 pub mod http;
 pub mod ibnetdiscover;
 pub mod prometheus;

@@ -45,7 +45,7 @@ fn gzip_prefix_and_tail_decompress_to_text_and_tail() {
             at = end;
         }
         assert_eq!(pieces.concat(), text);
-        let prefix = GzipPrefix::new(pieces.iter().copied());
+        let prefix = GzipPrefix::new(&mut Deflater::default(), pieces.iter().copied());
         assert!(prefix.bytes.len() < text.len() / 4, "compressed at all");
         for tail in [
             &b""[..],
@@ -57,7 +57,7 @@ fn gzip_prefix_and_tail_decompress_to_text_and_tail() {
         }
     }
     // An empty set is a valid stream too.
-    let empty = GzipPrefix::new(std::iter::empty());
+    let empty = GzipPrefix::new(&mut Deflater::default(), std::iter::empty());
     assert_eq!(gunzip(&[&empty.bytes, &empty.finish(b"x\n")]), b"x\n");
 }
 
@@ -103,7 +103,7 @@ fn gzip_is_compressed_once_per_published_set() {
             analysis: true,
         },
         web: None,
-        gzip: Mutex::new(None),
+        gzip: Mutex::default(),
     };
     let mut b = Builder::new();
     b.gauge("a", "A.", &[], 1.0);
