@@ -1,5 +1,5 @@
 //! Any bytes, cut into pieces at the places the first bytes say, through the
-//! agent's deflate: zlib's inflater (flate2) gives back exactly the bytes.
+//! agent's deflate: flate2's inflater (miniz_oxide) gives back exactly the bytes.
 #![no_main]
 
 use std::io::Read;

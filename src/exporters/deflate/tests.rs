@@ -36,20 +36,23 @@ fn noise(n: usize, mut seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// The families' texts of the 16-HCA fixture's metrics set, as a scrape
-/// takes them.
+/// A scrape of the agent on the 16-HCA fixture, cut into its families'
+/// texts (at each `# HELP` line) as the agent holds them.
 fn sixteen_hca_text() -> Vec<Vec<u8>> {
-    use crate::agent::Agent;
-    use crate::config::Config;
-    use crate::exporters::Published;
-    let mut config = Config::defaults();
-    config.general.sysfs_root =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/sysfs/node-16hca");
-    let published = std::sync::Arc::new(Published::new(std::time::Duration::from_secs(10)));
-    let mut agent = Agent::with_netlink(config, published.clone(), None);
-    agent.cycle();
-    let set = published.metrics.load();
-    set.texts().map(<[u8]>::to_vec).collect()
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/scrapes/node-16hca.prom"
+    );
+    let text = std::fs::read(path).unwrap();
+    let mut pieces = vec![Vec::new()];
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b"# HELP ") && !pieces[pieces.len() - 1].is_empty() {
+            pieces.push(Vec::new());
+        }
+        pieces.last_mut().unwrap().extend_from_slice(line);
+    }
+    assert!(pieces.len() > 50, "{} families", pieces.len());
+    pieces
 }
 
 #[test]
