@@ -154,7 +154,8 @@ impl<P: MadPort> Engine<P> {
                 let (index, attempts) = if let Some(r) = resend.pop() {
                     r
                 } else if next < queries.len() {
-                    if started.elapsed() > self.limits.budget {
+                    // `>=`: a zero budget sends nothing, on any clock.
+                    if started.elapsed() >= self.limits.budget {
                         break;
                     }
                     next += 1;

@@ -71,6 +71,27 @@ fn a_silent_fabric_times_out_without_hanging() {
 }
 
 #[test]
+fn an_engine_out_of_time_cuts_the_sweep_short_instead_of_failing_it() {
+    // The engine's budget runs out before the sweep's own check does (what a
+    // loaded node does to a budget of a microsecond): the local path is
+    // unexplored, not an error, and the sweep stops instead of spinning.
+    let mut e = engine(SimFabric::default());
+    e.limits.budget = Duration::ZERO;
+    let t = Instant::now();
+    let f = discovery::sweep(&mut e, Duration::from_secs(5));
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    assert!(f.nodes.is_empty());
+    assert_eq!(f.unexplored_paths, 1, "{:?}", f.errors);
+    assert_eq!(f.errors.len(), 1, "{:?}", f.errors);
+    assert!(
+        f.errors[0].contains("1 paths not explored"),
+        "{:?}",
+        f.errors
+    );
+    assert_eq!(f.mads.sent, 0);
+}
+
+#[test]
 fn pma_reads_extended_and_error_counters() {
     let mut e = engine(SimFabric {
         symbol_errors: 0xffff,
