@@ -25,14 +25,29 @@
 //! thousands of them, made each cycle: through `malloc`, each would be an
 //! mmap/munmap pair a cycle.
 //!
-//! dlmalloc's lock is not reset in a child after `fork` (musl's malloc's
-//! is): the agent never forks; code that does must call
-//! `dlmalloc::enable_alloc_after_fork` in the child first.
+//! dlmalloc sits behind std's futex `Mutex` rather than the pthread mutex
+//! of its `global` feature: musl's `pthread_mutex_unlock` alone ran ~45
+//! instructions a call, and the collection thread allocates some 460 times
+//! a cycle. Neither lock is reset in a child after `fork` (musl's malloc's
+//! is): the agent never forks; code that does must not allocate in the
+//! child before `exec`.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// The blocks below [`LARGE`] (see the module's note on the lock).
+static DLMALLOC: Mutex<dlmalloc::Dlmalloc> = Mutex::new(dlmalloc::Dlmalloc::new());
+
+/// dlmalloc, locked. A panic inside it (none is expected: dlmalloc does
+/// not panic in release builds) leaves no half-done state a poisoned lock
+/// should guard against more than a stopped allocator would.
+#[inline(always)]
+fn dl() -> MutexGuard<'static, dlmalloc::Dlmalloc> {
+    DLMALLOC.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// From this size on, `malloc`. The trade: a block `malloc` maps is
 /// faulted in again each time it is allocated, where dlmalloc keeps what it
@@ -146,11 +161,11 @@ unsafe fn allocate(layout: Layout, zeroed: bool) -> *mut u8 {
             return p;
         }
     }
-    // SAFETY: the caller's non-zero layout, for dlmalloc's `alloc` and `alloc_zeroed` alike.
+    // SAFETY: the caller's non-zero layout, for dlmalloc's `malloc` and `calloc` alike.
     unsafe {
         match zeroed {
-            true => dlmalloc::GlobalDlmalloc.alloc_zeroed(layout),
-            false => dlmalloc::GlobalDlmalloc.alloc(layout),
+            true => dl().calloc(layout.size(), layout.align()),
+            false => dl().malloc(layout.size(), layout.align()),
         }
     }
 }
@@ -201,7 +216,7 @@ unsafe impl GlobalAlloc for Allocator {
             unsafe { libc::free(ptr.cast()) }
         } else {
             // SAFETY: any other block came from dlmalloc with `layout`.
-            unsafe { dlmalloc::GlobalDlmalloc.dealloc(ptr, layout) }
+            unsafe { dl().free(ptr, layout.size(), layout.align()) }
         }
     }
 
@@ -224,7 +239,7 @@ unsafe impl GlobalAlloc for Allocator {
             (false, true, true) => unsafe { libc::realloc(ptr.cast(), new_size).cast() },
             // SAFETY: `ptr` came from dlmalloc with `layout` (small, not noted).
             (false, false, false) => unsafe {
-                dlmalloc::GlobalDlmalloc.realloc(ptr, layout, new_size)
+                dl().realloc(ptr, layout.size(), layout.align(), new_size)
             },
             // Across `LARGE`, or a noted block: moved to where `alloc` puts
             // the new size; `dealloc` frees the old one where it is.

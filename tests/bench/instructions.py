@@ -14,7 +14,9 @@ from its own rdma_monitor_cycles_total before and after.
 Environment: AGENT (a,b to compare builds; default the static build),
 BENCH_SECONDS (20), ENCODING (identity or gzip: what the scrapes ask for; identity),
 KIND (static, or changing: a copy of the tree whose counters move every second
-as make bench-cadence's changing trees do, so that rates and findings run).
+as make bench-cadence's changing trees do, so that rates and findings run),
+KEEP (a directory: the callgrind dumps are copied there for callgrind_annotate,
+one subdirectory per agent; build the agent with its symbols for names).
 Needs valgrind (apt-get install valgrind)."""
 import glob
 import os
@@ -109,6 +111,11 @@ def measure(agent, work):
             changer.stop.set()
             changer.join()
     counted = dumps(work, 2)
+    if os.environ.get("KEEP"):
+        keep = os.path.join(os.environ["KEEP"], os.path.basename(agent))
+        os.makedirs(keep, exist_ok=True)
+        for f in glob.glob(out + "*"):
+            shutil.copy(f, keep)
     if 1 not in counted or after <= before:
         sys.exit(f"no counts for {agent}: threads {sorted(counted)}, cycles {before}..{after}")
     n = after - before
