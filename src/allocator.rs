@@ -41,9 +41,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 /// The blocks below [`LARGE`] (see the module's note on the lock).
 static DLMALLOC: Mutex<dlmalloc::Dlmalloc> = Mutex::new(dlmalloc::Dlmalloc::new());
 
-/// dlmalloc, locked. A panic inside it (none is expected: dlmalloc does
-/// not panic in release builds) leaves no half-done state a poisoned lock
-/// should guard against more than a stopped allocator would.
+/// dlmalloc, locked. Poison is ignored rather than checked: a panic inside
+/// dlmalloc (its `validate_size` asserts on a block freed with the wrong
+/// size) allocates its payload on the thread that holds this lock and hangs
+/// there, as it did under the pthread mutex, before any guard could poison.
 #[inline(always)]
 fn dl() -> MutexGuard<'static, dlmalloc::Dlmalloc> {
     DLMALLOC.lock().unwrap_or_else(PoisonError::into_inner)

@@ -134,7 +134,8 @@ pub struct FabricSummary {
     pub links: usize,
     /// Queries of the sweep without a usable answer.
     pub sweep_errors: usize,
-    /// Paths left when the sweep budget ran out (0: a whole sweep).
+    /// Paths left when the sweep budget ran out, a node not wholly read
+    /// counting as one (0: a whole sweep).
     pub unexplored_paths: usize,
     /// Fabric ports whose counters were asked this round, and how many did not answer.
     pub counter_ports: usize,

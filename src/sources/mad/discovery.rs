@@ -92,7 +92,8 @@ pub struct Fabric {
     pub duration_seconds: f64,
     /// Queries that failed (timeouts, bad status): the sweep goes on without them.
     pub errors: Vec<String>,
-    /// Paths left unexplored when the time budget ran out: 0 for a whole sweep.
+    /// Paths left unexplored when the time budget ran out, a node whose
+    /// attributes were not all asked counting as one: 0 for a whole sweep.
     pub unexplored_paths: usize,
 }
 

@@ -224,9 +224,14 @@ impl<P: MadPort> Engine<P> {
                 Ok(None) => {}
                 Err(e) => {
                     self.stats.errors += 1;
-                    for (_, f) in in_flight.drain() {
-                        results[f.index] = Some(Err(QueryError::Io(e.to_string())));
+                    // Every query without an answer fails with the port, the
+                    // ones not sent yet too: `Budget` is for time alone (a
+                    // sweep counts those paths as unexplored, not failed).
+                    let failed = Err(QueryError::Io(e.to_string()));
+                    for r in results.iter_mut().filter(|r| r.is_none()) {
+                        *r = Some(failed.clone());
                     }
+                    in_flight.clear();
                     resend.clear();
                     break;
                 }

@@ -28,6 +28,8 @@ pub struct SimFabric {
     /// The 64-bit PortXmitWait of PortCountersExtended: Some makes the PMAs
     /// announce the additional extended counters (CapabilityMask2 bit 1).
     pub xmit_wait_64: Option<u64>,
+    /// Waiting for an answer fails (a umad poll error).
+    pub recv_fails: bool,
 }
 
 fn put(data: &mut [u8], table: &'static [Field], name: &str, v: u64) {
@@ -183,6 +185,9 @@ impl MadPort for SimFabric {
     }
 
     fn recv(&mut self, wait: Duration) -> io::Result<Option<Received>> {
+        if self.recv_fails {
+            return Err(io::Error::other("poll failed"));
+        }
         match self.queue.pop_front() {
             Some(r) => Ok(Some(r)),
             None => {

@@ -92,6 +92,40 @@ fn an_engine_out_of_time_cuts_the_sweep_short_instead_of_failing_it() {
 }
 
 #[test]
+fn a_failing_port_fails_every_query_and_is_not_taken_for_the_budget() {
+    // One query in flight when the wait fails: the other two were never
+    // sent, and they fail with the port too.
+    let mut e = engine(SimFabric {
+        recv_fails: true,
+        ..SimFabric::default()
+    });
+    e.limits.max_outstanding = 1;
+    let q = Query {
+        mad: layout::smp_dr_get(0, layout::ATTR_NODE_INFO, 0, &[]).unwrap(),
+        lid: 0xffff,
+    };
+    let results = e.run(&[q.clone(), q.clone(), q]);
+    assert_eq!(results.len(), 3);
+    for r in &results {
+        assert!(
+            matches!(r, Err(QueryError::Io(m)) if m.contains("poll failed")),
+            "{r:?}"
+        );
+    }
+    let mut e = engine(SimFabric {
+        recv_fails: true,
+        ..SimFabric::default()
+    });
+    let f = discovery::sweep(&mut e, Duration::from_secs(5));
+    assert_eq!(f.unexplored_paths, 0, "{:?}", f.errors);
+    assert!(
+        f.errors[0].contains("umad I/O: poll failed"),
+        "{:?}",
+        f.errors
+    );
+}
+
+#[test]
 fn pma_reads_extended_and_error_counters() {
     let mut e = engine(SimFabric {
         symbol_errors: 0xffff,
