@@ -162,13 +162,14 @@ measure: static
 FUZZ_SECONDS ?= 60
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	mkdir -p fuzz/corpus/netlink_replies fuzz/corpus/sysfs_text fuzz/corpus/mad_replies fuzz/corpus/netdev_replies fuzz/corpus/deflate_round_trip
+	mkdir -p fuzz/corpus/netlink_replies fuzz/corpus/sysfs_text fuzz/corpus/mad_replies fuzz/corpus/netdev_replies fuzz/corpus/deflate_round_trip fuzz/corpus/gzip_groups_round_trip
 	cp fixtures/netlink/rxe-6.1/*.bin fuzz/corpus/netlink_replies/
 	cp fixtures/netlink/rxe-6.1-net/*.bin fuzz/corpus/netdev_replies/
 	# deflate: texts past 2^16 bytes (the hash keeps positions modulo 2^16) and many blocks.
 	cp README.md fuzz/corpus/deflate_round_trip/
-	cd fuzz && for t in netlink_replies sysfs_text mad_replies netdev_replies deflate_round_trip; do \
-	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t --fuzz-dir . -- -max_total_time=$(FUZZ_SECONDS) $$( [ $$t = deflate_round_trip ] && echo -max_len=262144 ) 2>&1 | grep -E '^Done|DONE|ERROR|panicked' ; \
+	cp README.md fuzz/corpus/gzip_groups_round_trip/
+	cd fuzz && for t in netlink_replies sysfs_text mad_replies netdev_replies deflate_round_trip gzip_groups_round_trip; do \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t --fuzz-dir . -- -max_total_time=$(FUZZ_SECONDS) $$( case $$t in deflate_round_trip|gzip_groups_round_trip) echo -max_len=262144;; esac ) 2>&1 | grep -E '^Done|DONE|ERROR|panicked' ; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 

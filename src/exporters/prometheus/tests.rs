@@ -45,7 +45,7 @@ fn gzip_prefix_and_tail_decompress_to_text_and_tail() {
             at = end;
         }
         assert_eq!(pieces.concat(), text);
-        let prefix = GzipPrefix::new(&mut Deflater::default(), pieces.iter().copied());
+        let prefix = GzipPrefix::new(&mut Deflater::default(), pieces.iter().copied(), None);
         assert!(prefix.bytes.len() < text.len() / 4, "compressed at all");
         for tail in [
             &b""[..],
@@ -57,8 +57,146 @@ fn gzip_prefix_and_tail_decompress_to_text_and_tail() {
         }
     }
     // An empty set is a valid stream too.
-    let empty = GzipPrefix::new(&mut Deflater::default(), std::iter::empty());
+    let empty = GzipPrefix::new(&mut Deflater::default(), std::iter::empty(), None);
     assert_eq!(gunzip(&[&empty.bytes, &empty.finish(b"x\n")]), b"x\n");
+}
+
+/// A set of families `a`..: each family's series (one per port of `ports`)
+/// have the value given.
+fn families(ports: usize, values: &[(&'static str, f64)]) -> MetricSet {
+    let mut b = Builder::new();
+    for &(name, v) in values {
+        for port in 1..=ports {
+            let port = port.to_string();
+            b.gauge(
+                name,
+                "Some help.",
+                &[("device", "mlx5_0"), ("port", &port)],
+                v,
+            );
+        }
+    }
+    b.finish()
+}
+
+#[test]
+fn unchanged_groups_keep_their_compressed_bytes_and_the_stream_is_the_same() {
+    // 100 ports: each family is a group of its own.
+    let big = |values: &[(&'static str, f64)]| {
+        let set = families(100, values);
+        assert!(set.texts().all(|t| t.len() >= GROUP_BYTES));
+        set
+    };
+    let mut deflater = Deflater::default();
+    let first = big(&[("a", 1.0), ("b", 2.0), ("c", 3.0), ("d", 4.0), ("e", 5.0)]);
+    let one = GzipPrefix::new(&mut deflater, first.texts(), None);
+    assert_eq!(one.compressed, 5);
+    assert_eq!(gunzip(&[&one.bytes, &one.finish(b"")]), first.text());
+
+    // c changed, x is new, e is gone: a, b and d are copied, d after the
+    // shift that x and c's change make in the order.
+    let second = big(&[("a", 1.0), ("b", 2.0), ("x", 9.0), ("c", 3.5), ("d", 4.0)]);
+    let two = GzipPrefix::new(&mut deflater, second.texts(), Some(&one));
+    assert_eq!(two.compressed, 2);
+    let tail = b"rdma_monitor_scrape_stale 0\n";
+    assert_eq!(
+        gunzip(&[&two.bytes, &two.finish(tail)]),
+        [second.text(), &tail[..]].concat()
+    );
+    // Copied or compressed, a group's bytes are those of its pieces alone.
+    let fresh = GzipPrefix::new(&mut Deflater::default(), second.texts(), None);
+    assert!(
+        fresh.bytes == two.bytes,
+        "the same stream with or without the set before"
+    );
+    assert_eq!(fresh.compressed, 5);
+
+    // The same set again: nothing compressed.
+    let three = GzipPrefix::new(&mut deflater, second.texts(), Some(&two));
+    assert_eq!(three.compressed, 0);
+    assert!(three.bytes == two.bytes);
+    // Families swapped: found out of order, still copied.
+    let swapped = big(&[("d", 4.0), ("a", 1.0), ("b", 2.0), ("x", 9.0), ("c", 3.5)]);
+    let four = GzipPrefix::new(&mut deflater, swapped.texts(), Some(&three));
+    assert_eq!(four.compressed, 0);
+    assert_eq!(gunzip(&[&four.bytes, &four.finish(b"")]), swapped.text());
+}
+
+#[test]
+fn small_families_are_grouped_and_a_change_recompresses_their_group() {
+    // Six ports: ~250 bytes a family, so 20 families make two groups or
+    // more, the last with what is left.
+    const NAMES: [&str; 20] = [
+        "f00", "f01", "f02", "f03", "f04", "f05", "f06", "f07", "f08", "f09", "f10", "f11", "f12",
+        "f13", "f14", "f15", "f16", "f17", "f18", "f19",
+    ];
+    let values = |changed: usize| -> Vec<(&'static str, f64)> {
+        NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (n, if i == changed { 7.0 } else { 1.0 }))
+            .collect()
+    };
+    let first = families(6, &values(usize::MAX));
+    let mut deflater = Deflater::default();
+    let one = GzipPrefix::new(&mut deflater, first.texts(), None);
+    assert!(
+        one.groups.len() >= 2 && one.groups.len() < 20,
+        "{}",
+        one.groups.len()
+    );
+    // One family's value changed: only its group is compressed again.
+    let second = families(6, &values(0));
+    let two = GzipPrefix::new(&mut deflater, second.texts(), Some(&one));
+    assert_eq!(two.compressed, 1);
+    assert_eq!(gunzip(&[&two.bytes, &two.finish(b"")]), second.text());
+    assert!(two.bytes[two.groups[0].end..] == one.bytes[one.groups[0].end..]);
+}
+
+#[test]
+fn the_sixteen_hca_scrape_in_groups_inflates_and_stays_near_one_text() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/scrapes/node-16hca.prom"
+    );
+    let text = std::fs::read(path).unwrap();
+    // Its families' texts, cut at each `# HELP` line as the agent holds them.
+    let mut starts: Vec<usize> = text
+        .split_inclusive(|&b| b == b'\n')
+        .scan(0, |at, line| {
+            let start = *at;
+            *at += line.len();
+            Some((start, line))
+        })
+        .filter(|(_, line)| line.starts_with(b"# HELP "))
+        .map(|(start, _)| start)
+        .collect();
+    starts.push(text.len());
+    let pieces: Vec<&[u8]> = starts.windows(2).map(|w| &text[w[0]..w[1]]).collect();
+    assert!(
+        pieces.len() > 50 && starts[0] == 0,
+        "{} families",
+        pieces.len()
+    );
+
+    let mut deflater = Deflater::default();
+    let grouped = GzipPrefix::new(&mut deflater, pieces.iter().copied(), None);
+    assert_eq!(gunzip(&[&grouped.bytes, &grouped.finish(b"")]), text);
+    let mut whole = Vec::new();
+    deflater.deflate(&pieces, &mut whole);
+    let in_groups = grouped.bytes.len() - GZIP_HEADER.len();
+    eprintln!(
+        "{} bytes, {} families in {} groups: {in_groups} bytes, {} as one text",
+        text.len(),
+        pieces.len(),
+        grouped.groups.len(),
+        whole.len()
+    );
+    assert!(
+        in_groups * 4 <= whole.len() * 5,
+        "groups cost more than a quarter over one text: {in_groups} against {}",
+        whole.len()
+    );
 }
 
 #[test]
