@@ -23,7 +23,8 @@ fuzz_target!(|data: &[u8]| {
     // Byte 0: how many cuts follow (up to 15); each cut byte × 97 is a
     // piece's length, so that groups of 2 KiB are both reached and missed.
     // The next byte: which pieces the second set changes (bit i: piece i,
-    // bit 7: the second set also moves its first piece to the end).
+    // for i < 6), bit 6: it drops its first piece, bit 7: it moves its
+    // first piece to the end.
     let Some((&n, rest)) = data.split_first() else { return };
     let (cuts, rest) = rest.split_at(usize::from(n % 16).min(rest.len()));
     let Some((&flip, mut text)) = rest.split_first() else { return };
@@ -39,14 +40,17 @@ fuzz_target!(|data: &[u8]| {
         .enumerate()
         .map(|(i, p)| {
             let mut p = p.to_vec();
-            if i < 7 && flip >> i & 1 == 1 {
+            if i < 6 && flip >> i & 1 == 1 {
                 p.push(b'0' + i as u8);
             }
             p
         })
         .collect();
     let mut second: Vec<&[u8]> = changed.iter().map(Vec::as_slice).collect();
-    if flip & 0x80 != 0 {
+    if flip & 0x40 != 0 {
+        second.remove(0);
+    }
+    if flip & 0x80 != 0 && !second.is_empty() {
         second.rotate_left(1);
     }
 

@@ -243,21 +243,24 @@ fn gzip_is_compressed_once_per_published_set() {
         web: None,
         gzip: Mutex::default(),
     };
-    let mut b = Builder::new();
-    b.gauge("a", "A.", &[], 1.0);
-    published.metrics.publish(b.finish());
+    // Two families of a group each; b's value changes in the second set.
+    published
+        .metrics
+        .publish(families(100, &[("a", 1.0), ("b", 2.0)]));
     let set = published.metrics.load();
     let first = e.gzip_prefix(&set);
+    assert_eq!(first.compressed, 2);
     assert!(Arc::ptr_eq(
         &first,
         &e.gzip_prefix(&published.metrics.load())
     ));
     drop(set);
-    let mut b = Builder::new();
-    b.gauge("a", "A.", &[], 2.0);
-    published.metrics.publish(b.finish());
+    published
+        .metrics
+        .publish(families(100, &[("a", 1.0), ("b", 3.0)]));
     let second = e.gzip_prefix(&published.metrics.load());
     assert!(!Arc::ptr_eq(&first, &second));
+    assert_eq!(second.compressed, 1, "a's group copied from the set before");
     assert_eq!(
         gunzip(&[&second.bytes, &second.finish(b"")]),
         published.metrics.load().text()
