@@ -640,4 +640,4 @@ impl<'a> BitWriter<'a> {
 
 #[cfg(test)]
 #[path = "deflate/tests.rs"]
-mod tests;
+pub(crate) mod tests;

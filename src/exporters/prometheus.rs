@@ -221,12 +221,9 @@ impl Endpoint {
         {
             return prefix.clone();
         }
-        let before = cache.latest.as_ref().map(|(_, p)| p.clone());
-        let prefix = Arc::new(GzipPrefix::new(
-            &mut cache.deflater,
-            set.texts(),
-            before.as_deref(),
-        ));
+        let GzipCache { latest, deflater } = &mut *cache;
+        let before = latest.as_ref().map(|(_, p)| &**p);
+        let prefix = Arc::new(GzipPrefix::new(deflater, set.texts(), before));
         cache.latest = Some((Arc::downgrade(set), prefix.clone()));
         prefix
     }
@@ -407,7 +404,6 @@ pub struct GzipPrefix {
 /// can move the ends of the groups after it: those are compressed again.
 pub const GROUP_BYTES: usize = 2048;
 
-#[derive(Clone, Copy, PartialEq)]
 struct CompressedGroup {
     hash: u64,
     len: usize,
@@ -458,13 +454,12 @@ impl GzipPrefix {
         use std::hash::Hasher;
         // The text compresses about 7-fold (the 16-HCA scrape: 120,794 bytes
         // in 16,763); a first set with no prefix before it grows no further.
-        let text_len: usize = pieces.clone().map(<[u8]>::len).sum();
+        let len: usize = pieces.clone().map(<[u8]>::len).sum();
         let mut bytes = Vec::with_capacity(
-            GZIP_HEADER.len() + before.map_or(text_len / 6, |b| b.bytes.len()) + 1024,
+            GZIP_HEADER.len() + before.map_or(len / 6, |b| b.bytes.len()) + 1024,
         );
         bytes.extend_from_slice(&GZIP_HEADER);
         let mut crc = crc32fast::Hasher::new();
-        let mut len = 0;
         let mut groups = Vec::with_capacity(before.map_or(0, |b| b.groups.len()));
         let mut compressed = 0;
         // Where the next group is looked for in `before`: after the last one
@@ -477,7 +472,6 @@ impl GzipPrefix {
         let mut pieces = pieces.peekable();
         while let Some(text) = pieces.next() {
             crc.update(text);
-            len += text.len();
             hasher.write(text);
             group.push(text);
             group_len += text.len();

@@ -38,7 +38,7 @@ fn noise(n: usize, mut seed: u64) -> Vec<u8> {
 
 /// A scrape of the agent on the 16-HCA fixture, cut into its families'
 /// texts (at each `# HELP` line) as the agent holds them.
-fn sixteen_hca_text() -> Vec<Vec<u8>> {
+pub(crate) fn sixteen_hca_text() -> Vec<Vec<u8>> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/scrapes/node-16hca.prom"

@@ -155,29 +155,9 @@ fn small_families_are_grouped_and_a_change_recompresses_their_group() {
 
 #[test]
 fn the_sixteen_hca_scrape_in_groups_inflates_and_stays_near_one_text() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/scrapes/node-16hca.prom"
-    );
-    let text = std::fs::read(path).unwrap();
-    // Its families' texts, cut at each `# HELP` line as the agent holds them.
-    let mut starts: Vec<usize> = text
-        .split_inclusive(|&b| b == b'\n')
-        .scan(0, |at, line| {
-            let start = *at;
-            *at += line.len();
-            Some((start, line))
-        })
-        .filter(|(_, line)| line.starts_with(b"# HELP "))
-        .map(|(start, _)| start)
-        .collect();
-    starts.push(text.len());
-    let pieces: Vec<&[u8]> = starts.windows(2).map(|w| &text[w[0]..w[1]]).collect();
-    assert!(
-        pieces.len() > 50 && starts[0] == 0,
-        "{} families",
-        pieces.len()
-    );
+    let texts = crate::exporters::deflate::tests::sixteen_hca_text();
+    let pieces: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
+    let text = pieces.concat();
 
     let mut deflater = Deflater::default();
     let grouped = GzipPrefix::new(&mut deflater, pieces.iter().copied(), None);
